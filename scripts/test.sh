@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The test command: installs what the test suite needs on a fresh Debian machine, then runs it.
+#
+#   scripts/test.sh            # everything: lint, unit tests, integration tests with real servers
+#   scripts/test.sh -- NAME    # only tests whose name contains NAME (arguments after -- go to the test binary)
+#
+# The integration tests start their own servers (MariaDB, a WordPress site served by php,
+# two s3s-fs S3 servers) on free loopback ports in temporary directories and stop them again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n== %s\n' "$*" >&2; }
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+# --- Debian packages -------------------------------------------------------------------------
+missing=()
+command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || missing+=(mariadb-server)
+command -v mariadb-dump >/dev/null 2>&1 || missing+=(mariadb-client)
+command -v php >/dev/null 2>&1 || missing+=(php-cli)
+{ command -v php >/dev/null 2>&1 && php -m 2>/dev/null | grep -qi '^mysqli$'; } || missing+=(php-mysql)
+[ -f /usr/share/wordpress/wp-settings.php ] || missing+=(wordpress)
+command -v zstd >/dev/null 2>&1 || missing+=(zstd)
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# --- s3s-fs, the S3-compatible test server ---------------------------------------------------
+CARGO_BIN="${CARGO_HOME:-$HOME/.cargo}/bin"
+export PATH="$CARGO_BIN:$PATH"
+if ! command -v s3s-fs >/dev/null 2>&1; then
+  log "installing s3s-fs 0.14.1 (the S3 test server; about 4 minutes, once)"
+  cargo install s3s-fs@0.14.1 --features binary --locked --quiet
+fi
+
+# --- lint and tests --------------------------------------------------------------------------
+log "cargo fmt --check"
+cargo fmt --all -- --check
+log "cargo clippy"
+cargo clippy --all-targets --quiet -- -D warnings
+log "cargo test"
+cargo test --all-targets "$@"

@@ -1,0 +1,353 @@
+//! The archive: one streamed `tar.zst` per site and run, opened by plain `tar --zstd -xf`.
+//!
+//! Layout (formats.md): `files/` (the site's tree relative to its path, modes, mtimes and
+//! symlinks kept, symlinks not followed, excludes left out), `database.sql` (the complete dump)
+//! and `manifest.json`. The tar stream goes through a multi-threaded zstd encoder into any
+//! `Write` (the upload channel); nothing is staged on disk. Unreadable files are skipped and
+//! listed; sockets, fifos and devices are skipped.
+
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::{Context as _, bail};
+use chrono::{DateTime, Utc};
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use serde::{Deserialize, Serialize};
+use tar::{EntryType, Header, HeaderMode};
+
+use crate::config::Compression;
+use crate::dump::Dump;
+
+/// Version of the archive layout described in formats.md.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// `manifest.json`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Manifest {
+    pub format_version: u32,
+    pub wpbackup_version: String,
+    pub site: String,
+    pub server_id: String,
+    pub created_at: String,
+    pub wordpress_version: Option<String>,
+    pub database_name: String,
+    pub table_prefix: String,
+    pub siteurl: Option<String>,
+    pub file_count: u64,
+    /// Bytes of the regular files under `files/`.
+    pub bytes: u64,
+    pub database_sha256: String,
+    pub database_bytes: u64,
+    /// Paths (relative to the site) left out because they could not be read.
+    #[serde(default)]
+    pub skipped: Vec<String>,
+}
+
+/// What goes into one archive besides the files themselves.
+#[derive(Debug, Clone)]
+pub struct ArchiveSpec {
+    pub site: String,
+    pub site_path: PathBuf,
+    pub exclude: Vec<String>,
+    pub server_id: String,
+    pub created_at: DateTime<Utc>,
+    pub compression: Compression,
+    pub wordpress_version: Option<String>,
+    pub database_name: String,
+    pub table_prefix: String,
+    pub siteurl: Option<String>,
+}
+
+/// The object key: `{server_id}/{site}/{site}_{YYYYMMDDTHHMMSSZ}.tar.zst`.
+pub fn object_key(server_id: &str, site: &str, at: DateTime<Utc>) -> String {
+    format!(
+        "{server_id}/{site}/{site}_{}.tar.zst",
+        at.format("%Y%m%dT%H%M%SZ")
+    )
+}
+
+/// Counters the progress display reads while the archive is written.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub files: AtomicU64,
+    pub bytes_read: AtomicU64,
+}
+
+fn exclude_set(patterns: &[String]) -> anyhow::Result<GlobSet> {
+    let mut b = GlobSetBuilder::new();
+    for p in patterns {
+        let p = p.trim_start_matches("./").trim_end_matches('/');
+        b.add(
+            GlobBuilder::new(p)
+                .literal_separator(false)
+                .build()
+                .with_context(|| format!("exclude pattern {p:?}"))?,
+        );
+    }
+    Ok(b.build()?)
+}
+
+/// Write the whole archive to `out`. `dump` is called after the files are in, so the database
+/// dump can run meanwhile; an error from it fails the archive.
+pub fn write_archive<W: Write>(
+    out: W,
+    spec: &ArchiveSpec,
+    dump: impl FnOnce() -> anyhow::Result<Arc<Dump>>,
+    progress: &Progress,
+) -> anyhow::Result<(W, Manifest)> {
+    let mut enc = zstd::stream::write::Encoder::new(out, spec.compression.level)
+        .context("cannot start zstd")?;
+    let threads = match spec.compression.threads {
+        0 => std::thread::available_parallelism()
+            .map(|n| n.get() as u32)
+            .unwrap_or(1),
+        n => n,
+    };
+    if threads > 1 {
+        enc.multithread(threads)
+            .context("cannot start zstd's worker threads")?;
+    }
+    let mut tar = tar::Builder::new(enc);
+    tar.mode(HeaderMode::Complete);
+    tar.follow_symlinks(false);
+
+    let (file_count, bytes, skipped) = append_files(&mut tar, spec, progress)?;
+
+    let dump = dump()?;
+    let mut header = Header::new_gnu();
+    header.set_entry_type(EntryType::Regular);
+    header.set_size(dump.size);
+    header.set_mode(0o600);
+    header.set_mtime(spec.created_at.timestamp().max(0) as u64);
+    let reader = SizedReader::new(dump.reader()?, dump.size);
+    tar.append_data(&mut header, "database.sql", reader)
+        .context("cannot add database.sql")?;
+
+    let manifest = Manifest {
+        format_version: FORMAT_VERSION,
+        wpbackup_version: env!("CARGO_PKG_VERSION").to_string(),
+        site: spec.site.clone(),
+        server_id: spec.server_id.clone(),
+        created_at: spec
+            .created_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        wordpress_version: spec.wordpress_version.clone(),
+        database_name: spec.database_name.clone(),
+        table_prefix: spec.table_prefix.clone(),
+        siteurl: spec.siteurl.clone(),
+        file_count,
+        bytes,
+        database_sha256: dump.sha256.clone(),
+        database_bytes: dump.size,
+        skipped,
+    };
+    let json = serde_json::to_vec_pretty(&manifest)?;
+    let mut header = Header::new_gnu();
+    header.set_entry_type(EntryType::Regular);
+    header.set_size(json.len() as u64);
+    header.set_mode(0o644);
+    header.set_mtime(spec.created_at.timestamp().max(0) as u64);
+    tar.append_data(&mut header, "manifest.json", json.as_slice())
+        .context("cannot add manifest.json")?;
+
+    let enc = tar.into_inner().context("cannot finish the tar stream")?;
+    let out = enc.finish().context("cannot finish the zstd stream")?;
+    Ok((out, manifest))
+}
+
+/// Walk the site and append its entries under `files/`. Returns (file count, bytes, skipped).
+fn append_files<W: Write>(
+    tar: &mut tar::Builder<W>,
+    spec: &ArchiveSpec,
+    progress: &Progress,
+) -> anyhow::Result<(u64, u64, Vec<String>)> {
+    let root = &spec.site_path;
+    let meta = std::fs::metadata(root)
+        .with_context(|| format!("cannot read the site directory {}", root.display()))?;
+    if !meta.is_dir() {
+        bail!("{} is not a directory", root.display());
+    }
+    let excludes = exclude_set(&spec.exclude)?;
+    let mut skipped = Vec::new();
+    let (mut count, mut bytes) = (0u64, 0u64);
+    let walker = walkdir::WalkDir::new(root)
+        .follow_links(false)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| match e.path().strip_prefix(root) {
+            Ok(rel) if !rel.as_os_str().is_empty() => !excludes.is_match(rel),
+            _ => true,
+        });
+    for entry in walker {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                let p = e
+                    .path()
+                    .map(|p| rel_display(root, p))
+                    .unwrap_or_else(|| "?".into());
+                tracing::warn!(site = %spec.site, path = %p, "skipped: {}", e);
+                skipped.push(p);
+                continue;
+            }
+        };
+        let rel = match entry.path().strip_prefix(root) {
+            Ok(r) => r,
+            Err(_) => continue,
+        };
+        let name = if rel.as_os_str().is_empty() {
+            PathBuf::from("files")
+        } else {
+            Path::new("files").join(rel)
+        };
+        let ft = entry.file_type();
+        let meta = match entry.metadata() {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(site = %spec.site, path = %rel.display(), "skipped: {e}");
+                skipped.push(rel_display(root, entry.path()));
+                continue;
+            }
+        };
+        let mut header = Header::new_gnu();
+        header.set_metadata_in_mode(&meta, HeaderMode::Complete);
+        if ft.is_dir() {
+            header.set_entry_type(EntryType::Directory);
+            header.set_size(0);
+            tar.append_data(&mut header, &name, io::empty())?;
+        } else if ft.is_symlink() {
+            let target = match std::fs::read_link(entry.path()) {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::warn!(site = %spec.site, path = %rel.display(), "skipped: {e}");
+                    skipped.push(rel_display(root, entry.path()));
+                    continue;
+                }
+            };
+            header.set_entry_type(EntryType::Symlink);
+            header.set_size(0);
+            tar.append_link(&mut header, &name, &target)?;
+            count += 1;
+        } else if ft.is_file() {
+            let file = match std::fs::File::open(entry.path()) {
+                Ok(f) => f,
+                Err(e) => {
+                    tracing::warn!(site = %spec.site, path = %rel.display(), "skipped: {e}");
+                    skipped.push(rel_display(root, entry.path()));
+                    continue;
+                }
+            };
+            let size = meta.len();
+            header.set_size(size);
+            let reader = Counting {
+                inner: SizedReader::new(file, size),
+                progress,
+            };
+            tar.append_data(&mut header, &name, reader)
+                .with_context(|| format!("cannot archive {}", entry.path().display()))?;
+            count += 1;
+            bytes += size;
+            progress.files.fetch_add(1, Ordering::Relaxed);
+        } else {
+            // Sockets, fifos and devices: not site content, and reading a fifo would block.
+            tracing::debug!(site = %spec.site, path = %rel.display(), "skipped special file");
+        }
+    }
+    Ok((count, bytes, skipped))
+}
+
+fn rel_display(root: &Path, p: &Path) -> String {
+    p.strip_prefix(root).unwrap_or(p).display().to_string()
+}
+
+/// Reads exactly `size` bytes: a file that shrank while being read is padded with zeros and
+/// one that grew is cut, so the tar header stays true and the archive stays readable.
+struct SizedReader<R> {
+    inner: io::Take<R>,
+    remaining: u64,
+}
+
+impl<R: Read> SizedReader<R> {
+    fn new(inner: R, size: u64) -> Self {
+        SizedReader {
+            inner: inner.take(size),
+            remaining: size,
+        }
+    }
+}
+
+impl<R: Read> Read for SizedReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.remaining == 0 {
+            return Ok(0);
+        }
+        let n = self.inner.read(buf)?;
+        let n = if n == 0 {
+            let pad = buf.len().min(self.remaining as usize);
+            buf[..pad].fill(0);
+            pad
+        } else {
+            n
+        };
+        self.remaining -= n as u64;
+        Ok(n)
+    }
+}
+
+struct Counting<'a, R> {
+    inner: R,
+    progress: &'a Progress,
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.progress
+            .bytes_read
+            .fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn key_format() {
+        let t = Utc.with_ymd_and_hms(2026, 11, 24, 3, 4, 5).unwrap();
+        assert_eq!(
+            object_key("web-01", "example.com", t),
+            "web-01/example.com/example.com_20261124T030405Z.tar.zst"
+        );
+    }
+
+    #[test]
+    fn excludes_match_paths_and_names() {
+        let set =
+            exclude_set(&["wp-content/cache".into(), "*.log".into(), "./tmp/".into()]).unwrap();
+        assert!(set.is_match("wp-content/cache"));
+        assert!(set.is_match("debug.log"));
+        assert!(set.is_match("wp-content/uploads/x.log"));
+        assert!(set.is_match("tmp"));
+        assert!(!set.is_match("wp-content/cache2"));
+        assert!(!set.is_match("wp-content/uploads/a.jpg"));
+    }
+
+    #[test]
+    fn sized_reader_pads_and_cuts() {
+        let mut out = Vec::new();
+        SizedReader::new(&b"abc"[..], 5)
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, b"abc\0\0");
+        out.clear();
+        SizedReader::new(&b"abcdef"[..], 2)
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, b"ab");
+    }
+}

@@ -1,0 +1,289 @@
+//! The archives that exist: reading keys back into (server, site, time), listing the archives
+//! of a prefix on a storage newest first, choosing one (`--archive`, `--at`, newest), and the
+//! sha256 a download must match.
+//!
+//! Everything here works from the buckets themselves, so that a new server holding only
+//! config.json and the credentials can find every archive; backups.db only adds what it knows.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
+
+use crate::storage::{ObjectInfo, Storage, StorageError};
+
+/// What an archive's key says about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveName {
+    pub server_id: String,
+    pub site: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One archive on one storage.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub info: ObjectInfo,
+    pub name: ArchiveName,
+}
+
+/// Parse `{server_id}/{site}/{site}_{YYYYMMDDTHHMMSSZ}.tar.zst` (the shape `archive::object_key`
+/// writes). Anything else (temporaries, other files in the bucket) is `None`.
+pub fn parse_key(key: &str) -> Option<ArchiveName> {
+    let mut parts = key.split('/');
+    let (server_id, site, file) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || server_id.is_empty() || site.is_empty() {
+        return None;
+    }
+    let stamp = file
+        .strip_prefix(site)?
+        .strip_prefix('_')?
+        .strip_suffix(".tar.zst")?;
+    let t = NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%SZ").ok()?;
+    Some(ArchiveName {
+        server_id: server_id.to_string(),
+        site: site.to_string(),
+        created_at: Utc.from_utc_datetime(&t),
+    })
+}
+
+/// The listing prefix of one site's archives (`server/site/`), or of a whole server.
+pub fn prefix(server_id: &str, site: Option<&str>) -> String {
+    match site {
+        Some(site) => format!("{server_id}/{site}/"),
+        None => format!("{server_id}/"),
+    }
+}
+
+/// The archives under `prefix` on `st`, newest first.
+pub async fn list(st: &dyn Storage, prefix: &str) -> Result<Vec<Listed>, StorageError> {
+    let mut out: Vec<Listed> = st
+        .list(prefix)
+        .await?
+        .into_iter()
+        .filter_map(|info| {
+            parse_key(&info.key).map(|name| Listed {
+                info: info.clone(),
+                name,
+            })
+        })
+        .collect();
+    sort_newest_first(&mut out);
+    Ok(out)
+}
+
+pub fn sort_newest_first(v: &mut [Listed]) {
+    v.sort_by(|a, b| {
+        b.name
+            .created_at
+            .cmp(&a.name.created_at)
+            .then_with(|| a.info.key.cmp(&b.info.key))
+    });
+}
+
+/// Which archive a restore wants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Choice {
+    Newest,
+    /// The newest at or before this time.
+    At(DateTime<Utc>),
+    /// This key (or a file name, matched against the keys' last component).
+    Key(String),
+}
+
+/// The key `choice` picks among `archives` (sorted newest first).
+pub fn choose<'a>(archives: &'a [Listed], choice: &Choice) -> Option<&'a Listed> {
+    match choice {
+        Choice::Newest => archives.first(),
+        Choice::At(t) => archives.iter().find(|a| a.name.created_at <= *t),
+        Choice::Key(k) => archives.iter().find(|a| a.info.key == *k).or_else(|| {
+            archives
+                .iter()
+                .find(|a| a.info.key.rsplit('/').next() == Some(k))
+        }),
+    }
+}
+
+/// Parse `--at`: RFC 3339 (`2026-11-20T03:00:00Z`), `2026-11-20 03:00[:00]` (UTC), the key's
+/// own `20261120T030000Z`, or a bare date `2026-11-20` (meaning the end of that day, UTC).
+pub fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    for fmt in [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+        "%Y%m%dT%H%M%SZ",
+    ] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
+            return Ok(Utc.from_utc_datetime(&t));
+        }
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        && let Some(t) = d.and_hms_opt(23, 59, 59)
+    {
+        return Ok(Utc.from_utc_datetime(&t));
+    }
+    Err(format!(
+        "{s:?} is not a time: use 2026-11-20, \"2026-11-20 03:00\" (UTC) or 2026-11-20T03:00:00+01:00"
+    ))
+}
+
+/// The sha256 a download must have, and where it was recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expected {
+    pub sha256: String,
+    /// `object metadata`, `backups.db`, or both.
+    pub source: String,
+}
+
+/// Combine what the object's metadata (`.sha256` beside a local archive) and backups.db say.
+/// When both know it they must agree; when neither does, the archive cannot be trusted.
+pub fn expected(
+    key: &str,
+    metadata: Option<&str>,
+    logdb: Option<&str>,
+) -> Result<Expected, String> {
+    let clean = |s: Option<&str>| {
+        s.map(|s| s.trim().to_ascii_lowercase())
+            .filter(|s| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+    };
+    match (clean(metadata), clean(logdb)) {
+        (Some(m), Some(d)) if m != d => Err(format!(
+            "{key}: the object metadata records sha256 {m} but backups.db records {d}: one of them was changed; check both before trusting this archive"
+        )),
+        (Some(m), Some(_)) => Ok(Expected {
+            sha256: m,
+            source: "object metadata and backups.db".into(),
+        }),
+        (Some(m), None) => Ok(Expected {
+            sha256: m,
+            source: "object metadata".into(),
+        }),
+        (None, Some(d)) => Ok(Expected {
+            sha256: d,
+            source: "backups.db".into(),
+        }),
+        (None, None) => Err(format!(
+            "{key}: no sha256 is recorded for it (neither in the object's metadata nor in backups.db), so its integrity cannot be checked; to use it anyway, download it, check it by hand (`tar --zstd -tf`) and restore it as README.md's Restore section describes"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listed(key: &str) -> Listed {
+        Listed {
+            info: ObjectInfo {
+                key: key.into(),
+                size: 1,
+                last_modified: None,
+                sha256: None,
+            },
+            name: parse_key(key).unwrap(),
+        }
+    }
+
+    #[test]
+    fn keys() {
+        let n = parse_key("web-01/blog/blog_20261124T030405Z.tar.zst").unwrap();
+        assert_eq!(n.server_id, "web-01");
+        assert_eq!(n.site, "blog");
+        assert_eq!(n.created_at.to_rfc3339(), "2026-11-24T03:04:05+00:00");
+        assert_eq!(
+            crate::archive::object_key("web-01", "blog", n.created_at),
+            "web-01/blog/blog_20261124T030405Z.tar.zst"
+        );
+        for bad in [
+            "web-01/blog/other_20261124T030405Z.tar.zst",
+            "web-01/blog/blog_20261124T030405Z.tar.zst.sha256",
+            "web-01/blog/.blog_20261124T030405Z.tar.zst.partial-1",
+            "blog/blog_20261124T030405Z.tar.zst",
+            "a/web-01/blog/blog_20261124T030405Z.tar.zst",
+            "web-01/blog/blog_2026.tar.zst",
+        ] {
+            assert_eq!(parse_key(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn choosing() {
+        let mut v = vec![
+            listed("s/a/a_20260101T000000Z.tar.zst"),
+            listed("s/a/a_20260301T000000Z.tar.zst"),
+            listed("s/a/a_20260201T000000Z.tar.zst"),
+        ];
+        sort_newest_first(&mut v);
+        let key = |c: &Choice| choose(&v, c).map(|l| l.info.key.clone());
+        assert_eq!(
+            key(&Choice::Newest).as_deref(),
+            Some("s/a/a_20260301T000000Z.tar.zst")
+        );
+        let at = parse_time("2026-02-15").unwrap();
+        assert_eq!(
+            key(&Choice::At(at)).as_deref(),
+            Some("s/a/a_20260201T000000Z.tar.zst")
+        );
+        // "At or before": the exact time counts.
+        let at = parse_time("20260201T000000Z").unwrap();
+        assert_eq!(
+            key(&Choice::At(at)).as_deref(),
+            Some("s/a/a_20260201T000000Z.tar.zst")
+        );
+        let at = parse_time("2025-12-31 23:00").unwrap();
+        assert_eq!(key(&Choice::At(at)), None);
+        assert_eq!(
+            key(&Choice::Key("a_20260101T000000Z.tar.zst".into())).as_deref(),
+            Some("s/a/a_20260101T000000Z.tar.zst")
+        );
+        assert_eq!(key(&Choice::Key("s/a/nope.tar.zst".into())), None);
+    }
+
+    #[test]
+    fn times() {
+        let want = "2026-11-20T03:00:00+00:00";
+        for s in [
+            "2026-11-20T03:00:00Z",
+            "2026-11-20T04:00:00+01:00",
+            "2026-11-20 03:00",
+            "2026-11-20 03:00:00",
+            "20261120T030000Z",
+        ] {
+            assert_eq!(parse_time(s).unwrap().to_rfc3339(), want, "{s}");
+        }
+        assert_eq!(
+            parse_time("2026-11-20").unwrap().to_rfc3339(),
+            "2026-11-20T23:59:59+00:00"
+        );
+        assert!(parse_time("yesterday").unwrap_err().contains("not a time"));
+    }
+
+    #[test]
+    fn expected_sha() {
+        let a = "a".repeat(64);
+        let b = "b".repeat(64);
+        assert_eq!(
+            expected("k", Some(&a), None).unwrap().source,
+            "object metadata"
+        );
+        assert_eq!(expected("k", None, Some(&b)).unwrap().sha256, b);
+        assert_eq!(
+            expected("k", Some(&a.to_uppercase()), Some(&a))
+                .unwrap()
+                .sha256,
+            a
+        );
+        assert!(
+            expected("k", Some(&a), Some(&b))
+                .unwrap_err()
+                .contains("was changed")
+        );
+        assert!(
+            expected("k", None, Some("short"))
+                .unwrap_err()
+                .contains("no sha256 is recorded")
+        );
+    }
+}

@@ -1,0 +1,174 @@
+//! The command line, as clap structs and nothing else (see `spec/cli.md`).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Back up WordPress sites (files and database) to S3-compatible storage, with failover.
+///
+/// wpbackup reads `config.json` and `.env` from its home directory (default
+/// /opt/wordpress-backup), dumps each site's database, packs the site's files and the dump into
+/// one tar.zst archive per site (open it with plain `tar --zstd -xf`), and streams it to the
+/// configured storages in priority order until one takes it. Every run is recorded in
+/// `backups.db`.
+///
+/// Exit status: 0 all done (warnings included); 1 a site or archive failed; 2 bad usage or
+/// config; 75 another run holds the lock.
+#[derive(Debug, Parser)]
+#[command(name = "wpbackup", version, about, long_about)]
+pub struct Cli {
+    /// Home directory holding config.json, .env, backups.db and the lock file.
+    #[arg(long, global = true, env = "WPBACKUP_HOME", value_name = "DIR")]
+    pub home: Option<PathBuf>,
+    /// config.json to use instead of <home>/config.json.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// .env to use instead of <home>/.env.
+    #[arg(long = "env-file", global = true, value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
+    /// More log output (-v debug, -vv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Only errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Print one JSON document with the results instead of the human summary.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Back up sites: dump the database, archive files + dump, upload with failover.
+    ///
+    /// Without --site, every enabled site in config.json. With --path, one WordPress directory
+    /// and no config at all: credentials come from its wp-config.php and the archive goes to
+    /// <home>/archives (unless config.json names storage).
+    Backup(BackupArgs),
+    /// Show the last result of each site, from backups.db.
+    Status,
+    /// Restore a site's files and database from an archive (newest by default).
+    ///
+    /// The archive is downloaded and its sha256 checked against the one recorded with it (object
+    /// metadata, or backups.db) before anything is touched, then unpacked beside the target and
+    /// checked against its manifest. Only then is the live directory moved aside to
+    /// `<path>.before-restore-<time>` (kept) and the restored one moved into place; a database
+    /// that holds tables is first saved to `<home>/before-restore/`. Asks before replacing a live
+    /// site unless --yes. Works from config.json and .env alone (no backups.db needed).
+    ///
+    /// A staging copy: --to DIR --db-name NAME --url http://staging.example.com
+    Restore(RestoreArgs),
+    /// List the archives on every storage, newest first, read from the buckets themselves.
+    ///
+    /// Works on a new server with only config.json and .env: backups.db, when present, only adds
+    /// whether it knows each archive.
+    List(ListArgs),
+    /// Check archives end to end: download, sha256, every tar entry, manifest, complete dump.
+    ///
+    /// By default the newest archive of each site on each storage. Exit status 1 when any
+    /// archive fails; each result is recorded in backups.db.
+    Verify(VerifyArgs),
+    /// Delete old archives by the retention policy in config.json ("retention").
+    ///
+    /// Counts as restic's `forget` does (keep_last, keep_daily, keep_weekly, keep_monthly,
+    /// keep_yearly), per site per storage; the newest good archive of a site is never deleted.
+    /// `backup` runs it after each successful site when "retention" is set.
+    Prune(PruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Back up only this site (repeatable).
+    #[arg(long = "site", value_name = "NAME")]
+    pub sites: Vec<String>,
+    /// Back up the WordPress directory DIR, with no config.json needed.
+    #[arg(long, value_name = "DIR", conflicts_with = "sites")]
+    pub path: Option<PathBuf>,
+    /// Use only this storage (by name) instead of the failover list.
+    #[arg(long, value_name = "NAME")]
+    pub storage: Option<String>,
+    /// Check config, credentials and storages, and say what would be done; store nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not push the log to Cloudflare D1 at the end.
+    #[arg(long)]
+    pub no_sync: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The site to restore (its name in config.json).
+    #[arg(long, value_name = "NAME")]
+    pub site: String,
+    /// Restore this archive (a key as `list` shows it, or just its file name).
+    #[arg(long, value_name = "KEY", conflicts_with = "at")]
+    pub archive: Option<String>,
+    /// Restore the newest archive made at or before TIME (UTC unless it says otherwise):
+    /// 2026-11-20 (end of that day), "2026-11-20 03:00", 2026-11-20T03:00:00+01:00.
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// Download from this storage only (default: the first, by priority, that has the archive).
+    #[arg(long, value_name = "NAME")]
+    pub storage: Option<String>,
+    /// Restore the files into DIR instead of the site's path (a copy; its wp-config.php is
+    /// rewritten to point at DIR and at --db-name). Alone, it still restores the database into
+    /// the site's own database: add --db-name for a separate copy, or --files-only.
+    #[arg(long, value_name = "DIR")]
+    pub to: Option<PathBuf>,
+    /// Import the database into NAME instead of the site's database; created if missing (as
+    /// the site's user, else as root through the local socket, `MYSQL_UNIX_PORT` if set).
+    #[arg(long, value_name = "NAME")]
+    pub db_name: Option<String>,
+    /// Move the restored site to a new address: its old siteurl/home are replaced everywhere in
+    /// the database, inside PHP-serialized values too (lengths fixed, as `wp search-replace`).
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Restore only the files.
+    #[arg(long, conflicts_with = "db_only")]
+    pub files_only: bool,
+    /// Restore only the database.
+    #[arg(long)]
+    pub db_only: bool,
+    /// Do not ask before replacing a live site (needed when not on a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only this site's archives.
+    #[arg(long, value_name = "NAME")]
+    pub site: Option<String>,
+    /// Only this storage (by name).
+    #[arg(long, value_name = "NAME")]
+    pub storage: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Only this site's archives.
+    #[arg(long, value_name = "NAME")]
+    pub site: Option<String>,
+    /// Verify this archive (a key as `list` shows it, or its file name) on every storage that
+    /// has it.
+    #[arg(long, value_name = "KEY", conflicts_with = "all")]
+    pub archive: Option<String>,
+    /// Verify every archive, not only the newest of each site.
+    #[arg(long)]
+    pub all: bool,
+    /// Only this storage (by name).
+    #[arg(long, value_name = "NAME")]
+    pub storage: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Only this site's archives.
+    #[arg(long, value_name = "NAME")]
+    pub site: Option<String>,
+    /// Show what would be deleted and why the rest is kept; delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}

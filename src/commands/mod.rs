@@ -1,0 +1,78 @@
+//! The subcommands, one file each, and what they share: the resolved paths and flags
+//! ([`Context`]) and the outcome that becomes the exit status ([`Outcome`]).
+
+pub mod backup;
+pub mod list;
+pub mod prune;
+pub mod restore;
+pub mod status;
+pub mod verify;
+
+use std::process::ExitCode;
+
+use crate::cli::Cli;
+use crate::config::{ConfigError, Paths};
+use crate::lock::LockedError;
+
+/// What every command gets: where things are and how to print.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub paths: Paths,
+    pub json: bool,
+    pub quiet: bool,
+    /// True when `--config` was given: its absence is then an error even for `--path`.
+    pub config_given: bool,
+}
+
+impl Context {
+    pub fn new(cli: &Cli) -> Context {
+        Context {
+            paths: Paths::resolve(cli.home.clone(), cli.config.clone(), cli.env_file.clone()),
+            json: cli.json,
+            quiet: cli.quiet,
+            config_given: cli.config.is_some(),
+        }
+    }
+}
+
+/// How a command ended, as the exit status documents it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// 0: all done (warnings included).
+    Ok,
+    /// 1: at least one site or archive failed.
+    Failed,
+    /// 2: bad usage or config.
+    Usage,
+    /// 75: another run holds the lock (EX_TEMPFAIL).
+    Locked,
+}
+
+impl Outcome {
+    pub fn exit_code(self) -> ExitCode {
+        ExitCode::from(match self {
+            Outcome::Ok => 0,
+            Outcome::Failed => 1,
+            Outcome::Usage => 2,
+            Outcome::Locked => 75,
+        })
+    }
+
+    /// The outcome an error that reached `main` stands for.
+    pub fn from_error(err: &anyhow::Error) -> Outcome {
+        if err.downcast_ref::<LockedError>().is_some() {
+            Outcome::Locked
+        } else if err.downcast_ref::<ConfigError>().is_some()
+            || err.downcast_ref::<UsageError>().is_some()
+        {
+            Outcome::Usage
+        } else {
+            Outcome::Failed
+        }
+    }
+}
+
+/// Bad usage that clap cannot catch (an unknown site name, say): exit status 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);

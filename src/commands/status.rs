@@ -1,0 +1,60 @@
+//! `wpbackup status`: the last backup result of each site, read from backups.db.
+
+use super::{Context, Outcome};
+use crate::config::Env;
+use crate::logdb::LogDb;
+use crate::output;
+
+pub fn run(ctx: &Context) -> anyhow::Result<Outcome> {
+    let (env, _) = Env::load(&ctx.paths.env_file)?;
+    let server_id = match crate::config::Config::load(&ctx.paths.config, &env) {
+        Ok(c) => c.server_id,
+        Err(_) => crate::config::default_server_id(&env),
+    };
+    if !ctx.paths.db.exists() {
+        anyhow::bail!(
+            "{} does not exist yet: no backup has run with this home directory",
+            ctx.paths.db.display()
+        );
+    }
+    let db = LogDb::open(&ctx.paths.db)?;
+    let rows = db.last_per_site(&server_id)?;
+    if ctx.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "server_id": server_id, "sites": rows })
+            )?
+        );
+    } else if rows.is_empty() {
+        println!(
+            "no backup recorded for server {server_id} in {}",
+            ctx.paths.db.display()
+        );
+    } else {
+        let table: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r.site_name.clone(),
+                    r.status.clone(),
+                    r.timestamp.clone(),
+                    r.storage_name.clone().unwrap_or_else(|| "-".into()),
+                    r.details.clone(),
+                ]
+            })
+            .collect();
+        print!(
+            "{}",
+            output::table(
+                &["SITE", "STATUS", "TIME (UTC)", "STORAGE", "DETAILS"],
+                &table
+            )
+        );
+    }
+    Ok(if rows.iter().any(|r| r.status == "ERROR") {
+        Outcome::Failed
+    } else {
+        Outcome::Ok
+    })
+}

@@ -1,0 +1,221 @@
+//! Downloading an archive while hashing it: into a private temporary file (restore, which must
+//! know the archive is intact before it replaces anything), or straight through a reader on a
+//! blocking thread (verify, which keeps nothing).
+//!
+//! Either way the whole object is read and hashed, even when the reader stops early, so the
+//! sha256 that is compared is always the sha256 of everything the storage sent.
+
+use std::io::{self, Read};
+use std::path::Path;
+
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+use tempfile::NamedTempFile;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+use crate::storage::{Storage, StorageError, io_error};
+
+/// What was downloaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    pub size: u64,
+    pub sha256: String,
+}
+
+const CHUNK: usize = 1024 * 1024;
+
+/// Download `key` into a new `0600` temporary file in `dir`, hashing on the way. The file is
+/// removed when the returned handle is dropped.
+pub async fn to_temp_file(
+    st: &dyn Storage,
+    key: &str,
+    dir: &Path,
+) -> Result<(NamedTempFile, Fetched), StorageError> {
+    let tmp = tempfile::Builder::new()
+        .prefix(".wpbackup-download-")
+        .suffix(".tar.zst")
+        .tempfile_in(dir)
+        .map_err(|e| {
+            io_error(
+                &format!("cannot create a temporary file in {}", dir.display()),
+                &e,
+            )
+        })?;
+    let std_file = tmp
+        .reopen()
+        .map_err(|e| io_error("cannot reopen the temporary file", &e))?;
+    let mut file = tokio::fs::File::from_std(std_file);
+    let mut download = st.get(key).await?;
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = download
+            .read(&mut buf)
+            .await
+            .map_err(|e| io_error(&format!("storage {}: download of {key}", st.name()), &e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        size += n as u64;
+        file.write_all(&buf[..n]).await.map_err(|e| {
+            io_error(
+                &format!("cannot write the download to {}", tmp.path().display()),
+                &e,
+            )
+        })?;
+    }
+    file.flush()
+        .await
+        .map_err(|e| io_error("cannot write the download", &e))?;
+    Ok((
+        tmp,
+        Fetched {
+            size,
+            sha256: hex::encode(hasher.finalize()),
+        },
+    ))
+}
+
+/// Stream `key` through `consume`, which runs on a thread of its own and reads the archive as
+/// it arrives. Returns what `consume` returned and the hash of the whole download; a failed
+/// download is an error whatever `consume` said.
+pub fn stream<T, F>(
+    rt: &tokio::runtime::Runtime,
+    st: &dyn Storage,
+    key: &str,
+    consume: F,
+) -> Result<(anyhow::Result<T>, Fetched), StorageError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut dyn Read) -> anyhow::Result<T> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel::<Bytes>(8);
+    let consumer = std::thread::spawn(move || {
+        let mut reader = ChannelReader {
+            rx,
+            current: Bytes::new(),
+        };
+        consume(&mut reader)
+    });
+    let downloaded = rt.block_on(async {
+        let mut download = st.get(key).await?;
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        let mut tx = Some(tx);
+        loop {
+            let mut buf = vec![0u8; CHUNK];
+            let n = download
+                .read(&mut buf)
+                .await
+                .map_err(|e| io_error(&format!("storage {}: download of {key}", st.name()), &e))?;
+            if n == 0 {
+                break;
+            }
+            buf.truncate(n);
+            hasher.update(&buf);
+            size += n as u64;
+            // A reader that stopped (an error in the archive) drops its end: keep hashing.
+            if let Some(sender) = &tx
+                && sender.send(Bytes::from(buf)).await.is_err()
+            {
+                tx = None;
+            }
+        }
+        Ok(Fetched {
+            size,
+            sha256: hex::encode(hasher.finalize()),
+        })
+    });
+    // The sender is gone (end of stream, or the download failed): the reader sees its end.
+    let consumed = consumer
+        .join()
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("the archive reader panicked")));
+    downloaded.map(|f| (consumed, f))
+}
+
+/// A blocking `Read` over chunks from an async channel.
+struct ChannelReader {
+    rx: mpsc::Receiver<Bytes>,
+    current: Bytes,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.current.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(b) => self.current = b,
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current[..n]);
+        self.current = self.current.slice(n..);
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::Body;
+    use crate::storage::local::LocalStorage;
+
+    async fn put(st: &LocalStorage, key: &str, data: Vec<u8>) {
+        let (tx, body) = Body::channel(2);
+        tokio::spawn(async move {
+            for c in data.chunks(1000) {
+                tx.send(Ok(Bytes::copy_from_slice(c))).await.unwrap();
+            }
+        });
+        st.put(key, body).await.unwrap();
+    }
+
+    #[test]
+    fn downloads_hash_everything_even_when_the_reader_stops() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let st = LocalStorage::new("l", dir.path().join("store"));
+        let data: Vec<u8> = (0..3 * CHUNK + 17).map(|i| (i % 251) as u8).collect();
+        let want = hex::encode(Sha256::digest(&data));
+        rt.block_on(put(&st, "s/a/a_1.tar.zst", data.clone()));
+
+        let (tmp, f) = rt
+            .block_on(to_temp_file(&st, "s/a/a_1.tar.zst", dir.path()))
+            .unwrap();
+        assert_eq!(f.sha256, want);
+        assert_eq!(std::fs::read(tmp.path()).unwrap(), data);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(tmp.path()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "temporary download must be private");
+
+        let (got, f) = stream(&rt, &st, "s/a/a_1.tar.zst", |r| {
+            let mut v = Vec::new();
+            r.read_to_end(&mut v)?;
+            Ok(v)
+        })
+        .unwrap();
+        assert_eq!(got.unwrap(), data);
+        assert_eq!(
+            (f.size, f.sha256.as_str()),
+            (data.len() as u64, want.as_str())
+        );
+
+        // A reader that gives up after a few bytes: the hash still covers the whole object.
+        let (got, f) = stream(&rt, &st, "s/a/a_1.tar.zst", |r| -> anyhow::Result<()> {
+            let mut v = [0u8; 10];
+            r.read_exact(&mut v)?;
+            anyhow::bail!("stop")
+        })
+        .unwrap();
+        assert!(got.is_err());
+        assert_eq!(f.sha256, want);
+
+        assert!(matches!(
+            stream(&rt, &st, "s/a/missing.tar.zst", |_| Ok(())),
+            Err(StorageError::NotFound(_))
+        ));
+    }
+}

@@ -1,0 +1,337 @@
+//! The local log database, `backups.db` (SQLite).
+//!
+//! Two tables with the original tool's columns, names and types unchanged, so existing queries
+//! and dashboards keep working: `backup_log` (one row per site per run, and per restore,
+//! verify or prune) and `s3_archives` (one row per stored archive). wpbackup's extra columns
+//! come after the original ones and are added to an older database on open. WAL mode and a
+//! busy timeout let `status` read while a backup writes.
+
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// `backup_log.status` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Status {
+    Success,
+    Warning,
+    Error,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Success => "SUCCESS",
+            Status::Warning => "WARNING",
+            Status::Error => "ERROR",
+        }
+    }
+}
+
+/// One `backup_log` row to write.
+#[derive(Debug, Clone)]
+pub struct LogEntry<'a> {
+    pub timestamp: DateTime<Utc>,
+    pub status: Status,
+    pub details: &'a str,
+    pub site_name: &'a str,
+    pub server_id: &'a str,
+    /// `backup`, `restore`, `verify`, `prune`.
+    pub action: &'a str,
+    pub storage_name: Option<&'a str>,
+    pub archive_key: Option<&'a str>,
+    pub duration_secs: Option<f64>,
+}
+
+/// One `s3_archives` row to write.
+#[derive(Debug, Clone)]
+pub struct ArchiveRecord<'a> {
+    pub filename: &'a str,
+    pub storage_name: &'a str,
+    pub s3_endpoint: &'a str,
+    pub s3_bucket: &'a str,
+    pub file_size: u64,
+    pub server_id: &'a str,
+    pub site_name: &'a str,
+    pub created_at: DateTime<Utc>,
+    pub sha256: &'a str,
+    pub duration_secs: f64,
+}
+
+/// A `backup_log` row as read back.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LogRow {
+    pub id: i64,
+    pub timestamp: String,
+    pub status: String,
+    pub details: String,
+    pub site_name: String,
+    pub server_id: String,
+    pub storage_name: Option<String>,
+    pub archive_key: Option<String>,
+}
+
+pub struct LogDb {
+    conn: Connection,
+}
+
+/// The original tool's tables.
+const CREATE: &str = "
+CREATE TABLE IF NOT EXISTS backup_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    timestamp DATETIME DEFAULT CURRENT_TIMESTAMP,
+    status TEXT,
+    details TEXT,
+    site_name TEXT,
+    server_id TEXT
+);
+CREATE TABLE IF NOT EXISTS s3_archives (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    filename TEXT,
+    storage_name TEXT,
+    s3_endpoint TEXT,
+    s3_bucket TEXT,
+    file_size INTEGER,
+    server_id TEXT
+);
+";
+
+/// wpbackup's columns, after the original ones.
+const EXTRA_COLUMNS: &[(&str, &str, &str)] = &[
+    ("backup_log", "action", "TEXT"),
+    ("backup_log", "storage_name", "TEXT"),
+    ("backup_log", "archive_key", "TEXT"),
+    ("backup_log", "duration_secs", "REAL"),
+    ("s3_archives", "site_name", "TEXT"),
+    ("s3_archives", "created_at", "DATETIME"),
+    ("s3_archives", "sha256", "TEXT"),
+    ("s3_archives", "duration_secs", "REAL"),
+];
+
+/// SQLite's DATETIME text form, in UTC, as the original wrote it.
+pub fn sql_time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+impl LogDb {
+    /// Open (creating it `0600` if missing) and migrate.
+    pub fn open(path: &Path) -> anyhow::Result<LogDb> {
+        if !path.exists() {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(path)
+                .with_context(|| format!("cannot create the log database {}", path.display()))?;
+        }
+        let conn = Connection::open(path)
+            .with_context(|| format!("cannot open the log database {}", path.display()))?;
+        conn.busy_timeout(Duration::from_secs(30))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .with_context(|| format!("{}: cannot switch to WAL mode", path.display()))?;
+        conn.execute_batch(CREATE).with_context(|| {
+            format!(
+                "{}: cannot create the tables (is it a SQLite database?)",
+                path.display()
+            )
+        })?;
+        for (table, column, ty) in EXTRA_COLUMNS {
+            let exists: bool = conn
+                .query_row(
+                    &format!(
+                        "SELECT COUNT(*) > 0 FROM pragma_table_info('{table}') WHERE name = ?1"
+                    ),
+                    [column],
+                    |r| r.get(0),
+                )
+                .with_context(|| {
+                    format!("{}: cannot read the schema of {table}", path.display())
+                })?;
+            if !exists {
+                conn.execute(&format!("ALTER TABLE {table} ADD COLUMN {column} {ty}"), [])
+                    .with_context(|| {
+                        format!("{}: cannot add column {table}.{column}", path.display())
+                    })?;
+            }
+        }
+        Ok(LogDb { conn })
+    }
+
+    pub fn log(&self, e: &LogEntry) -> anyhow::Result<i64> {
+        self.conn
+            .execute(
+                "INSERT INTO backup_log (timestamp, status, details, site_name, server_id,
+                     action, storage_name, archive_key, duration_secs)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    sql_time(e.timestamp),
+                    e.status.as_str(),
+                    e.details,
+                    e.site_name,
+                    e.server_id,
+                    e.action,
+                    e.storage_name,
+                    e.archive_key,
+                    e.duration_secs
+                ],
+            )
+            .context("cannot write to backup_log")?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub fn record_archive(&self, a: &ArchiveRecord) -> anyhow::Result<i64> {
+        self.conn
+            .execute(
+                "INSERT INTO s3_archives (filename, storage_name, s3_endpoint, s3_bucket, file_size,
+                     server_id, site_name, created_at, sha256, duration_secs)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    a.filename,
+                    a.storage_name,
+                    a.s3_endpoint,
+                    a.s3_bucket,
+                    a.file_size as i64,
+                    a.server_id,
+                    a.site_name,
+                    sql_time(a.created_at),
+                    a.sha256,
+                    a.duration_secs
+                ],
+            )
+            .context("cannot write to s3_archives")?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// The newest backup row of each site of this server.
+    pub fn last_per_site(&self, server_id: &str) -> anyhow::Result<Vec<LogRow>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, timestamp, status, details, site_name, server_id, storage_name, archive_key
+             FROM backup_log
+             WHERE id IN (SELECT MAX(id) FROM backup_log
+                          WHERE server_id = ?1 AND COALESCE(action, 'backup') = 'backup'
+                          GROUP BY site_name)
+             ORDER BY site_name",
+        )?;
+        let rows = stmt.query_map([server_id], |r| {
+            Ok(LogRow {
+                id: r.get(0)?,
+                timestamp: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                status: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                details: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+                site_name: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+                server_id: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
+                storage_name: r.get(6)?,
+                archive_key: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every (filename, storage_name) that `s3_archives` records (`list` marks them known).
+    pub fn known_archives(&self) -> anyhow::Result<std::collections::HashSet<(String, String)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT filename, storage_name FROM s3_archives
+             WHERE filename IS NOT NULL AND storage_name IS NOT NULL",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The sha256 recorded for an archive stored on `storage_name`, if any.
+    pub fn archive_sha256(
+        &self,
+        filename: &str,
+        storage_name: &str,
+    ) -> anyhow::Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT sha256 FROM s3_archives WHERE filename = ?1 AND storage_name = ?2
+                 ORDER BY id DESC LIMIT 1",
+                params![filename, storage_name],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrates_an_original_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("backups.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(CREATE).unwrap();
+            c.execute(
+                "INSERT INTO backup_log (status, details, site_name, server_id) VALUES ('SUCCESS','old','a','s')",
+                [],
+            )
+            .unwrap();
+        }
+        let db = LogDb::open(&path).unwrap();
+        db.log(&LogEntry {
+            timestamp: Utc::now(),
+            status: Status::Warning,
+            details: "new",
+            site_name: "a",
+            server_id: "s",
+            action: "backup",
+            storage_name: Some("b"),
+            archive_key: None,
+            duration_secs: Some(1.5),
+        })
+        .unwrap();
+        let rows = db.last_per_site("s").unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].details, "new");
+        assert_eq!(rows[0].status, "WARNING");
+        db.record_archive(&ArchiveRecord {
+            filename: "s/a/a_1.tar.zst",
+            storage_name: "b",
+            s3_endpoint: "e",
+            s3_bucket: "k",
+            file_size: 1,
+            server_id: "s",
+            site_name: "a",
+            created_at: Utc::now(),
+            sha256: "ab",
+            duration_secs: 0.1,
+        })
+        .unwrap();
+        let known = db.known_archives().unwrap();
+        assert!(known.contains(&("s/a/a_1.tar.zst".to_string(), "b".to_string())));
+        assert_eq!(
+            db.archive_sha256("s/a/a_1.tar.zst", "b")
+                .unwrap()
+                .as_deref(),
+            Some("ab")
+        );
+        assert_eq!(db.archive_sha256("s/a/a_1.tar.zst", "c").unwrap(), None);
+        // Opening again is a no-op.
+        drop(db);
+        LogDb::open(&path).unwrap();
+    }
+
+    #[test]
+    fn created_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("backups.db");
+        LogDb::open(&path).unwrap();
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o077,
+            0
+        );
+    }
+}

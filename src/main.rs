@@ -1,0 +1,50 @@
+//! wpbackup: parse the command line, set up logging, dispatch to a command, and turn the
+//! outcome into the documented exit status. Nothing else lives here.
+
+mod archive;
+mod catalog;
+mod cli;
+mod commands;
+mod config;
+mod dbrestore;
+mod dump;
+mod fetch;
+mod lock;
+mod logdb;
+mod output;
+mod restore;
+mod retention;
+mod secret;
+mod serialized;
+mod sites;
+mod storage;
+mod unpack;
+mod wpconfig;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::commands::{Context, Outcome};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    output::init_logging(cli.verbose, cli.quiet);
+    let ctx = Context::new(&cli);
+    let result = match cli.command {
+        Command::Backup(ref args) => commands::backup::run(&ctx, args),
+        Command::Status => commands::status::run(&ctx),
+        Command::Restore(ref args) => commands::restore::run(&ctx, args),
+        Command::List(ref args) => commands::list::run(&ctx, args),
+        Command::Verify(ref args) => commands::verify::run(&ctx, args),
+        Command::Prune(ref args) => commands::prune::run(&ctx, args),
+    };
+    match result {
+        Ok(outcome) => outcome.exit_code(),
+        Err(err) => {
+            eprintln!("wpbackup: error: {err:#}");
+            Outcome::from_error(&err).exit_code()
+        }
+    }
+}

@@ -1,0 +1,403 @@
+//! The mechanics of restoring one archive, in the order that keeps a failed restore from
+//! leaving a half-site: download and check the sha256 first ([`download_verified`]), unpack
+//! into a new sibling directory and check the contents against the manifest ([`stage`]), and
+//! only then move the live directory aside (kept, named with the time) and the new one into
+//! its place ([`swap_into_place`]). Also: which credentials reach the database
+//! ([`credentials`]) and the rewrite of a restored `wp-config.php` that must point at another
+//! database, directory or address ([`rewrite_wp_config`]).
+//!
+//! The command that decides what to restore and asks before replacing anything is
+//! `commands/restore.rs`; the database work is `dbrestore.rs`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use tempfile::NamedTempFile;
+
+use crate::catalog::{self, Expected};
+use crate::config::{DatabaseConfig, SiteConfig};
+use crate::fetch;
+use crate::logdb::LogDb;
+use crate::storage::Storage;
+use crate::unpack::{self, Contents};
+use crate::wpconfig;
+
+/// A downloaded archive whose sha256 matched.
+pub struct Verified {
+    /// The compressed archive, private, removed on drop.
+    pub file: NamedTempFile,
+    pub storage: String,
+    pub expected: Expected,
+    pub size: u64,
+}
+
+/// Download `key` from the first of `storages` that has an intact copy, into a private temporary
+/// file in `dir`. The whole compressed archive is kept until it is verified: nothing may be
+/// replaced by an archive that turns out to be damaged. A copy whose sha256 does not match (or
+/// that has no recorded sha256) is refused, and the next storage tried.
+pub fn download_verified(
+    rt: &tokio::runtime::Runtime,
+    key: &str,
+    storages: &[&dyn Storage],
+    logdb: Option<&LogDb>,
+    dir: &Path,
+) -> anyhow::Result<Verified> {
+    let mut refused = Vec::new();
+    for st in storages {
+        let name = st.name();
+        let head = match rt.block_on(st.head(key)) {
+            Ok(h) => h,
+            Err(e) => {
+                refused.push(format!("{name}: {e}"));
+                continue;
+            }
+        };
+        let recorded = logdb.and_then(|db| db.archive_sha256(key, name).ok().flatten());
+        let expected = match catalog::expected(key, head.sha256.as_deref(), recorded.as_deref()) {
+            Ok(e) => e,
+            Err(e) => {
+                refused.push(format!("{name}: {e}"));
+                continue;
+            }
+        };
+        tracing::info!(storage = name, "downloading {key}");
+        let (file, got) = match rt.block_on(fetch::to_temp_file(*st, key, dir)) {
+            Ok(x) => x,
+            Err(e) => {
+                refused.push(format!("{name}: {e}"));
+                continue;
+            }
+        };
+        if got.sha256 != expected.sha256 {
+            let why = format!(
+                "{name}: the downloaded copy ({} bytes) has sha256 {} but the sha256 recorded in {} is {}: the archive was changed or damaged",
+                got.size, got.sha256, expected.source, expected.sha256
+            );
+            tracing::warn!("{why}");
+            refused.push(why);
+            continue;
+        }
+        return Ok(Verified {
+            file,
+            storage: name.to_string(),
+            expected,
+            size: got.size,
+        });
+    }
+    bail!(
+        "refusing to restore {key}: no intact copy ({}); nothing was changed",
+        refused.join("; ")
+    )
+}
+
+/// The time in the names of directories a restore leaves (`20261124T030405Z`).
+pub fn stamp(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y%m%dT%H%M%SZ").to_string()
+}
+
+/// `<target><suffix>`, with `-2`, `-3`... appended when that exists already.
+fn sibling(target: &Path, suffix: &str) -> PathBuf {
+    let base = format!("{}{suffix}", target.display());
+    let mut p = PathBuf::from(&base);
+    let mut n = 2;
+    while p.symlink_metadata().is_ok() {
+        p = PathBuf::from(format!("{base}-{n}"));
+        n += 1;
+    }
+    p
+}
+
+/// A directory removed when dropped, unless kept.
+pub struct Staging {
+    pub dir: PathBuf,
+    keep: bool,
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// An archive unpacked beside its target, not yet in place.
+pub struct Staged {
+    /// `<target>.restoring-<time>`, holding `files/`; `None` when no files are restored.
+    pub staging: Option<Staging>,
+    /// `database.sql`, private, in `tmp_dir`; `None` when the database is not restored.
+    pub database_sql: Option<NamedTempFile>,
+    pub contents: Contents,
+}
+
+impl Staged {
+    /// The restored site tree, ready to move into place.
+    pub fn files(&self) -> Option<PathBuf> {
+        self.staging.as_ref().map(|s| s.dir.join("files"))
+    }
+}
+
+/// Unpack `archive`: `files/` under a new directory beside `files_target`, `database.sql` into a
+/// private temporary file in `tmp_dir`; fails (leaving nothing) unless the contents match the
+/// manifest.
+pub fn stage(
+    archive: &Path,
+    files_target: Option<&Path>,
+    want_database: bool,
+    tmp_dir: &Path,
+    stamp: &str,
+) -> anyhow::Result<Staged> {
+    use std::os::unix::fs::DirBuilderExt;
+    let staging = match files_target {
+        None => None,
+        Some(target) => {
+            let dir = sibling(target, &format!(".restoring-{stamp}"));
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            Some(Staging { dir, keep: false })
+        }
+    };
+    let mut database_sql = if want_database {
+        Some(
+            tempfile::Builder::new()
+                .prefix(".wpbackup-database-")
+                .suffix(".sql")
+                .tempfile_in(tmp_dir)
+                .with_context(|| {
+                    format!("cannot create a temporary file in {}", tmp_dir.display())
+                })?,
+        )
+    } else {
+        None
+    };
+    let reader = std::io::BufReader::with_capacity(
+        256 * 1024,
+        std::fs::File::open(archive).context("cannot reopen the downloaded archive")?,
+    );
+    let contents = unpack::read(
+        reader,
+        unpack::Options {
+            extract_to: staging.as_ref().map(|s| s.dir.as_path()),
+            database_to: database_sql.as_mut().map(|f| f.as_file_mut()),
+            preserve_owner: unsafe { libc::geteuid() } == 0,
+        },
+    )?;
+    let problems = contents.problems();
+    if !problems.is_empty() {
+        bail!("the archive is not whole: {}", problems.join("; "));
+    }
+    if staging.is_some()
+        && !staging
+            .as_ref()
+            .is_some_and(|s| s.dir.join("files").is_dir())
+    {
+        bail!("the archive holds no files/ directory");
+    }
+    Ok(Staged {
+        staging,
+        database_sql,
+        contents,
+    })
+}
+
+/// Move `target` aside to `<target>.before-restore-<time>` (when it exists) and the staged
+/// tree into its place. Returns where the old tree went.
+pub fn swap_into_place(
+    mut staging: Staging,
+    target: &Path,
+    stamp: &str,
+) -> anyhow::Result<Option<PathBuf>> {
+    let files = staging.dir.join("files");
+    let aside = if target.symlink_metadata().is_ok() {
+        let aside = sibling(target, &format!(".before-restore-{stamp}"));
+        std::fs::rename(target, &aside).with_context(|| {
+            format!(
+                "cannot move {} aside to {}",
+                target.display(),
+                aside.display()
+            )
+        })?;
+        Some(aside)
+    } else {
+        None
+    };
+    if let Err(e) = std::fs::rename(&files, target) {
+        if let Some(aside) = &aside {
+            let _ = std::fs::rename(aside, target);
+        }
+        return Err(e)
+            .with_context(|| format!("cannot move the restored files to {}", target.display()));
+    }
+    staging.keep = false;
+    drop(staging);
+    Ok(aside)
+}
+
+/// Where the database credentials of a restore come from.
+pub fn credentials(
+    site: &SiteConfig,
+    archived_wp_config: Option<&[u8]>,
+) -> anyhow::Result<(DatabaseConfig, &'static str)> {
+    let from_wp = |w: wpconfig::WpConfig| DatabaseConfig {
+        name: w.db_name,
+        user: w.db_user,
+        password: w.db_password,
+        host: w.db_host,
+        table_prefix: Some(w.table_prefix),
+    };
+    if let Some(db) = &site.database {
+        return Ok((db.clone(), "config.json"));
+    }
+    let live = match wpconfig::read(&site.path) {
+        Ok(w) => return Ok((from_wp(w), "the site's wp-config.php")),
+        Err(e) => e,
+    };
+    let Some(bytes) = archived_wp_config else {
+        bail!(
+            "cannot find the database credentials: {live}; the archive holds no wp-config.php either"
+        );
+    };
+    let w = wpconfig::parse_named(
+        &String::from_utf8_lossy(bytes),
+        "wp-config.php in the archive",
+    )
+    .context("cannot read the database credentials")?;
+    Ok((from_wp(w), "the archive's wp-config.php"))
+}
+
+/// A PHP single-quoted string literal.
+fn php_str(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// Point a restored wp-config.php at `db_name` (every `DB_NAME` definition) and apply the
+/// plain `replacements` (old directory and address to new ones).
+pub fn rewrite_wp_config(
+    text: &str,
+    db_name: Option<&str>,
+    replacements: &[(String, String)],
+) -> Result<String, String> {
+    let mut out = text.to_string();
+    if let Some(name) = db_name {
+        let mut result = String::with_capacity(out.len());
+        let mut rest = out.as_str();
+        let mut found = 0;
+        while let Some(i) = rest.find("DB_NAME") {
+            let (before, after) = rest.split_at(i + "DB_NAME".len());
+            result.push_str(before);
+            rest = after;
+            let prev = before[..i].chars().next_back();
+            if prev.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+                continue;
+            }
+            // `'DB_NAME', '...'` or `DB_NAME = '...'`: find the value literal.
+            let t = rest.trim_start_matches(['\'', '"']);
+            let t2 = t.trim_start();
+            let Some(t3) = t2.strip_prefix([',', '=']) else {
+                continue;
+            };
+            let t4 = t3.trim_start();
+            let Some(quote) = t4.chars().next().filter(|c| *c == '\'' || *c == '"') else {
+                continue;
+            };
+            let body = &t4[1..];
+            let mut end = None;
+            let mut escaped = false;
+            for (j, c) in body.char_indices() {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == quote {
+                    end = Some(j);
+                    break;
+                }
+            }
+            let Some(end) = end else { continue };
+            let literal_start = rest.len() - t4.len();
+            result.push_str(&rest[..literal_start]);
+            result.push_str(&php_str(name));
+            rest = &body[end + 1..];
+            found += 1;
+        }
+        result.push_str(rest);
+        if found == 0 {
+            return Err("wp-config.php: DB_NAME is not defined as a plain string".into());
+        }
+        out = result;
+    }
+    for (from, to) in replacements {
+        if !from.is_empty() && from != to {
+            out = out.replace(from.as_str(), to);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wp_config_points_at_the_new_database() {
+        let src = "<?php\n// DB_NAME is below\ndefine( 'DB_NAME', 'wp_old' );\ndefine(\"DB_NAME_X\", 'no');\ndefine('DB_USER', 'u');\nconst DB_NAME = \"it\\\"s\";\ndefine('WP_CONTENT_DIR', '/var/www/old/wp-content');\n";
+        let out = rewrite_wp_config(
+            src,
+            Some("wp_new's"),
+            &[("/var/www/old".into(), "/srv/clone".into())],
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            "<?php\n// DB_NAME is below\ndefine( 'DB_NAME', 'wp_new\\'s' );\ndefine(\"DB_NAME_X\", 'no');\ndefine('DB_USER', 'u');\nconst DB_NAME = 'wp_new\\'s';\ndefine('WP_CONTENT_DIR', '/srv/clone/wp-content');\n"
+        );
+        assert!(rewrite_wp_config("<?php\n", Some("x"), &[]).is_err());
+        assert_eq!(
+            rewrite_wp_config("a b a", None, &[("a".into(), "c".into())]).unwrap(),
+            "c b c"
+        );
+    }
+
+    #[test]
+    fn siblings_do_not_collide() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = dir.path().join("site");
+        let a = sibling(&t, ".x");
+        assert_eq!(a, dir.path().join("site.x"));
+        std::fs::create_dir(&a).unwrap();
+        assert_eq!(sibling(&t, ".x"), dir.path().join("site.x-2"));
+    }
+
+    #[test]
+    fn swap_keeps_the_old_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("site");
+        std::fs::create_dir(&target).unwrap();
+        std::fs::write(target.join("old.txt"), "old").unwrap();
+        let staging = dir.path().join("site.restoring-x");
+        std::fs::create_dir_all(staging.join("files")).unwrap();
+        std::fs::write(staging.join("files/new.txt"), "new").unwrap();
+        let aside = swap_into_place(
+            Staging {
+                dir: staging.clone(),
+                keep: false,
+            },
+            &target,
+            "T",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(aside, dir.path().join("site.before-restore-T"));
+        assert_eq!(
+            std::fs::read_to_string(aside.join("old.txt")).unwrap(),
+            "old"
+        );
+        assert_eq!(
+            std::fs::read_to_string(target.join("new.txt")).unwrap(),
+            "new"
+        );
+        assert!(!staging.exists());
+    }
+}

@@ -1,0 +1,294 @@
+//! A local directory as storage (a mounted disk, an NFS share, the `--path` default).
+//!
+//! Keys become paths under the directory. An upload is written to a hidden temporary name in
+//! the target directory, fsynced and renamed, so a crash or a full disk never leaves a file
+//! that looks like a finished archive. The sha256 sits beside the archive in `KEY.sha256`
+//! (the format `sha256sum -c` reads). Directories and files are created private (0700/0600).
+
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use tokio::io::AsyncWriteExt;
+
+use super::{Body, Download, ObjectInfo, PutOutcome, Storage, StorageError, io_error};
+
+/// Suffix of the checksum file beside each archive.
+const SHA_SUFFIX: &str = ".sha256";
+/// Marker in the names of uploads in progress.
+const PARTIAL_MARKER: &str = ".partial-";
+
+pub struct LocalStorage {
+    name: String,
+    root: PathBuf,
+}
+
+impl LocalStorage {
+    pub fn new(name: &str, root: PathBuf) -> LocalStorage {
+        LocalStorage {
+            name: name.to_string(),
+            root,
+        }
+    }
+
+    fn path(&self, key: &str) -> Result<PathBuf, StorageError> {
+        let rel = Path::new(key);
+        if key.is_empty()
+            || rel.is_absolute()
+            || rel
+                .components()
+                .any(|c| !matches!(c, std::path::Component::Normal(_)))
+        {
+            return Err(StorageError::Permanent(format!("invalid key {key:?}")));
+        }
+        Ok(self.root.join(rel))
+    }
+
+    fn ctx(&self, what: &str, path: &Path) -> String {
+        format!("storage {}: {what} {}", self.name, path.display())
+    }
+
+    async fn write_body(&self, tmp: &Path, mut body: Body) -> Result<Body, StorageError> {
+        let mut file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(tmp)
+            .await
+            .map_err(|e| io_error(&self.ctx("cannot create", tmp), &e))?;
+        while let Some(chunk) = body.next().await? {
+            file.write_all(&chunk)
+                .await
+                .map_err(|e| io_error(&self.ctx("cannot write", tmp), &e))?;
+        }
+        file.flush()
+            .await
+            .map_err(|e| io_error(&self.ctx("cannot write", tmp), &e))?;
+        file.sync_all()
+            .await
+            .map_err(|e| io_error(&self.ctx("cannot sync", tmp), &e))?;
+        Ok(body)
+    }
+}
+
+fn mkdirs(dir: &Path) -> std::io::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+#[async_trait]
+impl Storage for LocalStorage {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn location(&self) -> (String, String) {
+        ("local".to_string(), self.root.display().to_string())
+    }
+
+    async fn check(&self) -> Result<(), StorageError> {
+        mkdirs(&self.root)
+            .map_err(|e| io_error(&self.ctx("cannot create the directory", &self.root), &e))?;
+        let probe = self
+            .root
+            .join(format!(".wpbackup-check-{}", std::process::id()));
+        std::fs::write(&probe, b"ok").map_err(|e| {
+            StorageError::Permanent(format!("{}: {e}", self.ctx("cannot write to", &self.root)))
+        })?;
+        let _ = std::fs::remove_file(&probe);
+        Ok(())
+    }
+
+    async fn put(&self, key: &str, body: Body) -> Result<PutOutcome, StorageError> {
+        let path = self.path(key)?;
+        let dir = path.parent().unwrap_or(&self.root).to_path_buf();
+        mkdirs(&dir).map_err(|e| io_error(&self.ctx("cannot create the directory", &dir), &e))?;
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = dir.join(format!(
+            ".{file_name}{PARTIAL_MARKER}{}",
+            std::process::id()
+        ));
+        let body = match self.write_body(&tmp, body).await {
+            Ok(b) => b,
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
+        };
+        let outcome = body.finish();
+        if let Err(e) = std::fs::rename(&tmp, &path) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(io_error(&self.ctx("cannot rename into", &path), &e));
+        }
+        let sha_path = dir.join(format!("{file_name}{SHA_SUFFIX}"));
+        let sha_tmp = dir.join(format!(
+            ".{file_name}{SHA_SUFFIX}{PARTIAL_MARKER}{}",
+            std::process::id()
+        ));
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&sha_tmp)
+            .and_then(|mut f| {
+                use std::io::Write;
+                writeln!(f, "{}  {file_name}", outcome.sha256)?;
+                f.sync_all()
+            })
+            .and_then(|_| std::fs::rename(&sha_tmp, &sha_path));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&sha_tmp);
+            let _ = std::fs::remove_file(&path);
+            return Err(io_error(&self.ctx("cannot write", &sha_path), &e));
+        }
+        sync_dir(&dir);
+        Ok(outcome)
+    }
+
+    async fn get(&self, key: &str) -> Result<Download, StorageError> {
+        let path = self.path(key)?;
+        let f = tokio::fs::File::open(&path)
+            .await
+            .map_err(|e| io_error(&self.ctx("cannot open", &path), &e))?;
+        Ok(Box::pin(f))
+    }
+
+    async fn head(&self, key: &str) -> Result<ObjectInfo, StorageError> {
+        let path = self.path(key)?;
+        let meta =
+            std::fs::metadata(&path).map_err(|e| io_error(&self.ctx("cannot read", &path), &e))?;
+        let sha256 = std::fs::read_to_string(format!("{}{SHA_SUFFIX}", path.display()))
+            .ok()
+            .and_then(|s| s.split_whitespace().next().map(str::to_string));
+        Ok(ObjectInfo {
+            key: key.to_string(),
+            size: meta.len(),
+            last_modified: meta.modified().ok().map(DateTime::<Utc>::from),
+            sha256,
+        })
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StorageError> {
+        let mut out = Vec::new();
+        if !self.root.exists() {
+            return Ok(out);
+        }
+        for entry in walkdir::WalkDir::new(&self.root).follow_links(false) {
+            let entry = entry
+                .map_err(|e| StorageError::Transient(format!("storage {}: {e}", self.name)))?;
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy();
+            if name.starts_with('.') || name.ends_with(SHA_SUFFIX) {
+                continue;
+            }
+            let Ok(rel) = entry.path().strip_prefix(&self.root) else {
+                continue;
+            };
+            let key = rel.to_string_lossy().into_owned();
+            if !key.starts_with(prefix) {
+                continue;
+            }
+            let meta = entry
+                .metadata()
+                .map_err(|e| StorageError::Transient(format!("storage {}: {e}", self.name)))?;
+            out.push(ObjectInfo {
+                key,
+                size: meta.len(),
+                last_modified: meta.modified().ok().map(DateTime::<Utc>::from),
+                sha256: None,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        let path = self.path(key)?;
+        for p in [
+            path.clone(),
+            PathBuf::from(format!("{}{SHA_SUFFIX}", path.display())),
+        ] {
+            match std::fs::remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_error(&self.ctx("cannot delete", &p), &e)),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use tokio::io::AsyncReadExt;
+
+    #[tokio::test]
+    async fn round_trip_and_failed_upload_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = LocalStorage::new("l", dir.path().to_path_buf());
+        st.check().await.unwrap();
+
+        let (tx, body) = Body::channel(2);
+        tokio::spawn(async move {
+            tx.send(Ok(Bytes::from_static(b"hello "))).await.unwrap();
+            tx.send(Ok(Bytes::from_static(b"world"))).await.unwrap();
+        });
+        let out = st.put("s/a/a_1.tar.zst", body).await.unwrap();
+        assert_eq!(out.size, 11);
+        let info = st.head("s/a/a_1.tar.zst").await.unwrap();
+        assert_eq!(info.sha256.as_deref(), Some(out.sha256.as_str()));
+        let mut got = Vec::new();
+        st.get("s/a/a_1.tar.zst")
+            .await
+            .unwrap()
+            .read_to_end(&mut got)
+            .await
+            .unwrap();
+        assert_eq!(got, b"hello world");
+
+        let (tx, body) = Body::channel(2);
+        tokio::spawn(async move {
+            tx.send(Ok(Bytes::from_static(b"partial"))).await.unwrap();
+            tx.send(Err("dump failed".into())).await.unwrap();
+        });
+        let err = st.put("s/a/a_2.tar.zst", body).await.unwrap_err();
+        assert!(err.is_source(), "{err}");
+        let keys: Vec<String> = st
+            .list("s/")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|o| o.key)
+            .collect();
+        assert_eq!(keys, vec!["s/a/a_1.tar.zst".to_string()]);
+        let names: Vec<String> = std::fs::read_dir(dir.path().join("s/a"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+
+        st.delete("s/a/a_1.tar.zst").await.unwrap();
+        assert!(st.list("").await.unwrap().is_empty());
+        assert!(matches!(
+            st.head("s/a/a_1.tar.zst").await,
+            Err(StorageError::NotFound(_))
+        ));
+        assert!(st.path("../x").is_err());
+    }
+}

@@ -1,0 +1,239 @@
+//! Storage: where archives go.
+//!
+//! One narrow trait, [`Storage`], that every provider implements (S3-compatible services in
+//! [`s3`], a local directory in [`local`]); the code that backs up, restores, lists and prunes is
+//! written once against it. Its error contract is part of the interface: [`StorageError`] says
+//! whether an object was missing, whether retrying could help, or whether the provider itself is
+//! unusable (wrong credentials, missing bucket), so that failover can decide what to do.
+//!
+//! Uploads are streamed: the producer (the archiver) sends chunks through a bounded channel
+//! ([`Body`]); the storage consumes them and hashes them as they pass, so no temporary file holds
+//! the archive and memory stays bounded by the channel and the parts in flight.
+
+pub mod local;
+pub mod s3;
+
+use std::io;
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncRead;
+use tokio::sync::mpsc;
+
+use crate::config::{StorageConfig, StorageKind};
+
+/// Object metadata key (S3 `x-amz-meta-sha256`) holding the sha256 of the whole object.
+pub const SHA256_METADATA_KEY: &str = "sha256";
+
+/// What can go wrong talking to a storage, classed by what the caller should do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The object (or prefix) does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The storage cannot be used as configured: wrong credentials, missing bucket, no
+    /// permission. Retrying will not help; a person must fix the config or the provider.
+    #[error("{0}")]
+    Permanent(String),
+    /// A network failure, a timeout, a 5xx that survived the retries: the storage may work later.
+    #[error("{0}")]
+    Transient(String),
+    /// The producer of an upload failed (the dump or the file walk): the upload was aborted
+    /// and the storage itself is fine.
+    #[error("{0}")]
+    Source(String),
+}
+
+impl StorageError {
+    /// True when the failure is the producer's, not the storage's (failover would not help).
+    pub fn is_source(&self) -> bool {
+        matches!(self, StorageError::Source(_))
+    }
+}
+
+/// One stored object as a listing sees it.
+#[allow(dead_code)] // read by restore, list, verify and prune
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// Key relative to the storage's prefix (`server/site/site_20260101T000000Z.tar.zst`).
+    pub key: String,
+    pub size: u64,
+    pub last_modified: Option<DateTime<Utc>>,
+    /// The sha256 recorded with the object, when the listing call returns it (head does).
+    pub sha256: Option<String>,
+}
+
+/// What a finished upload stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutOutcome {
+    pub size: u64,
+    /// Lower-case hex sha256 of the whole object, computed while streaming.
+    pub sha256: String,
+}
+
+/// A chunk of an upload, or the producer's failure (which aborts the upload).
+pub type Chunk = Result<Bytes, String>;
+
+/// The body of a streamed upload: chunks from a bounded channel, hashed and counted as they
+/// are taken. The producer ends the stream by dropping its sender after the last chunk; a
+/// producer that fails sends `Err(reason)` and the storage aborts the upload.
+pub struct Body {
+    rx: mpsc::Receiver<Chunk>,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl Body {
+    /// A channel of `capacity` chunks: the sender for the producer, the body for the storage.
+    pub fn channel(capacity: usize) -> (mpsc::Sender<Chunk>, Body) {
+        let (tx, rx) = mpsc::channel(capacity);
+        (
+            tx,
+            Body {
+                rx,
+                hasher: Sha256::new(),
+                size: 0,
+            },
+        )
+    }
+
+    /// The next chunk, `Ok(None)` at the end, or the producer's failure.
+    pub async fn next(&mut self) -> Result<Option<Bytes>, StorageError> {
+        match self.rx.recv().await {
+            None => Ok(None),
+            Some(Ok(bytes)) => {
+                self.hasher.update(&bytes);
+                self.size += bytes.len() as u64;
+                Ok(Some(bytes))
+            }
+            Some(Err(reason)) => Err(StorageError::Source(reason)),
+        }
+    }
+
+    /// Size and sha256 of everything taken so far (call after `next` returned `Ok(None)`).
+    pub fn finish(self) -> PutOutcome {
+        PutOutcome {
+            size: self.size,
+            sha256: hex::encode(self.hasher.finalize()),
+        }
+    }
+}
+
+/// A download, as an async byte stream.
+#[allow(dead_code)] // read by restore and verify
+pub type Download = Pin<Box<dyn AsyncRead + Send>>;
+
+/// The interface every storage provider implements. Keys are relative to the storage's
+/// configured prefix (or directory); implementations add it.
+#[async_trait]
+#[allow(dead_code)] // the read side is used by restore, list, verify and prune
+pub trait Storage: Send + Sync {
+    /// The storage's name from config.json.
+    fn name(&self) -> &str;
+    /// Endpoint and bucket, as recorded in `s3_archives` (`local` storages give their path).
+    fn location(&self) -> (String, String);
+    /// A cheap pre-flight check that the storage is reachable and the credentials are accepted.
+    async fn check(&self) -> Result<(), StorageError>;
+    /// Store `body` under `key`, streaming; on failure nothing is left looking like a finished
+    /// object (multipart uploads are aborted, partial files removed).
+    async fn put(&self, key: &str, body: Body) -> Result<PutOutcome, StorageError>;
+    /// Stream an object down.
+    async fn get(&self, key: &str) -> Result<Download, StorageError>;
+    /// Size, time and recorded sha256 of one object.
+    async fn head(&self, key: &str) -> Result<ObjectInfo, StorageError>;
+    /// Every object whose key starts with `prefix`, in no particular order.
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StorageError>;
+    /// Remove one object; removing a missing object is not an error.
+    async fn delete(&self, key: &str) -> Result<(), StorageError>;
+}
+
+/// Build the storage a config entry describes.
+pub fn open(cfg: &StorageConfig) -> anyhow::Result<Box<dyn Storage>> {
+    Ok(match &cfg.kind {
+        StorageKind::Local { path } => Box::new(local::LocalStorage::new(&cfg.name, path.clone())),
+        StorageKind::S3(s3cfg) => Box::new(s3::S3Storage::new(&cfg.name, s3cfg)?),
+    })
+}
+
+/// Map an I/O error to the storage error class it belongs to.
+pub fn io_error(context: &str, err: &io::Error) -> StorageError {
+    let msg = format!("{context}: {err}");
+    match err.kind() {
+        io::ErrorKind::NotFound => StorageError::NotFound(msg),
+        io::ErrorKind::PermissionDenied => StorageError::Permanent(msg),
+        _ => StorageError::Transient(msg),
+    }
+}
+
+/// The producer's end of a [`Body`]: a blocking `Write` (for the archiver's thread) that cuts
+/// the stream into chunks. Dropped without [`BodyWriter::finish`] (an error, a panic), it sends
+/// a failure so the storage aborts instead of storing a truncated archive.
+pub struct BodyWriter {
+    tx: Option<mpsc::Sender<Chunk>>,
+    buf: Vec<u8>,
+    chunk_size: usize,
+}
+
+impl BodyWriter {
+    pub fn new(tx: mpsc::Sender<Chunk>, chunk_size: usize) -> BodyWriter {
+        BodyWriter {
+            tx: Some(tx),
+            buf: Vec::with_capacity(chunk_size),
+            chunk_size,
+        }
+    }
+
+    fn send(&mut self, chunk: Chunk) -> io::Result<()> {
+        let tx = self
+            .tx
+            .as_ref()
+            .ok_or_else(|| io::Error::other("upload already ended"))?;
+        tx.blocking_send(chunk)
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, UPLOAD_STOPPED))
+    }
+
+    fn send_buf(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let full = std::mem::replace(&mut self.buf, Vec::with_capacity(self.chunk_size));
+        self.send(Ok(Bytes::from(full)))
+    }
+
+    /// Send what is buffered and end the stream cleanly.
+    pub fn finish(mut self) -> io::Result<()> {
+        self.send_buf()?;
+        self.tx = None;
+        Ok(())
+    }
+}
+
+/// The message of the error a producer gets when the storage stopped taking data.
+pub const UPLOAD_STOPPED: &str = "the storage stopped taking data";
+
+impl io::Write for BodyWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let room = self.chunk_size - self.buf.len();
+        let n = room.min(data.len());
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() >= self.chunk_size {
+            self.send_buf()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for BodyWriter {
+    fn drop(&mut self) {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.blocking_send(Err("the archive producer stopped before the end".into()));
+        }
+    }
+}

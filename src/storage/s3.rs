@@ -1,0 +1,579 @@
+//! S3-compatible storage (AWS S3, iDrive e2, Backblaze B2, Cloudflare R2, Wasabi, MinIO, ...)
+//! through `aws-sdk-s3`.
+//!
+//! The client is built in code, not from the environment, with the settings non-AWS providers
+//! accept: checksums only when required (R2, B2, iDrive e2, MinIO reject the SDK's default CRC32
+//! trailers), stalled-stream protection off for uploads (our own timeouts take its place), path
+//! style when configured, and bounded retries and timeouts.
+//!
+//! Uploads are streamed as multipart uploads of fixed-size parts (every part but the last the
+//! same size, as R2 requires), a bounded number in flight; an object smaller than one part is
+//! sent with a single PutObject. On any failure the multipart upload is aborted, so nothing is
+//! left looking like a finished archive. The sha256 of the whole object is known only at the
+//! end, so after a multipart upload the object is copied onto itself with the metadata set.
+//! Every SDK error goes through one [`S3Storage::classify`] into the [`StorageError`] classes.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::{
+    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+    StalledStreamProtectionConfig,
+};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, MetadataDirective};
+use aws_smithy_types::retry::RetryConfig;
+use aws_smithy_types::timeout::TimeoutConfig;
+use bytes::{Bytes, BytesMut};
+use chrono::{DateTime, Utc};
+use tokio::task::JoinSet;
+
+use super::{Body, Download, ObjectInfo, PutOutcome, SHA256_METADATA_KEY, Storage, StorageError};
+use crate::config::{S3Config, UploadSettings};
+
+const CONTENT_TYPE: &str = "application/zstd";
+
+pub struct S3Storage {
+    name: String,
+    client: Client,
+    bucket: String,
+    prefix: String,
+    endpoint: String,
+    upload: UploadSettings,
+}
+
+impl S3Storage {
+    pub fn new(name: &str, cfg: &S3Config) -> anyhow::Result<S3Storage> {
+        let creds = Credentials::new(
+            cfg.access_key.expose(),
+            cfg.secret_key.expose(),
+            None,
+            None,
+            "wpbackup",
+        );
+        let u = cfg.upload;
+        let mut b = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .credentials_provider(creds)
+            .region(Region::new(cfg.region.clone()))
+            .force_path_style(cfg.path_style)
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+            .stalled_stream_protection(
+                StalledStreamProtectionConfig::enabled()
+                    .upload_enabled(false)
+                    .build(),
+            )
+            .retry_config(RetryConfig::standard().with_max_attempts(u.max_attempts))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(u.connect_timeout_secs))
+                    .read_timeout(Duration::from_secs(u.timeout_secs))
+                    .operation_attempt_timeout(Duration::from_secs(u.timeout_secs))
+                    .build(),
+            );
+        if let Some(ep) = &cfg.endpoint {
+            b = b.endpoint_url(ep);
+        }
+        let endpoint = cfg
+            .endpoint
+            .clone()
+            .unwrap_or_else(|| format!("https://s3.{}.amazonaws.com", cfg.region));
+        Ok(S3Storage {
+            name: name.to_string(),
+            client: Client::from_conf(b.build()),
+            bucket: cfg.bucket.clone(),
+            prefix: cfg.prefix.clone(),
+            endpoint,
+            upload: u,
+        })
+    }
+
+    fn full_key(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "storage {} ({}, bucket {})",
+            self.name, self.endpoint, self.bucket
+        )
+    }
+
+    fn classify<E>(
+        &self,
+        what: &str,
+        err: &SdkError<E, aws_smithy_runtime_api::http::Response>,
+    ) -> StorageError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        classify(&self.describe(), what, err)
+    }
+
+    /// Upload parts of `first` and the rest of `body`; returns the completed parts in order.
+    async fn upload_parts(
+        &self,
+        key: &str,
+        upload_id: &str,
+        first: Bytes,
+        body: &mut Body,
+        mut leftover: BytesMut,
+    ) -> Result<Vec<CompletedPart>, StorageError> {
+        let mut tasks: JoinSet<Result<CompletedPart, StorageError>> = JoinSet::new();
+        let mut done = Vec::new();
+        let mut number = 0i32;
+        let mut next_part = Some(first);
+        loop {
+            let Some(part) = next_part.take() else { break };
+            number += 1;
+            while tasks.len() >= self.upload.parts_in_flight {
+                if let Some(r) = tasks.join_next().await {
+                    done.push(joined(r)??);
+                }
+            }
+            let (client, bucket, key, id) = (
+                self.client.clone(),
+                self.bucket.clone(),
+                key.to_string(),
+                upload_id.to_string(),
+            );
+            let who = self.describe();
+            tasks.spawn(async move {
+                let r = client
+                    .upload_part()
+                    .bucket(bucket)
+                    .key(key)
+                    .upload_id(id)
+                    .part_number(number)
+                    .body(ByteStream::from(part))
+                    .send()
+                    .await;
+                match r {
+                    Ok(out) => Ok(CompletedPart::builder()
+                        .set_e_tag(out.e_tag)
+                        .part_number(number)
+                        .build()),
+                    Err(e) => Err(classify(&who, &format!("upload of part {number}"), &e)),
+                }
+                .map_err(|e| {
+                    tracing::debug!("{who}: part {number} failed: {e}");
+                    e
+                })
+            });
+            let (part, ended) = fill(body, &mut leftover, self.upload.part_size).await?;
+            if !part.is_empty() {
+                next_part = Some(part);
+            }
+            if ended && leftover.is_empty() && next_part.is_none() {
+                break;
+            }
+        }
+        while let Some(r) = tasks.join_next().await {
+            done.push(joined(r)??);
+        }
+        done.sort_by_key(|p| p.part_number);
+        Ok(done)
+    }
+
+    async fn abort(&self, key: &str, upload_id: &str) {
+        let r = self
+            .client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .send()
+            .await;
+        if let Err(e) = r {
+            tracing::warn!(
+                "{}: could not abort the multipart upload of {key}: {}",
+                self.describe(),
+                self.classify("abort", &e)
+            );
+        }
+    }
+}
+
+/// One place that turns an SDK error into a [`StorageError`] a person can act on.
+fn classify<E>(
+    who: &str,
+    what: &str,
+    err: &SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> StorageError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match err {
+        SdkError::TimeoutError(_) => StorageError::Transient(format!("{who}: {what}: timed out")),
+        SdkError::DispatchFailure(_) | SdkError::ConstructionFailure(_) => {
+            StorageError::Transient(format!(
+                "{who}: {what}: cannot reach the endpoint: {}",
+                short(&chain(err))
+            ))
+        }
+        _ => {
+            let status = err.raw_response().map(|r| r.status().as_u16()).unwrap_or(0);
+            let (code, message) = match err {
+                SdkError::ServiceError(e) => (
+                    e.err().code().map(str::to_string),
+                    e.err().message().map(str::to_string),
+                ),
+                _ => (None, None),
+            };
+            let code_s = code.clone().unwrap_or_else(|| format!("HTTP {status}"));
+            match (code.as_deref(), status) {
+                (Some("NoSuchKey"), _) => {
+                    StorageError::NotFound(format!("{who}: {what}: no such object"))
+                }
+                (Some("NoSuchBucket"), _) => StorageError::Permanent(format!(
+                    "{who}: the bucket does not exist: create it or fix \"bucket\" in config.json"
+                )),
+                (
+                    Some(
+                        "InvalidAccessKeyId"
+                        | "SignatureDoesNotMatch"
+                        | "AccessDenied"
+                        | "InvalidToken",
+                    ),
+                    _,
+                )
+                | (None, 401 | 403) => StorageError::Permanent(format!(
+                    "{who}: {what}: credentials rejected ({code_s}): check the access key and secret key in .env"
+                )),
+                (None, 404) => {
+                    StorageError::NotFound(format!("{who}: {what}: not found (HTTP 404)"))
+                }
+                (_, 500..=599) | (Some("SlowDown" | "RequestTimeout" | "InternalError"), _) => {
+                    StorageError::Transient(format!("{who}: {what}: server error ({code_s})"))
+                }
+                _ => StorageError::Permanent(match message {
+                    Some(m) => format!("{who}: {what}: {code_s}: {}", short(&m)),
+                    None => format!("{who}: {what}: {code_s}"),
+                }),
+            }
+        }
+    }
+}
+
+fn joined<T>(r: Result<T, tokio::task::JoinError>) -> Result<T, StorageError> {
+    r.map_err(|e| StorageError::Transient(format!("upload task failed: {e}")))
+}
+
+/// An error and its sources, as one line of their messages (no Debug dumps).
+fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        let msg = e.to_string();
+        if !parts.iter().any(|p| p.contains(&msg)) {
+            parts.push(msg);
+        }
+        cur = e.source();
+    }
+    parts.join(": ")
+}
+
+/// Keep error text to one readable line.
+fn short(s: &str) -> String {
+    let s = s.replace('\n', " ");
+    if s.len() > 400 {
+        let mut end = 400;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}...", &s[..end])
+    } else {
+        s
+    }
+}
+
+/// Fill one part of exactly `size` bytes (less only at the end of the stream) from `leftover`
+/// and then `body`. Returns the part and whether the stream has ended.
+async fn fill(
+    body: &mut Body,
+    leftover: &mut BytesMut,
+    size: usize,
+) -> Result<(Bytes, bool), StorageError> {
+    let mut ended = false;
+    while leftover.len() < size {
+        match body.next().await? {
+            Some(chunk) => leftover.extend_from_slice(&chunk),
+            None => {
+                ended = true;
+                break;
+            }
+        }
+    }
+    let take = leftover.len().min(size);
+    Ok((leftover.split_to(take).freeze(), ended))
+}
+
+/// Percent-encode a `bucket/key` for the CopySource header.
+fn copy_source(bucket: &str, key: &str) -> String {
+    let mut out = format!("{bucket}/");
+    for b in key.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[allow(dead_code)] // used by head and list
+fn to_chrono(t: Option<&aws_smithy_types::DateTime>) -> Option<DateTime<Utc>> {
+    t.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
+}
+
+#[async_trait]
+impl Storage for S3Storage {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn location(&self) -> (String, String) {
+        (self.endpoint.clone(), self.bucket.clone())
+    }
+
+    async fn check(&self) -> Result<(), StorageError> {
+        match self.client.head_bucket().bucket(&self.bucket).send().await {
+            Ok(_) => Ok(()),
+            Err(e) => match self.classify("check", &e) {
+                // HeadBucket has no body: a 404 is the bucket itself.
+                StorageError::NotFound(_) => Err(StorageError::Permanent(format!(
+                    "{}: the bucket does not exist: create it or fix \"bucket\" in config.json",
+                    self.describe()
+                ))),
+                // Some keys may not call HeadBucket but may list: try that before giving up.
+                StorageError::Permanent(first) => {
+                    match self
+                        .client
+                        .list_objects_v2()
+                        .bucket(&self.bucket)
+                        .prefix(&self.prefix)
+                        .max_keys(1)
+                        .send()
+                        .await
+                    {
+                        Ok(_) => Ok(()),
+                        Err(e2) => match self.classify("check", &e2) {
+                            StorageError::NotFound(_) => Err(StorageError::Permanent(first)),
+                            other => Err(other),
+                        },
+                    }
+                }
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn put(&self, key: &str, mut body: Body) -> Result<PutOutcome, StorageError> {
+        let full = self.full_key(key);
+        let size = self.upload.part_size;
+        let mut leftover = BytesMut::with_capacity(size);
+        let (first, ended) = fill(&mut body, &mut leftover, size).await?;
+        if ended && leftover.is_empty() && first.len() < size {
+            let outcome = body.finish();
+            self.client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(&full)
+                .content_type(CONTENT_TYPE)
+                .metadata(SHA256_METADATA_KEY, &outcome.sha256)
+                .body(ByteStream::from(first))
+                .send()
+                .await
+                .map_err(|e| self.classify("upload", &e))?;
+            return Ok(outcome);
+        }
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&full)
+            .content_type(CONTENT_TYPE)
+            .send()
+            .await
+            .map_err(|e| self.classify("start of the multipart upload", &e))?;
+        let upload_id = created.upload_id.ok_or_else(|| {
+            StorageError::Transient(format!("{}: no upload id in the answer", self.describe()))
+        })?;
+        let parts = match self
+            .upload_parts(&full, &upload_id, first, &mut body, leftover)
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => {
+                self.abort(&full, &upload_id).await;
+                return Err(e);
+            }
+        };
+        let outcome = body.finish();
+        let completed = self
+            .client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&full)
+            .upload_id(&upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await;
+        if let Err(e) = completed {
+            self.abort(&full, &upload_id).await;
+            return Err(self.classify("completion of the multipart upload", &e));
+        }
+        // Record the sha256 as metadata: copy the object onto itself with the metadata replaced.
+        let copied = self
+            .client
+            .copy_object()
+            .bucket(&self.bucket)
+            .key(&full)
+            .copy_source(copy_source(&self.bucket, &full))
+            .metadata_directive(MetadataDirective::Replace)
+            .content_type(CONTENT_TYPE)
+            .metadata(SHA256_METADATA_KEY, &outcome.sha256)
+            .send()
+            .await;
+        if let Err(e) = copied {
+            let err = self.classify("recording the sha256 metadata", &e);
+            let _ = self
+                .client
+                .delete_object()
+                .bucket(&self.bucket)
+                .key(&full)
+                .send()
+                .await;
+            return Err(err);
+        }
+        Ok(outcome)
+    }
+
+    async fn get(&self, key: &str) -> Result<Download, StorageError> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(self.full_key(key))
+            .send()
+            .await
+            .map_err(|e| self.classify(&format!("download of {key}"), &e))?;
+        Ok(Box::pin(out.body.into_async_read()))
+    }
+
+    async fn head(&self, key: &str) -> Result<ObjectInfo, StorageError> {
+        let out = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(self.full_key(key))
+            .send()
+            .await
+            .map_err(|e| self.classify(&format!("head of {key}"), &e))?;
+        Ok(ObjectInfo {
+            key: key.to_string(),
+            size: out.content_length.unwrap_or(0).max(0) as u64,
+            last_modified: to_chrono(out.last_modified.as_ref()),
+            sha256: out
+                .metadata
+                .as_ref()
+                .and_then(|m| m.get(SHA256_METADATA_KEY).cloned()),
+        })
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StorageError> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(self.full_key(prefix))
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|e| self.classify("listing", &e))?;
+            for obj in page.contents() {
+                let Some(k) = obj.key() else { continue };
+                let Some(rel) = k.strip_prefix(&self.prefix) else {
+                    continue;
+                };
+                out.push(ObjectInfo {
+                    key: rel.to_string(),
+                    size: obj.size().unwrap_or(0).max(0) as u64,
+                    last_modified: to_chrono(obj.last_modified()),
+                    sha256: None,
+                });
+            }
+            match page.next_continuation_token() {
+                Some(t) if page.is_truncated().unwrap_or(false) => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        // One object at a time: DeleteObjects sends a CRC32 that MinIO and others reject.
+        match self
+            .client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(self.full_key(key))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => match self.classify(&format!("delete of {key}"), &e) {
+                StorageError::NotFound(_) => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_source_is_encoded() {
+        assert_eq!(copy_source("b", "p/x y+z.tar.zst"), "b/p/x%20y%2Bz.tar.zst");
+        assert_eq!(
+            copy_source("b", "srv/site/site_1.tar.zst"),
+            "b/srv/site/site_1.tar.zst"
+        );
+    }
+
+    #[tokio::test]
+    async fn fill_cuts_exact_parts() {
+        let (tx, mut body) = Body::channel(8);
+        tokio::spawn(async move {
+            for _ in 0..5 {
+                tx.send(Ok(Bytes::from(vec![7u8; 3]))).await.unwrap();
+            }
+        });
+        let mut left = BytesMut::new();
+        let (a, end) = fill(&mut body, &mut left, 4).await.unwrap();
+        assert_eq!((a.len(), end), (4, false));
+        let mut sizes = vec![a.len()];
+        loop {
+            let (p, end) = fill(&mut body, &mut left, 4).await.unwrap();
+            if !p.is_empty() {
+                sizes.push(p.len());
+            }
+            if end && left.is_empty() {
+                break;
+            }
+        }
+        assert_eq!(sizes, vec![4, 4, 4, 3]);
+    }
+}

@@ -1,0 +1,443 @@
+//! `wpbackup backup` against real servers: the archive is complete and opens with plain tar,
+//! the dump restores the site's posts, failover lands the archive on the secondary with a
+//! WARNING that says why, failures are ERRORs that leave nothing half-written, secrets stay out
+//! of `ps`, logs, backups.db and keys, and memory does not grow with the site.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::json;
+
+use crate::fixture::{self, BUCKET, Fixture, PRIMARY_SECRET, SECONDARY_SECRET};
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn backup_archive_holds_the_site_and_a_restorable_dump() {
+    let f = Fixture::new("roundtrip");
+    let site = &f.site.path;
+    // Things the archive must keep or leave out.
+    std::os::unix::fs::symlink("wp-content/uploads", site.join("uploads-link")).unwrap();
+    std::os::unix::fs::symlink("/nonexistent/target", site.join("dangling-link")).unwrap();
+    std::fs::create_dir_all(site.join("wp-content/cache/page")).unwrap();
+    std::fs::write(site.join("wp-content/cache/page/index.html"), "cached").unwrap();
+    std::fs::write(site.join("wp-content/debug.log"), "log line").unwrap();
+    let unreadable = site.join("wp-content/private.txt");
+    std::fs::write(&unreadable, "secret stuff").unwrap();
+    let fifo = site.join("wp-content/a-fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let as_root = unsafe { libc::geteuid() } == 0;
+    if !as_root {
+        std::fs::set_permissions(
+            &unreadable,
+            std::os::unix::fs::PermissionsExt::from_mode(0o000),
+        )
+        .unwrap();
+    }
+
+    let out = f.run(&["backup"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let rows = f.rows();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let row = &rows[0];
+    assert_eq!(row.site_name, "blog");
+    assert_eq!(row.server_id, "test-server");
+    assert_eq!(row.storage_name.as_deref(), Some("primary"));
+    if as_root {
+        assert_eq!(row.status, "SUCCESS", "{row:?}");
+    } else {
+        assert_eq!(row.status, "WARNING", "{row:?}");
+        assert!(row.details.contains("private.txt"), "{row:?}");
+    }
+
+    // The archive is on the primary only, under the documented key.
+    let on_primary = fixture::stored(&f.primary);
+    assert_eq!(on_primary.len(), 1, "{on_primary:?}");
+    assert!(fixture::stored(&f.secondary).is_empty());
+    let (key, path) = &on_primary[0];
+    assert!(
+        key.starts_with("test-server/blog/blog_") && key.ends_with("Z.tar.zst"),
+        "{key}"
+    );
+    assert_eq!(row.archive_key.as_deref(), Some(key.as_str()));
+
+    // s3_archives records its size and sha256, which match the stored bytes.
+    let archives = f.archive_rows();
+    assert_eq!(archives.len(), 1);
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(archives[0].0, *key);
+    assert_eq!(archives[0].2 as usize, bytes.len());
+    let sha = Command::new("sha256sum").arg(path).output().unwrap();
+    assert!(stdout(&sha).starts_with(&archives[0].3), "sha256 mismatch");
+
+    // Plain tar opens it; files/ equals the site minus excludes, fifo and unreadable file.
+    let x = fixture::extract(path);
+    let skip = |rel: &str| {
+        rel == "wp-content/cache"
+            || rel.starts_with("wp-content/cache/")
+            || rel.ends_with(".log")
+            || rel == "wp-content/a-fifo"
+            || (!as_root && rel == "wp-content/private.txt")
+    };
+    let want = fixture::tree(site, &skip);
+    let got = fixture::tree(&x.path().join("files"), &|_| false);
+    assert!(want.iter().any(|(p, _)| p == "uploads-link"));
+    assert!(want.iter().any(|(p, _)| p == "dangling-link"));
+    assert_eq!(got, want, "extracted files differ from the site");
+
+    // manifest.json says what is inside.
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(x.path().join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["site"], "blog");
+    assert_eq!(manifest["server_id"], "test-server");
+    assert_eq!(manifest["database_name"], f.site.db_name.as_str());
+    assert_eq!(manifest["table_prefix"], "wp_");
+    assert_eq!(manifest["siteurl"], f.site.url.as_str());
+    assert_eq!(
+        manifest["wordpress_version"]
+            .as_str()
+            .map(|v| v.starts_with('6')),
+        Some(true)
+    );
+    let dump = std::fs::read(x.path().join("database.sql")).unwrap();
+    let dump_sha = Command::new("sha256sum")
+        .arg(x.path().join("database.sql"))
+        .output()
+        .unwrap();
+    assert!(stdout(&dump_sha).starts_with(manifest["database_sha256"].as_str().unwrap()));
+    let tail = String::from_utf8_lossy(&dump[dump.len().saturating_sub(200)..]).into_owned();
+    assert!(tail.contains("-- Dump completed"), "dump tail: {tail}");
+
+    // database.sql loaded into a fresh database holds the site's posts, non-ASCII intact.
+    f.db.sql("CREATE DATABASE restored CHARACTER SET utf8mb4");
+    let load = Command::new("mariadb")
+        .args(["--no-defaults", "-uroot", "--default-character-set=utf8mb4"])
+        .arg(format!("--socket={}", f.db.socket.display()))
+        .arg("restored")
+        .stdin(std::fs::File::open(x.path().join("database.sql")).unwrap())
+        .output()
+        .unwrap();
+    assert!(load.status.success(), "{}", stderr(&load));
+    let titles = f.db.sql_db(
+        "restored",
+        "SELECT post_title FROM wp_posts WHERE post_status='publish' AND post_type='post' ORDER BY post_title",
+    );
+    let original = f.site.post_titles(&f.db);
+    assert!(!original.is_empty());
+    for t in &original {
+        assert!(
+            titles.lines().any(|l| l == t),
+            "post {t:?} missing from the restored database:\n{titles}"
+        );
+    }
+    assert!(
+        original.iter().any(|t| !t.is_ascii()),
+        "the fixture should have a non-ASCII title"
+    );
+}
+
+#[test]
+fn failover_when_the_primary_is_down() {
+    let mut f = Fixture::new("down");
+    f.primary.kill();
+    let out = f.run(&["backup"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let rows = f.rows();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].status, "WARNING", "{:?}", rows[0]);
+    assert_eq!(rows[0].storage_name.as_deref(), Some("secondary"));
+    assert!(rows[0].details.contains("primary"), "{:?}", rows[0]);
+    assert_eq!(fixture::stored(&f.secondary).len(), 1);
+}
+
+#[test]
+fn failover_when_the_primary_rejects_the_secret_key() {
+    let f = Fixture::new("badkey");
+    f.write_env(&[("PRIMARY_SECRET_KEY", "not-the-right-secret")]);
+    let out = f.run(&["backup"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let rows = f.rows();
+    assert_eq!(rows[0].status, "WARNING", "{:?}", rows[0]);
+    assert_eq!(rows[0].storage_name.as_deref(), Some("secondary"));
+    let d = rows[0].details.to_lowercase();
+    assert!(
+        d.contains("primary") && (d.contains("credential") || d.contains("signature")),
+        "{d}"
+    );
+    assert!(fixture::stored(&f.primary).is_empty());
+    assert_eq!(fixture::stored(&f.secondary).len(), 1);
+}
+
+#[test]
+fn failover_when_the_primary_bucket_is_missing() {
+    let f = Fixture::new("nobucket");
+    std::fs::remove_dir_all(f.primary.root.join(BUCKET)).unwrap();
+    let out = f.run(&["backup"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let rows = f.rows();
+    assert_eq!(rows[0].status, "WARNING", "{:?}", rows[0]);
+    assert!(rows[0].details.contains("bucket"), "{:?}", rows[0]);
+    assert_eq!(fixture::stored(&f.secondary).len(), 1);
+}
+
+#[test]
+fn all_storages_failing_is_an_error_and_leaves_nothing() {
+    let mut f = Fixture::new("allfail");
+    // The primary is gone; the secondary answers but with the wrong key.
+    f.primary.kill();
+    f.write_env(&[("SECONDARY_SECRET_KEY", "wrong")]);
+    let out = f.run(&["backup"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let rows = f.rows();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].status, "ERROR");
+    assert!(
+        rows[0].details.contains("primary") && rows[0].details.contains("secondary"),
+        "{:?}",
+        rows[0]
+    );
+    assert!(f.archive_rows().is_empty());
+    assert!(fixture::stored(&f.secondary).is_empty());
+    // No stray files in the bucket directories either (multipart residue, temporaries).
+    let files = fixture::tree(&f.secondary.root.join(BUCKET), &|_| false);
+    assert!(
+        files.iter().all(|(_, kind)| kind.starts_with("dir")),
+        "{files:?}"
+    );
+}
+
+#[test]
+fn upload_failing_midway_fails_over_and_aborts_the_multipart_upload() {
+    let mut f = Fixture::new("midway");
+    // Enough incompressible data for several 5 MiB parts; the primary is killed once the
+    // upload has begun, so later parts fail.
+    f.site.grow(24 * 1024 * 1024);
+    let primary_bucket = f.primary.root.join(BUCKET);
+    let mut child = f
+        .cmd(&["backup"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    // Wait until the upload to the primary has started (s3s-fs keeps parts on disk).
+    while std::time::Instant::now() < deadline {
+        let started = walk_count(&f.primary.root) > 1;
+        if started {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    f.primary.kill();
+    let status = child.wait().unwrap();
+    let rows = f.rows();
+    assert!(status.success(), "{rows:?}");
+    assert_eq!(
+        rows[0].storage_name.as_deref(),
+        Some("secondary"),
+        "{:?}",
+        rows[0]
+    );
+    assert_eq!(rows[0].status, "WARNING");
+    assert_eq!(fixture::stored(&f.secondary).len(), 1);
+    assert!(!primary_bucket.exists() || fixture::stored(&f.primary).is_empty());
+}
+
+fn walk_count(dir: &Path) -> usize {
+    let mut n = 0;
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            n += 1;
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                n += walk_count(&e.path());
+            }
+        }
+    }
+    n
+}
+
+#[test]
+fn wrong_database_password_is_an_error_naming_the_site() {
+    let f = Fixture::new("badpw");
+    let mut config = f.default_config();
+    config["sites"][0]["database"] = json!({
+        "name": f.site.db_name, "user": f.site.db_user, "password_env": "BLOG_DB_PASSWORD",
+        "host": format!("127.0.0.1:{}", f.db.port)
+    });
+    config["sites"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "second", "path": f.site.path}));
+    f.write_config(config);
+    f.write_env(&[("BLOG_DB_PASSWORD", "definitely-wrong")]);
+    let out = f.run(&["backup"]);
+    assert_eq!(out.status.code(), Some(1));
+    let rows = f.rows();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let blog = rows.iter().find(|r| r.site_name == "blog").unwrap();
+    assert_eq!(blog.status, "ERROR");
+    assert!(blog.details.contains("Access denied"), "{blog:?}");
+    assert!(!blog.details.contains("definitely-wrong"));
+    // One site failing never stops the others.
+    let second = rows.iter().find(|r| r.site_name == "second").unwrap();
+    assert_eq!(second.status, "SUCCESS", "{second:?}");
+    assert!(stdout(&out).contains("blog") && stdout(&out).contains("ERROR"));
+}
+
+#[test]
+fn a_dump_without_its_completion_line_is_never_stored() {
+    let f = Fixture::new("truncated");
+    // A dump tool that exits 0 but stops early, as a killed or broken dump would look.
+    let fake = tempfile::tempdir().unwrap();
+    let script = fake.path().join("mariadb-dump");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\necho '-- MariaDB dump'\necho 'CREATE TABLE wp_posts (id int);'\nexit 0\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        fake.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = f.cmd(&["backup"]).env("PATH", path).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let rows = f.rows();
+    assert_eq!(rows[0].status, "ERROR");
+    assert!(rows[0].details.contains("completion line"), "{:?}", rows[0]);
+    assert!(fixture::stored(&f.primary).is_empty() && fixture::stored(&f.secondary).is_empty());
+    assert!(f.archive_rows().is_empty());
+}
+
+#[test]
+fn a_second_concurrent_run_exits_75() {
+    let f = Fixture::new("locked");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(f.home().join("wpbackup.lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    let out = f.run(&["backup"]);
+    assert_eq!(out.status.code(), Some(75));
+    assert!(
+        stderr(&out).contains("another wpbackup run holds the lock"),
+        "{}",
+        stderr(&out)
+    );
+    drop(lock);
+    let out = f.run(&["backup"]);
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn secrets_stay_out_of_ps_logs_db_and_keys() {
+    let f = Fixture::new("secrets");
+    let db_password = f.site.db_password.clone();
+    let secrets = [db_password.as_str(), PRIMARY_SECRET, SECONDARY_SECRET];
+    // Output goes to a file: a pipe nobody reads while ps is polled would fill up and block.
+    let log_path = f.home().join("run.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut child = f
+        .cmd(&["-vv", "backup"])
+        .env("RUST_LOG", "trace")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    // Watch every process's command line while the backup (and its dump) runs.
+    let mut seen_dump = false;
+    let mut leaks = Vec::new();
+    loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        let ps = Command::new("ps").args(["-eo", "args"]).output().unwrap();
+        let ps = stdout(&ps);
+        seen_dump |= ps.contains("--defaults-extra-file");
+        // The test's own S3 servers take their keys as arguments; every other process is checked.
+        for line in ps.lines().filter(|l| !l.contains("s3s-fs --host")) {
+            if secrets.iter().any(|s| line.contains(s)) && !leaks.contains(&line.to_string()) {
+                leaks.push(line.to_string());
+            }
+        }
+    }
+    let status = child.wait().unwrap();
+    let logs = std::fs::read_to_string(&log_path).unwrap();
+    assert!(status.success(), "{logs}");
+    assert!(leaks.is_empty(), "secrets on command lines: {leaks:?}");
+    assert!(logs.lines().count() > 5, "expected verbose logs");
+    let db_text = std::fs::read(f.home().join("backups.db")).unwrap();
+    for s in secrets {
+        assert!(!logs.contains(s), "secret in the log output");
+        assert!(
+            !String::from_utf8_lossy(&db_text).contains(s),
+            "secret in backups.db"
+        );
+        for (key, _) in fixture::stored(&f.primary) {
+            assert!(!key.contains(s));
+        }
+    }
+    eprintln!("dump seen in ps: {seen_dump}");
+}
+
+/// Peak RSS of a finished child, from the kernel's own accounting (wait4).
+fn run_measured(mut cmd: Command) -> (i32, u64) {
+    let child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(r, pid);
+    std::mem::forget(child);
+    (libc::WEXITSTATUS(status), usage.ru_maxrss as u64 * 1024)
+}
+
+#[test]
+fn peak_memory_does_not_grow_with_the_site() {
+    let f = Fixture::new("memory");
+    // Local storage as the only target keeps this test about the pipeline, not the network.
+    let local = tempfile::tempdir().unwrap();
+    let mut config = f.default_config();
+    config["storage"] =
+        json!([{ "name": "disk", "type": "local", "priority": 1, "path": local.path() }]);
+    f.write_config(config);
+
+    f.site.grow(32 * 1024 * 1024);
+    let (code, small) = run_measured(f.cmd(&["backup"]));
+    assert_eq!(code, 0);
+    f.site.grow(320 * 1024 * 1024);
+    let (code, large) = run_measured(f.cmd(&["backup"]));
+    assert_eq!(code, 0);
+    let mib = |b: u64| b as f64 / 1048576.0;
+    eprintln!(
+        "peak RSS: site +32 MiB: {:.1} MiB; site +352 MiB: {:.1} MiB",
+        mib(small),
+        mib(large)
+    );
+    assert!(
+        large < small + 24 * 1024 * 1024,
+        "peak RSS grew with the site: {:.1} -> {:.1} MiB",
+        mib(small),
+        mib(large)
+    );
+    assert!(large < 150 * 1024 * 1024, "peak RSS {:.1} MiB", mib(large));
+}

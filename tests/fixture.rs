@@ -1,0 +1,275 @@
+//! A backup fixture: a real WordPress site on a throwaway MariaDB, two S3 servers (primary and
+//! secondary, each with its own keys), a home directory with config.json and .env, and helpers
+//! to run the real `wpbackup` binary and read what it recorded and stored.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+use crate::util::mariadb::MariaDb;
+use crate::util::s3::S3Server;
+use crate::util::wordpress::WordPress;
+
+pub const BUCKET: &str = "wp-backups";
+pub const PRIMARY_KEY: &str = "primary-access";
+pub const PRIMARY_SECRET: &str = "primary-secret-Zq9";
+pub const SECONDARY_KEY: &str = "secondary-access";
+pub const SECONDARY_SECRET: &str = "secondary-secret-Xw4";
+
+pub struct Fixture {
+    pub db: MariaDb,
+    pub site: WordPress,
+    pub primary: S3Server,
+    pub secondary: S3Server,
+    pub home: TempDir,
+}
+
+/// One `backup_log` row.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub status: String,
+    pub details: String,
+    pub site_name: String,
+    pub server_id: String,
+    pub storage_name: Option<String>,
+    pub archive_key: Option<String>,
+}
+
+impl Fixture {
+    /// Everything up, buckets created on both servers, config written with both storages.
+    pub fn new(site_name: &str) -> Fixture {
+        let db = MariaDb::start();
+        let site = WordPress::install(&db, site_name);
+        let primary = S3Server::start(PRIMARY_KEY, PRIMARY_SECRET);
+        let secondary = S3Server::start(SECONDARY_KEY, SECONDARY_SECRET);
+        primary.create_bucket(BUCKET);
+        secondary.create_bucket(BUCKET);
+        let home = tempfile::Builder::new()
+            .prefix("wpb-home")
+            .tempdir()
+            .expect("home tempdir");
+        let f = Fixture {
+            db,
+            site,
+            primary,
+            secondary,
+            home,
+        };
+        f.write_env(&[]);
+        f.write_config(f.default_config());
+        f
+    }
+
+    pub fn home(&self) -> &Path {
+        self.home.path()
+    }
+
+    pub fn storage_json(name: &str, priority: u32, server: &S3Server, prefix: &str) -> Value {
+        json!({
+            "name": name, "type": "s3", "priority": priority,
+            "endpoint": server.endpoint, "region": "us-east-1", "bucket": BUCKET,
+            "path_style": true,
+            "access_key_env": format!("{}_ACCESS_KEY", prefix),
+            "secret_key_env": format!("{}_SECRET_KEY", prefix),
+        })
+    }
+
+    pub fn default_config(&self) -> Value {
+        json!({
+            "server_id": "test-server",
+            "sites": [ { "name": "blog", "path": self.site.path, "exclude": ["wp-content/cache", "*.log"] } ],
+            "storage": [
+                Self::storage_json("primary", 1, &self.primary, "PRIMARY"),
+                Self::storage_json("secondary", 2, &self.secondary, "SECONDARY"),
+            ],
+            "upload": { "part_size_mib": 5, "timeout_secs": 20, "connect_timeout_secs": 3, "max_attempts": 2 }
+        })
+    }
+
+    pub fn write_config(&self, config: Value) {
+        let text = serde_json::to_string_pretty(&config).expect("config json");
+        std::fs::write(self.home().join("config.json"), text).expect("write config.json");
+    }
+
+    /// Write .env (0600) with both servers' keys; `overrides` replace or add variables.
+    pub fn write_env(&self, overrides: &[(&str, &str)]) {
+        let mut vars = vec![
+            ("PRIMARY_ACCESS_KEY".to_string(), PRIMARY_KEY.to_string()),
+            ("PRIMARY_SECRET_KEY".to_string(), PRIMARY_SECRET.to_string()),
+            (
+                "SECONDARY_ACCESS_KEY".to_string(),
+                SECONDARY_KEY.to_string(),
+            ),
+            (
+                "SECONDARY_SECRET_KEY".to_string(),
+                SECONDARY_SECRET.to_string(),
+            ),
+        ];
+        for (k, v) in overrides {
+            vars.retain(|(name, _)| name != k);
+            vars.push((k.to_string(), v.to_string()));
+        }
+        let text: String = vars.iter().map(|(k, v)| format!("{k}='{v}'\n")).collect();
+        let path = self.home().join(".env");
+        std::fs::write(&path, text).expect("write .env");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .expect("chmod .env");
+    }
+
+    /// The `wpbackup` command with this fixture's home and a clean environment.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(crate::util::bin());
+        cmd.args(["--home", &self.home().to_string_lossy()])
+            .args(args);
+        cmd.env_remove("WPBACKUP_HOME")
+            .env_remove("RUST_LOG")
+            .env_remove("SERVER_ID");
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        let out = self.cmd(args).output().expect("run wpbackup");
+        eprintln!(
+            "wpbackup {args:?} -> {:?}\n--- stdout\n{}--- stderr\n{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// `backup_log` rows, oldest first.
+    pub fn rows(&self) -> Vec<Row> {
+        let conn =
+            rusqlite::Connection::open(self.home().join("backups.db")).expect("open backups.db");
+        let mut stmt = conn
+            .prepare(
+                "SELECT status, details, site_name, server_id, storage_name, archive_key FROM backup_log ORDER BY id",
+            )
+            .expect("prepare");
+        stmt.query_map([], |r| {
+            Ok(Row {
+                status: r.get(0)?,
+                details: r.get(1)?,
+                site_name: r.get(2)?,
+                server_id: r.get(3)?,
+                storage_name: r.get(4)?,
+                archive_key: r.get(5)?,
+            })
+        })
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+    }
+
+    /// `s3_archives` rows: (filename, storage_name, file_size, sha256).
+    pub fn archive_rows(&self) -> Vec<(String, String, i64, String)> {
+        let conn =
+            rusqlite::Connection::open(self.home().join("backups.db")).expect("open backups.db");
+        let mut stmt = conn
+            .prepare(
+                "SELECT filename, storage_name, file_size, sha256 FROM s3_archives ORDER BY id",
+            )
+            .expect("prepare");
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    }
+}
+
+/// Extract an archive with the system's plain `tar --zstd`, as a person would on the worst day.
+pub fn extract(archive: &Path) -> TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("wpb-extract")
+        .tempdir()
+        .expect("tempdir");
+    let out = Command::new("tar")
+        .arg("--zstd")
+        .arg("-xf")
+        .arg(archive)
+        .arg("-C")
+        .arg(dir.path())
+        .output()
+        .expect("run tar");
+    assert!(
+        out.status.success(),
+        "tar --zstd -xf failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
+
+/// Every entry under `root` (relative path -> what it is), skipping paths that match `skip`.
+pub fn tree(root: &Path, skip: &dyn Fn(&str) -> bool) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    walk(root, root, skip, &mut out);
+    out.sort();
+    out
+}
+
+fn walk(root: &Path, dir: &Path, skip: &dyn Fn(&str) -> bool, out: &mut Vec<(String, String)>) {
+    for entry in std::fs::read_dir(dir).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let path = entry.path();
+        let rel = path
+            .strip_prefix(root)
+            .expect("prefix")
+            .to_string_lossy()
+            .into_owned();
+        if skip(&rel) {
+            continue;
+        }
+        let meta = std::fs::symlink_metadata(&path).expect("metadata");
+        if meta.file_type().is_symlink() {
+            out.push((
+                rel,
+                format!(
+                    "symlink -> {}",
+                    std::fs::read_link(&path).expect("readlink").display()
+                ),
+            ));
+        } else if meta.is_dir() {
+            out.push((
+                rel.clone(),
+                format!("dir {:o}", meta.permissions().mode() & 0o777),
+            ));
+            walk(root, &path, skip, out);
+        } else if meta.is_file() {
+            let data = std::fs::read(&path).expect("read");
+            out.push((
+                rel,
+                format!(
+                    "file {:o} {} {:x}",
+                    meta.permissions().mode() & 0o777,
+                    data.len(),
+                    fnv(&data)
+                ),
+            ));
+        }
+    }
+}
+
+fn fnv(data: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in data {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
+}
+
+/// The archives stored in `server`'s bucket: (key, path on disk).
+pub fn stored(server: &S3Server) -> Vec<(String, PathBuf)> {
+    server
+        .objects(BUCKET)
+        .into_iter()
+        .map(|(key, _)| {
+            let p = server.object_path(BUCKET, &key);
+            (key, p)
+        })
+        .collect()
+}

@@ -1,0 +1,211 @@
+//! `wpbackup prune` against real storages: archives at made-up dates spread over months,
+//! written straight into the test S3 server and a local storage, are kept or deleted exactly
+//! as the policy counts them; `--dry-run` deletes nothing; other files, other sites and other
+//! servers are never touched; the newest good archive survives any policy; and `backup` prunes
+//! after a successful run.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use crate::fixture::{BUCKET, Fixture};
+
+fn key(stamp: &str) -> String {
+    format!("test-server/blog/blog_{stamp}.tar.zst")
+}
+
+fn write(path: &Path, data: &[u8]) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, data).unwrap();
+}
+
+/// Every file under `root` (relative paths), hidden files and checksums left out.
+fn files(root: &Path) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if p.is_dir() {
+                stack.push(p);
+            } else if !name.starts_with('.') && !name.ends_with(".sha256") {
+                out.insert(p.strip_prefix(root).unwrap().to_string_lossy().into_owned());
+            }
+        }
+    }
+    out
+}
+
+fn set(stamps: &[&str]) -> BTreeSet<String> {
+    stamps.iter().map(|s| key(s)).collect()
+}
+
+#[test]
+fn prune_keeps_exactly_what_the_policy_says() {
+    let f = Fixture::new("prune");
+    let local = f.home().join("local-store");
+    let mut config = f.default_config();
+    config["storage"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "name": "local", "type": "local", "priority": 3, "path": local }));
+    config["retention"] = json!({ "keep_last": 1, "keep_daily": 3, "keep_monthly": 6 });
+    f.write_config(config.clone());
+
+    // On the S3 primary: months of archives (no recorded sha256: not "good").
+    let s3_root = f.primary.root.join(BUCKET);
+    let s3_kept = [
+        "20251120T030000Z", // last, daily, monthly
+        "20251119T150000Z", // daily (the newest of its day)
+        "20251118T030000Z", // daily
+        "20251031T030000Z", // monthly
+        "20250930T030000Z", // monthly
+        "20250831T030000Z", // monthly
+        "20250630T030000Z", // monthly
+        "20250601T030000Z", // oldest monthly (counts left at the oldest archive)
+    ];
+    let s3_deleted = [
+        "20251119T030000Z",
+        "20251110T030000Z",
+        "20251020T030000Z",
+        "20251015T030000Z",
+        "20250910T030000Z",
+    ];
+    for s in s3_kept.iter().chain(&s3_deleted) {
+        write(&s3_root.join(key(s)), s.as_bytes());
+    }
+    let untouched = [
+        "test-server/blog/notes.txt",
+        "test-server/other/other_20240101T000000Z.tar.zst",
+        "old-server/blog/blog_20240101T000000Z.tar.zst",
+    ];
+    for k in untouched {
+        write(&s3_root.join(k), b"not ours to delete");
+    }
+
+    // On the local storage: the newest archives have no sha256, an older one has: it is the
+    // newest good archive, kept although the policy alone would delete it.
+    let good = "20251119T010000Z";
+    let local_kept = [
+        "20251121T030000Z",
+        "20251120T030000Z",
+        "20251119T030000Z",
+        good,
+        "20251001T030000Z",
+    ];
+    let local_deleted = ["20251121T010000Z"];
+    for s in local_kept.iter().chain(&local_deleted) {
+        write(&local.join(key(s)), s.as_bytes());
+    }
+    let good_path: PathBuf = local.join(key(good));
+    write(
+        &PathBuf::from(format!("{}.sha256", good_path.display())),
+        format!("{}  blog_{good}.tar.zst\n", "ab".repeat(32)).as_bytes(),
+    );
+    let before_s3 = files(&s3_root);
+    let before_local = files(&local);
+
+    // --dry-run: the plan, nothing deleted.
+    let out = f.run(&["--json", "prune", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(0));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let planned: BTreeSet<(String, String)> = doc["archives"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["action"] == "delete")
+        .map(|a| {
+            (
+                a["storage"].as_str().unwrap().to_string(),
+                a["key"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let want: BTreeSet<(String, String)> = s3_deleted
+        .iter()
+        .map(|s| ("primary".to_string(), key(s)))
+        .chain(local_deleted.iter().map(|s| ("local".to_string(), key(s))))
+        .collect();
+    assert_eq!(planned, want);
+    assert_eq!(files(&s3_root), before_s3);
+    assert_eq!(files(&local), before_local);
+
+    // The real thing.
+    let out = f.run(&["prune"]);
+    assert_eq!(out.status.code(), Some(0));
+    let mut s3_left: BTreeSet<String> = set(&s3_kept);
+    s3_left.extend(untouched.iter().map(|s| s.to_string()));
+    assert_eq!(files(&s3_root), s3_left);
+    assert_eq!(files(&local), set(&local_kept));
+    let rows = f.rows();
+    let deleted: BTreeSet<(String, String)> = rows
+        .iter()
+        .map(|r| {
+            assert_eq!(r.status, "SUCCESS", "{r:?}");
+            assert!(r.details.contains("retention"), "{r:?}");
+            (
+                r.storage_name.clone().unwrap(),
+                r.archive_key.clone().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(deleted, want, "every deletion is recorded");
+
+    // A backup prunes after it has stored the site: keep_last 3 leaves the new archive and
+    // the two newest made-up ones on the primary; the local storage keeps its newest good one.
+    config["retention"] = json!({ "keep_last": 3 });
+    f.write_config(config);
+    let out = f.run(&["backup"]);
+    assert_eq!(out.status.code(), Some(0));
+    let backup_row = f
+        .rows()
+        .into_iter()
+        .find(|r| {
+            r.archive_key
+                .as_deref()
+                .is_some_and(|k| !k.contains("2025"))
+        })
+        .expect("the backup's row");
+    assert_eq!(backup_row.status, "SUCCESS", "{backup_row:?}");
+    let new_key = backup_row.archive_key.unwrap();
+    let mut s3_left: BTreeSet<String> = set(&["20251120T030000Z", "20251119T150000Z"]);
+    s3_left.insert(new_key);
+    s3_left.extend(untouched.iter().map(|s| s.to_string()));
+    assert_eq!(files(&s3_root), s3_left);
+    assert_eq!(
+        files(&local),
+        set(&[
+            "20251121T030000Z",
+            "20251120T030000Z",
+            "20251119T030000Z",
+            good
+        ])
+    );
+}
+
+#[test]
+fn prune_without_retention_is_a_usage_error() {
+    let home = tempfile::tempdir().unwrap();
+    let store = home.path().join("store");
+    std::fs::write(
+        home.path().join("config.json"),
+        json!({ "server_id": "s", "storage": [
+            { "name": "local", "type": "local", "priority": 1, "path": store } ] })
+        .to_string(),
+    )
+    .unwrap();
+    write(&store.join("s/blog/blog_20250101T000000Z.tar.zst"), b"x");
+    let out = std::process::Command::new(crate::util::bin())
+        .args(["--home", &home.path().to_string_lossy(), "prune"])
+        .env_remove("WPBACKUP_HOME")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no \"retention\""));
+    assert!(store.join("s/blog/blog_20250101T000000Z.tar.zst").exists());
+}

@@ -1,0 +1,372 @@
+//! The worst day, end to end with real servers: a site backed up, destroyed and restored is
+//! served again with its posts, page and media byte for byte; a clone restored elsewhere with a
+//! new address serves links to that address while the original stays untouched; with
+//! backups.db gone, `list` still finds every archive and `restore` still works from config.json
+//! and the credentials; a damaged or truncated archive fails `verify` and `restore` refuses it,
+//! changing nothing.
+
+use std::path::Path;
+use std::process::Output;
+
+use crate::fixture::{self, BUCKET, Fixture};
+use crate::util::wordpress::{MEDIA_PATH, UNICODE_TITLE, http_get, serve_dir};
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The site's tree as the archive keeps it (the fixture config's excludes left out).
+fn site_tree(path: &Path) -> Vec<(String, String)> {
+    fixture::tree(path, &|rel| {
+        rel == "wp-content/cache" || rel.starts_with("wp-content/cache/") || rel.ends_with(".log")
+    })
+}
+
+/// Back up the fixture's site and return the key stored on the primary.
+fn backup(f: &Fixture) -> String {
+    let out = f.run(&["backup"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let stored = fixture::stored(&f.primary);
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    stored[0].0.clone()
+}
+
+fn option(f: &Fixture, db: &str, name: &str) -> String {
+    f.db.sql_db(
+        db,
+        &format!("SELECT option_value FROM wp_options WHERE option_name = '{name}'"),
+    )
+    .trim_end()
+    .to_string()
+}
+
+/// Siblings of `path` that a restore leaves or would leave (`.restoring-`, `.before-restore-`,
+/// temporary downloads).
+fn restore_leftovers(path: &Path) -> Vec<String> {
+    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+    std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| *n != name)
+        .collect()
+}
+
+#[test]
+fn round_trip_restores_a_destroyed_site_that_serves_again() {
+    let f = Fixture::new("restore-rt");
+    let key = backup(&f);
+    let tree = site_tree(&f.site.path);
+    let titles = f.site.post_titles(&f.db);
+    let media = std::fs::read(f.site.path.join(MEDIA_PATH)).unwrap();
+    let page_id =
+        f.db.sql_db(
+            &f.site.db_name,
+            "SELECT ID FROM wp_posts WHERE post_type = 'page' AND post_title = 'About this site'",
+        )
+        .trim()
+        .to_string();
+
+    // A bad change on the live site: restoring over it moves the directory aside (kept) and
+    // saves the database's content before replacing it.
+    std::fs::write(f.site.path.join("hacked.php"), "<?php // bad").unwrap();
+    f.db.sql_db(
+        &f.site.db_name,
+        "UPDATE wp_options SET option_value = 'Hacked' WHERE option_name = 'blogname'",
+    );
+    let out = f.run(&["restore", "--site", "blog", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(site_tree(&f.site.path), tree);
+    assert_eq!(option(&f, &f.site.db_name, "blogname"), "Test Site");
+    let aside = restore_leftovers(&f.site.path);
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert!(aside[0].contains(".before-restore-"), "{aside:?}");
+    let aside = f.site.path.parent().unwrap().join(&aside[0]);
+    assert!(aside.join("hacked.php").exists());
+    let saved: Vec<_> = std::fs::read_dir(f.home().join("before-restore"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(saved.len(), 1, "{saved:?}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&saved[0]).unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "the saved database must be private");
+    let sql = std::process::Command::new("zstd")
+        .args(["-dc"])
+        .arg(&saved[0])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&sql.stdout).contains("'Hacked'"));
+    std::fs::remove_dir_all(&aside).unwrap();
+
+    // The worst day: the directory and the database are gone.
+    std::fs::remove_dir_all(&f.site.path).unwrap();
+    f.db.sql(&format!("DROP DATABASE `{}`", f.site.db_name));
+
+    // Nothing live is replaced, so no confirmation is needed.
+    let out = f.run(&["restore", "--site", "blog"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let said = stdout(&out);
+    assert!(said.contains(&key) && said.contains("took"), "{said}");
+
+    assert_eq!(site_tree(&f.site.path), tree, "restored files differ");
+    assert_eq!(f.site.post_titles(&f.db), titles);
+    assert!(titles.iter().any(|t| t == UNICODE_TITLE));
+    assert!(restore_leftovers(&f.site.path).is_empty());
+
+    let _php = f.site.serve();
+    let (status, body) = http_get(&format!("{}/", f.site.url));
+    let html = String::from_utf8_lossy(&body);
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("First post about backups") && html.contains("Third post"));
+    let (status, body) = http_get(&format!("{}/?page_id={page_id}", f.site.url));
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&body).contains("A page."));
+    let (status, body) = http_get(&format!("{}/{MEDIA_PATH}", f.site.url));
+    assert_eq!(status, 200);
+    assert!(body == media, "the media file differs after the restore");
+
+    let rows = f.rows();
+    let row = rows.last().unwrap();
+    assert_eq!(row.status, "SUCCESS", "{row:?}");
+    assert_eq!(row.archive_key.as_deref(), Some(key.as_str()));
+    assert_eq!(row.storage_name.as_deref(), Some("primary"));
+}
+
+/// A free port with four digits, so that the clone's address is shorter than the original's
+/// (five digits) and every PHP-serialized length holding it must change.
+fn four_digit_port() -> u16 {
+    let start = 3000 + (std::process::id() % 6000) as u16;
+    (start..10_000)
+        .chain(3000..start)
+        .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        .expect("a free four-digit port")
+}
+
+#[test]
+fn clone_to_another_directory_database_and_address() {
+    let f = Fixture::new("restore-clone");
+    backup(&f);
+    let tree = site_tree(&f.site.path);
+    let original_option = option(&f, &f.site.db_name, "wpb_serialized");
+    assert!(original_option.contains(&f.site.url));
+
+    let port = four_digit_port();
+    let new_url = format!("http://127.0.0.1:{port}");
+    let dir = tempfile::Builder::new()
+        .prefix("wpb-clone")
+        .tempdir()
+        .unwrap();
+    let clone = dir.path().join("staging");
+    let clone_db = format!("{}_staging", f.site.db_name);
+    // The site's user may not create databases: root through the (test server's) local socket does.
+    let out = f
+        .cmd(&[
+            "restore",
+            "--site",
+            "blog",
+            "--to",
+            &clone.to_string_lossy(),
+            "--db-name",
+            &clone_db,
+            "--url",
+            &new_url,
+        ])
+        .env("MYSQL_UNIX_PORT", &f.db.socket)
+        .output()
+        .unwrap();
+    eprintln!(
+        "restore -> {:?}\n{}{}",
+        out.status,
+        stdout(&out),
+        stderr(&out)
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let wp_config = std::fs::read_to_string(clone.join("wp-config.php")).unwrap();
+    assert!(wp_config.contains(&format!("'{clone_db}'")), "{wp_config}");
+    assert_eq!(option(&f, &clone_db, "siteurl"), new_url);
+    assert_eq!(option(&f, &clone_db, "home"), new_url);
+
+    // The serialized option holding the address still unserializes, with the new address in it.
+    let value = option(&f, &clone_db, "wpb_serialized");
+    let php = std::process::Command::new("php")
+        .args([
+            "-r",
+            "$v = unserialize(stream_get_contents(STDIN)); echo $v === false ? 'BROKEN' : json_encode($v, JSON_UNESCAPED_SLASHES);",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(value.as_bytes())?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    let decoded = stdout(&php);
+    assert_eq!(
+        decoded,
+        format!(r#"{{"url":"{new_url}/landing","nested":["{new_url}"]}}"#),
+        "serialized value: {value}"
+    );
+
+    // The clone serves pages whose links point at the new address only.
+    let _php = serve_dir(&clone, port);
+    let (status, body) = http_get(&format!("{new_url}/"));
+    let html = String::from_utf8_lossy(&body);
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("First post about backups"), "{html}");
+    assert!(html.contains(&format!("{new_url}/?p=")), "{html}");
+    assert!(
+        !html.contains(&f.site.url),
+        "the clone links to the original:\n{html}"
+    );
+    let (status, _) = http_get(&format!("{new_url}/{MEDIA_PATH}"));
+    assert_eq!(status, 200);
+
+    // The original is untouched.
+    assert_eq!(site_tree(&f.site.path), tree);
+    assert_eq!(option(&f, &f.site.db_name, "siteurl"), f.site.url);
+    assert_eq!(
+        option(&f, &f.site.db_name, "wpb_serialized"),
+        original_option
+    );
+    assert!(restore_leftovers(&f.site.path).is_empty());
+    assert_eq!(restore_leftovers(&clone), Vec::<String>::new());
+}
+
+#[test]
+fn disaster_without_backups_db_lists_and_restores_from_the_buckets() {
+    let mut f = Fixture::new("restore-disaster");
+    let key = backup(&f);
+    let out = f.run(&["backup", "--storage", "secondary"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let tree = site_tree(&f.site.path);
+    let titles = f.site.post_titles(&f.db);
+
+    // The server is lost: a new one has only config.json and .env.
+    for name in ["backups.db", "backups.db-wal", "backups.db-shm"] {
+        let _ = std::fs::remove_file(f.home().join(name));
+    }
+    std::fs::remove_dir_all(&f.site.path).unwrap();
+    f.db.sql(&format!("DROP DATABASE `{}`", f.site.db_name));
+
+    let out = f.run(&["--json", "list"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        !f.home().join("backups.db").exists(),
+        "list must not create backups.db"
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let archives = doc["archives"].as_array().unwrap();
+    let mut seen: Vec<(String, String)> = archives
+        .iter()
+        .map(|a| {
+            assert_eq!(a["in_backups_db"], false);
+            assert_eq!(a["site"], "blog");
+            (
+                a["storage"].as_str().unwrap().to_string(),
+                a["key"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    seen.sort();
+    let mut want: Vec<(String, String)> = fixture::stored(&f.primary)
+        .into_iter()
+        .map(|(k, _)| ("primary".to_string(), k))
+        .chain(
+            fixture::stored(&f.secondary)
+                .into_iter()
+                .map(|(k, _)| ("secondary".to_string(), k)),
+        )
+        .collect();
+    want.sort();
+    assert_eq!(seen, want);
+    assert!(seen.iter().any(|(_, k)| *k == key));
+
+    // And the primary is down too: the restore comes from the secondary, checked against the
+    // sha256 in the object's metadata.
+    f.primary.kill();
+    let out = f.run(&["restore", "--site", "blog", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(site_tree(&f.site.path), tree);
+    assert_eq!(f.site.post_titles(&f.db), titles);
+    let rows = f.rows();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].status, "SUCCESS");
+    assert_eq!(rows[0].storage_name.as_deref(), Some("secondary"));
+    assert!(rows[0].details.contains("object metadata"), "{:?}", rows[0]);
+}
+
+#[test]
+fn damaged_or_truncated_archive_fails_verify_and_restore_changes_nothing() {
+    let f = Fixture::new("restore-tamper");
+    let key = backup(&f);
+    let object = f.primary.object_path(BUCKET, &key);
+    let good = std::fs::read(&object).unwrap();
+
+    let out = f.run(&["verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("OK"), "{}", stdout(&out));
+
+    // The live site changes after the backup: a restore would undo this.
+    std::fs::write(f.site.path.join("after-backup.txt"), "new").unwrap();
+    f.db.sql_db(
+        &f.site.db_name,
+        "UPDATE wp_options SET option_value = 'Changed after backup' WHERE option_name = 'blogname'",
+    );
+    let tree = site_tree(&f.site.path);
+    let unchanged = |f: &Fixture| {
+        assert_eq!(site_tree(&f.site.path), tree, "the site directory changed");
+        assert_eq!(
+            option(f, &f.site.db_name, "blogname"),
+            "Changed after backup",
+            "the database changed"
+        );
+        assert!(
+            restore_leftovers(&f.site.path).is_empty(),
+            "{:?}",
+            restore_leftovers(&f.site.path)
+        );
+    };
+
+    // Not on a terminal and no --yes: refused before anything happens.
+    let out = f.run(&["restore", "--site", "blog"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--yes"), "{}", stderr(&out));
+    unchanged(&f);
+
+    let mut damaged = good.clone();
+    let mid = damaged.len() / 2;
+    damaged[mid] ^= 0x01;
+    let truncated = good[..good.len() / 2].to_vec();
+    for (what, bytes) in [("one byte changed", damaged), ("truncated", truncated)] {
+        std::fs::write(&object, &bytes).unwrap();
+
+        let out = f.run(&["verify"]);
+        assert_eq!(out.status.code(), Some(1), "{what}: {}", stdout(&out));
+        assert!(
+            stdout(&out).contains("sha256 mismatch"),
+            "{what}: {}",
+            stdout(&out)
+        );
+        let row = f.rows().pop().unwrap();
+        assert_eq!(row.status, "ERROR", "{what}: {row:?}");
+        assert_eq!(row.archive_key.as_deref(), Some(key.as_str()));
+
+        let out = f.run(&["restore", "--site", "blog", "--yes"]);
+        assert_eq!(out.status.code(), Some(1), "{what}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("refusing") && err.contains("sha256"),
+            "{what}: {err}"
+        );
+        unchanged(&f);
+        let row = f.rows().pop().unwrap();
+        assert_eq!(row.status, "ERROR", "{what}: {row:?}");
+    }
+}

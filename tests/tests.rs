@@ -1,0 +1,9 @@
+//! All integration tests, built as one binary with one shared harness of real servers.
+
+mod util;
+
+mod backup;
+mod fixture;
+mod harness;
+mod prune;
+mod restore;

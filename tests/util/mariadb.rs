@@ -1,0 +1,136 @@
+//! A throwaway MariaDB server: its own data directory (copied from a template made once with
+//! `mariadb-install-db`), its own socket and a free TCP port; root with an empty password.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use tempfile::TempDir;
+
+use super::{Server, free_port, run_ok, wait_for};
+
+pub struct MariaDb {
+    pub port: u16,
+    pub socket: PathBuf,
+    server: Server,
+    _dir: TempDir,
+}
+
+fn mariadbd() -> PathBuf {
+    for p in [
+        "/usr/sbin/mariadbd",
+        "/usr/bin/mariadbd",
+        "/usr/sbin/mysqld",
+    ] {
+        if Path::new(p).exists() {
+            return PathBuf::from(p);
+        }
+    }
+    PathBuf::from("mariadbd")
+}
+
+/// A freshly installed data directory, made once per test binary and copied per server.
+fn template() -> &'static Path {
+    static TEMPLATE: OnceLock<PathBuf> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        let dir = base.join(format!("mariadb-template-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("template dir");
+        run_ok(
+            Command::new("mariadb-install-db")
+                .arg("--no-defaults")
+                .arg(format!("--datadir={}", dir.display()))
+                .args([
+                    "--user=root",
+                    "--auth-root-authentication-method=normal",
+                    "--skip-test-db",
+                ]),
+        );
+        dir
+    })
+}
+
+impl MariaDb {
+    pub fn start() -> MariaDb {
+        let dir = tempfile::Builder::new()
+            .prefix("wpb-db")
+            .tempdir()
+            .expect("tempdir");
+        let data = dir.path().join("data");
+        run_ok(Command::new("cp").arg("-a").arg(template()).arg(&data));
+        let socket = dir.path().join("sock");
+        let port = free_port();
+        let mut cmd = Command::new(mariadbd());
+        cmd.arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--socket={}", socket.display()))
+            .arg(format!("--port={port}"))
+            .arg("--bind-address=127.0.0.1")
+            .arg(format!("--pid-file={}", dir.path().join("pid").display()))
+            .arg("--user=root")
+            .arg(format!(
+                "--log-error={}",
+                dir.path().join("err.log").display()
+            ))
+            .args([
+                "--skip-log-bin",
+                "--innodb-buffer-pool-size=16M",
+                "--innodb-log-file-size=8M",
+            ]);
+        let server = Server::spawn(cmd, &dir.path().join("stdout.log"));
+        let err_log = dir.path().join("err.log");
+        let sock = socket.clone();
+        wait_for("mariadbd", Duration::from_secs(60), &server, || {
+            Command::new("mariadb-admin")
+                .arg("--no-defaults")
+                .arg(format!("--socket={}", sock.display()))
+                .args(["-uroot", "ping"])
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false)
+        });
+        let _ = err_log;
+        MariaDb {
+            port,
+            socket,
+            server,
+            _dir: dir,
+        }
+    }
+
+    fn client(&self) -> Command {
+        let mut cmd = Command::new("mariadb");
+        cmd.arg("--no-defaults")
+            .arg(format!("--socket={}", self.socket.display()))
+            .args(["-uroot", "--default-character-set=utf8mb4", "-N", "-B"]);
+        cmd
+    }
+
+    /// Run SQL as root; stdout (tab-separated, no headers).
+    pub fn sql(&self, sql: &str) -> String {
+        run_ok(self.client().arg("-e").arg(sql))
+    }
+
+    pub fn sql_db(&self, db: &str, sql: &str) -> String {
+        run_ok(self.client().arg("-e").arg(sql).arg(db))
+    }
+
+    /// A utf8mb4 database and a user with every privilege on it, from anywhere.
+    pub fn create_db_user(&self, db: &str, user: &str, password: &str) {
+        let pw = password.replace('\\', "\\\\").replace('\'', "\\'");
+        self.sql(&format!(
+            "CREATE DATABASE `{db}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+             CREATE USER '{user}'@'%' IDENTIFIED BY '{pw}';
+             CREATE USER '{user}'@'localhost' IDENTIFIED BY '{pw}';
+             GRANT ALL ON `{db}`.* TO '{user}'@'%';
+             GRANT ALL ON `{db}`.* TO '{user}'@'localhost';"
+        ));
+    }
+
+    /// Stop the server now (a crash, as far as clients can tell).
+    pub fn kill(&mut self) {
+        self.server.kill();
+    }
+}

@@ -1,0 +1,116 @@
+//! The test harness: real servers started on free loopback ports in temporary directories,
+//! and always stopped (each server's guard kills its whole process group on drop, also when a
+//! test panics).
+
+// A shared harness: each test file uses part of it.
+#![allow(dead_code)]
+
+pub mod mariadb;
+pub mod s3;
+pub mod wordpress;
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_wpbackup"))
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A server process in its own process group, killed (with its children) when dropped.
+pub struct Server {
+    child: Option<Child>,
+    pub log: PathBuf,
+}
+
+impl Server {
+    /// Spawn `cmd` with stdout and stderr to `log`.
+    pub fn spawn(mut cmd: Command, log: &Path) -> Server {
+        let out = std::fs::File::create(log).expect("server log");
+        let err = out.try_clone().expect("server log");
+        cmd.stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .process_group(0);
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+        Server {
+            child: Some(child),
+            log: log.to_path_buf(),
+        }
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// The last lines of the server's log, for panic messages.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    /// Kill the process group now and reap it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            unsafe {
+                libc::kill(-(child.id() as i32), libc::SIGKILL);
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Poll `ready` until it is true, or panic after `timeout` with `what` and `server`'s log.
+pub fn wait_for(what: &str, timeout: Duration, server: &Server, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if ready() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!(
+        "{what} not ready after {timeout:?}; log:\n{}",
+        server.log_tail()
+    );
+}
+
+/// True when something accepts TCP connections on 127.0.0.1:port.
+pub fn port_open(port: u16) -> bool {
+    std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200))
+        .is_ok()
+}
+
+/// Run a command, panic with its output unless it succeeds, return stdout.
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

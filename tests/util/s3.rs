@@ -1,0 +1,106 @@
+//! s3s-fs, a real S3-compatible server that checks SigV4 signatures, storing each object as a
+//! plain file `ROOT/bucket/key` (and its metadata in hidden `ROOT/.bucket-*.json` files).
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use tempfile::TempDir;
+
+use super::{Server, free_port, port_open, wait_for};
+
+pub struct S3Server {
+    pub port: u16,
+    pub endpoint: String,
+    pub root: PathBuf,
+    pub access_key: String,
+    pub secret_key: String,
+    server: Server,
+    _dir: TempDir,
+}
+
+fn s3s_fs() -> PathBuf {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cargo")
+        });
+    let candidate = cargo_home.join("bin/s3s-fs");
+    if candidate.exists() {
+        candidate
+    } else {
+        PathBuf::from("s3s-fs")
+    }
+}
+
+impl S3Server {
+    pub fn start(access_key: &str, secret_key: &str) -> S3Server {
+        let dir = tempfile::Builder::new()
+            .prefix("wpb-s3")
+            .tempdir()
+            .expect("tempdir");
+        let root = dir.path().join("data");
+        std::fs::create_dir(&root).expect("s3 root");
+        let port = free_port();
+        let mut cmd = Command::new(s3s_fs());
+        cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--access-key", access_key, "--secret-key", secret_key])
+            .arg(&root);
+        let server = Server::spawn(cmd, &dir.path().join("s3s-fs.log"));
+        wait_for("s3s-fs", Duration::from_secs(20), &server, || {
+            port_open(port)
+        });
+        S3Server {
+            port,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            root,
+            access_key: access_key.to_string(),
+            secret_key: secret_key.to_string(),
+            server,
+            _dir: dir,
+        }
+    }
+
+    pub fn create_bucket(&self, name: &str) {
+        std::fs::create_dir_all(self.root.join(name)).expect("create bucket");
+    }
+
+    /// Objects in `bucket`: (key, size), sorted.
+    pub fn objects(&self, bucket: &str) -> Vec<(String, u64)> {
+        let base = self.root.join(bucket);
+        let mut out = Vec::new();
+        let mut stack = vec![base.clone()];
+        while let Some(dir) = stack.pop() {
+            let Ok(rd) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in rd.flatten() {
+                let p = e.path();
+                let Ok(meta) = std::fs::symlink_metadata(&p) else {
+                    continue;
+                };
+                if meta.is_dir() {
+                    stack.push(p);
+                } else if meta.is_file() {
+                    let key = p
+                        .strip_prefix(&base)
+                        .expect("prefix")
+                        .to_string_lossy()
+                        .into_owned();
+                    out.push((key, meta.len()));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    pub fn object_path(&self, bucket: &str, key: &str) -> PathBuf {
+        self.root.join(bucket).join(key)
+    }
+
+    /// Pull the plug: the server is gone (connections refused from now on).
+    pub fn kill(&mut self) {
+        self.server.kill();
+    }
+}
