@@ -63,8 +63,7 @@ impl D1Settings {
         .filter(|(_, m)| *m)
         .map(|(n, _)| *n)
         .collect();
-        let (Some(account_id), Some(database_id), Some(token)) = (account, database, token)
-        else {
+        let (Some(account_id), Some(database_id), Some(token)) = (account, database, token) else {
             anyhow::bail!(
                 "D1 is half configured: {} not set in the environment or in {} (set CF_ACCOUNT_ID, CF_API_TOKEN and D1_DATABASE_ID, or none of them)",
                 missing.join(", "),
@@ -405,7 +404,10 @@ mod tests {
         let err = D1Settings::from_env(&env(&[("CF_ACCOUNT_ID", "a")]))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("CF_API_TOKEN, D1_DATABASE_ID not set"), "{err}");
+        assert!(
+            err.contains("CF_API_TOKEN, D1_DATABASE_ID not set"),
+            "{err}"
+        );
         let s = D1Settings::from_env(&env(&[
             ("CF_ACCOUNT_ID", "acc"),
             ("D1_DATABASE_ID", "db"),

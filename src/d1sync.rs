@@ -174,9 +174,18 @@ pub async fn push(
 
 /// Create what is missing in D1: the tables, wpbackup's columns, the unique key.
 async fn ensure_schema(client: &D1Client) -> anyhow::Result<()> {
+    // A new table gets every column at once; an existing one (the original tool's) gains the
+    // missing ones below.
     let mut first: Vec<Statement> = TABLES
         .iter()
-        .map(|t| Statement::new(t.create, vec![]))
+        .map(|t| {
+            let extra: Vec<String> = t.extra.iter().map(|(c, ty)| format!("{c} {ty}")).collect();
+            let create = t.create.trim_end().trim_end_matches(')').trim_end();
+            Statement::new(
+                format!("{create},\n    {}\n)", extra.join(",\n    ")),
+                vec![],
+            )
+        })
         .collect();
     first.extend(
         TABLES

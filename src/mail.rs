@@ -209,13 +209,25 @@ mod tests {
         .unwrap();
         assert_eq!((s.port, s.tls, s.to.len()), (465, TlsMode::Tls, 2));
         let e = SmtpSettings::from_env(
-            &env(&[("SMTP_HOST", "h"), ("SMTP_TLS", "yes"), ("REPORT_TO", "a@b.c")]),
+            &env(&[
+                ("SMTP_HOST", "h"),
+                ("SMTP_TLS", "yes"),
+                ("REPORT_TO", "a@b.c"),
+            ]),
             &[],
         )
         .unwrap_err();
-        assert!(e.to_string().contains("SMTP_TLS: \"yes\" is not a TLS mode"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("SMTP_TLS: \"yes\" is not a TLS mode"),
+            "{e}"
+        );
         let e = SmtpSettings::from_env(
-            &env(&[("SMTP_HOST", "h"), ("SMTP_USERNAME", "u"), ("REPORT_TO", "a@b.c")]),
+            &env(&[
+                ("SMTP_HOST", "h"),
+                ("SMTP_USERNAME", "u"),
+                ("REPORT_TO", "a@b.c"),
+            ]),
             &[],
         )
         .unwrap_err();

@@ -372,15 +372,14 @@ impl Report {
         let total = self.sites().count();
         let failed = self.sites().filter(|s| s.failed).count();
         let stale = self.sites().filter(|s| s.stale).count();
-        let mut parts = vec![format!(
-            "{total} site{}",
-            if total == 1 { "" } else { "s" }
-        )];
+        let mut parts = vec![format!("{total} site{}", if total == 1 { "" } else { "s" })];
         if failed > 0 {
             parts.push(format!("{failed} failed"));
         }
         if stale > 0 {
-            parts.push(format!("{stale} stale (no successful backup in the period)"));
+            parts.push(format!(
+                "{stale} stale (no successful backup in the period)"
+            ));
         }
         if failed == 0 && stale == 0 {
             parts.push("all backed up".into());
@@ -484,7 +483,11 @@ impl Report {
              <div style=\"max-width:640px;margin:0 auto\">",
             esc(&self.subject())
         );
-        let banner = if self.all_well() { "#1a7f37" } else { "#cf222e" };
+        let banner = if self.all_well() {
+            "#1a7f37"
+        } else {
+            "#cf222e"
+        };
         let _ = write!(
             out,
             "<h1 style=\"font-size:20px;margin:0 0 4px\">wpbackup report: {}</h1>\
@@ -559,7 +562,8 @@ mod tests {
             status: status.into(),
             details: details.into(),
             storage_name: (status != "ERROR").then(|| "primary".into()),
-            archive_key: (status != "ERROR").then(|| format!("{server}/{site}/{site}_{ts}.tar.zst")),
+            archive_key: (status != "ERROR")
+                .then(|| format!("{server}/{site}/{site}_{ts}.tar.zst")),
         }
     }
 
@@ -581,12 +585,48 @@ mod tests {
         let mut data = Data {
             runs: vec![
                 run("web-01", "ok", "2026-11-25 01:00:00", "SUCCESS", "stored"),
-                run("web-01", "stale", "2026-11-20 01:00:00", "SUCCESS", "stored"),
-                run("web-01", "broken", "2026-11-25 01:00:00", "SUCCESS", "stored"),
-                run("web-01", "broken", "2026-11-25 02:00:00", "ERROR", "dump <failed>"),
-                run("web-01", "recovered", "2026-11-25 01:00:00", "ERROR", "s3 down"),
-                run("web-01", "recovered", "2026-11-25 02:00:00", "WARNING", "failover"),
-                run("web-01", "removed", "2026-11-10 01:00:00", "SUCCESS", "stored"),
+                run(
+                    "web-01",
+                    "stale",
+                    "2026-11-20 01:00:00",
+                    "SUCCESS",
+                    "stored",
+                ),
+                run(
+                    "web-01",
+                    "broken",
+                    "2026-11-25 01:00:00",
+                    "SUCCESS",
+                    "stored",
+                ),
+                run(
+                    "web-01",
+                    "broken",
+                    "2026-11-25 02:00:00",
+                    "ERROR",
+                    "dump <failed>",
+                ),
+                run(
+                    "web-01",
+                    "recovered",
+                    "2026-11-25 01:00:00",
+                    "ERROR",
+                    "s3 down",
+                ),
+                run(
+                    "web-01",
+                    "recovered",
+                    "2026-11-25 02:00:00",
+                    "WARNING",
+                    "failover",
+                ),
+                run(
+                    "web-01",
+                    "removed",
+                    "2026-11-10 01:00:00",
+                    "SUCCESS",
+                    "stored",
+                ),
             ],
             ..Data::default()
         };
@@ -596,7 +636,10 @@ mod tests {
             .collect();
         let r = build("web-01", &data, now, Duration::hours(24), "24h");
         let site = |n: &str| r.servers[0].sites.iter().find(|s| s.site == n).cloned();
-        assert!(site("removed").is_none(), "a site not expected and not recent");
+        assert!(
+            site("removed").is_none(),
+            "a site not expected and not recent"
+        );
         let broken = site("broken").unwrap();
         assert!(broken.failed && !broken.stale);
         assert_eq!(broken.failures.len(), 1);

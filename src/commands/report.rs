@@ -19,8 +19,8 @@ pub fn run(ctx: &Context, args: &ReportArgs) -> anyhow::Result<Outcome> {
     for w in warnings {
         tracing::warn!("{w}");
     }
-    let period = report::parse_period(&args.since)
-        .map_err(|e| UsageError(format!("--since {e}")))?;
+    let period =
+        report::parse_period(&args.since).map_err(|e| UsageError(format!("--since {e}")))?;
     // Check the mail settings before the work, unless nothing is to be sent.
     let smtp = if args.dry_run {
         None
@@ -51,7 +51,10 @@ pub fn run(ctx: &Context, args: &ReportArgs) -> anyhow::Result<Outcome> {
         report::build(&config.server_id, &data, now, period, &args.since)
     };
     if args.only_failures && report.all_well() {
-        tracing::info!("{}: all well, nothing sent (--only-failures)", report.subject());
+        tracing::info!(
+            "{}: all well, nothing sent (--only-failures)",
+            report.subject()
+        );
         return Ok(Outcome::Ok);
     }
     match smtp {

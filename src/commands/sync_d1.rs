@@ -60,7 +60,13 @@ pub fn run(ctx: &Context) -> anyhow::Result<Outcome> {
         print!(
             "{}",
             output::table(
-                &["TABLE", "SENT", "NEW IN D1", "ALREADY THERE", "SYNCED UP TO ID"],
+                &[
+                    "TABLE",
+                    "SENT",
+                    "NEW IN D1",
+                    "ALREADY THERE",
+                    "SYNCED UP TO ID"
+                ],
                 &rows
             )
         );

@@ -7,8 +7,10 @@
 //   -> {"result":[{"results":[...],"success":true,"meta":{...}}],"success":true,"errors":[],"messages":[]}
 //
 // Faults for the tests, set with POST /__sim/faults (no token: loopback test control only):
-//   {"fail_after": N}   execute N more statements, then answer 500 (a push cut off mid-batch:
-//                       the statements before the cut stay applied, as on a dropped connection)
+//   {"fail_after": N}   execute N more statements, then answer 500 to everything (a push cut
+//                       off mid-batch: the statements before the cut stay applied, as when the
+//                       connection drops after D1 ran them); with "once": true only that one
+//                       call fails (the answer is lost, the retry gets through)
 //   {"mode": "429"}     every call is rate limited (Cloudflare's 1,200 requests / 5 minutes)
 //   {"mode": "garbage"} every call gets an HTML page instead of JSON
 //   {}                  back to normal
@@ -83,7 +85,7 @@ export default {
       }
       if (typeof faults.fail_after === "number") {
         if (faults.fail_after <= 0) {
-          faults = {};
+          if (faults.once) faults = {};
           return envelope(500, null, [{ code: 7500, message: "Internal error (simulated: connection cut mid-batch)" }]);
         }
         faults.fail_after--;
