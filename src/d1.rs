@@ -48,9 +48,11 @@ impl D1Settings {
     /// `None` when D1 is not configured at all (none of the three variables set); an error
     /// naming what is missing when it is half configured.
     pub fn from_env(env: &Env) -> anyhow::Result<Option<D1Settings>> {
-        let account = env.get("CF_ACCOUNT_ID");
-        let database = env.get("D1_DATABASE_ID");
-        let token = env.secret("CF_API_TOKEN");
+        // Empty values (as .env.example has them) count as unset.
+        let get = |k: &str| env.get(k).filter(|v| !v.trim().is_empty());
+        let account = get("CF_ACCOUNT_ID");
+        let database = get("D1_DATABASE_ID");
+        let token = get("CF_API_TOKEN").map(Secret::new);
         if account.is_none() && database.is_none() && token.is_none() {
             return Ok(None);
         }
@@ -70,8 +72,7 @@ impl D1Settings {
                 env.file_path().display()
             );
         };
-        let api_base = env
-            .get("D1_API_BASE")
+        let api_base = get("D1_API_BASE")
             .unwrap_or_else(|| DEFAULT_API_BASE.to_string())
             .trim_end_matches('/')
             .to_string();
@@ -401,6 +402,15 @@ mod tests {
     #[test]
     fn settings_from_env() {
         assert!(D1Settings::from_env(&env(&[])).unwrap().is_none());
+        let empty = env(&[
+            ("CF_ACCOUNT_ID", ""),
+            ("CF_API_TOKEN", ""),
+            ("D1_DATABASE_ID", ""),
+        ]);
+        assert!(
+            D1Settings::from_env(&empty).unwrap().is_none(),
+            "as in .env.example"
+        );
         let err = D1Settings::from_env(&env(&[("CF_ACCOUNT_ID", "a")]))
             .unwrap_err()
             .to_string();

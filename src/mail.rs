@@ -44,14 +44,15 @@ impl SmtpSettings {
             path: key.to_string(),
             message,
         };
-        let host = env.get("SMTP_HOST").ok_or_else(|| {
+        // Empty values (as .env.example has them) count as unset.
+        let get = |k: &str| env.get(k).filter(|v| !v.trim().is_empty());
+        let host = get("SMTP_HOST").ok_or_else(|| {
             err(
                 "SMTP_HOST",
                 "not set: add SMTP_HOST (and SMTP_PORT, SMTP_TLS, SMTP_USERNAME, SMTP_PASSWORD, REPORT_FROM, REPORT_TO) to send reports".into(),
             )
         })?;
-        let tls = match env
-            .get("SMTP_TLS")
+        let tls = match get("SMTP_TLS")
             .unwrap_or_else(|| "starttls".into())
             .to_ascii_lowercase()
             .as_str()
@@ -66,7 +67,7 @@ impl SmtpSettings {
                 ));
             }
         };
-        let port = match env.get("SMTP_PORT") {
+        let port = match get("SMTP_PORT") {
             Some(p) => p.trim().parse::<u16>().map_err(|_| {
                 err(
                     "SMTP_PORT",
@@ -79,7 +80,7 @@ impl SmtpSettings {
                 TlsMode::None => 25,
             },
         };
-        let username = env.get("SMTP_USERNAME");
+        let username = get("SMTP_USERNAME");
         let password = env.secret("SMTP_PASSWORD").unwrap_or_default();
         if username.is_some() && password.expose().is_empty() {
             return Err(err(
@@ -87,9 +88,8 @@ impl SmtpSettings {
                 "not set, but SMTP_USERNAME is: add the password (or remove the username to send without AUTH)".into(),
             ));
         }
-        let from_text = env
-            .get("REPORT_FROM")
-            .unwrap_or_else(|| format!("wpbackup@{}", crate::config::hostname()));
+        let from_text =
+            get("REPORT_FROM").unwrap_or_else(|| format!("wpbackup@{}", crate::config::hostname()));
         let from: Mailbox = from_text.parse().map_err(|e| {
             err(
                 "REPORT_FROM",
@@ -97,7 +97,7 @@ impl SmtpSettings {
             )
         })?;
         let (to_key, to_list): (&str, Vec<String>) = if to.is_empty() {
-            let list = env.get("REPORT_TO").unwrap_or_default();
+            let list = get("REPORT_TO").unwrap_or_default();
             (
                 "REPORT_TO",
                 list.split(',')
@@ -197,6 +197,9 @@ mod tests {
     fn settings() {
         let e = SmtpSettings::from_env(&env(&[]), &[]).unwrap_err();
         assert_eq!(e.path, "SMTP_HOST");
+        let e = SmtpSettings::from_env(&env(&[("SMTP_HOST", ""), ("REPORT_TO", "a@b.c")]), &[])
+            .unwrap_err();
+        assert_eq!(e.path, "SMTP_HOST", "empty, as in .env.example");
         let s = SmtpSettings::from_env(
             &env(&[
                 ("SMTP_HOST", "mail.example.com"),

@@ -37,7 +37,12 @@ fn add_old_success(home: &Path, server_id: &str, site: &str) {
         "INSERT INTO backup_log (timestamp, status, details, site_name, server_id, action,
              storage_name, archive_key, duration_secs)
          VALUES (?1, 'SUCCESS', 'stored', ?2, ?3, 'backup', 'primary', ?4, 1.0)",
-        rusqlite::params![when, site, server_id, format!("{server_id}/{site}/{site}_old.tar.zst")],
+        rusqlite::params![
+            when,
+            site,
+            server_id,
+            format!("{server_id}/{site}/{site}_old.tar.zst")
+        ],
     )
     .unwrap();
 }
@@ -80,23 +85,41 @@ fn report_arrives_authenticated_with_both_parts_and_flags_failed_and_stale_sites
     assert_eq!(msgs.len(), 1);
     let env = &msgs[0].envelope;
     assert_eq!(env["auth_user"], USER, "the client must log in: {env}");
-    assert_eq!(env["rcpt_tos"], json!(["ops@example.com", "boss@example.com"]));
+    assert_eq!(
+        env["rcpt_tos"],
+        json!(["ops@example.com", "boss@example.com"])
+    );
     assert_eq!(env["mail_from"], "wpbackup@web-01.example.com");
     let m = smtp::parse(&msgs[0].raw);
     assert_eq!(m.subject, "[wpbackup] test-server: 2 FAILED, 1 OK");
     assert_eq!(m.content_type, "multipart/alternative");
     let key = f.rows()[0].archive_key.clone().unwrap();
     for (part, body) in [("text", &m.text), ("html", &m.html)] {
-        assert!(body.contains("FAILED") && body.contains("broken"), "{part}: {body}");
-        assert!(body.contains("does not exist or is not a directory"), "{part}: {body}");
-        assert!(body.contains("STALE") && body.contains("shop"), "{part}: {body}");
-        assert!(body.contains(&key), "{part}: the last archive of blog: {body}");
+        assert!(
+            body.contains("FAILED") && body.contains("broken"),
+            "{part}: {body}"
+        );
+        assert!(
+            body.contains("does not exist or is not a directory"),
+            "{part}: {body}"
+        );
+        assert!(
+            body.contains("STALE") && body.contains("shop"),
+            "{part}: {body}"
+        );
+        assert!(
+            body.contains(&key),
+            "{part}: the last archive of blog: {body}"
+        );
         assert!(body.contains("on primary, "), "{part}: {body}");
     }
     assert!(m.text.contains("[STALE] shop"), "{}", m.text);
     assert!(m.text.contains("[FAILED] broken"), "{}", m.text);
     assert!(m.text.contains("[OK] blog"), "{}", m.text);
-    assert!(m.html.contains("<meta name=\"viewport\""), "phone-readable HTML");
+    assert!(
+        m.html.contains("<meta name=\"viewport\""),
+        "phone-readable HTML"
+    );
     // Sites needing attention come first.
     assert!(m.text.find("broken").unwrap() < m.text.find("[OK] blog").unwrap());
 
@@ -106,7 +129,10 @@ fn report_arrives_authenticated_with_both_parts_and_flags_failed_and_stale_sites
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(err.contains("refused the login"), "{err}");
-    assert!(err.contains("check SMTP_USERNAME and SMTP_PASSWORD"), "{err}");
+    assert!(
+        err.contains("check SMTP_USERNAME and SMTP_PASSWORD"),
+        "{err}"
+    );
     assert!(!err.contains("wrong-pass-Zz9"), "{err}");
     assert_eq!(mail.messages().len(), 1);
 }
@@ -125,7 +151,11 @@ fn only_failures_is_quiet_when_all_is_well_and_backup_reports_its_own_failure() 
 
     let out = f.run(&["report", "--only-failures"]);
     assert_eq!(out.status.code(), Some(0));
-    assert!(stderr(&out).contains("all well, nothing sent"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("all well, nothing sent"),
+        "{}",
+        stderr(&out)
+    );
     assert!(mail.messages().is_empty());
 
     // Without --only-failures the same state is reported, as all OK.
@@ -133,7 +163,10 @@ fn only_failures_is_quiet_when_all_is_well_and_backup_reports_its_own_failure() 
     assert_eq!(out.status.code(), Some(0));
     let msgs = mail.messages();
     assert_eq!(msgs.len(), 1);
-    assert_eq!(smtp::parse(&msgs[0].raw).subject, "[wpbackup] test-server: 1 OK");
+    assert_eq!(
+        smtp::parse(&msgs[0].raw).subject,
+        "[wpbackup] test-server: 1 OK"
+    );
     assert_eq!(msgs[0].envelope["rcpt_tos"], json!(["me@example.com"]));
 
     // A failing site: backup sends the report itself, and its result stays a failure.
@@ -164,7 +197,10 @@ fn fleet_report_from_d1_shows_both_servers_with_failure_and_stale_site() {
     env_with(&f, &[sim.env(), mail.env(PASSWORD)]);
 
     // web-02: its own home, same site and storages; "shop" last backed up three days ago.
-    let web2 = tempfile::Builder::new().prefix("wpb-web02").tempdir().unwrap();
+    let web2 = tempfile::Builder::new()
+        .prefix("wpb-web02")
+        .tempdir()
+        .unwrap();
     std::fs::copy(f.home().join(".env"), web2.path().join(".env")).unwrap();
     let mut config2 = config_with_sites(&f, "web-02", &[]);
     config2["sites"]
@@ -181,7 +217,11 @@ fn fleet_report_from_d1_shows_both_servers_with_failure_and_stale_site() {
             .env_remove("RUST_LOG")
             .output()
             .unwrap();
-        eprintln!("[web-02] {args:?} -> {:?}\n{}", out.status.code(), stderr(&out));
+        eprintln!(
+            "[web-02] {args:?} -> {:?}\n{}",
+            out.status.code(),
+            stderr(&out)
+        );
         out
     };
     assert_eq!(run2(&["backup", "--site", "blog"]).status.code(), Some(0));
@@ -196,7 +236,10 @@ fn fleet_report_from_d1_shows_both_servers_with_failure_and_stale_site() {
 
     for (server, rows, archives) in [("web-01", 2, 1), ("web-02", 2, 1)] {
         let n = |sql: &str| sim.count(sql, json!([server]));
-        assert_eq!(n("SELECT COUNT(*) AS n FROM backup_log WHERE server_id = ?1"), rows);
+        assert_eq!(
+            n("SELECT COUNT(*) AS n FROM backup_log WHERE server_id = ?1"),
+            rows
+        );
         assert_eq!(
             n("SELECT COUNT(DISTINCT local_id) AS n FROM backup_log WHERE server_id = ?1"),
             rows
