@@ -419,18 +419,24 @@ impl Report {
         lines
     }
 
+    /// The period's failures, newest first, without the last run (shown above them).
     fn failure_lines(s: &SiteReport) -> Vec<String> {
-        let mut lines: Vec<String> = s
+        let last = s.last.as_ref().map(|r| (&r.timestamp, &r.details));
+        let earlier: Vec<&Run> = s
             .failures
             .iter()
             .rev()
+            .filter(|f| Some((&f.timestamp, &f.details)) != last)
+            .collect();
+        let mut lines: Vec<String> = earlier
+            .iter()
             .take(MAX_FAILURES_LISTED)
             .map(|f| format!("{} UTC: {}", f.timestamp, f.details))
             .collect();
-        if s.failures.len() > MAX_FAILURES_LISTED {
+        if earlier.len() > MAX_FAILURES_LISTED {
             lines.push(format!(
                 "... and {} earlier failures",
-                s.failures.len() - MAX_FAILURES_LISTED
+                earlier.len() - MAX_FAILURES_LISTED
             ));
         }
         lines
@@ -461,7 +467,7 @@ impl Report {
                 }
                 let failures = Self::failure_lines(s);
                 if !failures.is_empty() {
-                    let _ = writeln!(out, "  Failures:");
+                    let _ = writeln!(out, "  Earlier failures in the period:");
                     for f in failures {
                         let _ = writeln!(out, "    - {f}");
                     }
@@ -525,7 +531,7 @@ impl Report {
                 }
                 let failures = Self::failure_lines(s);
                 if !failures.is_empty() {
-                    out.push_str("<div style=\"margin-top:4px\">Failures:</div><ul style=\"margin:2px 0 0;padding-left:20px\">");
+                    out.push_str("<div style=\"margin-top:4px\">Earlier failures in the period:</div><ul style=\"margin:2px 0 0;padding-left:20px\">");
                     for f in failures {
                         let _ = write!(out, "<li>{}</li>", esc(&f));
                     }
@@ -656,6 +662,12 @@ mod tests {
         assert!(text.contains("[STALE] stale"), "{text}");
         assert!(text.contains("[FAILED] broken"), "{text}");
         assert!(text.contains("dump <failed>"), "{text}");
+        // The last run's failure is shown once; an earlier one is listed.
+        assert_eq!(text.matches("dump <failed>").count(), 1, "{text}");
+        assert!(
+            text.contains("- 2026-11-25 01:00:00 UTC: s3 down"),
+            "{text}"
+        );
         let html = r.html();
         assert!(html.contains("dump &lt;failed&gt;"), "{html}");
         assert!(!html.contains("dump <failed>"));

@@ -386,3 +386,33 @@ fn backup_succeeds_when_d1_is_down_rate_limited_or_answers_garbage() {
         4
     );
 }
+
+#[test]
+fn an_original_d1_table_gains_the_new_columns_and_keeps_its_rows() {
+    let sim = D1Sim::start();
+    // The original tool's D1 table, with one of its rows.
+    sim.query(
+        "CREATE TABLE backup_log (id INTEGER PRIMARY KEY AUTOINCREMENT,
+             timestamp DATETIME DEFAULT CURRENT_TIMESTAMP, status TEXT, details TEXT,
+             site_name TEXT, server_id TEXT)",
+        json!([]),
+    );
+    sim.query(
+        "INSERT INTO backup_log (status, details, site_name, server_id)
+         VALUES ('SUCCESS', 'from the original', 'old-site', 'web-00')",
+        json!([]),
+    );
+    let home = Home::new("web-01", 3, &sim.env());
+    home.failing_run();
+    assert_eq!(home.sync(), (3, 3));
+    assert_eq!(home.sync(), (0, 0));
+    assert_exactly_once(&sim, &home);
+    let old = sim.query(
+        "SELECT details, local_id FROM backup_log WHERE site_name = 'old-site'",
+        json!([]),
+    );
+    assert_eq!(
+        old,
+        vec![json!({ "details": "from the original", "local_id": null })]
+    );
+}
