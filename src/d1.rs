@@ -42,6 +42,8 @@ pub struct D1Settings {
     pub account_id: String,
     pub database_id: String,
     pub token: Secret,
+    /// `D1_TIMEOUT_SECS`: how long one call may take at the end of a backup.
+    pub backup_timeout: Duration,
 }
 
 impl D1Settings {
@@ -79,7 +81,17 @@ impl D1Settings {
         if !(api_base.starts_with("https://") || api_base.starts_with("http://")) {
             anyhow::bail!("D1_API_BASE={api_base}: must start with https://");
         }
+        let backup_timeout = match get("D1_TIMEOUT_SECS") {
+            None => Duration::from_secs(15),
+            Some(v) => match v.trim().parse::<u64>() {
+                Ok(n) if (1..=30).contains(&n) => Duration::from_secs(n),
+                _ => anyhow::bail!(
+                    "D1_TIMEOUT_SECS={v}: must be a number of seconds from 1 to 30 (D1 stops a query after 30 s)"
+                ),
+            },
+        };
         Ok(Some(D1Settings {
+            backup_timeout,
             api_base,
             account_id,
             database_id,
@@ -118,13 +130,15 @@ impl Limits {
         }
     }
 
-    /// At the end of `backup`: short, so that D1 never holds a backup up for long.
-    pub fn after_backup() -> Limits {
+    /// At the end of `backup`: short, so that D1 never holds a backup up for long. One call
+    /// may take `timeout` (`D1_TIMEOUT_SECS`, default 15 s), everything together three times
+    /// that.
+    pub fn after_backup(timeout: Duration) -> Limits {
         Limits {
-            connect_timeout: Duration::from_secs(5),
-            request_timeout: Duration::from_secs(15),
+            connect_timeout: timeout.min(Duration::from_secs(5)),
+            request_timeout: timeout,
             attempts: 2,
-            deadline: Duration::from_secs(45),
+            deadline: timeout * 3,
         }
     }
 }
@@ -203,6 +217,8 @@ pub enum D1Error {
     Garbage { status: u16, snippet: String },
     #[error("cannot reach D1 at {url}: {cause}")]
     Transport { url: String, cause: String },
+    #[error("D1 at {url} did not answer within {after:?}")]
+    Timeout { url: String, after: Duration },
     #[error("D1 did not answer within {0:?}")]
     Deadline(Duration),
 }
@@ -210,7 +226,7 @@ pub enum D1Error {
 impl D1Error {
     fn transient(&self) -> bool {
         match self {
-            D1Error::Transport { .. } => true,
+            D1Error::Transport { .. } | D1Error::Timeout { .. } => true,
             D1Error::Api { status, .. } | D1Error::Garbage { status, .. } => *status >= 500,
             _ => false,
         }
@@ -284,9 +300,18 @@ impl D1Client {
     }
 
     async fn call_once(&self, body: &Value, expected: usize) -> Result<Vec<QueryResult>, D1Error> {
-        let transport = |e: reqwest::Error| D1Error::Transport {
-            url: self.url.clone(),
-            cause: describe_reqwest(&e),
+        let transport = |e: reqwest::Error| {
+            if e.is_timeout() {
+                D1Error::Timeout {
+                    url: self.url.clone(),
+                    after: self.limits.request_timeout,
+                }
+            } else {
+                D1Error::Transport {
+                    url: self.url.clone(),
+                    cause: describe_reqwest(&e),
+                }
+            }
         };
         let resp = self
             .http
@@ -431,5 +456,18 @@ mod tests {
             "http://127.0.0.1:1/client/v4/accounts/acc/d1/database/db/query"
         );
         assert!(!format!("{s:?}").contains("tok\""));
+        assert_eq!(s.backup_timeout, Duration::from_secs(15));
+        let err = D1Settings::from_env(&env(&[
+            ("CF_ACCOUNT_ID", "acc"),
+            ("D1_DATABASE_ID", "db"),
+            ("CF_API_TOKEN", "tok"),
+            ("D1_TIMEOUT_SECS", "90"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("D1_TIMEOUT_SECS=90: must be a number of seconds from 1 to 30"),
+            "{err}"
+        );
     }
 }

@@ -347,7 +347,7 @@ pub fn after_backup(
             return;
         }
     };
-    let limits = Limits::after_backup();
+    let limits = Limits::after_backup(settings.backup_timeout);
     let result = rt.block_on(async {
         let client = D1Client::new(&settings, limits)?;
         // The client's deadline stops new calls; this one bounds everything else too.

@@ -306,7 +306,7 @@ fn two_servers_rows_sit_side_by_side() {
 }
 
 #[test]
-fn backup_succeeds_when_d1_is_down_rate_limited_or_answers_garbage() {
+fn backup_succeeds_when_d1_is_rate_limited_answers_garbage_hangs_or_is_down() {
     let mut sim = D1Sim::start();
     let f = Fixture::new("d1down");
     let mut env: Vec<(&str, String)> = sim.env();
@@ -339,6 +339,15 @@ fn backup_succeeds_when_d1_is_down_rate_limited_or_answers_garbage() {
     let line = warn_of(&f.run(&["backup"]));
     assert!(line.contains("not its JSON envelope"), "{line}");
 
+    // Slow: no answer within D1_TIMEOUT_SECS; the backup goes on after its bounded wait.
+    sim.faults(json!({ "mode": "hang" }));
+    let mut slow_env = env.clone();
+    slow_env.push(("D1_TIMEOUT_SECS", "1".into()));
+    set_env(&slow_env);
+    let line = warn_of(&f.run(&["backup"]));
+    assert!(line.contains("did not answer within 1s"), "{line}");
+    set_env(&env);
+
     // Down: nothing listens on its port any more.
     let port = sim.port;
     sim.kill();
@@ -348,7 +357,7 @@ fn backup_succeeds_when_d1_is_down_rate_limited_or_answers_garbage() {
     let line = warn_of(&f.run(&["backup"]));
     assert!(line.contains("cannot reach D1"), "{line}");
     let rows = f.rows();
-    assert_eq!(rows.len(), 3);
+    assert_eq!(rows.len(), 4);
     assert!(
         rows.iter()
             .all(|r| r.status == "SUCCESS" || r.status == "WARNING"),
@@ -366,24 +375,24 @@ fn backup_succeeds_when_d1_is_down_rate_limited_or_answers_garbage() {
             "SELECT COUNT(DISTINCT local_id) AS n FROM backup_log WHERE server_id = 'test-server'",
             json!([])
         ),
-        4
+        5
     );
     assert_eq!(
         sim.count("SELECT COUNT(*) AS n FROM backup_log", json!([])),
-        4
+        5
     );
     assert_eq!(
         sim.count(
             "SELECT COUNT(*) AS n FROM s3_archives WHERE file_size > 0",
             json!([])
         ),
-        4
+        5
     );
     // --no-sync: nothing pushed.
     f.run(&["backup", "--no-sync"]);
     assert_eq!(
         sim.count("SELECT COUNT(*) AS n FROM backup_log", json!([])),
-        4
+        5
     );
 }
 

@@ -13,6 +13,7 @@
 //                       call fails (the answer is lost, the retry gets through)
 //   {"mode": "429"}     every call is rate limited (Cloudflare's 1,200 requests / 5 minutes)
 //   {"mode": "garbage"} every call gets an HTML page instead of JSON
+//   {"mode": "hang"}    every call waits two minutes before it is answered
 //   {}                  back to normal
 // GET /__sim/stats -> {"requests": n, "statements": n}
 
@@ -57,6 +58,10 @@ export default {
     }
     if (faults.mode === "429") {
       return envelope(429, null, [{ code: 971, message: "Please wait and consider throttling your request speed" }], { "retry-after": "300" });
+    }
+    if (faults.mode === "hang") {
+      // Slow as a D1 in trouble: no answer for two minutes.
+      await new Promise((resolve) => setTimeout(resolve, 120000));
     }
     if (faults.mode === "garbage") {
       return new Response("<html><body><h1>502 Bad Gateway</h1></body></html>", {
