@@ -78,8 +78,18 @@ impl D1Settings {
             .unwrap_or_else(|| DEFAULT_API_BASE.to_string())
             .trim_end_matches('/')
             .to_string();
-        if !(api_base.starts_with("https://") || api_base.starts_with("http://")) {
-            anyhow::bail!("D1_API_BASE={api_base}: must start with https://");
+        // The token travels in a header: plain http only to this machine (a local simulator).
+        let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+            .iter()
+            .any(|p| {
+                api_base
+                    .strip_prefix(p)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
+            });
+        if !(api_base.starts_with("https://") || loopback) {
+            anyhow::bail!(
+                "D1_API_BASE={api_base}: must start with https:// (plain http only to 127.0.0.1 or localhost)"
+            );
         }
         let backup_timeout = match get("D1_TIMEOUT_SECS") {
             None => Duration::from_secs(15),
@@ -457,6 +467,20 @@ mod tests {
         );
         assert!(!format!("{s:?}").contains("tok\""));
         assert_eq!(s.backup_timeout, Duration::from_secs(15));
+        for (base, ok) in [
+            ("http://example.com/client/v4", false),
+            ("http://127.0.0.1.example.com/v4", false),
+            ("http://localhost:8787/client/v4", true),
+            ("https://api.cloudflare.com/client/v4", true),
+        ] {
+            let r = D1Settings::from_env(&env(&[
+                ("CF_ACCOUNT_ID", "acc"),
+                ("D1_DATABASE_ID", "db"),
+                ("CF_API_TOKEN", "tok"),
+                ("D1_API_BASE", base),
+            ]));
+            assert_eq!(r.is_ok(), ok, "{base}");
+        }
         let err = D1Settings::from_env(&env(&[
             ("CF_ACCOUNT_ID", "acc"),
             ("D1_DATABASE_ID", "db"),
