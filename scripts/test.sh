@@ -5,7 +5,8 @@
 #   scripts/test.sh -- NAME    # only tests whose name contains NAME (arguments after -- go to the test binary)
 #
 # The integration tests start their own servers (MariaDB, a WordPress site served by php,
-# two s3s-fs S3 servers) on free loopback ports in temporary directories and stop them again.
+# two s3s-fs S3 servers, miniflare as a D1 simulator, an aiosmtpd SMTP server) on free loopback
+# ports in temporary directories and stop them again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,10 +25,40 @@ command -v php >/dev/null 2>&1 || missing+=(php-cli)
 # A theme is only "recommended" by Debian's wordpress; without one the front page is empty.
 [ -d /usr/share/wordpress/wp-content/themes/twentytwentythree ] || missing+=(wordpress-theme-twentytwentythree)
 command -v zstd >/dev/null 2>&1 || missing+=(zstd)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing Debian packages: ${missing[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Some node packages ship npm separately.
+if ! command -v npm >/dev/null 2>&1; then
+  log "installing npm"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null
+fi
+
+# --- miniflare, Cloudflare's D1 simulator (tests/d1, pinned by its package-lock.json) --------
+node_major="$(node -p 'process.versions.node.split(".")[0]')"
+if [ "$node_major" -lt 20 ]; then
+  echo "node $(node --version) is too old for miniflare (needs 20.18 or later)" >&2
+  exit 1
+fi
+if [ ! -f tests/d1/node_modules/.package-lock.json ] \
+   || [ tests/d1/package-lock.json -nt tests/d1/node_modules/.package-lock.json ]; then
+  log "installing miniflare into tests/d1/node_modules"
+  npm ci --prefix tests/d1 --no-audit --no-fund --loglevel=error
+fi
+
+# --- aiosmtpd, the SMTP test server (tests/smtp/.pylib) --------------------------------------
+AIOSMTPD_VERSION=1.4.6
+if [ ! -f "tests/smtp/.pylib/aiosmtpd-$AIOSMTPD_VERSION.dist-info/METADATA" ]; then
+  log "installing aiosmtpd $AIOSMTPD_VERSION into tests/smtp/.pylib"
+  rm -rf tests/smtp/.pylib
+  PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check --target tests/smtp/.pylib \
+    "aiosmtpd==$AIOSMTPD_VERSION"
 fi
 
 # --- s3s-fs, the S3-compatible test server ---------------------------------------------------

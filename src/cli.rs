@@ -76,6 +76,40 @@ pub enum Command {
     /// keep_yearly), per site per storage; the newest good archive of a site is never deleted.
     /// `backup` runs it after each successful site when "retention" is set.
     Prune(PruneArgs),
+    /// Push every backups.db row that Cloudflare D1 does not have yet.
+    ///
+    /// Needs CF_ACCOUNT_ID, CF_API_TOKEN (D1 Edit permission) and D1_DATABASE_ID in .env.
+    /// Creates the tables in D1 when missing. Every row reaches D1 exactly once, however often
+    /// a push is retried, cut off or run twice at once. `backup` runs it at the end.
+    #[command(name = "sync-d1")]
+    SyncD1,
+    /// Email a report of the last backups: per site the last result, archive size and
+    /// storage, runs and failures; sites with no successful backup in the period are flagged
+    /// stale.
+    ///
+    /// SMTP settings come from .env: SMTP_HOST, SMTP_PORT, SMTP_TLS (starttls, tls or none),
+    /// SMTP_USERNAME and SMTP_PASSWORD (AUTH when a username is set), REPORT_FROM, REPORT_TO
+    /// (comma separated).
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The period covered, back from now: 30m, 24h, 7d, 2w.
+    #[arg(long, value_name = "DURATION", default_value = "24h")]
+    pub since: String,
+    /// Send to ADDR instead of REPORT_TO (repeatable).
+    #[arg(long = "to", value_name = "ADDR")]
+    pub to: Vec<String>,
+    /// Print the report (subject and plain text) instead of sending it.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Send nothing when every site's last backup succeeded and none is stale.
+    #[arg(long)]
+    pub only_failures: bool,
+    /// Report on every server of the fleet, read from Cloudflare D1 (needs D1 in .env).
+    #[arg(long)]
+    pub fleet: bool,
 }
 
 #[derive(Debug, Args)]

@@ -150,6 +150,8 @@ struct RawConfig {
     #[serde(default)]
     upload: RawUpload,
     retention: Option<RawRetention>,
+    #[serde(default)]
+    report: RawReport,
 }
 
 #[derive(Debug, Deserialize)]
@@ -219,6 +221,13 @@ struct RawRetention {
     keep_yearly: Option<u32>,
 }
 
+/// `report`: when `backup` emails the report itself.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReport {
+    on_failure: Option<bool>,
+}
+
 // ---------------------------------------------------------------------------------------------
 // Stage two: validated, typed.
 
@@ -233,6 +242,14 @@ pub struct Config {
     pub upload: UploadSettings,
     /// `None`: no retention configured; `prune` refuses and `backup` deletes nothing.
     pub retention: Option<Policy>,
+    pub report: ReportSettings,
+}
+
+/// `report` in config.json (SMTP itself is configured in .env).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReportSettings {
+    /// `backup` emails the report when a site fails (default: no).
+    pub on_failure: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -395,6 +412,7 @@ impl Config {
             compression: Compression::default(),
             upload: UploadSettings::default(),
             retention: None,
+            report: ReportSettings::default(),
         }
     }
 }
@@ -524,6 +542,9 @@ impl Validator<'_> {
             compression,
             upload,
             retention,
+            report: ReportSettings {
+                on_failure: raw.report.on_failure.unwrap_or(false),
+            },
         })
     }
 
@@ -752,6 +773,7 @@ mod tests {
         assert_eq!(c.storage[0].name, "idrive");
         let r = c.retention.expect("the example sets a retention policy");
         assert!(r.keep_daily > 0 && r.keep_monthly > 0, "{r:?}");
+        assert!(c.report.on_failure);
     }
 
     #[test]
@@ -811,6 +833,14 @@ mod tests {
                 "retention: keeps nothing",
             ),
             (
+                r#"{"report":{"on_failure":true,"on_sucess":true}}"#,
+                "report.on_sucess: unknown key `on_sucess`",
+            ),
+            (
+                r#"{"report":{"on_failure":"yes"}}"#,
+                "report.on_failure: invalid type",
+            ),
+            (
                 r#"{"sites":[{"name":"a","path":"/x"},{"name":"a","path":"/y"}]}"#,
                 "sites[1].name: \"a\" is used twice",
             ),
@@ -851,6 +881,9 @@ mod tests {
         let c = Config::parse("{}", "c", &env()).unwrap();
         assert_eq!(c.server_id, "test-host");
         assert!(c.retention.is_none());
+        assert!(!c.report.on_failure);
+        let c = Config::parse(r#"{"report":{"on_failure":true}}"#, "c", &env()).unwrap();
+        assert!(c.report.on_failure);
     }
 
     #[test]

@@ -163,6 +163,12 @@ impl LogDb {
         Ok(LogDb { conn })
     }
 
+    /// The connection, for modules that own their own queries on backups.db (`d1sync`,
+    /// `report`).
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
     pub fn log(&self, e: &LogEntry) -> anyhow::Result<i64> {
         self.conn
             .execute(

@@ -6,12 +6,16 @@ mod catalog;
 mod cli;
 mod commands;
 mod config;
+mod d1;
+mod d1sync;
 mod dbrestore;
 mod dump;
 mod fetch;
 mod lock;
 mod logdb;
+mod mail;
 mod output;
+mod report;
 mod restore;
 mod retention;
 mod secret;
@@ -39,6 +43,8 @@ fn main() -> ExitCode {
         Command::List(ref args) => commands::list::run(&ctx, args),
         Command::Verify(ref args) => commands::verify::run(&ctx, args),
         Command::Prune(ref args) => commands::prune::run(&ctx, args),
+        Command::SyncD1 => commands::sync_d1::run(&ctx),
+        Command::Report(ref args) => commands::report::run(&ctx, args),
     };
     match result {
         Ok(outcome) => outcome.exit_code(),

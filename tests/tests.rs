@@ -6,4 +6,6 @@ mod backup;
 mod fixture;
 mod harness;
 mod prune;
+mod report;
 mod restore;
+mod sync_d1;

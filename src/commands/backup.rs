@@ -151,6 +151,14 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> anyhow::Result<Outcome> {
             .collect();
         super::prune::after_backup(&rt, &config, &db, &stored, &live);
     }
+    if !args.dry_run {
+        if config.report.on_failure && results.iter().any(|r| r.status == Status::Error) {
+            super::report::after_failed_backup(&env, &config, &db);
+        }
+        if !args.no_sync {
+            crate::d1sync::after_backup(&rt, &env, &db, &config.server_id);
+        }
+    }
     print_summary(ctx, &config, &results)?;
     Ok(if results.iter().any(|r| r.status == Status::Error) {
         Outcome::Failed
@@ -202,6 +210,7 @@ fn load_config(ctx: &Context, args: &BackupArgs, env: &Env) -> anyhow::Result<Co
         config.compression = loaded.compression;
         config.upload = loaded.upload;
         config.retention = loaded.retention;
+        config.report = loaded.report;
     }
     Ok(config)
 }

@@ -4,8 +4,10 @@
 pub mod backup;
 pub mod list;
 pub mod prune;
+pub mod report;
 pub mod restore;
 pub mod status;
+pub mod sync_d1;
 pub mod verify;
 
 use std::process::ExitCode;

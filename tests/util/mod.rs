@@ -5,8 +5,10 @@
 // A shared harness: each test file uses part of it.
 #![allow(dead_code)]
 
+pub mod d1;
 pub mod mariadb;
 pub mod s3;
+pub mod smtp;
 pub mod wordpress;
 
 use std::os::unix::process::CommandExt;

@@ -1,0 +1,131 @@
+//! `wpbackup report`: build the report (see `report`) for this server from backups.db, or for
+//! the fleet from D1, and email it (see `mail`), print it (`--dry-run`), or stay quiet when all
+//! is well (`--only-failures`). `backup` calls [`after_failed_backup`] when `report.on_failure`
+//! is set.
+
+use anyhow::Context as _;
+use chrono::Utc;
+
+use super::{Context, Outcome, UsageError};
+use crate::cli::ReportArgs;
+use crate::config::{Config, Env};
+use crate::d1::{D1Client, D1Settings, Limits};
+use crate::logdb::LogDb;
+use crate::mail::{self, SmtpSettings};
+use crate::report::{self, Data, Report};
+
+pub fn run(ctx: &Context, args: &ReportArgs) -> anyhow::Result<Outcome> {
+    let (env, warnings) = Env::load(&ctx.paths.env_file)?;
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
+    let period =
+        report::parse_period(&args.since).map_err(|e| UsageError(format!("--since {e}")))?;
+    // Check the mail settings before the work, unless nothing is to be sent.
+    let smtp = if args.dry_run {
+        None
+    } else {
+        Some(SmtpSettings::from_env(&env, &args.to)?)
+    };
+    let now = Utc::now();
+    let from = report::lookback_start(now, period);
+    let report = if args.fleet {
+        let settings = D1Settings::from_env(&env)?.ok_or_else(|| {
+            UsageError(format!(
+                "--fleet reads D1, which is not configured: set CF_ACCOUNT_ID, CF_API_TOKEN and D1_DATABASE_ID in {}",
+                env.file_path().display()
+            ))
+        })?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        let client = D1Client::new(&settings, Limits::command())?;
+        let data = rt
+            .block_on(report::fleet_data(&client, from))
+            .context("cannot read the fleet's log from D1")?;
+        report::build("fleet", &data, now, period, &args.since)
+    } else {
+        let config = Config::load(&ctx.paths.config, &env)?;
+        let data = local(ctx, &config, from)?;
+        report::build(&config.server_id, &data, now, period, &args.since)
+    };
+    if args.only_failures && report.all_well() {
+        tracing::info!(
+            "{}: all well, nothing sent (--only-failures)",
+            report.subject()
+        );
+        return Ok(Outcome::Ok);
+    }
+    match smtp {
+        None => print(ctx, &report)?,
+        Some(smtp) => {
+            mail::send(&smtp, &report.subject(), report.text(), report.html())?;
+            let to: Vec<String> = smtp.to.iter().map(|m| m.email.to_string()).collect();
+            if !ctx.quiet {
+                println!("sent \"{}\" to {}", report.subject(), to.join(", "));
+            }
+        }
+    }
+    Ok(Outcome::Ok)
+}
+
+/// This server's data; no backups.db yet means no runs (every site is then stale).
+fn local(ctx: &Context, config: &Config, from: chrono::DateTime<Utc>) -> anyhow::Result<Data> {
+    let expected: Vec<String> = config
+        .sites
+        .iter()
+        .filter(|s| s.enabled)
+        .map(|s| s.name.clone())
+        .collect();
+    if !ctx.paths.db.exists() {
+        return Ok(Data {
+            expected: expected
+                .into_iter()
+                .map(|s| (config.server_id.clone(), s))
+                .collect(),
+            ..Data::default()
+        });
+    }
+    let db = LogDb::open(&ctx.paths.db)?;
+    report::local_data(&db, &config.server_id, &expected, from)
+}
+
+fn print(ctx: &Context, report: &Report) -> anyhow::Result<()> {
+    if ctx.json {
+        let doc = serde_json::json!({ "subject": report.subject(), "report": report });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        println!("Subject: {}\n\n{}", report.subject(), report.text());
+    }
+    Ok(())
+}
+
+/// After a backup in which a site failed: email this server's report for the last 24 hours.
+/// Never changes the backup's result: a failure to send is a WARNING with its cause.
+pub fn after_failed_backup(env: &Env, config: &Config, db: &LogDb) {
+    let result = (|| -> anyhow::Result<String> {
+        let smtp = SmtpSettings::from_env(env, &[])?;
+        let period = chrono::Duration::hours(24);
+        let now = Utc::now();
+        let expected: Vec<String> = config
+            .sites
+            .iter()
+            .filter(|s| s.enabled)
+            .map(|s| s.name.clone())
+            .collect();
+        let data = report::local_data(
+            db,
+            &config.server_id,
+            &expected,
+            report::lookback_start(now, period),
+        )?;
+        let report = report::build(&config.server_id, &data, now, period, "24h");
+        mail::send(&smtp, &report.subject(), report.text(), report.html())?;
+        Ok(report.subject())
+    })();
+    match result {
+        Ok(subject) => tracing::info!("failure report sent: {subject}"),
+        Err(e) => tracing::warn!("cannot send the failure report (report.on_failure): {e:#}"),
+    }
+}

@@ -1,0 +1,242 @@
+//! Sending mail over SMTP with lettre: settings from `.env` (`SMTP_HOST`, `SMTP_PORT`,
+//! `SMTP_TLS` = `starttls` | `tls` | `none`, `SMTP_USERNAME`, `SMTP_PASSWORD`, `REPORT_FROM`,
+//! `REPORT_TO`), one message with a plain-text and an HTML alternative, and errors that say
+//! which setting to fix.
+
+use std::time::Duration;
+
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{Message, SmtpTransport, Transport};
+
+use crate::config::{ConfigError, Env};
+use crate::secret::Secret;
+
+/// How the connection to the SMTP server is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    /// Plain connection upgraded with STARTTLS (required); port 587 by default.
+    StartTls,
+    /// TLS from the first byte (SMTPS); port 465 by default.
+    Tls,
+    /// No encryption (a relay on localhost); port 25 by default.
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub tls: TlsMode,
+    /// AUTH (PLAIN or LOGIN) when set.
+    pub username: Option<String>,
+    pub password: Secret,
+    pub from: Mailbox,
+    pub to: Vec<Mailbox>,
+}
+
+impl SmtpSettings {
+    /// Read the settings; `to` replaces `REPORT_TO` when not empty.
+    pub fn from_env(env: &Env, to: &[String]) -> Result<SmtpSettings, ConfigError> {
+        let file = env.file_path().display().to_string();
+        let err = |key: &str, message: String| ConfigError {
+            file: file.clone(),
+            path: key.to_string(),
+            message,
+        };
+        // Empty values (as .env.example has them) count as unset.
+        let get = |k: &str| env.get(k).filter(|v| !v.trim().is_empty());
+        let host = get("SMTP_HOST").ok_or_else(|| {
+            err(
+                "SMTP_HOST",
+                "not set: add SMTP_HOST (and SMTP_PORT, SMTP_TLS, SMTP_USERNAME, SMTP_PASSWORD, REPORT_FROM, REPORT_TO) to send reports".into(),
+            )
+        })?;
+        let tls = match get("SMTP_TLS")
+            .unwrap_or_else(|| "starttls".into())
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "starttls" => TlsMode::StartTls,
+            "tls" | "ssl" | "smtps" => TlsMode::Tls,
+            "none" | "plain" => TlsMode::None,
+            other => {
+                return Err(err(
+                    "SMTP_TLS",
+                    format!("{other:?} is not a TLS mode: use starttls, tls or none"),
+                ));
+            }
+        };
+        let port = match get("SMTP_PORT") {
+            Some(p) => p.trim().parse::<u16>().map_err(|_| {
+                err(
+                    "SMTP_PORT",
+                    format!("{p:?} is not a port number (587 for starttls, 465 for tls)"),
+                )
+            })?,
+            None => match tls {
+                TlsMode::StartTls => 587,
+                TlsMode::Tls => 465,
+                TlsMode::None => 25,
+            },
+        };
+        let username = get("SMTP_USERNAME");
+        let password = env.secret("SMTP_PASSWORD").unwrap_or_default();
+        if username.is_some() && password.expose().is_empty() {
+            return Err(err(
+                "SMTP_PASSWORD",
+                "not set, but SMTP_USERNAME is: add the password (or remove the username to send without AUTH)".into(),
+            ));
+        }
+        let from_text =
+            get("REPORT_FROM").unwrap_or_else(|| format!("wpbackup@{}", crate::config::hostname()));
+        let from: Mailbox = from_text.parse().map_err(|e| {
+            err(
+                "REPORT_FROM",
+                format!("{from_text:?} is not an email address: {e}"),
+            )
+        })?;
+        let (to_key, to_list): (&str, Vec<String>) = if to.is_empty() {
+            let list = get("REPORT_TO").unwrap_or_default();
+            (
+                "REPORT_TO",
+                list.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect(),
+            )
+        } else {
+            ("--to", to.to_vec())
+        };
+        if to_list.is_empty() {
+            return Err(err(
+                "REPORT_TO",
+                "not set: add REPORT_TO=you@example.com (comma separated for several), or pass --to".into(),
+            ));
+        }
+        let to = to_list
+            .iter()
+            .map(|a| {
+                a.parse::<Mailbox>()
+                    .map_err(|e| err(to_key, format!("{a:?} is not an email address: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(SmtpSettings {
+            host,
+            port,
+            tls,
+            username,
+            password,
+            from,
+            to,
+        })
+    }
+}
+
+/// Send one message with a plain-text and an HTML alternative.
+pub fn send(s: &SmtpSettings, subject: &str, text: String, html: String) -> anyhow::Result<()> {
+    let mut builder = Message::builder().from(s.from.clone()).subject(subject);
+    for to in &s.to {
+        builder = builder.to(to.clone());
+    }
+    let message = builder
+        .multipart(MultiPart::alternative_plain_html(text, html))
+        .map_err(|e| anyhow::anyhow!("cannot build the report message: {e}"))?;
+    let server = format!("{}:{}", s.host, s.port);
+    let setup = |e: lettre::transport::smtp::Error| {
+        anyhow::anyhow!("SMTP server {server}: cannot set up TLS: {e}")
+    };
+    let mut transport = match s.tls {
+        TlsMode::StartTls => SmtpTransport::starttls_relay(&s.host).map_err(setup)?,
+        TlsMode::Tls => SmtpTransport::relay(&s.host).map_err(setup)?,
+        TlsMode::None => SmtpTransport::builder_dangerous(&s.host),
+    }
+    .port(s.port)
+    .timeout(Some(Duration::from_secs(30)));
+    if let Some(user) = &s.username {
+        transport = transport.credentials(Credentials::new(
+            user.clone(),
+            s.password.expose().to_string(),
+        ));
+    }
+    let transport = transport.build();
+    transport.send(&message).map_err(|e| {
+        let code = e.status().map(|c| c.to_string()).unwrap_or_default();
+        if matches!(code.as_str(), "535" | "534" | "530" | "454") && s.username.is_some() {
+            anyhow::anyhow!(
+                "SMTP server {server} refused the login of {:?} ({e}): check SMTP_USERNAME and SMTP_PASSWORD",
+                s.username.as_deref().unwrap_or_default()
+            )
+        } else if e.is_permanent() {
+            anyhow::anyhow!(
+                "SMTP server {server} refused the message ({e}): check REPORT_FROM, REPORT_TO and the server's rules"
+            )
+        } else {
+            anyhow::anyhow!(
+                "cannot send the report through SMTP server {server}: {e} (check SMTP_HOST, SMTP_PORT and SMTP_TLS)"
+            )
+        }
+    })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(vars: &[(&str, &str)]) -> Env {
+        Env::from_map(
+            vars.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<HashMap<_, _>>(),
+        )
+    }
+
+    #[test]
+    fn settings() {
+        let e = SmtpSettings::from_env(&env(&[]), &[]).unwrap_err();
+        assert_eq!(e.path, "SMTP_HOST");
+        let e = SmtpSettings::from_env(&env(&[("SMTP_HOST", ""), ("REPORT_TO", "a@b.c")]), &[])
+            .unwrap_err();
+        assert_eq!(e.path, "SMTP_HOST", "empty, as in .env.example");
+        let s = SmtpSettings::from_env(
+            &env(&[
+                ("SMTP_HOST", "mail.example.com"),
+                ("SMTP_TLS", "tls"),
+                ("REPORT_FROM", "wpbackup@example.com"),
+                ("REPORT_TO", "a@example.com, b@example.com"),
+            ]),
+            &[],
+        )
+        .unwrap();
+        assert_eq!((s.port, s.tls, s.to.len()), (465, TlsMode::Tls, 2));
+        let e = SmtpSettings::from_env(
+            &env(&[
+                ("SMTP_HOST", "h"),
+                ("SMTP_TLS", "yes"),
+                ("REPORT_TO", "a@b.c"),
+            ]),
+            &[],
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("SMTP_TLS: \"yes\" is not a TLS mode"),
+            "{e}"
+        );
+        let e = SmtpSettings::from_env(
+            &env(&[
+                ("SMTP_HOST", "h"),
+                ("SMTP_USERNAME", "u"),
+                ("REPORT_TO", "a@b.c"),
+            ]),
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(e.path, "SMTP_PASSWORD");
+        let e = SmtpSettings::from_env(&env(&[("SMTP_HOST", "h")]), &["not an address".into()])
+            .unwrap_err();
+        assert!(e.to_string().contains("--to: \"not an address\""), "{e}");
+    }
+}

@@ -1,0 +1,689 @@
+//! The backup report: what happened in a period, per server and site, built from `backups.db`
+//! (one server) or from D1 (the fleet), rendered as plain text and as HTML for a phone's mail
+//! app, with a subject that says at a glance whether all is well.
+//!
+//! Per site: the last result, the last stored archive (size and storage), the runs and
+//! failures in the period with their details, and a **stale** flag when the site has had no
+//! successful backup (SUCCESS or WARNING) in the period: a site that silently stopped backing
+//! up is the failure that hurts most. A site "needs attention" when its last run failed or it
+//! is stale; the subject counts those as FAILED.
+//!
+//! Which sites are expected: for one server, the enabled sites of config.json (plus any site
+//! with runs in the period); for the fleet, every site with a backup row in D1 in the last
+//! [`FLEET_LOOKBACK_DAYS`] days (a site silent for longer is taken as retired).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::d1::{D1Client, Statement};
+use crate::logdb::{LogDb, sql_time};
+use crate::output::human_bytes;
+
+/// How far back rows are read to find each site's last result and, for the fleet, its sites.
+pub const FLEET_LOOKBACK_DAYS: i64 = 30;
+/// Failures listed per site at most (the rest are counted).
+const MAX_FAILURES_LISTED: usize = 10;
+
+/// One backup run of one site, as recorded.
+#[derive(Debug, Clone, Serialize)]
+pub struct Run {
+    pub server_id: String,
+    pub site_name: String,
+    /// UTC, `YYYY-MM-DD HH:MM:SS`.
+    pub timestamp: String,
+    pub status: String,
+    pub details: String,
+    pub storage_name: Option<String>,
+    pub archive_key: Option<String>,
+}
+
+impl Run {
+    fn stored(&self) -> bool {
+        self.status == "SUCCESS" || self.status == "WARNING"
+    }
+}
+
+/// What a report is built from.
+#[derive(Debug, Default)]
+pub struct Data {
+    /// Backup runs since the lookback start, oldest first.
+    pub runs: Vec<Run>,
+    /// Archive sizes: (server_id, filename, storage_name) -> bytes.
+    pub sizes: HashMap<(String, String, String), u64>,
+    /// Sites that should have backed up: (server_id, site_name).
+    pub expected: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The server id, or "fleet".
+    pub scope: String,
+    pub since: String,
+    pub until: String,
+    pub period: String,
+    pub servers: Vec<ServerReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerReport {
+    pub server_id: String,
+    pub sites: Vec<SiteReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SiteReport {
+    pub site: String,
+    /// The newest run (possibly before the period).
+    pub last: Option<Run>,
+    /// The newest stored archive: key, storage, size.
+    pub last_archive: Option<(String, String, Option<u64>)>,
+    /// When the site was last stored (possibly before the period).
+    pub last_success: Option<String>,
+    pub runs: usize,
+    pub failures: Vec<Run>,
+    pub warnings: usize,
+    /// The last run failed.
+    pub failed: bool,
+    /// No successful backup in the period.
+    pub stale: bool,
+}
+
+impl SiteReport {
+    pub fn needs_attention(&self) -> bool {
+        self.failed || self.stale
+    }
+
+    fn label(&self) -> &'static str {
+        match (self.failed, self.stale) {
+            (true, _) => "FAILED",
+            (false, true) => "STALE",
+            _ if self.last.as_ref().is_some_and(|r| r.status == "WARNING") => "WARNING",
+            _ => "OK",
+        }
+    }
+}
+
+/// `30m`, `24h`, `7d`, `2w`, `90s`.
+pub fn parse_period(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: i64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration: use a number and a unit, as 24h or 7d"))?;
+    let d = match unit {
+        "s" => Duration::seconds(n),
+        "m" | "min" => Duration::minutes(n),
+        "h" => Duration::hours(n),
+        "d" => Duration::days(n),
+        "w" => Duration::weeks(n),
+        _ => {
+            return Err(format!(
+                "{s:?}: unknown unit {unit:?}: use s, m, h, d or w (as 24h or 7d)"
+            ));
+        }
+    };
+    if n <= 0 {
+        return Err(format!("{s:?}: the period must be longer than zero"));
+    }
+    Ok(d)
+}
+
+/// The start of the rows to read for a period ending `now`.
+pub fn lookback_start(now: DateTime<Utc>, period: Duration) -> DateTime<Utc> {
+    now - period.max(Duration::days(FLEET_LOOKBACK_DAYS))
+}
+
+/// One server's data from `backups.db`. `expected`: config.json's enabled sites.
+pub fn local_data(
+    db: &LogDb,
+    server_id: &str,
+    expected: &[String],
+    from: DateTime<Utc>,
+) -> anyhow::Result<Data> {
+    let conn = db.conn();
+    let mut stmt = conn.prepare(
+        "SELECT server_id, site_name, timestamp, status, details, storage_name, archive_key
+         FROM backup_log
+         WHERE server_id = ?1 AND timestamp >= ?2 AND COALESCE(action, 'backup') = 'backup'
+         ORDER BY timestamp, id",
+    )?;
+    let runs = stmt
+        .query_map(rusqlite::params![server_id, sql_time(from)], |r| {
+            Ok(Run {
+                server_id: r.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                site_name: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                timestamp: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                status: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+                details: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+                storage_name: r.get(5)?,
+                archive_key: r.get(6)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut stmt = conn.prepare(
+        "SELECT server_id, filename, storage_name, file_size FROM s3_archives
+         WHERE server_id = ?1 AND created_at >= ?2",
+    )?;
+    let sizes = stmt
+        .query_map(rusqlite::params![server_id, sql_time(from)], |r| {
+            Ok((
+                (
+                    r.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                    r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                    r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                ),
+                r.get::<_, Option<i64>>(3)?.unwrap_or(0).max(0) as u64,
+            ))
+        })?
+        .collect::<Result<HashMap<_, _>, _>>()?;
+    Ok(Data {
+        runs,
+        sizes,
+        expected: expected
+            .iter()
+            .map(|s| (server_id.to_string(), s.clone()))
+            .collect(),
+    })
+}
+
+/// Every server's data from D1.
+pub async fn fleet_data(client: &D1Client, from: DateTime<Utc>) -> anyhow::Result<Data> {
+    let from = Value::String(sql_time(from));
+    let runs = client
+        .query(Statement::new(
+            "SELECT server_id, site_name, timestamp, status, details, storage_name, archive_key
+             FROM backup_log
+             WHERE timestamp >= ?1 AND COALESCE(action, 'backup') = 'backup'
+             ORDER BY timestamp, id",
+            vec![from.clone()],
+        ))
+        .await?;
+    let text = |row: &serde_json::Map<String, Value>, k: &str| -> Option<String> {
+        match row.get(k) {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        }
+    };
+    let runs: Vec<Run> = runs
+        .results
+        .iter()
+        .map(|r| Run {
+            server_id: text(r, "server_id").unwrap_or_default(),
+            site_name: text(r, "site_name").unwrap_or_default(),
+            timestamp: text(r, "timestamp").unwrap_or_default(),
+            status: text(r, "status").unwrap_or_default(),
+            details: text(r, "details").unwrap_or_default(),
+            storage_name: text(r, "storage_name"),
+            archive_key: text(r, "archive_key"),
+        })
+        .collect();
+    let archives = client
+        .query(Statement::new(
+            "SELECT server_id, filename, storage_name, file_size FROM s3_archives
+             WHERE created_at >= ?1",
+            vec![from],
+        ))
+        .await?;
+    let sizes = archives
+        .results
+        .iter()
+        .map(|r| {
+            (
+                (
+                    text(r, "server_id").unwrap_or_default(),
+                    text(r, "filename").unwrap_or_default(),
+                    text(r, "storage_name").unwrap_or_default(),
+                ),
+                r.get("file_size").and_then(Value::as_u64).unwrap_or(0),
+            )
+        })
+        .collect();
+    let mut expected: Vec<(String, String)> = runs
+        .iter()
+        .filter(|r| r.site_name != "*")
+        .map(|r| (r.server_id.clone(), r.site_name.clone()))
+        .collect();
+    expected.sort();
+    expected.dedup();
+    Ok(Data {
+        runs,
+        sizes,
+        expected,
+    })
+}
+
+/// Build the report for the period `[now - period, now]`.
+pub fn build(
+    scope: &str,
+    data: &Data,
+    now: DateTime<Utc>,
+    period: Duration,
+    period_text: &str,
+) -> Report {
+    let since = sql_time(now - period);
+    let mut by_site: BTreeMap<(String, String), Vec<&Run>> = BTreeMap::new();
+    for key in &data.expected {
+        by_site.entry(key.clone()).or_default();
+    }
+    // Sites nobody expects show up only when they ran in the period (a site removed from
+    // config.json is not stale forever; a run-level error "*" shows while it is recent).
+    for run in data.runs.iter().filter(|r| r.timestamp >= since) {
+        by_site
+            .entry((run.server_id.clone(), run.site_name.clone()))
+            .or_default();
+    }
+    for run in &data.runs {
+        if let Some(runs) = by_site.get_mut(&(run.server_id.clone(), run.site_name.clone())) {
+            runs.push(run);
+        }
+    }
+    let mut servers: BTreeMap<String, Vec<SiteReport>> = BTreeMap::new();
+    for ((server, site), runs) in by_site {
+        let in_period: Vec<&&Run> = runs.iter().filter(|r| r.timestamp >= since).collect();
+        let last = runs.last().map(|r| (*r).clone());
+        let last_stored = runs.iter().rev().find(|r| r.stored());
+        let last_archive = runs
+            .iter()
+            .rev()
+            .find(|r| r.stored() && r.archive_key.is_some())
+            .map(|r| {
+                let key = r.archive_key.clone().unwrap_or_default();
+                let storage = r.storage_name.clone().unwrap_or_default();
+                let size = data
+                    .sizes
+                    .get(&(server.clone(), key.clone(), storage.clone()))
+                    .copied();
+                (key, storage, size)
+            });
+        let site_report = SiteReport {
+            failed: last.as_ref().is_some_and(|r| r.status == "ERROR"),
+            stale: site != "*" && !in_period.iter().any(|r| r.stored()),
+            site,
+            last_success: last_stored.map(|r| r.timestamp.clone()),
+            last_archive,
+            runs: in_period.len(),
+            failures: in_period
+                .iter()
+                .filter(|r| r.status == "ERROR")
+                .map(|r| (**r).clone())
+                .collect(),
+            warnings: in_period.iter().filter(|r| r.status == "WARNING").count(),
+            last,
+        };
+        servers.entry(server).or_default().push(site_report);
+    }
+    Report {
+        scope: scope.to_string(),
+        since: format!("{since} UTC"),
+        until: format!("{} UTC", sql_time(now)),
+        period: period_text.to_string(),
+        servers: servers
+            .into_iter()
+            .map(|(server_id, sites)| ServerReport { server_id, sites })
+            .collect(),
+    }
+}
+
+impl Report {
+    fn sites(&self) -> impl Iterator<Item = &SiteReport> {
+        self.servers.iter().flat_map(|s| s.sites.iter())
+    }
+
+    /// Sites whose last run failed or that are stale.
+    pub fn problems(&self) -> usize {
+        self.sites().filter(|s| s.needs_attention()).count()
+    }
+
+    pub fn all_well(&self) -> bool {
+        self.problems() == 0
+    }
+
+    /// `[wpbackup] web-01: 12 OK` or `[wpbackup] web-01: 2 FAILED, 10 OK`.
+    pub fn subject(&self) -> String {
+        let scope = if self.scope == "fleet" {
+            format!(
+                "fleet of {} server{}",
+                self.servers.len(),
+                if self.servers.len() == 1 { "" } else { "s" }
+            )
+        } else {
+            self.scope.clone()
+        };
+        let total = self.sites().count();
+        let bad = self.problems();
+        if total == 0 {
+            format!("[wpbackup] {scope}: no sites")
+        } else if bad == 0 {
+            format!("[wpbackup] {scope}: {total} OK")
+        } else if bad == total {
+            format!("[wpbackup] {scope}: {bad} FAILED")
+        } else {
+            format!("[wpbackup] {scope}: {bad} FAILED, {} OK", total - bad)
+        }
+    }
+
+    fn summary_line(&self) -> String {
+        let total = self.sites().count();
+        let failed = self.sites().filter(|s| s.failed).count();
+        let stale = self.sites().filter(|s| s.stale).count();
+        let mut parts = vec![format!("{total} site{}", if total == 1 { "" } else { "s" })];
+        if failed > 0 {
+            parts.push(format!("{failed} failed"));
+        }
+        if stale > 0 {
+            parts.push(format!(
+                "{stale} stale (no successful backup in the period)"
+            ));
+        }
+        if failed == 0 && stale == 0 {
+            parts.push("all backed up".into());
+        }
+        parts.join(", ")
+    }
+
+    /// The lines shown for one site (besides its name and label), shared by text and HTML.
+    fn site_lines(s: &SiteReport) -> Vec<String> {
+        let mut lines = Vec::new();
+        match &s.last {
+            Some(r) => lines.push(format!(
+                "Last run: {} at {} UTC: {}",
+                r.status, r.timestamp, r.details
+            )),
+            None => lines.push("No backup recorded.".into()),
+        }
+        if s.stale {
+            lines.push(match &s.last_success {
+                Some(t) => format!("STALE: no successful backup in the period; last one {t} UTC."),
+                None => "STALE: no successful backup recorded at all.".into(),
+            });
+        }
+        if let Some((key, storage, size)) = &s.last_archive {
+            lines.push(format!(
+                "Last archive: {key} on {storage}{}",
+                size.map(|b| format!(", {}", human_bytes(b)))
+                    .unwrap_or_default()
+            ));
+        }
+        lines.push(format!(
+            "Runs in the period: {}, failures: {}, warnings: {}",
+            s.runs,
+            s.failures.len(),
+            s.warnings
+        ));
+        lines
+    }
+
+    /// The period's failures, newest first, without the last run (shown above them).
+    fn failure_lines(s: &SiteReport) -> Vec<String> {
+        let last = s.last.as_ref().map(|r| (&r.timestamp, &r.details));
+        let earlier: Vec<&Run> = s
+            .failures
+            .iter()
+            .rev()
+            .filter(|f| Some((&f.timestamp, &f.details)) != last)
+            .collect();
+        let mut lines: Vec<String> = earlier
+            .iter()
+            .take(MAX_FAILURES_LISTED)
+            .map(|f| format!("{} UTC: {}", f.timestamp, f.details))
+            .collect();
+        if earlier.len() > MAX_FAILURES_LISTED {
+            lines.push(format!(
+                "... and {} earlier failures",
+                earlier.len() - MAX_FAILURES_LISTED
+            ));
+        }
+        lines
+    }
+
+    /// Sites needing attention first, then by name.
+    fn ordered(sites: &[SiteReport]) -> Vec<&SiteReport> {
+        let mut v: Vec<&SiteReport> = sites.iter().collect();
+        v.sort_by_key(|s| (!s.needs_attention(), s.site.clone()));
+        v
+    }
+
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "wpbackup report: {}", self.scope);
+        let _ = writeln!(
+            out,
+            "Period: {} to {} ({})",
+            self.since, self.until, self.period
+        );
+        let _ = writeln!(out, "{}", self.summary_line());
+        for server in &self.servers {
+            let _ = writeln!(out, "\n== {}", server.server_id);
+            for s in Self::ordered(&server.sites) {
+                let _ = writeln!(out, "\n[{}] {}", s.label(), site_name(&s.site));
+                for line in Self::site_lines(s) {
+                    let _ = writeln!(out, "  {line}");
+                }
+                let failures = Self::failure_lines(s);
+                if !failures.is_empty() {
+                    let _ = writeln!(out, "  Earlier failures in the period:");
+                    for f in failures {
+                        let _ = writeln!(out, "    - {f}");
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// One column, inline styles only, readable on a phone.
+    pub fn html(&self) -> String {
+        let mut out = String::new();
+        let _ = write!(
+            out,
+            "<!DOCTYPE html><html><head><meta charset=\"utf-8\">\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+             <title>{}</title></head>\
+             <body style=\"margin:0;padding:12px;font-family:-apple-system,Segoe UI,Roboto,Helvetica,Arial,sans-serif;font-size:15px;line-height:1.4;color:#222;background:#f6f6f6\">\
+             <div style=\"max-width:640px;margin:0 auto\">",
+            esc(&self.subject())
+        );
+        let banner = if self.all_well() {
+            "#1a7f37"
+        } else {
+            "#cf222e"
+        };
+        let _ = write!(
+            out,
+            "<h1 style=\"font-size:20px;margin:0 0 4px\">wpbackup report: {}</h1>\
+             <p style=\"margin:0 0 4px;color:#555\">{} to {} ({})</p>\
+             <p style=\"margin:0 0 12px;padding:8px 10px;border-radius:6px;color:#fff;background:{banner}\"><b>{}</b></p>",
+            esc(&self.scope),
+            esc(&self.since),
+            esc(&self.until),
+            esc(&self.period),
+            esc(&self.summary_line())
+        );
+        for server in &self.servers {
+            let _ = write!(
+                out,
+                "<h2 style=\"font-size:17px;margin:16px 0 8px\">{}</h2>",
+                esc(&server.server_id)
+            );
+            for s in Self::ordered(&server.sites) {
+                let color = match s.label() {
+                    "FAILED" => "#cf222e",
+                    "STALE" => "#bc4c00",
+                    "WARNING" => "#9a6700",
+                    _ => "#1a7f37",
+                };
+                let _ = write!(
+                    out,
+                    "<div style=\"background:#fff;border-left:5px solid {color};border-radius:4px;padding:8px 10px;margin:0 0 8px;word-wrap:break-word;overflow-wrap:anywhere\">\
+                     <div><span style=\"display:inline-block;padding:1px 6px;border-radius:3px;color:#fff;background:{color};font-size:12px;font-weight:bold\">{}</span> \
+                     <b>{}</b></div>",
+                    s.label(),
+                    esc(site_name(&s.site))
+                );
+                for line in Self::site_lines(s) {
+                    let _ = write!(out, "<div style=\"margin-top:4px\">{}</div>", esc(&line));
+                }
+                let failures = Self::failure_lines(s);
+                if !failures.is_empty() {
+                    out.push_str("<div style=\"margin-top:4px\">Earlier failures in the period:</div><ul style=\"margin:2px 0 0;padding-left:20px\">");
+                    for f in failures {
+                        let _ = write!(out, "<li>{}</li>", esc(&f));
+                    }
+                    out.push_str("</ul>");
+                }
+                out.push_str("</div>");
+            }
+        }
+        out.push_str("</div></body></html>");
+        out
+    }
+}
+
+fn site_name(site: &str) -> &str {
+    if site == "*" { "(whole run)" } else { site }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(server: &str, site: &str, ts: &str, status: &str, details: &str) -> Run {
+        Run {
+            server_id: server.into(),
+            site_name: site.into(),
+            timestamp: ts.into(),
+            status: status.into(),
+            details: details.into(),
+            storage_name: (status != "ERROR").then(|| "primary".into()),
+            archive_key: (status != "ERROR")
+                .then(|| format!("{server}/{site}/{site}_{ts}.tar.zst")),
+        }
+    }
+
+    #[test]
+    fn periods() {
+        assert_eq!(parse_period("24h").unwrap(), Duration::hours(24));
+        assert_eq!(parse_period("7d").unwrap(), Duration::days(7));
+        assert_eq!(parse_period("30m").unwrap(), Duration::minutes(30));
+        assert!(parse_period("24").unwrap_err().contains("unknown unit"));
+        assert!(parse_period("h").unwrap_err().contains("not a duration"));
+        assert!(parse_period("0h").is_err());
+    }
+
+    #[test]
+    fn failed_stale_and_ok_sites() {
+        let now = DateTime::parse_from_rfc3339("2026-11-25T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let mut data = Data {
+            runs: vec![
+                run("web-01", "ok", "2026-11-25 01:00:00", "SUCCESS", "stored"),
+                run(
+                    "web-01",
+                    "stale",
+                    "2026-11-20 01:00:00",
+                    "SUCCESS",
+                    "stored",
+                ),
+                run(
+                    "web-01",
+                    "broken",
+                    "2026-11-25 01:00:00",
+                    "SUCCESS",
+                    "stored",
+                ),
+                run(
+                    "web-01",
+                    "broken",
+                    "2026-11-25 02:00:00",
+                    "ERROR",
+                    "dump <failed>",
+                ),
+                run(
+                    "web-01",
+                    "recovered",
+                    "2026-11-25 01:00:00",
+                    "ERROR",
+                    "s3 down",
+                ),
+                run(
+                    "web-01",
+                    "recovered",
+                    "2026-11-25 02:00:00",
+                    "WARNING",
+                    "failover",
+                ),
+                run(
+                    "web-01",
+                    "removed",
+                    "2026-11-10 01:00:00",
+                    "SUCCESS",
+                    "stored",
+                ),
+            ],
+            ..Data::default()
+        };
+        data.expected = ["ok", "stale", "broken", "recovered", "never"]
+            .iter()
+            .map(|s| ("web-01".to_string(), s.to_string()))
+            .collect();
+        let r = build("web-01", &data, now, Duration::hours(24), "24h");
+        let site = |n: &str| r.servers[0].sites.iter().find(|s| s.site == n).cloned();
+        assert!(
+            site("removed").is_none(),
+            "a site not expected and not recent"
+        );
+        let broken = site("broken").unwrap();
+        assert!(broken.failed && !broken.stale);
+        assert_eq!(broken.failures.len(), 1);
+        let stale = site("stale").unwrap();
+        assert!(stale.stale && !stale.failed);
+        assert_eq!(stale.last_success.as_deref(), Some("2026-11-20 01:00:00"));
+        assert!(site("never").unwrap().stale);
+        let rec = site("recovered").unwrap();
+        assert!(!rec.needs_attention());
+        assert_eq!(rec.failures.len(), 1);
+        assert_eq!(r.problems(), 3);
+        assert_eq!(r.subject(), "[wpbackup] web-01: 3 FAILED, 2 OK");
+        let text = r.text();
+        assert!(text.contains("[STALE] stale"), "{text}");
+        assert!(text.contains("[FAILED] broken"), "{text}");
+        assert!(text.contains("dump <failed>"), "{text}");
+        // The last run's failure is shown once; an earlier one is listed.
+        assert_eq!(text.matches("dump <failed>").count(), 1, "{text}");
+        assert!(
+            text.contains("- 2026-11-25 01:00:00 UTC: s3 down"),
+            "{text}"
+        );
+        let html = r.html();
+        assert!(html.contains("dump &lt;failed&gt;"), "{html}");
+        assert!(!html.contains("dump <failed>"));
+    }
+
+    #[test]
+    fn all_ok_subject() {
+        let now = Utc::now();
+        let ts = sql_time(now - Duration::hours(1));
+        let data = Data {
+            runs: vec![run("web-01", "a", &ts, "SUCCESS", "stored")],
+            expected: vec![("web-01".into(), "a".into())],
+            ..Data::default()
+        };
+        let r = build("web-01", &data, now, Duration::hours(24), "24h");
+        assert!(r.all_well());
+        assert_eq!(r.subject(), "[wpbackup] web-01: 1 OK");
+    }
+}

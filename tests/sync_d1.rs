@@ -1,0 +1,427 @@
+//! `wpbackup sync-d1` against Cloudflare's own D1 simulator (miniflare, real D1 binding over
+//! SQLite) behind a Worker that speaks D1's REST protocol: every local row reaches D1 exactly
+//! once (two pushes, a push cut off mid-batch, two processes at once), servers sit side by side,
+//! a wrong token is a clear error, and a backup never fails because D1 does.
+//!
+//! Rows come from the binary's normal runs: a config whose sites' directories do not exist makes
+//! `backup` record one ERROR row per site in a fraction of a second, with no database needed.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+use crate::fixture::Fixture;
+use crate::util::d1::{self, D1Sim};
+
+/// A home directory for a server whose sites all fail fast.
+pub struct Home {
+    pub dir: TempDir,
+    pub server_id: String,
+}
+
+impl Home {
+    pub fn new(server_id: &str, sites: usize, env: &[(&str, String)]) -> Home {
+        let dir = tempfile::Builder::new()
+            .prefix("wpb-d1home")
+            .tempdir()
+            .expect("tempdir");
+        let sites: Vec<Value> = (0..sites)
+            .map(|i| {
+                json!({ "name": format!("site-{i:02}"),
+                        "path": dir.path().join(format!("missing/site-{i:02}")) })
+            })
+            .collect();
+        let config = json!({
+            "server_id": server_id,
+            "sites": sites,
+            "storage": [{ "name": "local", "type": "local", "priority": 1,
+                          "path": dir.path().join("archives") }],
+        });
+        std::fs::write(
+            dir.path().join("config.json"),
+            serde_json::to_string_pretty(&config).unwrap(),
+        )
+        .unwrap();
+        let home = Home {
+            dir,
+            server_id: server_id.to_string(),
+        };
+        home.write_env(env);
+        home
+    }
+
+    pub fn write_env(&self, env: &[(&str, String)]) {
+        let text: String = env.iter().map(|(k, v)| format!("{k}='{v}'\n")).collect();
+        let path = self.dir.path().join(".env");
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(crate::util::bin());
+        cmd.arg("--home").arg(self.dir.path()).args(args);
+        for var in [
+            "WPBACKUP_HOME",
+            "RUST_LOG",
+            "SERVER_ID",
+            "CF_ACCOUNT_ID",
+            "CF_API_TOKEN",
+            "D1_DATABASE_ID",
+            "D1_API_BASE",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        let out = self.cmd(args).output().expect("run wpbackup");
+        eprintln!(
+            "[{}] wpbackup {args:?} -> {:?}\n--- stdout\n{}--- stderr\n{}",
+            self.server_id,
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// One failing backup run of every site, without pushing.
+    pub fn failing_run(&self) {
+        let out = self.run(&["backup", "--no-sync"]);
+        assert_eq!(out.status.code(), Some(1), "every site should fail");
+    }
+
+    /// `sync-d1 --json`: sent and new rows of backup_log.
+    pub fn sync(&self) -> (i64, i64) {
+        let out = self.run(&["--json", "sync-d1"]);
+        assert_eq!(out.status.code(), Some(0), "sync-d1 failed");
+        let doc: Value = serde_json::from_slice(&out.stdout).expect("sync-d1 --json");
+        let t = &doc["tables"][0];
+        assert_eq!(t["table"], "backup_log");
+        (t["sent"].as_i64().unwrap(), t["inserted"].as_i64().unwrap())
+    }
+
+    /// Local backup_log rows: (id, timestamp, status, details, site_name).
+    pub fn local_rows(&self) -> Vec<(i64, String, String, String, String)> {
+        let conn = rusqlite::Connection::open(self.dir.path().join("backups.db")).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT id, timestamp, status, details, site_name FROM backup_log ORDER BY id")
+            .unwrap();
+        stmt.query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+    }
+}
+
+/// D1's backup_log rows of one server: (local_id, timestamp, status, details, site_name).
+fn d1_rows(sim: &D1Sim, server: &str) -> Vec<(i64, String, String, String, String)> {
+    sim.query(
+        "SELECT local_id, timestamp, status, details, site_name FROM backup_log
+         WHERE server_id = ?1 ORDER BY local_id",
+        json!([server]),
+    )
+    .iter()
+    .map(|r| {
+        (
+            r["local_id"].as_i64().unwrap(),
+            r["timestamp"].as_str().unwrap().to_string(),
+            r["status"].as_str().unwrap().to_string(),
+            r["details"].as_str().unwrap().to_string(),
+            r["site_name"].as_str().unwrap().to_string(),
+        )
+    })
+    .collect()
+}
+
+/// D1 holds exactly the local rows: none missing, none twice, same values.
+fn assert_exactly_once(sim: &D1Sim, home: &Home) {
+    let local = home.local_rows();
+    let remote = d1_rows(sim, &home.server_id);
+    assert_eq!(
+        remote.len(),
+        local.len(),
+        "{}: D1 has {} rows, backups.db {}",
+        home.server_id,
+        remote.len(),
+        local.len()
+    );
+    assert_eq!(
+        remote, local,
+        "{}: D1 differs from backups.db",
+        home.server_id
+    );
+}
+
+#[test]
+fn rows_arrive_exactly_once_after_repeated_and_concurrent_pushes() {
+    let sim = D1Sim::start();
+    let home = Home::new("web-01", 30, &sim.env());
+    for _ in 0..4 {
+        home.failing_run();
+    }
+    assert_eq!(home.local_rows().len(), 120);
+    assert!(!sim.has_table("backup_log"), "nothing pushed yet");
+
+    // First push: every row, in batches (120 rows of backup_log need 2 requests, not 120).
+    let before = sim.requests();
+    assert_eq!(home.sync(), (120, 120));
+    assert_exactly_once(&sim, &home);
+    let requests = sim.requests() - before;
+    assert!(
+        requests < 10,
+        "{requests} requests for 120 rows: rows must travel in batches"
+    );
+    // The original columns and wpbackup's, in D1.
+    let cols: Vec<String> = sim
+        .query("PRAGMA table_info(s3_archives)", json!([]))
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect();
+    for c in [
+        "id",
+        "filename",
+        "storage_name",
+        "s3_endpoint",
+        "s3_bucket",
+        "file_size",
+        "server_id",
+        "local_id",
+    ] {
+        assert!(
+            cols.iter().any(|x| x == c),
+            "s3_archives.{c} missing: {cols:?}"
+        );
+    }
+
+    // Second push with nothing new sends nothing; a new run's rows go once.
+    assert_eq!(home.sync(), (0, 0));
+    home.failing_run();
+    assert_eq!(home.sync(), (30, 30));
+    assert_exactly_once(&sim, &home);
+
+    // Two processes pushing the same new rows at once: still once each.
+    home.failing_run();
+    home.failing_run();
+    let a = home.cmd(&["sync-d1"]).spawn().unwrap();
+    let b = home.cmd(&["sync-d1"]).spawn().unwrap();
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(a.status.success() && b.status.success(), "{a:?} {b:?}");
+    assert_eq!(home.local_rows().len(), 210);
+    assert_exactly_once(&sim, &home);
+}
+
+#[test]
+fn a_push_cut_off_mid_batch_then_repeated_leaves_no_duplicate_and_no_gap() {
+    let sim = D1Sim::start();
+    let home = Home::new("web-01", 25, &sim.env());
+    for _ in 0..5 {
+        home.failing_run();
+    }
+    assert_eq!(home.local_rows().len(), 125);
+    // The schema takes 6 statements; the first request of rows 10 (100 rows, 10 per
+    // statement). The second request (25 rows, 3 statements) is cut after its first statement:
+    // 10 of its rows are in D1, but wpbackup never hears so.
+    sim.faults(json!({ "fail_after": 6 + 10 + 1 }));
+    let out = home.run(&["sync-d1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("backup_log: push of rows 101..=125 failed"),
+        "{err}"
+    );
+    assert!(err.contains("100 rows confirmed"), "{err}");
+    sim.faults(json!({}));
+    assert_eq!(d1_rows(&sim, "web-01").len(), 110, "the cut left 110 rows");
+
+    // Repeated: the unconfirmed 25 are sent again, the 10 already there are skipped.
+    assert_eq!(home.sync(), (25, 15));
+    assert_exactly_once(&sim, &home);
+
+    // A lost answer within a push (the statements ran, the reply never came): the retry
+    // resends the whole request and D1 skips what it has.
+    home.failing_run();
+    home.failing_run();
+    sim.faults(json!({ "fail_after": 6 + 2, "once": true }));
+    assert_eq!(home.sync(), (50, 30));
+    assert_exactly_once(&sim, &home);
+}
+
+#[test]
+fn a_wrong_token_is_a_clear_error() {
+    let sim = D1Sim::start();
+    let mut env = sim.env();
+    env.retain(|(k, _)| *k != "CF_API_TOKEN");
+    env.push(("CF_API_TOKEN", "not-the-token-Kk2".into()));
+    let home = Home::new("web-01", 2, &env);
+    home.failing_run();
+    let out = home.run(&["sync-d1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("D1 refused the API token (HTTP 403"), "{err}");
+    assert!(err.contains("check CF_API_TOKEN"), "{err}");
+    assert!(
+        !err.contains("not-the-token-Kk2"),
+        "the token leaked: {err}"
+    );
+    assert!(!sim.has_table("backup_log"), "nothing may be written");
+
+    // D1 not configured at all: usage error naming the variables.
+    home.write_env(&[]);
+    let out = home.run(&["sync-d1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("CF_ACCOUNT_ID, CF_API_TOKEN and D1_DATABASE_ID")
+    );
+}
+
+#[test]
+fn two_servers_rows_sit_side_by_side() {
+    let sim = D1Sim::start();
+    let web1 = Home::new("web-01", 3, &sim.env());
+    let web2 = Home::new("web-02", 4, &sim.env());
+    web1.failing_run();
+    web2.failing_run();
+    web2.failing_run();
+    assert_eq!(web1.sync(), (3, 3));
+    assert_eq!(web2.sync(), (8, 8));
+    // Their local ids overlap (both start at 1); the rows do not collide.
+    assert_exactly_once(&sim, &web1);
+    assert_exactly_once(&sim, &web2);
+    assert_eq!(
+        sim.count("SELECT COUNT(*) AS n FROM backup_log", json!([])),
+        11
+    );
+    // A push from one server does not touch the other's rows.
+    web1.failing_run();
+    assert_eq!(web1.sync(), (3, 3));
+    assert_exactly_once(&sim, &web1);
+    assert_exactly_once(&sim, &web2);
+}
+
+#[test]
+fn backup_succeeds_when_d1_is_rate_limited_answers_garbage_hangs_or_is_down() {
+    let mut sim = D1Sim::start();
+    let f = Fixture::new("d1down");
+    let mut env: Vec<(&str, String)> = sim.env();
+    let set_env = |env: &[(&str, String)]| {
+        let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        f.write_env(&pairs);
+    };
+    set_env(&env);
+
+    let warn_of = |out: &Output| -> String {
+        assert_eq!(out.status.code(), Some(0), "the backup itself must succeed");
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        let line = err
+            .lines()
+            .find(|l| l.contains("WARN") && l.contains("D1 sync failed"))
+            .unwrap_or_else(|| panic!("no D1 WARNING in: {err}"))
+            .to_string();
+        assert!(!line.contains(d1::TOKEN), "{line}");
+        line
+    };
+
+    sim.faults(json!({ "mode": "429" }));
+    let line = warn_of(&f.run(&["backup"]));
+    assert!(
+        line.contains("rate limit") && line.contains("retry after 300 s"),
+        "{line}"
+    );
+
+    sim.faults(json!({ "mode": "garbage" }));
+    let line = warn_of(&f.run(&["backup"]));
+    assert!(line.contains("not its JSON envelope"), "{line}");
+
+    // Slow: no answer within D1_TIMEOUT_SECS; the backup goes on after its bounded wait.
+    sim.faults(json!({ "mode": "hang" }));
+    let mut slow_env = env.clone();
+    slow_env.push(("D1_TIMEOUT_SECS", "1".into()));
+    set_env(&slow_env);
+    let line = warn_of(&f.run(&["backup"]));
+    assert!(line.contains("did not answer within 1s"), "{line}");
+    set_env(&env);
+
+    // Down: nothing listens on its port any more.
+    let port = sim.port;
+    sim.kill();
+    env.retain(|(k, _)| *k != "D1_API_BASE");
+    env.push(("D1_API_BASE", format!("http://127.0.0.1:{port}/client/v4")));
+    set_env(&env);
+    let line = warn_of(&f.run(&["backup"]));
+    assert!(line.contains("cannot reach D1"), "{line}");
+    let rows = f.rows();
+    assert_eq!(rows.len(), 4);
+    assert!(
+        rows.iter()
+            .all(|r| r.status == "SUCCESS" || r.status == "WARNING"),
+        "{rows:?}"
+    );
+
+    // D1 back: the next backup's push takes the earlier rows along, each once.
+    let sim = D1Sim::start();
+    set_env(&sim.env());
+    let out = f.run(&["backup"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("D1 sync failed"));
+    assert_eq!(
+        sim.count(
+            "SELECT COUNT(DISTINCT local_id) AS n FROM backup_log WHERE server_id = 'test-server'",
+            json!([])
+        ),
+        5
+    );
+    assert_eq!(
+        sim.count("SELECT COUNT(*) AS n FROM backup_log", json!([])),
+        5
+    );
+    assert_eq!(
+        sim.count(
+            "SELECT COUNT(*) AS n FROM s3_archives WHERE file_size > 0",
+            json!([])
+        ),
+        5
+    );
+    // --no-sync: nothing pushed.
+    f.run(&["backup", "--no-sync"]);
+    assert_eq!(
+        sim.count("SELECT COUNT(*) AS n FROM backup_log", json!([])),
+        5
+    );
+}
+
+#[test]
+fn an_original_d1_table_gains_the_new_columns_and_keeps_its_rows() {
+    let sim = D1Sim::start();
+    // The original tool's D1 table, with one of its rows.
+    sim.query(
+        "CREATE TABLE backup_log (id INTEGER PRIMARY KEY AUTOINCREMENT,
+             timestamp DATETIME DEFAULT CURRENT_TIMESTAMP, status TEXT, details TEXT,
+             site_name TEXT, server_id TEXT)",
+        json!([]),
+    );
+    sim.query(
+        "INSERT INTO backup_log (status, details, site_name, server_id)
+         VALUES ('SUCCESS', 'from the original', 'old-site', 'web-00')",
+        json!([]),
+    );
+    let home = Home::new("web-01", 3, &sim.env());
+    home.failing_run();
+    assert_eq!(home.sync(), (3, 3));
+    assert_eq!(home.sync(), (0, 0));
+    assert_exactly_once(&sim, &home);
+    let old = sim.query(
+        "SELECT details, local_id FROM backup_log WHERE site_name = 'old-site'",
+        json!([]),
+    );
+    assert_eq!(
+        old,
+        vec![json!({ "details": "from the original", "local_id": null })]
+    );
+}
