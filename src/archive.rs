@@ -19,6 +19,7 @@ use tar::{EntryType, Header, HeaderMode};
 
 use crate::config::Compression;
 use crate::dump::Dump;
+use crate::frames::{self, Frames};
 
 /// Version of the archive layout described in formats.md.
 pub const FORMAT_VERSION: u32 = 1;
@@ -89,9 +90,6 @@ fn exclude_set(patterns: &[String]) -> anyhow::Result<GlobSet> {
     Ok(b.build()?)
 }
 
-/// Bytes of input per zstd worker job in multi-threaded mode (see `write_archive`).
-const ZSTD_JOB_SIZE: u32 = 2 << 20;
-
 /// Write the whole archive to `out`. `dump` is called after the files are in, so the database
 /// dump can run meanwhile; an error from it fails the archive.
 pub fn write_archive<W: Write>(
@@ -100,24 +98,7 @@ pub fn write_archive<W: Write>(
     dump: impl FnOnce() -> anyhow::Result<Arc<Dump>>,
     progress: &Progress,
 ) -> anyhow::Result<(W, Manifest)> {
-    let mut enc = zstd::stream::write::Encoder::new(out, spec.compression.level)
-        .context("cannot start zstd")?;
-    let threads = match spec.compression.threads {
-        0 => std::thread::available_parallelism()
-            .map(|n| n.get() as u32)
-            .unwrap_or(1),
-        n => n,
-    };
-    if threads > 1 {
-        enc.multithread(threads)
-            .context("cannot start zstd's worker threads")?;
-        // zstd's default job is 4 windows (8 MiB at level 3), and it keeps about three jobs'
-        // input and output per worker: ~60 MiB on two cores. 2 MiB jobs cut that by ~45 MiB
-        // (measured: peak RSS 140 -> 93 MiB on the small benchmark) for an archive 0.2%
-        // larger. See BENCHMARKS.md.
-        enc.set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB_SIZE))
-            .context("cannot set zstd's job size")?;
-    }
+    let enc = Frames::new(out, spec.compression).context("cannot start zstd")?;
     let mut tar = tar::Builder::new(enc);
     tar.mode(HeaderMode::Complete);
     tar.follow_symlinks(false);
@@ -168,7 +149,7 @@ pub fn write_archive<W: Write>(
 
 /// Walk the site and append its entries under `files/`. Returns (file count, bytes, skipped).
 fn append_files<W: Write>(
-    tar: &mut tar::Builder<W>,
+    tar: &mut tar::Builder<Frames<W>>,
     spec: &ArchiveSpec,
     progress: &Progress,
 ) -> anyhow::Result<(u64, u64, Vec<String>)> {
@@ -249,6 +230,11 @@ fn append_files<W: Write>(
                 }
             };
             let size = meta.len();
+            if let Some(fast) = frames::precompressed(rel, size) {
+                tar.get_mut()
+                    .set_fast(fast)
+                    .context("cannot start a new zstd frame")?;
+            }
             header.set_size(size);
             let reader = Counting {
                 inner: SizedReader::new(file, size),

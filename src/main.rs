@@ -11,6 +11,7 @@ mod d1sync;
 mod dbrestore;
 mod dump;
 mod fetch;
+mod frames;
 mod lock;
 mod logdb;
 mod mail;
