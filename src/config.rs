@@ -109,8 +109,7 @@ impl Env {
         ))
     }
 
-    /// An environment from a map instead of a file.
-    #[cfg(test)]
+    /// An environment from a map instead of a file (`configure` validates a draft with it).
     pub fn from_map(file: HashMap<String, String>) -> Env {
         Env {
             file,

@@ -1,17 +1,23 @@
 //! wpbackup: parse the command line, set up logging, dispatch to a command, and turn the
 //! outcome into the documented exit status. Nothing else lives here.
 
+mod answers;
 mod archive;
 mod catalog;
 mod cli;
 mod commands;
 mod config;
+mod configure;
 mod dbrestore;
+mod discover;
 mod dump;
+mod envfile;
 mod fetch;
 mod lock;
 mod logdb;
+mod migrate;
 mod output;
+mod probe;
 mod restore;
 mod retention;
 mod secret;
@@ -19,6 +25,7 @@ mod serialized;
 mod sites;
 mod storage;
 mod unpack;
+mod wizard;
 mod wpconfig;
 
 use std::process::ExitCode;
@@ -39,6 +46,7 @@ fn main() -> ExitCode {
         Command::List(ref args) => commands::list::run(&ctx, args),
         Command::Verify(ref args) => commands::verify::run(&ctx, args),
         Command::Prune(ref args) => commands::prune::run(&ctx, args),
+        Command::Configure(ref args) => commands::configure::run(&ctx, args),
     };
     match result {
         Ok(outcome) => outcome.exit_code(),
