@@ -22,6 +22,8 @@ command -v php >/dev/null 2>&1 || missing+=(php-cli)
 { command -v php >/dev/null 2>&1 && php -m 2>/dev/null | grep -qi '^mysqli$'; } || missing+=(php-mysql)
 [ -f /usr/share/wordpress/wp-settings.php ] || missing+=(wordpress)
 command -v zstd >/dev/null 2>&1 || missing+=(zstd)
+command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)        # deploy.sh lint
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)      # unit file checks
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing Debian packages: ${missing[*]}"
   $SUDO apt-get update -qq
