@@ -218,11 +218,11 @@ pub struct Smtp {
 }
 
 /// Send a test mail; returns the recipients.
-pub fn smtp(s: &Smtp, server_id: &str) -> anyhow::Result<String> {
+pub async fn smtp(s: &Smtp, server_id: &str) -> anyhow::Result<String> {
     use lettre::message::Mailbox;
     use lettre::transport::smtp::authentication::Credentials;
     use lettre::transport::smtp::client::{Tls, TlsParameters};
-    use lettre::{Message, SmtpTransport, Transport};
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
     let from: Mailbox = s
         .from
@@ -249,14 +249,14 @@ pub fn smtp(s: &Smtp, server_id: &str) -> anyhow::Result<String> {
         "none" => Tls::None,
         other => anyhow::bail!("SMTP_TLS {other:?}: use starttls, tls or none"),
     };
-    let mut b = SmtpTransport::builder_dangerous(&s.host)
+    let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host)
         .port(s.port)
         .tls(tls)
         .timeout(Some(Duration::from_secs(30)));
     if let (Some(u), Some(p)) = (&s.username, &s.password) {
         b = b.credentials(Credentials::new(u.clone(), p.expose().to_string()));
     }
-    b.build().send(&msg).map_err(|e| {
+    b.build().send(msg).await.map_err(|e| {
         anyhow::anyhow!(
             "{}:{} did not take the test mail: {}",
             s.host,

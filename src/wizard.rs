@@ -117,7 +117,7 @@ pub fn run(
     sites(draft, roots)?;
     storages(draft, rt)?;
     d1(draft, rt)?;
-    smtp(draft)?;
+    smtp(draft, rt)?;
 
     if let Err(e) = draft.validate(&paths.config) {
         anyhow::bail!("the settings do not validate, nothing written: {e}");
@@ -542,7 +542,7 @@ fn d1(draft: &mut Draft, rt: &tokio::runtime::Runtime) -> anyhow::Result<()> {
     }
 }
 
-fn smtp(draft: &mut Draft) -> anyhow::Result<()> {
+fn smtp(draft: &mut Draft, rt: &tokio::runtime::Runtime) -> anyhow::Result<()> {
     let had = draft.smtp().is_some();
     let want = ask(Confirm::new("Email backup reports?")
         .with_default(had)
@@ -598,7 +598,7 @@ fn smtp(draft: &mut Draft) -> anyhow::Result<()> {
         {
             return Ok(());
         }
-        match probe::smtp(&cfg, &draft.server_id()) {
+        match rt.block_on(probe::smtp(&cfg, &draft.server_id())) {
             Ok(to) => {
                 println!("✓ email: a test mail went to {to}");
                 draft.checks.insert("smtp".into(), Ok("tested".into()));

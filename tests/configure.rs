@@ -242,23 +242,45 @@ fn non_interactive_answers_write_a_working_config_and_a_rerun_keeps_it() {
 }
 
 #[test]
-fn a_wrong_secret_fails_the_storage_test_and_nothing_is_written() {
-    let f = fresh("badsecret");
-    let a = write_answers(&f, &answers(&f, "mistyped-secret"));
+fn a_failing_storage_is_named_by_what_failed_and_nothing_is_written() {
+    let f = fresh("badstorage");
+    let s3 = |name: &str, endpoint: &str, bucket: &str, secret: &str| {
+        json!({"name": name, "preset": "s3", "endpoint": endpoint, "bucket": bucket,
+               "access_key": PRIMARY_KEY, "secret_key": secret})
+    };
+    let refused = format!("http://127.0.0.1:{}", crate::util::free_port());
+    let tls = format!("https://127.0.0.1:{}", f.primary.port);
+    let a = json!({
+        "sites": [{"path": f.site.path}],
+        "storage": [
+            s3("typo", &f.primary.endpoint, BUCKET, "mistyped-secret"),
+            s3("nobucket", &f.primary.endpoint, "no-such-bucket", PRIMARY_SECRET),
+            s3("refused", &refused, BUCKET, PRIMARY_SECRET),
+            s3("tls", &tls, BUCKET, PRIMARY_SECRET),
+            s3("good", &f.primary.endpoint, BUCKET, PRIMARY_SECRET),
+        ]
+    });
+    let a = write_answers(&f, &a);
     let out = configure_cmd(&f, &["--non-interactive", "--answers", &a])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
-    assert!(
-        stdout
-            .contains("✗ storage primary: credentials: the access key or secret key was rejected"),
-        "{stdout}"
-    );
-    assert!(stdout.contains("✓ storage disk"), "{stdout}");
+    for want in [
+        "✗ storage typo: credentials: the access key or secret key was rejected",
+        "✗ storage nobucket: bucket: it does not exist",
+        "✗ storage refused: connection: nothing answers at the endpoint",
+        "✗ storage tls: TLS: the secure connection failed",
+        "✓ storage good: wrote, read back and deleted a test object",
+        "✓ site badstorage: database",
+    ] {
+        assert!(stdout.contains(want), "missing {want:?} in:\n{stdout}");
+    }
+    assert!(stderr.contains("4 check(s) failed"), "{stderr}");
     assert!(stderr.contains("nothing written"), "{stderr}");
     assert!(!stdout.contains("mistyped-secret") && !stderr.contains("mistyped-secret"));
+    assert!(!stdout.contains(PRIMARY_SECRET) && !stderr.contains(PRIMARY_SECRET));
     assert!(!f.home().join("config.json").exists());
     assert!(!f.home().join(".env").exists());
 }

@@ -149,7 +149,8 @@ fn check_all(draft: &mut Draft, config: &Config, rt: &tokio::runtime::Runtime) -
         record(draft, "d1".into(), r);
     }
     if let Some(s) = draft.smtp() {
-        let r = probe::smtp(&s, &draft.server_id())
+        let r = rt
+            .block_on(probe::smtp(&s, &draft.server_id()))
             .map(|to| format!("a test mail went to {to}"))
             .map_err(|e| format!("{e:#}"));
         record(draft, "smtp".into(), r);
