@@ -339,7 +339,11 @@ impl Config {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             file: file.clone(),
             path: "(file)".into(),
-            message: if e.kind() == std::io::ErrorKind::NotFound {
+            message: if e.kind() == std::io::ErrorKind::NotFound
+                && path.with_file_name("sites.json").exists()
+            {
+                "not found, but the deprecated sites.json is beside it: run `wpbackup configure` to migrate it".into()
+            } else if e.kind() == std::io::ErrorKind::NotFound {
                 "not found: run `wpbackup configure`, or pass --config FILE or --home DIR".into()
             } else {
                 format!("cannot read: {e}")

@@ -300,6 +300,15 @@ fn the_deprecated_sites_json_is_migrated() {
         .unwrap(),
     )
     .unwrap();
+    // Before the migration, backup points the way.
+    let out = f.run(&["backup"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("deprecated sites.json") && stderr.contains("wpbackup configure"),
+        "{stderr}"
+    );
+
     let out = configure_cmd(
         &f,
         &[
