@@ -272,6 +272,12 @@ fn storages(draft: &mut Draft, rt: &tokio::runtime::Runtime) -> anyhow::Result<(
     );
     if draft.file.storage.is_empty() {
         storage_form(draft, rt, None)?;
+    } else {
+        // What is configured is tested first, so a key that expired since shows up now.
+        let names: Vec<String> = draft.file.storage.iter().map(|s| s.name.clone()).collect();
+        for name in names {
+            test_storage(draft, rt, &name);
+        }
     }
     loop {
         println!("Storage now:");
@@ -430,45 +436,51 @@ fn storage_form(
             sk = secret("Secret access key:", has(&sk_var))?;
         }
         draft.upsert_storage(e, ak.as_deref(), sk.as_deref());
-        let key = format!("storage {name}");
-        let tested = match draft.storage_config(&name) {
-            Err(e) => Err(e.to_string()),
-            Ok(cfg) => {
-                println!(
-                    "… testing storage {name}: writing, reading back and deleting a small object"
-                );
-                rt.block_on(probe::storage(&cfg, "configure"))
-                    .map_err(|f| f.to_string())
-            }
-        };
-        match tested {
-            Ok(()) => {
-                println!("✓ storage {name}: wrote, read back and deleted a test object");
-                draft.checks.insert(key, Ok("tested".into()));
-                return Ok(());
-            }
-            Err(why) => {
-                println!("✗ storage {name}: {why}");
-                draft.checks.insert(key, Err(why));
-                let next = ask(Select::new(
-                    "What now?",
-                    vec![
-                        "Change the settings and test again",
-                        "Keep it untested",
-                        "Remove this storage",
-                    ],
-                )
-                .prompt())?;
-                if next.starts_with("Keep") {
-                    return Ok(());
-                }
-                if next.starts_with("Remove") {
-                    draft.file.storage.retain(|s| s.name != name);
-                    draft.checks.remove(&format!("storage {name}"));
-                    return Ok(());
-                }
-                current = draft.file.storage.iter().find(|s| s.name == name).cloned();
-            }
+        if test_storage(draft, rt, &name) {
+            return Ok(());
+        }
+        let next = ask(Select::new(
+            "What now?",
+            vec![
+                "Change the settings and test again",
+                "Keep it untested",
+                "Remove this storage",
+            ],
+        )
+        .prompt())?;
+        if next.starts_with("Keep") {
+            return Ok(());
+        }
+        if next.starts_with("Remove") {
+            draft.file.storage.retain(|s| s.name != name);
+            draft.checks.remove(&format!("storage {name}"));
+            return Ok(());
+        }
+        current = draft.file.storage.iter().find(|s| s.name == name).cloned();
+    }
+}
+
+/// Test one storage of the draft, print the result, record it; true when it passed.
+fn test_storage(draft: &mut Draft, rt: &tokio::runtime::Runtime, name: &str) -> bool {
+    let tested = match draft.storage_config(name) {
+        Err(e) => Err(e.to_string()),
+        Ok(cfg) => {
+            println!("… testing storage {name}: writing, reading back and deleting a small object");
+            rt.block_on(probe::storage(&cfg, "configure"))
+                .map_err(|f| f.to_string())
+        }
+    };
+    let key = format!("storage {name}");
+    match tested {
+        Ok(()) => {
+            println!("✓ storage {name}: wrote, read back and deleted a test object");
+            draft.checks.insert(key, Ok("tested".into()));
+            true
+        }
+        Err(why) => {
+            println!("✗ storage {name}: {why}");
+            draft.checks.insert(key, Err(why));
+            false
         }
     }
 }

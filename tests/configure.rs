@@ -75,20 +75,7 @@ impl Pty {
 fn the_wizard_finds_the_site_catches_a_wrong_secret_and_writes_a_config_that_backs_up() {
     let f = fresh("wizard");
     let scan = f.site.path.parent().unwrap().to_string_lossy().into_owned();
-    let mut cmd = Command::new("sh");
-    // A real terminal has a size; a fresh pty has 0x0.
-    cmd.arg("-c")
-        .arg("stty cols 200 rows 60; exec \"$@\"")
-        .arg("sh")
-        .arg(crate::util::bin())
-        .args(["--home", &f.home().to_string_lossy()])
-        .args(["configure", "--scan", &scan])
-        .env("WPBACKUP_SCAN_ROOTS", "")
-        .env("NO_COLOR", "1")
-        .env("TERM", "xterm")
-        .env_remove("WPBACKUP_HOME")
-        .env_remove("SERVER_ID");
-    let p = rexpect::session::spawn_command(cmd, Some(90_000)).unwrap();
+    let p = rexpect::session::spawn_command(wizard_cmd(&f, &scan), Some(90_000)).unwrap();
     let mut t = Pty {
         p,
         seen: String::new(),
@@ -167,6 +154,48 @@ fn the_wizard_finds_the_site_catches_a_wrong_secret_and_writes_a_config_that_bac
     );
     let dir = fixture::extract(&stored[0].1);
     assert!(dir.path().join("files/wp-config.php").exists());
+
+    // Run again and press Enter at every question: everything is kept as it was.
+    let config_before = std::fs::read(&config).unwrap();
+    let env_before = std::fs::read(&env).unwrap();
+    let p = rexpect::session::spawn_command(wizard_cmd(&f, &scan), Some(90_000)).unwrap();
+    let mut t = Pty {
+        p,
+        seen: String::new(),
+    };
+    t.prompt("Server ID", "");
+    t.prompt("Sites to back up", "");
+    t.prompt("Another WordPress folder", "");
+    t.prompt("Name for", "");
+    t.expect("site wizard: database");
+    // The configured storage is tested again before anything is asked about it.
+    t.expect("storage primary: wrote, read back and deleted a test object");
+    t.prompt("Storage:", "");
+    t.prompt("Cloudflare D1", "");
+    t.prompt("Email backup reports", "");
+    t.expect("wizard-host");
+    t.prompt("Write config.json and .env?", "");
+    t.expect("Wrote ");
+    t.p.exp_eof().unwrap();
+    assert_eq!(std::fs::read(&config).unwrap(), config_before);
+    assert_eq!(std::fs::read(&env).unwrap(), env_before);
+}
+
+/// `configure` in a shell that gives the pty a size first (a fresh pty is 0x0).
+fn wizard_cmd(f: &Fixture, scan: &str) -> Command {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg("stty cols 200 rows 60; exec \"$@\"")
+        .arg("sh")
+        .arg(crate::util::bin())
+        .args(["--home", &f.home().to_string_lossy()])
+        .args(["configure", "--scan", scan])
+        .env("WPBACKUP_SCAN_ROOTS", "")
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm")
+        .env_remove("WPBACKUP_HOME")
+        .env_remove("SERVER_ID");
+    cmd
 }
 
 fn answers(f: &Fixture, secret: &str) -> Value {

@@ -257,3 +257,44 @@ fn without_systemd_deploy_writes_a_cron_entry() {
     assert!(text(&out).contains("done: 0 change(s)"), "{}", text(&out));
     assert_eq!(snapshot(r), first);
 }
+
+#[test]
+fn the_installed_service_runs_a_backup_that_lands_in_the_bucket() {
+    // No systemd runs here: run the installed unit's ExecStart with its Environment, as
+    // systemd would, against a configured home.
+    let f = crate::fixture::Fixture::new("service");
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    let home = f.home().to_string_lossy().into_owned();
+    let out = deploy(r, &[("WPBACKUP_SYSTEMD", "yes")], &["--home", &home]);
+    assert!(out.status.success());
+    let unit = std::fs::read_to_string(r.join("etc/systemd/system/wpbackup.service")).unwrap();
+    let mut cmd: Option<Command> = None;
+    let mut env = Vec::new();
+    for line in unit.lines() {
+        if let Some(kv) = line.strip_prefix("Environment=") {
+            let (k, v) = kv.split_once('=').unwrap();
+            env.push((k.to_string(), v.to_string()));
+        }
+        if let Some(exec) = line.strip_prefix("ExecStart=") {
+            let mut words = exec.split_whitespace();
+            let bin = words.next().unwrap();
+            assert_eq!(bin, "/usr/local/bin/wpbackup");
+            let mut c = Command::new(r.join(bin.trim_start_matches('/')));
+            c.args(words);
+            cmd = Some(c);
+        }
+    }
+    assert_eq!(env, [("WPBACKUP_HOME".to_string(), home.clone())]);
+    let mut cmd = cmd.expect("ExecStart");
+    cmd.env_remove("SERVER_ID").env_remove("RUST_LOG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let stored = crate::fixture::stored(&f.primary);
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert!(stored[0].0.starts_with("test-server/blog/"), "{stored:?}");
+    assert_eq!(f.rows()[0].status, "SUCCESS");
+}
