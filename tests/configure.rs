@@ -398,3 +398,47 @@ fn without_a_terminal_configure_says_how_to_run_it() {
     assert!(stderr.contains("--non-interactive"), "{stderr}");
     assert!(!home.path().join("config.json").exists());
 }
+
+#[test]
+fn d1_and_smtp_are_tested_before_writing() {
+    // No D1 or SMTP server here (the harness for those is another module's): closed loopback
+    // ports show that both are tried, that a failure blocks the write, and that the token and
+    // password stay out of the output.
+    let home = tempfile::tempdir().unwrap();
+    let closed = crate::util::free_port();
+    let answers = json!({
+        "server_id": "probe-host",
+        "storage": [{"name": "disk", "preset": "local", "path": home.path().join("archives")}],
+        "d1": {"account_id": "acct", "database_id": "db-1", "api_token": "tok-SECRET-1",
+               "api_base": format!("http://127.0.0.1:{closed}/client/v4")},
+        "smtp": {"host": "127.0.0.1", "port": closed, "tls": "none", "username": "u",
+                 "password": "pw-SECRET-2", "from": "wpbackup@example.com",
+                 "to": ["ops@example.com"]}
+    });
+    let a = home.path().join("answers.json");
+    std::fs::write(&a, answers.to_string()).unwrap();
+    std::fs::set_permissions(&a, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = Command::new(crate::util::bin())
+        .args(["--home", &home.path().to_string_lossy()])
+        .args(["configure", "--non-interactive", "--answers"])
+        .arg(&a)
+        .env_remove("WPBACKUP_HOME")
+        .env("WPBACKUP_SCAN_ROOTS", "")
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains("✓ storage disk"), "{all}");
+    assert!(all.contains("✗ d1: cannot reach"), "{all}");
+    assert!(
+        all.contains(&format!("✗ smtp: 127.0.0.1:{closed} did not take the test mail")),
+        "{all}"
+    );
+    assert!(all.contains("2 check(s) failed"), "{all}");
+    assert!(!all.contains("SECRET"), "{all}");
+    assert!(!home.path().join("config.json").exists());
+}
