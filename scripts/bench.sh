@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The benchmark (issue 6): builds a deterministic WordPress workload on throwaway servers and
+# times `wpbackup backup` and `restore` side by side with the floor (dump & tar | zstd to
+# /dev/null), the original tool's way (files, then aws s3 cp), the same streamed, restic's and
+# borg's first backup, in one run on this machine. Prints a table and appends it to
+# BENCHMARKS.md.
+#
+#   scripts/bench.sh                          # small workload, 3 runs
+#   scripts/bench.sh --size full --runs 3     # 800 MiB media, 10,000 code files, 100,000 posts
+#   scripts/bench.sh --size 3x | files100k
+#
+# Everything runs on loopback. Baselines that are not installed are installed from Debian's
+# packages when possible (restic, borgbackup, awscli), else left out of the table.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+missing=()
+command -v restic >/dev/null 2>&1 || missing+=(restic)
+command -v borg >/dev/null 2>&1 || missing+=(borgbackup)
+[ -x /usr/bin/aws ] || missing+=(awscli)
+command -v zstd >/dev/null 2>&1 || missing+=(zstd)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== installing ${missing[*]}" >&2
+  { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; } \
+    || echo "   (could not install them: those baselines are left out)" >&2
+fi
+# Debian's awscli, not a pip one that may shadow it.
+export PATH="/usr/bin:${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+command -v s3s-fs >/dev/null 2>&1 || cargo install s3s-fs@0.14.1 --features binary --locked --quiet
+
+[ -f BENCHMARKS.md ] || printf '# Benchmarks\n\nMade by `scripts/bench.sh`; every table is one run on one machine.\n\n' > BENCHMARKS.md
+{ printf '## %s, %s\n\n' "$(date -u '+%Y-%m-%d %H:%M UTC')" "$(uname -m), $(nproc) cores"; } >> BENCHMARKS.md
+cargo bench --quiet --bench pipeline -- --bench --out BENCHMARKS.md "$@"
