@@ -435,7 +435,9 @@ fn d1_and_smtp_are_tested_before_writing() {
     assert!(all.contains("✓ storage disk"), "{all}");
     assert!(all.contains("✗ d1: cannot reach"), "{all}");
     assert!(
-        all.contains(&format!("✗ smtp: 127.0.0.1:{closed} did not take the test mail")),
+        all.contains(&format!(
+            "✗ smtp: 127.0.0.1:{closed} did not take the test mail"
+        )),
         "{all}"
     );
     assert!(all.contains("2 check(s) failed"), "{all}");
