@@ -427,7 +427,7 @@ pub fn hostname() -> String {
 }
 
 /// Names that become directory and key components must be plain.
-fn is_safe_name(s: &str) -> bool {
+pub fn is_safe_name(s: &str) -> bool {
     !s.is_empty()
         && s != "."
         && s != ".."

@@ -18,7 +18,7 @@ use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::config::{Config, ConfigError, Env, Paths, StorageConfig, StorageKind};
+use crate::config::{Config, ConfigError, Env, Paths, SiteConfig, StorageConfig, StorageKind};
 use crate::envfile::{self, EnvFile};
 
 /// config.json as `configure` edits it: the keys it manages, and everything else kept as is.
@@ -370,21 +370,41 @@ impl Draft {
         )
     }
 
-    /// One storage entry, validated on its own, with short limits for an interactive test.
-    pub fn storage_config(&self, name: &str) -> Result<StorageConfig, ConfigError> {
-        let entry = self.file.storage.iter().find(|s| s.name == name).cloned();
+    /// A config holding only `sites` and `storage` (and the upload settings), validated as
+    /// `backup` would: to test one entry before the rest of the draft is complete.
+    fn parse_alone(
+        &self,
+        sites: Vec<SiteEntry>,
+        storage: Vec<StorageEntry>,
+    ) -> Result<Config, ConfigError> {
         let mut rest = Map::new();
         if let Some(u) = self.file.rest.get("upload") {
             rest.insert("upload".into(), u.clone());
         }
         let one = ConfigFile {
             server_id: Some("configure-test".into()),
-            sites: Vec::new(),
-            storage: entry.into_iter().collect(),
+            sites,
+            storage,
             rest,
         };
         let text = serde_json::to_string(&one).unwrap_or_default();
-        let mut cfg = Config::parse(&text, "config.json", &Env::from_map(self.env.values()))?;
+        Config::parse(&text, "config.json", &Env::from_map(self.env.values()))
+    }
+
+    /// A site entry as `backup` will see it (its database block validated when it has one).
+    pub fn site_config(&self, site: &SiteEntry) -> Result<SiteConfig, ConfigError> {
+        let mut cfg = self.parse_alone(vec![site.clone()], Vec::new())?;
+        cfg.sites.pop().ok_or_else(|| ConfigError {
+            file: "config.json".into(),
+            path: "sites".into(),
+            message: "no site".into(),
+        })
+    }
+
+    /// One storage entry, validated on its own, with short limits for an interactive test.
+    pub fn storage_config(&self, name: &str) -> Result<StorageConfig, ConfigError> {
+        let entry = self.file.storage.iter().find(|s| s.name == name).cloned();
+        let mut cfg = self.parse_alone(Vec::new(), entry.into_iter().collect())?;
         let mut st = cfg.storage.pop().ok_or_else(|| ConfigError {
             file: "config.json".into(),
             path: "storage".into(),

@@ -185,7 +185,13 @@ pub async fn d1(d: &D1) -> anyhow::Result<()> {
         .json(&serde_json::json!({"sql": "SELECT 1 AS ok", "params": []}))
         .send()
         .await
-        .map_err(|e| anyhow::anyhow!("cannot reach {}: {}", d.api_base, error_chain(&e)))?;
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot reach {}: {}",
+                d.api_base,
+                crate::storage::s3::chain(&e)
+            )
+        })?;
     let status = resp.status();
     let body: serde_json::Value = resp.json().await.unwrap_or(serde_json::Value::Null);
     let api_error = body["errors"][0]["message"].as_str().map(str::to_string);
@@ -261,24 +267,10 @@ pub async fn smtp(s: &Smtp, server_id: &str) -> anyhow::Result<String> {
             "{}:{} did not take the test mail: {}",
             s.host,
             s.port,
-            error_chain(&e)
+            crate::storage::s3::chain(&e)
         )
     })?;
     Ok(s.to.join(", "))
-}
-
-/// An error and its sources as one line.
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut cur = Some(err);
-    while let Some(e) = cur {
-        let m = e.to_string();
-        if !parts.iter().any(|p| p.contains(&m)) {
-            parts.push(m);
-        }
-        cur = e.source();
-    }
-    parts.join(": ")
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use inquire::error::InquireError;
 use inquire::validator::Validation;
 use inquire::{Confirm, MultiSelect, Password, PasswordDisplayMode, Select, Text};
 
-use crate::config::{Paths, SiteConfig};
+use crate::config::Paths;
 use crate::configure::{CLOUDFLARE_API, Draft, Preset, SiteEntry, StorageEntry};
 use crate::discover;
 use crate::probe;
@@ -37,12 +37,7 @@ fn ask<T>(r: Result<T, InquireError>) -> anyhow::Result<T> {
 type Check = Result<Validation, inquire::CustomUserError>;
 
 fn safe_name(s: &str) -> Check {
-    let ok = !s.is_empty()
-        && s != "."
-        && s != ".."
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
-    Ok(if ok {
+    Ok(if crate::config::is_safe_name(s) {
         Validation::Valid
     } else {
         Validation::Invalid("use letters, digits, '.', '-' and '_' only".into())
@@ -210,7 +205,7 @@ fn sites(draft: &mut Draft, roots: &[PathBuf]) -> anyhow::Result<()> {
             .with_validator(safe_name)
             .with_help_message("used in archive names and reports")
             .prompt())?;
-        let cfg = site_config(draft, &s);
+        let cfg = draft.site_config(&s);
         match cfg.map_err(|e| e.to_string()).and_then(|c| probe::site(&c)) {
             Ok(msg) => {
                 println!("✓ site {}: {msg}", s.name);
@@ -246,24 +241,6 @@ fn sites(draft: &mut Draft, roots: &[PathBuf]) -> anyhow::Result<()> {
         draft.upsert_site(s);
     }
     Ok(())
-}
-
-/// A site entry as `backup` will see it (its database block validated when it has one).
-fn site_config(draft: &Draft, s: &SiteEntry) -> anyhow::Result<SiteConfig> {
-    let mut one = crate::configure::ConfigFile {
-        server_id: Some("configure-test".into()),
-        ..Default::default()
-    };
-    one.sites.push(s.clone());
-    let text = serde_json::to_string(&one)?;
-    let mut cfg = crate::config::Config::parse(
-        &text,
-        "config.json",
-        &crate::config::Env::from_map(draft.env.values()),
-    )?;
-    cfg.sites
-        .pop()
-        .ok_or_else(|| anyhow::anyhow!("no site in the draft"))
 }
 
 fn storages(draft: &mut Draft, rt: &tokio::runtime::Runtime) -> anyhow::Result<()> {
