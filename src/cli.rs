@@ -91,6 +91,20 @@ pub enum Command {
     /// SMTP_USERNAME and SMTP_PASSWORD (AUTH when a username is set), REPORT_FROM, REPORT_TO
     /// (comma separated).
     Report(ReportArgs),
+    /// Set up wpbackup: find the WordPress sites, choose and test storage, D1 and email, and
+    /// write config.json and .env (mode 0600).
+    ///
+    /// On a terminal it asks (Enter keeps what is configured; secrets are typed masked and never
+    /// shown). Each site's database and each storage is tested on the spot: a storage gets a
+    /// small object written, read back and deleted, and a failure says whether DNS, TLS, the
+    /// credentials or the bucket is at fault. Sites are searched in /var/www, /srv/www,
+    /// /home/*/public_html and /usr/share/nginx (WPBACKUP_SCAN_ROOTS=dir:dir replaces these)
+    /// and in every --scan DIR. A deprecated sites.json in the home directory is migrated when
+    /// there is no config.json yet.
+    ///
+    /// For scripts: --non-interactive applies --answers FILE (JSON, see README) and the flags
+    /// to the existing config, tests everything, and writes only if every test passes.
+    Configure(ConfigureArgs),
 }
 
 #[derive(Debug, Args)]
@@ -205,4 +219,29 @@ pub struct PruneArgs {
     /// Show what would be deleted and why the rest is kept; delete nothing.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigureArgs {
+    /// Ask nothing: apply --answers and the flags below to the existing config, test, write.
+    #[arg(long)]
+    pub non_interactive: bool,
+    /// JSON file with the answers (sites, storage with keys, d1, smtp); keep it private.
+    #[arg(long, value_name = "FILE", requires = "non_interactive")]
+    pub answers: Option<PathBuf>,
+    /// Also search DIR for WordPress sites (repeatable).
+    #[arg(long = "scan", value_name = "DIR")]
+    pub scan: Vec<PathBuf>,
+    /// Add the WordPress site in DIR (repeatable; with --non-interactive).
+    #[arg(long = "site", value_name = "DIR", requires = "non_interactive")]
+    pub sites: Vec<PathBuf>,
+    /// Set this server's name (with --non-interactive).
+    #[arg(long, value_name = "ID", requires = "non_interactive")]
+    pub server_id: Option<String>,
+    /// Add a local-directory storage named "local" at DIR (with --non-interactive).
+    #[arg(long, value_name = "DIR", requires = "non_interactive")]
+    pub local_storage: Option<PathBuf>,
+    /// Write without testing databases, storages, D1 and SMTP (with --non-interactive).
+    #[arg(long, requires = "non_interactive")]
+    pub no_test: bool,
 }

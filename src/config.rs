@@ -109,8 +109,7 @@ impl Env {
         ))
     }
 
-    /// An environment from a map instead of a file.
-    #[cfg(test)]
+    /// An environment from a map instead of a file (`configure` validates a draft with it).
     pub fn from_map(file: HashMap<String, String>) -> Env {
         Env {
             file,
@@ -357,7 +356,11 @@ impl Config {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             file: file.clone(),
             path: "(file)".into(),
-            message: if e.kind() == std::io::ErrorKind::NotFound {
+            message: if e.kind() == std::io::ErrorKind::NotFound
+                && path.with_file_name("sites.json").exists()
+            {
+                "not found, but the deprecated sites.json is beside it: run `wpbackup configure` to migrate it".into()
+            } else if e.kind() == std::io::ErrorKind::NotFound {
                 "not found: run `wpbackup configure`, or pass --config FILE or --home DIR".into()
             } else {
                 format!("cannot read: {e}")
@@ -442,7 +445,7 @@ pub fn hostname() -> String {
 }
 
 /// Names that become directory and key components must be plain.
-fn is_safe_name(s: &str) -> bool {
+pub fn is_safe_name(s: &str) -> bool {
     !s.is_empty()
         && s != "."
         && s != ".."

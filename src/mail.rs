@@ -173,7 +173,7 @@ pub fn send(s: &SmtpSettings, subject: &str, text: String, html: String) -> anyh
             )
         } else {
             anyhow::anyhow!(
-                "cannot send the report through SMTP server {server}: {e} (check SMTP_HOST, SMTP_PORT and SMTP_TLS)"
+                "cannot send mail through SMTP server {server}: {e} (check SMTP_HOST, SMTP_PORT and SMTP_TLS)"
             )
         }
     })?;

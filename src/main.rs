@@ -1,21 +1,27 @@
 //! wpbackup: parse the command line, set up logging, dispatch to a command, and turn the
 //! outcome into the documented exit status. Nothing else lives here.
 
+mod answers;
 mod archive;
 mod catalog;
 mod cli;
 mod commands;
 mod config;
+mod configure;
 mod d1;
 mod d1sync;
 mod dbrestore;
+mod discover;
 mod dump;
+mod envfile;
 mod fetch;
 mod frames;
 mod lock;
 mod logdb;
 mod mail;
+mod migrate;
 mod output;
+mod probe;
 mod report;
 mod restore;
 mod retention;
@@ -24,6 +30,7 @@ mod serialized;
 mod sites;
 mod storage;
 mod unpack;
+mod wizard;
 mod wpconfig;
 
 use std::process::ExitCode;
@@ -46,6 +53,7 @@ fn main() -> ExitCode {
         Command::Prune(ref args) => commands::prune::run(&ctx, args),
         Command::SyncD1 => commands::sync_d1::run(&ctx),
         Command::Report(ref args) => commands::report::run(&ctx, args),
+        Command::Configure(ref args) => commands::configure::run(&ctx, args),
     };
     match result {
         Ok(outcome) => outcome.exit_code(),

@@ -3,6 +3,8 @@
 mod util;
 
 mod backup;
+mod configure;
+mod deploy;
 mod fixture;
 mod harness;
 mod prune;

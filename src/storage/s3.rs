@@ -269,7 +269,7 @@ fn joined<T>(r: Result<T, tokio::task::JoinError>) -> Result<T, StorageError> {
 }
 
 /// An error and its sources, as one line of their messages (no Debug dumps).
-fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = cur {

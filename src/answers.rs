@@ -1,0 +1,266 @@
+//! The answers file of `configure --non-interactive`: the wizard's answers as JSON, for
+//! scripts, provisioning tools and tests.
+//!
+//! Everything is optional; what is not answered stays as it is in the existing config. A site
+//! or storage with the name of an existing one updates it (fields not given are kept), a new
+//! name adds one. Secrets (`access_key`, `secret_key`, `api_token`, `password`) go to `.env`,
+//! never to config.json. Example:
+//!
+//! ```json
+//! {
+//!   "server_id": "web-01",
+//!   "sites": [{"path": "/var/www/example.com", "name": "example.com", "exclude": ["*.log"]}],
+//!   "storage": [
+//!     {"name": "idrive", "preset": "idrive-e2", "endpoint": "https://s3.us-west-1.idrivee2.com",
+//!      "region": "us-west-1", "bucket": "wp-backups", "access_key": "...", "secret_key": "..."},
+//!     {"name": "disk", "preset": "local", "path": "/var/backups/wpbackup"}
+//!   ],
+//!   "d1": {"account_id": "...", "database_id": "...", "api_token": "..."},
+//!   "smtp": {"host": "smtp.example.com", "port": 587, "tls": "starttls", "username": "...",
+//!            "password": "...", "from": "backups@example.com", "to": ["ops@example.com"]}
+//! }
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use serde::Deserialize;
+
+use crate::configure::{Draft, Preset, SiteEntry};
+use crate::discover::FoundSite;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Answers {
+    /// This server's name in keys, backups.db and D1.
+    pub server_id: Option<String>,
+    /// Extra folders to search for WordPress sites.
+    #[serde(default)]
+    pub scan: Vec<PathBuf>,
+    /// Add every site found (in the usual places and `scan`).
+    #[serde(default)]
+    pub add_found_sites: bool,
+    #[serde(default)]
+    pub sites: Vec<SiteAnswer>,
+    /// Names of sites to drop from config.json.
+    #[serde(default)]
+    pub remove_sites: Vec<String>,
+    #[serde(default)]
+    pub storage: Vec<StorageAnswer>,
+    /// Names of storages to drop from config.json.
+    #[serde(default)]
+    pub remove_storage: Vec<String>,
+    /// Storage names in priority order, first tried first (others follow).
+    pub storage_order: Option<Vec<String>>,
+    pub d1: Option<D1Answer>,
+    pub smtp: Option<SmtpAnswer>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteAnswer {
+    /// The WordPress directory.
+    pub path: PathBuf,
+    /// Default: derived from the directory name.
+    pub name: Option<String>,
+    pub exclude: Option<Vec<String>>,
+    pub enabled: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageAnswer {
+    /// Default: the preset's name (`idrive`, `aws`, `b2`, `r2`, `wasabi`, `s3`, `local`).
+    pub name: Option<String>,
+    /// `idrive-e2`, `aws`, `b2`, `r2`, `wasabi`, `s3` or `local`; needed for a new storage.
+    pub preset: Option<Preset>,
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    /// Cloudflare R2: the account id the endpoint is made from.
+    pub account_id: Option<String>,
+    pub bucket: Option<String>,
+    pub prefix: Option<String>,
+    pub path_style: Option<bool>,
+    /// A local storage's directory.
+    pub path: Option<PathBuf>,
+    pub access_key: Option<String>,
+    pub secret_key: Option<String>,
+    pub priority: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct D1Answer {
+    pub account_id: String,
+    pub database_id: String,
+    /// Default: keep the token already in .env.
+    pub api_token: Option<String>,
+    /// Default: Cloudflare's API (or what .env has).
+    pub api_base: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpAnswer {
+    pub host: String,
+    pub port: Option<u16>,
+    /// `starttls` (default), `tls` or `none`.
+    pub tls: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub from: Option<String>,
+    pub to: Vec<String>,
+}
+
+/// Read an answers file; errors name the JSON path.
+pub fn load(path: &Path) -> anyhow::Result<Answers> {
+    crate::configure::warn_if_public(path);
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the answers file {}", path.display()))?;
+    let de = &mut serde_json::Deserializer::from_str(&text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let at = e.path().to_string();
+        crate::commands::UsageError(format!("{}: {at}: {}", path.display(), e.inner())).into()
+    })
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|d| d.join(p))
+            .unwrap_or_else(|_| p.to_path_buf())
+    }
+}
+
+/// Apply `a` to the draft. `found` is what the site search found.
+pub fn apply(draft: &mut Draft, a: Answers, found: &[FoundSite]) -> anyhow::Result<()> {
+    if let Some(id) = a.server_id {
+        draft.file.server_id = Some(id);
+    }
+    draft
+        .file
+        .sites
+        .retain(|s| !a.remove_sites.contains(&s.name));
+    draft
+        .file
+        .storage
+        .retain(|s| !a.remove_storage.contains(&s.name));
+    if a.add_found_sites {
+        for f in found {
+            draft.upsert_site(SiteEntry {
+                name: f.name.clone(),
+                path: f.path.clone(),
+                ..SiteEntry::default()
+            });
+        }
+    }
+    for s in a.sites {
+        let path = absolute(&s.path);
+        draft.upsert_site(SiteEntry {
+            name: s.name.unwrap_or_else(|| crate::discover::site_name(&path)),
+            path,
+            exclude: s.exclude.unwrap_or_default(),
+            enabled: s.enabled,
+            ..SiteEntry::default()
+        });
+    }
+    for (i, s) in a.storage.into_iter().enumerate() {
+        storage(draft, s).with_context(|| format!("answers: storage[{i}]"))?;
+    }
+    if let Some(order) = a.storage_order {
+        draft.set_order(&order);
+    }
+    if let Some(d) = a.d1 {
+        draft.env.set("CF_ACCOUNT_ID", &d.account_id);
+        draft.env.set("D1_DATABASE_ID", &d.database_id);
+        if let Some(t) = d.api_token {
+            draft.env.set("CF_API_TOKEN", &t);
+        }
+        if let Some(b) = d.api_base {
+            draft.env.set("D1_API_BASE", &b);
+        }
+    }
+    if let Some(s) = a.smtp {
+        let tls = s.tls.unwrap_or_else(|| "starttls".into());
+        if !["starttls", "tls", "none"].contains(&tls.as_str()) {
+            anyhow::bail!("answers: smtp.tls {tls:?}: use starttls, tls or none");
+        }
+        draft.env.set("SMTP_HOST", &s.host);
+        if let Some(p) = s.port {
+            draft.env.set("SMTP_PORT", &p.to_string());
+        }
+        draft.env.set("SMTP_TLS", &tls);
+        if let Some(u) = s.username {
+            draft.env.set("SMTP_USERNAME", &u);
+        }
+        if let Some(p) = s.password {
+            draft.env.set("SMTP_PASSWORD", &p);
+        }
+        if let Some(f) = s.from {
+            draft.env.set("REPORT_FROM", &f);
+        }
+        draft.env.set("REPORT_TO", &s.to.join(","));
+    }
+    Ok(())
+}
+
+fn storage(draft: &mut Draft, s: StorageAnswer) -> anyhow::Result<()> {
+    let existing = s
+        .name
+        .as_ref()
+        .and_then(|n| draft.file.storage.iter().find(|e| &e.name == n))
+        .cloned();
+    let preset = match (s.preset, &existing) {
+        (Some(p), _) => p,
+        (None, Some(e)) => Preset::detect(e),
+        (None, None) => anyhow::bail!(
+            "preset: missing for a new storage: one of idrive-e2, aws, b2, r2, wasabi, s3, local"
+        ),
+    };
+    let name = s.name.unwrap_or_else(|| preset.default_name().to_string());
+    let mut e = existing
+        .filter(|e| Preset::detect(e) == preset || s.preset.is_none())
+        .unwrap_or_default();
+    e.name = name;
+    e.priority = s.priority.unwrap_or(e.priority);
+    if preset == Preset::Local {
+        e.kind = "local".into();
+        e.path = s.path.map(|p| absolute(&p)).or(e.path);
+        if e.path.is_none() {
+            anyhow::bail!("path: missing for a local storage");
+        }
+        draft.upsert_storage(e, None, None);
+        return Ok(());
+    }
+    e.kind = "s3".into();
+    let region = s
+        .region
+        .or(e.region.clone())
+        .unwrap_or_else(|| preset.default_region().to_string());
+    e.endpoint = match s.endpoint {
+        Some(ep) => Some(ep),
+        None => preset
+            .endpoint(&region, s.account_id.as_deref())
+            .or(e.endpoint),
+    };
+    if preset.asks_endpoint() && e.endpoint.is_none() {
+        anyhow::bail!("endpoint: missing (the {} endpoint URL)", preset.label());
+    }
+    if preset == Preset::R2 && e.endpoint.is_none() {
+        anyhow::bail!("account_id: missing (Cloudflare R2's endpoint is made from it)");
+    }
+    if preset == Preset::Aws {
+        e.endpoint = None;
+    }
+    e.region = Some(region);
+    e.bucket = s.bucket.or(e.bucket);
+    if e.bucket.is_none() {
+        anyhow::bail!("bucket: missing");
+    }
+    e.prefix = s.prefix.or(e.prefix);
+    e.path_style = s.path_style.or(e.path_style);
+    draft.upsert_storage(e, s.access_key.as_deref(), s.secret_key.as_deref());
+    Ok(())
+}

@@ -1,0 +1,243 @@
+//! On-the-spot tests for `configure`: does each thing a person just typed actually work?
+//!
+//! - a site: its credentials (config.json or wp-config.php) open its database;
+//! - a storage: a small object is written, read back, compared and deleted through the same
+//!   [`Storage`](crate::storage::Storage) trait the backup uses, and a failure is named by
+//!   what failed (DNS, TLS, connection, credentials, bucket, permission);
+//! - Cloudflare D1: one `SELECT 1` through its REST API;
+//! - SMTP: a test mail through the configured server.
+//!
+//! Every result is one line a person can act on, and none holds a secret.
+
+use bytes::Bytes;
+use tokio::io::AsyncReadExt;
+
+use crate::config::{SiteConfig, StorageConfig};
+use crate::d1::{D1Client, D1Settings, Limits, Statement};
+use crate::mail::{self, SmtpSettings};
+use crate::storage::{self, Body, StorageError};
+
+/// Check a site's database: Ok(a description of what answered) or Err(why not).
+pub fn site(site: &SiteConfig) -> Result<String, String> {
+    let resolved = crate::sites::resolve(site).map_err(|e| format!("{e:#}"))?;
+    match crate::sites::siteurl(&resolved) {
+        Ok(url) => Ok(format!(
+            "database {} as {} at {} answers{}",
+            resolved.db.name,
+            resolved.db.user,
+            crate::sites::describe_host(&resolved.db),
+            url.map(|u| format!(" (siteurl {u})")).unwrap_or_default()
+        )),
+        Err(e) => Err(format!("{e:#}")),
+    }
+}
+
+/// What went wrong with a storage, as a person would look for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    Dns,
+    Tls,
+    Connection,
+    Credentials,
+    Bucket,
+    Permission,
+    Timeout,
+    ReadBack,
+    Other,
+}
+
+impl Failure {
+    pub fn label(self) -> &'static str {
+        match self {
+            Failure::Dns => "DNS: the endpoint's host name does not resolve (check the endpoint)",
+            Failure::Tls => {
+                "TLS: the secure connection failed (check https:// vs http:// and the certificate)"
+            }
+            Failure::Connection => {
+                "connection: nothing answers at the endpoint (check the endpoint and port)"
+            }
+            Failure::Credentials => "credentials: the access key or secret key was rejected",
+            Failure::Bucket => "bucket: it does not exist (create it or fix the name)",
+            Failure::Permission => "permission: the key may not write, read or delete there",
+            Failure::Timeout => "timeout: the endpoint did not answer in time",
+            Failure::ReadBack => "read back: the object read back differs from what was written",
+            Failure::Other => "the storage refused the test",
+        }
+    }
+}
+
+/// Class a storage error by its text (the storage layer's messages, and the network stack's).
+pub fn classify(err: &str) -> Failure {
+    let e = err.to_ascii_lowercase();
+    let has = |s: &str| e.contains(s);
+    if has("dns error") || has("failed to lookup") || has("name or service not known") {
+        Failure::Dns
+    } else if has("certificate") || has("tls") || has("handshake") || has("invalidcontenttype") {
+        Failure::Tls
+    } else if has("connection refused") || has("cannot reach") || has("connection reset") {
+        Failure::Connection
+    } else if has("credentials rejected")
+        || has("signaturedoesnotmatch")
+        || has("invalidaccesskeyid")
+    {
+        Failure::Credentials
+    } else if has("bucket does not exist") || has("nosuchbucket") {
+        Failure::Bucket
+    } else if has("permission denied") || has("accessdenied") || has("read-only") {
+        Failure::Permission
+    } else if has("timed out") || has("timeout") {
+        Failure::Timeout
+    } else {
+        Failure::Other
+    }
+}
+
+/// A storage test that failed: what failed, and the storage's own words.
+#[derive(Debug, Clone)]
+pub struct StorageFailure {
+    pub failure: Failure,
+    pub detail: String,
+}
+
+impl std::fmt::Display for StorageFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} [{}]", self.failure.label(), self.detail)
+    }
+}
+
+/// Write, read back and delete a small object on `cfg`; `tag` makes the key unique.
+pub async fn storage(cfg: &StorageConfig, tag: &str) -> Result<(), StorageFailure> {
+    let fail = |e: &StorageError| StorageFailure {
+        failure: classify(&e.to_string()),
+        detail: e.to_string(),
+    };
+    if let crate::config::StorageKind::Local { path } = &cfg.kind {
+        std::fs::create_dir_all(path).map_err(|e| StorageFailure {
+            failure: classify(&e.to_string()),
+            detail: format!("cannot create {}: {e}", path.display()),
+        })?;
+    }
+    let store = storage::open(cfg).map_err(|e| StorageFailure {
+        failure: Failure::Other,
+        detail: format!("{e:#}"),
+    })?;
+    store.check().await.map_err(|e| fail(&e))?;
+    let key = format!(
+        "wpbackup-configure-test-{tag}-{}.txt",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ")
+    );
+    let payload = Bytes::from(format!(
+        "wpbackup configure test object for storage {}; safe to delete\n",
+        cfg.name
+    ));
+    let (tx, body) = Body::channel(1);
+    let _ = tx.send(Ok(payload.clone())).await;
+    drop(tx);
+    store.put(&key, body).await.map_err(|e| fail(&e))?;
+    let read = async {
+        let mut r = store.get(&key).await?;
+        let mut back = Vec::new();
+        r.read_to_end(&mut back)
+            .await
+            .map_err(|e| StorageError::Transient(format!("reading the test object: {e}")))?;
+        Ok::<_, StorageError>(back)
+    }
+    .await;
+    let deleted = store.delete(&key).await;
+    let back = read.map_err(|e| fail(&e))?;
+    if back != payload {
+        return Err(StorageFailure {
+            failure: Failure::ReadBack,
+            detail: format!("wrote {} bytes, read {} back", payload.len(), back.len()),
+        });
+    }
+    deleted.map_err(|e| fail(&e))?;
+    Ok(())
+}
+
+/// Run `SELECT 1` on the D1 database through the same REST client `sync-d1` uses.
+pub async fn d1(settings: &D1Settings) -> anyhow::Result<()> {
+    let client = D1Client::new(settings, Limits::command())?;
+    client
+        .query(Statement::new("SELECT 1 AS ok", Vec::new()))
+        .await
+        .map_err(anyhow::Error::from)?;
+    Ok(())
+}
+
+/// Send a test mail through the same SMTP code `report` uses; returns the recipients.
+pub fn smtp(settings: &SmtpSettings, server_id: &str) -> anyhow::Result<String> {
+    let text = format!(
+        "This is a test mail from `wpbackup configure` on {server_id}.\nBackup reports will arrive like this one.\n"
+    );
+    let html = format!("<p>{}</p>", text.trim().replace('\n', "<br>"));
+    mail::send(
+        settings,
+        &format!("[wpbackup] {server_id}: test mail"),
+        text,
+        html,
+    )?;
+    Ok(settings
+        .to
+        .iter()
+        .map(|m| m.to_string())
+        .collect::<Vec<_>>()
+        .join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_are_named_by_what_failed() {
+        let cases = [
+            (
+                "storage x: check: cannot reach the endpoint: dispatch failure: io error: error trying to connect: dns error: failed to lookup address information",
+                Failure::Dns,
+            ),
+            (
+                "cannot reach the endpoint: error trying to connect: invalid peer certificate: UnknownIssuer",
+                Failure::Tls,
+            ),
+            (
+                "cannot reach the endpoint: tcp connect error: Connection refused (os error 111)",
+                Failure::Connection,
+            ),
+            (
+                "storage x: check: credentials rejected (SignatureDoesNotMatch): check the access key",
+                Failure::Credentials,
+            ),
+            (
+                "storage x: the bucket does not exist: create it",
+                Failure::Bucket,
+            ),
+            (
+                "storage l: cannot create /x: Permission denied (os error 13)",
+                Failure::Permission,
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(classify(text), want, "{text}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_local_storage_is_written_read_and_cleaned() {
+        let d = tempfile::tempdir().unwrap();
+        let cfg = StorageConfig {
+            name: "disk".into(),
+            priority: 1,
+            kind: crate::config::StorageKind::Local {
+                path: d.path().join("archives"),
+            },
+        };
+        storage(&cfg, "t").await.unwrap();
+        let left: Vec<_> = std::fs::read_dir(d.path().join("archives"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert!(left.is_empty(), "test object left behind: {left:?}");
+    }
+}

@@ -1,0 +1,300 @@
+//! deploy.sh and the systemd units: the units pass `systemd-analyze verify` (warnings count as
+//! failures) and carry the hardening they promise; deploy.sh is shellcheck-clean, installs
+//! every file with its mode into a temporary root, keeps an existing config, enables the
+//! timers, changes nothing when run again, shows without doing under --dry-run, and writes a
+//! cron entry where there is no systemd.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const UNITS: [&str; 4] = [
+    "wpbackup.service",
+    "wpbackup.timer",
+    "wpbackup-report.service",
+    "wpbackup-report.timer",
+];
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn deploy_sh_is_shellcheck_clean() {
+    let out = Command::new("shellcheck")
+        .arg(repo().join("deploy.sh"))
+        .output()
+        .expect("shellcheck is installed by scripts/test.sh");
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+/// `systemd-analyze verify` on `dir`'s units: Ok, or everything it said.
+fn verify(dir: &Path) -> Result<(), String> {
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .args(UNITS.iter().map(|u| dir.join(u)))
+        .env("SYSTEMD_LOG_COLOR", "0")
+        .output()
+        .expect("systemd-analyze is installed by scripts/test.sh");
+    let said = text(&out);
+    if out.status.success() && said.trim().is_empty() {
+        Ok(())
+    } else {
+        Err(said)
+    }
+}
+
+/// The units with ExecStart pointing at the binary under test (verify wants it to exist).
+fn units_in(dir: &Path) {
+    let bin = crate::util::bin();
+    for u in UNITS {
+        let t = std::fs::read_to_string(repo().join("systemd").join(u)).unwrap();
+        let t = t.replace("/usr/local/bin/wpbackup", &bin.to_string_lossy());
+        std::fs::write(dir.join(u), t).unwrap();
+    }
+}
+
+#[test]
+fn systemd_units_verify_and_are_hardened() {
+    let dir = tempfile::tempdir().unwrap();
+    units_in(dir.path());
+    verify(dir.path()).unwrap_or_else(|said| panic!("systemd-analyze verify: {said}"));
+
+    let service = std::fs::read_to_string(repo().join("systemd/wpbackup.service")).unwrap();
+    for line in [
+        "Type=oneshot",
+        "ExecStart=/usr/local/bin/wpbackup backup",
+        "Nice=19",
+        "IOSchedulingClass=idle",
+        "ProtectSystem=strict",
+        "ReadWritePaths=/opt/wordpress-backup",
+        "ProtectHome=read-only",
+        "PrivateTmp=true",
+        "NoNewPrivileges=true",
+    ] {
+        assert!(
+            service.lines().any(|l| l == line),
+            "wpbackup.service lacks {line}"
+        );
+    }
+    let timer = std::fs::read_to_string(repo().join("systemd/wpbackup.timer")).unwrap();
+    for line in ["Persistent=true", "WantedBy=timers.target"] {
+        assert!(
+            timer.lines().any(|l| l == line),
+            "wpbackup.timer lacks {line}"
+        );
+    }
+    assert!(timer.contains("RandomizedDelaySec="));
+    let report = std::fs::read_to_string(repo().join("systemd/wpbackup-report.service")).unwrap();
+    assert!(report.contains("ExecStart=/usr/local/bin/wpbackup report"));
+
+    // The check itself can fail: a misspelt setting is reported.
+    let broken = dir.path().join("wpbackup.service");
+    let t = std::fs::read_to_string(&broken).unwrap();
+    std::fs::write(&broken, t.replace("NoNewPrivileges", "NoNewPrivilege")).unwrap();
+    let said = verify(dir.path()).expect_err("a misspelt key must not pass");
+    assert!(said.contains("NoNewPrivilege"), "{said}");
+}
+
+fn deploy(root: &Path, extra_env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut cmd = Command::new("bash");
+    cmd.arg(repo().join("deploy.sh"))
+        .args(["--binary", &crate::util::bin().to_string_lossy()])
+        .args(["--env-file", "/nonexistent/.env"])
+        .args(args)
+        .env("DESTDIR", root)
+        .env_remove("PREFIX")
+        .env_remove("SYSTEMD_UNIT_DIR")
+        .env_remove("WPBACKUP_CRONTAB");
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run deploy.sh");
+    eprintln!("deploy.sh {args:?}:\n{}", text(&out));
+    out
+}
+
+/// Every entry under `root`: kind, mode, size, mtime, link target, content hash.
+fn snapshot(root: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for e in walkdir::WalkDir::new(root) {
+        let e = e.unwrap();
+        let m = std::fs::symlink_metadata(e.path()).unwrap();
+        let rel = e
+            .path()
+            .strip_prefix(root)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let what = if m.file_type().is_symlink() {
+            format!("-> {}", std::fs::read_link(e.path()).unwrap().display())
+        } else if m.is_file() {
+            let data = std::fs::read(e.path()).unwrap();
+            format!(
+                "{:o} {} {}.{} {:x}",
+                m.mode() & 0o7777,
+                data.len(),
+                m.mtime(),
+                m.mtime_nsec(),
+                {
+                    data.iter().fold(0xcbf29ce484222325u64, |h, b| {
+                        (h ^ *b as u64).wrapping_mul(0x100000001b3)
+                    })
+                }
+            )
+        } else {
+            format!("dir {:o}", m.mode() & 0o7777)
+        };
+        out.insert(rel, what);
+    }
+    out
+}
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn deploy_installs_everything_keeps_the_config_and_a_second_run_changes_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    // A server that already has a config (and a home directory others can read).
+    let home = r.join("opt/wordpress-backup");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(home.join("config.json"), "{\"server_id\":\"keep-me\"}").unwrap();
+    std::fs::write(home.join(".env"), "SECRET=1\n").unwrap();
+
+    // --dry-run changes nothing.
+    let before = snapshot(r);
+    let env = [("WPBACKUP_SYSTEMD", "yes")];
+    let out = deploy(r, &env, &["--dry-run", "--time", "02:15"]);
+    assert!(out.status.success());
+    assert!(text(&out).contains("would run: install"), "{}", text(&out));
+    assert_eq!(snapshot(r), before, "--dry-run changed something");
+
+    let out = deploy(r, &env, &["--time", "02:15"]);
+    assert!(out.status.success());
+    let bin = r.join("usr/local/bin/wpbackup");
+    assert_eq!(
+        std::fs::read(&bin).unwrap(),
+        std::fs::read(crate::util::bin()).unwrap()
+    );
+    assert_eq!(mode(&bin), 0o755);
+    assert_eq!(mode(&home), 0o700);
+    assert_eq!(
+        std::fs::read_to_string(home.join("config.json")).unwrap(),
+        "{\"server_id\":\"keep-me\"}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(home.join(".env")).unwrap(),
+        "SECRET=1\n"
+    );
+    let units = r.join("etc/systemd/system");
+    for u in UNITS {
+        let installed = std::fs::read_to_string(units.join(u)).unwrap();
+        assert_eq!(mode(&units.join(u)), 0o644, "{u}");
+        let shipped = std::fs::read_to_string(repo().join("systemd").join(u)).unwrap();
+        assert_eq!(
+            installed,
+            shipped.replace("OnCalendar=*-*-* 03:00:00", "OnCalendar=*-*-* 02:15:00"),
+            "{u}"
+        );
+    }
+    for t in ["wpbackup.timer", "wpbackup-report.timer"] {
+        let link = units.join("timers.target.wants").join(t);
+        assert_eq!(
+            std::fs::read_link(&link).unwrap(),
+            Path::new("/etc/systemd/system").join(t),
+            "{t} is not enabled"
+        );
+    }
+    assert!(!r.join("etc/cron.d/wpbackup").exists());
+
+    let first = snapshot(r);
+    let out = deploy(r, &env, &["--time", "02:15"]);
+    assert!(out.status.success());
+    assert!(text(&out).contains("done: 0 change(s)"), "{}", text(&out));
+    assert_eq!(snapshot(r), first, "the second run changed something");
+
+    // A new time is a change to the timer only.
+    let out = deploy(r, &env, &["--time", "04:00"]);
+    assert!(text(&out).contains("done: 1 change(s)"), "{}", text(&out));
+    let timer = std::fs::read_to_string(units.join("wpbackup.timer")).unwrap();
+    assert!(timer.contains("OnCalendar=*-*-* 04:00:00"), "{timer}");
+}
+
+#[test]
+fn without_systemd_deploy_writes_a_cron_entry() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    let env = [
+        ("WPBACKUP_SYSTEMD", "no"),
+        ("WPBACKUP_CRONTAB", "/etc/cron.d/wpbackup"),
+    ];
+    let out = deploy(r, &env, &["--time", "01:05", "--home", "/srv/wpb"]);
+    assert!(out.status.success());
+    let cron = std::fs::read_to_string(r.join("etc/cron.d/wpbackup")).unwrap();
+    assert!(
+        cron.lines().any(|l| l
+            == "5 1 * * * root WPBACKUP_HOME=/srv/wpb nice -n 19 /usr/local/bin/wpbackup backup >>/srv/wpb/cron.log 2>&1"),
+        "{cron}"
+    );
+    assert_eq!(mode(&r.join("etc/cron.d/wpbackup")), 0o644);
+    assert_eq!(mode(&r.join("srv/wpb")), 0o700);
+    assert!(!r.join("etc/systemd").exists(), "no units without systemd");
+    let first = snapshot(r);
+    let out = deploy(r, &env, &["--time", "01:05", "--home", "/srv/wpb"]);
+    assert!(text(&out).contains("done: 0 change(s)"), "{}", text(&out));
+    assert_eq!(snapshot(r), first);
+}
+
+#[test]
+fn the_installed_service_runs_a_backup_that_lands_in_the_bucket() {
+    // No systemd runs here: run the installed unit's ExecStart with its Environment, as
+    // systemd would, against a configured home.
+    let f = crate::fixture::Fixture::new("service");
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    let home = f.home().to_string_lossy().into_owned();
+    let out = deploy(r, &[("WPBACKUP_SYSTEMD", "yes")], &["--home", &home]);
+    assert!(out.status.success());
+    let unit = std::fs::read_to_string(r.join("etc/systemd/system/wpbackup.service")).unwrap();
+    let mut cmd: Option<Command> = None;
+    let mut env = Vec::new();
+    for line in unit.lines() {
+        if let Some(kv) = line.strip_prefix("Environment=") {
+            let (k, v) = kv.split_once('=').unwrap();
+            env.push((k.to_string(), v.to_string()));
+        }
+        if let Some(exec) = line.strip_prefix("ExecStart=") {
+            let mut words = exec.split_whitespace();
+            let bin = words.next().unwrap();
+            assert_eq!(bin, "/usr/local/bin/wpbackup");
+            let mut c = Command::new(r.join(bin.trim_start_matches('/')));
+            c.args(words);
+            cmd = Some(c);
+        }
+    }
+    assert_eq!(env, [("WPBACKUP_HOME".to_string(), home.clone())]);
+    let mut cmd = cmd.expect("ExecStart");
+    cmd.env_remove("SERVER_ID").env_remove("RUST_LOG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let stored = crate::fixture::stored(&f.primary);
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert!(stored[0].0.starts_with("test-server/blog/"), "{stored:?}");
+    assert_eq!(f.rows()[0].status, "SUCCESS");
+}
