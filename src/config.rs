@@ -117,6 +117,16 @@ impl Env {
         }
     }
 
+    /// An environment of `.env` pairs (unit tests).
+    #[cfg(test)]
+    pub fn from_pairs(vars: &[(&str, &str)]) -> Env {
+        Env::from_map(
+            vars.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
     pub fn get(&self, name: &str) -> Option<String> {
         std::env::var(name)
             .ok()

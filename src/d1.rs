@@ -424,14 +424,8 @@ fn snippet(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-
     fn env(vars: &[(&str, &str)]) -> Env {
-        Env::from_map(
-            vars.iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect::<HashMap<_, _>>(),
-        )
+        Env::from_pairs(vars)
     }
 
     #[test]

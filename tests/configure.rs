@@ -399,6 +399,27 @@ fn without_a_terminal_configure_says_how_to_run_it() {
     assert!(!home.path().join("config.json").exists());
 }
 
+/// `configure --non-interactive` in an empty home with `answers`: (exit code, all output).
+fn configure_in(home: &Path, answers: &Value) -> (Option<i32>, String) {
+    let a = home.join("answers.json");
+    std::fs::write(&a, answers.to_string()).unwrap();
+    std::fs::set_permissions(&a, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = Command::new(crate::util::bin())
+        .args(["--home", &home.to_string_lossy()])
+        .args(["configure", "--non-interactive", "--answers"])
+        .arg(&a)
+        .env_remove("WPBACKUP_HOME")
+        .env("WPBACKUP_SCAN_ROOTS", "")
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), all)
+}
+
 #[test]
 fn d1_and_smtp_are_tested_before_writing() {
     // No D1 or SMTP server here (the harness for those is another module's): closed loopback
@@ -415,23 +436,8 @@ fn d1_and_smtp_are_tested_before_writing() {
                  "password": "pw-SECRET-2", "from": "wpbackup@example.com",
                  "to": ["ops@example.com"]}
     });
-    let a = home.path().join("answers.json");
-    std::fs::write(&a, answers.to_string()).unwrap();
-    std::fs::set_permissions(&a, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let out = Command::new(crate::util::bin())
-        .args(["--home", &home.path().to_string_lossy()])
-        .args(["configure", "--non-interactive", "--answers"])
-        .arg(&a)
-        .env_remove("WPBACKUP_HOME")
-        .env("WPBACKUP_SCAN_ROOTS", "")
-        .output()
-        .unwrap();
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.status.code(), Some(1), "{all}");
+    let (code, all) = configure_in(home.path(), &answers);
+    assert_eq!(code, Some(1), "{all}");
     assert!(all.contains("✓ storage disk"), "{all}");
     assert!(all.contains("✗ d1: cannot reach"), "{all}");
     assert!(
@@ -461,23 +467,8 @@ fn d1_and_smtp_pass_their_tests_against_the_simulators_and_the_mail_arrives() {
                  "username": crate::util::smtp::USER, "password": crate::util::smtp::PASSWORD,
                  "from": "wpbackup@example.com", "to": ["ops@example.com"]}
     });
-    let a = home.path().join("answers.json");
-    std::fs::write(&a, answers.to_string()).unwrap();
-    std::fs::set_permissions(&a, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let out = Command::new(crate::util::bin())
-        .args(["--home", &home.path().to_string_lossy()])
-        .args(["configure", "--non-interactive", "--answers"])
-        .arg(&a)
-        .env_remove("WPBACKUP_HOME")
-        .env("WPBACKUP_SCAN_ROOTS", "")
-        .output()
-        .unwrap();
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.status.code(), Some(0), "{all}");
+    let (code, all) = configure_in(home.path(), &answers);
+    assert_eq!(code, Some(0), "{all}");
     assert!(all.contains("✓ d1"), "{all}");
     assert!(all.contains("✓ smtp"), "{all}");
     assert!(!all.contains(crate::util::d1::TOKEN), "{all}");
