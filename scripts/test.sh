@@ -22,6 +22,7 @@ command -v php >/dev/null 2>&1 || missing+=(php-cli)
 { command -v php >/dev/null 2>&1 && php -m 2>/dev/null | grep -qi '^mysqli$'; } || missing+=(php-mysql)
 [ -f /usr/share/wordpress/wp-settings.php ] || missing+=(wordpress)
 command -v zstd >/dev/null 2>&1 || missing+=(zstd)
+{ command -v age >/dev/null 2>&1 && command -v age-keygen >/dev/null 2>&1; } || missing+=(age)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing Debian packages: ${missing[*]}"
   $SUDO apt-get update -qq

@@ -150,6 +150,15 @@ struct RawConfig {
     #[serde(default)]
     upload: RawUpload,
     retention: Option<RawRetention>,
+    encryption: Option<RawEncryption>,
+    healthchecks: Option<crate::healthchecks::RawHealthchecks>,
+}
+
+/// `encryption`: archives encrypted with age to these public keys (see crypt.rs).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEncryption {
+    recipients: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -233,6 +242,10 @@ pub struct Config {
     pub upload: UploadSettings,
     /// `None`: no retention configured; `prune` refuses and `backup` deletes nothing.
     pub retention: Option<Policy>,
+    /// `None`: archives stored as plain `.tar.zst`; else encrypted to these age recipients.
+    pub encryption: Option<crate::crypt::Encryption>,
+    /// `None`: no dead man's switch pings.
+    pub healthchecks: Option<crate::healthchecks::Healthchecks>,
 }
 
 #[derive(Debug, Clone)]
@@ -395,6 +408,8 @@ impl Config {
             compression: Compression::default(),
             upload: UploadSettings::default(),
             retention: None,
+            encryption: None,
+            healthchecks: None,
         }
     }
 }
@@ -517,6 +532,29 @@ impl Validator<'_> {
             None => None,
             Some(r) => Some(self.retention(r)?),
         };
+        let encryption = match raw.encryption {
+            None => None,
+            Some(e) => {
+                let keys = self.required(e.recipients, "encryption.recipients")?;
+                Some(crate::crypt::Encryption::parse(&keys).map_err(|(i, msg)| {
+                    self.err(
+                        if keys.is_empty() {
+                            "encryption.recipients".to_string()
+                        } else {
+                            format!("encryption.recipients[{i}]")
+                        },
+                        msg,
+                    )
+                })?)
+            }
+        };
+        let healthchecks = match raw.healthchecks {
+            None => None,
+            Some(h) => Some(
+                crate::healthchecks::Healthchecks::from_raw(h)
+                    .map_err(|(path, msg)| self.err(format!("healthchecks{path}"), msg))?,
+            ),
+        };
         Ok(Config {
             server_id,
             sites,
@@ -524,6 +562,8 @@ impl Validator<'_> {
             compression,
             upload,
             retention,
+            encryption,
+            healthchecks,
         })
     }
 
@@ -814,6 +854,28 @@ mod tests {
                 r#"{"sites":[{"name":"a","path":"/x"},{"name":"a","path":"/y"}]}"#,
                 "sites[1].name: \"a\" is used twice",
             ),
+            (
+                r#"{"encryption":{"recipients":["age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq","age1bad"]}}"#,
+                "encryption.recipients[1]: \"age1bad\" is not an age public key",
+            ),
+            (
+                r#"{"encryption":{"recipients":[]}}"#,
+                "encryption.recipients: no recipient",
+            ),
+            (r#"{"encryption":{}}"#, "encryption.recipients: missing"),
+            (
+                r#"{"encryption":{"recipients":["x"],"passphrase":"p"}}"#,
+                "encryption.passphrase: unknown key",
+            ),
+            (
+                r#"{"healthchecks":{"url":"ftp://x"}}"#,
+                "healthchecks.url: must start with https://",
+            ),
+            (
+                r#"{"healthchecks":{"start":"https://x/s","succes":"https://x"}}"#,
+                "healthchecks.succes: unknown key",
+            ),
+            (r#"{"healthchecks":{}}"#, "healthchecks: no ping URL"),
         ];
         for (text, want) in cases {
             let got = err(text);

@@ -3,6 +3,7 @@
 mod util;
 
 mod backup;
+mod encryption;
 mod fixture;
 mod harness;
 mod prune;
