@@ -6,5 +6,6 @@ mod backup;
 mod encryption;
 mod fixture;
 mod harness;
+mod healthchecks;
 mod prune;
 mod restore;
