@@ -152,6 +152,16 @@ struct RawConfig {
     retention: Option<RawRetention>,
     encryption: Option<RawEncryption>,
     healthchecks: Option<crate::healthchecks::RawHealthchecks>,
+    #[serde(default)]
+    database: RawDatabaseLimits,
+}
+
+/// `database`: how long the database tools may wait on a server that does not answer.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDatabaseLimits {
+    connect_timeout_secs: Option<u64>,
+    stall_timeout_secs: Option<u64>,
 }
 
 /// `encryption`: archives encrypted with age to these public keys (see crypt.rs).
@@ -246,6 +256,8 @@ pub struct Config {
     pub encryption: Option<crate::crypt::Encryption>,
     /// `None`: no dead man's switch pings.
     pub healthchecks: Option<crate::healthchecks::Healthchecks>,
+    /// Limits on waiting for a database server.
+    pub database: crate::dump::Timeouts,
 }
 
 #[derive(Debug, Clone)]
@@ -410,6 +422,7 @@ impl Config {
             retention: None,
             encryption: None,
             healthchecks: None,
+            database: crate::dump::Timeouts::default(),
         }
     }
 }
@@ -555,6 +568,14 @@ impl Validator<'_> {
                     .map_err(|(path, msg)| self.err(format!("healthchecks{path}"), msg))?,
             ),
         };
+        let d = crate::dump::Timeouts::default();
+        let database = crate::dump::Timeouts {
+            connect_secs: raw.database.connect_timeout_secs.unwrap_or(d.connect_secs),
+            stall_secs: raw.database.stall_timeout_secs.unwrap_or(d.stall_secs),
+        };
+        if database.connect_secs == 0 || database.stall_secs == 0 {
+            return Err(self.err("database", "timeouts must be at least 1 second"));
+        }
         Ok(Config {
             server_id,
             sites,
@@ -564,6 +585,7 @@ impl Validator<'_> {
             retention,
             encryption,
             healthchecks,
+            database,
         })
     }
 
@@ -876,6 +898,14 @@ mod tests {
                 "healthchecks.succes: unknown key",
             ),
             (r#"{"healthchecks":{}}"#, "healthchecks: no ping URL"),
+            (
+                r#"{"database":{"stall_timeout_secs":0}}"#,
+                "database: timeouts must be at least 1 second",
+            ),
+            (
+                r#"{"database":{"timeout":3}}"#,
+                "database.timeout: unknown key",
+            ),
         ];
         for (text, want) in cases {
             let got = err(text);

@@ -11,6 +11,7 @@ mod dbrestore;
 mod dump;
 mod fetch;
 mod healthchecks;
+mod interrupt;
 mod lock;
 mod logdb;
 mod output;

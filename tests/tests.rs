@@ -4,6 +4,7 @@ mod util;
 
 mod backup;
 mod encryption;
+mod faults;
 mod fixture;
 mod harness;
 mod healthchecks;

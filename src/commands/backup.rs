@@ -96,6 +96,8 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> anyhow::Result<Outcome> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    crate::interrupt::install(&rt).context("cannot listen for SIGTERM and SIGINT")?;
+    crate::dump::set_timeouts(config.database);
 
     let monitor = crate::healthchecks::Monitor::start(
         config.healthchecks.clone().filter(|_| !args.dry_run),
@@ -131,7 +133,16 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> anyhow::Result<Outcome> {
     let show_bars = output::interactive() && !ctx.json && !ctx.quiet;
     let mut results = Vec::new();
     for site in &sites {
-        let result = if args.dry_run {
+        let result = if let Some(sig) = crate::interrupt::received() {
+            failed(
+                &site.name,
+                Instant::now(),
+                format!(
+                    "not backed up: the run was interrupted by {} before this site",
+                    crate::interrupt::name(sig)
+                ),
+            )
+        } else if args.dry_run {
             dry_run_site(site, &targets)
         } else {
             backup_site(&rt, &config, site, &targets, run_started, show_bars)
@@ -146,7 +157,8 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> anyhow::Result<Outcome> {
         }
         results.push(result);
     }
-    if !args.dry_run && config.retention.is_some() {
+    let interrupted = crate::interrupt::received();
+    if !args.dry_run && config.retention.is_some() && interrupted.is_none() {
         // Retention for the sites just stored; its failures are warnings, never the run's result.
         let stored: Vec<&str> = results
             .iter()
@@ -165,6 +177,9 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> anyhow::Result<Outcome> {
         &ping_body(&config, &results),
     );
     print_summary(ctx, &config, &results)?;
+    if let Some(sig) = interrupted {
+        return Ok(Outcome::Interrupted(sig));
+    }
     Ok(if results.iter().any(|r| r.status == Status::Error) {
         Outcome::Failed
     } else {
@@ -470,6 +485,11 @@ fn backup_site(
         let produced = producer
             .join()
             .unwrap_or_else(|_| Err("the archiver panicked".into()));
+        if let (Some(sig), Err(_)) = (crate::interrupt::received(), &put) {
+            bar.finish_and_clear();
+            let during = format!("while storing on {}", st.name());
+            return failed(name, started, crate::interrupt::details(sig, &during));
+        }
         match (put, produced) {
             (Ok(out), Ok(manifest)) => {
                 bar.finish_and_clear();
