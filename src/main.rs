@@ -10,6 +10,8 @@ mod crypt;
 mod dbrestore;
 mod dump;
 mod fetch;
+#[cfg(test)]
+mod fuzz;
 mod healthchecks;
 mod interrupt;
 mod lock;
