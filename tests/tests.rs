@@ -10,3 +10,4 @@ mod harness;
 mod healthchecks;
 mod prune;
 mod restore;
+mod security;
