@@ -18,14 +18,19 @@ fn mode(p: &Path) -> u32 {
     std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o777
 }
 
+/// What a watched run showed.
+struct Watched {
+    code: Option<i32>,
+    logs: String,
+    /// Processes whose command line or environment held a secret.
+    leaks: Vec<String>,
+    /// Files that appeared in the watched directory, with their modes.
+    seen: Vec<(String, u32)>,
+}
+
 /// Run `cmd` to the end while watching every process's command line and environment, and
-/// the modes of the files that appear in `watch_dir`. Returns (exit code, output, leaks seen
-/// in processes, files seen in `watch_dir` with their modes).
-fn run_watched(
-    mut cmd: Command,
-    secrets: &[&str],
-    watch_dir: &Path,
-) -> (Option<i32>, String, Vec<String>, Vec<(String, u32)>) {
+/// the modes of the files that appear in `watch_dir`.
+fn run_watched(mut cmd: Command, secrets: &[&str], watch_dir: &Path) -> Watched {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("out.log");
     let out = std::fs::File::create(&log).unwrap();
@@ -81,8 +86,12 @@ fn run_watched(
         assert!(std::time::Instant::now() < deadline, "the run hung");
         std::thread::sleep(Duration::from_millis(5));
     }
-    let code = child.wait().unwrap().code();
-    (code, std::fs::read_to_string(&log).unwrap(), leaks, seen)
+    Watched {
+        code: child.wait().unwrap().code(),
+        logs: std::fs::read_to_string(&log).unwrap(),
+        leaks,
+        seen,
+    }
 }
 
 /// `cmd` runs with umask 000: every private mode must come from the tool itself.
@@ -119,7 +128,12 @@ fn files_the_tool_creates_are_private_and_secrets_stay_hidden() {
         let mut cmd = f.cmd(&args);
         cmd.env("RUST_LOG", "trace").env("TMPDIR", tmp.path());
         with_open_umask(&mut cmd);
-        let (code, logs, leaks, seen) = run_watched(cmd, &secrets, tmp.path());
+        let Watched {
+            code,
+            logs,
+            leaks,
+            seen,
+        } = run_watched(cmd, &secrets, tmp.path());
         assert_eq!(code, Some(0), "{logs}");
         assert!(leaks.is_empty(), "secrets visible in processes: {leaks:?}");
         all_logs.push_str(&logs);
@@ -173,7 +187,12 @@ fn files_the_tool_creates_are_private_and_secrets_stay_hidden() {
         let mut cmd = f.cmd(args);
         cmd.env("RUST_LOG", "trace").env("TMPDIR", tmp.path());
         with_open_umask(&mut cmd);
-        let (code, logs, leaks, seen) = run_watched(cmd, &secrets, tmp.path());
+        let Watched {
+            code,
+            logs,
+            leaks,
+            seen,
+        } = run_watched(cmd, &secrets, tmp.path());
         assert_eq!(code, Some(0), "{args:?}: {logs}");
         assert!(
             leaks.is_empty(),
