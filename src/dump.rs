@@ -296,7 +296,19 @@ pub fn run_dump(db: &DatabaseConfig, tmp_dir: &Path) -> anyhow::Result<Dump> {
     }
     let written = copied.and_then(|_| tap.inner.finish()?.sync_all());
     if let Err(e) = written {
-        bail!("cannot write the dump to {}: {e}", tmp_dir.display());
+        let full = matches!(
+            e.raw_os_error(),
+            Some(libc::ENOSPC | libc::EFBIG | libc::EDQUOT)
+        );
+        bail!(
+            "cannot write the dump to {}: {e}{}",
+            tmp_dir.display(),
+            if full {
+                ": the temporary directory is out of space (free some, or set TMPDIR to a larger one)"
+            } else {
+                ""
+            }
+        );
     }
     if !status.success() {
         bail!(

@@ -214,3 +214,67 @@ fn archive_encrypted_by_the_age_tool_restores_with_wpbackup() {
 fn stdout_of(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// Exit code, peak RSS (bytes, from the kernel's wait4 accounting) and wall time of a run.
+fn run_measured(mut cmd: Command) -> (i32, u64, f64) {
+    let started = std::time::Instant::now();
+    let child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(r, pid);
+    std::mem::forget(child);
+    (
+        libc::WEXITSTATUS(status),
+        usage.ru_maxrss as u64 * 1024,
+        started.elapsed().as_secs_f64(),
+    )
+}
+
+#[test]
+fn encryption_streams_with_the_same_memory_bound() {
+    let f = Fixture::new("enc-mem");
+    f.site.grow(128 * 1024 * 1024);
+    let keys = tempfile::tempdir().unwrap();
+    let (_, public) = keygen(keys.path());
+    let store = tempfile::tempdir().unwrap();
+    let mut config = f.default_config();
+    config["storage"] =
+        json!([{ "name": "disk", "type": "local", "priority": 1, "path": store.path() }]);
+    f.write_config(config.clone());
+    let (code, plain, plain_secs) = run_measured(f.cmd(&["backup"]));
+    assert_eq!(code, 0);
+    config["encryption"] = json!({ "recipients": [public] });
+    f.write_config(config);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (code, sealed, sealed_secs) = run_measured(f.cmd(&["backup"]));
+    assert_eq!(code, 0);
+    let mib = |b: u64| b as f64 / 1048576.0;
+    eprintln!(
+        "site +128 MiB to local storage: plain {:.1} MiB peak RSS, {plain_secs:.2}s; encrypted {:.1} MiB, {sealed_secs:.2}s",
+        mib(plain),
+        mib(sealed)
+    );
+    // age adds one 64 KiB chunk buffer: the memory bound does not change.
+    assert!(
+        sealed < plain + 16 * 1024 * 1024,
+        "encryption raised peak RSS from {:.1} to {:.1} MiB",
+        mib(plain),
+        mib(sealed)
+    );
+    let names: Vec<String> = walkdir::WalkDir::new(store.path())
+        .into_iter()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names.iter().filter(|n| n.ends_with(".tar.zst.age")).count(),
+        1,
+        "{names:?}"
+    );
+}

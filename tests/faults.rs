@@ -360,19 +360,7 @@ fn a_local_storage_out_of_space_is_a_clear_error_and_leaves_no_partial_file() {
     // with EFBIG, as they fail with ENOSPC on a full disk.
     let mut cmd = f.cmd(&["backup"]);
     cmd.env("TMPDIR", tmp.path());
-    unsafe {
-        cmd.pre_exec(|| {
-            let lim = libc::rlimit {
-                rlim_cur: 2 * 1024 * 1024,
-                rlim_max: 2 * 1024 * 1024,
-            };
-            if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-            Ok(())
-        });
-    }
+    limit_file_size(&mut cmd, 2 * 1024 * 1024);
     let (status, text) = output_bounded(&mut cmd, "out of space");
     assert_eq!(status.code(), Some(1), "{text}");
     let rows = f.rows();
@@ -388,4 +376,52 @@ fn a_local_storage_out_of_space_is_a_clear_error_and_leaves_no_partial_file() {
     let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
     assert!(left.is_empty(), "{left:?}");
     assert!(f.archive_rows().is_empty());
+}
+
+/// Run `cmd` with no file allowed past `limit` bytes (EFBIG, as ENOSPC on a full disk).
+fn limit_file_size(cmd: &mut Command, limit: u64) {
+    unsafe {
+        cmd.pre_exec(move || {
+            let lim = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+}
+
+#[test]
+fn a_temporary_directory_out_of_space_is_a_clear_error_and_leaves_nothing() {
+    let f = Fixture::new("tmpfull");
+    // A database whose compressed dump (the only big file written locally: the archive goes
+    // to S3) is well past the limit.
+    f.db.sql_db(
+        &f.site.db_name,
+        "CREATE TABLE big (id INT PRIMARY KEY AUTO_INCREMENT, v TEXT);
+         INSERT INTO big (v) SELECT HEX(RANDOM_BYTES(1024)) FROM seq_1_to_3000;",
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cmd = f.cmd(&["backup"]);
+    cmd.env("TMPDIR", tmp.path());
+    limit_file_size(&mut cmd, 1024 * 1024);
+    let (status, text) = output_bounded(&mut cmd, "temporary directory full");
+    assert_eq!(status.code(), Some(1), "{text}");
+    let rows = f.rows();
+    assert_eq!(rows[0].status, "ERROR", "{:?}", rows[0]);
+    assert!(
+        rows[0]
+            .details
+            .contains("temporary directory is out of space")
+            && rows[0].details.contains("TMPDIR"),
+        "{:?}",
+        rows[0]
+    );
+    assert!(fixture::stored(&f.primary).is_empty() && fixture::stored(&f.secondary).is_empty());
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
 }
