@@ -238,6 +238,39 @@ fn a_storage_and_a_database_that_never_answer_are_given_up_on() {
 }
 
 #[test]
+fn a_primary_that_freezes_mid_upload_is_given_up_on() {
+    let f = Fixture::new("frozen");
+    f.site.grow(40 * 1024 * 1024);
+    let mut config = f.default_config();
+    config["upload"] = json!({ "part_size_mib": 5, "connect_timeout_secs": 1, "timeout_secs": 2, "max_attempts": 1 });
+    f.write_config(config);
+    let log = f.home().join("frozen.log");
+    let child = start_backup_and_wait_for_upload(&f, &log);
+    // SIGSTOP: the kernel still accepts connections for it, but nothing answers any more.
+    let pgid = f.primary.pid().unwrap() as i32;
+    unsafe {
+        libc::kill(-pgid, libc::SIGSTOP);
+    }
+    let status = wait_bounded(child, "frozen primary");
+    unsafe {
+        libc::kill(-pgid, libc::SIGCONT);
+    }
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(status.code(), Some(0), "{text}");
+    let rows = f.rows();
+    assert_eq!(rows[0].status, "WARNING", "{:?}", rows[0]);
+    assert_eq!(rows[0].storage_name.as_deref(), Some("secondary"));
+    assert!(
+        rows[0].details.contains("primary") && rows[0].details.contains("timed out"),
+        "{:?}",
+        rows[0]
+    );
+    assert!(fixture::stored(&f.primary).is_empty());
+    let out = f.run(&["verify", "--storage", "secondary"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
 fn a_dump_that_stalls_is_stopped_and_nothing_is_stored() {
     let f = Fixture::new("stall");
     let mut config = f.default_config();
