@@ -21,6 +21,8 @@ command -v mariadb-dump >/dev/null 2>&1 || missing+=(mariadb-client)
 command -v php >/dev/null 2>&1 || missing+=(php-cli)
 { command -v php >/dev/null 2>&1 && php -m 2>/dev/null | grep -qi '^mysqli$'; } || missing+=(php-mysql)
 [ -f /usr/share/wordpress/wp-settings.php ] || missing+=(wordpress)
+# A theme is only "recommended" by Debian's wordpress; without one the front page is empty.
+[ -d /usr/share/wordpress/wp-content/themes/twentytwentythree ] || missing+=(wordpress-theme-twentytwentythree)
 command -v zstd >/dev/null 2>&1 || missing+=(zstd)
 { command -v age >/dev/null 2>&1 && command -v age-keygen >/dev/null 2>&1; } || missing+=(age)
 if [ ${#missing[@]} -gt 0 ]; then
