@@ -145,9 +145,10 @@ echo "installed\n";
         );
         let script_path = dir.path().join("install.php");
         std::fs::write(&script_path, script).expect("install script");
+        // Bounded: WordPress waits on a database server that went away instead of failing.
         let out = run_ok(
-            Command::new("php")
-                .args(["-d", "display_errors=stderr"])
+            Command::new("timeout")
+                .args(["300", "php", "-d", "display_errors=stderr"])
                 .arg(&script_path),
         );
         assert!(out.contains("installed"), "WordPress install said: {out}");
