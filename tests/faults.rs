@@ -398,10 +398,28 @@ fn a_local_storage_out_of_space_is_a_clear_error_and_leaves_no_partial_file() {
     config["storage"] =
         json!([{ "name": "disk", "type": "local", "priority": 1, "path": store.path() }]);
     f.write_config(config);
+    // The real dump tool, started late: the storage fails while the dump still runs, and
+    // its temporary files (the dump, the defaults file holding the password) must go too.
+    let fake = tempfile::tempdir().unwrap();
+    let script = fake.path().join("mariadb-dump");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nsleep 2\nexec '{}' \"$@\"\n",
+            which("mariadb-dump").display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        fake.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     // No file of the process may grow past 2 MiB (the archive is ~8 MiB): writes then fail
     // with EFBIG, as they fail with ENOSPC on a full disk.
     let mut cmd = f.cmd(&["backup"]);
-    cmd.env("TMPDIR", tmp.path());
+    cmd.env("TMPDIR", tmp.path()).env("PATH", path);
     limit_file_size(&mut cmd, 2 * 1024 * 1024);
     let (status, text) = output_bounded(&mut cmd, "out of space");
     assert_eq!(status.code(), Some(1), "{text}");

@@ -371,6 +371,19 @@ impl DumpCell {
     }
 }
 
+impl Drop for DumpCell {
+    /// A dump still running when the site is given up (every storage failed before it ended)
+    /// is waited for, so its temporary files (the dump, the defaults file with the password)
+    /// are removed before the process can exit.
+    fn drop(&mut self) {
+        if let Ok(state) = self.state.get_mut()
+            && let DumpState::Running(handle) = std::mem::replace(state, DumpState::Taken)
+        {
+            let _ = handle.join();
+        }
+    }
+}
+
 fn backup_site(
     rt: &tokio::runtime::Runtime,
     config: &Config,
