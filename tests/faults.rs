@@ -38,8 +38,10 @@ fn walk_count(dir: &Path) -> usize {
 /// has begun (s3s-fs keeps the parts of a multipart upload on disk).
 fn start_backup_and_wait_for_upload(f: &Fixture, log: &Path) -> Child {
     let out = std::fs::File::create(log).unwrap();
+    std::fs::create_dir_all(run_tmp(f)).unwrap();
     let mut child = f
         .cmd(&["backup"])
+        .env("TMPDIR", run_tmp(f))
         .stdout(out.try_clone().unwrap())
         .stderr(out)
         .spawn()
@@ -56,6 +58,11 @@ fn start_backup_and_wait_for_upload(f: &Fixture, log: &Path) -> Child {
         std::thread::sleep(Duration::from_millis(10));
     }
     child
+}
+
+/// The temporary directory of the runs started by `start_backup_and_wait_for_upload`.
+fn run_tmp(f: &Fixture) -> PathBuf {
+    f.home().join("tmp")
 }
 
 /// Wait for a child, killing it if it hangs far beyond any configured limit (so that a hang
@@ -145,6 +152,9 @@ fn sigterm_and_sigint_abort_the_upload_record_it_and_the_next_run_works() {
         assert!(fixture::stored(&f.secondary).is_empty(), "{name}");
         assert_eq!(f.archive_rows().len(), recorded_before);
         assert!(lock_is_free(&f), "the lock must be released");
+        // The dump's temporary files went with it.
+        let left: Vec<_> = std::fs::read_dir(run_tmp(&f)).unwrap().collect();
+        assert!(left.is_empty(), "{left:?}");
         // The multipart upload was aborted: s3s-fs holds no parts of it any more.
         let residue: Vec<_> = fixture::tree(&f.primary.root, &|_| false)
             .into_iter()
