@@ -61,11 +61,17 @@ pub struct ArchiveSpec {
     pub siteurl: Option<String>,
 }
 
-/// The object key: `{server_id}/{site}/{site}_{YYYYMMDDTHHMMSSZ}.tar.zst`.
-pub fn object_key(server_id: &str, site: &str, at: DateTime<Utc>) -> String {
+/// The object key: `{server_id}/{site}/{site}_{YYYYMMDDTHHMMSSZ}.tar.zst`, with `.age` after
+/// it when the archive is encrypted.
+pub fn object_key(server_id: &str, site: &str, at: DateTime<Utc>, encrypted: bool) -> String {
     format!(
-        "{server_id}/{site}/{site}_{}.tar.zst",
-        at.format("%Y%m%dT%H%M%SZ")
+        "{server_id}/{site}/{site}_{}.tar.zst{}",
+        at.format("%Y%m%dT%H%M%SZ"),
+        if encrypted {
+            crate::crypt::AGE_SUFFIX
+        } else {
+            ""
+        }
     )
 }
 
@@ -315,8 +321,12 @@ mod tests {
     fn key_format() {
         let t = Utc.with_ymd_and_hms(2026, 11, 24, 3, 4, 5).unwrap();
         assert_eq!(
-            object_key("web-01", "example.com", t),
+            object_key("web-01", "example.com", t, false),
             "web-01/example.com/example.com_20261124T030405Z.tar.zst"
+        );
+        assert_eq!(
+            object_key("web-01", "example.com", t, true),
+            "web-01/example.com/example.com_20261124T030405Z.tar.zst.age"
         );
     }
 

@@ -25,13 +25,15 @@ pub struct Listed {
 }
 
 /// Parse `{server_id}/{site}/{site}_{YYYYMMDDTHHMMSSZ}.tar.zst` (the shape `archive::object_key`
-/// writes). Anything else (temporaries, other files in the bucket) is `None`.
+/// writes), or the same with `.age` after it (an encrypted archive). Anything else (temporaries,
+/// other files in the bucket) is `None`.
 pub fn parse_key(key: &str) -> Option<ArchiveName> {
     let mut parts = key.split('/');
     let (server_id, site, file) = (parts.next()?, parts.next()?, parts.next()?);
     if parts.next().is_some() || server_id.is_empty() || site.is_empty() {
         return None;
     }
+    let file = file.strip_suffix(crate::crypt::AGE_SUFFIX).unwrap_or(file);
     let stamp = file
         .strip_prefix(site)?
         .strip_prefix('_')?
@@ -193,12 +195,16 @@ mod tests {
         assert_eq!(n.site, "blog");
         assert_eq!(n.created_at.to_rfc3339(), "2026-11-24T03:04:05+00:00");
         assert_eq!(
-            crate::archive::object_key("web-01", "blog", n.created_at),
+            crate::archive::object_key("web-01", "blog", n.created_at, false),
             "web-01/blog/blog_20261124T030405Z.tar.zst"
         );
+        let e = parse_key("web-01/blog/blog_20261124T030405Z.tar.zst.age").unwrap();
+        assert_eq!(e, n);
         for bad in [
             "web-01/blog/other_20261124T030405Z.tar.zst",
             "web-01/blog/blog_20261124T030405Z.tar.zst.sha256",
+            "web-01/blog/blog_20261124T030405Z.tar.zst.age.sha256",
+            "web-01/blog/blog_20261124T030405Z.age",
             "web-01/blog/.blog_20261124T030405Z.tar.zst.partial-1",
             "blog/blog_20261124T030405Z.tar.zst",
             "a/web-01/blog/blog_20261124T030405Z.tar.zst",

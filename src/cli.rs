@@ -182,6 +182,9 @@ pub struct RestoreArgs {
     /// Do not ask before replacing a live site (needed when not on a terminal).
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// age identity file (from `age-keygen`) to decrypt an encrypted (.tar.zst.age) archive.
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -209,6 +212,10 @@ pub struct VerifyArgs {
     /// Only this storage (by name).
     #[arg(long, value_name = "NAME")]
     pub storage: Option<String>,
+    /// age identity file (from `age-keygen`) to decrypt encrypted (.tar.zst.age) archives;
+    /// without it their sha256 is checked but their contents cannot be.
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

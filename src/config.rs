@@ -161,6 +161,25 @@ struct RawConfig {
     retention: Option<RawRetention>,
     #[serde(default)]
     report: RawReport,
+    encryption: Option<RawEncryption>,
+    healthchecks: Option<crate::healthchecks::RawHealthchecks>,
+    #[serde(default)]
+    database: RawDatabaseLimits,
+}
+
+/// `database`: how long the database tools may wait on a server that does not answer.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDatabaseLimits {
+    connect_timeout_secs: Option<u64>,
+    stall_timeout_secs: Option<u64>,
+}
+
+/// `encryption`: archives encrypted with age to these public keys (see crypt.rs).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEncryption {
+    recipients: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -251,6 +270,12 @@ pub struct Config {
     pub upload: UploadSettings,
     /// `None`: no retention configured; `prune` refuses and `backup` deletes nothing.
     pub retention: Option<Policy>,
+    /// `None`: archives stored as plain `.tar.zst`; else encrypted to these age recipients.
+    pub encryption: Option<crate::crypt::Encryption>,
+    /// `None`: no dead man's switch pings.
+    pub healthchecks: Option<crate::healthchecks::Healthchecks>,
+    /// Limits on waiting for a database server.
+    pub database: crate::dump::Timeouts,
     pub report: ReportSettings,
 }
 
@@ -426,6 +451,9 @@ impl Config {
             upload: UploadSettings::default(),
             retention: None,
             report: ReportSettings::default(),
+            encryption: None,
+            healthchecks: None,
+            database: crate::dump::Timeouts::default(),
         }
     }
 }
@@ -548,6 +576,37 @@ impl Validator<'_> {
             None => None,
             Some(r) => Some(self.retention(r)?),
         };
+        let encryption = match raw.encryption {
+            None => None,
+            Some(e) => {
+                let keys = self.required(e.recipients, "encryption.recipients")?;
+                Some(crate::crypt::Encryption::parse(&keys).map_err(|(i, msg)| {
+                    self.err(
+                        if keys.is_empty() {
+                            "encryption.recipients".to_string()
+                        } else {
+                            format!("encryption.recipients[{i}]")
+                        },
+                        msg,
+                    )
+                })?)
+            }
+        };
+        let healthchecks = match raw.healthchecks {
+            None => None,
+            Some(h) => Some(
+                crate::healthchecks::Healthchecks::from_raw(h)
+                    .map_err(|(path, msg)| self.err(format!("healthchecks{path}"), msg))?,
+            ),
+        };
+        let d = crate::dump::Timeouts::default();
+        let database = crate::dump::Timeouts {
+            connect_secs: raw.database.connect_timeout_secs.unwrap_or(d.connect_secs),
+            stall_secs: raw.database.stall_timeout_secs.unwrap_or(d.stall_secs),
+        };
+        if database.connect_secs == 0 || database.stall_secs == 0 {
+            return Err(self.err("database", "timeouts must be at least 1 second"));
+        }
         Ok(Config {
             server_id,
             sites,
@@ -558,6 +617,9 @@ impl Validator<'_> {
             report: ReportSettings {
                 on_failure: raw.report.on_failure.unwrap_or(false),
             },
+            encryption,
+            healthchecks,
+            database,
         })
     }
 
@@ -856,6 +918,36 @@ mod tests {
             (
                 r#"{"sites":[{"name":"a","path":"/x"},{"name":"a","path":"/y"}]}"#,
                 "sites[1].name: \"a\" is used twice",
+            ),
+            (
+                r#"{"encryption":{"recipients":["age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq","age1bad"]}}"#,
+                "encryption.recipients[1]: \"age1bad\" is not an age public key",
+            ),
+            (
+                r#"{"encryption":{"recipients":[]}}"#,
+                "encryption.recipients: no recipient",
+            ),
+            (r#"{"encryption":{}}"#, "encryption.recipients: missing"),
+            (
+                r#"{"encryption":{"recipients":["x"],"passphrase":"p"}}"#,
+                "encryption.passphrase: unknown key",
+            ),
+            (
+                r#"{"healthchecks":{"url":"ftp://x"}}"#,
+                "healthchecks.url: must start with https://",
+            ),
+            (
+                r#"{"healthchecks":{"start":"https://x/s","succes":"https://x"}}"#,
+                "healthchecks.succes: unknown key",
+            ),
+            (r#"{"healthchecks":{}}"#, "healthchecks: no ping URL"),
+            (
+                r#"{"database":{"stall_timeout_secs":0}}"#,
+                "database: timeouts must be at least 1 second",
+            ),
+            (
+                r#"{"database":{"timeout":3}}"#,
+                "database.timeout: unknown key",
             ),
         ];
         for (text, want) in cases {

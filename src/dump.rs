@@ -22,6 +22,37 @@ use crate::config::{DatabaseConfig, DbHost};
 /// The line every complete dump ends with.
 pub const COMPLETION_MARKER: &[u8] = b"-- Dump completed";
 
+/// How long the database tools may wait on a server that does not answer (config.json
+/// `database.connect_timeout_secs` and `database.stall_timeout_secs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Connecting and the server's greeting (queries; the dump tool has no such option, so
+    /// its stall limit covers it).
+    pub connect_secs: u64,
+    /// The dump tool is stopped when it has written nothing for this long.
+    pub stall_secs: u64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect_secs: 10,
+            stall_secs: 600,
+        }
+    }
+}
+
+static TIMEOUTS: std::sync::OnceLock<Timeouts> = std::sync::OnceLock::new();
+
+/// Set the process's limits once, from config.json (before any dump or query).
+pub fn set_timeouts(t: Timeouts) {
+    let _ = TIMEOUTS.set(t);
+}
+
+fn timeouts() -> Timeouts {
+    TIMEOUTS.get().copied().unwrap_or_default()
+}
+
 /// Find the first of `names` on PATH.
 pub fn find_tool(names: &[&str]) -> anyhow::Result<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
@@ -123,6 +154,7 @@ pub fn query_args(defaults: &Path, db_name: &str, sql: &str) -> Vec<OsString> {
         "--default-character-set=utf8mb4".into(),
         "--batch".into(),
         "--skip-column-names".into(),
+        format!("--connect-timeout={}", timeouts().connect_secs).into(),
         "-e".into(),
         sql.into(),
         "--".into(),
@@ -236,6 +268,8 @@ pub fn run_dump(db: &DatabaseConfig, tmp_dir: &Path) -> anyhow::Result<Dump> {
         buf
     });
     let stdout = child.stdout.take().context("no stdout pipe")?;
+    let watchdog = Watchdog::start(child.id(), timeouts().stall_secs);
+    let stdout = watchdog.count(stdout);
     let encoder = zstd::stream::write::Encoder::new(
         out.reopen().context("cannot reopen the temporary dump")?,
         3,
@@ -252,12 +286,29 @@ pub fn run_dump(db: &DatabaseConfig, tmp_dir: &Path) -> anyhow::Result<Dump> {
         // We stopped reading: the tool would block on a full pipe.
         let _ = child.kill();
     }
+    // Stopped before the child is reaped, so it can never signal a reused pid.
+    let stopped = watchdog.stop();
     let status = child.wait().context("cannot wait for the dump tool")?;
     drop(defaults);
     let stderr_buf = err_thread.join().unwrap_or_default();
+    if let Some(why) = stopped {
+        bail!("{tool_name} {why}; nothing was stored");
+    }
     let written = copied.and_then(|_| tap.inner.finish()?.sync_all());
     if let Err(e) = written {
-        bail!("cannot write the dump to {}: {e}", tmp_dir.display());
+        let full = matches!(
+            e.raw_os_error(),
+            Some(libc::ENOSPC | libc::EFBIG | libc::EDQUOT)
+        );
+        bail!(
+            "cannot write the dump to {}: {e}{}",
+            tmp_dir.display(),
+            if full {
+                ": the temporary directory is out of space (free some, or set TMPDIR to a larger one)"
+            } else {
+                ""
+            }
+        );
     }
     if !status.success() {
         bail!(
@@ -289,6 +340,96 @@ pub fn run_dump(db: &DatabaseConfig, tmp_dir: &Path) -> anyhow::Result<Dump> {
         size: tap.size,
         sha256: hex::encode(tap.hasher.finalize()),
     })
+}
+
+/// Stops the dump tool when it has written nothing for `stall_secs` (a database server that
+/// stopped answering), or when the run is interrupted (SIGTERM, SIGINT).
+struct Watchdog {
+    progress: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    state: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Watchdog {
+    fn start(pid: u32, stall_secs: u64) -> Watchdog {
+        use std::sync::atomic::Ordering;
+        let progress = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let state = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let thread = {
+            let (progress, state, done) = (progress.clone(), state.clone(), done.clone());
+            std::thread::spawn(move || {
+                let step = std::time::Duration::from_millis(100);
+                let (mut last, mut since) = (0u64, std::time::Instant::now());
+                while !done.load(Ordering::SeqCst) {
+                    std::thread::sleep(step);
+                    let now = progress.load(Ordering::Relaxed);
+                    if now != last {
+                        (last, since) = (now, std::time::Instant::now());
+                    }
+                    let why = if let Some(sig) = crate::interrupt::received() {
+                        Some(format!(
+                            "was stopped: the run was interrupted by {}",
+                            crate::interrupt::name(sig)
+                        ))
+                    } else if since.elapsed().as_secs() >= stall_secs {
+                        Some(format!(
+                            "wrote nothing for {stall_secs}s after {last} bytes (the database server stopped answering?) and was stopped; the limit is database.stall_timeout_secs in config.json"
+                        ))
+                    } else {
+                        None
+                    };
+                    if let Some(why) = why {
+                        if let Ok(mut s) = state.lock() {
+                            *s = Some(why);
+                        }
+                        // The child is ours and not yet reaped (we are its only waiter).
+                        unsafe {
+                            libc::kill(pid as libc::pid_t, libc::SIGKILL);
+                        }
+                        break;
+                    }
+                }
+            })
+        };
+        Watchdog {
+            progress,
+            state,
+            done,
+            thread: Some(thread),
+        }
+    }
+
+    fn count<R: Read>(&self, inner: R) -> Counted<R> {
+        Counted {
+            inner,
+            progress: self.progress.clone(),
+        }
+    }
+
+    /// End the watch; the reason the tool was stopped, if it was.
+    fn stop(mut self) -> Option<String> {
+        self.done.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.state.lock().ok().and_then(|s| s.clone())
+    }
+}
+
+struct Counted<R> {
+    inner: R,
+    progress: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.progress
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
 }
 
 #[cfg(test)]

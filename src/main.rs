@@ -8,6 +8,7 @@ mod cli;
 mod commands;
 mod config;
 mod configure;
+mod crypt;
 mod d1;
 mod d1sync;
 mod dbrestore;
@@ -16,6 +17,10 @@ mod dump;
 mod envfile;
 mod fetch;
 mod frames;
+#[cfg(test)]
+mod fuzz;
+mod healthchecks;
+mod interrupt;
 mod lock;
 mod logdb;
 mod mail;

@@ -137,11 +137,15 @@ impl Staged {
     }
 }
 
-/// Unpack `archive`: `files/` under a new directory beside `files_target`, `database.sql` into a
+/// Unpack `archive` (stored under `key`; decrypted with `identities` when the key says it is
+/// encrypted): `files/` under a new directory beside `files_target`, `database.sql` into a
 /// private temporary file in `tmp_dir`; fails (leaving nothing) unless the contents match the
 /// manifest.
+#[allow(clippy::too_many_arguments)]
 pub fn stage(
     archive: &Path,
+    key: &str,
+    identities: Option<&crate::crypt::Identities>,
     files_target: Option<&Path>,
     want_database: bool,
     tmp_dir: &Path,
@@ -177,7 +181,7 @@ pub fn stage(
         std::fs::File::open(archive).context("cannot reopen the downloaded archive")?,
     );
     let contents = unpack::read(
-        reader,
+        crate::crypt::open(reader, key, identities)?,
         unpack::Options {
             extract_to: staging.as_ref().map(|s| s.dir.as_path()),
             database_to: database_sql.as_mut().map(|f| f.as_file_mut()),

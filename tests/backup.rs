@@ -251,8 +251,13 @@ fn upload_failing_midway_fails_over_and_aborts_the_multipart_upload() {
         rows[0]
     );
     assert_eq!(rows[0].status, "WARNING");
+    assert!(rows[0].details.contains("primary"), "{:?}", rows[0]);
     assert_eq!(fixture::stored(&f.secondary).len(), 1);
     assert!(!primary_bucket.exists() || fixture::stored(&f.primary).is_empty());
+    // The copy on the secondary is whole: verify reads it end to end against its manifest.
+    let out = f.run(&["verify", "--storage", "secondary"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("OK"), "{}", stdout(&out));
 }
 
 fn walk_count(dir: &Path) -> usize {

@@ -96,7 +96,18 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> anyhow::Result<Outcome> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    crate::interrupt::install(&rt).context("cannot listen for SIGTERM and SIGINT")?;
+    crate::dump::set_timeouts(config.database);
 
+    let monitor = crate::healthchecks::Monitor::start(
+        config.healthchecks.clone().filter(|_| !args.dry_run),
+        rt.handle().clone(),
+        &format!(
+            "wpbackup backup started on {} ({} site(s))",
+            config.server_id,
+            sites.len()
+        ),
+    );
     let mut targets = Vec::new();
     for cfg in &storages {
         targets.push(Target {
@@ -122,7 +133,16 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> anyhow::Result<Outcome> {
     let show_bars = output::interactive() && !ctx.json && !ctx.quiet;
     let mut results = Vec::new();
     for site in &sites {
-        let result = if args.dry_run {
+        let result = if let Some(sig) = crate::interrupt::received() {
+            failed(
+                &site.name,
+                Instant::now(),
+                format!(
+                    "not backed up: the run was interrupted by {} before this site",
+                    crate::interrupt::name(sig)
+                ),
+            )
+        } else if args.dry_run {
             dry_run_site(site, &targets)
         } else {
             backup_site(&rt, &config, site, &targets, run_started, show_bars)
@@ -137,7 +157,8 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> anyhow::Result<Outcome> {
         }
         results.push(result);
     }
-    if !args.dry_run && config.retention.is_some() {
+    let interrupted = crate::interrupt::received();
+    if !args.dry_run && config.retention.is_some() && interrupted.is_none() {
         // Retention for the sites just stored; its failures are warnings, never the run's result.
         let stored: Vec<&str> = results
             .iter()
@@ -151,6 +172,10 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> anyhow::Result<Outcome> {
             .collect();
         super::prune::after_backup(&rt, &config, &db, &stored, &live);
     }
+    monitor.finish(
+        !results.iter().any(|r| r.status == Status::Error),
+        &ping_body(&config, &results),
+    );
     if !args.dry_run {
         if config.report.on_failure && results.iter().any(|r| r.status == Status::Error) {
             super::report::after_failed_backup(&env, &config, &db);
@@ -160,6 +185,9 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> anyhow::Result<Outcome> {
         }
     }
     print_summary(ctx, &config, &results)?;
+    if let Some(sig) = interrupted {
+        return Ok(Outcome::Interrupted(sig));
+    }
     Ok(if results.iter().any(|r| r.status == Status::Error) {
         Outcome::Failed
     } else {
@@ -211,6 +239,8 @@ fn load_config(ctx: &Context, args: &BackupArgs, env: &Env) -> anyhow::Result<Co
         config.upload = loaded.upload;
         config.retention = loaded.retention;
         config.report = loaded.report;
+        config.encryption = loaded.encryption;
+        config.healthchecks = loaded.healthchecks;
     }
     Ok(config)
 }
@@ -350,6 +380,19 @@ impl DumpCell {
     }
 }
 
+impl Drop for DumpCell {
+    /// A dump still running when the site is given up (every storage failed before it ended)
+    /// is waited for, so its temporary files (the dump, the defaults file with the password)
+    /// are removed before the process can exit.
+    fn drop(&mut self) {
+        if let Ok(state) = self.state.get_mut()
+            && let DumpState::Running(handle) = std::mem::replace(state, DumpState::Taken)
+        {
+            let _ = handle.join();
+        }
+    }
+}
+
 fn backup_site(
     rt: &tokio::runtime::Runtime,
     config: &Config,
@@ -396,7 +439,12 @@ fn backup_site(
         table_prefix: resolved.table_prefix.clone(),
         siteurl,
     });
-    let key = archive::object_key(&config.server_id, name, run_started);
+    let key = archive::object_key(
+        &config.server_id,
+        name,
+        run_started,
+        config.encryption.is_some(),
+    );
     let bar = output::site_bar(name, show_bars);
 
     for (i, target) in targets.iter().enumerate() {
@@ -409,18 +457,31 @@ fn backup_site(
         let (tx, body) = Body::channel(CHANNEL_CHUNKS);
         let producer = {
             let (spec, dump, progress) = (spec.clone(), dump.clone(), progress.clone());
+            let encryption = config.encryption.clone();
             std::thread::spawn(move || {
                 let writer = BodyWriter::new(tx, CHUNK_SIZE);
-                match archive::write_archive(writer, &spec, || dump.get(), &progress) {
-                    Ok((writer, manifest)) => writer
-                        .finish()
-                        .map(|_| manifest)
-                        .map_err(|e| format!("{e}")),
-                    Err(e) => {
-                        let msg = format!("{e:#}");
-                        // The writer went down with the error; its drop told the storage to abort.
-                        Err(msg)
-                    }
+                // The writer went down with any error; its drop told the storage to abort.
+                match &encryption {
+                    None => archive::write_archive(writer, &spec, || dump.get(), &progress)
+                        .map_err(|e| format!("{e:#}"))
+                        .and_then(|(writer, manifest)| {
+                            writer.finish().map(|_| manifest).map_err(|e| e.to_string())
+                        }),
+                    // tar | zstd | age: the stored object is the encrypted stream.
+                    Some(enc) => enc
+                        .encrypt(writer)
+                        .map_err(|e| e.to_string())
+                        .and_then(|sealed| {
+                            archive::write_archive(sealed, &spec, || dump.get(), &progress)
+                                .map_err(|e| format!("{e:#}"))
+                        })
+                        .and_then(|(sealed, manifest)| {
+                            sealed
+                                .finish()
+                                .and_then(|writer| writer.finish())
+                                .map(|_| manifest)
+                                .map_err(|e| e.to_string())
+                        }),
                 }
             })
         };
@@ -446,6 +507,11 @@ fn backup_site(
         let produced = producer
             .join()
             .unwrap_or_else(|_| Err("the archiver panicked".into()));
+        if let (Some(sig), Err(_)) = (crate::interrupt::received(), &put) {
+            bar.finish_and_clear();
+            let during = format!("while storing on {}", st.name());
+            return failed(name, started, crate::interrupt::details(sig, &during));
+        }
         match (put, produced) {
             (Ok(out), Ok(manifest)) => {
                 bar.finish_and_clear();
@@ -578,6 +644,18 @@ fn record(
             tracing::error!(site = %r.site, "cannot record the archive in backups.db: {e:#}");
         }
     }
+}
+
+/// What the dead man's switch is told at the end: one line per site, failures first.
+fn ping_body(config: &Config, results: &[SiteResult]) -> String {
+    let mut lines: Vec<String> = results
+        .iter()
+        .filter(|r| r.status == Status::Error)
+        .chain(results.iter().filter(|r| r.status != Status::Error))
+        .map(|r| format!("{} {}: {}", r.status.as_str(), r.site, r.details))
+        .collect();
+    lines.insert(0, format!("wpbackup backup on {}", config.server_id));
+    lines.join("\n")
 }
 
 fn print_summary(ctx: &Context, config: &Config, results: &[SiteResult]) -> anyhow::Result<()> {

@@ -24,6 +24,7 @@ pub(super) fn load(ctx: &Context) -> anyhow::Result<(Env, Config)> {
         tracing::warn!("{w}");
     }
     let config = Config::load(&ctx.paths.config, &env)?;
+    crate::dump::set_timeouts(config.database);
     Ok((env, config))
 }
 

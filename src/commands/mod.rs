@@ -49,6 +49,8 @@ pub enum Outcome {
     Usage,
     /// 75: another run holds the lock (EX_TEMPFAIL).
     Locked,
+    /// 128 + the signal: stopped by SIGINT (130) or SIGTERM (143), as shells report it.
+    Interrupted(i32),
 }
 
 impl Outcome {
@@ -58,6 +60,7 @@ impl Outcome {
             Outcome::Failed => 1,
             Outcome::Usage => 2,
             Outcome::Locked => 75,
+            Outcome::Interrupted(sig) => (128 + sig).clamp(0, 255) as u8,
         })
     }
 

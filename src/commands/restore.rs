@@ -229,6 +229,11 @@ fn restore_site(
     let holders: Vec<&dyn Storage> = holding.iter().map(|i| storages[*i].as_ref()).collect();
     report.key = key.clone();
     tracing::info!("restoring {key}");
+    let identities = match &args.identity {
+        Some(path) => Some(crate::crypt::Identities::load(path)?),
+        None => None,
+    };
+    crate::crypt::ensure_identity(&key, identities.as_ref())?;
 
     // Not on a terminal and no --yes: refuse before downloading when the answer is known.
     if !args.yes && !std::io::stdin().is_terminal() {
@@ -261,6 +266,8 @@ fn restore_site(
     report.archive_bytes = verified.size;
     let mut staged = restore::stage(
         verified.file.path(),
+        &key,
+        identities.as_ref(),
         files_target.as_deref(),
         plan.database,
         &tmp_dir,

@@ -35,6 +35,10 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> anyhow::Result<Outcome> {
     let rt = runtime()?;
     let db = LogDb::open(&ctx.paths.db)?;
     let server = config.server_id.as_str();
+    let identities = match &args.identity {
+        Some(path) => Some(crate::crypt::Identities::load(path)?),
+        None => None,
+    };
 
     // What to verify: (storage index, archive) pairs, and sites that have nothing to verify.
     let mut targets: Vec<(usize, Listed)> = Vec::new();
@@ -99,7 +103,7 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> anyhow::Result<Outcome> {
     for (i, listed) in &targets {
         let st = storages[*i].as_ref();
         let started = Instant::now();
-        let outcome = verify_one(&rt, st, listed, &db);
+        let outcome = verify_one(&rt, st, listed, &db, identities.as_ref());
         let (ok, details) = match outcome {
             Ok(d) => (true, d),
             Err(d) => (false, d),
@@ -160,6 +164,7 @@ fn verify_one(
     st: &dyn Storage,
     listed: &Listed,
     db: &LogDb,
+    identities: Option<&crate::crypt::Identities>,
 ) -> Result<String, String> {
     let key = &listed.info.key;
     let mut problems = Vec::new();
@@ -169,9 +174,12 @@ fn verify_one(
     };
     let recorded = db.archive_sha256(key, st.name()).ok().flatten();
     let expected = catalog::expected(key, metadata.as_deref(), recorded.as_deref());
-    let (contents, fetched) =
-        fetch::stream(rt, st, key, |r| unpack::read(r, unpack::Options::default()))
-            .map_err(|e| format!("download failed: {e}"))?;
+    let (name, ids) = (key.clone(), identities.cloned());
+    let (contents, fetched) = fetch::stream(rt, st, key, move |r| {
+        let r = crate::crypt::open(r, &name, ids.as_ref())?;
+        unpack::read(r, unpack::Options::default())
+    })
+    .map_err(|e| format!("download failed: {e}"))?;
     match &expected {
         Ok(e) if e.sha256 != fetched.sha256 => problems.push(format!(
             "sha256 mismatch: the stored object ({} bytes) has sha256 {} but the sha256 recorded in {} is {}",

@@ -101,8 +101,19 @@ impl Body {
     }
 
     /// The next chunk, `Ok(None)` at the end, or the producer's failure.
+    /// A SIGTERM or SIGINT ends the body with an error, so the storage aborts the upload.
     pub async fn next(&mut self) -> Result<Option<Bytes>, StorageError> {
-        match self.rx.recv().await {
+        let received = tokio::select! {
+            biased;
+            sig = crate::interrupt::wait() => {
+                return Err(StorageError::Source(format!(
+                    "interrupted by {}",
+                    crate::interrupt::name(sig)
+                )));
+            }
+            r = self.rx.recv() => r,
+        };
+        match received {
             None => Ok(None),
             Some(Ok(bytes)) => {
                 self.hasher.update(&bytes);
@@ -160,7 +171,13 @@ pub fn open(cfg: &StorageConfig) -> anyhow::Result<Box<dyn Storage>> {
 
 /// Map an I/O error to the storage error class it belongs to.
 pub fn io_error(context: &str, err: &io::Error) -> StorageError {
-    let msg = format!("{context}: {err}");
+    let mut msg = format!("{context}: {err}");
+    if matches!(
+        err.raw_os_error(),
+        Some(libc::ENOSPC | libc::EFBIG | libc::EDQUOT)
+    ) {
+        msg.push_str(": out of space (free some, or point the storage elsewhere)");
+    }
     match err.kind() {
         io::ErrorKind::NotFound => StorageError::NotFound(msg),
         io::ErrorKind::PermissionDenied => StorageError::Permanent(msg),

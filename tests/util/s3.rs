@@ -99,6 +99,11 @@ impl S3Server {
         self.root.join(bucket).join(key)
     }
 
+    /// The server's process id (it leads its own process group).
+    pub fn pid(&self) -> Option<u32> {
+        self.server.pid()
+    }
+
     /// Pull the plug: the server is gone (connections refused from now on).
     pub fn kill(&mut self) {
         self.server.kill();

@@ -155,8 +155,9 @@ echo "installed\n";
                     "DROP DATABASE `{db_name}`; CREATE DATABASE `{db_name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;"
                 ));
             }
-            let out = Command::new("php")
-                .args(["-d", "display_errors=stderr"])
+            // Bounded: WordPress waits on a database server that went away instead of failing.
+            let out = Command::new("timeout")
+                .args(["300", "php", "-d", "display_errors=stderr"])
                 .arg(&script_path)
                 .output()
                 .expect("run php");

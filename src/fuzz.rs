@@ -1,0 +1,405 @@
+//! Property tests: malformed input never panics. The readers of things that come from outside
+//! the program (config.json, wp-config.php, an archive's manifest.json and its tar stream) get
+//! arbitrary and half-valid input from proptest, a bounded number of cases each so the suite
+//! stays quick. Each property also checks something a user relies on: config errors always
+//! name a JSON path, and no archive, however damaged or hostile, writes outside the directory
+//! it is extracted into.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use proptest::prelude::*;
+use serde_json::Value;
+use tar::{EntryType, Header};
+
+use crate::archive::Manifest;
+use crate::config::{Config, Env};
+use crate::unpack;
+
+fn cases(n: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases: n,
+        // Shrinking a failure is worth it, but not forever.
+        max_shrink_iters: 256,
+        ..ProptestConfig::default()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// config.json
+
+const CONFIG_KEYS: &[&str] = &[
+    "server_id",
+    "sites",
+    "storage",
+    "name",
+    "path",
+    "exclude",
+    "database",
+    "user",
+    "password",
+    "password_env",
+    "host",
+    "table_prefix",
+    "enabled",
+    "type",
+    "priority",
+    "endpoint",
+    "region",
+    "bucket",
+    "prefix",
+    "path_style",
+    "access_key_env",
+    "secret_key_env",
+    "compression",
+    "level",
+    "threads",
+    "upload",
+    "part_size_mib",
+    "parts_in_flight",
+    "connect_timeout_secs",
+    "timeout_secs",
+    "max_attempts",
+    "stall_timeout_secs",
+    "retention",
+    "keep_last",
+    "keep_daily",
+    "encryption",
+    "recipients",
+    "healthchecks",
+    "url",
+    "start",
+    "success",
+    "fail",
+];
+
+const CONFIG_STRINGS: &[&str] = &[
+    "",
+    "s3",
+    "local",
+    "/abs/path",
+    "rel/path",
+    "a/b",
+    "..",
+    "K",
+    "S",
+    "NOPE",
+    "localhost",
+    "127.0.0.1:3306",
+    "[::1]:3306",
+    "localhost:/run/x.sock",
+    "http://127.0.0.1:9000/",
+    "https://hc-ping.com/x",
+    "ftp://x",
+    "age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq",
+    "AGE-SECRET-KEY-1",
+    "*.log",
+    "a[",
+    "\u{0}",
+    "日本語",
+];
+
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        (-5i64..40).prop_map(Value::from),
+        any::<f64>()
+            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        proptest::sample::select(CONFIG_STRINGS).prop_map(|s| Value::String(s.to_string())),
+        ".{0,12}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(4, 48, 6, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            proptest::collection::vec(
+                (
+                    prop_oneof![
+                        4 => proptest::sample::select(CONFIG_KEYS).prop_map(str::to_string),
+                        1 => "[a-z_]{1,8}",
+                    ],
+                    inner
+                ),
+                0..6
+            )
+            .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+        ]
+    })
+}
+
+fn env() -> Env {
+    Env::from_map(HashMap::from([
+        ("K".to_string(), "key".to_string()),
+        ("S".to_string(), "secret".to_string()),
+        ("SERVER_ID".to_string(), "host".to_string()),
+    ]))
+}
+
+proptest! {
+    #![proptest_config(cases(256))]
+
+    #[test]
+    fn config_loader_never_panics_and_errors_name_a_path(v in json_value()) {
+        let text = serde_json::to_string(&v).unwrap();
+        if let Err(e) = Config::parse(&text, "config.json", &env()) {
+            prop_assert!(!e.path.is_empty(), "{e}");
+            prop_assert!(e.to_string().starts_with("config.json: "), "{e}");
+        }
+    }
+
+    #[test]
+    fn config_loader_never_panics_on_any_text(text in "\\PC{0,200}") {
+        let _ = Config::parse(&text, "config.json", &env());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// wp-config.php
+
+const PHP_TOKENS: &[&str] = &[
+    "<?php",
+    "?>",
+    "define(",
+    "define (",
+    "'DB_NAME'",
+    "'DB_USER'",
+    "'DB_PASSWORD'",
+    "\"DB_HOST\"",
+    "DB_NAME",
+    "const ",
+    "$table_prefix",
+    "=",
+    ",",
+    ")",
+    "(",
+    ";",
+    "'",
+    "\"",
+    "'x'",
+    "\"y\"",
+    "'a\\'b'",
+    "\\",
+    "/*",
+    "*/",
+    "//",
+    "#",
+    "\n",
+    " ",
+    ".",
+    "getenv('X')",
+    "<<<EOT\n",
+    "EOT;",
+    "'localhost:3307'",
+    "'[::1]'",
+    "true",
+    "0",
+];
+
+proptest! {
+    #![proptest_config(cases(256))]
+
+    #[test]
+    fn wp_config_reader_never_panics_on_php_soup(
+        parts in proptest::collection::vec(proptest::sample::select(PHP_TOKENS), 0..60)
+    ) {
+        let src: String = parts.concat();
+        let _ = crate::wpconfig::parse(&src);
+    }
+
+    #[test]
+    fn wp_config_reader_never_panics_on_any_text(src in "\\PC{0,300}") {
+        let _ = crate::wpconfig::parse(&src);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Archives: manifest.json and the tar stream.
+
+const DUMP: &[u8] = b"CREATE TABLE t (id int);\n-- Dump completed on 2026-11-24\n";
+
+fn manifest_json() -> Vec<u8> {
+    use sha2::Digest;
+    serde_json::to_vec(&Manifest {
+        format_version: 1,
+        wpbackup_version: "0".into(),
+        site: "s".into(),
+        server_id: "x".into(),
+        created_at: "2026-11-24T00:00:00Z".into(),
+        wordpress_version: None,
+        database_name: "d".into(),
+        table_prefix: "wp_".into(),
+        siteurl: None,
+        file_count: 1,
+        bytes: 5,
+        database_sha256: hex::encode(sha2::Sha256::digest(DUMP)),
+        database_bytes: DUMP.len() as u64,
+        skipped: vec![],
+    })
+    .unwrap()
+}
+
+/// An uncompressed tar with raw entry names (unsafe ones too) and any entry types.
+fn tar_bytes(entries: &[(Vec<u8>, u8, Vec<u8>)]) -> Vec<u8> {
+    let mut tar = tar::Builder::new(Vec::new());
+    for (name, kind, data) in entries {
+        let mut h = Header::new_gnu();
+        h.set_entry_type(EntryType::new(*kind));
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_mtime(1_700_000_000);
+        let n = name.len().min(100);
+        h.as_old_mut().name[..n].copy_from_slice(&name[..n]);
+        if *kind == b'2' || *kind == b'1' {
+            let _ = h.set_link_name("../../outside");
+        }
+        h.set_cksum();
+        tar.append(&h, data.as_slice()).unwrap();
+    }
+    tar.into_inner().unwrap()
+}
+
+fn good_tar() -> Vec<u8> {
+    tar_bytes(&[
+        (b"files".to_vec(), b'5', vec![]),
+        (b"files/a.txt".to_vec(), b'0', b"hello".to_vec()),
+        (b"database.sql".to_vec(), b'0', DUMP.to_vec()),
+        (b"manifest.json".to_vec(), b'0', manifest_json()),
+    ])
+}
+
+fn zstd(data: &[u8]) -> Vec<u8> {
+    zstd::encode_all(data, 1).unwrap()
+}
+
+/// Read `archive` extracting into a fresh directory; panics (failing the property) if
+/// anything appears outside that directory.
+fn read_contained(archive: &[u8]) -> Result<unpack::Contents, String> {
+    let outer = tempfile::tempdir().unwrap();
+    let target = outer.path().join("a/b");
+    std::fs::create_dir_all(&target).unwrap();
+    let mut db = tempfile::tempfile().unwrap();
+    let r = unpack::read(
+        archive,
+        unpack::Options {
+            extract_to: Some(&target),
+            database_to: Some(&mut db),
+            preserve_owner: false,
+        },
+    );
+    let outside = escaped(outer.path(), &target);
+    assert!(
+        outside.is_empty(),
+        "written outside the target: {outside:?}"
+    );
+    if let Ok(c) = &r {
+        let _ = c.problems();
+    }
+    r.map_err(|e| format!("{e:#}"))
+}
+
+/// Everything under `root` that is not `target` or inside it (or one of its parents).
+fn escaped(root: &Path, target: &Path) -> Vec<String> {
+    walkdir::WalkDir::new(root)
+        .min_depth(1)
+        .into_iter()
+        .filter_map(Result::ok)
+        .map(|e| e.path().to_path_buf())
+        .filter(|p| !p.starts_with(target) && !target.starts_with(p))
+        .map(|p| p.display().to_string())
+        .collect()
+}
+
+const NAMES: &[&[u8]] = &[
+    b"files",
+    b"files/",
+    b"files/x",
+    b"files/d/",
+    b"files/../x",
+    b"files/../../x",
+    b"../x",
+    b"/tmp/x",
+    b"/",
+    b"./files/y",
+    b"database.sql",
+    b"manifest.json",
+    b"files/wp-config.php",
+    b"",
+    b"files/\xff\xfe",
+    b"other",
+];
+
+fn entry() -> impl Strategy<Value = (Vec<u8>, u8, Vec<u8>)> {
+    (
+        prop_oneof![
+            3 => proptest::sample::select(NAMES).prop_map(<[u8]>::to_vec),
+            1 => proptest::collection::vec(any::<u8>(), 0..20),
+        ],
+        proptest::sample::select(&[b'0', b'1', b'2', b'3', b'5', b'6', b'7', b'x', 0u8][..]),
+        proptest::collection::vec(any::<u8>(), 0..64),
+    )
+}
+
+proptest! {
+    #![proptest_config(cases(128))]
+
+    #[test]
+    fn manifest_reader_never_panics(m in prop_oneof![
+        proptest::collection::vec(any::<u8>(), 0..200),
+        json_value().prop_map(|v| serde_json::to_vec(&v).unwrap()),
+    ]) {
+        let archive = zstd(&tar_bytes(&[
+            (b"files/a.txt".to_vec(), b'0', b"hello".to_vec()),
+            (b"database.sql".to_vec(), b'0', DUMP.to_vec()),
+            (b"manifest.json".to_vec(), b'0', m.clone()),
+        ]));
+        let c = read_contained(&archive).expect("a well-formed tar reads");
+        if c.manifest.is_none() {
+            prop_assert!(!c.problems().is_empty(), "an unreadable manifest must be a problem");
+        }
+    }
+
+    #[test]
+    fn tar_reader_never_panics_on_any_bytes(data in proptest::collection::vec(any::<u8>(), 0..4096)) {
+        let _ = read_contained(&data);
+        let _ = read_contained(&zstd(&data));
+    }
+
+    #[test]
+    fn tar_reader_never_panics_on_damaged_archives(
+        edits in proptest::collection::vec((any::<proptest::sample::Index>(), any::<u8>()), 0..16),
+        cut in any::<proptest::sample::Index>(),
+        truncate in any::<bool>(),
+    ) {
+        let mut tar = good_tar();
+        for (at, byte) in edits {
+            let i = at.index(tar.len());
+            tar[i] = byte;
+        }
+        if truncate {
+            tar.truncate(cut.index(tar.len()));
+        }
+        let _ = read_contained(&zstd(&tar));
+        // And the compressed stream damaged instead.
+        let mut z = zstd(&good_tar());
+        let i = cut.index(z.len());
+        z[i] ^= 0x5a;
+        let _ = read_contained(&z);
+    }
+
+    #[test]
+    fn hostile_entries_never_escape_the_target(entries in proptest::collection::vec(entry(), 0..8)) {
+        let _ = read_contained(&zstd(&tar_bytes(&entries)));
+    }
+}
+
+#[test]
+fn the_escape_check_sees_a_file_outside() {
+    let outer = tempfile::tempdir().unwrap();
+    let target = outer.path().join("a/b");
+    std::fs::create_dir_all(target.join("files")).unwrap();
+    std::fs::write(target.join("files/ok"), "x").unwrap();
+    assert!(escaped(outer.path(), &target).is_empty());
+    std::fs::write(outer.path().join("a/evil"), "x").unwrap();
+    assert_eq!(escaped(outer.path(), &target).len(), 1);
+}

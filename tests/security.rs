@@ -1,0 +1,245 @@
+//! Security checks as tests: what the tool creates (backups.db, the lock, local archives and
+//! their checksums, temporary files, the copy of a database saved before a restore) is private
+//! even under `umask 000`; no secret shows in any process's command line or environment during
+//! backup, verify and restore, nor in logs at trace level, backups.db, object keys or object
+//! metadata.
+
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::fixture::{self, Fixture, PRIMARY_SECRET, SECONDARY_SECRET};
+
+fn mode(p: &Path) -> u32 {
+    std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+/// What a watched run showed.
+struct Watched {
+    code: Option<i32>,
+    logs: String,
+    /// Processes whose command line or environment held a secret.
+    leaks: Vec<String>,
+    /// Files that appeared in the watched directory, with their modes.
+    seen: Vec<(String, u32)>,
+}
+
+/// Run `cmd` to the end while watching every process's command line and environment, and
+/// the modes of the files that appear in `watch_dir`.
+fn run_watched(mut cmd: Command, secrets: &[&str], watch_dir: &Path) -> Watched {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("out.log");
+    let out = std::fs::File::create(&log).unwrap();
+    let mut child = cmd
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap();
+    let mut leaks = Vec::new();
+    let mut seen: Vec<(String, u32)> = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    loop {
+        let done = child.try_wait().unwrap().is_some();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !name.bytes().all(|b| b.is_ascii_digit()) {
+                continue;
+            }
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            // The test's own S3 servers take their keys as arguments by design.
+            if cmdline.contains("s3s-fs") {
+                continue;
+            }
+            let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
+            let environ = String::from_utf8_lossy(&environ).replace('\0', " ");
+            for s in secrets {
+                for (what, text) in [("command line", &cmdline), ("environment", &environ)] {
+                    if text.contains(s) {
+                        let leak = format!("{what} of {cmdline}");
+                        if !leaks.contains(&leak) {
+                            leaks.push(leak);
+                        }
+                    }
+                }
+            }
+        }
+        for e in walkdir::WalkDir::new(watch_dir)
+            .min_depth(1)
+            .into_iter()
+            .flatten()
+        {
+            let p = e.path().to_string_lossy().into_owned();
+            if let Ok(meta) = e.metadata()
+                && !seen.iter().any(|(q, _)| *q == p)
+            {
+                seen.push((p, meta.permissions().mode() & 0o777));
+            }
+        }
+        if done {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the run hung");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Watched {
+        code: child.wait().unwrap().code(),
+        logs: std::fs::read_to_string(&log).unwrap(),
+        leaks,
+        seen,
+    }
+}
+
+/// `cmd` runs with umask 000: every private mode must come from the tool itself.
+fn with_open_umask(cmd: &mut Command) {
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::umask(0);
+            Ok(())
+        });
+    }
+}
+
+#[test]
+fn files_the_tool_creates_are_private_and_secrets_stay_hidden() {
+    let f = Fixture::new("private");
+    let store = tempfile::tempdir().unwrap();
+    let disk = store.path().join("disk");
+    let tmp = tempfile::tempdir().unwrap();
+    let mut config = f.default_config();
+    config["storage"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "name": "disk", "type": "local", "priority": 3, "path": disk }));
+    f.write_config(config);
+    let db_password = f.site.db_password.clone();
+    let secrets = [db_password.as_str(), PRIMARY_SECRET, SECONDARY_SECRET];
+
+    // Backup to S3, then to the local storage, both under umask 000 and at trace level.
+    let mut all_logs = String::new();
+    let mut tmp_files = Vec::new();
+    for extra in [&[][..], &["--storage", "disk"][..]] {
+        let mut args = vec!["-vv", "backup"];
+        args.extend_from_slice(extra);
+        let mut cmd = f.cmd(&args);
+        cmd.env("RUST_LOG", "trace").env("TMPDIR", tmp.path());
+        with_open_umask(&mut cmd);
+        let Watched {
+            code,
+            logs,
+            leaks,
+            seen,
+        } = run_watched(cmd, &secrets, tmp.path());
+        assert_eq!(code, Some(0), "{logs}");
+        assert!(leaks.is_empty(), "secrets visible in processes: {leaks:?}");
+        all_logs.push_str(&logs);
+        tmp_files.extend(seen);
+    }
+    eprintln!("temporary files seen: {tmp_files:?}");
+    // The temporary files (the dump, the MySQL defaults file holding the password) were
+    // private while they existed, and are gone.
+    for name in ["wpbackup-dump-", "wpbackup-my-"] {
+        assert!(
+            tmp_files.iter().any(|(p, _)| p.contains(name)),
+            "no temporary {name} file was seen: {tmp_files:?}"
+        );
+    }
+    for (p, m) in &tmp_files {
+        assert_eq!(m & 0o077, 0, "{p} had mode {m:o}");
+    }
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+
+    // The home's files.
+    for name in ["backups.db", "wpbackup.lock"] {
+        assert_eq!(mode(&f.home().join(name)), 0o600, "{name}");
+    }
+    for name in ["backups.db-wal", "backups.db-shm"] {
+        let p = f.home().join(name);
+        if p.exists() {
+            assert_eq!(mode(&p) & 0o077, 0, "{name}");
+        }
+    }
+    // The local archive, its checksum and its directories.
+    let archives: Vec<_> = walkdir::WalkDir::new(&disk)
+        .into_iter()
+        .flatten()
+        .map(|e| e.path().to_path_buf())
+        .collect();
+    assert!(
+        archives
+            .iter()
+            .any(|p| p.to_string_lossy().ends_with(".tar.zst"))
+    );
+    for p in &archives {
+        let want = if p.is_dir() { 0o700 } else { 0o600 };
+        assert_eq!(mode(p), want, "{}", p.display());
+    }
+
+    // verify and restore, watched the same way; the database saved before the restore is private.
+    for args in [
+        &["-vv", "verify", "--all"][..],
+        &["-vv", "restore", "--site", "blog", "--yes"][..],
+    ] {
+        let mut cmd = f.cmd(args);
+        cmd.env("RUST_LOG", "trace").env("TMPDIR", tmp.path());
+        with_open_umask(&mut cmd);
+        let Watched {
+            code,
+            logs,
+            leaks,
+            seen,
+        } = run_watched(cmd, &secrets, tmp.path());
+        assert_eq!(code, Some(0), "{args:?}: {logs}");
+        assert!(
+            leaks.is_empty(),
+            "{args:?}: secrets visible in processes: {leaks:?}"
+        );
+        for (p, m) in &seen {
+            assert_eq!(m & 0o077, 0, "{p} had mode {m:o}");
+        }
+        all_logs.push_str(&logs);
+    }
+    let saved = f.home().join("before-restore");
+    assert_eq!(mode(&saved), 0o700);
+    for e in std::fs::read_dir(&saved).unwrap().flatten() {
+        assert_eq!(mode(&e.path()), 0o600, "{}", e.path().display());
+    }
+
+    // No secret in the logs, backups.db (and its WAL), object keys or object metadata.
+    assert!(all_logs.lines().count() > 20, "expected trace logs");
+    let mut db_text = Vec::new();
+    for name in ["backups.db", "backups.db-wal"] {
+        db_text.extend(std::fs::read(f.home().join(name)).unwrap_or_default());
+    }
+    let db_text = String::from_utf8_lossy(&db_text);
+    let archive_files: Vec<_> = fixture::stored(&f.primary)
+        .into_iter()
+        .chain(fixture::stored(&f.secondary))
+        .map(|(_, p)| p)
+        .collect();
+    let mut metadata = String::new();
+    for server in [&f.primary, &f.secondary] {
+        for e in walkdir::WalkDir::new(&server.root).into_iter().flatten() {
+            metadata.push_str(&e.path().to_string_lossy());
+            if e.file_type().is_file() && !archive_files.contains(&e.path().to_path_buf()) {
+                metadata.push_str(&String::from_utf8_lossy(&std::fs::read(e.path()).unwrap()));
+            }
+        }
+    }
+    assert!(
+        metadata.contains("sha256"),
+        "the object metadata was not found"
+    );
+    for s in secrets {
+        assert!(!all_logs.contains(s), "a secret is in the logs");
+        assert!(!db_text.contains(s), "a secret is in backups.db");
+        assert!(
+            !metadata.contains(s),
+            "a secret is in object keys or metadata"
+        );
+    }
+}
