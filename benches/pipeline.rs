@@ -399,7 +399,11 @@ fn row(name: &str, samples: &[Sample], floor: f64) -> String {
 fn median(samples: &[Sample], f: impl Fn(&Sample) -> f64) -> f64 {
     let mut v: Vec<f64> = samples.iter().map(f).collect();
     v.sort_by(|a, b| a.total_cmp(b));
-    if v.is_empty() { 0.0 } else { v[v.len() / 2] }
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 0 => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+        n => v[n / 2],
+    }
 }
 
 fn mib(b: u64) -> f64 {

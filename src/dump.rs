@@ -209,6 +209,11 @@ pub struct Dump {
 }
 
 impl Dump {
+    /// The temporary file as it is: one zstd stream whose content is `database.sql`.
+    pub fn compressed(&self) -> anyhow::Result<File> {
+        File::open(self.file.path()).context("cannot reopen the temporary dump")
+    }
+
     /// `database.sql`, decompressed as it is read.
     pub fn reader(&self) -> anyhow::Result<impl Read + use<>> {
         let f = File::open(self.file.path()).context("cannot reopen the temporary dump")?;
