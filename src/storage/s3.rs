@@ -129,6 +129,13 @@ impl S3Storage {
         loop {
             let Some(part) = next_part.take() else { break };
             number += 1;
+            if number > MAX_PARTS {
+                return Err(StorageError::Permanent(format!(
+                    "{}: the archive is larger than S3's {MAX_PARTS} parts of {} MiB: raise upload.part_size_mib in config.json",
+                    self.describe(),
+                    self.upload.part_size / (1024 * 1024)
+                )));
+            }
             while tasks.len() >= self.upload.parts_in_flight {
                 if let Some(r) = tasks.join_next().await {
                     done.push(joined(r)??);
@@ -295,6 +302,9 @@ fn short(s: &str) -> String {
         s
     }
 }
+
+/// S3's limit on the parts of one multipart upload.
+const MAX_PARTS: i32 = 10_000;
 
 /// Fill one part of exactly `size` bytes (less only at the end of the stream) from `leftover`
 /// and then `body`. Returns the part and whether the stream has ended.
