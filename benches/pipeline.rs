@@ -88,6 +88,8 @@ struct Sample {
     peak_rss: u64,
     tmp_disk: u64,
     uploaded: u64,
+    /// CPU seconds the S3 server spent meanwhile (not part of `cpu`).
+    server_cpu: f64,
     ok: bool,
 }
 
@@ -130,6 +132,7 @@ fn main() {
     );
     let s3 = S3Server::start(KEY, SECRET);
     s3.create_bucket(BUCKET);
+    let s3_pid = pid_listening_on(s3.port);
     let work = tempfile::Builder::new()
         .prefix("wpb-bench")
         .tempdir()
@@ -264,17 +267,20 @@ fn main() {
                 shell(setup, run, work.path(), true);
             }
             let before = bucket_bytes(&s3, work.path());
+            let server_before = process_cpu(s3_pid);
             let tmp = work.path().join(format!("tmp-{i}-{run}"));
             std::fs::create_dir(&tmp).expect("tmp");
             let mut s = measure(cmd, run, &tmp);
             s.uploaded = bucket_bytes(&s3, work.path()).saturating_sub(before);
+            s.server_cpu = process_cpu(s3_pid) - server_before;
             let _ = std::fs::remove_dir_all(&tmp);
             eprintln!(
-                "   run {} {:<52} {:>7.2} s  cpu {:>7.2} s  rss {:>6.0} MiB  tmp {:>6.0} MiB  up {:>6.0} MiB{}",
+                "   run {} {:<52} {:>7.2} s  cpu {:>7.2} s (+ server {:>5.2} s)  rss {:>6.0} MiB  tmp {:>6.0} MiB  up {:>6.0} MiB{}",
                 run + 1,
                 name,
                 s.wall,
                 s.cpu,
+                s.server_cpu,
                 mib(s.peak_rss),
                 mib(s.tmp_disk),
                 mib(s.uploaded),
@@ -310,7 +316,10 @@ fn main() {
             );
             let tmp = work.path().join(format!("tmp-rf-{run}"));
             std::fs::create_dir(&tmp).expect("tmp");
-            floor.push(measure(&cmd, run, &tmp));
+            let b = process_cpu(s3_pid);
+            let mut m = measure(&cmd, run, &tmp);
+            m.server_cpu = process_cpu(s3_pid) - b;
+            floor.push(m);
             let _ = std::fs::remove_dir_all(&out);
             let to = work.path().join(format!("our-restore-{run}"));
             let cmd = format!(
@@ -322,7 +331,10 @@ fn main() {
             );
             let tmp = work.path().join(format!("tmp-ro-{run}"));
             std::fs::create_dir(&tmp).expect("tmp");
-            ours.push(measure(&cmd, run, &tmp));
+            let b = process_cpu(s3_pid);
+            let mut m = measure(&cmd, run, &tmp);
+            m.server_cpu = process_cpu(s3_pid) - b;
+            ours.push(m);
             let _ = std::fs::remove_dir_all(&to);
             eprintln!(
                 "   restore run {}: floor {:.2} s, wpbackup {:.2} s{}",
@@ -355,12 +367,12 @@ fn main() {
             .map(|n| n.get())
             .unwrap_or(1)
     );
-    md += "| way (backup) | wall | x floor | CPU | peak RSS | temp disk | uploaded |\n|---|---|---|---|---|---|---|\n";
+    md += "| way (backup) | wall | x floor | CPU | S3 server CPU | peak RSS | temp disk | uploaded |\n|---|---|---|---|---|---|---|---|\n";
     let floor_wall = median(&results[&0], |s| s.wall);
     for (i, (name, _, _)) in ways.iter().enumerate() {
         md += &row(name, &results[&i], floor_wall);
     }
-    md += "\n| way (restore) | wall | x floor | CPU | peak RSS | temp disk | |\n|---|---|---|---|---|---|---|\n";
+    md += "\n| way (restore) | wall | x floor | CPU | S3 server CPU | peak RSS | temp disk | |\n|---|---|---|---|---|---|---|---|\n";
     let rfloor = median(&restore_rows[0].1, |s| s.wall);
     for (name, samples) in &restore_rows {
         md += &row(name, samples, rfloor);
@@ -464,6 +476,7 @@ fn measure(cmd: &str, run: usize, tmp: &Path) -> Sample {
         peak_rss: peak_rss.load(Ordering::Relaxed),
         tmp_disk: peak_tmp.load(Ordering::Relaxed),
         uploaded: 0,
+        server_cpu: 0.0,
         ok: status.success(),
     }
 }
@@ -479,6 +492,33 @@ fn shell(cmd: &str, run: usize, dir: &Path, quiet: bool) {
     }
     let status = c.status().expect("sh");
     assert!(status.success(), "setup failed: {cmd}");
+}
+
+/// The pid of the process whose command line holds `--port {port}` (the S3 server).
+fn pid_listening_on(port: u16) -> Option<i32> {
+    let needle = format!("--port\0{port}\0");
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        String::from_utf8_lossy(&cmd)
+            .contains(&needle)
+            .then_some(pid)
+    })
+}
+
+/// User + system seconds of process `pid` so far (0 when unknown).
+fn process_cpu(pid: Option<i32>) -> f64 {
+    let Some(stat) = pid.and_then(|p| std::fs::read_to_string(format!("/proc/{p}/stat")).ok())
+    else {
+        return 0.0;
+    };
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0.0;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let t = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (t(11) + t(12)) / ticks
 }
 
 /// User + system seconds of every reaped child so far.

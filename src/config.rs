@@ -375,7 +375,10 @@ pub struct UploadSettings {
 impl Default for UploadSettings {
     fn default() -> Self {
         UploadSettings {
-            part_size: 16 * 1024 * 1024,
+            // 8 MiB, as the aws CLI: with two parts in flight and one filling, peak RSS stays
+            // under 100 MiB (measured: 115 -> 80 MiB for wpbackup itself on the full benchmark
+            // workload, BENCHMARKS.md); archives up to ~78 GiB (10,000 parts).
+            part_size: 8 * 1024 * 1024,
             parts_in_flight: 2,
             connect_timeout_secs: 10,
             timeout_secs: 120,
