@@ -394,7 +394,7 @@ fn row(name: &str, samples: &[Sample], floor: f64) -> String {
     let wall = median(samples, |s| s.wall);
     let failed = samples.iter().filter(|s| !s.ok).count();
     format!(
-        "| {name}{} | {wall:.2} s | {:.2}x | {:.2} s | {:.0} MiB | {:.0} MiB | {:.0} MiB |\n",
+        "| {name}{} | {wall:.2} s | {:.2}x | {:.2} s | {:.2} s | {:.0} MiB | {:.0} MiB | {:.0} MiB |\n",
         if failed > 0 {
             format!(" ({failed} FAILED)")
         } else {
@@ -402,6 +402,7 @@ fn row(name: &str, samples: &[Sample], floor: f64) -> String {
         },
         wall / floor,
         median(samples, |s| s.cpu),
+        median(samples, |s| s.server_cpu),
         mib(median(samples, |s| s.peak_rss as f64) as u64),
         mib(median(samples, |s| s.tmp_disk as f64) as u64),
         mib(median(samples, |s| s.uploaded as f64) as u64),

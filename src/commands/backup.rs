@@ -172,12 +172,11 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> anyhow::Result<Outcome> {
             .collect();
         super::prune::after_backup(&rt, &config, &db, &stored, &live);
     }
-    monitor.finish(
-        !results.iter().any(|r| r.status == Status::Error),
-        &ping_body(&config, &results),
-    );
-    if !args.dry_run {
-        if config.report.on_failure && results.iter().any(|r| r.status == Status::Error) {
+    let any_failed = results.iter().any(|r| r.status == Status::Error);
+    monitor.finish(!any_failed, &ping_body(&config, &results));
+    // Interrupted (systemd stopping the unit): exit promptly; the rows reach D1 next time.
+    if !args.dry_run && interrupted.is_none() {
+        if config.report.on_failure && any_failed {
             super::report::after_failed_backup(&env, &config, &db);
         }
         if !args.no_sync {
@@ -188,7 +187,7 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> anyhow::Result<Outcome> {
     if let Some(sig) = interrupted {
         return Ok(Outcome::Interrupted(sig));
     }
-    Ok(if results.iter().any(|r| r.status == Status::Error) {
+    Ok(if any_failed {
         Outcome::Failed
     } else {
         Outcome::Ok
