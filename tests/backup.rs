@@ -305,18 +305,9 @@ fn wrong_database_password_is_an_error_naming_the_site() {
 fn a_dump_without_its_completion_line_is_never_stored() {
     let f = Fixture::new("truncated");
     // A dump tool that exits 0 but stops early, as a killed or broken dump would look.
-    let fake = tempfile::tempdir().unwrap();
-    let script = fake.path().join("mariadb-dump");
-    std::fs::write(
-        &script,
+    let (_fake, path) = crate::fixture::fake_tool(
+        "mariadb-dump",
         "#!/bin/sh\necho '-- MariaDB dump'\necho 'CREATE TABLE wp_posts (id int);'\nexit 0\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let path = format!(
-        "{}:{}",
-        fake.path().display(),
-        std::env::var("PATH").unwrap_or_default()
     );
     let out = f.cmd(&["backup"]).env("PATH", path).output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));

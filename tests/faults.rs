@@ -286,18 +286,9 @@ fn a_dump_that_stalls_is_stopped_and_nothing_is_stored() {
     config["database"] = json!({ "stall_timeout_secs": 2 });
     f.write_config(config);
     // A dump tool that starts, then hangs as one waiting on a frozen server would.
-    let fake = tempfile::tempdir().unwrap();
-    let script = fake.path().join("mariadb-dump");
-    std::fs::write(
-        &script,
+    let (_fake, path) = crate::fixture::fake_tool(
+        "mariadb-dump",
         "#!/bin/sh\necho '-- MariaDB dump 10.19'\nexec sleep 600\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let path = format!(
-        "{}:{}",
-        fake.path().display(),
-        std::env::var("PATH").unwrap_or_default()
     );
     let (status, text) = output_bounded(f.cmd(&["backup"]).env("PATH", path), "stalled dump");
     assert_eq!(status.code(), Some(1), "{text}");
@@ -343,24 +334,16 @@ fn mariadb_killed_mid_dump_fails_that_site_only() {
 
     // The real dump tool, behind a reader that stops for a moment after the first 64 KiB:
     // the dump is then blocked mid-way, and the marker file says so.
-    let fake = tempfile::tempdir().unwrap();
-    let marker = fake.path().join("dump-started");
+    let marker_dir = tempfile::tempdir().unwrap();
+    let marker = marker_dir.path().join("dump-started");
     let real = which("mariadb-dump");
-    let script = fake.path().join("mariadb-dump");
-    std::fs::write(
-        &script,
-        format!(
+    let (_fake, path) = crate::fixture::fake_tool(
+        "mariadb-dump",
+        &format!(
             "#!/bin/bash\nset -o pipefail\n'{}' \"$@\" | {{ head -c 65536; if [ ! -e '{m}' ]; then touch '{m}'; sleep 4; fi; cat; }}\n",
             real.display(),
             m = marker.display()
         ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let path = format!(
-        "{}:{}",
-        fake.path().display(),
-        std::env::var("PATH").unwrap_or_default()
     );
     let log = f.home().join("run.log");
     let out = std::fs::File::create(&log).unwrap();
@@ -410,21 +393,12 @@ fn a_local_storage_out_of_space_is_a_clear_error_and_leaves_no_partial_file() {
     f.write_config(config);
     // The real dump tool, started late: the storage fails while the dump still runs, and
     // its temporary files (the dump, the defaults file holding the password) must go too.
-    let fake = tempfile::tempdir().unwrap();
-    let script = fake.path().join("mariadb-dump");
-    std::fs::write(
-        &script,
-        format!(
+    let (_fake, path) = crate::fixture::fake_tool(
+        "mariadb-dump",
+        &format!(
             "#!/bin/sh\nsleep 2\nexec '{}' \"$@\"\n",
             which("mariadb-dump").display()
         ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let path = format!(
-        "{}:{}",
-        fake.path().display(),
-        std::env::var("PATH").unwrap_or_default()
     );
     // No file of the process may grow past 2 MiB (the archive is ~8 MiB): writes then fail
     // with EFBIG, as they fail with ENOSPC on a full disk.

@@ -203,6 +203,21 @@ pub fn extract(archive: &Path) -> TempDir {
     dir
 }
 
+/// A directory holding an executable `name` running `script`, and a PATH that finds it before
+/// the real tool (a dump tool that hangs, stops early, ...). Keep the directory alive.
+pub fn fake_tool(name: &str, script: &str) -> (TempDir, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tool = dir.path().join(name);
+    std::fs::write(&tool, script).expect("write the fake tool");
+    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let path = format!(
+        "{}:{}",
+        dir.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    (dir, path)
+}
+
 /// Every entry under `root` (relative path -> what it is), skipping paths that match `skip`.
 pub fn tree(root: &Path, skip: &dyn Fn(&str) -> bool) -> Vec<(String, String)> {
     let mut out = Vec::new();
