@@ -13,6 +13,8 @@ use super::{Server, free_port, run_ok, wait_for};
 pub struct MariaDb {
     pub port: u16,
     pub socket: PathBuf,
+    /// The server's error log (where a crash leaves its stack trace).
+    pub err_log: PathBuf,
     server: Server,
     _dir: TempDir,
 }
@@ -61,12 +63,18 @@ impl MariaDb {
         let data = dir.path().join("data");
         run_ok(Command::new("cp").arg("-a").arg(template()).arg(&data));
         let socket = dir.path().join("sock");
+        // Its own directory for internal temporary tables (information_schema queries, DESCRIBE):
+        // with the shared /tmp, servers started side by side by parallel tests crashed while
+        // creating them (signal 11 in create_tmp_table_for_schema -> ha_maria::drop_table).
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir(&tmp).expect("mariadb tmpdir");
         let port = free_port();
         let mut cmd = Command::new(mariadbd());
         cmd.arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
             .arg(format!("--socket={}", socket.display()))
             .arg(format!("--port={port}"))
+            .arg(format!("--tmpdir={}", tmp.display()))
             .arg("--bind-address=127.0.0.1")
             .arg(format!("--pid-file={}", dir.path().join("pid").display()))
             .arg("--user=root")
@@ -91,10 +99,10 @@ impl MariaDb {
                 .map(|o| o.status.success())
                 .unwrap_or(false)
         });
-        let _ = err_log;
         MariaDb {
             port,
             socket,
+            err_log,
             server,
             _dir: dir,
         }
@@ -113,6 +121,21 @@ impl MariaDb {
         run_ok(self.client().arg("-e").arg(sql))
     }
 
+    /// Run SQL as root; Err(the client's message) instead of a panic.
+    pub fn try_sql(&self, sql: &str) -> Result<String, String> {
+        let out = self
+            .client()
+            .arg("-e")
+            .arg(sql)
+            .output()
+            .map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
     pub fn sql_db(&self, db: &str, sql: &str) -> String {
         run_ok(self.client().arg("-e").arg(sql).arg(db))
     }
@@ -127,6 +150,13 @@ impl MariaDb {
              GRANT ALL ON `{db}`.* TO '{user}'@'%';
              GRANT ALL ON `{db}`.* TO '{user}'@'localhost';"
         ));
+    }
+
+    /// The last lines of the server's error log, for panic messages.
+    pub fn err_log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.err_log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
     }
 
     /// Stop the server now (a crash, as far as clients can tell).

@@ -151,13 +151,16 @@ echo "installed\n";
         for attempt in 0..3 {
             if attempt > 0 {
                 std::thread::sleep(Duration::from_millis(500 * attempt));
-                db.sql(&format!(
+                if let Err(e) = db.try_sql(&format!(
                     "DROP DATABASE `{db_name}`; CREATE DATABASE `{db_name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;"
-                ));
+                )) {
+                    said.push_str(&format!("\n(and the database server is gone: {e})"));
+                    break;
+                }
             }
             // Bounded: WordPress waits on a database server that went away instead of failing.
             let out = Command::new("timeout")
-                .args(["300", "php", "-d", "display_errors=stderr"])
+                .args(["60", "php", "-d", "display_errors=stderr"])
                 .arg(&script_path)
                 .output()
                 .expect("run php");
@@ -170,7 +173,11 @@ echo "installed\n";
                 break;
             }
         }
-        assert!(said.contains("installed"), "WordPress install said: {said}");
+        assert!(
+            said.contains("installed"),
+            "WordPress install said: {said}\nMariaDB's error log:\n{}",
+            db.err_log_tail()
+        );
         let _ = std::fs::remove_file(&script_path);
         WordPress {
             path,
