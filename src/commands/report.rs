@@ -70,14 +70,19 @@ pub fn run(ctx: &Context, args: &ReportArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
-/// This server's data; no backups.db yet means no runs (every site is then stale).
-fn local(ctx: &Context, config: &Config, from: chrono::DateTime<Utc>) -> anyhow::Result<Data> {
-    let expected: Vec<String> = config
+/// The sites a report expects a backup of: config.json's enabled ones.
+fn enabled_sites(config: &Config) -> Vec<String> {
+    config
         .sites
         .iter()
         .filter(|s| s.enabled)
         .map(|s| s.name.clone())
-        .collect();
+        .collect()
+}
+
+/// This server's data; no backups.db yet means no runs (every site is then stale).
+fn local(ctx: &Context, config: &Config, from: chrono::DateTime<Utc>) -> anyhow::Result<Data> {
+    let expected = enabled_sites(config);
     if !ctx.paths.db.exists() {
         return Ok(Data {
             expected: expected
@@ -108,12 +113,7 @@ pub fn after_failed_backup(env: &Env, config: &Config, db: &LogDb) {
         let smtp = SmtpSettings::from_env(env, &[])?;
         let period = chrono::Duration::hours(24);
         let now = Utc::now();
-        let expected: Vec<String> = config
-            .sites
-            .iter()
-            .filter(|s| s.enabled)
-            .map(|s| s.name.clone())
-            .collect();
+        let expected = enabled_sites(config);
         let data = report::local_data(
             db,
             &config.server_id,
