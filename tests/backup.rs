@@ -3,7 +3,6 @@
 //! WARNING that says why, failures are ERRORs that leave nothing half-written, secrets stay out
 //! of `ps`, logs, backups.db and keys, and memory does not grow with the site.
 
-use std::path::Path;
 use std::process::Command;
 
 use serde_json::json;
@@ -234,7 +233,7 @@ fn upload_failing_midway_fails_over_and_aborts_the_multipart_upload() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     // Wait until the upload to the primary has started (s3s-fs keeps parts on disk).
     while std::time::Instant::now() < deadline {
-        let started = walk_count(&f.primary.root) > 1;
+        let started = crate::fixture::walk_count(&f.primary.root) > 1;
         if started {
             break;
         }
@@ -258,19 +257,6 @@ fn upload_failing_midway_fails_over_and_aborts_the_multipart_upload() {
     let out = f.run(&["verify", "--storage", "secondary"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).contains("OK"), "{}", stdout(&out));
-}
-
-fn walk_count(dir: &Path) -> usize {
-    let mut n = 0;
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            n += 1;
-            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                n += walk_count(&e.path());
-            }
-        }
-    }
-    n
 }
 
 #[test]

@@ -20,20 +20,6 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// Entries under `dir`, recursively.
-fn walk_count(dir: &Path) -> usize {
-    let mut n = 0;
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            n += 1;
-            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                n += walk_count(&e.path());
-            }
-        }
-    }
-    n
-}
-
 /// Start `wpbackup backup` with its output in `log`, and wait until its upload to the primary
 /// has begun (s3s-fs keeps the parts of a multipart upload on disk).
 fn start_backup_and_wait_for_upload(f: &Fixture, log: &Path) -> Child {
@@ -46,9 +32,9 @@ fn start_backup_and_wait_for_upload(f: &Fixture, log: &Path) -> Child {
         .stderr(out)
         .spawn()
         .unwrap();
-    let before = walk_count(&f.primary.root);
+    let before = crate::fixture::walk_count(&f.primary.root);
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    while walk_count(&f.primary.root) <= before {
+    while crate::fixture::walk_count(&f.primary.root) <= before {
         assert!(
             child.try_wait().unwrap().is_none(),
             "the backup ended before its upload was seen: {}",

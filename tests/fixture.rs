@@ -203,6 +203,20 @@ pub fn extract(archive: &Path) -> TempDir {
     dir
 }
 
+/// Entries under `dir`, recursively (0 when it does not exist).
+pub fn walk_count(dir: &Path) -> usize {
+    let mut n = 0;
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            n += 1;
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                n += walk_count(&e.path());
+            }
+        }
+    }
+    n
+}
+
 /// A directory holding an executable `name` running `script`, and a PATH that finds it before
 /// the real tool (a dump tool that hangs, stops early, ...). Keep the directory alive.
 pub fn fake_tool(name: &str, script: &str) -> (TempDir, String) {
