@@ -79,6 +79,8 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
+        // Logs are for panic messages while the server lives; none is left behind.
+        let _ = std::fs::remove_file(&self.log);
     }
 }
 
