@@ -12,7 +12,6 @@ use proptest::prelude::*;
 use serde_json::Value;
 use tar::{EntryType, Header};
 
-use crate::archive::Manifest;
 use crate::config::{Config, Env};
 use crate::unpack;
 
@@ -216,28 +215,7 @@ proptest! {
 // ---------------------------------------------------------------------------------------------
 // Archives: manifest.json and the tar stream.
 
-const DUMP: &[u8] = b"CREATE TABLE t (id int);\n-- Dump completed on 2026-11-24\n";
-
-fn manifest_json() -> Vec<u8> {
-    use sha2::Digest;
-    serde_json::to_vec(&Manifest {
-        format_version: 1,
-        wpbackup_version: "0".into(),
-        site: "s".into(),
-        server_id: "x".into(),
-        created_at: "2026-11-24T00:00:00Z".into(),
-        wordpress_version: None,
-        database_name: "d".into(),
-        table_prefix: "wp_".into(),
-        siteurl: None,
-        file_count: 1,
-        bytes: 5,
-        database_sha256: hex::encode(sha2::Sha256::digest(DUMP)),
-        database_bytes: DUMP.len() as u64,
-        skipped: vec![],
-    })
-    .unwrap()
-}
+use crate::unpack::tests::{DUMP, manifest};
 
 /// An uncompressed tar with raw entry names (unsafe ones too) and any entry types.
 fn tar_bytes(entries: &[(Vec<u8>, u8, Vec<u8>)]) -> Vec<u8> {
@@ -264,7 +242,7 @@ fn good_tar() -> Vec<u8> {
         (b"files".to_vec(), b'5', vec![]),
         (b"files/a.txt".to_vec(), b'0', b"hello".to_vec()),
         (b"database.sql".to_vec(), b'0', DUMP.to_vec()),
-        (b"manifest.json".to_vec(), b'0', manifest_json()),
+        (b"manifest.json".to_vec(), b'0', manifest(1, 5, DUMP)),
     ])
 }
 

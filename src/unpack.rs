@@ -320,13 +320,14 @@ impl Tap {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use tar::Header;
 
-    const DUMP: &[u8] = b"CREATE TABLE t (id int);\n-- Dump completed on 2026-11-24\n";
+    pub(crate) const DUMP: &[u8] = b"CREATE TABLE t (id int);\n-- Dump completed on 2026-11-24\n";
 
-    fn manifest(files: u64, bytes: u64, db: &[u8]) -> Vec<u8> {
+    /// manifest.json for an archive of `files` files of `bytes` bytes and dump `db`.
+    pub(crate) fn manifest(files: u64, bytes: u64, db: &[u8]) -> Vec<u8> {
         let m = Manifest {
             format_version: 1,
             wpbackup_version: "0".into(),

@@ -378,20 +378,6 @@ fn secrets_stay_out_of_ps_logs_db_and_keys() {
 }
 
 /// Peak RSS of a finished child, from the kernel's own accounting (wait4).
-fn run_measured(mut cmd: Command) -> (i32, u64) {
-    let child = cmd
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(r, pid);
-    std::mem::forget(child);
-    (libc::WEXITSTATUS(status), usage.ru_maxrss as u64 * 1024)
-}
 
 #[test]
 fn peak_memory_does_not_grow_with_the_site() {
@@ -404,10 +390,10 @@ fn peak_memory_does_not_grow_with_the_site() {
     f.write_config(config);
 
     f.site.grow(32 * 1024 * 1024);
-    let (code, small) = run_measured(f.cmd(&["backup"]));
+    let (code, small, _) = crate::fixture::run_measured(f.cmd(&["backup"]));
     assert_eq!(code, 0);
     f.site.grow(320 * 1024 * 1024);
-    let (code, large) = run_measured(f.cmd(&["backup"]));
+    let (code, large, _) = crate::fixture::run_measured(f.cmd(&["backup"]));
     assert_eq!(code, 0);
     let mib = |b: u64| b as f64 / 1048576.0;
     eprintln!(

@@ -215,27 +215,6 @@ fn stdout_of(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Exit code, peak RSS (bytes, from the kernel's wait4 accounting) and wall time of a run.
-fn run_measured(mut cmd: Command) -> (i32, u64, f64) {
-    let started = std::time::Instant::now();
-    let child = cmd
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(r, pid);
-    std::mem::forget(child);
-    (
-        libc::WEXITSTATUS(status),
-        usage.ru_maxrss as u64 * 1024,
-        started.elapsed().as_secs_f64(),
-    )
-}
-
 #[test]
 fn encryption_streams_with_the_same_memory_bound() {
     let f = Fixture::new("enc-mem");
@@ -247,12 +226,12 @@ fn encryption_streams_with_the_same_memory_bound() {
     config["storage"] =
         json!([{ "name": "disk", "type": "local", "priority": 1, "path": store.path() }]);
     f.write_config(config.clone());
-    let (code, plain, plain_secs) = run_measured(f.cmd(&["backup"]));
+    let (code, plain, plain_secs) = crate::fixture::run_measured(f.cmd(&["backup"]));
     assert_eq!(code, 0);
     config["encryption"] = json!({ "recipients": [public] });
     f.write_config(config);
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    let (code, sealed, sealed_secs) = run_measured(f.cmd(&["backup"]));
+    let (code, sealed, sealed_secs) = crate::fixture::run_measured(f.cmd(&["backup"]));
     assert_eq!(code, 0);
     let mib = |b: u64| b as f64 / 1048576.0;
     eprintln!(

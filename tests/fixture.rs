@@ -203,6 +203,27 @@ pub fn extract(archive: &Path) -> TempDir {
     dir
 }
 
+/// Run `cmd` to its end: (exit code, peak RSS in bytes from wait4, wall seconds).
+pub fn run_measured(mut cmd: Command) -> (i32, u64, f64) {
+    let started = std::time::Instant::now();
+    let child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(r, pid);
+    std::mem::forget(child);
+    (
+        libc::WEXITSTATUS(status),
+        usage.ru_maxrss as u64 * 1024,
+        started.elapsed().as_secs_f64(),
+    )
+}
+
 /// Entries under `dir`, recursively (0 when it does not exist).
 pub fn walk_count(dir: &Path) -> usize {
     let mut n = 0;
