@@ -140,6 +140,19 @@ fn main() {
     let home = work.path().join("home");
     std::fs::create_dir(&home).expect("home");
     write_home(&home, &site, &s3);
+    // The same backup to a directory: the pipeline's own cost, without an S3 server's.
+    let local_home = work.path().join("home-local");
+    std::fs::create_dir(&local_home).expect("home");
+    write_home(&local_home, &site, &s3);
+    let local_store = work.path().join("localstore");
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(local_home.join("config.json")).expect("config"))
+            .expect("config");
+    config["storage"] = serde_json::json!([
+        { "name": "disk", "type": "local", "priority": 1, "path": local_store }
+    ]);
+    std::fs::write(local_home.join("config.json"), config.to_string()).expect("config");
+    let s3_log = work.path().join("wpbackup-s3.log");
     let defaults = work.path().join("root.cnf");
     std::fs::write(
         &defaults,
@@ -205,10 +218,22 @@ fn main() {
         ),
         (
             "wpbackup backup",
+            // The debug log of the S3 storage says how long the server took to assemble
+            // the parts (CompleteMultipartUpload), reported under the table.
             format!(
-                "{} --home {} ${{WPB_BENCH_FLAGS:--q}} backup --no-sync",
+                "RUST_LOG=error,wpbackup::storage::s3=debug {} --home {} backup --no-sync 2>>{} >/dev/null",
                 bin.display(),
-                home.display()
+                home.display(),
+                s3_log.display()
+            ),
+            None,
+        ),
+        (
+            "wpbackup backup to a local directory (no S3 server)",
+            format!(
+                "{} --home {} -q backup --no-sync",
+                bin.display(),
+                local_home.display()
             ),
             None,
         ),
@@ -371,6 +396,16 @@ fn main() {
     let floor_wall = median(&results[&0], |s| s.wall);
     for (i, (name, _, _)) in ways.iter().enumerate() {
         md += &row(name, &results[&i], floor_wall);
+    }
+    let completions = completion_secs(&s3_log);
+    if !completions.is_empty() {
+        let mut v = completions.clone();
+        v.sort_by(|a, b| a.total_cmp(b));
+        md += &format!(
+            "\nOf `wpbackup backup`'s wall time, the S3 server spent a median {:.2} s assembling the uploaded parts (CompleteMultipartUpload, {} run(s)), a serial step at the end that the floor does not have.\n",
+            v[v.len() / 2],
+            v.len()
+        );
     }
     md += "\n| way (restore) | wall | x floor | CPU | S3 server CPU | peak RSS | temp disk | |\n|---|---|---|---|---|---|---|---|\n";
     let rfloor = median(&restore_rows[0].1, |s| s.wall);
@@ -588,11 +623,29 @@ fn tree_size(dir: &Path) -> (u64, u64) {
     (bytes, files)
 }
 
+/// The `secs=` of every "multipart upload completed" line wpbackup logged.
+fn completion_secs(log: &Path) -> Vec<f64> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("multipart upload completed"))
+        .filter_map(|l| {
+            l.split_whitespace()
+                .find_map(|w| w.strip_prefix("secs="))
+                .and_then(|v| v.parse().ok())
+        })
+        .collect()
+}
+
+/// Bytes stored so far: the bucket, borg's repositories and wpbackup's local storage.
 fn bucket_bytes(s3: &S3Server, work: &Path) -> u64 {
     let borg: u64 = std::fs::read_dir(work)
         .map(|rd| {
             rd.flatten()
-                .filter(|e| e.file_name().to_string_lossy().starts_with("borg-"))
+                .filter(|e| {
+                    let n = e.file_name().to_string_lossy().into_owned();
+                    n.starts_with("borg-") || n == "localstore"
+                })
                 .map(|e| tree_size(&e.path()).0)
                 .sum()
         })

@@ -251,14 +251,24 @@ fn append_files<W: Write>(
                 }
             };
             let size = meta.len();
-            if let Some(fast) = frames::precompressed(rel, size) {
-                tar.get_mut()
-                    .set_fast(fast)
-                    .context("cannot start a new zstd frame")?;
+            // A large file's first bytes tell which kind of zstd frame it goes into.
+            let mut sample = Vec::new();
+            if size >= frames::DECIDING_SIZE
+                && let Err(e) = (&file)
+                    .take(frames::SAMPLE_SIZE as u64)
+                    .read_to_end(&mut sample)
+            {
+                tracing::warn!(site = %spec.site, path = %rel.display(), "skipped: {e}");
+                skipped.push(rel_display(root, entry.path()));
+                continue;
             }
+            let mode = frames::choose(rel, size, &sample, tar.get_ref().mode());
+            tar.get_mut()
+                .set_mode(mode)
+                .context("cannot start a new zstd frame")?;
             header.set_size(size);
             let reader = Counting {
-                inner: SizedReader::new(file, size),
+                inner: SizedReader::new(io::Cursor::new(sample).chain(file), size),
                 progress,
             };
             tar.append_data(&mut header, &name, reader)

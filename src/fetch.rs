@@ -1,17 +1,15 @@
-//! Downloading an archive while hashing it: into a private temporary file (restore, which must
-//! know the archive is intact before it replaces anything), or straight through a reader on a
-//! blocking thread (verify, which keeps nothing).
+//! Downloading an archive while hashing it, straight through a reader on a blocking thread:
+//! verify reads and keeps nothing; restore unpacks into a staging directory that it throws
+//! away unless the hash matches.
 //!
-//! Either way the whole object is read and hashed, even when the reader stops early, so the
+//! The whole object is read and hashed, even when the reader stops early, so the
 //! sha256 that is compared is always the sha256 of everything the storage sent.
 
 use std::io::{self, Read};
-use std::path::Path;
 
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
-use tempfile::NamedTempFile;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
 use crate::storage::{Storage, StorageError, io_error};
@@ -24,60 +22,6 @@ pub struct Fetched {
 }
 
 const CHUNK: usize = 1024 * 1024;
-
-/// Download `key` into a new `0600` temporary file in `dir`, hashing on the way. The file is
-/// removed when the returned handle is dropped.
-pub async fn to_temp_file(
-    st: &dyn Storage,
-    key: &str,
-    dir: &Path,
-) -> Result<(NamedTempFile, Fetched), StorageError> {
-    let tmp = tempfile::Builder::new()
-        .prefix(".wpbackup-download-")
-        .suffix(".tar.zst")
-        .tempfile_in(dir)
-        .map_err(|e| {
-            io_error(
-                &format!("cannot create a temporary file in {}", dir.display()),
-                &e,
-            )
-        })?;
-    let std_file = tmp
-        .reopen()
-        .map_err(|e| io_error("cannot reopen the temporary file", &e))?;
-    let mut file = tokio::fs::File::from_std(std_file);
-    let mut download = st.get(key).await?;
-    let mut hasher = Sha256::new();
-    let mut size = 0u64;
-    let mut buf = vec![0u8; CHUNK];
-    loop {
-        let n = download
-            .read(&mut buf)
-            .await
-            .map_err(|e| io_error(&format!("storage {}: download of {key}", st.name()), &e))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        size += n as u64;
-        file.write_all(&buf[..n]).await.map_err(|e| {
-            io_error(
-                &format!("cannot write the download to {}", tmp.path().display()),
-                &e,
-            )
-        })?;
-    }
-    file.flush()
-        .await
-        .map_err(|e| io_error("cannot write the download", &e))?;
-    Ok((
-        tmp,
-        Fetched {
-            size,
-            sha256: hex::encode(hasher.finalize()),
-        },
-    ))
-}
 
 /// Stream `key` through `consume`, which runs on a thread of its own and reads the archive as
 /// it arrives. Returns what `consume` returned and the hash of the whole download; a failed
@@ -105,23 +49,32 @@ where
         let mut hasher = Sha256::new();
         let mut size = 0u64;
         let mut tx = Some(tx);
+        // One buffer, filled by however much each read brings and handed over a chunk at a
+        // time: reads from a socket are small, and a fresh zeroed buffer per read cost more
+        // than the hashing.
+        let mut buf = bytes::BytesMut::with_capacity(CHUNK);
         loop {
-            let mut buf = vec![0u8; CHUNK];
             let n = download
-                .read(&mut buf)
+                .read_buf(&mut buf)
                 .await
                 .map_err(|e| io_error(&format!("storage {}: download of {key}", st.name()), &e))?;
+            if n > 0 && buf.len() < CHUNK / 4 {
+                continue;
+            }
+            if !buf.is_empty() {
+                let chunk = buf.split().freeze();
+                hasher.update(&chunk);
+                size += chunk.len() as u64;
+                // A reader that stopped (an error in the archive) drops its end: keep hashing.
+                if let Some(sender) = &tx
+                    && sender.send(chunk).await.is_err()
+                {
+                    tx = None;
+                }
+                buf.reserve(CHUNK);
+            }
             if n == 0 {
                 break;
-            }
-            buf.truncate(n);
-            hasher.update(&buf);
-            size += n as u64;
-            // A reader that stopped (an error in the archive) drops its end: keep hashing.
-            if let Some(sender) = &tx
-                && sender.send(Bytes::from(buf)).await.is_err()
-            {
-                tx = None;
             }
         }
         Ok(Fetched {
@@ -181,15 +134,6 @@ mod tests {
         let data: Vec<u8> = (0..3 * CHUNK + 17).map(|i| (i % 251) as u8).collect();
         let want = hex::encode(Sha256::digest(&data));
         rt.block_on(put(&st, "s/a/a_1.tar.zst", data.clone()));
-
-        let (tmp, f) = rt
-            .block_on(to_temp_file(&st, "s/a/a_1.tar.zst", dir.path()))
-            .unwrap();
-        assert_eq!(f.sha256, want);
-        assert_eq!(std::fs::read(tmp.path()).unwrap(), data);
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(tmp.path()).unwrap().permissions().mode();
-        assert_eq!(mode & 0o077, 0, "temporary download must be private");
 
         let (got, f) = stream(&rt, &st, "s/a/a_1.tar.zst", |r| {
             let mut v = Vec::new();

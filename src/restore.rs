@@ -1,7 +1,7 @@
 //! The mechanics of restoring one archive, in the order that keeps a failed restore from
-//! leaving a half-site: download and check the sha256 first ([`download_verified`]), unpack
-//! into a new sibling directory and check the contents against the manifest ([`stage`]), and
-//! only then move the live directory aside (kept, named with the time) and the new one into
+//! leaving a half-site: download, unpacking into a new sibling directory as the bytes arrive,
+//! and check both the sha256 of the download and the contents against the manifest
+//! ([`fetch_and_stage`]); only then move the live directory aside (kept, named with the time) and the new one into
 //! its place ([`swap_into_place`]). Also: which credentials reach the database
 //! ([`credentials`]) and the rewrite of a restored `wp-config.php` that must point at another
 //! database, directory or address ([`rewrite_wp_config`]).
@@ -22,26 +22,41 @@ use crate::storage::Storage;
 use crate::unpack::{self, Contents};
 use crate::wpconfig;
 
-/// A downloaded archive whose sha256 matched.
-pub struct Verified {
-    /// The compressed archive, private, removed on drop.
-    pub file: NamedTempFile,
+/// An archive whose sha256 matched, unpacked beside its target.
+pub struct Fetched {
+    pub staged: Staged,
     pub storage: String,
     pub expected: Expected,
+    /// Bytes downloaded (the stored object's size).
     pub size: u64,
 }
 
-/// Download `key` from the first of `storages` that has an intact copy, into a private temporary
-/// file in `dir`. The whole compressed archive is kept until it is verified: nothing may be
-/// replaced by an archive that turns out to be damaged. A copy whose sha256 does not match (or
-/// that has no recorded sha256) is refused, and the next storage tried.
-pub fn download_verified(
+/// What to unpack an archive into.
+#[derive(Clone)]
+pub struct StageTo {
+    /// The site directory the files will replace: `files/` is unpacked beside it. `None`
+    /// when no files are restored.
+    pub files_target: Option<PathBuf>,
+    /// Extract `database.sql` into a private temporary file in `tmp_dir`.
+    pub database: bool,
+    pub tmp_dir: PathBuf,
+    /// The time in the staging directory's name.
+    pub stamp: String,
+    pub identities: Option<crate::crypt::Identities>,
+}
+
+/// Download `key` from the first of `storages` that has an intact copy, unpacking it while it
+/// arrives ([`stage`]) and hashing every byte. A copy whose sha256 does not match the one
+/// recorded (or that has no recorded sha256) is refused, whatever was unpacked from it is
+/// removed, and the next storage is tried: nothing may be replaced by an archive that turns
+/// out to be damaged, and nothing live is touched here. No compressed copy is kept on disk.
+pub fn fetch_and_stage(
     rt: &tokio::runtime::Runtime,
     key: &str,
     storages: &[&dyn Storage],
     logdb: Option<&LogDb>,
-    dir: &Path,
-) -> anyhow::Result<Verified> {
+    to: &StageTo,
+) -> anyhow::Result<Fetched> {
     let mut refused = Vec::new();
     for st in storages {
         let name = st.name();
@@ -60,8 +75,11 @@ pub fn download_verified(
                 continue;
             }
         };
-        tracing::info!(storage = name, "downloading {key}");
-        let (file, got) = match rt.block_on(fetch::to_temp_file(*st, key, dir)) {
+        tracing::info!(storage = name, "downloading and unpacking {key}");
+        let (owned_key, owned_to) = (key.to_string(), to.clone());
+        let (staged, got) = match fetch::stream(rt, *st, key, move |reader| {
+            stage(reader, &owned_key, &owned_to)
+        }) {
             Ok(x) => x,
             Err(e) => {
                 refused.push(format!("{name}: {e}"));
@@ -69,6 +87,8 @@ pub fn download_verified(
             }
         };
         if got.sha256 != expected.sha256 {
+            // Dropping what was staged removes it.
+            drop(staged);
             let why = format!(
                 "{name}: the downloaded copy ({} bytes) has sha256 {} but the sha256 recorded in {} is {}: the archive was changed or damaged",
                 got.size, got.sha256, expected.source, expected.sha256
@@ -77,8 +97,9 @@ pub fn download_verified(
             refused.push(why);
             continue;
         }
-        return Ok(Verified {
-            file,
+        // The copy is the one that was stored: if it does not unpack, no other copy will.
+        return Ok(Fetched {
+            staged: staged?,
             storage: name.to_string(),
             expected,
             size: got.size,
@@ -137,25 +158,16 @@ impl Staged {
     }
 }
 
-/// Unpack `archive` (stored under `key`; decrypted with `identities` when the key says it is
-/// encrypted): `files/` under a new directory beside `files_target`, `database.sql` into a
-/// private temporary file in `tmp_dir`; fails (leaving nothing) unless the contents match the
-/// manifest.
-#[allow(clippy::too_many_arguments)]
-pub fn stage(
-    archive: &Path,
-    key: &str,
-    identities: Option<&crate::crypt::Identities>,
-    files_target: Option<&Path>,
-    want_database: bool,
-    tmp_dir: &Path,
-    stamp: &str,
-) -> anyhow::Result<Staged> {
+/// Unpack the archive read from `archive` (stored under `key`; decrypted with `to.identities`
+/// when the key says it is encrypted): `files/` under a new directory beside
+/// `to.files_target`, `database.sql` into a private temporary file in `to.tmp_dir`; fails
+/// (leaving nothing) unless the contents match the manifest.
+pub fn stage(archive: &mut dyn std::io::Read, key: &str, to: &StageTo) -> anyhow::Result<Staged> {
     use std::os::unix::fs::DirBuilderExt;
-    let staging = match files_target {
+    let staging = match &to.files_target {
         None => None,
         Some(target) => {
-            let dir = sibling(target, &format!(".restoring-{stamp}"));
+            let dir = sibling(target, &format!(".restoring-{}", to.stamp));
             std::fs::DirBuilder::new()
                 .mode(0o700)
                 .create(&dir)
@@ -163,25 +175,21 @@ pub fn stage(
             Some(Staging { dir, keep: false })
         }
     };
-    let mut database_sql = if want_database {
+    let mut database_sql = if to.database {
         Some(
             tempfile::Builder::new()
                 .prefix(".wpbackup-database-")
                 .suffix(".sql")
-                .tempfile_in(tmp_dir)
+                .tempfile_in(&to.tmp_dir)
                 .with_context(|| {
-                    format!("cannot create a temporary file in {}", tmp_dir.display())
+                    format!("cannot create a temporary file in {}", to.tmp_dir.display())
                 })?,
         )
     } else {
         None
     };
-    let reader = std::io::BufReader::with_capacity(
-        256 * 1024,
-        std::fs::File::open(archive).context("cannot reopen the downloaded archive")?,
-    );
     let contents = unpack::read(
-        crate::crypt::open(reader, key, identities)?,
+        crate::crypt::open(archive, key, to.identities.as_ref())?,
         unpack::Options {
             extract_to: staging.as_ref().map(|s| s.dir.as_path()),
             database_to: database_sql.as_mut().map(|f| f.as_file_mut()),

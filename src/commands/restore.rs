@@ -2,8 +2,8 @@
 //!
 //! The order is what makes it safe on the worst day: pick the archive from the buckets
 //! themselves (`--archive`, `--at`, or the newest) and the first storage that has it; download
-//! it and check its sha256 (`restore::download_verified`), unpack it beside the target and check
-//! it against its manifest (`restore::stage`); only then ask (unless `--yes`), save the live
+//! it, unpacking it beside the target as it arrives, and check its sha256 and its manifest
+//! (`restore::fetch_and_stage`); only then ask (unless `--yes`), save the live
 //! database's content to `<home>/before-restore/`, import, move the site to `--url`, and finally
 //! move the live directory aside and the restored one into its place. A refused or failed
 //! restore before that point changes nothing. The result is printed and recorded in
@@ -260,20 +260,23 @@ fn restore_site(
         }
         None => ctx.paths.home.clone(),
     };
-    let verified = restore::download_verified(rt, &key, &holders, Some(logdb), &tmp_dir)?;
-    report.storage = verified.storage.clone();
-    report.sha256_source = verified.expected.source.clone();
-    report.archive_bytes = verified.size;
-    let mut staged = restore::stage(
-        verified.file.path(),
+    let fetched = restore::fetch_and_stage(
+        rt,
         &key,
-        identities.as_ref(),
-        files_target.as_deref(),
-        plan.database,
-        &tmp_dir,
-        &stamp,
+        &holders,
+        Some(logdb),
+        &restore::StageTo {
+            files_target: files_target.clone(),
+            database: plan.database,
+            tmp_dir: tmp_dir.clone(),
+            stamp: stamp.clone(),
+            identities: identities.clone(),
+        },
     )?;
-    drop(verified);
+    report.storage = fetched.storage.clone();
+    report.sha256_source = fetched.expected.source.clone();
+    report.archive_bytes = fetched.size;
+    let mut staged = fetched.staged;
     let manifest = staged
         .contents
         .manifest

@@ -28,6 +28,7 @@ use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
 use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, Utc};
+use futures_util::StreamExt as _;
 use tokio::task::JoinSet;
 
 use super::{Body, Download, ObjectInfo, PutOutcome, SHA256_METADATA_KEY, Storage, StorageError};
@@ -308,6 +309,54 @@ const MAX_PARTS: i32 = 10_000;
 
 /// Fill one part of exactly `size` bytes (less only at the end of the stream) from `leftover`
 /// and then `body`. Returns the part and whether the stream has ended.
+/// Ranged GETs downloading at once, and the size of each: 32 MiB in flight at most. Measured
+/// restoring the full benchmark workload (877 MiB) from s3s-fs into tmpfs: one GET stream
+/// 10.0 s; 4 ranges of 8 MiB 5.7 s (84 MiB peak RSS); 8 of 8 MiB 4.6 s (140 MiB); 8 of 4 MiB
+/// 4.5 to 5.2 s (85 MiB). `cat | zstd -d | tar -x` of the object's file took 2.3 s.
+const RANGES_IN_FLIGHT: usize = 8;
+const RANGE_SIZE: u64 = 4 << 20;
+
+/// Bytes `first..=last` of an object, whole or an error (`who`, `what`: for the message).
+#[allow(clippy::too_many_arguments)]
+async fn get_range(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    etag: Option<&str>,
+    first: u64,
+    last: u64,
+    who: &str,
+    what: &str,
+) -> Result<Vec<Bytes>, StorageError> {
+    let out = client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .range(format!("bytes={first}-{last}"))
+        .set_if_match(etag.map(str::to_string))
+        .send()
+        .await
+        .map_err(|e| classify(who, what, &e))?;
+    let body_error = |msg: String| {
+        StorageError::Transient(format!("{who}: {what} (bytes {first}-{last}): {msg}"))
+    };
+    let segments: Vec<Bytes> = out
+        .body
+        .collect()
+        .await
+        .map_err(|e| body_error(e.to_string()))?
+        .into_segments()
+        .collect();
+    let got: u64 = segments.iter().map(|b| b.len() as u64).sum();
+    if got != last - first + 1 {
+        return Err(body_error(format!(
+            "{got} bytes arrived instead of {}",
+            last - first + 1
+        )));
+    }
+    Ok(segments)
+}
+
 async fn fill(
     body: &mut Body,
     leftover: &mut BytesMut,
@@ -429,6 +478,7 @@ impl Storage for S3Storage {
             }
         };
         let outcome = body.finish();
+        let t = std::time::Instant::now();
         let completed = self
             .client
             .complete_multipart_upload()
@@ -446,6 +496,13 @@ impl Storage for S3Storage {
             self.abort(&full, &upload_id).await;
             return Err(self.classify("completion of the multipart upload", &e));
         }
+        tracing::debug!(
+            storage = %self.name,
+            bytes = outcome.size,
+            secs = t.elapsed().as_secs_f64(),
+            "multipart upload completed"
+        );
+        let t = std::time::Instant::now();
         // Record the sha256 as metadata: copy the object onto itself with the metadata replaced.
         let copied = self
             .client
@@ -469,19 +526,89 @@ impl Storage for S3Storage {
                 .await;
             return Err(err);
         }
+        tracing::debug!(
+            storage = %self.name,
+            secs = t.elapsed().as_secs_f64(),
+            "sha256 metadata recorded (object copied onto itself)"
+        );
         Ok(outcome)
     }
 
     async fn get(&self, key: &str) -> Result<Download, StorageError> {
-        let out = self
+        let full = self.full_key(key);
+        let head = self
             .client
-            .get_object()
+            .head_object()
             .bucket(&self.bucket)
-            .key(self.full_key(key))
+            .key(&full)
             .send()
             .await
             .map_err(|e| self.classify(&format!("download of {key}"), &e))?;
-        Ok(Box::pin(out.body.into_async_read()))
+        let size = head.content_length.unwrap_or(0).max(0) as u64;
+        let range = RANGE_SIZE;
+        if size <= range {
+            let out = self
+                .client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(&full)
+                .send()
+                .await
+                .map_err(|e| self.classify(&format!("download of {key}"), &e))?;
+            return Ok(Box::pin(out.body.into_async_read()));
+        }
+        // Ranges, several in flight, handed on in order: one GET stream is
+        // slow on most providers (and on s3s-fs), and a failed range is retried alone
+        // instead of the whole archive. `If-Match` keeps every range from the same object.
+        let ranges = (0..size)
+            .step_by(range as usize)
+            .map(move |start| (start, (start + range).min(size) - 1));
+        let (client, bucket, etag) = (self.client.clone(), self.bucket.clone(), head.e_tag);
+        let (who, key, attempts) = (self.describe(), key.to_string(), self.upload.max_attempts);
+        tracing::debug!(storage = %self.name, size, range, "downloading {key} in ranges");
+        let chunks = futures_util::stream::iter(ranges)
+            .map(move |(first, last)| {
+                let (client, bucket, full, etag) =
+                    (client.clone(), bucket.clone(), full.clone(), etag.clone());
+                let (who, key) = (who.clone(), key.clone());
+                async move {
+                    let mut attempt = 1;
+                    loop {
+                        let what = format!("download of {key}");
+                        let r = get_range(
+                            &client,
+                            &bucket,
+                            &full,
+                            etag.as_deref(),
+                            first,
+                            last,
+                            &who,
+                            &what,
+                        )
+                        .await;
+                        match r {
+                            Ok(data) => return Ok::<_, std::io::Error>(data),
+                            Err(StorageError::Transient(msg)) if attempt < attempts => {
+                                tracing::debug!("{msg}; trying again");
+                                tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt)))
+                                    .await;
+                                attempt += 1;
+                            }
+                            Err(e) => return Err(std::io::Error::other(e.to_string())),
+                        }
+                    }
+                }
+            })
+            .buffered(RANGES_IN_FLIGHT)
+            // A range arrives as the segments the connection read: passed on as they are,
+            // not copied into one buffer.
+            .flat_map(|r| {
+                futures_util::stream::iter(match r {
+                    Ok(segments) => segments.into_iter().map(Ok).collect::<Vec<_>>(),
+                    Err(e) => vec![Err(e)],
+                })
+            });
+        Ok(Box::pin(tokio_util::io::StreamReader::new(chunks)))
     }
 
     async fn head(&self, key: &str) -> Result<ObjectInfo, StorageError> {
