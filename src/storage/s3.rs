@@ -43,7 +43,12 @@ pub struct S3Storage {
     prefix: String,
     endpoint: String,
     upload: UploadSettings,
+    /// The largest object one CopyObject may copy (S3: 5 GiB).
+    single_copy_limit: u64,
 }
+
+/// S3's limit for one CopyObject, and for one UploadPartCopy.
+const SINGLE_COPY_LIMIT: u64 = 5 << 30;
 
 impl S3Storage {
     pub fn new(name: &str, cfg: &S3Config) -> anyhow::Result<S3Storage> {
@@ -89,6 +94,7 @@ impl S3Storage {
             prefix: cfg.prefix.clone(),
             endpoint,
             upload: u,
+            single_copy_limit: single_copy_limit(),
         })
     }
 
@@ -190,6 +196,94 @@ impl S3Storage {
         }
         done.sort_by_key(|p| p.part_number);
         Ok(done)
+    }
+
+    /// Copy the object `full` (of `size` bytes) onto itself with the sha256 metadata set. S3
+    /// copies at most 5 GiB in one CopyObject; a larger archive is copied in parts
+    /// (UploadPartCopy), server-side either way.
+    async fn copy_with_sha256(
+        &self,
+        full: &str,
+        size: u64,
+        sha256: &str,
+    ) -> Result<(), StorageError> {
+        let what = "recording the sha256 metadata";
+        if size <= self.single_copy_limit {
+            return self
+                .client
+                .copy_object()
+                .bucket(&self.bucket)
+                .key(full)
+                .copy_source(copy_source(&self.bucket, full))
+                .metadata_directive(MetadataDirective::Replace)
+                .content_type(CONTENT_TYPE)
+                .metadata(SHA256_METADATA_KEY, sha256)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| self.classify(what, &e));
+        }
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(full)
+            .content_type(CONTENT_TYPE)
+            .metadata(SHA256_METADATA_KEY, sha256)
+            .send()
+            .await
+            .map_err(|e| self.classify(what, &e))?;
+        let upload_id = created.upload_id.ok_or_else(|| {
+            StorageError::Transient(format!("{}: no upload id in the answer", self.describe()))
+        })?;
+        let part = self.single_copy_limit;
+        let mut parts = Vec::new();
+        for (i, first) in (0..size).step_by(part as usize).enumerate() {
+            let last = (first + part).min(size) - 1;
+            let number = i as i32 + 1;
+            let r = self
+                .client
+                .upload_part_copy()
+                .bucket(&self.bucket)
+                .key(full)
+                .upload_id(&upload_id)
+                .part_number(number)
+                .copy_source(copy_source(&self.bucket, full))
+                .copy_source_range(format!("bytes={first}-{last}"))
+                .send()
+                .await;
+            match r {
+                Ok(out) => parts.push(
+                    CompletedPart::builder()
+                        .set_e_tag(out.copy_part_result.and_then(|c| c.e_tag))
+                        .part_number(number)
+                        .build(),
+                ),
+                Err(e) => {
+                    self.abort(full, &upload_id).await;
+                    return Err(self.classify(what, &e));
+                }
+            }
+        }
+        let completed = self
+            .client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(full)
+            .upload_id(&upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await;
+        if let Err(e) = completed {
+            self.abort(full, &upload_id).await;
+            return Err(self.classify(what, &e));
+        }
+        tracing::debug!(storage = %self.name, "{size} bytes copied onto themselves in {} parts", size.div_ceil(part));
+        Ok(())
     }
 
     async fn abort(&self, key: &str, upload_id: &str) {
@@ -309,6 +403,19 @@ const MAX_PARTS: i32 = 10_000;
 
 /// Fill one part of exactly `size` bytes (less only at the end of the stream) from `leftover`
 /// and then `body`. Returns the part and whether the stream has ended.
+/// [`SINGLE_COPY_LIMIT`]; debug builds (the integration tests) may lower it with
+/// `WPBACKUP_TEST_SINGLE_COPY_LIMIT` (bytes, at least 5 MiB) to copy small archives in parts.
+fn single_copy_limit() -> u64 {
+    #[cfg(debug_assertions)]
+    if let Some(n) = std::env::var("WPBACKUP_TEST_SINGLE_COPY_LIMIT")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        return n.max(5 << 20);
+    }
+    SINGLE_COPY_LIMIT
+}
+
 /// Ranged GETs downloading at once, and the size of each: 32 MiB in flight at most. Measured
 /// restoring the full benchmark workload (877 MiB) from s3s-fs into tmpfs: one GET stream
 /// 10.0 s; 4 ranges of 8 MiB 5.7 s (84 MiB peak RSS); 8 of 8 MiB 4.6 s (140 MiB); 8 of 4 MiB
@@ -505,18 +612,9 @@ impl Storage for S3Storage {
         let t = std::time::Instant::now();
         // Record the sha256 as metadata: copy the object onto itself with the metadata replaced.
         let copied = self
-            .client
-            .copy_object()
-            .bucket(&self.bucket)
-            .key(&full)
-            .copy_source(copy_source(&self.bucket, &full))
-            .metadata_directive(MetadataDirective::Replace)
-            .content_type(CONTENT_TYPE)
-            .metadata(SHA256_METADATA_KEY, &outcome.sha256)
-            .send()
+            .copy_with_sha256(&full, outcome.size, &outcome.sha256)
             .await;
-        if let Err(e) = copied {
-            let err = self.classify("recording the sha256 metadata", &e);
+        if let Err(err) = copied {
             let _ = self
                 .client
                 .delete_object()
