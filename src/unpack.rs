@@ -649,24 +649,23 @@ pub(crate) mod tests {
         assert!(!out.path().join("evil").exists());
     }
 
+    /// A world-writable directory entry at `path`.
+    fn dir_entry(t: &mut tar::Builder<Vec<u8>>, path: &str) {
+        let mut h = Header::new_gnu();
+        h.set_entry_type(EntryType::Directory);
+        h.set_size(0);
+        h.set_mode(0o777);
+        t.append_data(&mut h, path, io::empty()).unwrap();
+    }
+
     #[test]
     fn nothing_is_written_through_a_symlink_the_archive_made() {
         // Each case: a symlink files/link -> a directory outside, then one more entry.
         type Add = fn(&mut tar::Builder<Vec<u8>>, &Path);
         let cases: [(&str, Add); 4] = [
-            ("a directory inside it", |t, _| {
-                let mut h = Header::new_gnu();
-                h.set_entry_type(EntryType::Directory);
-                h.set_size(0);
-                h.set_mode(0o777);
-                t.append_data(&mut h, "files/link/d", io::empty()).unwrap();
-            }),
+            ("a directory inside it", |t, _| dir_entry(t, "files/link/d")),
             ("a directory entry at its own path", |t, _| {
-                let mut h = Header::new_gnu();
-                h.set_entry_type(EntryType::Directory);
-                h.set_size(0);
-                h.set_mode(0o777);
-                t.append_data(&mut h, "files/link", io::empty()).unwrap();
+                dir_entry(t, "files/link")
             }),
             ("a hard link into it", |t, _| {
                 let mut h = Header::new_gnu();

@@ -223,19 +223,7 @@ impl S3Storage {
                 .map(|_| ())
                 .map_err(|e| self.classify(what, &e));
         }
-        let created = self
-            .client
-            .create_multipart_upload()
-            .bucket(&self.bucket)
-            .key(full)
-            .content_type(CONTENT_TYPE)
-            .metadata(SHA256_METADATA_KEY, sha256)
-            .send()
-            .await
-            .map_err(|e| self.classify(what, &e))?;
-        let upload_id = created.upload_id.ok_or_else(|| {
-            StorageError::Transient(format!("{}: no upload id in the answer", self.describe()))
-        })?;
+        let upload_id = self.start_upload(full, Some(sha256), what).await?;
         let part = self.single_copy_limit;
         let mut parts = Vec::new();
         for (i, first) in (0..size).step_by(part as usize).enumerate() {
@@ -265,12 +253,47 @@ impl S3Storage {
                 }
             }
         }
+        self.complete_upload(full, &upload_id, parts, what).await?;
+        tracing::debug!(storage = %self.name, "{size} bytes copied onto themselves in {} parts", size.div_ceil(part));
+        Ok(())
+    }
+
+    /// Start a multipart upload of `full` (with the sha256 metadata when given); its id.
+    async fn start_upload(
+        &self,
+        full: &str,
+        sha256: Option<&str>,
+        what: &str,
+    ) -> Result<String, StorageError> {
+        let mut req = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(full)
+            .content_type(CONTENT_TYPE);
+        if let Some(sha) = sha256 {
+            req = req.metadata(SHA256_METADATA_KEY, sha);
+        }
+        let created = req.send().await.map_err(|e| self.classify(what, &e))?;
+        created.upload_id.ok_or_else(|| {
+            StorageError::Transient(format!("{}: no upload id in the answer", self.describe()))
+        })
+    }
+
+    /// Complete a multipart upload, or abort it when that fails.
+    async fn complete_upload(
+        &self,
+        full: &str,
+        upload_id: &str,
+        parts: Vec<CompletedPart>,
+        what: &str,
+    ) -> Result<(), StorageError> {
         let completed = self
             .client
             .complete_multipart_upload()
             .bucket(&self.bucket)
             .key(full)
-            .upload_id(&upload_id)
+            .upload_id(upload_id)
             .multipart_upload(
                 CompletedMultipartUpload::builder()
                     .set_parts(Some(parts))
@@ -279,10 +302,9 @@ impl S3Storage {
             .send()
             .await;
         if let Err(e) = completed {
-            self.abort(full, &upload_id).await;
+            self.abort(full, upload_id).await;
             return Err(self.classify(what, &e));
         }
-        tracing::debug!(storage = %self.name, "{size} bytes copied onto themselves in {} parts", size.div_ceil(part));
         Ok(())
     }
 
@@ -562,18 +584,9 @@ impl Storage for S3Storage {
                 .map_err(|e| self.classify("upload", &e))?;
             return Ok(outcome);
         }
-        let created = self
-            .client
-            .create_multipart_upload()
-            .bucket(&self.bucket)
-            .key(&full)
-            .content_type(CONTENT_TYPE)
-            .send()
-            .await
-            .map_err(|e| self.classify("start of the multipart upload", &e))?;
-        let upload_id = created.upload_id.ok_or_else(|| {
-            StorageError::Transient(format!("{}: no upload id in the answer", self.describe()))
-        })?;
+        let upload_id = self
+            .start_upload(&full, None, "start of the multipart upload")
+            .await?;
         let parts = match self
             .upload_parts(&full, &upload_id, first, &mut body, leftover)
             .await
@@ -586,23 +599,13 @@ impl Storage for S3Storage {
         };
         let outcome = body.finish();
         let t = std::time::Instant::now();
-        let completed = self
-            .client
-            .complete_multipart_upload()
-            .bucket(&self.bucket)
-            .key(&full)
-            .upload_id(&upload_id)
-            .multipart_upload(
-                CompletedMultipartUpload::builder()
-                    .set_parts(Some(parts))
-                    .build(),
-            )
-            .send()
-            .await;
-        if let Err(e) = completed {
-            self.abort(&full, &upload_id).await;
-            return Err(self.classify("completion of the multipart upload", &e));
-        }
+        self.complete_upload(
+            &full,
+            &upload_id,
+            parts,
+            "completion of the multipart upload",
+        )
+        .await?;
         tracing::debug!(
             storage = %self.name,
             bytes = outcome.size,
