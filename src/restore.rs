@@ -1,8 +1,8 @@
 //! The mechanics of restoring one archive, in the order that keeps a failed restore from
 //! leaving a half-site: download, unpacking into a new sibling directory as the bytes arrive,
 //! and check both the sha256 of the download and the contents against the manifest
-//! ([`fetch_and_stage`]); only then move the live directory aside (kept, named with the time) and the new one into
-//! its place ([`swap_into_place`]). Also: which credentials reach the database
+//! ([`fetch_and_stage`]); only then move the live directory aside (kept, named with the time)
+//! and the new one into its place ([`swap_into_place`]). Also: which credentials reach the database
 //! ([`credentials`]) and the rewrite of a restored `wp-config.php` that must point at another
 //! database, directory or address ([`rewrite_wp_config`]).
 //!

@@ -445,45 +445,53 @@ fn single_copy_limit() -> u64 {
 const RANGES_IN_FLIGHT: usize = 8;
 const RANGE_SIZE: u64 = 4 << 20;
 
-/// Bytes `first..=last` of an object, whole or an error (`who`, `what`: for the message).
-#[allow(clippy::too_many_arguments)]
-async fn get_range(
-    client: &Client,
-    bucket: &str,
-    key: &str,
-    etag: Option<&str>,
-    first: u64,
-    last: u64,
-    who: &str,
-    what: &str,
-) -> Result<Vec<Bytes>, StorageError> {
-    let out = client
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .range(format!("bytes={first}-{last}"))
-        .set_if_match(etag.map(str::to_string))
-        .send()
-        .await
-        .map_err(|e| classify(who, what, &e))?;
-    let body_error = |msg: String| {
-        StorageError::Transient(format!("{who}: {what} (bytes {first}-{last}): {msg}"))
-    };
-    let segments: Vec<Bytes> = out
-        .body
-        .collect()
-        .await
-        .map_err(|e| body_error(e.to_string()))?
-        .into_segments()
-        .collect();
-    let got: u64 = segments.iter().map(|b| b.len() as u64).sum();
-    if got != last - first + 1 {
-        return Err(body_error(format!(
-            "{got} bytes arrived instead of {}",
-            last - first + 1
-        )));
+/// One object downloaded in ranges.
+struct RangedObject {
+    client: Client,
+    bucket: String,
+    key: String,
+    /// Every range must come from this version of the object (`If-Match`).
+    etag: Option<String>,
+    /// For messages: the storage and the download.
+    who: String,
+    what: String,
+}
+
+impl RangedObject {
+    /// Bytes `first..=last`, whole or an error.
+    async fn get(&self, first: u64, last: u64) -> Result<Vec<Bytes>, StorageError> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .range(format!("bytes={first}-{last}"))
+            .set_if_match(self.etag.clone())
+            .send()
+            .await
+            .map_err(|e| classify(&self.who, &self.what, &e))?;
+        let body_error = |msg: String| {
+            StorageError::Transient(format!(
+                "{}: {} (bytes {first}-{last}): {msg}",
+                self.who, self.what
+            ))
+        };
+        let segments: Vec<Bytes> = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| body_error(e.to_string()))?
+            .into_segments()
+            .collect();
+        let got: u64 = segments.iter().map(|b| b.len() as u64).sum();
+        if got != last - first + 1 {
+            return Err(body_error(format!(
+                "{got} bytes arrived instead of {}",
+                last - first + 1
+            )));
+        }
+        Ok(segments)
     }
-    Ok(segments)
 }
 
 async fn fill(
@@ -664,30 +672,23 @@ impl Storage for S3Storage {
         let ranges = (0..size)
             .step_by(range as usize)
             .map(move |start| (start, (start + range).min(size) - 1));
-        let (client, bucket, etag) = (self.client.clone(), self.bucket.clone(), head.e_tag);
-        let (who, key, attempts) = (self.describe(), key.to_string(), self.upload.max_attempts);
+        let object = std::sync::Arc::new(RangedObject {
+            client: self.client.clone(),
+            bucket: self.bucket.clone(),
+            key: full,
+            etag: head.e_tag,
+            who: self.describe(),
+            what: format!("download of {key}"),
+        });
+        let attempts = self.upload.max_attempts;
         tracing::debug!(storage = %self.name, size, range, "downloading {key} in ranges");
         let chunks = futures_util::stream::iter(ranges)
             .map(move |(first, last)| {
-                let (client, bucket, full, etag) =
-                    (client.clone(), bucket.clone(), full.clone(), etag.clone());
-                let (who, key) = (who.clone(), key.clone());
+                let object = object.clone();
                 async move {
                     let mut attempt = 1;
                     loop {
-                        let what = format!("download of {key}");
-                        let r = get_range(
-                            &client,
-                            &bucket,
-                            &full,
-                            etag.as_deref(),
-                            first,
-                            last,
-                            &who,
-                            &what,
-                        )
-                        .await;
-                        match r {
+                        match object.get(first, last).await {
                             Ok(data) => return Ok::<_, std::io::Error>(data),
                             Err(StorageError::Transient(msg)) if attempt < attempts => {
                                 tracing::debug!("{msg}; trying again");
