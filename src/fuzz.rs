@@ -13,7 +13,7 @@ use serde_json::Value;
 use tar::{EntryType, Header};
 
 use crate::config::{Config, Env};
-use crate::unpack;
+use crate::restore::unpack;
 
 fn cases(n: u32) -> ProptestConfig {
     ProptestConfig {
@@ -203,19 +203,19 @@ proptest! {
         parts in proptest::collection::vec(proptest::sample::select(PHP_TOKENS), 0..60)
     ) {
         let src: String = parts.concat();
-        let _ = crate::wpconfig::parse(&src);
+        let _ = crate::site::wpconfig::parse(&src);
     }
 
     #[test]
     fn wp_config_reader_never_panics_on_any_text(src in "\\PC{0,300}") {
-        let _ = crate::wpconfig::parse(&src);
+        let _ = crate::site::wpconfig::parse(&src);
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Archives: manifest.json and the tar stream.
 
-use crate::unpack::tests::{DUMP, manifest};
+use crate::restore::unpack::tests::{DUMP, manifest};
 
 /// An uncompressed tar with raw entry names (unsafe ones too) and any entry types.
 fn tar_bytes(entries: &[(Vec<u8>, u8, Vec<u8>)]) -> Vec<u8> {

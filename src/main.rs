@@ -1,42 +1,26 @@
 //! wpbackup: parse the command line, set up logging, dispatch to a command, and turn the
 //! outcome into the documented exit status. Nothing else lives here.
 
-mod answers;
-mod archive;
-mod catalog;
+mod backup;
 mod cli;
 mod commands;
 mod config;
 mod configure;
 mod crypt;
 mod d1;
-mod d1sync;
-mod dbrestore;
-mod discover;
-mod dump;
-mod envfile;
-mod fetch;
-mod frames;
+mod dbtools;
 #[cfg(test)]
 mod fuzz;
-mod healthchecks;
 mod interrupt;
 mod lock;
 mod logdb;
-mod mail;
-mod migrate;
 mod output;
-mod probe;
 mod report;
 mod restore;
 mod retention;
 mod secret;
-mod serialized;
-mod sites;
+mod site;
 mod storage;
-mod unpack;
-mod wizard;
-mod wpconfig;
 
 use std::process::ExitCode;
 

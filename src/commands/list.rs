@@ -10,26 +10,26 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use super::{Context, Outcome, UsageError};
-use crate::catalog::{self, Listed};
 use crate::cli::ListArgs;
 use crate::config::{Config, Env};
 use crate::logdb::LogDb;
 use crate::output;
+use crate::storage::catalog::{self, Listed};
 use crate::storage::{self, Storage};
 
 /// `.env` and config.json, with `.env`'s warnings logged.
-pub(super) fn load(ctx: &Context) -> anyhow::Result<(Env, Config)> {
+pub(crate) fn load(ctx: &Context) -> anyhow::Result<(Env, Config)> {
     let (env, warnings) = Env::load(&ctx.paths.env_file)?;
     for w in warnings {
         tracing::warn!("{w}");
     }
     let config = Config::load(&ctx.paths.config, &env)?;
-    crate::dump::set_timeouts(config.database);
+    crate::dbtools::set_timeouts(config.database);
     Ok((env, config))
 }
 
 /// The configured storages in priority order, or only `--storage NAME`.
-pub(super) fn open_storages(
+pub(crate) fn open_storages(
     config: &Config,
     only: Option<&str>,
 ) -> anyhow::Result<Vec<Box<dyn Storage>>> {
@@ -48,7 +48,7 @@ pub(super) fn open_storages(
     chosen.into_iter().map(storage::open).collect()
 }
 
-pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -56,7 +56,7 @@ pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 /// backups.db if it exists (reading must not create one in a home that has none).
-pub(super) fn existing_logdb(ctx: &Context) -> Option<LogDb> {
+pub(crate) fn existing_logdb(ctx: &Context) -> Option<LogDb> {
     if !ctx.paths.db.exists() {
         return None;
     }
@@ -70,7 +70,7 @@ pub(super) fn existing_logdb(ctx: &Context) -> Option<LogDb> {
 }
 
 /// The archives under `prefix` on each storage; a storage that cannot be listed is reported.
-pub(super) fn list_all(
+pub(crate) fn list_all(
     rt: &tokio::runtime::Runtime,
     storages: &[Box<dyn Storage>],
     prefix: &str,

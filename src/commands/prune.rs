@@ -12,7 +12,6 @@ use serde::Serialize;
 
 use super::list::{load, open_storages, runtime};
 use super::{Context, Outcome, UsageError};
-use crate::catalog;
 use crate::cli::PruneArgs;
 use crate::config::Config;
 use crate::lock::RunLock;
@@ -20,6 +19,7 @@ use crate::logdb::{LogDb, LogEntry, Status};
 use crate::output;
 use crate::retention::{self, Policy};
 use crate::storage::Storage;
+use crate::storage::catalog;
 
 /// What happens to one archive (or why a storage could not be pruned).
 #[derive(Debug, Clone, Serialize)]

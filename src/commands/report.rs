@@ -11,7 +11,7 @@ use crate::cli::ReportArgs;
 use crate::config::{Config, Env};
 use crate::d1::{D1Client, D1Settings, Limits};
 use crate::logdb::LogDb;
-use crate::mail::{self, SmtpSettings};
+use crate::report::mail::{self, SmtpSettings};
 use crate::report::{self, Data, Report};
 
 pub fn run(ctx: &Context, args: &ReportArgs) -> anyhow::Result<Outcome> {

@@ -4,8 +4,8 @@ use anyhow::Context as _;
 
 use super::{Context, Outcome, UsageError};
 use crate::config::{Config, Env};
+use crate::d1::sync;
 use crate::d1::{D1Client, D1Settings, Limits};
-use crate::d1sync;
 use crate::logdb::LogDb;
 use crate::output;
 
@@ -33,12 +33,7 @@ pub fn run(ctx: &Context) -> anyhow::Result<Outcome> {
         .build()
         .context("cannot start the async runtime")?;
     let client = D1Client::new(&settings, Limits::command())?;
-    let tables = rt.block_on(d1sync::push(
-        &db,
-        &client,
-        &settings.database_id,
-        &server_id,
-    ))?;
+    let tables = rt.block_on(sync::push(&db, &client, &settings.database_id, &server_id))?;
     if ctx.json {
         println!(
             "{}",

@@ -11,13 +11,13 @@ use serde::Serialize;
 
 use super::list::{list_all, load, open_storages, runtime};
 use super::{Context, Outcome};
-use crate::catalog::{self, Listed};
 use crate::cli::VerifyArgs;
-use crate::fetch;
 use crate::logdb::{LogDb, LogEntry, Status};
 use crate::output;
+use crate::restore::fetch;
+use crate::restore::unpack;
 use crate::storage::Storage;
-use crate::unpack;
+use crate::storage::catalog::{self, Listed};
 
 #[derive(Debug, Serialize)]
 struct Checked {

@@ -10,6 +10,8 @@
 //! ([`Body`]); the storage consumes them and hashes them as they pass, so no temporary file holds
 //! the archive and memory stays bounded by the channel and the parts in flight.
 
+pub mod catalog;
+
 pub mod local;
 pub mod s3;
 

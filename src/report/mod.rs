@@ -12,6 +12,9 @@
 //! with runs in the period); for the fleet, every site with a backup row in D1 in the last
 //! [`FLEET_LOOKBACK_DAYS`] days (a site silent for longer is taken as retired).
 
+pub mod healthchecks;
+pub mod mail;
+
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 

@@ -26,8 +26,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use serde::Deserialize;
 
-use crate::configure::{Draft, Preset, SiteEntry};
-use crate::discover::FoundSite;
+use crate::configure::draft::{Draft, Preset, SiteEntry};
+use crate::site::discover::FoundSite;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -114,7 +114,7 @@ pub struct SmtpAnswer {
 
 /// Read an answers file; errors name the JSON path.
 pub fn load(path: &Path) -> anyhow::Result<Answers> {
-    crate::configure::warn_if_public(path);
+    crate::configure::draft::warn_if_public(path);
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the answers file {}", path.display()))?;
     let de = &mut serde_json::Deserializer::from_str(&text);
@@ -159,7 +159,9 @@ pub fn apply(draft: &mut Draft, a: Answers, found: &[FoundSite]) -> anyhow::Resu
     for s in a.sites {
         let path = absolute(&s.path);
         draft.upsert_site(SiteEntry {
-            name: s.name.unwrap_or_else(|| crate::discover::site_name(&path)),
+            name: s
+                .name
+                .unwrap_or_else(|| crate::site::discover::site_name(&path)),
             path,
             exclude: s.exclude.unwrap_or_default(),
             enabled: s.enabled,

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use serde_json::{Map, Value};
 
-use crate::configure::{Draft, SiteEntry};
+use crate::configure::draft::{Draft, SiteEntry};
 
 const NAME: &[&str] = &["name", "site", "site_name", "domain"];
 const PATH: &[&str] = &[
@@ -109,8 +109,8 @@ fn site(draft: &mut Draft, mut obj: Map<String, Value>, at: &str) -> Result<Site
         return Err(format!("path {} is not absolute", path.display()));
     }
     let name = take_str(&mut obj, NAME)
-        .map(|n| crate::discover::site_name(Path::new(&n)))
-        .unwrap_or_else(|| crate::discover::site_name(&path));
+        .map(|n| crate::site::discover::site_name(Path::new(&n)))
+        .unwrap_or_else(|| crate::site::discover::site_name(&path));
     let mut exclude = Vec::new();
     if let Some(v) = EXCLUDE.iter().find_map(|k| obj.remove(*k)) {
         match v {
@@ -208,7 +208,7 @@ fn database(
         return None;
     }
     let s = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
-    if let Ok(wp) = crate::wpconfig::read(path)
+    if let Ok(wp) = crate::site::wpconfig::read(path)
         && s(db.get("name")).is_none_or(|n| n == wp.db_name)
         && s(db.get("user")).is_none_or(|u| u == wp.db_user)
     {
@@ -225,7 +225,7 @@ fn database(
         return None;
     }
     if let Some(pw) = db.remove("password") {
-        let var = format!("{}_DB_PASSWORD", crate::configure::env_base(name));
+        let var = format!("{}_DB_PASSWORD", crate::configure::draft::env_base(name));
         draft.env.set(&var, pw.as_str().unwrap_or(&pw.to_string()));
         db.insert("password_env".into(), Value::String(var));
     } else {

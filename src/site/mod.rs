@@ -5,10 +5,12 @@
 //! site's address from its `siteurl` option (a query that also proves the credentials work
 //! before the dump starts).
 
+pub mod discover;
+pub mod wpconfig;
+
 use anyhow::{Context as _, bail};
 
 use crate::config::{DatabaseConfig, SiteConfig};
-use crate::wpconfig;
 
 /// A site ready to back up.
 #[derive(Debug, Clone)]
@@ -70,7 +72,7 @@ pub fn siteurl(site: &ResolvedSite) -> anyhow::Result<Option<String>> {
         "SELECT option_value FROM `{}options` WHERE option_name = 'siteurl'",
         site.table_prefix
     );
-    let out = crate::dump::query(&site.db, &sql).with_context(|| {
+    let out = crate::dbtools::query(&site.db, &sql).with_context(|| {
         format!(
             "cannot connect to database {:?} as user {:?} at {}",
             site.db.name,

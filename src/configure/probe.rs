@@ -14,18 +14,18 @@ use tokio::io::AsyncReadExt;
 
 use crate::config::{SiteConfig, StorageConfig};
 use crate::d1::{D1Client, D1Settings, Limits, Statement};
-use crate::mail::{self, SmtpSettings};
+use crate::report::mail::{self, SmtpSettings};
 use crate::storage::{self, Body, StorageError};
 
 /// Check a site's database: Ok(a description of what answered) or Err(why not).
 pub fn site(site: &SiteConfig) -> Result<String, String> {
-    let resolved = crate::sites::resolve(site).map_err(|e| format!("{e:#}"))?;
-    match crate::sites::siteurl(&resolved) {
+    let resolved = crate::site::resolve(site).map_err(|e| format!("{e:#}"))?;
+    match crate::site::siteurl(&resolved) {
         Ok(url) => Ok(format!(
             "database {} as {} at {} answers{}",
             resolved.db.name,
             resolved.db.user,
-            crate::sites::describe_host(&resolved.db),
+            crate::site::describe_host(&resolved.db),
             url.map(|u| format!(" (siteurl {u})")).unwrap_or_default()
         )),
         Err(e) => Err(format!("{e:#}")),

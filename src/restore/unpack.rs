@@ -16,8 +16,8 @@ use anyhow::{Context as _, bail};
 use sha2::{Digest, Sha256};
 use tar::EntryType;
 
-use crate::archive::{FORMAT_VERSION, Manifest};
-use crate::dump::COMPLETION_MARKER;
+use crate::backup::archive::{FORMAT_VERSION, Manifest};
+use crate::dbtools::COMPLETION_MARKER;
 
 /// What to do with the archive's contents besides checking them.
 #[derive(Default)]

@@ -162,7 +162,7 @@ struct RawConfig {
     #[serde(default)]
     report: RawReport,
     encryption: Option<RawEncryption>,
-    healthchecks: Option<crate::healthchecks::RawHealthchecks>,
+    healthchecks: Option<crate::report::healthchecks::RawHealthchecks>,
     #[serde(default)]
     database: RawDatabaseLimits,
 }
@@ -273,9 +273,9 @@ pub struct Config {
     /// `None`: archives stored as plain `.tar.zst`; else encrypted to these age recipients.
     pub encryption: Option<crate::crypt::Encryption>,
     /// `None`: no dead man's switch pings.
-    pub healthchecks: Option<crate::healthchecks::Healthchecks>,
+    pub healthchecks: Option<crate::report::healthchecks::Healthchecks>,
     /// Limits on waiting for a database server.
-    pub database: crate::dump::Timeouts,
+    pub database: crate::dbtools::Timeouts,
     pub report: ReportSettings,
 }
 
@@ -456,7 +456,7 @@ impl Config {
             report: ReportSettings::default(),
             encryption: None,
             healthchecks: None,
-            database: crate::dump::Timeouts::default(),
+            database: crate::dbtools::Timeouts::default(),
         }
     }
 }
@@ -598,12 +598,12 @@ impl Validator<'_> {
         let healthchecks = match raw.healthchecks {
             None => None,
             Some(h) => Some(
-                crate::healthchecks::Healthchecks::from_raw(h)
+                crate::report::healthchecks::Healthchecks::from_raw(h)
                     .map_err(|(path, msg)| self.err(format!("healthchecks{path}"), msg))?,
             ),
         };
-        let d = crate::dump::Timeouts::default();
-        let database = crate::dump::Timeouts {
+        let d = crate::dbtools::Timeouts::default();
+        let database = crate::dbtools::Timeouts {
             connect_secs: raw.database.connect_timeout_secs.unwrap_or(d.connect_secs),
             stall_secs: raw.database.stall_timeout_secs.unwrap_or(d.stall_secs),
         };
@@ -690,7 +690,7 @@ impl Validator<'_> {
             }
             (None, None) => return Err(self.err(format!("{p}.password_env"), "missing")),
         };
-        let host = crate::wpconfig::parse_db_host(d.host.as_deref().unwrap_or("localhost"))
+        let host = crate::site::wpconfig::parse_db_host(d.host.as_deref().unwrap_or("localhost"))
             .map_err(|e| self.err(format!("{p}.host"), e))?;
         Ok(DatabaseConfig {
             name,
@@ -844,7 +844,7 @@ mod tests {
         ] {
             map.insert(var.to_string(), "x".to_string());
         }
-        let text = include_str!("../config.example.json");
+        let text = include_str!("../../config.example.json");
         let c = Config::parse(text, "config.example.json", &Env::from_map(map)).unwrap();
         assert_eq!(c.sites.len(), 1);
         assert_eq!(c.storage.len(), 3);

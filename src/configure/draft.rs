@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::config::{Config, ConfigError, Env, Paths, SiteConfig, StorageConfig, StorageKind};
-use crate::envfile::{self, EnvFile};
+use crate::configure::envfile::{self, EnvFile};
 
 /// config.json as `configure` edits it: the keys it manages, and everything else kept as is.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -233,7 +233,7 @@ impl Draft {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let legacy = paths.home.join("sites.json");
                 if legacy.exists() {
-                    crate::migrate::sites_json(&mut draft, &legacy)?;
+                    crate::configure::migrate::sites_json(&mut draft, &legacy)?;
                 }
             }
             Err(e) => anyhow::bail!("{}: cannot read: {e}", paths.config.display()),
@@ -425,12 +425,12 @@ impl Draft {
 
     /// The SMTP settings as `report` will read them from this `.env`, when a host and a
     /// recipient are set.
-    pub fn smtp(&self) -> Option<anyhow::Result<crate::mail::SmtpSettings>> {
+    pub fn smtp(&self) -> Option<anyhow::Result<crate::report::mail::SmtpSettings>> {
         let set = |k: &str| self.env.get(k).is_some_and(|v| !v.trim().is_empty());
         if !set("SMTP_HOST") || !set("REPORT_TO") {
             return None;
         }
-        Some(crate::mail::SmtpSettings::from_env(&self.env_view(), &[]).map_err(Into::into))
+        Some(crate::report::mail::SmtpSettings::from_env(&self.env_view(), &[]).map_err(Into::into))
     }
 
     /// The draft's `.env` as the rest of the program reads one.

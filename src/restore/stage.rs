@@ -14,13 +14,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, bail};
 use tempfile::NamedTempFile;
 
-use crate::catalog::{self, Expected};
 use crate::config::{DatabaseConfig, SiteConfig};
-use crate::fetch;
 use crate::logdb::LogDb;
+use crate::restore::fetch;
+use crate::restore::unpack::{self, Contents};
+use crate::site::wpconfig;
 use crate::storage::Storage;
-use crate::unpack::{self, Contents};
-use crate::wpconfig;
+use crate::storage::catalog::{self, Expected};
 
 /// An archive whose sha256 matched, unpacked beside its target.
 pub struct Fetched {

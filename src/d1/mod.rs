@@ -20,6 +20,8 @@
 //! Cloudflare's API schema types `params` as strings; D1 binds JSON numbers and `null` as
 //! SQLite integers, reals and NULL, which is what the columns hold, so values are sent typed.
 
+pub mod sync;
+
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;

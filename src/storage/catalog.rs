@@ -195,7 +195,7 @@ mod tests {
         assert_eq!(n.site, "blog");
         assert_eq!(n.created_at.to_rfc3339(), "2026-11-24T03:04:05+00:00");
         assert_eq!(
-            crate::archive::object_key("web-01", "blog", n.created_at, false),
+            crate::backup::archive::object_key("web-01", "blog", n.created_at, false),
             "web-01/blog/blog_20261124T030405Z.tar.zst"
         );
         let e = parse_key("web-01/blog/blog_20261124T030405Z.tar.zst.age").unwrap();

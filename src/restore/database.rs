@@ -4,7 +4,7 @@
 //! does it hold tables; create it (as the site's user when allowed, else as root through the
 //! local socket, granting the site's user access); keep a compressed copy of what it held;
 //! import `database.sql`; and move the site to a new address with the PHP-serialization-aware
-//! replace of [`crate::serialized`], row by row through the primary key.
+//! replace of [`crate::restore::serialized`], row by row through the primary key.
 //!
 //! Values travel as hex (`HEX(CAST(col AS BINARY))` out, `CONVERT(X'..' USING charset)` in) so
 //! that every byte round-trips in the column's own character set, whatever it holds.
@@ -18,7 +18,7 @@ use std::process::Stdio;
 use anyhow::{Context as _, bail};
 
 use crate::config::{DatabaseConfig, DbHost};
-use crate::dump;
+use crate::dbtools;
 use crate::secret::Secret;
 
 /// A SQL string literal.
@@ -69,9 +69,9 @@ fn tail(buf: &[u8]) -> String {
 
 /// Run the client as `creds` (in `database` when given) with `input` on stdin; its stdout.
 fn run(creds: &DatabaseConfig, database: Option<&str>, input: Input) -> anyhow::Result<String> {
-    let tool = dump::find_tool(&["mariadb", "mysql"])?;
-    let defaults = dump::defaults_file(creds)?;
-    let mut cmd = dump::command(&tool);
+    let tool = dbtools::find_tool(&["mariadb", "mysql"])?;
+    let defaults = dbtools::defaults_file(creds)?;
+    let mut cmd = dbtools::command(&tool);
     cmd.args(client_args(defaults.path(), database))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -233,7 +233,7 @@ pub fn save_copy(creds: &DatabaseConfig, name: &str, dest: &Path) -> anyhow::Res
     let mut db = creds.clone();
     db.name = name.to_string();
     let tmp_dir = dest.parent().unwrap_or(Path::new("."));
-    let dump = dump::run_dump(&db, tmp_dir)?;
+    let dump = dbtools::run_dump(&db, tmp_dir)?;
     let file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -427,7 +427,7 @@ pub fn search_replace(
             let mut olds = Vec::new();
             for (c, v) in text.iter().zip(values) {
                 let Some(v) = v else { continue };
-                if let Some(new) = crate::serialized::replace(v, &byte_pairs) {
+                if let Some(new) = crate::restore::serialized::replace(v, &byte_pairs) {
                     sets.push(format!(
                         "{} = CONVERT(X'{}' USING {})",
                         ident(&c.name),

@@ -17,9 +17,9 @@ use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use serde::{Deserialize, Serialize};
 use tar::{EntryType, Header, HeaderMode};
 
+use crate::backup::frames::{self, Frames};
 use crate::config::Compression;
-use crate::dump::Dump;
-use crate::frames::{self, Frames};
+use crate::dbtools::Dump;
 
 /// Version of the archive layout described in formats.md.
 pub const FORMAT_VERSION: u32 = 1;

@@ -15,9 +15,9 @@ use inquire::validator::Validation;
 use inquire::{Confirm, MultiSelect, Password, PasswordDisplayMode, Select, Text};
 
 use crate::config::Paths;
-use crate::configure::{CLOUDFLARE_API, Draft, Preset, SiteEntry, StorageEntry};
-use crate::discover;
-use crate::probe;
+use crate::configure::draft::{CLOUDFLARE_API, Draft, Preset, SiteEntry, StorageEntry};
+use crate::configure::probe;
+use crate::site::discover;
 
 /// The person pressed Esc or Ctrl-C.
 #[derive(Debug, thiserror::Error)]
