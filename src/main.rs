@@ -1,6 +1,7 @@
 //! wpbackup: parse the command line, set up logging, dispatch to a command, and turn the
 //! outcome into the documented exit status. Nothing else lives here.
 
+mod app;
 mod backup;
 mod cli;
 mod commands;
@@ -9,6 +10,7 @@ mod configure;
 mod crypt;
 mod d1;
 mod dbtools;
+mod error;
 #[cfg(test)]
 mod fuzz;
 mod interrupt;

@@ -54,10 +54,7 @@ struct Target {
 pub fn run(ctx: &Context, args: &BackupArgs) -> anyhow::Result<Outcome> {
     let paths = &ctx.paths;
     ensure_home(&paths.home)?;
-    let (env, warnings) = Env::load(&paths.env_file)?;
-    for w in warnings {
-        tracing::warn!("{w}");
-    }
+    let env = ctx.env()?;
     let config = match load_config(ctx, args, &env) {
         Ok(c) => c,
         Err(e) => {
@@ -94,10 +91,7 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> anyhow::Result<Outcome> {
     }
     let _lock = RunLock::acquire(&paths.lock)?;
     let db = LogDb::open(&paths.db)?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let rt = crate::app::runtime()?;
     crate::interrupt::install(&rt).context("cannot listen for SIGTERM and SIGINT")?;
     crate::dbtools::set_timeouts(config.database);
 

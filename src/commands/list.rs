@@ -1,104 +1,18 @@
 //! `wpbackup list`: every archive on every configured storage (or `--storage`), for all sites
 //! or `--site`, newest first, read from the buckets themselves so that it works on a new server
 //! with only config.json and the credentials; backups.db, when there is one, adds whether it
-//! knows each archive. Also the helpers that restore, verify and prune share: loading the
-//! config and opening the storages.
+//! knows each archive.
 
 use std::collections::HashSet;
 
-use anyhow::Context as _;
 use serde::Serialize;
 
-use super::{Context, Outcome, UsageError};
+use super::{Context, Outcome};
+use crate::app::{open_storages, runtime};
 use crate::cli::ListArgs;
-use crate::config::{Config, Env};
-use crate::logdb::LogDb;
 use crate::output;
-use crate::storage::catalog::{self, Listed};
-use crate::storage::{self, Storage};
-
-/// `.env` and config.json, with `.env`'s warnings logged.
-pub(crate) fn load(ctx: &Context) -> anyhow::Result<(Env, Config)> {
-    let (env, warnings) = Env::load(&ctx.paths.env_file)?;
-    for w in warnings {
-        tracing::warn!("{w}");
-    }
-    let config = Config::load(&ctx.paths.config, &env)?;
-    crate::dbtools::set_timeouts(config.database);
-    Ok((env, config))
-}
-
-/// The configured storages in priority order, or only `--storage NAME`.
-pub(crate) fn open_storages(
-    config: &Config,
-    only: Option<&str>,
-) -> anyhow::Result<Vec<Box<dyn Storage>>> {
-    let chosen: Vec<_> = config
-        .storage
-        .iter()
-        .filter(|s| only.is_none_or(|n| n == s.name))
-        .collect();
-    if chosen.is_empty() {
-        return Err(UsageError(match only {
-            Some(n) => format!("--storage {n}: no storage of that name in config.json"),
-            None => "no storage configured in config.json".into(),
-        })
-        .into());
-    }
-    chosen.into_iter().map(storage::open).collect()
-}
-
-pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
-}
-
-/// backups.db if it exists (reading must not create one in a home that has none).
-pub(crate) fn existing_logdb(ctx: &Context) -> Option<LogDb> {
-    if !ctx.paths.db.exists() {
-        return None;
-    }
-    match LogDb::open(&ctx.paths.db) {
-        Ok(db) => Some(db),
-        Err(e) => {
-            tracing::warn!("{e:#}");
-            None
-        }
-    }
-}
-
-/// The archives under `prefix` on each storage; a storage that cannot be listed is reported.
-pub(crate) fn list_all(
-    rt: &tokio::runtime::Runtime,
-    storages: &[Box<dyn Storage>],
-    prefix: &str,
-) -> (Vec<(usize, Listed)>, Vec<String>) {
-    let results = rt.block_on(futures_util::future::join_all(
-        storages.iter().map(|st| catalog::list(st.as_ref(), prefix)),
-    ));
-    let mut found = Vec::new();
-    let mut errors = Vec::new();
-    for (i, r) in results.into_iter().enumerate() {
-        match r {
-            Ok(v) => found.extend(v.into_iter().map(|l| (i, l))),
-            Err(e) => {
-                tracing::warn!(storage = storages[i].name(), "cannot list: {e}");
-                errors.push(format!("{}: cannot list: {e}", storages[i].name()));
-            }
-        }
-    }
-    // Newest first; the same archive on several storages in priority order.
-    found.sort_by(|(ia, a), (ib, b)| {
-        b.name
-            .created_at
-            .cmp(&a.name.created_at)
-            .then_with(|| a.info.key.cmp(&b.info.key))
-            .then_with(|| ia.cmp(ib))
-    });
-    (found, errors)
-}
+use crate::storage::catalog::list_all;
+use crate::storage::catalog::{self};
 
 #[derive(Debug, Serialize)]
 struct Row {
@@ -112,12 +26,13 @@ struct Row {
 }
 
 pub fn run(ctx: &Context, args: &ListArgs) -> anyhow::Result<Outcome> {
-    let (_env, config) = load(ctx)?;
+    let (_env, config) = ctx.load()?;
     let storages = open_storages(&config, args.storage.as_deref())?;
     let rt = runtime()?;
     let prefix = catalog::prefix(&config.server_id, args.site.as_deref());
     let (found, errors) = list_all(&rt, &storages, &prefix);
-    let known: HashSet<(String, String)> = existing_logdb(ctx)
+    let known: HashSet<(String, String)> = ctx
+        .existing_logdb()
         .and_then(|db| db.known_archives().ok())
         .unwrap_or_default();
     let rows: Vec<Row> = found

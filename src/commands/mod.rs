@@ -13,30 +13,10 @@ pub mod verify;
 
 use std::process::ExitCode;
 
-use crate::cli::Cli;
-use crate::config::{ConfigError, Paths};
+pub use crate::app::Context;
+use crate::config::ConfigError;
+pub use crate::error::UsageError;
 use crate::lock::LockedError;
-
-/// What every command gets: where things are and how to print.
-#[derive(Debug, Clone)]
-pub struct Context {
-    pub paths: Paths,
-    pub json: bool,
-    pub quiet: bool,
-    /// True when `--config` was given: its absence is then an error even for `--path`.
-    pub config_given: bool,
-}
-
-impl Context {
-    pub fn new(cli: &Cli) -> Context {
-        Context {
-            paths: Paths::resolve(cli.home.clone(), cli.config.clone(), cli.env_file.clone()),
-            json: cli.json,
-            quiet: cli.quiet,
-            config_given: cli.config.is_some(),
-        }
-    }
-}
 
 /// How a command ended, as the exit status documents it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,8 +57,3 @@ impl Outcome {
         }
     }
 }
-
-/// Bad usage that clap cannot catch (an unknown site name, say): exit status 2.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);

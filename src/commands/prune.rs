@@ -10,8 +10,8 @@
 use chrono::Utc;
 use serde::Serialize;
 
-use super::list::{load, open_storages, runtime};
 use super::{Context, Outcome, UsageError};
+use crate::app::{open_storages, runtime};
 use crate::cli::PruneArgs;
 use crate::config::Config;
 use crate::lock::RunLock;
@@ -34,7 +34,7 @@ pub struct Item {
 }
 
 pub fn run(ctx: &Context, args: &PruneArgs) -> anyhow::Result<Outcome> {
-    let (_env, config) = load(ctx)?;
+    let (_env, config) = ctx.load()?;
     let Some(policy) = config.retention else {
         return Err(UsageError(format!(
             "no \"retention\" in {}: add one, e.g. \"retention\": {{\"keep_daily\": 7, \"keep_weekly\": 4, \"keep_monthly\": 12}} (see config.example.json)",

@@ -15,10 +15,7 @@ use crate::report::mail::{self, SmtpSettings};
 use crate::report::{self, Data, Report};
 
 pub fn run(ctx: &Context, args: &ReportArgs) -> anyhow::Result<Outcome> {
-    let (env, warnings) = Env::load(&ctx.paths.env_file)?;
-    for w in warnings {
-        tracing::warn!("{w}");
-    }
+    let env = ctx.env()?;
     let period =
         report::parse_period(&args.since).map_err(|e| UsageError(format!("--since {e}")))?;
     // Check the mail settings before the work, unless nothing is to be sent.
@@ -36,10 +33,7 @@ pub fn run(ctx: &Context, args: &ReportArgs) -> anyhow::Result<Outcome> {
                 env.file_path().display()
             ))
         })?;
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("cannot start the async runtime")?;
+        let rt = crate::app::runtime()?;
         let client = D1Client::new(&settings, Limits::command())?;
         let data = rt
             .block_on(report::fleet_data(&client, from))

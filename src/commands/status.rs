@@ -2,22 +2,12 @@
 
 use super::{Context, Outcome};
 use crate::config::Env;
-use crate::logdb::LogDb;
 use crate::output;
 
 pub fn run(ctx: &Context) -> anyhow::Result<Outcome> {
     let (env, _) = Env::load(&ctx.paths.env_file)?;
-    let server_id = match crate::config::Config::load(&ctx.paths.config, &env) {
-        Ok(c) => c.server_id,
-        Err(_) => crate::config::default_server_id(&env),
-    };
-    if !ctx.paths.db.exists() {
-        anyhow::bail!(
-            "{} does not exist yet: no backup has run with this home directory",
-            ctx.paths.db.display()
-        );
-    }
-    let db = LogDb::open(&ctx.paths.db)?;
+    let server_id = ctx.server_id(&env);
+    let db = ctx.required_logdb()?;
     let rows = db.last_per_site(&server_id)?;
     if ctx.json {
         println!(

@@ -1,37 +1,21 @@
 //! `wpbackup sync-d1`: push every `backups.db` row that D1 does not have yet (see `d1sync`).
 
-use anyhow::Context as _;
-
 use super::{Context, Outcome, UsageError};
-use crate::config::{Config, Env};
 use crate::d1::sync;
 use crate::d1::{D1Client, D1Settings, Limits};
-use crate::logdb::LogDb;
 use crate::output;
 
 pub fn run(ctx: &Context) -> anyhow::Result<Outcome> {
-    let (env, warnings) = Env::load(&ctx.paths.env_file)?;
-    for w in warnings {
-        tracing::warn!("{w}");
-    }
+    let env = ctx.env()?;
     let settings = D1Settings::from_env(&env)?.ok_or_else(|| {
         UsageError(format!(
             "D1 is not configured: set CF_ACCOUNT_ID, CF_API_TOKEN and D1_DATABASE_ID in {}",
             env.file_path().display()
         ))
     })?;
-    let server_id = server_id(ctx, &env);
-    if !ctx.paths.db.exists() {
-        anyhow::bail!(
-            "{} does not exist yet: no backup has run with this home directory",
-            ctx.paths.db.display()
-        );
-    }
-    let db = LogDb::open(&ctx.paths.db)?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let server_id = ctx.server_id(&env);
+    let db = ctx.required_logdb()?;
+    let rt = crate::app::runtime()?;
     let client = D1Client::new(&settings, Limits::command())?;
     let tables = rt.block_on(sync::push(&db, &client, &settings.database_id, &server_id))?;
     if ctx.json {
@@ -67,13 +51,4 @@ pub fn run(ctx: &Context) -> anyhow::Result<Outcome> {
         );
     }
     Ok(Outcome::Ok)
-}
-
-/// The server id rows without one are pushed under: config.json's, else `SERVER_ID` or the
-/// host name.
-fn server_id(ctx: &Context, env: &Env) -> String {
-    match Config::load(&ctx.paths.config, env) {
-        Ok(c) => c.server_id,
-        Err(_) => crate::config::default_server_id(env),
-    }
 }

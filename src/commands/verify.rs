@@ -9,14 +9,15 @@ use std::time::Instant;
 use chrono::Utc;
 use serde::Serialize;
 
-use super::list::{list_all, load, open_storages, runtime};
 use super::{Context, Outcome};
+use crate::app::{open_storages, runtime};
 use crate::cli::VerifyArgs;
 use crate::logdb::{LogDb, LogEntry, Status};
 use crate::output;
 use crate::restore::fetch;
 use crate::restore::unpack;
 use crate::storage::Storage;
+use crate::storage::catalog::list_all;
 use crate::storage::catalog::{self, Listed};
 
 #[derive(Debug, Serialize)]
@@ -30,7 +31,7 @@ struct Checked {
 }
 
 pub fn run(ctx: &Context, args: &VerifyArgs) -> anyhow::Result<Outcome> {
-    let (_env, config) = load(ctx)?;
+    let (_env, config) = ctx.load()?;
     let storages = open_storages(&config, args.storage.as_deref())?;
     let rt = runtime()?;
     let db = LogDb::open(&ctx.paths.db)?;

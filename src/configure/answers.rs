@@ -120,7 +120,7 @@ pub fn load(path: &Path) -> anyhow::Result<Answers> {
     let de = &mut serde_json::Deserializer::from_str(&text);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let at = e.path().to_string();
-        crate::commands::UsageError(format!("{}: {at}: {}", path.display(), e.inner())).into()
+        crate::error::UsageError(format!("{}: {at}: {}", path.display(), e.inner())).into()
     })
 }
 

@@ -15,8 +15,6 @@ pub mod wizard;
 
 use std::io::IsTerminal;
 
-use anyhow::Context as _;
-
 use crate::cli::ConfigureArgs;
 use crate::commands::{Context, Outcome, UsageError};
 use crate::config::Config;
@@ -27,10 +25,7 @@ use draft::{Draft, Preset};
 pub fn run(ctx: &Context, args: &ConfigureArgs) -> anyhow::Result<Outcome> {
     let paths = &ctx.paths;
     let mut draft = Draft::load(paths)?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let rt = crate::app::runtime()?;
     let mut roots = discover::default_roots();
     roots.extend(args.scan.iter().cloned());
 

@@ -23,14 +23,15 @@ use anyhow::{Context as _, bail};
 use chrono::Utc;
 use serde::Serialize;
 
+use crate::app::{open_storages, runtime};
 use crate::cli::RestoreArgs;
-use crate::commands::list::{list_all, load, open_storages, runtime};
 use crate::commands::{Context, Outcome, UsageError};
 use crate::config::{Config, DatabaseConfig, DbHost, Env, SiteConfig};
 use crate::lock::RunLock;
 use crate::logdb::{LogDb, LogEntry, Status};
 use crate::output;
 use crate::storage::Storage;
+use crate::storage::catalog::list_all;
 use crate::storage::catalog::{self, Choice};
 use database::DbState;
 
@@ -146,7 +147,7 @@ fn plan(args: &RestoreArgs) -> Result<Plan, UsageError> {
 pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let plan = plan(args)?;
-    let (env, config) = load(ctx)?;
+    let (env, config) = ctx.load()?;
     let site = config
         .sites
         .iter()

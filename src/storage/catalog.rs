@@ -172,6 +172,37 @@ pub fn expected(
     }
 }
 
+/// The archives under `prefix` on each storage; a storage that cannot be listed is reported.
+pub fn list_all(
+    rt: &tokio::runtime::Runtime,
+    storages: &[Box<dyn Storage>],
+    prefix: &str,
+) -> (Vec<(usize, Listed)>, Vec<String>) {
+    let results = rt.block_on(futures_util::future::join_all(
+        storages.iter().map(|st| list(st.as_ref(), prefix)),
+    ));
+    let mut found = Vec::new();
+    let mut errors = Vec::new();
+    for (i, r) in results.into_iter().enumerate() {
+        match r {
+            Ok(v) => found.extend(v.into_iter().map(|l| (i, l))),
+            Err(e) => {
+                tracing::warn!(storage = storages[i].name(), "cannot list: {e}");
+                errors.push(format!("{}: cannot list: {e}", storages[i].name()));
+            }
+        }
+    }
+    // Newest first; the same archive on several storages in priority order.
+    found.sort_by(|(ia, a), (ib, b)| {
+        b.name
+            .created_at
+            .cmp(&a.name.created_at)
+            .then_with(|| a.info.key.cmp(&b.info.key))
+            .then_with(|| ia.cmp(ib))
+    });
+    (found, errors)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

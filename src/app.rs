@@ -1,0 +1,110 @@
+//! What every command starts from, in one place: the resolved paths and output flags
+//! ([`Context`]), `.env` and `config.json` loaded with `.env`'s warnings logged, the async
+//! runtime, the storages opened in priority order, and `backups.db` when it exists.
+//!
+//! Commands call these instead of building their own; nothing below `commands/` imports this.
+
+use anyhow::Context as _;
+
+use crate::cli::Cli;
+use crate::config::{Config, Env, Paths};
+use crate::error::UsageError;
+use crate::logdb::LogDb;
+use crate::storage::{self, Storage};
+
+/// What every command gets: where things are and how to print.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub paths: Paths,
+    pub json: bool,
+    pub quiet: bool,
+    /// True when `--config` was given: its absence is then an error even for `--path`.
+    pub config_given: bool,
+}
+
+impl Context {
+    pub fn new(cli: &Cli) -> Context {
+        Context {
+            paths: Paths::resolve(cli.home.clone(), cli.config.clone(), cli.env_file.clone()),
+            json: cli.json,
+            quiet: cli.quiet,
+            config_given: cli.config.is_some(),
+        }
+    }
+
+    /// `.env`, with its warnings (a file others can read, say) logged once.
+    pub fn env(&self) -> anyhow::Result<Env> {
+        let (env, warnings) = Env::load(&self.paths.env_file)?;
+        for w in warnings {
+            tracing::warn!("{w}");
+        }
+        Ok(env)
+    }
+
+    /// `.env` and config.json.
+    pub fn load(&self) -> anyhow::Result<(Env, Config)> {
+        let env = self.env()?;
+        let config = Config::load(&self.paths.config, &env)?;
+        crate::dbtools::set_timeouts(config.database);
+        Ok((env, config))
+    }
+
+    /// The server id rows are recorded under: config.json's when it loads, else `SERVER_ID`
+    /// or the host name.
+    pub fn server_id(&self, env: &Env) -> String {
+        match Config::load(&self.paths.config, env) {
+            Ok(c) => c.server_id,
+            Err(_) => crate::config::default_server_id(env),
+        }
+    }
+
+    /// backups.db if it exists (reading must not create one in a home that has none).
+    pub fn existing_logdb(&self) -> Option<LogDb> {
+        if !self.paths.db.exists() {
+            return None;
+        }
+        match LogDb::open(&self.paths.db) {
+            Ok(db) => Some(db),
+            Err(e) => {
+                tracing::warn!("{e:#}");
+                None
+            }
+        }
+    }
+
+    /// backups.db, which must exist already (commands that only read it).
+    pub fn required_logdb(&self) -> anyhow::Result<LogDb> {
+        if !self.paths.db.exists() {
+            anyhow::bail!(
+                "{} does not exist yet: no backup has run with this home directory",
+                self.paths.db.display()
+            );
+        }
+        LogDb::open(&self.paths.db)
+    }
+}
+
+/// The one async runtime of a command (storages, D1, pings, signals).
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// The configured storages in priority order, or only `--storage NAME`.
+pub fn open_storages(config: &Config, only: Option<&str>) -> anyhow::Result<Vec<Box<dyn Storage>>> {
+    let chosen: Vec<_> = config
+        .storage
+        .iter()
+        .filter(|s| only.is_none_or(|n| n == s.name))
+        .collect();
+    if chosen.is_empty() {
+        return Err(UsageError(match only {
+            Some(n) => format!("--storage {n}: no storage of that name in config.json"),
+            None => "no storage configured in config.json".into(),
+        })
+        .into());
+    }
+    chosen.into_iter().map(storage::open).collect()
+}
