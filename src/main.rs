@@ -11,11 +11,10 @@ mod crypt;
 mod d1;
 mod dbtools;
 mod error;
-#[cfg(test)]
-mod fuzz;
 mod interrupt;
 mod lock;
 mod logdb;
+mod manifest;
 mod output;
 mod report;
 mod restore;

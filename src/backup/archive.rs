@@ -14,37 +14,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use anyhow::{Context as _, bail};
 use chrono::{DateTime, Utc};
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
-use serde::{Deserialize, Serialize};
 use tar::{EntryType, Header, HeaderMode};
 
 use crate::backup::frames::{self, Frames};
 use crate::config::Compression;
 use crate::dbtools::Dump;
-
-/// Version of the archive layout described in formats.md.
-pub const FORMAT_VERSION: u32 = 1;
-
-/// `manifest.json`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Manifest {
-    pub format_version: u32,
-    pub wpbackup_version: String,
-    pub site: String,
-    pub server_id: String,
-    pub created_at: String,
-    pub wordpress_version: Option<String>,
-    pub database_name: String,
-    pub table_prefix: String,
-    pub siteurl: Option<String>,
-    pub file_count: u64,
-    /// Bytes of the regular files under `files/`.
-    pub bytes: u64,
-    pub database_sha256: String,
-    pub database_bytes: u64,
-    /// Paths (relative to the site) left out because they could not be read.
-    #[serde(default)]
-    pub skipped: Vec<String>,
-}
+pub use crate::manifest::{FORMAT_VERSION, Manifest};
 
 /// What goes into one archive besides the files themselves.
 #[derive(Debug, Clone)]
@@ -59,20 +34,6 @@ pub struct ArchiveSpec {
     pub database_name: String,
     pub table_prefix: String,
     pub siteurl: Option<String>,
-}
-
-/// The object key: `{server_id}/{site}/{site}_{YYYYMMDDTHHMMSSZ}.tar.zst`, with `.age` after
-/// it when the archive is encrypted.
-pub fn object_key(server_id: &str, site: &str, at: DateTime<Utc>, encrypted: bool) -> String {
-    format!(
-        "{server_id}/{site}/{site}_{}.tar.zst{}",
-        at.format("%Y%m%dT%H%M%SZ"),
-        if encrypted {
-            crate::crypt::AGE_SUFFIX
-        } else {
-            ""
-        }
-    )
 }
 
 /// Counters the progress display reads while the archive is written.
@@ -340,20 +301,6 @@ impl<R: Read> Read for Counting<'_, R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
-
-    #[test]
-    fn key_format() {
-        let t = Utc.with_ymd_and_hms(2026, 11, 24, 3, 4, 5).unwrap();
-        assert_eq!(
-            object_key("web-01", "example.com", t, false),
-            "web-01/example.com/example.com_20261124T030405Z.tar.zst"
-        );
-        assert_eq!(
-            object_key("web-01", "example.com", t, true),
-            "web-01/example.com/example.com_20261124T030405Z.tar.zst.age"
-        );
-    }
 
     #[test]
     fn excludes_match_paths_and_names() {

@@ -173,7 +173,7 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> anyhow::Result<Outcome> {
     // Interrupted (systemd stopping the unit): exit promptly; the rows reach D1 next time.
     if !args.dry_run && interrupted.is_none() {
         if config.report.on_failure && any_failed {
-            crate::commands::report::after_failed_backup(&env, &config, &db);
+            crate::report::after_failed_backup(&env, &config, &db);
         }
         if !args.no_sync {
             crate::d1::sync::after_backup(&rt, &env, &db, &config.server_id);
@@ -434,7 +434,7 @@ fn backup_site(
         table_prefix: resolved.table_prefix.clone(),
         siteurl,
     });
-    let key = archive::object_key(
+    let key = crate::storage::catalog::object_key(
         &config.server_id,
         name,
         run_started,

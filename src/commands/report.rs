@@ -1,14 +1,14 @@
 //! `wpbackup report`: build the report (see `report`) for this server from backups.db, or for
 //! the fleet from D1, and email it (see `mail`), print it (`--dry-run`), or stay quiet when all
-//! is well (`--only-failures`). `backup` calls [`after_failed_backup`] when `report.on_failure`
-//! is set.
+//! is well (`--only-failures`). `backup` calls `report::after_failed_backup` when
+//! `report.on_failure` is set.
 
 use anyhow::Context as _;
 use chrono::Utc;
 
 use super::{Context, Outcome, UsageError};
 use crate::cli::ReportArgs;
-use crate::config::{Config, Env};
+use crate::config::Config;
 use crate::d1::{D1Client, D1Settings, Limits};
 use crate::logdb::LogDb;
 use crate::report::mail::{self, SmtpSettings};
@@ -64,19 +64,9 @@ pub fn run(ctx: &Context, args: &ReportArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
-/// The sites a report expects a backup of: config.json's enabled ones.
-fn enabled_sites(config: &Config) -> Vec<String> {
-    config
-        .sites
-        .iter()
-        .filter(|s| s.enabled)
-        .map(|s| s.name.clone())
-        .collect()
-}
-
 /// This server's data; no backups.db yet means no runs (every site is then stale).
 fn local(ctx: &Context, config: &Config, from: chrono::DateTime<Utc>) -> anyhow::Result<Data> {
-    let expected = enabled_sites(config);
+    let expected = report::enabled_sites(config);
     if !ctx.paths.db.exists() {
         return Ok(Data {
             expected: expected
@@ -98,28 +88,4 @@ fn print(ctx: &Context, report: &Report) -> anyhow::Result<()> {
         println!("Subject: {}\n\n{}", report.subject(), report.text());
     }
     Ok(())
-}
-
-/// After a backup in which a site failed: email this server's report for the last 24 hours.
-/// Never changes the backup's result: a failure to send is a WARNING with its cause.
-pub fn after_failed_backup(env: &Env, config: &Config, db: &LogDb) {
-    let result = (|| -> anyhow::Result<String> {
-        let smtp = SmtpSettings::from_env(env, &[])?;
-        let period = chrono::Duration::hours(24);
-        let now = Utc::now();
-        let expected = enabled_sites(config);
-        let data = report::local_data(
-            db,
-            &config.server_id,
-            &expected,
-            report::lookback_start(now, period),
-        )?;
-        let report = report::build(&config.server_id, &data, now, period, "24h");
-        mail::send(&smtp, &report.subject(), report.text(), report.html())?;
-        Ok(report.subject())
-    })();
-    match result {
-        Ok(subject) => tracing::info!("failure report sent: {subject}"),
-        Err(e) => tracing::warn!("cannot send the failure report (report.on_failure): {e:#}"),
-    }
 }

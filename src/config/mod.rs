@@ -9,6 +9,12 @@
 //! in the process environment first and in `.env` second. `.env` is read into a private map and
 //! never exported, so child processes (the dump tool) do not inherit its secrets.
 
+mod database;
+#[cfg(test)]
+pub(crate) mod proptests;
+
+pub use database::{DatabaseConfig, DbHost, Timeouts, parse_db_host};
+
 use std::collections::HashMap;
 use std::fmt;
 use std::os::unix::fs::PermissionsExt;
@@ -275,7 +281,7 @@ pub struct Config {
     /// `None`: no dead man's switch pings.
     pub healthchecks: Option<crate::report::healthchecks::Healthchecks>,
     /// Limits on waiting for a database server.
-    pub database: crate::dbtools::Timeouts,
+    pub database: Timeouts,
     pub report: ReportSettings,
 }
 
@@ -294,25 +300,6 @@ pub struct SiteConfig {
     /// `None`: read the credentials from the site's wp-config.php.
     pub database: Option<DatabaseConfig>,
     pub enabled: bool,
-}
-
-/// How to reach a site's database.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DatabaseConfig {
-    pub name: String,
-    pub user: String,
-    pub password: Secret,
-    pub host: DbHost,
-    pub table_prefix: Option<String>,
-}
-
-/// Where the database server is, in the forms WordPress's `DB_HOST` accepts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DbHost {
-    /// `localhost`: the client's default Unix socket, or the given one (`localhost:/run/x.sock`).
-    Socket(Option<PathBuf>),
-    /// A TCP host (name, IPv4 or IPv6 without brackets) and optional port.
-    Tcp { host: String, port: Option<u16> },
 }
 
 #[derive(Debug, Clone)]
@@ -456,7 +443,7 @@ impl Config {
             report: ReportSettings::default(),
             encryption: None,
             healthchecks: None,
-            database: crate::dbtools::Timeouts::default(),
+            database: Timeouts::default(),
         }
     }
 }
@@ -602,8 +589,8 @@ impl Validator<'_> {
                     .map_err(|(path, msg)| self.err(format!("healthchecks{path}"), msg))?,
             ),
         };
-        let d = crate::dbtools::Timeouts::default();
-        let database = crate::dbtools::Timeouts {
+        let d = Timeouts::default();
+        let database = Timeouts {
             connect_secs: raw.database.connect_timeout_secs.unwrap_or(d.connect_secs),
             stall_secs: raw.database.stall_timeout_secs.unwrap_or(d.stall_secs),
         };
@@ -690,7 +677,7 @@ impl Validator<'_> {
             }
             (None, None) => return Err(self.err(format!("{p}.password_env"), "missing")),
         };
-        let host = crate::site::wpconfig::parse_db_host(d.host.as_deref().unwrap_or("localhost"))
+        let host = parse_db_host(d.host.as_deref().unwrap_or("localhost"))
             .map_err(|e| self.err(format!("{p}.host"), e))?;
         Ok(DatabaseConfig {
             name,

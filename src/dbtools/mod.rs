@@ -17,30 +17,10 @@ use anyhow::{Context as _, bail};
 use sha2::{Digest, Sha256};
 use tempfile::NamedTempFile;
 
-use crate::config::{DatabaseConfig, DbHost};
+use crate::config::{DatabaseConfig, DbHost, Timeouts};
 
 /// The line every complete dump ends with.
 pub const COMPLETION_MARKER: &[u8] = b"-- Dump completed";
-
-/// How long the database tools may wait on a server that does not answer (config.json
-/// `database.connect_timeout_secs` and `database.stall_timeout_secs`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timeouts {
-    /// Connecting and the server's greeting (queries; the dump tool has no such option, so
-    /// its stall limit covers it).
-    pub connect_secs: u64,
-    /// The dump tool is stopped when it has written nothing for this long.
-    pub stall_secs: u64,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Timeouts {
-            connect_secs: 10,
-            stall_secs: 600,
-        }
-    }
-}
 
 static TIMEOUTS: std::sync::OnceLock<Timeouts> = std::sync::OnceLock::new();
 

@@ -22,9 +22,11 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::config::{Config, Env};
 use crate::d1::{D1Client, Statement};
 use crate::logdb::{LogDb, sql_time};
 use crate::output::human_bytes;
+use mail::SmtpSettings;
 
 /// How far back rows are read to find each site's last result and, for the fleet, its sites.
 pub const FLEET_LOOKBACK_DAYS: i64 = 30;
@@ -557,6 +559,40 @@ fn esc(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+/// The sites a report expects a backup of: config.json's enabled ones.
+pub fn enabled_sites(config: &Config) -> Vec<String> {
+    config
+        .sites
+        .iter()
+        .filter(|s| s.enabled)
+        .map(|s| s.name.clone())
+        .collect()
+}
+
+/// After a backup in which a site failed: email this server's report for the last 24 hours.
+/// Never changes the backup's result: a failure to send is a WARNING with its cause.
+pub fn after_failed_backup(env: &Env, config: &Config, db: &LogDb) {
+    let result = (|| -> anyhow::Result<String> {
+        let smtp = SmtpSettings::from_env(env, &[])?;
+        let period = chrono::Duration::hours(24);
+        let now = Utc::now();
+        let expected = enabled_sites(config);
+        let data = local_data(
+            db,
+            &config.server_id,
+            &expected,
+            lookback_start(now, period),
+        )?;
+        let report = build(&config.server_id, &data, now, period, "24h");
+        mail::send(&smtp, &report.subject(), report.text(), report.html())?;
+        Ok(report.subject())
+    })();
+    match result {
+        Ok(subject) => tracing::info!("failure report sent: {subject}"),
+        Err(e) => tracing::warn!("cannot send the failure report (report.on_failure): {e:#}"),
+    }
 }
 
 #[cfg(test)]

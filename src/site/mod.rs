@@ -6,6 +6,8 @@
 //! before the dump starts).
 
 pub mod discover;
+#[cfg(test)]
+mod proptests;
 pub mod wpconfig;
 
 use anyhow::{Context as _, bail};

@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::config::DbHost;
+use crate::config::{DbHost, parse_db_host};
 use crate::secret::Secret;
 
 /// The credentials a site's wp-config.php defines.
@@ -357,59 +357,6 @@ pub fn wordpress_version(site_path: &Path) -> Option<String> {
     })
 }
 
-/// Parse a `DB_HOST` value in the forms WordPress's `wpdb::parse_db_host` accepts.
-pub fn parse_db_host(s: &str) -> Result<DbHost, String> {
-    let s = s.trim();
-    if s.is_empty() {
-        return Err("empty host".into());
-    }
-    let port = |p: &str| -> Result<u16, String> {
-        p.parse::<u16>()
-            .ok()
-            .filter(|p| *p > 0)
-            .ok_or_else(|| format!("{p:?} is not a valid port"))
-    };
-    // [IPv6]:port, [IPv6]:/socket or [IPv6]
-    if let Some(rest) = s.strip_prefix('[') {
-        let (host, after) = rest
-            .split_once(']')
-            .ok_or_else(|| format!("{s:?}: missing ']'"))?;
-        return match after.strip_prefix(':') {
-            None if after.is_empty() => Ok(DbHost::Tcp {
-                host: host.to_string(),
-                port: None,
-            }),
-            None => Err(format!("{s:?}: unexpected text after ']'")),
-            Some(sock) if sock.starts_with('/') => Ok(DbHost::Socket(Some(PathBuf::from(sock)))),
-            Some(p) => Ok(DbHost::Tcp {
-                host: host.to_string(),
-                port: Some(port(p)?),
-            }),
-        };
-    }
-    // A bare IPv6 address (more than one colon) has no port.
-    if s.matches(':').count() > 1 && !s.contains('/') {
-        return Ok(DbHost::Tcp {
-            host: s.to_string(),
-            port: None,
-        });
-    }
-    match s.split_once(':') {
-        Some((_, sock)) if sock.starts_with('/') => Ok(DbHost::Socket(Some(PathBuf::from(sock)))),
-        // PHP's mysqli always uses the Unix socket for "localhost", whatever the port.
-        Some(("localhost", p)) => port(p).map(|_| DbHost::Socket(None)),
-        Some((host, p)) => Ok(DbHost::Tcp {
-            host: host.to_string(),
-            port: Some(port(p)?),
-        }),
-        None if s == "localhost" => Ok(DbHost::Socket(None)),
-        None => Ok(DbHost::Tcp {
-            host: s.to_string(),
-            port: None,
-        }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -524,31 +471,6 @@ require_once ABSPATH . 'wp-settings.php';
         let src = "<?php define('DB_NAME','wp'); define('DB_USER','u'); define('DB_PASSWORD','sekrit'); define('DB_HOST','h:99999');";
         let e = parse(src).unwrap_err().to_string();
         assert!(e.contains("DB_HOST") && !e.contains("sekrit"), "{e}");
-    }
-
-    #[test]
-    fn db_host_forms() {
-        assert_eq!(parse_db_host("localhost"), Ok(DbHost::Socket(None)));
-        assert_eq!(
-            parse_db_host("db.example.com"),
-            Ok(tcp("db.example.com", None))
-        );
-        assert_eq!(
-            parse_db_host("10.0.0.5:3306"),
-            Ok(tcp("10.0.0.5", Some(3306)))
-        );
-        assert_eq!(parse_db_host("[::1]"), Ok(tcp("::1", None)));
-        assert_eq!(
-            parse_db_host("[::1]:/tmp/s.sock"),
-            Ok(DbHost::Socket(Some("/tmp/s.sock".into())))
-        );
-        assert_eq!(
-            parse_db_host("db:/var/run/mysqld.sock"),
-            Ok(DbHost::Socket(Some("/var/run/mysqld.sock".into())))
-        );
-        assert!(parse_db_host("").is_err());
-        assert!(parse_db_host("h:port").is_err());
-        assert!(parse_db_host("[::1").is_err());
     }
 
     #[test]

@@ -24,7 +24,21 @@ pub struct Listed {
     pub name: ArchiveName,
 }
 
-/// Parse `{server_id}/{site}/{site}_{YYYYMMDDTHHMMSSZ}.tar.zst` (the shape `archive::object_key`
+/// The object key: `{server_id}/{site}/{site}_{YYYYMMDDTHHMMSSZ}.tar.zst`, with `.age` after
+/// it when the archive is encrypted.
+pub fn object_key(server_id: &str, site: &str, at: DateTime<Utc>, encrypted: bool) -> String {
+    format!(
+        "{server_id}/{site}/{site}_{}.tar.zst{}",
+        at.format("%Y%m%dT%H%M%SZ"),
+        if encrypted {
+            crate::crypt::AGE_SUFFIX
+        } else {
+            ""
+        }
+    )
+}
+
+/// Parse `{server_id}/{site}/{site}_{YYYYMMDDTHHMMSSZ}.tar.zst` (the shape [`object_key`]
 /// writes), or the same with `.age` after it (an encrypted archive). Anything else (temporaries,
 /// other files in the bucket) is `None`.
 pub fn parse_key(key: &str) -> Option<ArchiveName> {
@@ -207,6 +221,19 @@ pub fn list_all(
 mod tests {
     use super::*;
 
+    #[test]
+    fn key_format() {
+        let t = Utc.with_ymd_and_hms(2026, 11, 24, 3, 4, 5).unwrap();
+        assert_eq!(
+            object_key("web-01", "example.com", t, false),
+            "web-01/example.com/example.com_20261124T030405Z.tar.zst"
+        );
+        assert_eq!(
+            object_key("web-01", "example.com", t, true),
+            "web-01/example.com/example.com_20261124T030405Z.tar.zst.age"
+        );
+    }
+
     fn listed(key: &str) -> Listed {
         Listed {
             info: ObjectInfo {
@@ -226,7 +253,7 @@ mod tests {
         assert_eq!(n.site, "blog");
         assert_eq!(n.created_at.to_rfc3339(), "2026-11-24T03:04:05+00:00");
         assert_eq!(
-            crate::backup::archive::object_key("web-01", "blog", n.created_at, false),
+            object_key("web-01", "blog", n.created_at, false),
             "web-01/blog/blog_20261124T030405Z.tar.zst"
         );
         let e = parse_key("web-01/blog/blog_20261124T030405Z.tar.zst.age").unwrap();

@@ -1,18 +1,13 @@
-//! Property tests: malformed input never panics. The readers of things that come from outside
-//! the program (config.json, wp-config.php, an archive's manifest.json and its tar stream) get
-//! arbitrary and half-valid input from proptest, a bounded number of cases each so the suite
-//! stays quick. Each property also checks something a user relies on: config errors always
-//! name a JSON path, and no archive, however damaged or hostile, writes outside the directory
-//! it is extracted into.
+//! Property tests of the archive reader: malformed `manifest.json` and tar streams never
+//! panic, and no archive, however damaged or hostile, writes outside the directory it is
+//! extracted into.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use proptest::prelude::*;
-use serde_json::Value;
 use tar::{EntryType, Header};
 
-use crate::config::{Config, Env};
+use crate::config::proptests::json_value;
 use crate::restore::unpack;
 
 fn cases(n: u32) -> ProptestConfig {
@@ -25,197 +20,9 @@ fn cases(n: u32) -> ProptestConfig {
 }
 
 // ---------------------------------------------------------------------------------------------
-// config.json
-
-const CONFIG_KEYS: &[&str] = &[
-    "server_id",
-    "sites",
-    "storage",
-    "name",
-    "path",
-    "exclude",
-    "database",
-    "user",
-    "password",
-    "password_env",
-    "host",
-    "table_prefix",
-    "enabled",
-    "type",
-    "priority",
-    "endpoint",
-    "region",
-    "bucket",
-    "prefix",
-    "path_style",
-    "access_key_env",
-    "secret_key_env",
-    "compression",
-    "level",
-    "threads",
-    "upload",
-    "part_size_mib",
-    "parts_in_flight",
-    "connect_timeout_secs",
-    "timeout_secs",
-    "max_attempts",
-    "stall_timeout_secs",
-    "retention",
-    "keep_last",
-    "keep_daily",
-    "encryption",
-    "recipients",
-    "healthchecks",
-    "url",
-    "start",
-    "success",
-    "fail",
-];
-
-const CONFIG_STRINGS: &[&str] = &[
-    "",
-    "s3",
-    "local",
-    "/abs/path",
-    "rel/path",
-    "a/b",
-    "..",
-    "K",
-    "S",
-    "NOPE",
-    "localhost",
-    "127.0.0.1:3306",
-    "[::1]:3306",
-    "localhost:/run/x.sock",
-    "http://127.0.0.1:9000/",
-    "https://hc-ping.com/x",
-    "ftp://x",
-    "age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq",
-    "AGE-SECRET-KEY-1",
-    "*.log",
-    "a[",
-    "\u{0}",
-    "日本語",
-];
-
-fn json_value() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(Value::from),
-        (-5i64..40).prop_map(Value::from),
-        any::<f64>()
-            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
-        proptest::sample::select(CONFIG_STRINGS).prop_map(|s| Value::String(s.to_string())),
-        ".{0,12}".prop_map(Value::String),
-    ];
-    leaf.prop_recursive(4, 48, 6, |inner| {
-        prop_oneof![
-            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            proptest::collection::vec(
-                (
-                    prop_oneof![
-                        4 => proptest::sample::select(CONFIG_KEYS).prop_map(str::to_string),
-                        1 => "[a-z_]{1,8}",
-                    ],
-                    inner
-                ),
-                0..6
-            )
-            .prop_map(|kv| Value::Object(kv.into_iter().collect())),
-        ]
-    })
-}
-
-fn env() -> Env {
-    Env::from_map(HashMap::from([
-        ("K".to_string(), "key".to_string()),
-        ("S".to_string(), "secret".to_string()),
-        ("SERVER_ID".to_string(), "host".to_string()),
-    ]))
-}
-
-proptest! {
-    #![proptest_config(cases(256))]
-
-    #[test]
-    fn config_loader_never_panics_and_errors_name_a_path(v in json_value()) {
-        let text = serde_json::to_string(&v).unwrap();
-        if let Err(e) = Config::parse(&text, "config.json", &env()) {
-            prop_assert!(!e.path.is_empty(), "{e}");
-            prop_assert!(e.to_string().starts_with("config.json: "), "{e}");
-        }
-    }
-
-    #[test]
-    fn config_loader_never_panics_on_any_text(text in "\\PC{0,200}") {
-        let _ = Config::parse(&text, "config.json", &env());
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// wp-config.php
-
-const PHP_TOKENS: &[&str] = &[
-    "<?php",
-    "?>",
-    "define(",
-    "define (",
-    "'DB_NAME'",
-    "'DB_USER'",
-    "'DB_PASSWORD'",
-    "\"DB_HOST\"",
-    "DB_NAME",
-    "const ",
-    "$table_prefix",
-    "=",
-    ",",
-    ")",
-    "(",
-    ";",
-    "'",
-    "\"",
-    "'x'",
-    "\"y\"",
-    "'a\\'b'",
-    "\\",
-    "/*",
-    "*/",
-    "//",
-    "#",
-    "\n",
-    " ",
-    ".",
-    "getenv('X')",
-    "<<<EOT\n",
-    "EOT;",
-    "'localhost:3307'",
-    "'[::1]'",
-    "true",
-    "0",
-];
-
-proptest! {
-    #![proptest_config(cases(256))]
-
-    #[test]
-    fn wp_config_reader_never_panics_on_php_soup(
-        parts in proptest::collection::vec(proptest::sample::select(PHP_TOKENS), 0..60)
-    ) {
-        let src: String = parts.concat();
-        let _ = crate::site::wpconfig::parse(&src);
-    }
-
-    #[test]
-    fn wp_config_reader_never_panics_on_any_text(src in "\\PC{0,300}") {
-        let _ = crate::site::wpconfig::parse(&src);
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
 // Archives: manifest.json and the tar stream.
 
-use crate::restore::unpack::tests::{DUMP, manifest};
+use super::tests::{DUMP, manifest};
 
 /// An uncompressed tar with raw entry names (unsafe ones too) and any entry types.
 fn tar_bytes(entries: &[(Vec<u8>, u8, Vec<u8>)]) -> Vec<u8> {

@@ -16,8 +16,8 @@ use anyhow::{Context as _, bail};
 use sha2::{Digest, Sha256};
 use tar::EntryType;
 
-use crate::backup::archive::{FORMAT_VERSION, Manifest};
 use crate::dbtools::COMPLETION_MARKER;
+use crate::manifest::{FORMAT_VERSION, Manifest};
 
 /// What to do with the archive's contents besides checking them.
 #[derive(Default)]
@@ -493,14 +493,17 @@ impl Tap {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod proptests;
+
+#[cfg(test)]
+mod tests {
     use super::*;
     use tar::Header;
 
-    pub(crate) const DUMP: &[u8] = b"CREATE TABLE t (id int);\n-- Dump completed on 2026-11-24\n";
+    pub(super) const DUMP: &[u8] = b"CREATE TABLE t (id int);\n-- Dump completed on 2026-11-24\n";
 
     /// manifest.json for an archive of `files` files of `bytes` bytes and dump `db`.
-    pub(crate) fn manifest(files: u64, bytes: u64, db: &[u8]) -> Vec<u8> {
+    pub(super) fn manifest(files: u64, bytes: u64, db: &[u8]) -> Vec<u8> {
         let m = Manifest {
             format_version: 1,
             wpbackup_version: "0".into(),
