@@ -45,29 +45,42 @@ impl Default for Timeouts {
     }
 }
 
+/// Why a `DB_HOST` value cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DbHostError {
+    #[error("empty host")]
+    Empty,
+    #[error("{0:?} is not a valid port")]
+    BadPort(String),
+    #[error("{0:?}: missing ']'")]
+    MissingBracket(String),
+    #[error("{0:?}: unexpected text after ']'")]
+    AfterBracket(String),
+}
+
 /// Parse a `DB_HOST` value in the forms WordPress's `wpdb::parse_db_host` accepts.
-pub fn parse_db_host(s: &str) -> Result<DbHost, String> {
+pub fn parse_db_host(s: &str) -> Result<DbHost, DbHostError> {
     let s = s.trim();
     if s.is_empty() {
-        return Err("empty host".into());
+        return Err(DbHostError::Empty);
     }
-    let port = |p: &str| -> Result<u16, String> {
+    let port = |p: &str| -> Result<u16, DbHostError> {
         p.parse::<u16>()
             .ok()
             .filter(|p| *p > 0)
-            .ok_or_else(|| format!("{p:?} is not a valid port"))
+            .ok_or_else(|| DbHostError::BadPort(p.to_string()))
     };
     // [IPv6]:port, [IPv6]:/socket or [IPv6]
     if let Some(rest) = s.strip_prefix('[') {
         let (host, after) = rest
             .split_once(']')
-            .ok_or_else(|| format!("{s:?}: missing ']'"))?;
+            .ok_or_else(|| DbHostError::MissingBracket(s.to_string()))?;
         return match after.strip_prefix(':') {
             None if after.is_empty() => Ok(DbHost::Tcp {
                 host: host.to_string(),
                 port: None,
             }),
-            None => Err(format!("{s:?}: unexpected text after ']'")),
+            None => Err(DbHostError::AfterBracket(s.to_string())),
             Some(sock) if sock.starts_with('/') => Ok(DbHost::Socket(Some(PathBuf::from(sock)))),
             Some(p) => Ok(DbHost::Tcp {
                 host: host.to_string(),

@@ -45,8 +45,11 @@ pub enum WpConfigError {
         "{path}: the value of {name} is computed by PHP code and cannot be read without running it: add a \"database\" block for this site to config.json"
     )]
     Computed { path: String, name: &'static str },
-    #[error("{path}: DB_HOST: {message}")]
-    BadHost { path: String, message: String },
+    #[error("{path}: DB_HOST: {reason}")]
+    BadHost {
+        path: String,
+        reason: crate::config::DbHostError,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -288,9 +291,9 @@ pub fn parse_named(src: &str, path: &str) -> Result<WpConfig, WpConfigError> {
     let db_user = get("DB_USER")?;
     let db_password = Secret::new(get("DB_PASSWORD")?);
     let host = get("DB_HOST")?;
-    let db_host = parse_db_host(&host).map_err(|message| WpConfigError::BadHost {
+    let db_host = parse_db_host(&host).map_err(|reason| WpConfigError::BadHost {
         path: path.to_string(),
-        message,
+        reason,
     })?;
     let table_prefix = match prefix {
         None => "wp_".to_string(),

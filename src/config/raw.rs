@@ -1,0 +1,119 @@
+//! Stage one of loading config.json: serde structs that mirror the JSON exactly
+//! (`deny_unknown_fields`, so a typo is an error rather than a silently ignored setting).
+//! `validate` turns them into the typed structs of `config`.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::healthchecks::RawHealthchecks;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    pub(super) server_id: Option<String>,
+    #[serde(default)]
+    pub(super) sites: Vec<RawSite>,
+    #[serde(default)]
+    pub(super) storage: Vec<RawStorage>,
+    #[serde(default)]
+    pub(super) compression: RawCompression,
+    #[serde(default)]
+    pub(super) upload: RawUpload,
+    pub(super) retention: Option<RawRetention>,
+    #[serde(default)]
+    pub(super) report: RawReport,
+    pub(super) encryption: Option<RawEncryption>,
+    pub(super) healthchecks: Option<RawHealthchecks>,
+    #[serde(default)]
+    pub(super) database: RawDatabaseLimits,
+}
+
+/// `database`: how long the database tools may wait on a server that does not answer.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDatabaseLimits {
+    pub(super) connect_timeout_secs: Option<u64>,
+    pub(super) stall_timeout_secs: Option<u64>,
+}
+
+/// `encryption`: archives encrypted with age to these public keys (see crypt.rs).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawEncryption {
+    pub(super) recipients: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSite {
+    pub(super) name: Option<String>,
+    pub(super) path: Option<PathBuf>,
+    #[serde(default)]
+    pub(super) exclude: Vec<String>,
+    pub(super) database: Option<RawDatabase>,
+    pub(super) enabled: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDatabase {
+    pub(super) name: Option<String>,
+    pub(super) user: Option<String>,
+    pub(super) password_env: Option<String>,
+    pub(super) password: Option<String>,
+    pub(super) host: Option<String>,
+    pub(super) table_prefix: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStorage {
+    pub(super) name: Option<String>,
+    #[serde(rename = "type")]
+    pub(super) kind: Option<String>,
+    pub(super) priority: Option<i64>,
+    pub(super) endpoint: Option<String>,
+    pub(super) region: Option<String>,
+    pub(super) bucket: Option<String>,
+    pub(super) prefix: Option<String>,
+    pub(super) path_style: Option<bool>,
+    pub(super) access_key_env: Option<String>,
+    pub(super) secret_key_env: Option<String>,
+    pub(super) path: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCompression {
+    pub(super) level: Option<i32>,
+    pub(super) threads: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawUpload {
+    pub(super) part_size_mib: Option<u64>,
+    pub(super) parts_in_flight: Option<usize>,
+    pub(super) connect_timeout_secs: Option<u64>,
+    pub(super) timeout_secs: Option<u64>,
+    pub(super) max_attempts: Option<u32>,
+}
+
+/// `retention`: how many archives `prune` keeps per site per storage (restic's counting).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRetention {
+    pub(super) keep_last: Option<u32>,
+    pub(super) keep_daily: Option<u32>,
+    pub(super) keep_weekly: Option<u32>,
+    pub(super) keep_monthly: Option<u32>,
+    pub(super) keep_yearly: Option<u32>,
+}
+
+/// `report`: when `backup` emails the report itself.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawReport {
+    pub(super) on_failure: Option<bool>,
+}

@@ -1,0 +1,211 @@
+//! Unit tests of config.json loading: the example parses, errors name their JSON path,
+//! defaults and secrets resolve.
+
+use std::collections::HashMap;
+
+use super::*;
+
+fn env() -> Env {
+    Env::from_map(HashMap::from([
+        ("K".to_string(), "key".to_string()),
+        ("S".to_string(), "secret".to_string()),
+        ("PW".to_string(), "pw".to_string()),
+        ("SERVER_ID".to_string(), "test-host".to_string()),
+    ]))
+}
+
+fn err(text: &str) -> String {
+    Config::parse(text, "config.json", &env())
+        .unwrap_err()
+        .to_string()
+}
+
+#[test]
+fn example_config_parses() {
+    let mut map = HashMap::new();
+    for var in [
+        "EXAMPLE_DB_PASSWORD",
+        "IDRIVE_ACCESS_KEY_ID",
+        "IDRIVE_SECRET_ACCESS_KEY",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+    ] {
+        map.insert(var.to_string(), "x".to_string());
+    }
+    let text = include_str!("../../config.example.json");
+    let c = Config::parse(text, "config.example.json", &Env::from_map(map)).unwrap();
+    assert_eq!(c.sites.len(), 1);
+    assert_eq!(c.storage.len(), 3);
+    assert_eq!(c.storage[0].name, "idrive");
+    let r = c.retention.expect("the example sets a retention policy");
+    assert!(r.keep_daily > 0 && r.keep_monthly > 0, "{r:?}");
+    assert!(c.report.on_failure);
+}
+
+/// Every case's error names its JSON path and the file.
+fn assert_errors(cases: &[(&str, &str)]) {
+    for (text, want) in cases {
+        let got = err(text);
+        assert!(
+            got.contains(want),
+            "config {text}\n  got:  {got}\n  want: {want}"
+        );
+        assert!(got.starts_with("config.json: "), "{got}");
+    }
+}
+
+#[test]
+fn errors_name_the_json_path_of_sites_and_storage() {
+    assert_errors(&[
+        (
+            r#"{"sites":[{"name":"a","path":"/x","exlude":[]}]}"#,
+            "sites[0].exlude: unknown key `exlude`, expected one of",
+        ),
+        (
+            r#"{"storage":[{"name":"a","type":"local","priority":1,"path":"/b"},{"name":"b","type":"s3","priority":2,"access_key_env":"K","secret_key_env":"S"}]}"#,
+            "storage[1].bucket: missing",
+        ),
+        (
+            r#"{"storage":[{"name":"a","type":"ftp","priority":1}]}"#,
+            "storage[0].type: \"ftp\" is not a storage type",
+        ),
+        (
+            r#"{"storage":[{"name":"a","type":"s3","priority":1,"bucket":"b","access_key_env":"NOPE","secret_key_env":"S"}]}"#,
+            "storage[0].access_key_env: NOPE is not set",
+        ),
+        (
+            r#"{"sites":[{"name":"a","path":"/x","database":{"name":"d","user":"u"}}]}"#,
+            "sites[0].database.password_env: missing",
+        ),
+        (
+            r#"{"sites":[{"name":"a","path":"/x","enabled":"yes"}]}"#,
+            "sites[0].enabled: invalid type",
+        ),
+        (
+            r#"{"sites":[{"name":"a/b","path":"/x"}]}"#,
+            "sites[0].name: \"a/b\" is not a valid name",
+        ),
+        (
+            r#"{"compression":{"level":40}}"#,
+            "compression.level: must be between 1 and 19",
+        ),
+        (
+            r#"{"sites":[{"name":"a","path":"/x","exclude":["a[" ]}]}"#,
+            "sites[0].exclude[0]: not a valid glob",
+        ),
+        (
+            r#"{"storage":[{"name":"a","type":"local","priority":1,"path":"/b","bucket":"x"}]}"#,
+            "storage[0].bucket: not allowed for a local storage",
+        ),
+        (r#"{"sites": 3}"#, "sites: invalid type"),
+    ]);
+}
+
+#[test]
+fn errors_name_the_json_path_of_retention_and_report() {
+    assert_errors(&[
+        (
+            r#"{"retention":{"keep_daily":7,"keep_hourly":24}}"#,
+            "retention.keep_hourly: unknown key `keep_hourly`",
+        ),
+        (
+            r#"{"retention":{"keep_daily":-1}}"#,
+            "retention.keep_daily: invalid value",
+        ),
+        (
+            r#"{"retention":{"keep_last":0}}"#,
+            "retention: keeps nothing",
+        ),
+        (
+            r#"{"report":{"on_failure":true,"on_sucess":true}}"#,
+            "report.on_sucess: unknown key `on_sucess`",
+        ),
+        (
+            r#"{"report":{"on_failure":"yes"}}"#,
+            "report.on_failure: invalid type",
+        ),
+        (
+            r#"{"sites":[{"name":"a","path":"/x"},{"name":"a","path":"/y"}]}"#,
+            "sites[1].name: \"a\" is used twice",
+        ),
+    ]);
+}
+
+#[test]
+fn errors_name_the_json_path_of_encryption_healthchecks_database() {
+    assert_errors(&[
+        (
+            r#"{"encryption":{"recipients":["age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq","age1bad"]}}"#,
+            "encryption.recipients[1]: \"age1bad\" is not an age public key",
+        ),
+        (
+            r#"{"encryption":{"recipients":[]}}"#,
+            "encryption.recipients: no recipient",
+        ),
+        (r#"{"encryption":{}}"#, "encryption.recipients: missing"),
+        (
+            r#"{"encryption":{"recipients":["x"],"passphrase":"p"}}"#,
+            "encryption.passphrase: unknown key",
+        ),
+        (
+            r#"{"healthchecks":{"url":"ftp://x"}}"#,
+            "healthchecks.url: must start with https://",
+        ),
+        (
+            r#"{"healthchecks":{"start":"https://x/s","succes":"https://x"}}"#,
+            "healthchecks.succes: unknown key",
+        ),
+        (r#"{"healthchecks":{}}"#, "healthchecks: no ping URL"),
+        (
+            r#"{"database":{"stall_timeout_secs":0}}"#,
+            "database: timeouts must be at least 1 second",
+        ),
+        (
+            r#"{"database":{"timeout":3}}"#,
+            "database.timeout: unknown key",
+        ),
+    ]);
+}
+
+#[test]
+fn storage_sorted_and_secrets_resolved() {
+    let c = Config::parse(
+        r#"{"server_id":"web-01","storage":[
+            {"name":"b","type":"local","priority":2,"path":"/b"},
+            {"name":"a","type":"s3","priority":1,"bucket":"bk","endpoint":"http://127.0.0.1:9000/","access_key_env":"K","secret_key_env":"S"}]}"#,
+        "c",
+        &env(),
+    )
+    .unwrap();
+    assert_eq!(c.server_id, "web-01");
+    assert_eq!(c.storage[0].name, "a");
+    let StorageKind::S3(s3) = &c.storage[0].kind else {
+        panic!()
+    };
+    assert_eq!(s3.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+    assert!(s3.path_style);
+    assert_eq!(s3.secret_key.expose(), "secret");
+    assert!(!format!("{c:?}").contains("secret\""));
+}
+
+#[test]
+fn server_id_defaults_to_env() {
+    let c = Config::parse("{}", "c", &env()).unwrap();
+    assert_eq!(c.server_id, "test-host");
+    assert!(c.retention.is_none());
+    assert!(!c.report.on_failure);
+    let c = Config::parse(r#"{"report":{"on_failure":true}}"#, "c", &env()).unwrap();
+    assert!(c.report.on_failure);
+}
+
+#[test]
+fn retention_rules_default_to_zero() {
+    let c = Config::parse(r#"{"retention":{"keep_weekly":4}}"#, "c", &env()).unwrap();
+    assert_eq!(
+        c.retention,
+        Some(Policy {
+            keep_weekly: 4,
+            ..Policy::default()
+        })
+    );
+}

@@ -1,0 +1,363 @@
+//! Stage two of loading config.json: the [`raw`](super::raw) structs checked and turned into
+//! the typed [`Config`]; every error names the JSON path it concerns.
+
+use super::healthchecks::Healthchecks;
+use super::raw::{
+    RawCompression, RawConfig, RawDatabase, RawDatabaseLimits, RawEncryption, RawRetention,
+    RawSite, RawStorage, RawUpload,
+};
+use super::{
+    Compression, Config, ConfigError, DatabaseConfig, Env, ReportSettings, S3Config, SiteConfig,
+    StorageConfig, StorageKind, Timeouts, UploadSettings, default_server_id, is_safe_name,
+    parse_db_host,
+};
+use crate::crypt::Encryption;
+use crate::retention::Policy;
+use crate::secret::Secret;
+
+/// Checks the raw structs; `file` names config.json in errors, `env` resolves `_env` fields.
+pub(super) struct Validator<'a> {
+    pub(super) file: &'a str,
+    pub(super) env: &'a Env,
+}
+
+impl Validator<'_> {
+    fn err(&self, path: impl Into<String>, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            file: self.file.to_string(),
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
+    fn required<T>(&self, v: Option<T>, path: &str) -> Result<T, ConfigError> {
+        v.ok_or_else(|| self.err(path, "missing"))
+    }
+
+    fn name(&self, v: Option<String>, path: &str) -> Result<String, ConfigError> {
+        let v = self.required(v, path)?;
+        if !is_safe_name(&v) {
+            return Err(self.err(
+                path,
+                format!("{v:?} is not a valid name: use letters, digits, '.', '-' and '_' only"),
+            ));
+        }
+        Ok(v)
+    }
+
+    fn secret_env(&self, var: Option<String>, path: &str) -> Result<Secret, ConfigError> {
+        let var = self.required(var, path)?;
+        self.env.secret(&var).ok_or_else(|| {
+            self.err(
+                path,
+                format!(
+                    "{var} is not set in the environment or in {}: add `{var}=...` there",
+                    self.env.file_path().display()
+                ),
+            )
+        })
+    }
+
+    pub(super) fn config(&self, raw: RawConfig) -> Result<Config, ConfigError> {
+        let server_id = match raw.server_id {
+            Some(s) => self.name(Some(s), "server_id")?,
+            None => default_server_id(self.env),
+        };
+        let sites = self.sites(raw.sites)?;
+        let upload = self.upload(raw.upload)?;
+        let storage = self.storages(raw.storage, upload)?;
+        let compression = self.compression(raw.compression)?;
+        let retention = match raw.retention {
+            None => None,
+            Some(r) => Some(self.retention(r)?),
+        };
+        let encryption = match raw.encryption {
+            None => None,
+            Some(e) => Some(self.encryption(e)?),
+        };
+        let healthchecks = match raw.healthchecks {
+            None => None,
+            Some(h) => Some(
+                Healthchecks::from_raw(h)
+                    .map_err(|(path, msg)| self.err(format!("healthchecks{path}"), msg))?,
+            ),
+        };
+        let database = self.timeouts(raw.database)?;
+        Ok(Config {
+            server_id,
+            sites,
+            storage,
+            compression,
+            upload,
+            retention,
+            report: ReportSettings {
+                on_failure: raw.report.on_failure.unwrap_or(false),
+            },
+            encryption,
+            healthchecks,
+            database,
+        })
+    }
+
+    fn sites(&self, raw: Vec<RawSite>) -> Result<Vec<SiteConfig>, ConfigError> {
+        let mut sites = Vec::new();
+        for (i, s) in raw.into_iter().enumerate() {
+            let site = self.site(s, &format!("sites[{i}]"))?;
+            if sites.iter().any(|o: &SiteConfig| o.name == site.name) {
+                return Err(self.err(
+                    format!("sites[{i}].name"),
+                    format!("{:?} is used twice", site.name),
+                ));
+            }
+            sites.push(site);
+        }
+        Ok(sites)
+    }
+
+    /// The storages, sorted by priority.
+    fn storages(
+        &self,
+        raw: Vec<RawStorage>,
+        upload: UploadSettings,
+    ) -> Result<Vec<StorageConfig>, ConfigError> {
+        let mut storage = Vec::new();
+        for (i, s) in raw.into_iter().enumerate() {
+            let st = self.storage(s, &format!("storage[{i}]"), upload)?;
+            if storage.iter().any(|o: &StorageConfig| o.name == st.name) {
+                return Err(self.err(
+                    format!("storage[{i}].name"),
+                    format!("{:?} is used twice", st.name),
+                ));
+            }
+            storage.push(st);
+        }
+        storage.sort_by_key(|s| s.priority);
+        Ok(storage)
+    }
+
+    fn compression(&self, c: RawCompression) -> Result<Compression, ConfigError> {
+        let compression = Compression {
+            level: c.level.unwrap_or(3),
+            threads: c.threads.unwrap_or(0),
+        };
+        if !(1..=19).contains(&compression.level) {
+            return Err(self.err(
+                "compression.level",
+                "must be between 1 and 19 (3 is a good default)",
+            ));
+        }
+        Ok(compression)
+    }
+
+    fn encryption(&self, e: RawEncryption) -> Result<Encryption, ConfigError> {
+        let keys = self.required(e.recipients, "encryption.recipients")?;
+        Encryption::parse(&keys).map_err(|(i, msg)| {
+            self.err(
+                if keys.is_empty() {
+                    "encryption.recipients".to_string()
+                } else {
+                    format!("encryption.recipients[{i}]")
+                },
+                msg,
+            )
+        })
+    }
+
+    fn timeouts(&self, t: RawDatabaseLimits) -> Result<Timeouts, ConfigError> {
+        let d = Timeouts::default();
+        let database = Timeouts {
+            connect_secs: t.connect_timeout_secs.unwrap_or(d.connect_secs),
+            stall_secs: t.stall_timeout_secs.unwrap_or(d.stall_secs),
+        };
+        if database.connect_secs == 0 || database.stall_secs == 0 {
+            return Err(self.err("database", "timeouts must be at least 1 second"));
+        }
+        Ok(database)
+    }
+
+    fn retention(&self, r: RawRetention) -> Result<Policy, ConfigError> {
+        let p = Policy {
+            keep_last: r.keep_last.unwrap_or(0),
+            keep_daily: r.keep_daily.unwrap_or(0),
+            keep_weekly: r.keep_weekly.unwrap_or(0),
+            keep_monthly: r.keep_monthly.unwrap_or(0),
+            keep_yearly: r.keep_yearly.unwrap_or(0),
+        };
+        if p.is_empty() {
+            return Err(self.err(
+                "retention",
+                "keeps nothing: set at least one of keep_last, keep_daily, keep_weekly, keep_monthly, keep_yearly above 0 (or remove the block to keep everything)",
+            ));
+        }
+        Ok(p)
+    }
+
+    fn site(&self, s: RawSite, p: &str) -> Result<SiteConfig, ConfigError> {
+        let name = self.name(s.name, &format!("{p}.name"))?;
+        let path = self.required(s.path, &format!("{p}.path"))?;
+        if !path.is_absolute() {
+            return Err(self.err(format!("{p}.path"), "must be an absolute path"));
+        }
+        for (j, pat) in s.exclude.iter().enumerate() {
+            if let Err(e) = globset::Glob::new(pat) {
+                return Err(self.err(
+                    format!("{p}.exclude[{j}]"),
+                    format!("not a valid glob: {e}"),
+                ));
+            }
+        }
+        let database = match s.database {
+            None => None,
+            Some(d) => Some(self.database(d, &format!("{p}.database"))?),
+        };
+        Ok(SiteConfig {
+            name,
+            path,
+            exclude: s.exclude,
+            database,
+            enabled: s.enabled.unwrap_or(true),
+        })
+    }
+
+    fn database(&self, d: RawDatabase, p: &str) -> Result<DatabaseConfig, ConfigError> {
+        let name = self.required(d.name, &format!("{p}.name"))?;
+        let user = self.required(d.user, &format!("{p}.user"))?;
+        let password = match (d.password_env, d.password) {
+            (Some(_), Some(_)) => {
+                return Err(self.err(
+                    format!("{p}.password"),
+                    "give password_env or password, not both",
+                ));
+            }
+            (Some(var), None) => self.secret_env(Some(var), &format!("{p}.password_env"))?,
+            (None, Some(pw)) => {
+                tracing::warn!(
+                    "{}: {p}.password: a password inline in config.json is deprecated; move it to .env and use password_env",
+                    self.file
+                );
+                Secret::new(pw)
+            }
+            (None, None) => return Err(self.err(format!("{p}.password_env"), "missing")),
+        };
+        let host = parse_db_host(d.host.as_deref().unwrap_or("localhost"))
+            .map_err(|e| self.err(format!("{p}.host"), e.to_string()))?;
+        Ok(DatabaseConfig {
+            name,
+            user,
+            password,
+            host,
+            table_prefix: d.table_prefix,
+        })
+    }
+
+    fn storage(
+        &self,
+        s: RawStorage,
+        p: &str,
+        upload: UploadSettings,
+    ) -> Result<StorageConfig, ConfigError> {
+        let name = self.name(s.name, &format!("{p}.name"))?;
+        let priority = self.required(s.priority, &format!("{p}.priority"))?;
+        let kind_name = self.required(s.kind, &format!("{p}.type"))?;
+        let kind = match kind_name.as_str() {
+            "local" => {
+                for (field, set) in [
+                    ("endpoint", s.endpoint.is_some()),
+                    ("region", s.region.is_some()),
+                    ("bucket", s.bucket.is_some()),
+                    ("access_key_env", s.access_key_env.is_some()),
+                    ("secret_key_env", s.secret_key_env.is_some()),
+                    ("path_style", s.path_style.is_some()),
+                ] {
+                    if set {
+                        return Err(
+                            self.err(format!("{p}.{field}"), "not allowed for a local storage")
+                        );
+                    }
+                }
+                let path = self.required(s.path, &format!("{p}.path"))?;
+                if !path.is_absolute() {
+                    return Err(self.err(format!("{p}.path"), "must be an absolute path"));
+                }
+                StorageKind::Local { path }
+            }
+            "s3" => {
+                if s.path.is_some() {
+                    return Err(self.err(
+                        format!("{p}.path"),
+                        "not allowed for an s3 storage (use bucket and prefix)",
+                    ));
+                }
+                let endpoint = match s.endpoint {
+                    Some(e) if !(e.starts_with("http://") || e.starts_with("https://")) => {
+                        return Err(self.err(
+                            format!("{p}.endpoint"),
+                            "must start with https:// (or http://)",
+                        ));
+                    }
+                    Some(e) => Some(e.trim_end_matches('/').to_string()),
+                    None => None,
+                };
+                let bucket = self.required(s.bucket, &format!("{p}.bucket"))?;
+                let mut prefix = s.prefix.unwrap_or_default();
+                if !prefix.is_empty() && !prefix.ends_with('/') {
+                    prefix.push('/');
+                }
+                let region = s.region.unwrap_or_else(|| "us-east-1".into());
+                StorageKind::S3(S3Config {
+                    path_style: s.path_style.unwrap_or(endpoint.is_some()),
+                    endpoint,
+                    region,
+                    bucket,
+                    prefix,
+                    access_key: self
+                        .secret_env(s.access_key_env, &format!("{p}.access_key_env"))?,
+                    secret_key: self
+                        .secret_env(s.secret_key_env, &format!("{p}.secret_key_env"))?,
+                    upload,
+                })
+            }
+            other => {
+                return Err(self.err(
+                    format!("{p}.type"),
+                    format!("{other:?} is not a storage type: use \"s3\" or \"local\""),
+                ));
+            }
+        };
+        Ok(StorageConfig {
+            name,
+            priority,
+            kind,
+        })
+    }
+
+    fn upload(&self, u: RawUpload) -> Result<UploadSettings, ConfigError> {
+        let d = UploadSettings::default();
+        let part_mib = u
+            .part_size_mib
+            .unwrap_or((d.part_size / (1024 * 1024)) as u64);
+        if !(5..=5 * 1024).contains(&part_mib) {
+            return Err(self.err(
+                "upload.part_size_mib",
+                "must be between 5 and 5120 (S3's part size limits)",
+            ));
+        }
+        let s = UploadSettings {
+            part_size: (part_mib * 1024 * 1024) as usize,
+            parts_in_flight: u.parts_in_flight.unwrap_or(d.parts_in_flight),
+            connect_timeout_secs: u.connect_timeout_secs.unwrap_or(d.connect_timeout_secs),
+            timeout_secs: u.timeout_secs.unwrap_or(d.timeout_secs),
+            max_attempts: u.max_attempts.unwrap_or(d.max_attempts),
+        };
+        if s.parts_in_flight == 0 || s.parts_in_flight > 16 {
+            return Err(self.err("upload.parts_in_flight", "must be between 1 and 16"));
+        }
+        if s.connect_timeout_secs == 0 || s.timeout_secs == 0 {
+            return Err(self.err("upload", "timeouts must be at least 1 second"));
+        }
+        if s.max_attempts == 0 {
+            return Err(self.err("upload.max_attempts", "must be at least 1"));
+        }
+        Ok(s)
+    }
+}
