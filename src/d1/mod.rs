@@ -340,58 +340,68 @@ impl D1Client {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
         let text = resp.text().await.map_err(transport)?;
-        let envelope: Envelope = match serde_json::from_str(&text) {
-            Ok(e) => e,
-            Err(_) => {
-                if status == 429 {
-                    return Err(D1Error::RateLimited {
-                        retry_after,
-                        message: snippet(&text),
-                    });
-                }
-                return Err(D1Error::Garbage {
-                    status,
-                    snippet: snippet(&text),
+        answer(status, retry_after, &text, expected)
+    }
+}
+
+/// What a D1 answer says: its results when every statement succeeded, else why not.
+fn answer(
+    status: u16,
+    retry_after: Option<u64>,
+    text: &str,
+    expected: usize,
+) -> Result<Vec<QueryResult>, D1Error> {
+    let envelope: Envelope = match serde_json::from_str(text) {
+        Ok(e) => e,
+        Err(_) => {
+            if status == 429 {
+                return Err(D1Error::RateLimited {
+                    retry_after,
+                    message: snippet(text),
                 });
             }
-        };
-        let message = envelope
-            .errors
-            .iter()
-            .map(|e| format!("{} (code {})", e.message, e.code))
-            .collect::<Vec<_>>()
-            .join("; ");
-        if status == 401 || status == 403 || envelope.errors.iter().any(|e| e.code == 10000) {
-            return Err(D1Error::Auth { status, message });
-        }
-        if status == 429 {
-            return Err(D1Error::RateLimited {
-                retry_after,
-                message,
-            });
-        }
-        if !(200..300).contains(&status) || !envelope.success {
-            return Err(D1Error::Api {
+            return Err(D1Error::Garbage {
                 status,
-                message: if message.is_empty() {
-                    "no error message".into()
-                } else {
-                    message
-                },
+                snippet: snippet(text),
             });
         }
-        let results = envelope.result.unwrap_or_default();
-        if results.len() != expected || results.iter().any(|r| !r.success) {
-            return Err(D1Error::Api {
-                status,
-                message: format!(
-                    "{} of {expected} statements reported success",
-                    results.iter().filter(|r| r.success).count()
-                ),
-            });
-        }
-        Ok(results)
+    };
+    let message = envelope
+        .errors
+        .iter()
+        .map(|e| format!("{} (code {})", e.message, e.code))
+        .collect::<Vec<_>>()
+        .join("; ");
+    if status == 401 || status == 403 || envelope.errors.iter().any(|e| e.code == 10000) {
+        return Err(D1Error::Auth { status, message });
     }
+    if status == 429 {
+        return Err(D1Error::RateLimited {
+            retry_after,
+            message,
+        });
+    }
+    if !(200..300).contains(&status) || !envelope.success {
+        return Err(D1Error::Api {
+            status,
+            message: if message.is_empty() {
+                "no error message".into()
+            } else {
+                message
+            },
+        });
+    }
+    let results = envelope.result.unwrap_or_default();
+    if results.len() != expected || results.iter().any(|r| !r.success) {
+        return Err(D1Error::Api {
+            status,
+            message: format!(
+                "{} of {expected} statements reported success",
+                results.iter().filter(|r| r.success).count()
+            ),
+        });
+    }
+    Ok(results)
 }
 
 /// reqwest's error and its causes, which say what actually happened (refused, timed out...).

@@ -38,38 +38,74 @@ pub struct SmtpSettings {
 impl SmtpSettings {
     /// Read the settings; `to` replaces `REPORT_TO` when not empty.
     pub fn from_env(env: &Env, to: &[String]) -> Result<SmtpSettings, ConfigError> {
-        let file = env.file_path().display().to_string();
-        let err = |key: &str, message: String| ConfigError {
-            file: file.clone(),
-            path: key.to_string(),
-            message,
+        let r = Reader {
+            env,
+            file: env.file_path().display().to_string(),
         };
-        // Empty values (as .env.example has them) count as unset.
-        let get = |k: &str| env.get(k).filter(|v| !v.trim().is_empty());
-        let host = get("SMTP_HOST").ok_or_else(|| {
-            err(
+        let host = r.get("SMTP_HOST").ok_or_else(|| {
+            r.err(
                 "SMTP_HOST",
                 "not set: add SMTP_HOST (and SMTP_PORT, SMTP_TLS, SMTP_USERNAME, SMTP_PASSWORD, REPORT_FROM, REPORT_TO) to send reports".into(),
             )
         })?;
-        let tls = match get("SMTP_TLS")
+        let tls = r.tls()?;
+        let port = r.port(tls)?;
+        let (username, password) = r.auth()?;
+        let from = r.from()?;
+        let to = r.to(to)?;
+        Ok(SmtpSettings {
+            host,
+            port,
+            tls,
+            username,
+            password,
+            from,
+            to,
+        })
+    }
+}
+
+/// Reads the SMTP settings from `.env`; errors name the variable to fix.
+struct Reader<'a> {
+    env: &'a Env,
+    file: String,
+}
+
+impl Reader<'_> {
+    fn err(&self, key: &str, message: String) -> ConfigError {
+        ConfigError {
+            file: self.file.clone(),
+            path: key.to_string(),
+            message,
+        }
+    }
+
+    /// Empty values (as .env.example has them) count as unset.
+    fn get(&self, k: &str) -> Option<String> {
+        self.env.get(k).filter(|v| !v.trim().is_empty())
+    }
+
+    fn tls(&self) -> Result<TlsMode, ConfigError> {
+        match self
+            .get("SMTP_TLS")
             .unwrap_or_else(|| "starttls".into())
             .to_ascii_lowercase()
             .as_str()
         {
-            "starttls" => TlsMode::StartTls,
-            "tls" | "ssl" | "smtps" => TlsMode::Tls,
-            "none" | "plain" => TlsMode::None,
-            other => {
-                return Err(err(
-                    "SMTP_TLS",
-                    format!("{other:?} is not a TLS mode: use starttls, tls or none"),
-                ));
-            }
-        };
-        let port = match get("SMTP_PORT") {
+            "starttls" => Ok(TlsMode::StartTls),
+            "tls" | "ssl" | "smtps" => Ok(TlsMode::Tls),
+            "none" | "plain" => Ok(TlsMode::None),
+            other => Err(self.err(
+                "SMTP_TLS",
+                format!("{other:?} is not a TLS mode: use starttls, tls or none"),
+            )),
+        }
+    }
+
+    fn port(&self, tls: TlsMode) -> Result<u16, ConfigError> {
+        Ok(match self.get("SMTP_PORT") {
             Some(p) => p.trim().parse::<u16>().map_err(|_| {
-                err(
+                self.err(
                     "SMTP_PORT",
                     format!("{p:?} is not a port number (587 for starttls, 465 for tls)"),
                 )
@@ -79,25 +115,37 @@ impl SmtpSettings {
                 TlsMode::Tls => 465,
                 TlsMode::None => 25,
             },
-        };
-        let username = get("SMTP_USERNAME");
-        let password = env.secret("SMTP_PASSWORD").unwrap_or_default();
+        })
+    }
+
+    fn auth(&self) -> Result<(Option<String>, Secret), ConfigError> {
+        let username = self.get("SMTP_USERNAME");
+        let password = self.env.secret("SMTP_PASSWORD").unwrap_or_default();
         if username.is_some() && password.expose().is_empty() {
-            return Err(err(
+            return Err(self.err(
                 "SMTP_PASSWORD",
                 "not set, but SMTP_USERNAME is: add the password (or remove the username to send without AUTH)".into(),
             ));
         }
-        let from_text =
-            get("REPORT_FROM").unwrap_or_else(|| format!("wpbackup@{}", crate::config::hostname()));
-        let from: Mailbox = from_text.parse().map_err(|e| {
-            err(
+        Ok((username, password))
+    }
+
+    fn from(&self) -> Result<Mailbox, ConfigError> {
+        let from_text = self
+            .get("REPORT_FROM")
+            .unwrap_or_else(|| format!("wpbackup@{}", crate::config::hostname()));
+        from_text.parse().map_err(|e| {
+            self.err(
                 "REPORT_FROM",
                 format!("{from_text:?} is not an email address: {e}"),
             )
-        })?;
+        })
+    }
+
+    /// `--to` when given, else `REPORT_TO` (comma separated).
+    fn to(&self, to: &[String]) -> Result<Vec<Mailbox>, ConfigError> {
         let (to_key, to_list): (&str, Vec<String>) = if to.is_empty() {
-            let list = get("REPORT_TO").unwrap_or_default();
+            let list = self.get("REPORT_TO").unwrap_or_default();
             (
                 "REPORT_TO",
                 list.split(',')
@@ -109,27 +157,18 @@ impl SmtpSettings {
             ("--to", to.to_vec())
         };
         if to_list.is_empty() {
-            return Err(err(
+            return Err(self.err(
                 "REPORT_TO",
                 "not set: add REPORT_TO=you@example.com (comma separated for several), or pass --to".into(),
             ));
         }
-        let to = to_list
+        to_list
             .iter()
             .map(|a| {
                 a.parse::<Mailbox>()
-                    .map_err(|e| err(to_key, format!("{a:?} is not an email address: {e}")))
+                    .map_err(|e| self.err(to_key, format!("{a:?} is not an email address: {e}")))
             })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(SmtpSettings {
-            host,
-            port,
-            tls,
-            username,
-            password,
-            from,
-            to,
-        })
+            .collect()
     }
 }
 

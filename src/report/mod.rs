@@ -112,14 +112,25 @@ impl SiteReport {
     }
 }
 
+/// Why a `--since` period cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PeriodError {
+    #[error("{0:?} is not a duration: use a number and a unit, as 24h or 7d")]
+    NotADuration(String),
+    #[error("{text:?}: unknown unit {unit:?}: use s, m, h, d or w (as 24h or 7d)")]
+    UnknownUnit { text: String, unit: String },
+    #[error("{0:?}: the period must be longer than zero")]
+    NotPositive(String),
+}
+
 /// `30m`, `24h`, `7d`, `2w`, `90s`.
-pub fn parse_period(s: &str) -> Result<Duration, String> {
+pub fn parse_period(s: &str) -> Result<Duration, PeriodError> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     let n: i64 = num
         .parse()
-        .map_err(|_| format!("{s:?} is not a duration: use a number and a unit, as 24h or 7d"))?;
+        .map_err(|_| PeriodError::NotADuration(s.to_string()))?;
     let d = match unit {
         "s" => Duration::seconds(n),
         "m" | "min" => Duration::minutes(n),
@@ -127,13 +138,14 @@ pub fn parse_period(s: &str) -> Result<Duration, String> {
         "d" => Duration::days(n),
         "w" => Duration::weeks(n),
         _ => {
-            return Err(format!(
-                "{s:?}: unknown unit {unit:?}: use s, m, h, d or w (as 24h or 7d)"
-            ));
+            return Err(PeriodError::UnknownUnit {
+                text: s.to_string(),
+                unit: unit.to_string(),
+            });
         }
     };
     if n <= 0 {
-        return Err(format!("{s:?}: the period must be longer than zero"));
+        return Err(PeriodError::NotPositive(s.to_string()));
     }
     Ok(d)
 }
@@ -617,13 +629,23 @@ mod tests {
         assert_eq!(parse_period("24h").unwrap(), Duration::hours(24));
         assert_eq!(parse_period("7d").unwrap(), Duration::days(7));
         assert_eq!(parse_period("30m").unwrap(), Duration::minutes(30));
-        assert!(parse_period("24").unwrap_err().contains("unknown unit"));
-        assert!(parse_period("h").unwrap_err().contains("not a duration"));
+        assert!(
+            parse_period("24")
+                .unwrap_err()
+                .to_string()
+                .contains("unknown unit")
+        );
+        assert!(
+            parse_period("h")
+                .unwrap_err()
+                .to_string()
+                .contains("not a duration")
+        );
         assert!(parse_period("0h").is_err());
     }
 
-    #[test]
-    fn failed_stale_and_ok_sites() {
+    /// Five expected sites of web-01 (ok, stale, broken, recovered, never) and one removed.
+    fn sample() -> Report {
         let now = DateTime::parse_from_rfc3339("2026-11-25T12:00:00Z")
             .unwrap()
             .with_timezone(&Utc);
@@ -679,7 +701,12 @@ mod tests {
             .iter()
             .map(|s| ("web-01".to_string(), s.to_string()))
             .collect();
-        let r = build("web-01", &data, now, Duration::hours(24), "24h");
+        build("web-01", &data, now, Duration::hours(24), "24h")
+    }
+
+    #[test]
+    fn failed_stale_and_ok_sites() {
+        let r = sample();
         let site = |n: &str| r.servers[0].sites.iter().find(|s| s.site == n).cloned();
         assert!(
             site("removed").is_none(),
@@ -697,6 +724,11 @@ mod tests {
         assert_eq!(rec.failures.len(), 1);
         assert_eq!(r.problems(), 3);
         assert_eq!(r.subject(), "[wpbackup] web-01: 3 FAILED, 2 OK");
+    }
+
+    #[test]
+    fn failures_rendered_in_text_and_html() {
+        let r = sample();
         let text = r.text();
         assert!(text.contains("[STALE] stale"), "{text}");
         assert!(text.contains("[FAILED] broken"), "{text}");
