@@ -86,72 +86,14 @@ fn lex(src: &str) -> Vec<Token> {
                 i += 2;
             }
             '\'' => {
-                let mut s = String::new();
-                i += 1;
-                while let Some(c) = at(i) {
-                    match c {
-                        '\'' => break,
-                        '\\' if matches!(at(i + 1), Some('\'' | '\\')) => {
-                            s.push(chars[i + 1]);
-                            i += 2;
-                        }
-                        c => {
-                            s.push(c);
-                            i += 1;
-                        }
-                    }
-                }
-                i += 1;
-                out.push(Token::Str(s));
+                let (token, next) = single_quoted(&chars, i);
+                out.push(token);
+                i = next;
             }
             '"' => {
-                let mut s = String::new();
-                let mut interpolated = false;
-                i += 1;
-                while let Some(c) = at(i) {
-                    match c {
-                        '"' => break,
-                        '\\' => {
-                            let (push, step) = match at(i + 1) {
-                                Some('n') => (Some('\n'), 2),
-                                Some('t') => (Some('\t'), 2),
-                                Some('r') => (Some('\r'), 2),
-                                Some('v') => (Some('\u{b}'), 2),
-                                Some('e') => (Some('\u{1b}'), 2),
-                                Some('f') => (Some('\u{c}'), 2),
-                                Some('0') => (Some('\0'), 2),
-                                Some(c @ ('\\' | '$' | '"')) => (Some(c), 2),
-                                _ => (Some('\\'), 1),
-                            };
-                            if let Some(p) = push {
-                                s.push(p);
-                            }
-                            i += step;
-                        }
-                        '$' if at(i + 1)
-                            .is_some_and(|n| is_ident(n) && !n.is_ascii_digit() || n == '{') =>
-                        {
-                            interpolated = true;
-                            s.push('$');
-                            i += 1;
-                        }
-                        '{' if at(i + 1) == Some('$') => {
-                            interpolated = true;
-                            s.push('{');
-                            i += 1;
-                        }
-                        c => {
-                            s.push(c);
-                            i += 1;
-                        }
-                    }
-                }
-                i += 1;
-                out.push(if interpolated {
-                    Token::Interpolated
-                } else {
-                    Token::Str(s)
-                });
+                let (token, next) = double_quoted(&chars, i);
+                out.push(token);
+                i = next;
             }
             '$' if at(i + 1).is_some_and(is_ident) => {
                 let start = i + 1;
@@ -175,6 +117,79 @@ fn lex(src: &str) -> Vec<Token> {
         }
     }
     out
+}
+
+/// A single-quoted string starting at `i`: the token and the index after it.
+fn single_quoted(chars: &[char], mut i: usize) -> (Token, usize) {
+    let at = |i: usize| chars.get(i).copied();
+    let mut s = String::new();
+    i += 1;
+    while let Some(c) = at(i) {
+        match c {
+            '\'' => break,
+            '\\' if matches!(at(i + 1), Some('\'' | '\\')) => {
+                s.push(chars[i + 1]);
+                i += 2;
+            }
+            c => {
+                s.push(c);
+                i += 1;
+            }
+        }
+    }
+    i += 1;
+    (Token::Str(s), i)
+}
+
+/// A double-quoted string starting at `i`, with PHP's escapes: the token and the index after it.
+fn double_quoted(chars: &[char], mut i: usize) -> (Token, usize) {
+    let at = |i: usize| chars.get(i).copied();
+    let mut s = String::new();
+    let mut interpolated = false;
+    i += 1;
+    while let Some(c) = at(i) {
+        match c {
+            '"' => break,
+            '\\' => {
+                let (push, step) = match at(i + 1) {
+                    Some('n') => (Some('\n'), 2),
+                    Some('t') => (Some('\t'), 2),
+                    Some('r') => (Some('\r'), 2),
+                    Some('v') => (Some('\u{b}'), 2),
+                    Some('e') => (Some('\u{1b}'), 2),
+                    Some('f') => (Some('\u{c}'), 2),
+                    Some('0') => (Some('\0'), 2),
+                    Some(c @ ('\\' | '$' | '"')) => (Some(c), 2),
+                    _ => (Some('\\'), 1),
+                };
+                if let Some(p) = push {
+                    s.push(p);
+                }
+                i += step;
+            }
+            '$' if at(i + 1).is_some_and(|n| is_ident(n) && !n.is_ascii_digit() || n == '{') => {
+                interpolated = true;
+                s.push('$');
+                i += 1;
+            }
+            '{' if at(i + 1) == Some('$') => {
+                interpolated = true;
+                s.push('{');
+                i += 1;
+            }
+            c => {
+                s.push(c);
+                i += 1;
+            }
+        }
+    }
+    i += 1;
+    let token = if interpolated {
+        Token::Interpolated
+    } else {
+        Token::Str(s)
+    };
+    (token, i)
 }
 
 /// Skip a one-line comment: it ends at the end of the line or at `?>`.
