@@ -3,16 +3,14 @@
 //! is well (`--only-failures`). `backup` calls `report::after_failed_backup` when
 //! `report.on_failure` is set.
 
-use anyhow::Context as _;
 use chrono::Utc;
 
 use super::{Context, Outcome, UsageError};
 use crate::cli::ReportArgs;
 use crate::config::Config;
-use crate::d1::{D1Client, D1Settings, Limits};
-use crate::logdb::LogDb;
+use crate::d1::D1Settings;
 use crate::report::mail::{self, SmtpSettings};
-use crate::report::{self, Data, Report};
+use crate::report::{self, Report};
 
 pub fn run(ctx: &Context, args: &ReportArgs) -> anyhow::Result<Outcome> {
     let env = ctx.env()?;
@@ -33,15 +31,11 @@ pub fn run(ctx: &Context, args: &ReportArgs) -> anyhow::Result<Outcome> {
                 env.file_path().display()
             ))
         })?;
-        let rt = crate::app::runtime()?;
-        let client = D1Client::new(&settings, Limits::command())?;
-        let data = rt
-            .block_on(report::fleet_data(&client, from))
-            .context("cannot read the fleet's log from D1")?;
+        let data = crate::app::runtime()?.block_on(report::fleet_data_from(&settings, from))?;
         report::build("fleet", &data, now, period, &args.since)
     } else {
         let config = Config::load(&ctx.paths.config, &env)?;
-        let data = local(ctx, &config, from)?;
+        let data = report::server_data(&ctx.paths.db, &config, from)?;
         report::build(&config.server_id, &data, now, period, &args.since)
     };
     if args.only_failures && report.all_well() {
@@ -62,22 +56,6 @@ pub fn run(ctx: &Context, args: &ReportArgs) -> anyhow::Result<Outcome> {
         }
     }
     Ok(Outcome::Ok)
-}
-
-/// This server's data; no backups.db yet means no runs (every site is then stale).
-fn local(ctx: &Context, config: &Config, from: chrono::DateTime<Utc>) -> anyhow::Result<Data> {
-    let expected = report::enabled_sites(config);
-    if !ctx.paths.db.exists() {
-        return Ok(Data {
-            expected: expected
-                .into_iter()
-                .map(|s| (config.server_id.clone(), s))
-                .collect(),
-            ..Data::default()
-        });
-    }
-    let db = LogDb::open(&ctx.paths.db)?;
-    report::local_data(&db, &config.server_id, &expected, from)
 }
 
 fn print(ctx: &Context, report: &Report) -> anyhow::Result<()> {

@@ -1,0 +1,199 @@
+//! What a report is built from: the backup runs and archive sizes of one server (from
+//! backups.db) or of the fleet (from D1), and the sites expected to have backed up.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::config::Config;
+use crate::d1::{D1Client, D1Settings, Limits, Statement};
+use crate::logdb::{LogDb, sql_time};
+
+/// One backup run of one site, as recorded.
+#[derive(Debug, Clone, Serialize)]
+pub struct Run {
+    pub server_id: String,
+    pub site_name: String,
+    /// UTC, `YYYY-MM-DD HH:MM:SS`.
+    pub timestamp: String,
+    pub status: String,
+    pub details: String,
+    pub storage_name: Option<String>,
+    pub archive_key: Option<String>,
+}
+
+impl Run {
+    pub(super) fn stored(&self) -> bool {
+        self.status == "SUCCESS" || self.status == "WARNING"
+    }
+}
+
+/// What a report is built from.
+#[derive(Debug, Default)]
+pub struct Data {
+    /// Backup runs since the lookback start, oldest first.
+    pub runs: Vec<Run>,
+    /// Archive sizes: (server_id, filename, storage_name) -> bytes.
+    pub sizes: HashMap<(String, String, String), u64>,
+    /// Sites that should have backed up: (server_id, site_name).
+    pub expected: Vec<(String, String)>,
+}
+
+/// One server's data from `backups.db`. `expected`: config.json's enabled sites.
+pub fn local_data(
+    db: &LogDb,
+    server_id: &str,
+    expected: &[String],
+    from: DateTime<Utc>,
+) -> anyhow::Result<Data> {
+    let conn = db.conn();
+    let mut stmt = conn.prepare(
+        "SELECT server_id, site_name, timestamp, status, details, storage_name, archive_key
+         FROM backup_log
+         WHERE server_id = ?1 AND timestamp >= ?2 AND COALESCE(action, 'backup') = 'backup'
+         ORDER BY timestamp, id",
+    )?;
+    let runs = stmt
+        .query_map(rusqlite::params![server_id, sql_time(from)], |r| {
+            Ok(Run {
+                server_id: r.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                site_name: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                timestamp: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                status: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+                details: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+                storage_name: r.get(5)?,
+                archive_key: r.get(6)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut stmt = conn.prepare(
+        "SELECT server_id, filename, storage_name, file_size FROM s3_archives
+         WHERE server_id = ?1 AND created_at >= ?2",
+    )?;
+    let sizes = stmt
+        .query_map(rusqlite::params![server_id, sql_time(from)], |r| {
+            Ok((
+                (
+                    r.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                    r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                    r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                ),
+                r.get::<_, Option<i64>>(3)?.unwrap_or(0).max(0) as u64,
+            ))
+        })?
+        .collect::<Result<HashMap<_, _>, _>>()?;
+    Ok(Data {
+        runs,
+        sizes,
+        expected: expected
+            .iter()
+            .map(|s| (server_id.to_string(), s.clone()))
+            .collect(),
+    })
+}
+
+/// Every server's data from D1.
+pub async fn fleet_data(client: &D1Client, from: DateTime<Utc>) -> anyhow::Result<Data> {
+    let from = Value::String(sql_time(from));
+    let runs = client
+        .query(Statement::new(
+            "SELECT server_id, site_name, timestamp, status, details, storage_name, archive_key
+             FROM backup_log
+             WHERE timestamp >= ?1 AND COALESCE(action, 'backup') = 'backup'
+             ORDER BY timestamp, id",
+            vec![from.clone()],
+        ))
+        .await?;
+    let text = |row: &serde_json::Map<String, Value>, k: &str| -> Option<String> {
+        match row.get(k) {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        }
+    };
+    let runs: Vec<Run> = runs
+        .results
+        .iter()
+        .map(|r| Run {
+            server_id: text(r, "server_id").unwrap_or_default(),
+            site_name: text(r, "site_name").unwrap_or_default(),
+            timestamp: text(r, "timestamp").unwrap_or_default(),
+            status: text(r, "status").unwrap_or_default(),
+            details: text(r, "details").unwrap_or_default(),
+            storage_name: text(r, "storage_name"),
+            archive_key: text(r, "archive_key"),
+        })
+        .collect();
+    let archives = client
+        .query(Statement::new(
+            "SELECT server_id, filename, storage_name, file_size FROM s3_archives
+             WHERE created_at >= ?1",
+            vec![from],
+        ))
+        .await?;
+    let sizes = archives
+        .results
+        .iter()
+        .map(|r| {
+            (
+                (
+                    text(r, "server_id").unwrap_or_default(),
+                    text(r, "filename").unwrap_or_default(),
+                    text(r, "storage_name").unwrap_or_default(),
+                ),
+                r.get("file_size").and_then(Value::as_u64).unwrap_or(0),
+            )
+        })
+        .collect();
+    let mut expected: Vec<(String, String)> = runs
+        .iter()
+        .filter(|r| r.site_name != "*")
+        .map(|r| (r.server_id.clone(), r.site_name.clone()))
+        .collect();
+    expected.sort();
+    expected.dedup();
+    Ok(Data {
+        runs,
+        sizes,
+        expected,
+    })
+}
+
+/// The sites a report expects a backup of: config.json's enabled ones.
+pub fn enabled_sites(config: &Config) -> Vec<String> {
+    config
+        .sites
+        .iter()
+        .filter(|s| s.enabled)
+        .map(|s| s.name.clone())
+        .collect()
+}
+
+/// This server's data from the backups.db at `db_path`; no backups.db yet means no runs
+/// (every enabled site is then stale).
+pub fn server_data(db_path: &Path, config: &Config, from: DateTime<Utc>) -> anyhow::Result<Data> {
+    let expected = enabled_sites(config);
+    if !db_path.exists() {
+        return Ok(Data {
+            expected: expected
+                .into_iter()
+                .map(|s| (config.server_id.clone(), s))
+                .collect(),
+            ..Data::default()
+        });
+    }
+    let db = LogDb::open(db_path)?;
+    local_data(&db, &config.server_id, &expected, from)
+}
+
+/// Every server's data from the D1 database of `settings`.
+pub async fn fleet_data_from(settings: &D1Settings, from: DateTime<Utc>) -> anyhow::Result<Data> {
+    let client = D1Client::new(settings, Limits::command())?;
+    fleet_data(&client, from)
+        .await
+        .context("cannot read the fleet's log from D1")
+}
