@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::{Context, Outcome};
 use crate::app::{open_storages, runtime};
 use crate::cli::ListArgs;
+use crate::config::Config;
 use crate::output;
 use crate::storage::catalog::list_all;
 use crate::storage::catalog::{self};
@@ -27,7 +28,41 @@ struct Row {
 
 pub fn run(ctx: &Context, args: &ListArgs) -> anyhow::Result<Outcome> {
     let (_env, config) = ctx.load()?;
-    let storages = open_storages(&config, args.storage.as_deref())?;
+    let listing = listing(ctx, &config, args)?;
+    if ctx.json {
+        let doc = serde_json::json!({
+            "server_id": config.server_id,
+            "archives": listing.rows,
+            "errors": listing.errors,
+            "other_servers": listing.others,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else if listing.rows.is_empty() {
+        print_none(&config.server_id, args.site.as_deref(), &listing.others);
+    } else {
+        print_table(&listing.rows);
+    }
+    for e in &listing.errors {
+        eprintln!("wpbackup: {e}");
+    }
+    Ok(if listing.errors.is_empty() {
+        Outcome::Ok
+    } else {
+        Outcome::Failed
+    })
+}
+
+/// What the storages hold of this server (or `--site`).
+struct Listing {
+    rows: Vec<Row>,
+    /// Storages that could not be listed.
+    errors: Vec<String>,
+    /// When nothing is found: the servers the buckets do hold archives of.
+    others: Vec<String>,
+}
+
+fn listing(ctx: &Context, config: &Config, args: &ListArgs) -> anyhow::Result<Listing> {
+    let storages = open_storages(config, args.storage.as_deref())?;
     let rt = runtime()?;
     let prefix = catalog::prefix(&config.server_id, args.site.as_deref());
     let (found, errors) = list_all(&rt, &storages, &prefix);
@@ -65,54 +100,46 @@ pub fn run(ctx: &Context, args: &ListArgs) -> anyhow::Result<Outcome> {
         others.sort();
         others.dedup();
     }
-    if ctx.json {
-        let doc = serde_json::json!({
-            "server_id": config.server_id,
-            "archives": rows,
-            "errors": errors,
-            "other_servers": others,
-        });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
-    } else if rows.is_empty() {
-        let what = match &args.site {
-            Some(s) => format!("site {s} of server {}", config.server_id),
-            None => format!("server {}", config.server_id),
-        };
-        println!("no archives of {what} on the storages");
-        if !others.is_empty() {
-            println!(
-                "the buckets hold archives of server(s) {}: set \"server_id\" in config.json (or SERVER_ID in .env) to that name to list and restore them",
-                others.join(", ")
-            );
-        }
-    } else {
-        let table: Vec<Vec<String>> = rows
-            .iter()
-            .map(|r| {
-                vec![
-                    r.created_at.replace('T', " ").replace('Z', ""),
-                    r.site.clone(),
-                    r.storage.clone(),
-                    output::human_bytes(r.size),
-                    if r.in_backups_db { "yes" } else { "no" }.into(),
-                    r.key.clone(),
-                ]
-            })
-            .collect();
-        print!(
-            "{}",
-            output::table(
-                &["TIME (UTC)", "SITE", "STORAGE", "SIZE", "IN DB", "KEY"],
-                &table
-            )
+    Ok(Listing {
+        rows,
+        errors,
+        others,
+    })
+}
+
+fn print_none(server_id: &str, site: Option<&str>, others: &[String]) {
+    let what = match site {
+        Some(s) => format!("site {s} of server {server_id}"),
+        None => format!("server {server_id}"),
+    };
+    println!("no archives of {what} on the storages");
+    if !others.is_empty() {
+        println!(
+            "the buckets hold archives of server(s) {}: set \"server_id\" in config.json (or SERVER_ID in .env) to that name to list and restore them",
+            others.join(", ")
         );
     }
-    for e in &errors {
-        eprintln!("wpbackup: {e}");
-    }
-    Ok(if errors.is_empty() {
-        Outcome::Ok
-    } else {
-        Outcome::Failed
-    })
+}
+
+fn print_table(rows: &[Row]) {
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.created_at.replace('T', " ").replace('Z', ""),
+                r.site.clone(),
+                r.storage.clone(),
+                output::human_bytes(r.size),
+                if r.in_backups_db { "yes" } else { "no" }.into(),
+                r.key.clone(),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        output::table(
+            &["TIME (UTC)", "SITE", "STORAGE", "SIZE", "IN DB", "KEY"],
+            &table
+        )
+    );
 }
