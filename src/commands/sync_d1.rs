@@ -1,8 +1,8 @@
-//! `wpbackup sync-d1`: push every `backups.db` row that D1 does not have yet (see `d1sync`).
+//! `wpbackup sync-d1`: push every `backups.db` row that D1 does not have yet (see `d1::sync`).
 
 use super::{Context, Outcome, UsageError};
+use crate::d1::D1Settings;
 use crate::d1::sync;
-use crate::d1::{D1Client, D1Settings, Limits};
 use crate::output;
 
 pub fn run(ctx: &Context) -> anyhow::Result<Outcome> {
@@ -15,9 +15,7 @@ pub fn run(ctx: &Context) -> anyhow::Result<Outcome> {
     })?;
     let server_id = ctx.server_id(&env);
     let db = ctx.required_logdb()?;
-    let rt = crate::app::runtime()?;
-    let client = D1Client::new(&settings, Limits::command())?;
-    let tables = rt.block_on(sync::push(&db, &client, &settings.database_id, &server_id))?;
+    let tables = crate::app::runtime()?.block_on(sync::push_now(&db, &settings, &server_id))?;
     if ctx.json {
         println!(
             "{}",

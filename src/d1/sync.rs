@@ -331,6 +331,16 @@ fn insert_statements(table: &Table, rows: &[Vec<Value>]) -> Vec<Statement> {
         .collect()
 }
 
+/// `sync-d1`: push every row D1 does not have yet, with a command's limits.
+pub async fn push_now(
+    db: &LogDb,
+    settings: &D1Settings,
+    server_id: &str,
+) -> anyhow::Result<Vec<TablePush>> {
+    let client = D1Client::new(settings, Limits::command())?;
+    push(db, &client, &settings.database_id, server_id).await
+}
+
 /// After a backup: push when D1 is configured, within [`Limits::after_backup`]. Never fails the
 /// backup: a failure is a WARNING with its cause, and the rows go next time.
 pub fn after_backup(
