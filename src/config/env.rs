@@ -7,6 +7,8 @@ use std::fmt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use anyhow::Context as _;
+
 use crate::secret::Secret;
 
 /// Variables from the process environment and `.env`; the process environment wins.
@@ -40,14 +42,16 @@ impl Env {
                     ));
                 }
                 let iter = dotenvy::from_path_iter(path)
-                    .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
+                    .with_context(|| format!("{}: cannot read", path.display()))?;
                 for item in iter {
-                    let (k, v) = item.map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                    let (k, v) = item.with_context(|| path.display().to_string())?;
                     file.insert(k, v);
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => anyhow::bail!("{}: cannot read: {e}", path.display()),
+            Err(e) => {
+                return Err(e).with_context(|| format!("{}: cannot read", path.display()));
+            }
         }
         Ok((
             Env {

@@ -24,6 +24,7 @@ pub mod sync;
 
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -261,7 +262,7 @@ impl D1Client {
             .timeout(limits.request_timeout)
             .user_agent(concat!("wpbackup/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| anyhow::anyhow!("cannot set up the HTTP client for D1: {e}"))?;
+            .context("cannot set up the HTTP client for D1")?;
         Ok(D1Client {
             http,
             url: settings.query_url(),

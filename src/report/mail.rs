@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use anyhow::Context as _;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{Message, SmtpTransport, Transport};
@@ -180,14 +181,12 @@ pub fn send(s: &SmtpSettings, subject: &str, text: String, html: String) -> anyh
     }
     let message = builder
         .multipart(MultiPart::alternative_plain_html(text, html))
-        .map_err(|e| anyhow::anyhow!("cannot build the report message: {e}"))?;
+        .context("cannot build the report message")?;
     let server = format!("{}:{}", s.host, s.port);
-    let setup = |e: lettre::transport::smtp::Error| {
-        anyhow::anyhow!("SMTP server {server}: cannot set up TLS: {e}")
-    };
+    let setup = || format!("SMTP server {server}: cannot set up TLS");
     let mut transport = match s.tls {
-        TlsMode::StartTls => SmtpTransport::starttls_relay(&s.host).map_err(setup)?,
-        TlsMode::Tls => SmtpTransport::relay(&s.host).map_err(setup)?,
+        TlsMode::StartTls => SmtpTransport::starttls_relay(&s.host).with_context(setup)?,
+        TlsMode::Tls => SmtpTransport::relay(&s.host).with_context(setup)?,
         TlsMode::None => SmtpTransport::builder_dangerous(&s.host),
     }
     .port(s.port)
@@ -199,24 +198,48 @@ pub fn send(s: &SmtpSettings, subject: &str, text: String, html: String) -> anyh
         ));
     }
     let transport = transport.build();
-    transport.send(&message).map_err(|e| {
-        let code = e.status().map(|c| c.to_string()).unwrap_or_default();
-        if matches!(code.as_str(), "535" | "534" | "530" | "454") && s.username.is_some() {
-            anyhow::anyhow!(
-                "SMTP server {server} refused the login of {:?} ({e}): check SMTP_USERNAME and SMTP_PASSWORD",
-                s.username.as_deref().unwrap_or_default()
-            )
-        } else if e.is_permanent() {
-            anyhow::anyhow!(
-                "SMTP server {server} refused the message ({e}): check REPORT_FROM, REPORT_TO and the server's rules"
-            )
-        } else {
-            anyhow::anyhow!(
-                "cannot send mail through SMTP server {server}: {e} (check SMTP_HOST, SMTP_PORT and SMTP_TLS)"
-            )
+    transport.send(&message).map_err(|cause| {
+        let code = cause.status().map(|c| c.to_string()).unwrap_or_default();
+        match &s.username {
+            Some(user) if matches!(code.as_str(), "535" | "534" | "530" | "454") => {
+                SendError::Login {
+                    server,
+                    user: user.clone(),
+                    cause,
+                }
+            }
+            _ if cause.is_permanent() => SendError::Refused { server, cause },
+            _ => SendError::Unreachable { server, cause },
         }
     })?;
     Ok(())
+}
+
+/// Why the SMTP server did not take the message (the cause is part of each message).
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error(
+        "SMTP server {server} refused the login of {user:?} ({cause}): check SMTP_USERNAME and SMTP_PASSWORD"
+    )]
+    Login {
+        server: String,
+        user: String,
+        cause: lettre::transport::smtp::Error,
+    },
+    #[error(
+        "SMTP server {server} refused the message ({cause}): check REPORT_FROM, REPORT_TO and the server's rules"
+    )]
+    Refused {
+        server: String,
+        cause: lettre::transport::smtp::Error,
+    },
+    #[error(
+        "cannot send mail through SMTP server {server}: {cause} (check SMTP_HOST, SMTP_PORT and SMTP_TLS)"
+    )]
+    Unreachable {
+        server: String,
+        cause: lettre::transport::smtp::Error,
+    },
 }
 
 #[cfg(test)]
