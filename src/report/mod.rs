@@ -15,24 +15,21 @@
 mod data;
 pub mod healthchecks;
 pub mod mail;
+mod render;
 
 pub use data::{Data, Run, enabled_sites, fleet_data_from, local_data, server_data};
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use crate::config::{Config, Env};
 use crate::logdb::{LogDb, sql_time};
-use crate::output::human_bytes;
 use mail::SmtpSettings;
 
 /// How far back rows are read to find each site's last result and, for the fleet, its sites.
 pub const FLEET_LOOKBACK_DAYS: i64 = 30;
-/// Failures listed per site at most (the rest are counted).
-const MAX_FAILURES_LISTED: usize = 10;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -196,232 +193,6 @@ pub fn build(
             .map(|(server_id, sites)| ServerReport { server_id, sites })
             .collect(),
     }
-}
-
-impl Report {
-    fn sites(&self) -> impl Iterator<Item = &SiteReport> {
-        self.servers.iter().flat_map(|s| s.sites.iter())
-    }
-
-    /// Sites whose last run failed or that are stale.
-    pub fn problems(&self) -> usize {
-        self.sites().filter(|s| s.needs_attention()).count()
-    }
-
-    pub fn all_well(&self) -> bool {
-        self.problems() == 0
-    }
-
-    /// `[wpbackup] web-01: 12 OK` or `[wpbackup] web-01: 2 FAILED, 10 OK`.
-    pub fn subject(&self) -> String {
-        let scope = if self.scope == "fleet" {
-            format!(
-                "fleet of {} server{}",
-                self.servers.len(),
-                if self.servers.len() == 1 { "" } else { "s" }
-            )
-        } else {
-            self.scope.clone()
-        };
-        let total = self.sites().count();
-        let bad = self.problems();
-        if total == 0 {
-            format!("[wpbackup] {scope}: no sites")
-        } else if bad == 0 {
-            format!("[wpbackup] {scope}: {total} OK")
-        } else if bad == total {
-            format!("[wpbackup] {scope}: {bad} FAILED")
-        } else {
-            format!("[wpbackup] {scope}: {bad} FAILED, {} OK", total - bad)
-        }
-    }
-
-    fn summary_line(&self) -> String {
-        let total = self.sites().count();
-        let failed = self.sites().filter(|s| s.failed).count();
-        let stale = self.sites().filter(|s| s.stale).count();
-        let mut parts = vec![format!("{total} site{}", if total == 1 { "" } else { "s" })];
-        if failed > 0 {
-            parts.push(format!("{failed} failed"));
-        }
-        if stale > 0 {
-            parts.push(format!(
-                "{stale} stale (no successful backup in the period)"
-            ));
-        }
-        if failed == 0 && stale == 0 {
-            parts.push("all backed up".into());
-        }
-        parts.join(", ")
-    }
-
-    /// The lines shown for one site (besides its name and label), shared by text and HTML.
-    fn site_lines(s: &SiteReport) -> Vec<String> {
-        let mut lines = Vec::new();
-        match &s.last {
-            Some(r) => lines.push(format!(
-                "Last run: {} at {} UTC: {}",
-                r.status, r.timestamp, r.details
-            )),
-            None => lines.push("No backup recorded.".into()),
-        }
-        if s.stale {
-            lines.push(match &s.last_success {
-                Some(t) => format!("STALE: no successful backup in the period; last one {t} UTC."),
-                None => "STALE: no successful backup recorded at all.".into(),
-            });
-        }
-        if let Some((key, storage, size)) = &s.last_archive {
-            lines.push(format!(
-                "Last archive: {key} on {storage}{}",
-                size.map(|b| format!(", {}", human_bytes(b)))
-                    .unwrap_or_default()
-            ));
-        }
-        lines.push(format!(
-            "Runs in the period: {}, failures: {}, warnings: {}",
-            s.runs,
-            s.failures.len(),
-            s.warnings
-        ));
-        lines
-    }
-
-    /// The period's failures, newest first, without the last run (shown above them).
-    fn failure_lines(s: &SiteReport) -> Vec<String> {
-        let last = s.last.as_ref().map(|r| (&r.timestamp, &r.details));
-        let earlier: Vec<&Run> = s
-            .failures
-            .iter()
-            .rev()
-            .filter(|f| Some((&f.timestamp, &f.details)) != last)
-            .collect();
-        let mut lines: Vec<String> = earlier
-            .iter()
-            .take(MAX_FAILURES_LISTED)
-            .map(|f| format!("{} UTC: {}", f.timestamp, f.details))
-            .collect();
-        if earlier.len() > MAX_FAILURES_LISTED {
-            lines.push(format!(
-                "... and {} earlier failures",
-                earlier.len() - MAX_FAILURES_LISTED
-            ));
-        }
-        lines
-    }
-
-    /// Sites needing attention first, then by name.
-    fn ordered(sites: &[SiteReport]) -> Vec<&SiteReport> {
-        let mut v: Vec<&SiteReport> = sites.iter().collect();
-        v.sort_by_key(|s| (!s.needs_attention(), s.site.clone()));
-        v
-    }
-
-    pub fn text(&self) -> String {
-        let mut out = String::new();
-        let _ = writeln!(out, "wpbackup report: {}", self.scope);
-        let _ = writeln!(
-            out,
-            "Period: {} to {} ({})",
-            self.since, self.until, self.period
-        );
-        let _ = writeln!(out, "{}", self.summary_line());
-        for server in &self.servers {
-            let _ = writeln!(out, "\n== {}", server.server_id);
-            for s in Self::ordered(&server.sites) {
-                let _ = writeln!(out, "\n[{}] {}", s.label(), site_name(&s.site));
-                for line in Self::site_lines(s) {
-                    let _ = writeln!(out, "  {line}");
-                }
-                let failures = Self::failure_lines(s);
-                if !failures.is_empty() {
-                    let _ = writeln!(out, "  Earlier failures in the period:");
-                    for f in failures {
-                        let _ = writeln!(out, "    - {f}");
-                    }
-                }
-            }
-        }
-        out
-    }
-
-    /// One column, inline styles only, readable on a phone.
-    pub fn html(&self) -> String {
-        let mut out = String::new();
-        let _ = write!(
-            out,
-            "<!DOCTYPE html><html><head><meta charset=\"utf-8\">\
-             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-             <title>{}</title></head>\
-             <body style=\"margin:0;padding:12px;font-family:-apple-system,Segoe UI,Roboto,Helvetica,Arial,sans-serif;font-size:15px;line-height:1.4;color:#222;background:#f6f6f6\">\
-             <div style=\"max-width:640px;margin:0 auto\">",
-            esc(&self.subject())
-        );
-        let banner = if self.all_well() {
-            "#1a7f37"
-        } else {
-            "#cf222e"
-        };
-        let _ = write!(
-            out,
-            "<h1 style=\"font-size:20px;margin:0 0 4px\">wpbackup report: {}</h1>\
-             <p style=\"margin:0 0 4px;color:#555\">{} to {} ({})</p>\
-             <p style=\"margin:0 0 12px;padding:8px 10px;border-radius:6px;color:#fff;background:{banner}\"><b>{}</b></p>",
-            esc(&self.scope),
-            esc(&self.since),
-            esc(&self.until),
-            esc(&self.period),
-            esc(&self.summary_line())
-        );
-        for server in &self.servers {
-            let _ = write!(
-                out,
-                "<h2 style=\"font-size:17px;margin:16px 0 8px\">{}</h2>",
-                esc(&server.server_id)
-            );
-            for s in Self::ordered(&server.sites) {
-                let color = match s.label() {
-                    "FAILED" => "#cf222e",
-                    "STALE" => "#bc4c00",
-                    "WARNING" => "#9a6700",
-                    _ => "#1a7f37",
-                };
-                let _ = write!(
-                    out,
-                    "<div style=\"background:#fff;border-left:5px solid {color};border-radius:4px;padding:8px 10px;margin:0 0 8px;word-wrap:break-word;overflow-wrap:anywhere\">\
-                     <div><span style=\"display:inline-block;padding:1px 6px;border-radius:3px;color:#fff;background:{color};font-size:12px;font-weight:bold\">{}</span> \
-                     <b>{}</b></div>",
-                    s.label(),
-                    esc(site_name(&s.site))
-                );
-                for line in Self::site_lines(s) {
-                    let _ = write!(out, "<div style=\"margin-top:4px\">{}</div>", esc(&line));
-                }
-                let failures = Self::failure_lines(s);
-                if !failures.is_empty() {
-                    out.push_str("<div style=\"margin-top:4px\">Earlier failures in the period:</div><ul style=\"margin:2px 0 0;padding-left:20px\">");
-                    for f in failures {
-                        let _ = write!(out, "<li>{}</li>", esc(&f));
-                    }
-                    out.push_str("</ul>");
-                }
-                out.push_str("</div>");
-            }
-        }
-        out.push_str("</div></body></html>");
-        out
-    }
-}
-
-fn site_name(site: &str) -> &str {
-    if site == "*" { "(whole run)" } else { site }
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// After a backup in which a site failed: email this server's report for the last 24 hours.
