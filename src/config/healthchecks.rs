@@ -71,11 +71,37 @@ pub fn host_of(u: &str) -> String {
         .unwrap_or_else(|| "?".into())
 }
 
+/// Why the `healthchecks` block was refused; [`HealthchecksError::path`] is the JSON path
+/// below `healthchecks`.
+#[derive(Debug, thiserror::Error)]
+pub enum HealthchecksError {
+    #[error("{source}")]
+    Url {
+        field: &'static str,
+        source: UrlError,
+    },
+    #[error("no ping URL: set \"url\" (healthchecks.io style) or \"start\", \"success\", \"fail\"")]
+    NoUrl,
+    #[error("must be between 1 and 120")]
+    Timeout,
+}
+
+impl HealthchecksError {
+    /// The JSON path below `healthchecks` (empty: the block itself).
+    pub fn path(&self) -> String {
+        match self {
+            HealthchecksError::Url { field, .. } => format!(".{field}"),
+            HealthchecksError::NoUrl => String::new(),
+            HealthchecksError::Timeout => ".timeout_secs".into(),
+        }
+    }
+}
+
 impl Healthchecks {
-    /// Validate; errors are (JSON path below `healthchecks`, message).
-    pub fn from_raw(raw: RawHealthchecks) -> Result<Healthchecks, (String, String)> {
-        let field = |name: &str, v: Option<String>| -> Result<Option<String>, (String, String)> {
-            v.map(|u| check_url(&u).map_err(|e| (format!(".{name}"), e.to_string())))
+    /// Validate the block as written.
+    pub fn from_raw(raw: RawHealthchecks) -> Result<Healthchecks, HealthchecksError> {
+        let field = |field: &'static str, v: Option<String>| {
+            v.map(|u| check_url(&u).map_err(|source| HealthchecksError::Url { field, source }))
                 .transpose()
         };
         let base = field("url", raw.url)?.map(|u| u.trim_end_matches('/').to_string());
@@ -91,14 +117,10 @@ impl Healthchecks {
             h.fail.get_or_insert_with(|| format!("{base}/fail"));
         }
         if h.start.is_none() && h.success.is_none() && h.fail.is_none() {
-            return Err((
-                String::new(),
-                "no ping URL: set \"url\" (healthchecks.io style) or \"start\", \"success\", \"fail\""
-                    .into(),
-            ));
+            return Err(HealthchecksError::NoUrl);
         }
         if !(1..=120).contains(&raw.timeout_secs.unwrap_or(10)) {
-            return Err((".timeout_secs".into(), "must be between 1 and 120".into()));
+            return Err(HealthchecksError::Timeout);
         }
         Ok(h)
     }
@@ -108,8 +130,10 @@ impl Healthchecks {
 mod tests {
     use super::*;
 
+    /// The checks, or the error's (JSON path, message).
     fn raw(v: serde_json::Value) -> Result<Healthchecks, (String, String)> {
         Healthchecks::from_raw(serde_json::from_value(v).unwrap())
+            .map_err(|e| (e.path(), e.to_string()))
     }
 
     #[test]

@@ -3,8 +3,8 @@
 //! path ([`Config::for_path`]), and [`ConfigError`], which names the JSON path it concerns
 //! (`storage[1].bucket: missing`).
 //!
-//! Loading happens in two stages, as borgmatic and rustic do it: [`raw`] mirrors the JSON
-//! exactly, [`validate`] checks it into the types here. Secrets never live in config.json:
+//! Loading happens in two stages, as borgmatic and rustic do it: `raw` mirrors the JSON
+//! exactly, `validate` checks it into the types here. Secrets never live in config.json:
 //! fields ending in `_env` name a variable looked up in the [`Env`] (process environment first,
 //! `.env` second). The home directory's layout is [`Paths`].
 

@@ -102,7 +102,7 @@ fn errors_name_the_json_path_of_sites_and_storage() {
 }
 
 #[test]
-fn errors_name_the_json_path_of_retention_and_report() {
+fn errors_name_the_json_path_of_retention_report_and_names() {
     assert_errors(&[
         (
             r#"{"retention":{"keep_daily":7,"keep_hourly":24}}"#,

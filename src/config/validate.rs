@@ -1,4 +1,4 @@
-//! Stage two of loading config.json: the [`raw`](super::raw) structs checked and turned into
+//! Stage two of loading config.json: the `raw` structs checked and turned into
 //! the typed [`Config`]; every error names the JSON path it concerns.
 
 use super::healthchecks::Healthchecks;
@@ -79,7 +79,7 @@ impl Validator<'_> {
             None => None,
             Some(h) => Some(
                 Healthchecks::from_raw(h)
-                    .map_err(|(path, msg)| self.err(format!("healthchecks{path}"), msg))?,
+                    .map_err(|e| self.err(format!("healthchecks{}", e.path()), e.to_string()))?,
             ),
         };
         let database = self.timeouts(raw.database)?;
