@@ -2,9 +2,8 @@
 //! when a backup run starts, succeeds or fails, so that a server that stops backing up (or
 //! stops altogether) is noticed by something that does not depend on it.
 //!
-//! `healthchecks` in config.json gives a base `url` in healthchecks.io's style (`{url}/start`,
-//! `{url}` on success, `{url}/fail`) and/or explicit `start`, `success` and `fail` URLs, which
-//! win. Each ping is a POST whose body says what happened (the fail ping carries the error
+//! The URLs come from `healthchecks` in config.json ([`Healthchecks`], validated in
+//! `config::healthchecks`). Each ping is a POST whose body says what happened (the fail ping carries the error
 //! text, which never holds a secret), with a short timeout. A monitor that is down or slow is
 //! a WARNING in the log and never changes the backup's result. Ping URLs often embed a token,
 //! so only their host is ever logged.
