@@ -117,6 +117,7 @@ pub fn restore(
         identities,
     };
     let mut staged = fetch(src, &key, &holding, &to, report)?;
+    // 4. Credentials, target database, and a target that can be moved aside.
     let job = Job::new(req, stamp, files_target, &staged)?;
 
     // 5. Ask before replacing anything live.
