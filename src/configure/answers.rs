@@ -26,7 +26,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use serde::Deserialize;
 
-use crate::configure::draft::{Draft, Preset, SiteEntry};
+use crate::configure::draft::Draft;
+use crate::configure::entries::{Preset, SiteEntry};
 use crate::site::discover::FoundSite;
 
 #[derive(Debug, Default, Deserialize)]

@@ -8,6 +8,7 @@
 
 pub mod answers;
 pub mod draft;
+pub mod entries;
 pub mod envfile;
 pub mod migrate;
 pub mod probe;
@@ -20,7 +21,8 @@ use crate::commands::{Context, Outcome, UsageError};
 use crate::config::Config;
 use crate::site::discover;
 use answers::{Answers, SiteAnswer, StorageAnswer};
-use draft::{Draft, Preset};
+use draft::Draft;
+use entries::Preset;
 
 pub fn run(ctx: &Context, args: &ConfigureArgs) -> anyhow::Result<Outcome> {
     let paths = &ctx.paths;

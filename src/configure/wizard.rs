@@ -15,7 +15,8 @@ use inquire::validator::Validation;
 use inquire::{Confirm, MultiSelect, Password, PasswordDisplayMode, Select, Text};
 
 use crate::config::Paths;
-use crate::configure::draft::{CLOUDFLARE_API, Draft, Preset, SiteEntry, StorageEntry};
+use crate::configure::draft::{CLOUDFLARE_API, Draft};
+use crate::configure::entries::{Preset, SiteEntry, StorageEntry};
 use crate::configure::probe;
 use crate::site::discover;
 
