@@ -21,12 +21,13 @@ use crate::config::{Config, ConfigError, Env, Paths, SiteConfig, StorageConfig, 
 use crate::configure::entries::{ConfigFile, Preset, SiteEntry, StorageEntry, key_vars};
 use crate::configure::envfile::{self, EnvFile};
 use crate::configure::migrate;
+use crate::configure::probe::CheckError;
 
 /// Default `D1_API_BASE`.
 pub const CLOUDFLARE_API: &str = crate::d1::DEFAULT_API_BASE;
 
 /// What `configure` is building.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Draft {
     pub file: ConfigFile,
     pub env: EnvFile,
@@ -35,7 +36,7 @@ pub struct Draft {
     /// Things a person should read (what a migration could not map, say).
     pub notes: Vec<String>,
     /// Test results by "site NAME" / "storage NAME" / "d1" / "smtp": Ok(detail) or Err(why).
-    pub checks: BTreeMap<String, Result<String, String>>,
+    pub checks: BTreeMap<String, Result<String, CheckError>>,
 }
 
 impl Draft {
@@ -66,7 +67,10 @@ impl Draft {
                     draft.apply_migration(migrate::sites_json(&legacy)?);
                 }
             }
-            Err(e) => anyhow::bail!("{}: cannot read: {e}", paths.config.display()),
+            Err(e) => {
+                return Err(anyhow::Error::new(e)
+                    .context(format!("{}: cannot read", paths.config.display())));
+            }
         }
         Ok(draft)
     }
@@ -284,78 +288,114 @@ impl Draft {
     /// which variables hold them and whether they are set.
     pub fn summary(&self, paths: &Paths) -> String {
         let mut out = String::new();
-        let set = |var: &Option<String>| match var {
-            Some(v) if self.env.has(v) => format!("{v} (set)"),
-            Some(v) => format!("{v} (NOT SET)"),
-            None => "-".into(),
-        };
-        let check = |key: &str| match self.checks.get(key) {
-            Some(Ok(_)) => "tested ok".to_string(),
-            Some(Err(_)) => "TEST FAILED".to_string(),
-            None => "not tested".to_string(),
-        };
         out.push_str(&format!("server_id: {}\n", self.server_id()));
         out.push_str(&format!("sites ({}):\n", self.file.sites.len()));
         for s in &self.file.sites {
-            let db = if s.database.is_some() {
-                "credentials in config.json"
-            } else {
-                "credentials from wp-config.php"
-            };
-            let off = if s.enabled == Some(false) {
-                ", disabled"
-            } else {
-                ""
-            };
-            out.push_str(&format!(
-                "  {:<20} {}  ({db}{off}; {})\n",
-                s.name,
-                s.path.display(),
-                check(&format!("site {}", s.name))
-            ));
+            out.push_str(&self.site_line(s));
         }
         out.push_str("storage, in priority order:\n");
         for s in &self.file.storage {
-            let what = if s.kind == "local" {
-                format!(
-                    "local directory {}",
-                    s.path.as_deref().unwrap_or(Path::new("?")).display()
-                )
-            } else {
-                format!(
-                    "{} {} bucket {}{}  keys: {}, {}",
-                    Preset::detect(s).label(),
-                    s.endpoint.as_deref().unwrap_or("(AWS)"),
-                    s.bucket.as_deref().unwrap_or("?"),
-                    s.prefix
-                        .as_deref()
-                        .filter(|p| !p.is_empty())
-                        .map(|p| format!(" prefix {p}"))
-                        .unwrap_or_default(),
-                    set(&s.access_key_env),
-                    set(&s.secret_key_env)
-                )
-            };
+            out.push_str(&self.storage_line(s));
+        }
+        out.push_str(&self.d1_line());
+        out.push_str(&self.smtp_line());
+        out.push_str(&format!(
+            "files: {} and {} (mode 0600)",
+            paths.config.display(),
+            paths.env_file.display()
+        ));
+        if !self.env.changed().is_empty() {
             out.push_str(&format!(
-                "  {}. {:<12} {what}  ({})\n",
-                s.priority,
-                s.name,
-                check(&format!("storage {}", s.name))
+                "\n.env variables set or changed (values not shown): {}",
+                self.env.changed().join(", ")
             ));
         }
+        out
+    }
+
+    /// How the check under `key` went, for the summary.
+    fn check_label(&self, key: &str) -> &'static str {
+        match self.checks.get(key) {
+            Some(Ok(_)) => "tested ok",
+            Some(Err(_)) => "TEST FAILED",
+            None => "not tested",
+        }
+    }
+
+    /// A `.env` variable named in config.json, and whether it is set (never its value).
+    fn var_state(&self, var: &Option<String>) -> String {
+        match var {
+            Some(v) if self.env.has(v) => format!("{v} (set)"),
+            Some(v) => format!("{v} (NOT SET)"),
+            None => "-".into(),
+        }
+    }
+
+    fn site_line(&self, s: &SiteEntry) -> String {
+        let db = if s.database.is_some() {
+            "credentials in config.json"
+        } else {
+            "credentials from wp-config.php"
+        };
+        let off = if s.enabled == Some(false) {
+            ", disabled"
+        } else {
+            ""
+        };
+        format!(
+            "  {:<20} {}  ({db}{off}; {})\n",
+            s.name,
+            s.path.display(),
+            self.check_label(&format!("site {}", s.name))
+        )
+    }
+
+    fn storage_line(&self, s: &StorageEntry) -> String {
+        let what = if s.kind == "local" {
+            format!(
+                "local directory {}",
+                s.path.as_deref().unwrap_or(Path::new("?")).display()
+            )
+        } else {
+            format!(
+                "{} {} bucket {}{}  keys: {}, {}",
+                Preset::detect(s).label(),
+                s.endpoint.as_deref().unwrap_or("(AWS)"),
+                s.bucket.as_deref().unwrap_or("?"),
+                s.prefix
+                    .as_deref()
+                    .filter(|p| !p.is_empty())
+                    .map(|p| format!(" prefix {p}"))
+                    .unwrap_or_default(),
+                self.var_state(&s.access_key_env),
+                self.var_state(&s.secret_key_env)
+            )
+        };
+        format!(
+            "  {}. {:<12} {what}  ({})\n",
+            s.priority,
+            s.name,
+            self.check_label(&format!("storage {}", s.name))
+        )
+    }
+
+    fn d1_line(&self) -> String {
         match self.d1() {
-            Some(Ok(d)) => out.push_str(&format!(
+            Some(Ok(d)) => format!(
                 "Cloudflare D1: account {}, database {}, token set, API {}  ({})\n",
                 d.account_id,
                 d.database_id,
                 d.api_base,
-                check("d1")
-            )),
-            Some(Err(e)) => out.push_str(&format!("Cloudflare D1: {e:#}\n")),
-            None => out.push_str("Cloudflare D1: not configured\n"),
+                self.check_label("d1")
+            ),
+            Some(Err(e)) => format!("Cloudflare D1: {e:#}\n"),
+            None => "Cloudflare D1: not configured\n".into(),
         }
+    }
+
+    fn smtp_line(&self) -> String {
         match self.smtp() {
-            Some(Ok(s)) => out.push_str(&format!(
+            Some(Ok(s)) => format!(
                 "email reports: {}:{} ({:?}), user {}, password {}, from {} to {}  ({})\n",
                 s.host,
                 s.port,
@@ -371,23 +411,11 @@ impl Draft {
                     .map(|m| m.to_string())
                     .collect::<Vec<_>>()
                     .join(", "),
-                check("smtp")
-            )),
-            Some(Err(e)) => out.push_str(&format!("email reports: {e:#}\n")),
-            None => out.push_str("email reports: not configured\n"),
+                self.check_label("smtp")
+            ),
+            Some(Err(e)) => format!("email reports: {e:#}\n"),
+            None => "email reports: not configured\n".into(),
         }
-        out.push_str(&format!(
-            "files: {} and {} (mode 0600)",
-            paths.config.display(),
-            paths.env_file.display()
-        ));
-        if !self.env.changed().is_empty() {
-            out.push_str(&format!(
-                "\n.env variables set or changed (values not shown): {}",
-                self.env.changed().join(", ")
-            ));
-        }
-        out
     }
 
     /// Write config.json and .env (0600, atomically), creating the home directory (0700).

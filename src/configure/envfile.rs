@@ -36,14 +36,16 @@ impl EnvFile {
         match std::fs::read_to_string(path) {
             Ok(text) => EnvFile::parse(&text).with_context(|| format!("{}", path.display())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(EnvFile::default()),
-            Err(e) => Err(anyhow::anyhow!("{}: cannot read: {e}", path.display())),
+            Err(e) => {
+                Err(anyhow::Error::new(e).context(format!("{}: cannot read", path.display())))
+            }
         }
     }
 
     pub fn parse(text: &str) -> anyhow::Result<EnvFile> {
         let mut values = HashMap::new();
         for item in dotenvy::from_read_iter(text.as_bytes()) {
-            let (k, v) = item.map_err(|e| anyhow::anyhow!("cannot parse: {e}"))?;
+            let (k, v) = item.context("cannot parse")?;
             values.insert(k, v);
         }
         Ok(EnvFile {
@@ -157,7 +159,8 @@ pub fn write_private(path: &Path, data: &[u8]) -> anyhow::Result<()> {
         .and_then(|()| tmp.as_file().sync_all())
         .with_context(|| format!("cannot write {}", path.display()))?;
     tmp.persist(path)
-        .map_err(|e| anyhow::anyhow!("cannot replace {}: {}", path.display(), e.error))?;
+        .map_err(|e| e.error)
+        .with_context(|| format!("cannot replace {}", path.display()))?;
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
     }

@@ -13,12 +13,13 @@ use std::path::{Path, PathBuf};
 use inquire::error::InquireError;
 use inquire::validator::Validation;
 use inquire::{Confirm, MultiSelect, Password, PasswordDisplayMode, Select, Text};
+use tokio::runtime::Runtime;
 
 use crate::config::Paths;
 use crate::configure::draft::{CLOUDFLARE_API, Draft};
 use crate::configure::entries::{Preset, SiteEntry, StorageEntry};
-use crate::configure::probe;
-use crate::site::discover;
+use crate::configure::probe::{self, CheckError};
+use crate::site::discover::{self, FoundSite};
 
 /// The person pressed Esc or Ctrl-C.
 #[derive(Debug, thiserror::Error)]
@@ -31,7 +32,7 @@ fn ask<T>(r: Result<T, InquireError>) -> anyhow::Result<T> {
         Err(InquireError::OperationCanceled | InquireError::OperationInterrupted) => {
             Err(Cancelled.into())
         }
-        Err(e) => Err(anyhow::anyhow!("the terminal prompt failed: {e}")),
+        Err(e) => Err(anyhow::Error::new(e).context("the terminal prompt failed")),
     }
 }
 
@@ -87,7 +88,7 @@ pub fn run(
     draft: &mut Draft,
     roots: &[PathBuf],
     paths: &Paths,
-    rt: &tokio::runtime::Runtime,
+    rt: &Runtime,
 ) -> anyhow::Result<bool> {
     if std::env::var_os("NO_COLOR").is_some() {
         inquire::set_global_render_config(inquire::ui::RenderConfig::empty());
@@ -116,7 +117,7 @@ pub fn run(
     smtp(draft)?;
 
     if let Err(e) = draft.validate(&paths.config) {
-        anyhow::bail!("the settings do not validate, nothing written: {e}");
+        return Err(anyhow::Error::new(e).context("the settings do not validate, nothing written"));
     }
     println!("\nSummary:\n{}\n", draft.summary(paths));
     let write = ask(Confirm::new("Write config.json and .env?")
@@ -127,18 +128,7 @@ pub fn run(
 
 fn sites(draft: &mut Draft, roots: &[PathBuf]) -> anyhow::Result<()> {
     let found = discover::find(roots);
-    let canon = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
-    // Known sites first, then the ones found that are not known yet.
-    let mut options: Vec<SiteEntry> = draft.file.sites.clone();
-    for f in &found {
-        if !options.iter().any(|s| canon(&s.path) == f.path) {
-            options.push(SiteEntry {
-                name: f.name.clone(),
-                path: f.path.clone(),
-                ..SiteEntry::default()
-            });
-        }
-    }
+    let options = site_options(draft, &found);
     println!(
         "Found {} WordPress site(s) in {}.",
         found.len(),
@@ -152,27 +142,67 @@ fn sites(draft: &mut Draft, roots: &[PathBuf]) -> anyhow::Result<()> {
                 .join(", ")
         }
     );
-    let mut chosen: Vec<SiteEntry> = Vec::new();
-    if !options.is_empty() {
-        let labels: Vec<String> = options
-            .iter()
-            .map(|s| format!("{}  ({})", s.name, s.path.display()))
-            .collect();
-        let defaults: Vec<usize> = if draft.file.sites.is_empty() {
-            (0..options.len()).collect()
-        } else {
-            (0..draft.file.sites.len()).collect()
-        };
-        let picked = ask(MultiSelect::new("Sites to back up:", labels.clone())
-            .with_default(&defaults)
-            .with_help_message("space toggles a site, enter confirms")
-            .prompt())?;
-        for p in picked {
-            if let Some(i) = labels.iter().position(|l| *l == p) {
-                chosen.push(options[i].clone());
-            }
+    let mut chosen = pick_sites(draft, options)?;
+    typed_sites(&mut chosen)?;
+    let kept = name_and_test_sites(draft, chosen)?;
+    draft.file.sites.retain(|old| {
+        kept.iter()
+            .any(|k| k.name == old.name || canon(&k.path) == canon(&old.path))
+    });
+    for s in kept {
+        draft.upsert_site(s);
+    }
+    Ok(())
+}
+
+fn canon(p: &Path) -> PathBuf {
+    p.canonicalize().unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// The sites to offer: the known ones first, then those found that are not known yet.
+fn site_options(draft: &Draft, found: &[FoundSite]) -> Vec<SiteEntry> {
+    let mut options: Vec<SiteEntry> = draft.file.sites.clone();
+    for f in found {
+        if !options.iter().any(|s| canon(&s.path) == f.path) {
+            options.push(SiteEntry {
+                name: f.name.clone(),
+                path: f.path.clone(),
+                ..SiteEntry::default()
+            });
         }
     }
+    options
+}
+
+/// Let the person pick from `options` (the known sites, or all when none is known yet, ticked).
+fn pick_sites(draft: &Draft, options: Vec<SiteEntry>) -> anyhow::Result<Vec<SiteEntry>> {
+    let mut chosen: Vec<SiteEntry> = Vec::new();
+    if options.is_empty() {
+        return Ok(chosen);
+    }
+    let labels: Vec<String> = options
+        .iter()
+        .map(|s| format!("{}  ({})", s.name, s.path.display()))
+        .collect();
+    let defaults: Vec<usize> = if draft.file.sites.is_empty() {
+        (0..options.len()).collect()
+    } else {
+        (0..draft.file.sites.len()).collect()
+    };
+    let picked = ask(MultiSelect::new("Sites to back up:", labels.clone())
+        .with_default(&defaults)
+        .with_help_message("space toggles a site, enter confirms")
+        .prompt())?;
+    for p in picked {
+        if let Some(i) = labels.iter().position(|l| *l == p) {
+            chosen.push(options[i].clone());
+        }
+    }
+    Ok(chosen)
+}
+
+/// Folders typed in, until an empty answer; each must hold a WordPress site.
+fn typed_sites(chosen: &mut Vec<SiteEntry>) -> anyhow::Result<()> {
     loop {
         let extra = ask(
             Text::new("Another WordPress folder to back up (Enter for none):")
@@ -181,7 +211,7 @@ fn sites(draft: &mut Draft, roots: &[PathBuf]) -> anyhow::Result<()> {
         )?;
         let extra = extra.trim();
         if extra.is_empty() {
-            break;
+            return Ok(());
         }
         let path = PathBuf::from(extra);
         if !path.is_absolute() || !discover::is_site(&path) {
@@ -199,6 +229,14 @@ fn sites(draft: &mut Draft, roots: &[PathBuf]) -> anyhow::Result<()> {
             });
         }
     }
+}
+
+/// Name each chosen site and test its database; a failing one is kept only when the person
+/// says so. Returns the sites kept.
+fn name_and_test_sites(
+    draft: &mut Draft,
+    chosen: Vec<SiteEntry>,
+) -> anyhow::Result<Vec<SiteEntry>> {
     let mut kept = Vec::new();
     for mut s in chosen {
         s.name = ask(Text::new(&format!("Name for {}:", s.path.display()))
@@ -206,20 +244,20 @@ fn sites(draft: &mut Draft, roots: &[PathBuf]) -> anyhow::Result<()> {
             .with_validator(safe_name)
             .with_help_message("used in archive names and reports")
             .prompt())?;
-        let cfg = draft.site_config(&s);
-        match cfg.map_err(|e| e.to_string()).and_then(|c| probe::site(&c)) {
+        let tested = draft
+            .site_config(&s)
+            .map_err(CheckError::from)
+            .and_then(|c| probe::site(&c));
+        let key = format!("site {}", s.name);
+        match tested {
             Ok(msg) => {
-                println!("✓ site {}: {msg}", s.name);
-                draft
-                    .checks
-                    .insert(format!("site {}", s.name), Ok(msg.clone()));
+                println!("✓ {key}: {msg}");
+                draft.checks.insert(key, Ok(msg));
                 kept.push(s);
             }
             Err(why) => {
-                println!("✗ site {}: {why}", s.name);
-                draft
-                    .checks
-                    .insert(format!("site {}", s.name), Err(why.clone()));
+                println!("✗ {key}: {why}");
+                draft.checks.insert(key, Err(why));
                 let keep = ask(Select::new(
                     "What now?",
                     vec![
@@ -234,17 +272,10 @@ fn sites(draft: &mut Draft, roots: &[PathBuf]) -> anyhow::Result<()> {
             }
         }
     }
-    draft.file.sites.retain(|old| {
-        kept.iter()
-            .any(|k| k.name == old.name || canon(&k.path) == canon(&old.path))
-    });
-    for s in kept {
-        draft.upsert_site(s);
-    }
-    Ok(())
+    Ok(kept)
 }
 
-fn storages(draft: &mut Draft, rt: &tokio::runtime::Runtime) -> anyhow::Result<()> {
+fn storages(draft: &mut Draft, rt: &Runtime) -> anyhow::Result<()> {
     println!(
         "\nStorage: where archives go. Several can be given; they are tried in priority order."
     );
@@ -319,100 +350,21 @@ fn storages(draft: &mut Draft, rt: &tokio::runtime::Runtime) -> anyhow::Result<(
 /// Add or edit one storage, and test it until it works or the person says otherwise.
 fn storage_form(
     draft: &mut Draft,
-    rt: &tokio::runtime::Runtime,
+    rt: &Runtime,
     mut current: Option<StorageEntry>,
 ) -> anyhow::Result<()> {
     loop {
-        let start = current
-            .as_ref()
-            .map(Preset::detect)
-            .unwrap_or(Preset::IdriveE2);
-        let labels: Vec<&str> = Preset::ALL.iter().map(|p| p.label()).collect();
-        let cursor = Preset::ALL.iter().position(|p| *p == start).unwrap_or(0);
-        let label = ask(Select::new("Provider:", labels)
-            .with_starting_cursor(cursor)
-            .with_help_message("type to filter, arrows to move, enter to choose")
-            .prompt())?;
-        let preset = Preset::ALL
-            .into_iter()
-            .find(|p| p.label() == label)
-            .unwrap_or(Preset::S3Compatible);
+        let preset = pick_preset(current.as_ref())?;
         let old = current.clone().filter(|c| Preset::detect(c) == preset);
-        let default_name = match &current {
-            Some(c) => c.name.clone(),
-            None => unique_name(draft, preset.default_name()),
-        };
-        let name = ask(Text::new("Storage name:")
-            .with_default(&default_name)
-            .with_validator(safe_name)
-            .prompt())?;
-        if let Some(c) = &current
-            && c.name != name
-        {
-            draft.file.storage.retain(|s| s.name != c.name);
-        }
+        let name = storage_name(draft, preset, current.as_ref())?;
         let mut e = old.clone().unwrap_or_default();
         e.name = name.clone();
-        let (mut ak, mut sk) = (None, None);
-        if preset == Preset::Local {
-            e.kind = "local".into();
-            let d = e
-                .path
-                .as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_else(|| "/var/backups/wpbackup".into());
-            let p = text("Directory for the archives:", &d, "an absolute path")?;
-            e.path = Some(PathBuf::from(p));
+        let (ak, sk) = if preset == Preset::Local {
+            local_form(&mut e)?;
+            (None, None)
         } else {
-            e.kind = "s3".into();
-            let region = if preset == Preset::R2 {
-                "auto".to_string()
-            } else {
-                let d = e
-                    .region
-                    .clone()
-                    .unwrap_or_else(|| preset.default_region().into());
-                text("Region:", &d, "")?
-            };
-            e.endpoint = match preset {
-                Preset::Aws => None,
-                Preset::R2 => {
-                    let d = e
-                        .endpoint
-                        .as_deref()
-                        .and_then(|ep| ep.strip_prefix("https://"))
-                        .and_then(|h| h.split('.').next())
-                        .unwrap_or("")
-                        .to_string();
-                    let acct = text("Cloudflare account id:", &d, "from the R2 overview page")?;
-                    preset.endpoint(&region, Some(&acct))
-                }
-                p if p.asks_endpoint() => {
-                    let d = e.endpoint.clone().unwrap_or_default();
-                    Some(text(
-                        "Endpoint URL:",
-                        &d,
-                        "e.g. https://s3.us-west-1.idrivee2.com (from the provider's console)",
-                    )?)
-                }
-                p => p.endpoint(&region, None),
-            };
-            e.region = Some(region);
-            let d = e.bucket.clone().unwrap_or_default();
-            e.bucket = Some(text("Bucket:", &d, "it must exist already")?);
-            let d = e.prefix.clone().unwrap_or_default();
-            let prefix = ask(Text::new("Key prefix (Enter for none):")
-                .with_initial_value(&d)
-                .prompt())?;
-            e.prefix = (!prefix.trim().is_empty()).then(|| prefix.trim().to_string());
-            let (ak_var, sk_var) = match &old {
-                Some(o) => (o.access_key_env.clone(), o.secret_key_env.clone()),
-                None => (None, None),
-            };
-            let has = |v: &Option<String>| v.as_ref().is_some_and(|v| draft.env.has(v));
-            ak = secret("Access key ID:", has(&ak_var))?;
-            sk = secret("Secret access key:", has(&sk_var))?;
-        }
+            s3_form(draft, preset, &mut e, old.as_ref())?
+        };
         draft.upsert_storage(e, ak.as_deref(), sk.as_deref());
         if test_storage(draft, rt, &name) {
             return Ok(());
@@ -438,16 +390,131 @@ fn storage_form(
     }
 }
 
+/// The provider, starting at the one `current` looks like.
+fn pick_preset(current: Option<&StorageEntry>) -> anyhow::Result<Preset> {
+    let start = current.map(Preset::detect).unwrap_or(Preset::IdriveE2);
+    let labels: Vec<&str> = Preset::ALL.iter().map(|p| p.label()).collect();
+    let cursor = Preset::ALL.iter().position(|p| *p == start).unwrap_or(0);
+    let label = ask(Select::new("Provider:", labels)
+        .with_starting_cursor(cursor)
+        .with_help_message("type to filter, arrows to move, enter to choose")
+        .prompt())?;
+    Ok(Preset::ALL
+        .into_iter()
+        .find(|p| p.label() == label)
+        .unwrap_or(Preset::S3Compatible))
+}
+
+/// The storage's name; renaming `current` drops the entry under its old name.
+fn storage_name(
+    draft: &mut Draft,
+    preset: Preset,
+    current: Option<&StorageEntry>,
+) -> anyhow::Result<String> {
+    let default_name = match current {
+        Some(c) => c.name.clone(),
+        None => unique_name(draft, preset.default_name()),
+    };
+    let name = ask(Text::new("Storage name:")
+        .with_default(&default_name)
+        .with_validator(safe_name)
+        .prompt())?;
+    if let Some(c) = current
+        && c.name != name
+    {
+        draft.file.storage.retain(|s| s.name != c.name);
+    }
+    Ok(name)
+}
+
+/// A local directory storage: its directory.
+fn local_form(e: &mut StorageEntry) -> anyhow::Result<()> {
+    e.kind = "local".into();
+    let d = e
+        .path
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "/var/backups/wpbackup".into());
+    let p = text("Directory for the archives:", &d, "an absolute path")?;
+    e.path = Some(PathBuf::from(p));
+    Ok(())
+}
+
+/// An S3 storage: region, endpoint, bucket, prefix and keys. Returns the keys typed in
+/// (None keeps the one in .env).
+fn s3_form(
+    draft: &Draft,
+    preset: Preset,
+    e: &mut StorageEntry,
+    old: Option<&StorageEntry>,
+) -> anyhow::Result<(Option<String>, Option<String>)> {
+    e.kind = "s3".into();
+    let region = if preset == Preset::R2 {
+        "auto".to_string()
+    } else {
+        let d = e
+            .region
+            .clone()
+            .unwrap_or_else(|| preset.default_region().into());
+        text("Region:", &d, "")?
+    };
+    e.endpoint = endpoint(preset, e, &region)?;
+    e.region = Some(region);
+    let d = e.bucket.clone().unwrap_or_default();
+    e.bucket = Some(text("Bucket:", &d, "it must exist already")?);
+    let d = e.prefix.clone().unwrap_or_default();
+    let prefix = ask(Text::new("Key prefix (Enter for none):")
+        .with_initial_value(&d)
+        .prompt())?;
+    e.prefix = (!prefix.trim().is_empty()).then(|| prefix.trim().to_string());
+    let (ak_var, sk_var) = match old {
+        Some(o) => (o.access_key_env.clone(), o.secret_key_env.clone()),
+        None => (None, None),
+    };
+    let has = |v: &Option<String>| v.as_ref().is_some_and(|v| draft.env.has(v));
+    let ak = secret("Access key ID:", has(&ak_var))?;
+    let sk = secret("Secret access key:", has(&sk_var))?;
+    Ok((ak, sk))
+}
+
+/// The endpoint: none for AWS, made from the account id for R2, typed in for iDrive e2 and
+/// generic S3, made from the region for the others.
+fn endpoint(preset: Preset, e: &StorageEntry, region: &str) -> anyhow::Result<Option<String>> {
+    Ok(match preset {
+        Preset::Aws => None,
+        Preset::R2 => {
+            let d = e
+                .endpoint
+                .as_deref()
+                .and_then(|ep| ep.strip_prefix("https://"))
+                .and_then(|h| h.split('.').next())
+                .unwrap_or("")
+                .to_string();
+            let acct = text("Cloudflare account id:", &d, "from the R2 overview page")?;
+            preset.endpoint(region, Some(&acct))
+        }
+        p if p.asks_endpoint() => {
+            let d = e.endpoint.clone().unwrap_or_default();
+            Some(text(
+                "Endpoint URL:",
+                &d,
+                "e.g. https://s3.us-west-1.idrivee2.com (from the provider's console)",
+            )?)
+        }
+        p => p.endpoint(region, None),
+    })
+}
+
 /// Test one storage of the draft, print the result, record it; true when it passed.
-fn test_storage(draft: &mut Draft, rt: &tokio::runtime::Runtime, name: &str) -> bool {
-    let tested = match draft.storage_config(name) {
-        Err(e) => Err(e.to_string()),
-        Ok(cfg) => {
+fn test_storage(draft: &mut Draft, rt: &Runtime, name: &str) -> bool {
+    let tested = draft
+        .storage_config(name)
+        .map_err(CheckError::from)
+        .and_then(|cfg| {
             println!("… testing storage {name}: writing, reading back and deleting a small object");
             rt.block_on(probe::storage(&cfg, "configure"))
-                .map_err(|f| f.to_string())
-        }
-    };
+                .map_err(CheckError::from)
+        });
     let key = format!("storage {name}");
     match tested {
         Ok(()) => {
@@ -473,7 +540,7 @@ fn unique_name(draft: &Draft, base: &str) -> String {
     name
 }
 
-fn d1(draft: &mut Draft, rt: &tokio::runtime::Runtime) -> anyhow::Result<()> {
+fn d1(draft: &mut Draft, rt: &Runtime) -> anyhow::Result<()> {
     let had = draft.d1().is_some();
     let want = ask(
         Confirm::new("Push the backup log to Cloudflare D1 (a fleet-wide dashboard)?")
@@ -520,7 +587,7 @@ fn d1(draft: &mut Draft, rt: &tokio::runtime::Runtime) -> anyhow::Result<()> {
             }
             Err(e) => {
                 println!("✗ Cloudflare D1: {e:#}");
-                draft.checks.insert("d1".into(), Err(format!("{e:#}")));
+                draft.checks.insert("d1".into(), Err(CheckError::D1(e)));
                 if !ask(Confirm::new("Change the D1 settings and test again?")
                     .with_default(true)
                     .prompt())?
@@ -596,7 +663,7 @@ fn smtp(draft: &mut Draft) -> anyhow::Result<()> {
             }
             Err(e) => {
                 println!("✗ email: {e:#}");
-                draft.checks.insert("smtp".into(), Err(format!("{e:#}")));
+                draft.checks.insert("smtp".into(), Err(CheckError::Smtp(e)));
                 if !ask(Confirm::new("Change the email settings and test again?")
                     .with_default(true)
                     .prompt())?
