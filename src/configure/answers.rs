@@ -139,7 +139,7 @@ pub enum Missing {
 
 /// Read an answers file; errors name the JSON path.
 pub fn load(path: &Path) -> anyhow::Result<Answers> {
-    crate::configure::draft::warn_if_public(path);
+    crate::configure::envfile::warn_if_public(path);
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the answers file {}", path.display()))?;
     let de = &mut serde_json::Deserializer::from_str(&text);

@@ -11,7 +11,7 @@
 //! would refuse. Both files are written atomically with mode 0600.
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -444,19 +444,6 @@ fn parent(p: &Path) -> PathBuf {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
         .to_path_buf()
-}
-
-/// Warn when a file holding secrets is readable by others.
-pub fn warn_if_public(path: &Path) {
-    if let Ok(m) = std::fs::metadata(path)
-        && m.permissions().mode() & 0o077 != 0
-    {
-        tracing::warn!(
-            "{} holds secrets and is readable by group or others: run `chmod 600 {}`",
-            path.display(),
-            path.display()
-        );
-    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 //! variables it does not know) stays where it was, a changed variable is rewritten on its own
 //! line, and a new one is appended. Values are read back with the same parser wpbackup loads
 //! `.env` with (dotenvy), and written quoted so that dotenvy reads exactly the value given
-//! (no `$VAR` expansion, no lost `#`). Writing is atomic and private: see [`write_private`].
+//! (no `$VAR` expansion, no lost `#`). Writing is atomic and private: see [`write_private`];
+//! [`warn_if_public`] warns about a secrets file others can read.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -165,6 +166,19 @@ pub fn write_private(path: &Path, data: &[u8]) -> anyhow::Result<()> {
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// Warn when a file holding secrets is readable by others.
+pub fn warn_if_public(path: &Path) {
+    if let Ok(m) = std::fs::metadata(path)
+        && m.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(
+            "{} holds secrets and is readable by group or others: run `chmod 600 {}`",
+            path.display(),
+            path.display()
+        );
+    }
 }
 
 #[cfg(test)]
