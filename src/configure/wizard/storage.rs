@@ -62,27 +62,33 @@ pub fn step(draft: &mut Draft, rt: &Runtime) -> anyhow::Result<()> {
         }
     }
     if draft.file.storage.len() > 1 {
-        let current: Vec<String> = draft.file.storage.iter().map(|s| s.name.clone()).collect();
-        let names = current.clone();
-        let order = ask(
-            Text::new("Priority order, first tried first (names, comma separated):")
-                .with_default(&current.join(", "))
-                .with_validator(move |s: &str| {
-                    let given: Vec<&str> = s.split(',').map(str::trim).collect();
-                    Ok(
-                        match given.iter().find(|g| !names.iter().any(|n| n == *g)) {
-                            Some(bad) => {
-                                Validation::Invalid(format!("no storage named {bad:?}").into())
-                            }
-                            None => Validation::Valid,
-                        },
-                    )
-                })
-                .prompt(),
-        )?;
-        let order: Vec<String> = order.split(',').map(|s| s.trim().to_string()).collect();
-        draft.set_order(&order);
+        ask_order(draft)?;
     }
+    Ok(())
+}
+
+/// The priority order, as storage names separated by commas (each must exist).
+fn ask_order(draft: &mut Draft) -> anyhow::Result<()> {
+    let current: Vec<String> = draft.file.storage.iter().map(|s| s.name.clone()).collect();
+    let names = current.clone();
+    let order = ask(
+        Text::new("Priority order, first tried first (names, comma separated):")
+            .with_default(&current.join(", "))
+            .with_validator(move |s: &str| {
+                let given: Vec<&str> = s.split(',').map(str::trim).collect();
+                Ok(
+                    match given.iter().find(|g| !names.iter().any(|n| n == *g)) {
+                        Some(bad) => {
+                            Validation::Invalid(format!("no storage named {bad:?}").into())
+                        }
+                        None => Validation::Valid,
+                    },
+                )
+            })
+            .prompt(),
+    )?;
+    let order: Vec<String> = order.split(',').map(|s| s.trim().to_string()).collect();
+    draft.set_order(&order);
     Ok(())
 }
 
