@@ -1,10 +1,11 @@
 //! The configuration `configure` is building: config.json and .env as they will be written.
 //!
 //! A [`Draft`] starts from the files already in the home directory (or from a deprecated
-//! `sites.json`), so running `configure` again changes only what is changed. config.json is
-//! edited through structs that keep every key they do not know (`compression`, `retention`,
-//! keys later versions add) exactly as it was; `.env` through [`EnvFile`], which keeps every
-//! other line. Secrets go to `.env` only, under the variable names config.json references.
+//! `sites.json`, whose sites [`migrate`] maps), so running `configure` again changes only what
+//! is changed. config.json is edited through the [`entries`](crate::configure::entries) types,
+//! which keep every key they do not know exactly as it was; `.env` through [`EnvFile`], which
+//! keeps every other line. Secrets go to `.env` only, under the variable names config.json
+//! references. The results of the tests ([`CheckError`]) are kept for the summary.
 //!
 //! Before anything is written the whole draft is validated by the same code that loads the
 //! config for a backup ([`Config::parse`]), so `configure` cannot write a config `backup`

@@ -1,6 +1,6 @@
 //! `configure`: from nothing (or an old sites.json) to a tested config.json and .env.
 //!
-//! On a terminal it runs the wizard ([`wizard`]). Non-interactively it applies an answers file
+//! On a terminal it runs the wizard ([`wizard()`]). Non-interactively it applies an answers file
 //! and the command-line options ([`Options`]) to the existing config, then tests every site,
 //! storage, D1 and SMTP setting and writes only when all of them pass (or when told not to
 //! test). Either way the result is validated as `backup` will load it, a summary is shown,
@@ -8,7 +8,9 @@
 //!
 //! The modules, lowest first: [`entries`] (config.json's entries) and [`envfile`] (`.env`
 //! edited in place); [`migrate`] (a deprecated sites.json) and [`probe`] (the tests);
-//! [`draft`] (what is being built); [`answers`] and [`wizard`], which fill a draft in.
+//! [`draft`] (what is being built); [`answers`] and [`wizard`](mod@wizard) (one file per step), which
+//! fill a draft in. None of them imports `app`, `commands` or `cli`: the command passes the
+//! paths, an [`Options`] and the runtime down.
 
 pub mod answers;
 pub mod draft;
