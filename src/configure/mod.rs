@@ -8,9 +8,9 @@
 //!
 //! The modules, lowest first: [`entries`] (config.json's entries) and [`envfile`] (`.env`
 //! edited in place); [`migrate`] (a deprecated sites.json) and [`probe`] (the tests);
-//! [`draft`] (what is being built); [`answers`] and [`wizard`](mod@wizard) (one file per step), which
-//! fill a draft in. None of them imports `app`, `commands` or `cli`: the command passes the
-//! paths, an [`Options`] and the runtime down.
+//! [`draft`] (what is being built); [`answers`] and [`wizard`](mod@wizard) (one file per
+//! step), which fill a draft in. None of them imports `app`, `commands` or `cli`: the command
+//! passes the paths, an [`Options`] and the runtime down.
 
 pub mod answers;
 pub mod draft;

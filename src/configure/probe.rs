@@ -233,6 +233,14 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_failed_check_shows_its_whole_cause_chain() {
+        let e = CheckError::D1(
+            anyhow::anyhow!("connection refused").context("cannot reach the D1 API"),
+        );
+        assert_eq!(e.to_string(), "cannot reach the D1 API: connection refused");
+    }
+
     #[tokio::test]
     async fn a_local_storage_is_written_read_and_cleaned() {
         let d = tempfile::tempdir().unwrap();
