@@ -13,6 +13,8 @@ mod env;
 pub mod healthchecks;
 mod paths;
 #[cfg(test)]
+mod documented;
+#[cfg(test)]
 pub(crate) mod proptests;
 mod raw;
 #[cfg(test)]

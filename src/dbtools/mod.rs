@@ -7,6 +7,8 @@
 //! environment: it goes into a `0600` defaults file (`--defaults-extra-file`) that is removed as
 //! soon as the tool has run. The command lines are built by pure functions, tested below.
 
+pub mod client;
+
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Write};

@@ -153,21 +153,40 @@ pub struct Expected {
     pub source: String,
 }
 
+/// Why no sha256 can be trusted for an archive.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExpectedError {
+    #[error(
+        "{key}: the object metadata records sha256 {metadata} but backups.db records {logdb}: one of them was changed; check both before trusting this archive"
+    )]
+    Disagree {
+        key: String,
+        metadata: String,
+        logdb: String,
+    },
+    #[error(
+        "{key}: no sha256 is recorded for it (neither in the object's metadata nor in backups.db), so its integrity cannot be checked; to use it anyway, download it, check it by hand (`tar --zstd -tf`) and restore it as README.md's Restore section describes"
+    )]
+    Unrecorded { key: String },
+}
+
 /// Combine what the object's metadata (`.sha256` beside a local archive) and backups.db say.
 /// When both know it they must agree; when neither does, the archive cannot be trusted.
 pub fn expected(
     key: &str,
     metadata: Option<&str>,
     logdb: Option<&str>,
-) -> Result<Expected, String> {
+) -> Result<Expected, ExpectedError> {
     let clean = |s: Option<&str>| {
         s.map(|s| s.trim().to_ascii_lowercase())
             .filter(|s| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()))
     };
     match (clean(metadata), clean(logdb)) {
-        (Some(m), Some(d)) if m != d => Err(format!(
-            "{key}: the object metadata records sha256 {m} but backups.db records {d}: one of them was changed; check both before trusting this archive"
-        )),
+        (Some(m), Some(d)) if m != d => Err(ExpectedError::Disagree {
+            key: key.to_string(),
+            metadata: m,
+            logdb: d,
+        }),
         (Some(m), Some(_)) => Ok(Expected {
             sha256: m,
             source: "object metadata and backups.db".into(),
@@ -180,9 +199,9 @@ pub fn expected(
             sha256: d,
             source: "backups.db".into(),
         }),
-        (None, None) => Err(format!(
-            "{key}: no sha256 is recorded for it (neither in the object's metadata nor in backups.db), so its integrity cannot be checked; to use it anyway, download it, check it by hand (`tar --zstd -tf`) and restore it as README.md's Restore section describes"
-        )),
+        (None, None) => Err(ExpectedError::Unrecorded {
+            key: key.to_string(),
+        }),
     }
 }
 
@@ -342,11 +361,13 @@ mod tests {
         assert!(
             expected("k", Some(&a), Some(&b))
                 .unwrap_err()
+                .to_string()
                 .contains("was changed")
         );
         assert!(
             expected("k", None, Some("short"))
                 .unwrap_err()
+                .to_string()
                 .contains("no sha256 is recorded")
         );
     }
