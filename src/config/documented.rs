@@ -13,7 +13,7 @@ const FORMATS_MD: &str = include_str!("../../docs/formats.md");
 fn accepted_keys() -> BTreeSet<String> {
     let mut tracer = Tracer::new(TracerConfig::default());
     let (root, _) = tracer
-        .trace_simple_type::<super::RawConfig>()
+        .trace_simple_type::<super::raw::RawConfig>()
         .unwrap_or_else(|e| panic!("cannot trace the config structs: {e}"));
     let registry = tracer
         .registry()

@@ -9,11 +9,11 @@
 //! `.env` second). The home directory's layout is [`Paths`].
 
 mod database;
+#[cfg(test)]
+mod documented;
 mod env;
 pub mod healthchecks;
 mod paths;
-#[cfg(test)]
-mod documented;
 #[cfg(test)]
 pub(crate) mod proptests;
 mod raw;
