@@ -252,71 +252,16 @@ impl Validator<'_> {
 
     fn storage(
         &self,
-        s: RawStorage,
+        mut s: RawStorage,
         p: &str,
         upload: UploadSettings,
     ) -> Result<StorageConfig, ConfigError> {
-        let name = self.name(s.name, &format!("{p}.name"))?;
+        let name = self.name(s.name.take(), &format!("{p}.name"))?;
         let priority = self.required(s.priority, &format!("{p}.priority"))?;
-        let kind_name = self.required(s.kind, &format!("{p}.type"))?;
+        let kind_name = self.required(s.kind.take(), &format!("{p}.type"))?;
         let kind = match kind_name.as_str() {
-            "local" => {
-                for (field, set) in [
-                    ("endpoint", s.endpoint.is_some()),
-                    ("region", s.region.is_some()),
-                    ("bucket", s.bucket.is_some()),
-                    ("access_key_env", s.access_key_env.is_some()),
-                    ("secret_key_env", s.secret_key_env.is_some()),
-                    ("path_style", s.path_style.is_some()),
-                ] {
-                    if set {
-                        return Err(
-                            self.err(format!("{p}.{field}"), "not allowed for a local storage")
-                        );
-                    }
-                }
-                let path = self.required(s.path, &format!("{p}.path"))?;
-                if !path.is_absolute() {
-                    return Err(self.err(format!("{p}.path"), "must be an absolute path"));
-                }
-                StorageKind::Local { path }
-            }
-            "s3" => {
-                if s.path.is_some() {
-                    return Err(self.err(
-                        format!("{p}.path"),
-                        "not allowed for an s3 storage (use bucket and prefix)",
-                    ));
-                }
-                let endpoint = match s.endpoint {
-                    Some(e) if !(e.starts_with("http://") || e.starts_with("https://")) => {
-                        return Err(self.err(
-                            format!("{p}.endpoint"),
-                            "must start with https:// (or http://)",
-                        ));
-                    }
-                    Some(e) => Some(e.trim_end_matches('/').to_string()),
-                    None => None,
-                };
-                let bucket = self.required(s.bucket, &format!("{p}.bucket"))?;
-                let mut prefix = s.prefix.unwrap_or_default();
-                if !prefix.is_empty() && !prefix.ends_with('/') {
-                    prefix.push('/');
-                }
-                let region = s.region.unwrap_or_else(|| "us-east-1".into());
-                StorageKind::S3(S3Config {
-                    path_style: s.path_style.unwrap_or(endpoint.is_some()),
-                    endpoint,
-                    region,
-                    bucket,
-                    prefix,
-                    access_key: self
-                        .secret_env(s.access_key_env, &format!("{p}.access_key_env"))?,
-                    secret_key: self
-                        .secret_env(s.secret_key_env, &format!("{p}.secret_key_env"))?,
-                    upload,
-                })
-            }
+            "local" => self.local_storage(s, p)?,
+            "s3" => StorageKind::S3(self.s3_storage(s, p, upload)?),
             other => {
                 return Err(self.err(
                     format!("{p}.type"),
@@ -328,6 +273,66 @@ impl Validator<'_> {
             name,
             priority,
             kind,
+        })
+    }
+
+    fn local_storage(&self, s: RawStorage, p: &str) -> Result<StorageKind, ConfigError> {
+        for (field, set) in [
+            ("endpoint", s.endpoint.is_some()),
+            ("region", s.region.is_some()),
+            ("bucket", s.bucket.is_some()),
+            ("access_key_env", s.access_key_env.is_some()),
+            ("secret_key_env", s.secret_key_env.is_some()),
+            ("path_style", s.path_style.is_some()),
+        ] {
+            if set {
+                return Err(self.err(format!("{p}.{field}"), "not allowed for a local storage"));
+            }
+        }
+        let path = self.required(s.path, &format!("{p}.path"))?;
+        if !path.is_absolute() {
+            return Err(self.err(format!("{p}.path"), "must be an absolute path"));
+        }
+        Ok(StorageKind::Local { path })
+    }
+
+    fn s3_storage(
+        &self,
+        s: RawStorage,
+        p: &str,
+        upload: UploadSettings,
+    ) -> Result<S3Config, ConfigError> {
+        if s.path.is_some() {
+            return Err(self.err(
+                format!("{p}.path"),
+                "not allowed for an s3 storage (use bucket and prefix)",
+            ));
+        }
+        let endpoint = match s.endpoint {
+            Some(e) if !(e.starts_with("http://") || e.starts_with("https://")) => {
+                return Err(self.err(
+                    format!("{p}.endpoint"),
+                    "must start with https:// (or http://)",
+                ));
+            }
+            Some(e) => Some(e.trim_end_matches('/').to_string()),
+            None => None,
+        };
+        let bucket = self.required(s.bucket, &format!("{p}.bucket"))?;
+        let mut prefix = s.prefix.unwrap_or_default();
+        if !prefix.is_empty() && !prefix.ends_with('/') {
+            prefix.push('/');
+        }
+        let region = s.region.unwrap_or_else(|| "us-east-1".into());
+        Ok(S3Config {
+            path_style: s.path_style.unwrap_or(endpoint.is_some()),
+            endpoint,
+            region,
+            bucket,
+            prefix,
+            access_key: self.secret_env(s.access_key_env, &format!("{p}.access_key_env"))?,
+            secret_key: self.secret_env(s.secret_key_env, &format!("{p}.secret_key_env"))?,
+            upload,
         })
     }
 
