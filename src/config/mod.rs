@@ -448,6 +448,14 @@ impl Config {
     }
 }
 
+/// Every site's own database block gets the timeouts of config.json's `database` block.
+fn fill_timeouts(mut sites: Vec<SiteConfig>, timeouts: Timeouts) -> Vec<SiteConfig> {
+    for db in sites.iter_mut().filter_map(|s| s.database.as_mut()) {
+        db.timeouts = timeouts;
+    }
+    sites
+}
+
 /// serde's messages end with " at line L column C", which the JSON path already replaces.
 fn clean_serde_message(msg: &str) -> String {
     let msg = match msg.rfind(" at line ") {
@@ -597,6 +605,7 @@ impl Validator<'_> {
         if database.connect_secs == 0 || database.stall_secs == 0 {
             return Err(self.err("database", "timeouts must be at least 1 second"));
         }
+        let sites = fill_timeouts(sites, database);
         Ok(Config {
             server_id,
             sites,
@@ -685,6 +694,8 @@ impl Validator<'_> {
             password,
             host,
             table_prefix: d.table_prefix,
+            // Set from the `database` block once it is read (see `fill_timeouts`).
+            timeouts: Timeouts::default(),
         })
     }
 

@@ -19,7 +19,8 @@ use crate::storage::{self, Body, StorageError};
 
 /// Check a site's database: Ok(a description of what answered) or Err(why not).
 pub fn site(site: &SiteConfig) -> Result<String, String> {
-    let resolved = crate::site::resolve(site).map_err(|e| format!("{e:#}"))?;
+    let resolved = crate::site::resolve(site, crate::config::Timeouts::default())
+        .map_err(|e| format!("{e:#}"))?;
     match crate::site::siteurl(&resolved) {
         Ok(url) => Ok(format!(
             "database {} as {} at {} answers{}",

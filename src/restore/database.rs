@@ -17,7 +17,7 @@ use std::process::Stdio;
 
 use anyhow::{Context as _, bail};
 
-use crate::config::{DatabaseConfig, DbHost};
+use crate::config::{DatabaseConfig, DbHost, Timeouts};
 use crate::dbtools;
 use crate::secret::Secret;
 
@@ -119,13 +119,14 @@ pub fn sql(creds: &DatabaseConfig, database: Option<&str>, sql: &str) -> anyhow:
 /// Root through the local socket: `socket` (from `MYSQL_UNIX_PORT`, or the site's own socket),
 /// else the client's default socket. Works where root authenticates by socket (Debian's
 /// default, when wpbackup runs as root) or has no password.
-pub fn admin(socket: Option<PathBuf>) -> DatabaseConfig {
+pub fn admin(socket: Option<PathBuf>, timeouts: Timeouts) -> DatabaseConfig {
     DatabaseConfig {
         name: String::new(),
         user: "root".into(),
         password: Secret::new(""),
         host: DbHost::Socket(socket),
         table_prefix: None,
+        timeouts,
     }
 }
 
@@ -168,7 +169,7 @@ pub fn create(
         Ok(_) => return Ok(format!("created database {name}")),
         Err(e) => format!("{e:#}"),
     };
-    let root = admin(admin_socket);
+    let root = admin(admin_socket, site.timeouts);
     let as_root = (|| -> anyhow::Result<String> {
         let tables: u64 = sql(
             &root,

@@ -243,7 +243,9 @@ fn restore_site(
 
     // Not on a terminal and no --yes: refuse before downloading when the answer is known.
     if !args.yes && !std::io::stdin().is_terminal() {
-        let early = stage::credentials(site, None).ok().map(|c| c.0);
+        let early = stage::credentials(site, None, config.database)
+            .ok()
+            .map(|c| c.0);
         let target_db = args
             .db_name
             .clone()
@@ -291,7 +293,8 @@ fn restore_site(
 
     // 4. Credentials, target database, and the old addresses.
     let creds = if plan.database || args.db_name.is_some() {
-        let (c, source) = stage::credentials(site, staged.contents.wp_config.as_deref())?;
+        let (c, source) =
+            stage::credentials(site, staged.contents.wp_config.as_deref(), config.database)?;
         tracing::info!("database credentials from {source}");
         Some(c)
     } else {
