@@ -19,9 +19,8 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> anyhow::Result<Outcome> {
     let paths = &ctx.paths;
     ensure_home(&paths.home)?;
     let env = ctx.env()?;
-    let config = load_config(ctx, args, &env).inspect_err(|e| {
-        record_run_error(ctx, &env, &format!("{e:#}"));
-    })?;
+    let config = load_config(ctx, args, &env)
+        .inspect_err(|e| record_run_error(ctx, &env, &format!("{e:#}")))?;
     let sites = select_sites(&config, args)?;
     if args.storage.is_none() && config.storage.is_empty() {
         return Err(ConfigError {
@@ -65,10 +64,8 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> anyhow::Result<Outcome> {
         let (sites, live) = (outcome::stored_sites(&results), failover::usable(&targets));
         crate::storage::prune::after_backup(&rt, &config, &db, &sites, &live);
     }
-    monitor.finish(
-        !any_failed,
-        &outcome::ping_body(&config.server_id, &results),
-    );
+    let ping = outcome::ping_body(&config.server_id, &results);
+    monitor.finish(!any_failed, &ping);
     if follow_up {
         if config.report.on_failure && any_failed {
             crate::report::after_failed_backup(&env, &config, &db);

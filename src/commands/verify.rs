@@ -187,7 +187,7 @@ fn verify_one(
             fetched.size, fetched.sha256, e.source, e.sha256
         )),
         Ok(_) => {}
-        Err(e) => problems.push(e.clone()),
+        Err(e) => problems.push(e.to_string()),
     }
     let contents = match contents {
         Ok(c) => c,

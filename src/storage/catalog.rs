@@ -153,37 +153,55 @@ pub struct Expected {
     pub source: String,
 }
 
+/// Why an archive's sha256 cannot be trusted.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ChecksumError {
+    #[error(
+        "{key}: the object metadata records sha256 {metadata} but backups.db records {logdb}: one of them was changed; check both before trusting this archive"
+    )]
+    Disagree {
+        key: String,
+        metadata: String,
+        logdb: String,
+    },
+    #[error(
+        "{key}: no sha256 is recorded for it (neither in the object's metadata nor in backups.db), so its integrity cannot be checked; to use it anyway, download it, check it by hand (`tar --zstd -tf`) and restore it as README.md's Restore section describes"
+    )]
+    Missing { key: String },
+}
+
 /// Combine what the object's metadata (`.sha256` beside a local archive) and backups.db say.
 /// When both know it they must agree; when neither does, the archive cannot be trusted.
 pub fn expected(
     key: &str,
     metadata: Option<&str>,
     logdb: Option<&str>,
-) -> Result<Expected, String> {
+) -> Result<Expected, ChecksumError> {
     let clean = |s: Option<&str>| {
         s.map(|s| s.trim().to_ascii_lowercase())
             .filter(|s| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()))
     };
-    match (clean(metadata), clean(logdb)) {
-        (Some(m), Some(d)) if m != d => Err(format!(
-            "{key}: the object metadata records sha256 {m} but backups.db records {d}: one of them was changed; check both before trusting this archive"
-        )),
-        (Some(m), Some(_)) => Ok(Expected {
-            sha256: m,
-            source: "object metadata and backups.db".into(),
-        }),
-        (Some(m), None) => Ok(Expected {
-            sha256: m,
-            source: "object metadata".into(),
-        }),
-        (None, Some(d)) => Ok(Expected {
-            sha256: d,
-            source: "backups.db".into(),
-        }),
-        (None, None) => Err(format!(
-            "{key}: no sha256 is recorded for it (neither in the object's metadata nor in backups.db), so its integrity cannot be checked; to use it anyway, download it, check it by hand (`tar --zstd -tf`) and restore it as README.md's Restore section describes"
-        )),
-    }
+    let (sha256, source) = match (clean(metadata), clean(logdb)) {
+        (Some(m), Some(d)) if m != d => {
+            return Err(ChecksumError::Disagree {
+                key: key.to_string(),
+                metadata: m,
+                logdb: d,
+            });
+        }
+        (Some(m), Some(_)) => (m, "object metadata and backups.db"),
+        (Some(m), None) => (m, "object metadata"),
+        (None, Some(d)) => (d, "backups.db"),
+        (None, None) => {
+            return Err(ChecksumError::Missing {
+                key: key.to_string(),
+            });
+        }
+    };
+    Ok(Expected {
+        sha256,
+        source: source.into(),
+    })
 }
 
 /// The archives under `prefix` on each storage; a storage that cannot be listed is reported.
@@ -342,11 +360,13 @@ mod tests {
         assert!(
             expected("k", Some(&a), Some(&b))
                 .unwrap_err()
+                .to_string()
                 .contains("was changed")
         );
         assert!(
             expected("k", None, Some("short"))
                 .unwrap_err()
+                .to_string()
                 .contains("no sha256 is recorded")
         );
     }

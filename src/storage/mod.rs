@@ -58,7 +58,6 @@ impl StorageError {
 }
 
 /// One stored object as a listing sees it.
-#[allow(dead_code)] // read by restore, list, verify and prune
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectInfo {
     /// Key relative to the storage's prefix (`server/site/site_20260101T000000Z.tar.zst`).
@@ -150,13 +149,11 @@ impl Body {
 }
 
 /// A download, as an async byte stream.
-#[allow(dead_code)] // read by restore and verify
 pub type Download = Pin<Box<dyn AsyncRead + Send>>;
 
 /// The interface every storage provider implements. Keys are relative to the storage's
 /// configured prefix (or directory); implementations add it.
 #[async_trait]
-#[allow(dead_code)] // the read side is used by restore, list, verify and prune
 pub trait Storage: Send + Sync {
     /// The storage's name from config.json.
     fn name(&self) -> &str;
