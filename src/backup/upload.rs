@@ -62,7 +62,14 @@ impl Upload<'_> {
                 let _ = self.rt.block_on(st.delete(self.key));
                 Err(AttemptError::Source(why))
             }
-            (Err(e), _) => Err(AttemptError::Storage(e.into())),
+            (Err(e), _) => {
+                tracing::warn!(
+                    site = self.spec.site,
+                    storage = st.name(),
+                    "upload failed, trying the next storage: {e}"
+                );
+                Err(AttemptError::Storage(e.into()))
+            }
         }
     }
 

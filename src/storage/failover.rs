@@ -129,13 +129,7 @@ pub fn store<T>(
             }
             Err(AttemptError::Source(e)) => return Err(FailoverError::Source(e)),
             Err(AttemptError::Stop(why)) => return Err(FailoverError::Stopped(why)),
-            Err(AttemptError::Storage(e)) => {
-                tracing::warn!(
-                    storage = st.name(),
-                    "upload failed, trying the next storage: {e:#}"
-                );
-                reasons.push(format!("{}: {e:#}", st.name()));
-            }
+            Err(AttemptError::Storage(e)) => reasons.push(format!("{}: {e:#}", st.name())),
         }
     }
     Err(FailoverError::AllFailed(reasons))
