@@ -157,3 +157,76 @@ pub fn table_rows(results: &[SiteResult]) -> Vec<Vec<String>> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(skipped: usize) -> Manifest {
+        Manifest {
+            format_version: 1,
+            wpbackup_version: "0".into(),
+            site: "blog".into(),
+            server_id: "srv".into(),
+            created_at: "2026-01-01T00:00:00Z".into(),
+            wordpress_version: None,
+            database_name: "wp".into(),
+            table_prefix: "wp_".into(),
+            siteurl: None,
+            file_count: 3,
+            bytes: 10,
+            database_sha256: String::new(),
+            database_bytes: 2048,
+            skipped: (0..skipped).map(|i| format!("f{i}")).collect(),
+        }
+    }
+
+    fn result(position: usize, failed_first: Vec<String>, skipped: usize) -> SiteResult {
+        let out = PutOutcome {
+            size: 1024,
+            sha256: "ab".into(),
+        };
+        let s = Stored {
+            value: (out, manifest(skipped)),
+            storage: "secondary".into(),
+            position,
+            failed_first,
+        };
+        stored("blog", Instant::now(), "srv/blog/k.tar.zst".into(), s)
+    }
+
+    #[test]
+    fn the_first_storage_taking_it_cleanly_is_a_success() {
+        let r = result(0, vec![], 0);
+        assert_eq!(r.status, Status::Success);
+        assert_eq!(
+            r.details,
+            "stored srv/blog/k.tar.zst on secondary (1.0 KiB, 3 files, database 2.0 KiB)"
+        );
+        assert_eq!(r.storage.as_deref(), Some("secondary"));
+    }
+
+    #[test]
+    fn failover_and_skipped_files_are_warnings_that_say_why() {
+        let r = result(1, vec!["primary: refused".into()], 0);
+        assert_eq!(r.status, Status::Warning);
+        assert!(
+            r.details
+                .ends_with("; a storage failed first: primary: refused")
+        );
+        let r = result(0, vec![], 12);
+        assert_eq!(r.status, Status::Warning);
+        assert!(
+            r.details.ends_with(
+                "; 12 unreadable file(s) skipped: f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, ..."
+            ),
+            "{}",
+            r.details
+        );
+        let r = result(2, vec!["a skipped: x".into(), "b: y".into()], 0);
+        assert!(
+            r.details
+                .ends_with("; storages failed first: a skipped: x; b: y")
+        );
+    }
+}
