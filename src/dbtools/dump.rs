@@ -4,6 +4,7 @@
 //! the tool's completion line (`-- Dump completed on ...`). A watchdog stops a tool that has
 //! written nothing for `database.stall_timeout_secs`, or when the run is interrupted.
 
+use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
 use std::path::Path;
@@ -13,11 +14,33 @@ use anyhow::{Context as _, bail};
 use sha2::{Digest, Sha256};
 use tempfile::NamedTempFile;
 
-use super::{command, defaults_file, dump_args, find_tool, tail_text};
+use super::{command, defaults_file, find_tool, tail_text};
 use crate::config::DatabaseConfig;
 
 /// The line every complete dump ends with.
 pub const COMPLETION_MARKER: &[u8] = b"-- Dump completed";
+
+/// Arguments of the dump tool (no secret among them).
+pub fn dump_args(defaults: &Path, db_name: &str) -> Vec<OsString> {
+    let mut args: Vec<OsString> =
+        vec![format!("--defaults-extra-file={}", defaults.display()).into()];
+    for a in [
+        "--single-transaction",
+        "--quick",
+        "--routines",
+        "--triggers",
+        "--default-character-set=utf8mb4",
+        "--hex-blob",
+        "--no-tablespaces",
+        "--add-drop-table",
+        "--comments",
+        "--",
+    ] {
+        args.push(a.into());
+    }
+    args.push(db_name.into());
+    args
+}
 
 /// A finished, complete dump: zstd-compressed in a private temporary file.
 #[derive(Debug)]
@@ -295,5 +318,24 @@ impl<R: Read> Read for Counted<R> {
         self.progress
             .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_stay_out_of_arguments() {
+        let args = dump_args(Path::new("/tmp/x.cnf"), "wp");
+        let joined: Vec<String> = args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(joined[0], "--defaults-extra-file=/tmp/x.cnf");
+        assert!(joined.contains(&"--single-transaction".to_string()));
+        assert!(joined.contains(&"--hex-blob".to_string()));
+        assert_eq!(joined.last().map(String::as_str), Some("wp"));
+        assert!(!joined.iter().any(|a| a.contains("pass")));
     }
 }

@@ -90,28 +90,6 @@ pub fn defaults_file(db: &DatabaseConfig) -> anyhow::Result<NamedTempFile> {
     Ok(f)
 }
 
-/// Arguments of the dump tool (no secret among them).
-pub fn dump_args(defaults: &Path, db_name: &str) -> Vec<OsString> {
-    let mut args: Vec<OsString> =
-        vec![format!("--defaults-extra-file={}", defaults.display()).into()];
-    for a in [
-        "--single-transaction",
-        "--quick",
-        "--routines",
-        "--triggers",
-        "--default-character-set=utf8mb4",
-        "--hex-blob",
-        "--no-tablespaces",
-        "--add-drop-table",
-        "--comments",
-        "--",
-    ] {
-        args.push(a.into());
-    }
-    args.push(db_name.into());
-    args
-}
-
 /// Arguments of the client to run one query and print bare tab-separated rows.
 pub fn query_args(defaults: &Path, db: &DatabaseConfig, sql: &str) -> Vec<OsString> {
     vec![
@@ -177,20 +155,6 @@ mod tests {
             table_prefix: None,
             timeouts: Default::default(),
         }
-    }
-
-    #[test]
-    fn secrets_stay_out_of_arguments() {
-        let args = dump_args(Path::new("/tmp/x.cnf"), "wp");
-        let joined: Vec<String> = args
-            .iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
-        assert_eq!(joined[0], "--defaults-extra-file=/tmp/x.cnf");
-        assert!(joined.contains(&"--single-transaction".to_string()));
-        assert!(joined.contains(&"--hex-blob".to_string()));
-        assert_eq!(joined.last().map(String::as_str), Some("wp"));
-        assert!(!joined.iter().any(|a| a.contains("pass")));
     }
 
     #[test]
