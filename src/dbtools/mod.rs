@@ -1,9 +1,12 @@
-//! The MariaDB/MySQL client tools: finding them, their command lines, and small queries; the
-//! dump itself is in [`dump`].
+//! The MariaDB/MySQL client tools: finding them, the connection's defaults file, the child's
+//! command, and small queries; the dump itself is in [`dump`].
 //!
-//! The password is never on a command line or in the child's
-//! environment: it goes into a `0600` defaults file (`--defaults-extra-file`) that is removed as
-//! soon as the tool has run. The command lines are built by pure functions, tested below.
+//! The password is never on a command line or in the child's environment: it goes into a
+//! `0600` defaults file (`--defaults-extra-file`) that is removed as soon as the tool has run.
+//! The command lines are built by pure functions, tested below. Time limits come with each
+//! [`DatabaseConfig`] (its `timeouts`), never from a process-wide setting.
+
+pub mod dump;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -12,8 +15,6 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context as _, bail};
 use tempfile::NamedTempFile;
-
-pub mod dump;
 
 use crate::config::{DatabaseConfig, DbHost};
 pub use dump::{COMPLETION_MARKER, Dump, run_dump};
