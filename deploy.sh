@@ -189,14 +189,18 @@ deploy_local() {
 deploy_remote() {
   local host="$1" dir
   say "== $host"
-  dir="/tmp/wpbackup-deploy.$$"
+  # The directory is made by mktemp on the remote side: a name chosen here could be created
+  # first by a local user there, who would then own the script that runs under sudo.
+  dir="$(ssh -o BatchMode=yes "$host" 'mktemp -d /tmp/wpbackup-deploy.XXXXXXXXXX')" \
+    || die "$host: cannot create a temporary directory (mktemp -d) over ssh"
+  [[ "$dir" =~ ^/tmp/wpbackup-deploy\.[A-Za-z0-9]{10}$ ]] \
+    || die "$host: mktemp -d answered an unexpected path: $dir"
   local args=(--home "$HOME_DIR" --time "$TIME" --binary "$dir/wpbackup")
   [ "$DRY_RUN" = 1 ] && args+=(--dry-run)
   if [ "$DRY_RUN" = 1 ]; then
     say "would copy wpbackup, deploy.sh and systemd/ to $host:$dir and run deploy.sh there"
   fi
   # The files are copied even in a dry run, so that the remote side can say what it would do.
-  ssh -o BatchMode=yes "$host" "mkdir -p -m 700 $dir"
   scp -q -o BatchMode=yes "$BINARY" "$SCRIPT_DIR/deploy.sh" "$host:$dir/"
   scp -q -r -o BatchMode=yes "$SCRIPT_DIR/systemd" "$host:$dir/"
   local quoted

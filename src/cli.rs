@@ -1,4 +1,4 @@
-//! The command line, as clap structs and nothing else (see `spec/cli.md`).
+//! The command line, as clap structs and nothing else (every command's `--help`).
 
 use std::path::PathBuf;
 

@@ -75,12 +75,38 @@ impl Pty {
 fn the_wizard_finds_the_site_catches_a_wrong_secret_and_writes_a_config_that_backs_up() {
     let f = fresh("wizard");
     let scan = f.site.path.parent().unwrap().to_string_lossy().into_owned();
-    let p = rexpect::session::spawn_command(wizard_cmd(&f, &scan), Some(90_000)).unwrap();
-    let mut t = Pty {
-        p,
-        seen: String::new(),
-    };
+    let mut t = Pty::spawn(&f, &scan);
+    answer_a_first_run(&mut t, &f);
+    let rest = t.p.exp_eof().unwrap();
+    t.seen.push_str(&rest);
+    match t.p.process().wait().unwrap() {
+        WaitStatus::Exited(_, 0) => {}
+        other => panic!("configure ended with {other:?}\n{}", t.seen),
+    }
+    for secret in [PRIMARY_SECRET, "not-the-secret", &f.site.db_password] {
+        assert!(
+            !t.seen.contains(secret),
+            "a secret reached the terminal:\n{}",
+            t.seen
+        );
+    }
+    the_first_run_wrote_a_private_config_that_backs_up(&f);
+    a_rerun_with_enter_everywhere_keeps_everything(&f, &scan);
+}
 
+impl Pty {
+    fn spawn(f: &Fixture, scan: &str) -> Pty {
+        let p = rexpect::session::spawn_command(wizard_cmd(f, scan), Some(90_000)).unwrap();
+        Pty {
+            p,
+            seen: String::new(),
+        }
+    }
+}
+
+/// The wizard on an empty home: the site found is taken, the storage's secret is mistyped
+/// once, then corrected; no D1, no email; written.
+fn answer_a_first_run(t: &mut Pty, f: &Fixture) {
     t.prompt("Server ID", "wizard-host");
     t.expect("Found 1 WordPress site");
     t.prompt("Sites to back up", ""); // found sites come preselected
@@ -116,20 +142,9 @@ fn the_wizard_finds_the_site_catches_a_wrong_secret_and_writes_a_config_that_bac
     t.expect("PRIMARY_SECRET_ACCESS_KEY (set)");
     t.prompt("Write config.json and .env?", "y");
     t.expect("Wrote ");
-    let rest = t.p.exp_eof().unwrap();
-    t.seen.push_str(&rest);
-    match t.p.process().wait().unwrap() {
-        WaitStatus::Exited(_, 0) => {}
-        other => panic!("configure ended with {other:?}\n{}", t.seen),
-    }
-    for secret in [PRIMARY_SECRET, "not-the-secret", &f.site.db_password] {
-        assert!(
-            !t.seen.contains(secret),
-            "a secret reached the terminal:\n{}",
-            t.seen
-        );
-    }
+}
 
+fn the_first_run_wrote_a_private_config_that_backs_up(f: &Fixture) {
     let config = f.home().join("config.json");
     let env = f.home().join(".env");
     assert_eq!(mode(&config), 0o600);
@@ -154,15 +169,15 @@ fn the_wizard_finds_the_site_catches_a_wrong_secret_and_writes_a_config_that_bac
     );
     let dir = fixture::extract(&stored[0].1);
     assert!(dir.path().join("files/wp-config.php").exists());
+}
 
-    // Run again and press Enter at every question: everything is kept as it was.
+/// Run again and press Enter at every question: everything is kept as it was.
+fn a_rerun_with_enter_everywhere_keeps_everything(f: &Fixture, scan: &str) {
+    let config = f.home().join("config.json");
+    let env = f.home().join(".env");
     let config_before = std::fs::read(&config).unwrap();
     let env_before = std::fs::read(&env).unwrap();
-    let p = rexpect::session::spawn_command(wizard_cmd(&f, &scan), Some(90_000)).unwrap();
-    let mut t = Pty {
-        p,
-        seen: String::new(),
-    };
+    let mut t = Pty::spawn(f, scan);
     t.prompt("Server ID", "");
     t.prompt("Sites to back up", "");
     t.prompt("Another WordPress folder", "");

@@ -1,8 +1,9 @@
 //! deploy.sh and the systemd units: the units pass `systemd-analyze verify` (warnings count as
 //! failures) and carry the hardening they promise; deploy.sh is shellcheck-clean, installs
 //! every file with its mode into a temporary root, keeps an existing config, enables the
-//! timers, changes nothing when run again, shows without doing under --dry-run, and writes a
-//! cron entry where there is no systemd.
+//! timers, changes nothing when run again, shows without doing under --dry-run, writes a
+//! cron entry where there is no systemd, and deploys over ssh from a directory the remote
+//! side made with mktemp.
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -297,4 +298,89 @@ fn the_installed_service_runs_a_backup_that_lands_in_the_bucket() {
     assert_eq!(stored.len(), 1, "{stored:?}");
     assert!(stored[0].0.starts_with("test-server/blog/"), "{stored:?}");
     assert_eq!(f.rows()[0].status, "SUCCESS");
+}
+
+/// A fake `ssh` for a remote deploy: the "remote host" is this machine with its files under
+/// `$FAKE_ROOT` (DESTDIR). Before running a command, it plays a local user on that host who
+/// creates, first, every `/tmp/wpbackup-deploy.*` path the command names (as a predictable
+/// name invites), leaving a `planted` file in it. `scp` copies locally and logs where to.
+const FAKE_SSH: &str = r#"#!/bin/bash
+while [ "${1:-}" = -o ]; do shift 2; done
+shift # the host
+cmd="$*"
+for p in $(grep -o '/tmp/wpbackup-deploy\.[A-Za-z0-9]*' <<< "$cmd" | sort -u); do
+  if [ ! -e "$p" ]; then mkdir -p "$p" && touch "$p/planted" && echo "$p" >> "$FAKE_LOG.planted"; fi
+done
+echo "ssh $cmd" >> "$FAKE_LOG"
+DESTDIR="$FAKE_ROOT" WPBACKUP_SYSTEMD=no WPBACKUP_CRONTAB=/etc/cron.d/wpbackup bash -c "$cmd"
+"#;
+
+const FAKE_SCP: &str = r#"#!/bin/bash
+args=()
+while [ $# -gt 0 ]; do
+  case "$1" in -q|-r) shift ;; -o) shift 2 ;; *) args+=("$1"); shift ;; esac
+done
+dest="${args[-1]#*:}"
+unset 'args[-1]'
+echo "scp $dest" >> "$FAKE_LOG"
+[ ! -e "$dest/planted" ] || echo "scp into a planted directory: $dest" >> "$FAKE_LOG"
+cp -r "${args[@]}" "$dest"
+"#;
+
+/// Removes the directories the fake attacker made in /tmp, even when the test fails.
+struct Planted(PathBuf);
+
+impl Drop for Planted {
+    fn drop(&mut self) {
+        for p in std::fs::read_to_string(&self.0).unwrap_or_default().lines() {
+            if p.starts_with("/tmp/wpbackup-deploy.") {
+                let _ = std::fs::remove_dir_all(p);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_remote_deploy_runs_from_a_directory_only_it_could_have_made() {
+    let work = tempfile::tempdir().unwrap();
+    let (root, bin, log) = (
+        work.path().join("root"),
+        work.path().join("bin"),
+        work.path().join("fake.log"),
+    );
+    let _planted = Planted(work.path().join("fake.log.planted"));
+    std::fs::create_dir_all(&bin).unwrap();
+    for (name, script) in [("ssh", FAKE_SSH), ("scp", FAKE_SCP)] {
+        std::fs::write(bin.join(name), script).unwrap();
+        std::fs::set_permissions(bin.join(name), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new("bash")
+        .arg(repo().join("deploy.sh"))
+        .args(["--binary", &crate::util::bin().to_string_lossy()])
+        .args(["--env-file", "/nonexistent/.env", "web-01"])
+        .current_dir(work.path())
+        .env("PATH", path)
+        .env("FAKE_LOG", &log)
+        .env("FAKE_ROOT", &root)
+        .output()
+        .unwrap();
+    let said = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(out.status.success(), "{}\n{said}", text(&out));
+    // It was deployed: the binary is installed on the "remote" host.
+    assert!(root.join("usr/local/bin/wpbackup").is_file(), "{said}");
+    // And never from a directory someone else had created first.
+    assert!(!said.contains("planted"), "{said}");
+    let used: Vec<&str> = said
+        .lines()
+        .filter_map(|l| l.strip_prefix("scp "))
+        .collect();
+    assert!(!used.is_empty(), "{said}");
+    for dir in used {
+        assert!(!Path::new(dir).exists(), "{dir} was left behind: {said}");
+    }
 }

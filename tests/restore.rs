@@ -146,6 +146,25 @@ fn four_digit_port() -> u16 {
         .expect("a free four-digit port")
 }
 
+/// `value` unserialized by PHP itself, as JSON (`BROKEN` when it does not unserialize).
+fn unserialized_json(value: &str) -> String {
+    let php = std::process::Command::new("php")
+        .args([
+            "-r",
+            "$v = unserialize(stream_get_contents(STDIN)); echo $v === false ? 'BROKEN' : json_encode($v, JSON_UNESCAPED_SLASHES);",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(value.as_bytes())?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    stdout(&php)
+}
+
 #[test]
 fn clone_to_another_directory_database_and_address() {
     let f = Fixture::new("restore-clone");
@@ -193,21 +212,7 @@ fn clone_to_another_directory_database_and_address() {
 
     // The serialized option holding the address still unserializes, with the new address in it.
     let value = option(&f, &clone_db, "wpb_serialized");
-    let php = std::process::Command::new("php")
-        .args([
-            "-r",
-            "$v = unserialize(stream_get_contents(STDIN)); echo $v === false ? 'BROKEN' : json_encode($v, JSON_UNESCAPED_SLASHES);",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write;
-            child.stdin.take().unwrap().write_all(value.as_bytes())?;
-            child.wait_with_output()
-        })
-        .unwrap();
-    let decoded = stdout(&php);
+    let decoded = unserialized_json(&value);
     assert_eq!(
         decoded,
         format!(r#"{{"url":"{new_url}/landing","nested":["{new_url}"]}}"#),

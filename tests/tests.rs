@@ -11,6 +11,7 @@ mod faults;
 mod fixture;
 mod harness;
 mod healthchecks;
+mod layout;
 mod prune;
 mod report;
 mod restore;

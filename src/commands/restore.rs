@@ -1,1 +1,185 @@
-pub use crate::restore::run;
+//! `wpbackup restore`: bring a site back from an archive, or clone it elsewhere.
+//!
+//! This file is the command: it checks the command line (`--archive`, `--at` or the newest;
+//! `--to`, `--db-name`, `--url`, `--files-only`, `--db-only`), loads the configuration, opens
+//! the storages, holds the lock, and asks on the terminal (unless `--yes`) before anything live
+//! is replaced. The restore itself, in the order that keeps a failed one from changing
+//! anything, is `crate::restore`. The result is printed and recorded in `backup_log` (action
+//! `restore`).
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use chrono::Utc;
+
+use super::{Context, Outcome, UsageError};
+use crate::app::{open_storages, runtime};
+use crate::cli::RestoreArgs;
+use crate::config::{Config, SiteConfig};
+use crate::lock::RunLock;
+use crate::logdb::{LogDb, LogEntry, Status};
+use crate::restore::{self, Report, Request, Sources};
+use crate::storage::catalog::{self, Choice};
+
+/// The checked command line.
+struct Plan {
+    choice: Choice,
+    files: bool,
+    database: bool,
+    url: Option<String>,
+}
+
+fn plan(args: &RestoreArgs) -> Result<Plan, UsageError> {
+    let choice = match (&args.archive, &args.at) {
+        (Some(k), _) => Choice::Key(k.clone()),
+        (None, Some(t)) => {
+            Choice::At(catalog::parse_time(t).map_err(|e| UsageError(format!("--at: {e}")))?)
+        }
+        (None, None) => Choice::Newest,
+    };
+    if args.files_only && args.url.is_some() {
+        return Err(UsageError(
+            "--url rewrites the database: it cannot go with --files-only".into(),
+        ));
+    }
+    if args.db_only && args.to.is_some() {
+        return Err(UsageError(
+            "--to restores files: it cannot go with --db-only".into(),
+        ));
+    }
+    let url = match &args.url {
+        None => None,
+        Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
+            Some(u.trim_end_matches('/').to_string())
+        }
+        Some(u) => {
+            return Err(UsageError(format!(
+                "--url {u}: give the full address, e.g. https://staging.example.com"
+            )));
+        }
+    };
+    if let Some(name) = &args.db_name
+        && (name.is_empty() || name.len() > 64 || name.contains(['/', '\\', '.', '`']))
+    {
+        return Err(UsageError(format!(
+            "--db-name {name:?}: not a usable database name"
+        )));
+    }
+    Ok(Plan {
+        choice,
+        files: !args.db_only,
+        database: !args.files_only,
+        url,
+    })
+}
+
+pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<Outcome> {
+    let started = Instant::now();
+    let plan = plan(args)?;
+    let (env, config) = ctx.load()?;
+    let site = find_site(&config, &args.site)?;
+    let storages = open_storages(&config, args.storage.as_deref())?;
+    let _lock = RunLock::acquire(&ctx.paths.lock)?;
+    let logdb = LogDb::open(&ctx.paths.db)?;
+    let rt = runtime()?;
+    let request = Request {
+        site,
+        server_id: config.server_id.clone(),
+        choice: plan.choice,
+        files: plan.files,
+        database: plan.database,
+        url: plan.url,
+        to: args.to.clone(),
+        db_name: args.db_name.clone(),
+        identity: args.identity.clone(),
+        home: ctx.paths.home.clone(),
+        timeouts: config.database,
+        mysql_unix_port: env.get("MYSQL_UNIX_PORT").map(PathBuf::from),
+        confirm_early: !args.yes && !std::io::stdin().is_terminal(),
+    };
+    let mut report = Report {
+        site: request.site.name.clone(),
+        ..Report::default()
+    };
+    let sources = Sources {
+        rt: &rt,
+        storages: &storages,
+        logdb: &logdb,
+    };
+    let confirm = |live: &[String]| confirm(live, args.yes);
+    let result = match restore::restore(&sources, &request, &confirm, &mut report) {
+        Err(e) if e.downcast_ref::<UsageError>().is_some() => return Err(e),
+        result => result,
+    };
+    report.duration_secs = started.elapsed().as_secs_f64();
+    let (status, details) = match &result {
+        Ok(()) => (Status::Success, report.summary()),
+        Err(e) => (Status::Error, format!("restore failed: {e:#}")),
+    };
+    record(&logdb, &config.server_id, &report, status, &details);
+    result?;
+    if ctx.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else if !ctx.quiet {
+        println!("{}", report.summary());
+    }
+    Ok(Outcome::Ok)
+}
+
+/// The site `name` of config.json.
+fn find_site(config: &Config, name: &str) -> Result<SiteConfig, UsageError> {
+    config
+        .sites
+        .iter()
+        .find(|s| s.name == name)
+        .cloned()
+        .ok_or_else(|| {
+            let known: Vec<_> = config.sites.iter().map(|s| s.name.as_str()).collect();
+            UsageError(format!(
+                "--site {name}: no such site in config.json (known: {})",
+                known.join(", ")
+            ))
+        })
+}
+
+/// Ask on the terminal before replacing `live` things; without one, --yes is needed.
+fn confirm(live: &[String], yes: bool) -> anyhow::Result<()> {
+    if live.is_empty() || yes {
+        return Ok(());
+    }
+    let what = live.join(" and ");
+    if !std::io::stdin().is_terminal() {
+        return Err(UsageError(format!(
+            "this restore replaces {what}: run it again with --yes to confirm (nothing was changed)"
+        ))
+        .into());
+    }
+    eprint!("This restore replaces {what}. Continue? [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    if matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+        Ok(())
+    } else {
+        Err(UsageError("restore cancelled; nothing was changed".into()).into())
+    }
+}
+
+/// The restore's row in backups.db (a failure to write it is logged, not fatal).
+fn record(logdb: &LogDb, server_id: &str, report: &Report, status: Status, details: &str) {
+    let logged = logdb.log(&LogEntry {
+        timestamp: Utc::now(),
+        status,
+        details,
+        site_name: &report.site,
+        server_id,
+        action: "restore",
+        storage_name: (!report.storage.is_empty()).then_some(report.storage.as_str()),
+        archive_key: (!report.key.is_empty()).then_some(report.key.as_str()),
+        duration_secs: Some(report.duration_secs),
+    });
+    if let Err(e) = logged {
+        tracing::error!("cannot record the restore in backups.db: {e:#}");
+    }
+}

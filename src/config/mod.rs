@@ -11,6 +11,8 @@
 
 mod database;
 #[cfg(test)]
+mod documented;
+#[cfg(test)]
 pub(crate) mod proptests;
 
 pub use database::{DatabaseConfig, DbHost, Timeouts, parse_db_host};

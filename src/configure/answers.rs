@@ -26,7 +26,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use serde::Deserialize;
 
-use crate::configure::draft::{Draft, Preset, SiteEntry};
+use crate::configure::draft::Draft;
+use crate::configure::entries::{Preset, SiteEntry};
 use crate::site::discover::FoundSite;
 
 #[derive(Debug, Default, Deserialize)]
@@ -112,9 +113,33 @@ pub struct SmtpAnswer {
     pub to: Vec<String>,
 }
 
+/// An answer that cannot be applied, named by where it is in the answers file.
+#[derive(Debug, thiserror::Error)]
+pub enum AnswerError {
+    #[error("answers: storage[{index}]: {problem}")]
+    Storage { index: usize, problem: Missing },
+    #[error("answers: smtp.tls {0:?}: use starttls, tls or none")]
+    SmtpTls(String),
+}
+
+/// What a storage answer lacks (each message starts with the missing field).
+#[derive(Debug, thiserror::Error)]
+pub enum Missing {
+    #[error("preset: missing for a new storage: one of idrive-e2, aws, b2, r2, wasabi, s3, local")]
+    Preset,
+    #[error("path: missing for a local storage")]
+    Path,
+    #[error("endpoint: missing (the {0} endpoint URL)")]
+    Endpoint(&'static str),
+    #[error("account_id: missing (Cloudflare R2's endpoint is made from it)")]
+    AccountId,
+    #[error("bucket: missing")]
+    Bucket,
+}
+
 /// Read an answers file; errors name the JSON path.
 pub fn load(path: &Path) -> anyhow::Result<Answers> {
-    crate::configure::draft::warn_if_public(path);
+    crate::configure::envfile::warn_if_public(path);
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the answers file {}", path.display()))?;
     let de = &mut serde_json::Deserializer::from_str(&text);
@@ -135,7 +160,7 @@ fn absolute(p: &Path) -> PathBuf {
 }
 
 /// Apply `a` to the draft. `found` is what the site search found.
-pub fn apply(draft: &mut Draft, a: Answers, found: &[FoundSite]) -> anyhow::Result<()> {
+pub fn apply(draft: &mut Draft, a: Answers, found: &[FoundSite]) -> Result<(), AnswerError> {
     if let Some(id) = a.server_id {
         draft.file.server_id = Some(id);
     }
@@ -169,7 +194,7 @@ pub fn apply(draft: &mut Draft, a: Answers, found: &[FoundSite]) -> anyhow::Resu
         });
     }
     for (i, s) in a.storage.into_iter().enumerate() {
-        storage(draft, s).with_context(|| format!("answers: storage[{i}]"))?;
+        storage(draft, s).map_err(|problem| AnswerError::Storage { index: i, problem })?;
     }
     if let Some(order) = a.storage_order {
         draft.set_order(&order);
@@ -187,7 +212,7 @@ pub fn apply(draft: &mut Draft, a: Answers, found: &[FoundSite]) -> anyhow::Resu
     if let Some(s) = a.smtp {
         let tls = s.tls.unwrap_or_else(|| "starttls".into());
         if !["starttls", "tls", "none"].contains(&tls.as_str()) {
-            anyhow::bail!("answers: smtp.tls {tls:?}: use starttls, tls or none");
+            return Err(AnswerError::SmtpTls(tls));
         }
         draft.env.set("SMTP_HOST", &s.host);
         if let Some(p) = s.port {
@@ -208,7 +233,7 @@ pub fn apply(draft: &mut Draft, a: Answers, found: &[FoundSite]) -> anyhow::Resu
     Ok(())
 }
 
-fn storage(draft: &mut Draft, s: StorageAnswer) -> anyhow::Result<()> {
+fn storage(draft: &mut Draft, s: StorageAnswer) -> Result<(), Missing> {
     let existing = s
         .name
         .as_ref()
@@ -217,9 +242,7 @@ fn storage(draft: &mut Draft, s: StorageAnswer) -> anyhow::Result<()> {
     let preset = match (s.preset, &existing) {
         (Some(p), _) => p,
         (None, Some(e)) => Preset::detect(e),
-        (None, None) => anyhow::bail!(
-            "preset: missing for a new storage: one of idrive-e2, aws, b2, r2, wasabi, s3, local"
-        ),
+        (None, None) => return Err(Missing::Preset),
     };
     let name = s.name.unwrap_or_else(|| preset.default_name().to_string());
     let mut e = existing
@@ -231,7 +254,7 @@ fn storage(draft: &mut Draft, s: StorageAnswer) -> anyhow::Result<()> {
         e.kind = "local".into();
         e.path = s.path.map(|p| absolute(&p)).or(e.path);
         if e.path.is_none() {
-            anyhow::bail!("path: missing for a local storage");
+            return Err(Missing::Path);
         }
         draft.upsert_storage(e, None, None);
         return Ok(());
@@ -248,10 +271,10 @@ fn storage(draft: &mut Draft, s: StorageAnswer) -> anyhow::Result<()> {
             .or(e.endpoint),
     };
     if preset.asks_endpoint() && e.endpoint.is_none() {
-        anyhow::bail!("endpoint: missing (the {} endpoint URL)", preset.label());
+        return Err(Missing::Endpoint(preset.label()));
     }
     if preset == Preset::R2 && e.endpoint.is_none() {
-        anyhow::bail!("account_id: missing (Cloudflare R2's endpoint is made from it)");
+        return Err(Missing::AccountId);
     }
     if preset == Preset::Aws {
         e.endpoint = None;
@@ -259,7 +282,7 @@ fn storage(draft: &mut Draft, s: StorageAnswer) -> anyhow::Result<()> {
     e.region = Some(region);
     e.bucket = s.bucket.or(e.bucket);
     if e.bucket.is_none() {
-        anyhow::bail!("bucket: missing");
+        return Err(Missing::Bucket);
     }
     e.prefix = s.prefix.or(e.prefix);
     e.path_style = s.path_style.or(e.path_style);

@@ -1,202 +1,34 @@
 //! The configuration `configure` is building: config.json and .env as they will be written.
 //!
 //! A [`Draft`] starts from the files already in the home directory (or from a deprecated
-//! `sites.json`), so running `configure` again changes only what is changed. config.json is
-//! edited through structs that keep every key they do not know (`compression`, `retention`,
-//! keys later versions add) exactly as it was; `.env` through [`EnvFile`], which keeps every
-//! other line. Secrets go to `.env` only, under the variable names config.json references.
+//! `sites.json`, whose sites [`migrate`] maps), so running `configure` again changes only what
+//! is changed. config.json is edited through the [`entries`](crate::configure::entries) types,
+//! which keep every key they do not know exactly as it was; `.env` through [`EnvFile`], which
+//! keeps every other line. Secrets go to `.env` only, under the variable names config.json
+//! references. The results of the tests ([`CheckError`]) are kept for the summary.
 //!
 //! Before anything is written the whole draft is validated by the same code that loads the
 //! config for a backup ([`Config::parse`]), so `configure` cannot write a config `backup`
 //! would refuse. Both files are written atomically with mode 0600.
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Map;
 
 use crate::config::{Config, ConfigError, Env, Paths, SiteConfig, StorageConfig, StorageKind};
+use crate::configure::entries::{ConfigFile, Preset, SiteEntry, StorageEntry, key_vars};
 use crate::configure::envfile::{self, EnvFile};
-
-/// config.json as `configure` edits it: the keys it manages, and everything else kept as is.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct ConfigFile {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub server_id: Option<String>,
-    #[serde(default)]
-    pub sites: Vec<SiteEntry>,
-    #[serde(default)]
-    pub storage: Vec<StorageEntry>,
-    #[serde(flatten)]
-    pub rest: Map<String, Value>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct SiteEntry {
-    pub name: String,
-    pub path: PathBuf,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub exclude: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub database: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub enabled: Option<bool>,
-    #[serde(flatten)]
-    pub rest: Map<String, Value>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct StorageEntry {
-    pub name: String,
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub priority: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub endpoint: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub region: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bucket: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prefix: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path_style: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub access_key_env: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secret_key_env: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path: Option<PathBuf>,
-    #[serde(flatten)]
-    pub rest: Map<String, Value>,
-}
-
-/// Storage presets: the providers a person picks from, and how each fills in the endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-pub enum Preset {
-    #[serde(rename = "idrive-e2")]
-    IdriveE2,
-    #[serde(rename = "aws")]
-    Aws,
-    #[serde(rename = "b2")]
-    B2,
-    #[serde(rename = "r2")]
-    R2,
-    #[serde(rename = "wasabi")]
-    Wasabi,
-    #[serde(rename = "s3")]
-    S3Compatible,
-    #[serde(rename = "local")]
-    Local,
-}
-
-impl Preset {
-    pub const ALL: [Preset; 7] = [
-        Preset::IdriveE2,
-        Preset::Aws,
-        Preset::B2,
-        Preset::R2,
-        Preset::Wasabi,
-        Preset::S3Compatible,
-        Preset::Local,
-    ];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Preset::IdriveE2 => "iDrive e2",
-            Preset::Aws => "AWS S3",
-            Preset::B2 => "Backblaze B2",
-            Preset::R2 => "Cloudflare R2",
-            Preset::Wasabi => "Wasabi",
-            Preset::S3Compatible => "Other S3-compatible (MinIO, Ceph, ...)",
-            Preset::Local => "Local directory (a mounted disk or share)",
-        }
-    }
-
-    /// A storage name to suggest.
-    pub fn default_name(self) -> &'static str {
-        match self {
-            Preset::IdriveE2 => "idrive",
-            Preset::Aws => "aws",
-            Preset::B2 => "b2",
-            Preset::R2 => "r2",
-            Preset::Wasabi => "wasabi",
-            Preset::S3Compatible => "s3",
-            Preset::Local => "local",
-        }
-    }
-
-    pub fn default_region(self) -> &'static str {
-        match self {
-            Preset::R2 => "auto",
-            Preset::B2 => "us-west-004",
-            Preset::IdriveE2 => "us-west-1",
-            _ => "us-east-1",
-        }
-    }
-
-    /// The endpoint this preset derives from the region (or R2's account id); `None` when the
-    /// person must type it (iDrive e2 and generic S3) or when there is none (AWS).
-    pub fn endpoint(self, region: &str, account_id: Option<&str>) -> Option<String> {
-        match self {
-            Preset::B2 => Some(format!("https://s3.{region}.backblazeb2.com")),
-            Preset::Wasabi => Some(format!("https://s3.{region}.wasabisys.com")),
-            Preset::R2 => account_id.map(|a| format!("https://{a}.r2.cloudflarestorage.com")),
-            _ => None,
-        }
-    }
-
-    /// Whether the endpoint must be typed in.
-    pub fn asks_endpoint(self) -> bool {
-        matches!(self, Preset::IdriveE2 | Preset::S3Compatible)
-    }
-
-    /// The preset an existing entry looks like.
-    pub fn detect(e: &StorageEntry) -> Preset {
-        if e.kind == "local" {
-            return Preset::Local;
-        }
-        match e.endpoint.as_deref() {
-            None => Preset::Aws,
-            Some(ep) if ep.contains("idrivee2") => Preset::IdriveE2,
-            Some(ep) if ep.contains("backblazeb2.com") => Preset::B2,
-            Some(ep) if ep.contains("r2.cloudflarestorage.com") => Preset::R2,
-            Some(ep) if ep.contains("wasabisys.com") => Preset::Wasabi,
-            Some(_) => Preset::S3Compatible,
-        }
-    }
-}
-
-/// A name as the start of an environment variable (`b2-main` becomes `B2_MAIN`).
-pub fn env_base(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
-/// The `.env` variables holding a storage's keys, derived from its name.
-pub fn key_vars(storage_name: &str) -> (String, String) {
-    let base = env_base(storage_name);
-    (
-        format!("{base}_ACCESS_KEY_ID"),
-        format!("{base}_SECRET_ACCESS_KEY"),
-    )
-}
+use crate::configure::migrate;
+use crate::configure::probe::CheckError;
 
 /// Default `D1_API_BASE`.
 pub const CLOUDFLARE_API: &str = crate::d1::DEFAULT_API_BASE;
 
 /// What `configure` is building.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Draft {
     pub file: ConfigFile,
     pub env: EnvFile,
@@ -205,7 +37,7 @@ pub struct Draft {
     /// Things a person should read (what a migration could not map, say).
     pub notes: Vec<String>,
     /// Test results by "site NAME" / "storage NAME" / "d1" / "smtp": Ok(detail) or Err(why).
-    pub checks: BTreeMap<String, Result<String, String>>,
+    pub checks: BTreeMap<String, Result<String, CheckError>>,
 }
 
 impl Draft {
@@ -233,12 +65,27 @@ impl Draft {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let legacy = paths.home.join("sites.json");
                 if legacy.exists() {
-                    crate::configure::migrate::sites_json(&mut draft, &legacy)?;
+                    draft.apply_migration(migrate::sites_json(&legacy)?);
                 }
             }
-            Err(e) => anyhow::bail!("{}: cannot read: {e}", paths.config.display()),
+            Err(e) => {
+                return Err(anyhow::Error::new(e)
+                    .context(format!("{}: cannot read", paths.config.display())));
+            }
         }
         Ok(draft)
+    }
+
+    /// Take in what a sites.json migration found: its sites, the `.env` variables their
+    /// database passwords go to, and the notes.
+    fn apply_migration(&mut self, found: migrate::Migrated) {
+        for (var, value) in &found.env {
+            self.env.set(var, value);
+        }
+        for site in found.sites {
+            self.upsert_site(site);
+        }
+        self.notes.extend(found.notes);
     }
 
     /// The server id as it will be: config.json, else `SERVER_ID` in .env, else the host name.
@@ -442,78 +289,114 @@ impl Draft {
     /// which variables hold them and whether they are set.
     pub fn summary(&self, paths: &Paths) -> String {
         let mut out = String::new();
-        let set = |var: &Option<String>| match var {
-            Some(v) if self.env.has(v) => format!("{v} (set)"),
-            Some(v) => format!("{v} (NOT SET)"),
-            None => "-".into(),
-        };
-        let check = |key: &str| match self.checks.get(key) {
-            Some(Ok(_)) => "tested ok".to_string(),
-            Some(Err(_)) => "TEST FAILED".to_string(),
-            None => "not tested".to_string(),
-        };
         out.push_str(&format!("server_id: {}\n", self.server_id()));
         out.push_str(&format!("sites ({}):\n", self.file.sites.len()));
         for s in &self.file.sites {
-            let db = if s.database.is_some() {
-                "credentials in config.json"
-            } else {
-                "credentials from wp-config.php"
-            };
-            let off = if s.enabled == Some(false) {
-                ", disabled"
-            } else {
-                ""
-            };
-            out.push_str(&format!(
-                "  {:<20} {}  ({db}{off}; {})\n",
-                s.name,
-                s.path.display(),
-                check(&format!("site {}", s.name))
-            ));
+            out.push_str(&self.site_line(s));
         }
         out.push_str("storage, in priority order:\n");
         for s in &self.file.storage {
-            let what = if s.kind == "local" {
-                format!(
-                    "local directory {}",
-                    s.path.as_deref().unwrap_or(Path::new("?")).display()
-                )
-            } else {
-                format!(
-                    "{} {} bucket {}{}  keys: {}, {}",
-                    Preset::detect(s).label(),
-                    s.endpoint.as_deref().unwrap_or("(AWS)"),
-                    s.bucket.as_deref().unwrap_or("?"),
-                    s.prefix
-                        .as_deref()
-                        .filter(|p| !p.is_empty())
-                        .map(|p| format!(" prefix {p}"))
-                        .unwrap_or_default(),
-                    set(&s.access_key_env),
-                    set(&s.secret_key_env)
-                )
-            };
+            out.push_str(&self.storage_line(s));
+        }
+        out.push_str(&self.d1_line());
+        out.push_str(&self.smtp_line());
+        out.push_str(&format!(
+            "files: {} and {} (mode 0600)",
+            paths.config.display(),
+            paths.env_file.display()
+        ));
+        if !self.env.changed().is_empty() {
             out.push_str(&format!(
-                "  {}. {:<12} {what}  ({})\n",
-                s.priority,
-                s.name,
-                check(&format!("storage {}", s.name))
+                "\n.env variables set or changed (values not shown): {}",
+                self.env.changed().join(", ")
             ));
         }
+        out
+    }
+
+    /// How the check under `key` went, for the summary.
+    fn check_label(&self, key: &str) -> &'static str {
+        match self.checks.get(key) {
+            Some(Ok(_)) => "tested ok",
+            Some(Err(_)) => "TEST FAILED",
+            None => "not tested",
+        }
+    }
+
+    /// A `.env` variable named in config.json, and whether it is set (never its value).
+    fn var_state(&self, var: &Option<String>) -> String {
+        match var {
+            Some(v) if self.env.has(v) => format!("{v} (set)"),
+            Some(v) => format!("{v} (NOT SET)"),
+            None => "-".into(),
+        }
+    }
+
+    fn site_line(&self, s: &SiteEntry) -> String {
+        let db = if s.database.is_some() {
+            "credentials in config.json"
+        } else {
+            "credentials from wp-config.php"
+        };
+        let off = if s.enabled == Some(false) {
+            ", disabled"
+        } else {
+            ""
+        };
+        format!(
+            "  {:<20} {}  ({db}{off}; {})\n",
+            s.name,
+            s.path.display(),
+            self.check_label(&format!("site {}", s.name))
+        )
+    }
+
+    fn storage_line(&self, s: &StorageEntry) -> String {
+        let what = if s.kind == "local" {
+            format!(
+                "local directory {}",
+                s.path.as_deref().unwrap_or(Path::new("?")).display()
+            )
+        } else {
+            format!(
+                "{} {} bucket {}{}  keys: {}, {}",
+                Preset::detect(s).label(),
+                s.endpoint.as_deref().unwrap_or("(AWS)"),
+                s.bucket.as_deref().unwrap_or("?"),
+                s.prefix
+                    .as_deref()
+                    .filter(|p| !p.is_empty())
+                    .map(|p| format!(" prefix {p}"))
+                    .unwrap_or_default(),
+                self.var_state(&s.access_key_env),
+                self.var_state(&s.secret_key_env)
+            )
+        };
+        format!(
+            "  {}. {:<12} {what}  ({})\n",
+            s.priority,
+            s.name,
+            self.check_label(&format!("storage {}", s.name))
+        )
+    }
+
+    fn d1_line(&self) -> String {
         match self.d1() {
-            Some(Ok(d)) => out.push_str(&format!(
+            Some(Ok(d)) => format!(
                 "Cloudflare D1: account {}, database {}, token set, API {}  ({})\n",
                 d.account_id,
                 d.database_id,
                 d.api_base,
-                check("d1")
-            )),
-            Some(Err(e)) => out.push_str(&format!("Cloudflare D1: {e:#}\n")),
-            None => out.push_str("Cloudflare D1: not configured\n"),
+                self.check_label("d1")
+            ),
+            Some(Err(e)) => format!("Cloudflare D1: {e:#}\n"),
+            None => "Cloudflare D1: not configured\n".into(),
         }
+    }
+
+    fn smtp_line(&self) -> String {
         match self.smtp() {
-            Some(Ok(s)) => out.push_str(&format!(
+            Some(Ok(s)) => format!(
                 "email reports: {}:{} ({:?}), user {}, password {}, from {} to {}  ({})\n",
                 s.host,
                 s.port,
@@ -529,23 +412,11 @@ impl Draft {
                     .map(|m| m.to_string())
                     .collect::<Vec<_>>()
                     .join(", "),
-                check("smtp")
-            )),
-            Some(Err(e)) => out.push_str(&format!("email reports: {e:#}\n")),
-            None => out.push_str("email reports: not configured\n"),
+                self.check_label("smtp")
+            ),
+            Some(Err(e)) => format!("email reports: {e:#}\n"),
+            None => "email reports: not configured\n".into(),
         }
-        out.push_str(&format!(
-            "files: {} and {} (mode 0600)",
-            paths.config.display(),
-            paths.env_file.display()
-        ));
-        if !self.env.changed().is_empty() {
-            out.push_str(&format!(
-                "\n.env variables set or changed (values not shown): {}",
-                self.env.changed().join(", ")
-            ));
-        }
-        out
     }
 
     /// Write config.json and .env (0600, atomically), creating the home directory (0700).
@@ -576,21 +447,10 @@ fn parent(p: &Path) -> PathBuf {
         .to_path_buf()
 }
 
-/// Warn when a file holding secrets is readable by others.
-pub fn warn_if_public(path: &Path) {
-    if let Ok(m) = std::fs::metadata(path)
-        && m.permissions().mode() & 0o077 != 0
-    {
-        tracing::warn!(
-            "{} holds secrets and is readable by group or others: run `chmod 600 {}`",
-            path.display(),
-            path.display()
-        );
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use serde_json::Value;
+
     use super::*;
 
     #[test]
@@ -645,19 +505,35 @@ mod tests {
     }
 
     #[test]
-    fn presets_are_recognised_from_endpoints() {
-        for p in Preset::ALL {
-            let region = p.default_region();
-            let e = StorageEntry {
-                kind: if p == Preset::Local { "local" } else { "s3" }.into(),
-                endpoint: match p {
-                    Preset::IdriveE2 => Some("https://s3.us-west-1.idrivee2.com".into()),
-                    Preset::S3Compatible => Some("http://127.0.0.1:9000".into()),
-                    _ => p.endpoint(region, Some("acct")),
-                },
-                ..StorageEntry::default()
-            };
-            assert_eq!(Preset::detect(&e), p, "{e:?}");
-        }
+    fn a_legacy_list_is_mapped_and_the_rest_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let legacy = dir.path().join("sites.json");
+        std::fs::write(
+            &legacy,
+            r#"[{"name":"example.com","path":"/var/www/example.com","db_name":"wp_ex",
+                 "db_user":"ex","db_password":"p'w$1","db_host":"localhost",
+                 "url":"https://example.com","backup_time":"03:00","exclude":"cache, *.log"},
+                {"domain":"b.org","wp_path":"/srv/b","active":false},
+                {"name":"nopath"}]"#,
+        )
+        .unwrap();
+        let mut d = Draft::default();
+        d.apply_migration(migrate::sites_json(&legacy).unwrap());
+        assert_eq!(d.file.sites.len(), 2);
+        let a = &d.file.sites[0];
+        assert_eq!(a.name, "example.com");
+        assert_eq!(a.exclude, ["cache", "*.log"]);
+        let db = a.database.as_ref().unwrap();
+        assert_eq!(db["password_env"], "EXAMPLE_COM_DB_PASSWORD");
+        assert!(db.get("password").is_none());
+        assert_eq!(d.env.get("EXAMPLE_COM_DB_PASSWORD"), Some("p'w$1"));
+        assert_eq!(d.file.sites[1].name, "b.org");
+        assert_eq!(d.file.sites[1].enabled, Some(false));
+        let notes = d.notes.join("\n");
+        assert!(notes.contains("migrated 2 site(s)"), "{notes}");
+        assert!(notes.contains("[0]: backup_time: not mapped"), "{notes}");
+        assert!(notes.contains("[0]: url: not needed"), "{notes}");
+        assert!(notes.contains("[2]: skipped: no path"), "{notes}");
+        assert!(!notes.contains("p'w$1"), "{notes}");
     }
 }

@@ -4,7 +4,8 @@
 //! variables it does not know) stays where it was, a changed variable is rewritten on its own
 //! line, and a new one is appended. Values are read back with the same parser wpbackup loads
 //! `.env` with (dotenvy), and written quoted so that dotenvy reads exactly the value given
-//! (no `$VAR` expansion, no lost `#`). Writing is atomic and private: see [`write_private`].
+//! (no `$VAR` expansion, no lost `#`). Writing is atomic and private: see [`write_private`];
+//! [`warn_if_public`] warns about a secrets file others can read.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -36,14 +37,16 @@ impl EnvFile {
         match std::fs::read_to_string(path) {
             Ok(text) => EnvFile::parse(&text).with_context(|| format!("{}", path.display())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(EnvFile::default()),
-            Err(e) => Err(anyhow::anyhow!("{}: cannot read: {e}", path.display())),
+            Err(e) => {
+                Err(anyhow::Error::new(e).context(format!("{}: cannot read", path.display())))
+            }
         }
     }
 
     pub fn parse(text: &str) -> anyhow::Result<EnvFile> {
         let mut values = HashMap::new();
         for item in dotenvy::from_read_iter(text.as_bytes()) {
-            let (k, v) = item.map_err(|e| anyhow::anyhow!("cannot parse: {e}"))?;
+            let (k, v) = item.context("cannot parse")?;
             values.insert(k, v);
         }
         Ok(EnvFile {
@@ -157,11 +160,25 @@ pub fn write_private(path: &Path, data: &[u8]) -> anyhow::Result<()> {
         .and_then(|()| tmp.as_file().sync_all())
         .with_context(|| format!("cannot write {}", path.display()))?;
     tmp.persist(path)
-        .map_err(|e| anyhow::anyhow!("cannot replace {}: {}", path.display(), e.error))?;
+        .map_err(|e| e.error)
+        .with_context(|| format!("cannot replace {}", path.display()))?;
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// Warn when a file holding secrets is readable by others.
+pub fn warn_if_public(path: &Path) {
+    if let Ok(m) = std::fs::metadata(path)
+        && m.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(
+            "{} holds secrets and is readable by group or others: run `chmod 600 {}`",
+            path.display(),
+            path.display()
+        );
+    }
 }
 
 #[cfg(test)]

@@ -16,13 +16,16 @@
 //! Database credentials that match the site's own wp-config.php are dropped (wpbackup reads
 //! them from there); others become a `database` block whose password moves to `.env`. Every
 //! key that cannot be mapped is named in the notes `configure` shows.
+//!
+//! Nothing here edits the draft: [`sites_json`] returns what it found ([`Migrated`]) for the
+//! draft to take in.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use serde_json::{Map, Value};
 
-use crate::configure::draft::{Draft, SiteEntry};
+use crate::configure::entries::{SiteEntry, env_base};
 
 const NAME: &[&str] = &["name", "site", "site_name", "domain"];
 const PATH: &[&str] = &[
@@ -47,8 +50,27 @@ const DB_FLAT: &[(&str, &str)] = &[
 /// Keys wpbackup no longer needs: dropped with a note, not an error.
 const NOT_NEEDED: &[&str] = &["url", "site_url", "siteurl", "home"];
 
-/// Read `path` (a sites.json) into `draft`, noting what could not be mapped.
-pub fn sites_json(draft: &mut Draft, path: &Path) -> anyhow::Result<()> {
+/// What a sites.json held, mapped: the sites, the `.env` variables to set (database
+/// passwords), and notes on what could not be mapped.
+#[derive(Debug, Default)]
+pub struct Migrated {
+    pub sites: Vec<SiteEntry>,
+    /// `(variable, value)` in the order they were found.
+    pub env: Vec<(String, String)>,
+    pub notes: Vec<String>,
+}
+
+/// Why one entry of a sites.json was skipped.
+#[derive(Debug, thiserror::Error)]
+pub enum Skipped {
+    #[error("no path")]
+    NoPath,
+    #[error("path {} is not absolute", .0.display())]
+    NotAbsolute(PathBuf),
+}
+
+/// Read `path` (a sites.json), noting what could not be mapped.
+pub fn sites_json(path: &Path) -> anyhow::Result<Migrated> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let value: Value = serde_json::from_str(&text)
@@ -65,33 +87,31 @@ pub fn sites_json(draft: &mut Draft, path: &Path) -> anyhow::Result<()> {
         _ => anyhow::bail!("{}: expected a list of sites", path.display()),
     };
     let file = path.display().to_string();
-    let mut migrated = 0;
+    let mut m = Migrated::default();
     for (k, _) in top_rest {
-        draft.notes.push(format!(
+        m.notes.push(format!(
             "{file}: {k}: not mapped (config.json has no such setting)"
         ));
     }
     for (i, item) in list.into_iter().enumerate() {
         let at = format!("{file}[{i}]");
         let Value::Object(obj) = item else {
-            draft.notes.push(format!("{at}: not an object, skipped"));
+            m.notes.push(format!("{at}: not an object, skipped"));
             continue;
         };
-        match site(draft, obj, &at) {
-            Ok(entry) => {
-                migrated += 1;
-                draft.upsert_site(entry);
-            }
-            Err(why) => draft.notes.push(format!("{at}: skipped: {why}")),
+        match m.site(obj, &at) {
+            Ok(entry) => m.sites.push(entry),
+            Err(why) => m.notes.push(format!("{at}: skipped: {why}")),
         }
     }
-    draft.notes.insert(
+    m.notes.insert(
         0,
         format!(
-            "migrated {migrated} site(s) from the deprecated {file} (the file itself is left as it was)"
+            "migrated {} site(s) from the deprecated {file} (the file itself is left as it was)",
+            m.sites.len()
         ),
     );
-    Ok(())
+    Ok(m)
 }
 
 fn take_str(obj: &mut Map<String, Value>, keys: &[&str]) -> Option<String> {
@@ -102,174 +122,151 @@ fn take_str(obj: &mut Map<String, Value>, keys: &[&str]) -> Option<String> {
     })
 }
 
-fn site(draft: &mut Draft, mut obj: Map<String, Value>, at: &str) -> Result<SiteEntry, String> {
-    let path = take_str(&mut obj, PATH).ok_or("no path")?;
-    let path = PathBuf::from(path);
-    if !path.is_absolute() {
-        return Err(format!("path {} is not absolute", path.display()));
+/// The key a nested database object's `key` maps to, if any.
+fn db_key(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "name" | "db_name" | "database" => "name",
+        "user" | "username" | "db_user" => "user",
+        "password" | "pass" | "db_password" => "password",
+        "host" | "db_host" => "host",
+        "table_prefix" | "prefix" => "table_prefix",
+        _ => return None,
+    })
+}
+
+impl Migrated {
+    fn site(&mut self, mut obj: Map<String, Value>, at: &str) -> Result<SiteEntry, Skipped> {
+        let path = PathBuf::from(take_str(&mut obj, PATH).ok_or(Skipped::NoPath)?);
+        if !path.is_absolute() {
+            return Err(Skipped::NotAbsolute(path));
+        }
+        let name = take_str(&mut obj, NAME)
+            .map(|n| crate::site::discover::site_name(Path::new(&n)))
+            .unwrap_or_else(|| crate::site::discover::site_name(&path));
+        let exclude = self.exclude(&mut obj, at);
+        let enabled = ENABLED.iter().find_map(|k| obj.remove(*k)).and_then(|v| {
+            v.as_bool().or_else(|| {
+                self.notes
+                    .push(format!("{at}: enabled {v} is not true/false, left out"));
+                None
+            })
+        });
+        let db = self.db_fields(&mut obj, at);
+        let database = self.database(&name, &path, db, at);
+        for (k, _) in obj {
+            self.notes.push(if NOT_NEEDED.contains(&k.as_str()) {
+                format!(
+                    "{at}: {k}: not needed any more (wpbackup reads it from the site's database)"
+                )
+            } else {
+                format!("{at}: {k}: not mapped (config.json has no such setting), dropped")
+            });
+        }
+        Ok(SiteEntry {
+            name,
+            path,
+            exclude,
+            database,
+            enabled,
+            rest: Map::new(),
+        })
     }
-    let name = take_str(&mut obj, NAME)
-        .map(|n| crate::site::discover::site_name(Path::new(&n)))
-        .unwrap_or_else(|| crate::site::discover::site_name(&path));
-    let mut exclude = Vec::new();
-    if let Some(v) = EXCLUDE.iter().find_map(|k| obj.remove(*k)) {
-        match v {
-            Value::Array(a) => {
+
+    /// The exclude patterns: a list of strings, or one comma-separated string.
+    fn exclude(&mut self, obj: &mut Map<String, Value>, at: &str) -> Vec<String> {
+        let mut exclude = Vec::new();
+        match EXCLUDE.iter().find_map(|k| obj.remove(*k)) {
+            Some(Value::Array(a)) => {
                 for p in a {
                     match p {
                         Value::String(s) => exclude.push(s),
-                        other => draft.notes.push(format!(
+                        other => self.notes.push(format!(
                             "{at}: exclude entry {other} is not a string, dropped"
                         )),
                     }
                 }
             }
-            Value::String(s) => exclude.extend(s.split(',').map(|p| p.trim().to_string())),
-            other => draft
+            Some(Value::String(s)) => exclude.extend(s.split(',').map(|p| p.trim().to_string())),
+            Some(other) => self
                 .notes
                 .push(format!("{at}: exclude {other} not understood, dropped")),
-        }
-    }
-    let enabled = ENABLED.iter().find_map(|k| obj.remove(*k)).and_then(|v| {
-        v.as_bool().or_else(|| {
-            draft
-                .notes
-                .push(format!("{at}: enabled {v} is not true/false, left out"));
-            None
-        })
-    });
-    // Database credentials: flat db_* keys, or a nested object.
-    let mut db: Map<String, Value> = Map::new();
-    for (from, to) in DB_FLAT {
-        if let Some(v) = obj.remove(*from) {
-            db.insert((*to).to_string(), v);
-        }
-    }
-    for k in ["database", "db"] {
-        match obj.remove(k) {
-            Some(Value::Object(o)) => {
-                for (key, v) in o {
-                    let to = match key.as_str() {
-                        "name" | "db_name" | "database" => "name",
-                        "user" | "username" | "db_user" => "user",
-                        "password" | "pass" | "db_password" => "password",
-                        "host" | "db_host" => "host",
-                        "table_prefix" | "prefix" => "table_prefix",
-                        _ => {
-                            draft
-                                .notes
-                                .push(format!("{at}: {k}.{key}: not mapped, dropped"));
-                            continue;
-                        }
-                    };
-                    db.insert(to.into(), v);
-                }
-            }
-            Some(Value::String(s)) => {
-                db.insert("name".into(), Value::String(s));
-            }
-            Some(other) => draft
-                .notes
-                .push(format!("{at}: {k} {other} not understood, dropped")),
             None => {}
         }
+        exclude
     }
-    let database = database(draft, &name, &path, db, at);
-    for (k, _) in obj {
-        if NOT_NEEDED.contains(&k.as_str()) {
-            draft.notes.push(format!(
-                "{at}: {k}: not needed any more (wpbackup reads it from the site's database)"
+
+    /// Database credentials: flat db_* keys, or a nested object (or a bare database name).
+    fn db_fields(&mut self, obj: &mut Map<String, Value>, at: &str) -> Map<String, Value> {
+        let mut db: Map<String, Value> = Map::new();
+        for (from, to) in DB_FLAT {
+            if let Some(v) = obj.remove(*from) {
+                db.insert((*to).to_string(), v);
+            }
+        }
+        for k in ["database", "db"] {
+            match obj.remove(k) {
+                Some(Value::Object(o)) => {
+                    for (key, v) in o {
+                        match db_key(&key) {
+                            Some(to) => {
+                                db.insert(to.into(), v);
+                            }
+                            None => self
+                                .notes
+                                .push(format!("{at}: {k}.{key}: not mapped, dropped")),
+                        }
+                    }
+                }
+                Some(Value::String(s)) => {
+                    db.insert("name".into(), Value::String(s));
+                }
+                Some(other) => self
+                    .notes
+                    .push(format!("{at}: {k} {other} not understood, dropped")),
+                None => {}
+            }
+        }
+        db
+    }
+
+    /// A `database` block for the site, or None when wp-config.php gives the same credentials.
+    fn database(
+        &mut self,
+        name: &str,
+        path: &Path,
+        mut db: Map<String, Value>,
+        at: &str,
+    ) -> Option<Value> {
+        if db.is_empty() {
+            return None;
+        }
+        let s = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
+        if let Ok(wp) = crate::site::wpconfig::read(path)
+            && s(db.get("name")).is_none_or(|n| n == wp.db_name)
+            && s(db.get("user")).is_none_or(|u| u == wp.db_user)
+        {
+            self.notes.push(format!(
+                "{at}: database credentials match {}: read from there, not copied",
+                wp.path.display()
             ));
+            return None;
+        }
+        if s(db.get("name")).is_none() || s(db.get("user")).is_none() {
+            self.notes.push(format!(
+                "{at}: incomplete database credentials (need name and user): left out, so they are read from wp-config.php"
+            ));
+            return None;
+        }
+        if let Some(pw) = db.remove("password") {
+            let var = format!("{}_DB_PASSWORD", env_base(name));
+            let value = pw.as_str().map_or_else(|| pw.to_string(), str::to_string);
+            self.env.push((var.clone(), value));
+            db.insert("password_env".into(), Value::String(var));
         } else {
-            draft.notes.push(format!(
-                "{at}: {k}: not mapped (config.json has no such setting), dropped"
+            self.notes.push(format!(
+                "{at}: no database password given: set password_env for site {name} in config.json"
             ));
         }
-    }
-    Ok(SiteEntry {
-        name,
-        path,
-        exclude,
-        database,
-        enabled,
-        rest: Map::new(),
-    })
-}
-
-/// A `database` block for the site, or None when wp-config.php gives the same credentials.
-fn database(
-    draft: &mut Draft,
-    name: &str,
-    path: &Path,
-    mut db: Map<String, Value>,
-    at: &str,
-) -> Option<Value> {
-    if db.is_empty() {
-        return None;
-    }
-    let s = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
-    if let Ok(wp) = crate::site::wpconfig::read(path)
-        && s(db.get("name")).is_none_or(|n| n == wp.db_name)
-        && s(db.get("user")).is_none_or(|u| u == wp.db_user)
-    {
-        draft.notes.push(format!(
-            "{at}: database credentials match {}: read from there, not copied",
-            wp.path.display()
-        ));
-        return None;
-    }
-    if s(db.get("name")).is_none() || s(db.get("user")).is_none() {
-        draft.notes.push(format!(
-            "{at}: incomplete database credentials (need name and user): left out, so they are read from wp-config.php"
-        ));
-        return None;
-    }
-    if let Some(pw) = db.remove("password") {
-        let var = format!("{}_DB_PASSWORD", crate::configure::draft::env_base(name));
-        draft.env.set(&var, pw.as_str().unwrap_or(&pw.to_string()));
-        db.insert("password_env".into(), Value::String(var));
-    } else {
-        draft.notes.push(format!(
-            "{at}: no database password given: set password_env for site {name} in config.json"
-        ));
-    }
-    Some(Value::Object(db))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_legacy_list_is_mapped_and_the_rest_named() {
-        let dir = tempfile::tempdir().unwrap();
-        let legacy = dir.path().join("sites.json");
-        std::fs::write(
-            &legacy,
-            r#"[{"name":"example.com","path":"/var/www/example.com","db_name":"wp_ex",
-                 "db_user":"ex","db_password":"p'w$1","db_host":"localhost",
-                 "url":"https://example.com","backup_time":"03:00","exclude":"cache, *.log"},
-                {"domain":"b.org","wp_path":"/srv/b","active":false},
-                {"name":"nopath"}]"#,
-        )
-        .unwrap();
-        let mut d = Draft::default();
-        sites_json(&mut d, &legacy).unwrap();
-        assert_eq!(d.file.sites.len(), 2);
-        let a = &d.file.sites[0];
-        assert_eq!(a.name, "example.com");
-        assert_eq!(a.exclude, ["cache", "*.log"]);
-        let db = a.database.as_ref().unwrap();
-        assert_eq!(db["password_env"], "EXAMPLE_COM_DB_PASSWORD");
-        assert!(db.get("password").is_none());
-        assert_eq!(d.env.get("EXAMPLE_COM_DB_PASSWORD"), Some("p'w$1"));
-        assert_eq!(d.file.sites[1].name, "b.org");
-        assert_eq!(d.file.sites[1].enabled, Some(false));
-        let notes = d.notes.join("\n");
-        assert!(notes.contains("migrated 2 site(s)"), "{notes}");
-        assert!(notes.contains("[0]: backup_time: not mapped"), "{notes}");
-        assert!(notes.contains("[0]: url: not needed"), "{notes}");
-        assert!(notes.contains("[2]: skipped: no path"), "{notes}");
-        assert!(!notes.contains("p'w$1"), "{notes}");
+        Some(Value::Object(db))
     }
 }

@@ -12,25 +12,41 @@
 use bytes::Bytes;
 use tokio::io::AsyncReadExt;
 
-use crate::config::{SiteConfig, StorageConfig};
+use crate::config::{ConfigError, SiteConfig, StorageConfig};
 use crate::d1::{D1Client, D1Settings, Limits, Statement};
 use crate::report::mail::{self, SmtpSettings};
 use crate::storage::{self, Body, StorageError};
 
-/// Check a site's database: Ok(a description of what answered) or Err(why not).
-pub fn site(site: &SiteConfig) -> Result<String, String> {
-    let resolved = crate::site::resolve(site, crate::config::Timeouts::default())
-        .map_err(|e| format!("{e:#}"))?;
-    match crate::site::siteurl(&resolved) {
-        Ok(url) => Ok(format!(
-            "database {} as {} at {} answers{}",
-            resolved.db.name,
-            resolved.db.user,
-            crate::site::describe_host(&resolved.db),
-            url.map(|u| format!(" (siteurl {u})")).unwrap_or_default()
-        )),
-        Err(e) => Err(format!("{e:#}")),
-    }
+/// Why a check failed, in words a person can act on (never a secret). The site, D1 and SMTP
+/// variants keep the whole error and show its cause chain.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// The entry does not validate as `backup` would load it.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The site's database did not answer (or its credentials could not be found).
+    #[error("{0:#}")]
+    Site(anyhow::Error),
+    #[error(transparent)]
+    Storage(#[from] StorageFailure),
+    #[error("{0:#}")]
+    D1(anyhow::Error),
+    #[error("{0:#}")]
+    Smtp(anyhow::Error),
+}
+
+/// Check a site's database: Ok(a description of what answered) or why not.
+pub fn site(site: &SiteConfig) -> Result<String, CheckError> {
+    let resolved =
+        crate::site::resolve(site, crate::config::Timeouts::default()).map_err(CheckError::Site)?;
+    let url = crate::site::siteurl(&resolved).map_err(CheckError::Site)?;
+    Ok(format!(
+        "database {} as {} at {} answers{}",
+        resolved.db.name,
+        resolved.db.user,
+        crate::site::describe_host(&resolved.db),
+        url.map(|u| format!(" (siteurl {u})")).unwrap_or_default()
+    ))
 }
 
 /// What went wrong with a storage, as a person would look for it.
@@ -94,16 +110,11 @@ pub fn classify(err: &str) -> Failure {
 }
 
 /// A storage test that failed: what failed, and the storage's own words.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{} [{}]", .failure.label(), .detail)]
 pub struct StorageFailure {
     pub failure: Failure,
     pub detail: String,
-}
-
-impl std::fmt::Display for StorageFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} [{}]", self.failure.label(), self.detail)
-    }
 }
 
 /// Write, read back and delete a small object on `cfg`; `tag` makes the key unique.
@@ -221,6 +232,14 @@ mod tests {
         for (text, want) in cases {
             assert_eq!(classify(text), want, "{text}");
         }
+    }
+
+    #[test]
+    fn a_failed_check_shows_its_whole_cause_chain() {
+        let e = CheckError::D1(
+            anyhow::anyhow!("connection refused").context("cannot reach the D1 API"),
+        );
+        assert_eq!(e.to_string(), "cannot reach the D1 API: connection refused");
     }
 
     #[tokio::test]

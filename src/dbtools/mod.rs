@@ -6,6 +6,7 @@
 //! The command lines are built by pure functions, tested below. Time limits come with each
 //! [`DatabaseConfig`] (its `timeouts`), never from a process-wide setting.
 
+pub mod client;
 pub mod dump;
 
 use std::ffi::OsString;

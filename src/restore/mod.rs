@@ -1,358 +1,243 @@
-//! `wpbackup restore`: bring a site back from an archive, or clone it elsewhere.
+//! The restore pipeline: bring a site back from an archive, or clone it elsewhere.
 //!
 //! The order is what makes it safe on the worst day: pick the archive from the buckets
-//! themselves (`--archive`, `--at`, or the newest) and the first storage that has it; download
-//! it, unpacking it beside the target as it arrives, and check its sha256 and its manifest
-//! (`stage::fetch_and_stage`); only then ask (unless `--yes`), save the live
-//! database's content to `<home>/before-restore/`, import, move the site to `--url`, and finally
-//! move the live directory aside and the restored one into its place. A refused or failed
-//! restore before that point changes nothing. The result is printed and recorded in
-//! `backup_log` (action `restore`).
+//! themselves (a key, a time, or the newest) and the storages that have it; download it,
+//! unpacking it beside the target as it arrives, and check its sha256 and its manifest
+//! (`stage::fetch_and_stage`); only then ask (the caller's [`Confirm`]), save the live
+//! database's content to `<home>/before-restore/`, import, move the site to the new address,
+//! and finally move the live directory aside and the restored one into its place. A refused or
+//! failed restore before that point changes nothing. What was done goes into a [`Report`].
+//!
+//! The command (`commands/restore.rs`) reads the command line, holds the lock, asks on the
+//! terminal and records the result; `verify` shares the download and unpacking.
 
 pub mod database;
 pub mod fetch;
 pub mod serialized;
 pub mod stage;
+pub mod summary;
 pub mod unpack;
+pub mod verify;
 
-use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::{Context as _, bail};
 use chrono::Utc;
-use serde::Serialize;
 
-use crate::app::{open_storages, runtime};
-use crate::cli::RestoreArgs;
-use crate::commands::{Context, Outcome, UsageError};
-use crate::config::{Config, DatabaseConfig, DbHost, Env, SiteConfig};
-use crate::lock::RunLock;
-use crate::logdb::{LogDb, LogEntry, Status};
-use crate::output;
+use crate::config::{DatabaseConfig, DbHost, SiteConfig, Timeouts};
+use crate::crypt::Identities;
+use crate::logdb::LogDb;
+use crate::manifest::Manifest;
 use crate::storage::Storage;
-use crate::storage::catalog::list_all;
-use crate::storage::catalog::{self, Choice};
+use crate::storage::catalog::{self, Choice, list_all};
 use database::DbState;
+use stage::Staged;
+pub use summary::Report;
 
-/// What a restore did, as printed and recorded.
-#[derive(Debug, Default, Serialize)]
-struct Report {
-    site: String,
-    key: String,
-    storage: String,
-    archive_bytes: u64,
-    sha256_source: String,
-    files_to: Option<PathBuf>,
-    previous_files: Option<PathBuf>,
-    database: Option<String>,
-    database_note: Option<String>,
-    previous_database: Option<PathBuf>,
-    url: Option<String>,
-    replaced_values: Option<u64>,
-    duration_secs: f64,
+/// What to restore, and where: the checked command line, in plain values.
+pub struct Request {
+    pub site: SiteConfig,
+    /// The server whose archives are looked for first.
+    pub server_id: String,
+    pub choice: Choice,
+    /// Restore the files / the database.
+    pub files: bool,
+    pub database: bool,
+    /// Move the site to this address (no trailing slash).
+    pub url: Option<String>,
+    /// Restore the files here instead of the site's path.
+    pub to: Option<PathBuf>,
+    /// Import into this database instead of the site's.
+    pub db_name: Option<String>,
+    /// The age identity file of an encrypted archive.
+    pub identity: Option<PathBuf>,
+    /// wpbackup's home: `before-restore/` is here, and `database.sql` when no files are restored.
+    pub home: PathBuf,
+    /// How long the database tools may wait (config.json `database`).
+    pub timeouts: Timeouts,
+    /// `MYSQL_UNIX_PORT`: root's socket when the database must be created.
+    pub mysql_unix_port: Option<PathBuf>,
+    /// The confirmation's answer is known without asking (no terminal): ask before downloading.
+    pub confirm_early: bool,
 }
 
-impl Report {
-    fn summary(&self) -> String {
-        let mut parts = vec![format!(
-            "restored {} ({}) from {}, sha256 verified against {}",
-            self.key,
-            output::human_bytes(self.archive_bytes),
-            self.storage,
-            self.sha256_source
-        )];
-        if let Some(to) = &self.files_to {
-            let mut s = format!("files to {}", to.display());
-            if let Some(p) = &self.previous_files {
-                s.push_str(&format!(
-                    " (the previous directory is kept at {})",
-                    p.display()
-                ));
-            }
-            parts.push(s);
-        }
-        if let Some(db) = &self.database {
-            let mut s = format!("database {db}");
-            if let Some(n) = &self.database_note {
-                s.push_str(&format!(" ({n})"));
-            }
-            if let Some(p) = &self.previous_database {
-                s.push_str(&format!(
-                    " (its previous content is saved in {})",
-                    p.display()
-                ));
-            }
-            parts.push(s);
-        }
-        if let (Some(url), Some(n)) = (&self.url, self.replaced_values) {
-            parts.push(format!("moved to {url} ({n} values rewritten)"));
-        }
-        format!("{}; took {:.1}s", parts.join("; "), self.duration_secs)
-    }
+/// Where the archives come from, and the backups.db that knows their sha256.
+pub struct Sources<'a> {
+    pub rt: &'a tokio::runtime::Runtime,
+    pub storages: &'a [Box<dyn Storage>],
+    pub logdb: &'a LogDb,
 }
 
-/// The checked command line.
-struct Plan {
-    choice: Choice,
-    files: bool,
-    database: bool,
-    url: Option<String>,
-}
+/// Called with what the restore would replace (in words; maybe nothing) before anything is
+/// replaced; an error stops the restore.
+pub type Confirm<'a> = &'a dyn Fn(&[String]) -> anyhow::Result<()>;
 
-fn plan(args: &RestoreArgs) -> Result<Plan, UsageError> {
-    let choice = match (&args.archive, &args.at) {
-        (Some(k), _) => Choice::Key(k.clone()),
-        (None, Some(t)) => {
-            Choice::At(catalog::parse_time(t).map_err(|e| UsageError(format!("--at: {e}")))?)
-        }
-        (None, None) => Choice::Newest,
-    };
-    if args.files_only && args.url.is_some() {
-        return Err(UsageError(
-            "--url rewrites the database: it cannot go with --files-only".into(),
-        ));
-    }
-    if args.db_only && args.to.is_some() {
-        return Err(UsageError(
-            "--to restores files: it cannot go with --db-only".into(),
-        ));
-    }
-    let url = match &args.url {
-        None => None,
-        Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
-            Some(u.trim_end_matches('/').to_string())
-        }
-        Some(u) => {
-            return Err(UsageError(format!(
-                "--url {u}: give the full address, e.g. https://staging.example.com"
-            )));
-        }
-    };
-    if let Some(name) = &args.db_name
-        && (name.is_empty() || name.len() > 64 || name.contains(['/', '\\', '.', '`']))
-    {
-        return Err(UsageError(format!(
-            "--db-name {name:?}: not a usable database name"
-        )));
-    }
-    Ok(Plan {
-        choice,
-        files: !args.db_only,
-        database: !args.files_only,
-        url,
-    })
-}
-
-pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<Outcome> {
-    let started = Instant::now();
-    let plan = plan(args)?;
-    let (env, config) = ctx.load()?;
-    let site = config
-        .sites
-        .iter()
-        .find(|s| s.name == args.site)
-        .cloned()
-        .ok_or_else(|| {
-            let known: Vec<_> = config.sites.iter().map(|s| s.name.as_str()).collect();
-            UsageError(format!(
-                "--site {}: no such site in config.json (known: {})",
-                args.site,
-                known.join(", ")
-            ))
-        })?;
-    let storages = open_storages(&config, args.storage.as_deref())?;
-    let _lock = RunLock::acquire(&ctx.paths.lock)?;
-    let logdb = LogDb::open(&ctx.paths.db)?;
-    let rt = runtime()?;
-    let mut report = Report {
-        site: site.name.clone(),
-        ..Report::default()
-    };
-    let result = restore_site(
-        ctx,
-        args,
-        &plan,
-        &env,
-        &config,
-        &site,
-        &storages,
-        &logdb,
-        &rt,
-        &mut report,
-    );
-    report.duration_secs = started.elapsed().as_secs_f64();
-    let (status, details) = match &result {
-        Ok(()) => (Status::Success, report.summary()),
-        Err(e) if e.downcast_ref::<UsageError>().is_some() => return Err(result.unwrap_err()),
-        Err(e) => (Status::Error, format!("restore failed: {e:#}")),
-    };
-    let logged = logdb.log(&LogEntry {
-        timestamp: Utc::now(),
-        status,
-        details: &details,
-        site_name: &site.name,
-        server_id: &config.server_id,
-        action: "restore",
-        storage_name: (!report.storage.is_empty()).then_some(report.storage.as_str()),
-        archive_key: (!report.key.is_empty()).then_some(report.key.as_str()),
-        duration_secs: Some(report.duration_secs),
-    });
-    if let Err(e) = logged {
-        tracing::error!("cannot record the restore in backups.db: {e:#}");
-    }
-    result?;
-    if ctx.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else if !ctx.quiet {
-        println!("{}", report.summary());
-    }
-    Ok(Outcome::Ok)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn restore_site(
-    ctx: &Context,
-    args: &RestoreArgs,
-    plan: &Plan,
-    env: &Env,
-    config: &Config,
-    site: &SiteConfig,
-    storages: &[Box<dyn Storage>],
-    logdb: &LogDb,
-    rt: &tokio::runtime::Runtime,
+/// Restore `req`, filling `report` as it goes (a failed restore's report says how far it got).
+pub fn restore(
+    src: &Sources,
+    req: &Request,
+    confirm: Confirm,
     report: &mut Report,
 ) -> anyhow::Result<()> {
     let stamp = stage::stamp(Utc::now());
-    let files_target = match (plan.files, &args.to) {
+    let files_target = match (req.files, &req.to) {
         (false, _) => None,
         (true, Some(to)) => Some(std::path::absolute(to).context("--to")?),
-        (true, None) => Some(site.path.clone()),
+        (true, None) => Some(req.site.path.clone()),
     };
 
     // 1. The archive, and the storages that hold it, in priority order.
-    let (key, holding) = choose_archive(rt, config, site, storages, &plan.choice)?;
-    let holders: Vec<&dyn Storage> = holding.iter().map(|i| storages[*i].as_ref()).collect();
+    let (key, holding) = choose_archive(src, &req.server_id, &req.site, &req.choice)?;
     report.key = key.clone();
     tracing::info!("restoring {key}");
-    let identities = match &args.identity {
-        Some(path) => Some(crate::crypt::Identities::load(path)?),
+    let identities = match &req.identity {
+        Some(path) => Some(Identities::load(path)?),
         None => None,
     };
     crate::crypt::ensure_identity(&key, identities.as_ref())?;
 
     // Not on a terminal and no --yes: refuse before downloading when the answer is known.
-    if !args.yes && !std::io::stdin().is_terminal() {
-        let early = stage::credentials(site, None, config.database)
+    if req.confirm_early {
+        let early = stage::credentials(&req.site, None, req.timeouts)
             .ok()
             .map(|c| c.0);
-        let target_db = args
+        let target_db = req
             .db_name
             .clone()
             .or_else(|| early.as_ref().map(|c| c.name.clone()));
-        let live = live_targets(
+        confirm(&live_targets(
             files_target.as_deref(),
-            early.as_ref().filter(|_| plan.database),
+            early.as_ref().filter(|_| req.database),
             target_db.as_deref(),
-        );
-        confirm(&live, false)?;
+        ))?;
     }
 
     // 2. Download and verify; 3. unpack beside the target and check against the manifest.
-    let tmp_dir = match &files_target {
+    let to = stage::StageTo {
+        files_target: files_target.clone(),
+        database: req.database,
+        tmp_dir: tmp_dir(files_target.as_deref(), &req.home)?,
+        stamp: stamp.clone(),
+        identities,
+    };
+    let mut staged = fetch(src, &key, &holding, &to, report)?;
+    // 4. Credentials, target database, and a target that can be moved aside.
+    let job = Job::new(req, stamp, files_target, &staged)?;
+
+    // 5. Ask before replacing anything live.
+    confirm(&job.live())?;
+
+    // 6. The database; 7. the files.
+    let old_urls = job.database(&staged, report)?;
+    job.files(&mut staged, &old_urls, report)
+}
+
+/// Where `database.sql` is unpacked to: beside the files' target, else in the home.
+fn tmp_dir(files_target: Option<&Path>, home: &Path) -> anyhow::Result<PathBuf> {
+    Ok(match files_target {
         Some(t) => {
             let parent = t.parent().unwrap_or(Path::new("/")).to_path_buf();
             std::fs::create_dir_all(&parent)
                 .with_context(|| format!("cannot create {}", parent.display()))?;
             parent
         }
-        None => ctx.paths.home.clone(),
-    };
-    let fetched = stage::fetch_and_stage(
-        rt,
-        &key,
-        &holders,
-        Some(logdb),
-        &stage::StageTo {
-            files_target: files_target.clone(),
-            database: plan.database,
-            tmp_dir: tmp_dir.clone(),
-            stamp: stamp.clone(),
-            identities: identities.clone(),
-        },
-    )?;
+        None => home.to_path_buf(),
+    })
+}
+
+/// Download `key` from the first of the storages `holding` it that has an intact copy and
+/// stage it as `to` says.
+fn fetch(
+    src: &Sources,
+    key: &str,
+    holding: &[usize],
+    to: &stage::StageTo,
+    report: &mut Report,
+) -> anyhow::Result<Staged> {
+    let holders: Vec<&dyn Storage> = holding.iter().map(|i| src.storages[*i].as_ref()).collect();
+    let fetched = stage::fetch_and_stage(src.rt, key, &holders, Some(src.logdb), to)?;
     report.storage = fetched.storage.clone();
     report.sha256_source = fetched.expected.source.clone();
     report.archive_bytes = fetched.size;
-    let mut staged = fetched.staged;
-    let manifest = staged
-        .contents
-        .manifest
-        .clone()
-        .context("the archive has no manifest.json")?;
+    Ok(fetched.staged)
+}
 
-    // 4. Credentials, target database, and the old addresses.
-    let creds = if plan.database || args.db_name.is_some() {
-        let (c, source) =
-            stage::credentials(site, staged.contents.wp_config.as_deref(), config.database)?;
-        tracing::info!("database credentials from {source}");
-        Some(c)
-    } else {
-        None
-    };
-    let target_db = args
-        .db_name
-        .clone()
-        .or_else(|| creds.as_ref().map(|c| c.name.clone()));
+/// A restore whose archive is staged: what it restores into.
+struct Job<'a> {
+    req: &'a Request,
+    stamp: String,
+    files_target: Option<PathBuf>,
+    manifest: Manifest,
+    /// The credentials that reach the database (when it is restored, or `--db-name` given).
+    creds: Option<DatabaseConfig>,
+    /// The database imported into.
+    target_db: Option<String>,
+}
 
-    // A mount point cannot be moved aside: find out before the database is touched.
-    if let Some(t) = &files_target {
-        ensure_movable(t)?;
+impl<'a> Job<'a> {
+    /// 4. Credentials, target database, and the old addresses; and a target that can be moved.
+    fn new(
+        req: &'a Request,
+        stamp: String,
+        files_target: Option<PathBuf>,
+        staged: &Staged,
+    ) -> anyhow::Result<Job<'a>> {
+        let manifest = staged
+            .contents
+            .manifest
+            .clone()
+            .context("the archive has no manifest.json")?;
+        let creds = if req.database || req.db_name.is_some() {
+            let (c, source) = stage::credentials(
+                &req.site,
+                staged.contents.wp_config.as_deref(),
+                req.timeouts,
+            )?;
+            tracing::info!("database credentials from {source}");
+            Some(c)
+        } else {
+            None
+        };
+        let target_db = req
+            .db_name
+            .clone()
+            .or_else(|| creds.as_ref().map(|c| c.name.clone()));
+        // A mount point cannot be moved aside: find out before the database is touched.
+        if let Some(t) = &files_target {
+            ensure_movable(t)?;
+        }
+        Ok(Job {
+            req,
+            stamp,
+            files_target,
+            manifest,
+            creds,
+            target_db,
+        })
     }
 
-    // 5. Ask before replacing anything live.
-    let live = live_targets(
-        files_target.as_deref(),
-        creds.as_ref().filter(|_| plan.database),
-        target_db.as_deref(),
-    );
-    confirm(&live, args.yes)?;
+    /// What this restore replaces, in words.
+    fn live(&self) -> Vec<String> {
+        live_targets(
+            self.files_target.as_deref(),
+            self.creds.as_ref().filter(|_| self.req.database),
+            self.target_db.as_deref(),
+        )
+    }
 
-    // 6. The database: saved, created if missing, imported, moved to the new address.
-    let mut old_urls: Vec<String> = manifest.siteurl.iter().cloned().collect();
-    if let (true, Some(creds), Some(db_name)) = (plan.database, &creds, &target_db) {
+    /// The database saved, created if missing, imported, moved to the new address. Returns the
+    /// site's old addresses.
+    fn database(&self, staged: &Staged, report: &mut Report) -> anyhow::Result<Vec<String>> {
+        let mut old_urls: Vec<String> = self.manifest.siteurl.iter().cloned().collect();
+        let (true, Some(creds), Some(db_name)) = (self.req.database, &self.creds, &self.target_db)
+        else {
+            return Ok(old_urls);
+        };
         let sql_file = staged
             .database_sql
             .as_ref()
             .context("database.sql was not extracted")?;
-        match database::state(creds, db_name)? {
-            DbState::Missing => {
-                let admin_socket =
-                    env.get("MYSQL_UNIX_PORT")
-                        .map(PathBuf::from)
-                        .or(match &creds.host {
-                            DbHost::Socket(Some(p)) => Some(p.clone()),
-                            _ => None,
-                        });
-                report.database_note = Some(database::create(creds, db_name, admin_socket)?);
-            }
-            DbState::Tables(0) => {}
-            DbState::Tables(_) => {
-                let dir = ctx.paths.home.join("before-restore");
-                create_private_dir(&dir)?;
-                let dest = dir.join(format!("{}_{db_name}_{stamp}.sql.zst", site.name));
-                tracing::info!(
-                    "saving the current database {db_name} to {}",
-                    dest.display()
-                );
-                database::save_copy(creds, db_name, &dest).with_context(|| {
-                    format!(
-                        "cannot save the current content of database {db_name} before replacing it (nothing was changed; if it is beyond saving, drop it and run restore again)"
-                    )
-                })?;
-                report.previous_database = Some(dest);
-            }
-        }
+        self.prepare(creds, db_name, report)?;
         tracing::info!("importing database.sql into {db_name}");
         database::import(creds, db_name, sql_file.path()).with_context(|| {
             match &report.previous_database {
@@ -366,10 +251,11 @@ fn restore_site(
             }
         })?;
         report.database = Some(db_name.clone());
-        if let Some(url) = &plan.url {
-            old_urls.extend(database::site_urls(creds, db_name, &manifest.table_prefix)?);
+        if let Some(url) = &self.req.url {
+            let prefix = &self.manifest.table_prefix;
+            old_urls.extend(database::site_urls(creds, db_name, prefix)?);
             let pairs = url_pairs(&old_urls, url);
-            let done = database::search_replace(creds, db_name, &manifest.table_prefix, &pairs)
+            let done = database::search_replace(creds, db_name, prefix, &pairs)
                 .with_context(|| {
                     format!(
                         "database {db_name} was restored, but moving it to {url} failed (its old address is unchanged; the files were not touched)"
@@ -379,52 +265,94 @@ fn restore_site(
             report.url = Some(url.clone());
             report.replaced_values = Some(done.values());
         }
+        Ok(old_urls)
     }
 
-    // 7. The files: wp-config.php pointed at the new place, then moved into place.
-    if let (Some(target), Some(files)) = (&files_target, staged.files()) {
+    /// The target database made ready for the import: created when missing, its content
+    /// saved when it holds tables.
+    fn prepare(
+        &self,
+        creds: &DatabaseConfig,
+        db_name: &str,
+        report: &mut Report,
+    ) -> anyhow::Result<()> {
+        match database::state(creds, db_name)? {
+            DbState::Missing => {
+                let admin_socket = self.req.mysql_unix_port.clone().or(match &creds.host {
+                    DbHost::Socket(Some(p)) => Some(p.clone()),
+                    _ => None,
+                });
+                report.database_note = Some(database::create(creds, db_name, admin_socket)?);
+            }
+            DbState::Tables(0) => {}
+            DbState::Tables(_) => {
+                let dir = self.req.home.join("before-restore");
+                create_private_dir(&dir)?;
+                let name = format!("{}_{db_name}_{}.sql.zst", self.req.site.name, self.stamp);
+                let dest = dir.join(name);
+                tracing::info!(
+                    "saving the current database {db_name} to {}",
+                    dest.display()
+                );
+                database::save_copy(creds, db_name, &dest).with_context(|| {
+                    format!(
+                        "cannot save the current content of database {db_name} before replacing it (nothing was changed; if it is beyond saving, drop it and run restore again)"
+                    )
+                })?;
+                report.previous_database = Some(dest);
+            }
+        }
+        Ok(())
+    }
+
+    /// The files: wp-config.php pointed at the new place, then moved into place.
+    fn files(
+        &self,
+        staged: &mut Staged,
+        old_urls: &[String],
+        report: &mut Report,
+    ) -> anyhow::Result<()> {
+        let (Some(target), Some(files)) = (&self.files_target, staged.files()) else {
+            return Ok(());
+        };
         let wp = files.join("wp-config.php");
-        let db_changed = match (&creds, &target_db) {
+        let db_changed = match (&self.creds, &self.target_db) {
             (Some(c), Some(t)) => c.name != *t,
             _ => false,
         };
         let mut replacements = Vec::new();
-        if *target != site.path {
+        if *target != self.req.site.path {
             replacements.push((
-                site.path.display().to_string(),
+                self.req.site.path.display().to_string(),
                 target.display().to_string(),
             ));
         }
-        if let Some(url) = &plan.url {
-            replacements.extend(url_pairs(&old_urls, url));
+        if let Some(url) = &self.req.url {
+            replacements.extend(url_pairs(old_urls, url));
         }
         if wp.is_file() && (db_changed || !replacements.is_empty()) {
             let text = std::fs::read_to_string(&wp)
                 .with_context(|| format!("cannot read {}", wp.display()))?;
-            let new = stage::rewrite_wp_config(
-                &text,
-                target_db.as_deref().filter(|_| db_changed),
-                &replacements,
-            )
-            .map_err(anyhow::Error::msg)?;
+            let db_name = self.target_db.as_deref().filter(|_| db_changed);
+            let new = stage::rewrite_wp_config(&text, db_name, &replacements)?;
             std::fs::write(&wp, new).with_context(|| format!("cannot write {}", wp.display()))?;
         }
         let staging = staged.staging.take().context("no staged files")?;
-        report.previous_files = stage::swap_into_place(staging, target, &stamp)?;
+        report.previous_files = stage::swap_into_place(staging, target, &self.stamp)?;
         report.files_to = Some(target.clone());
+        Ok(())
     }
-    Ok(())
 }
 
 /// The archive `choice` picks, and the indexes of the storages that have it.
 fn choose_archive(
-    rt: &tokio::runtime::Runtime,
-    config: &Config,
+    src: &Sources,
+    server_id: &str,
     site: &SiteConfig,
-    storages: &[Box<dyn Storage>],
     choice: &Choice,
 ) -> anyhow::Result<(String, Vec<usize>)> {
-    let prefix = catalog::prefix(&config.server_id, Some(&site.name));
+    let (rt, storages) = (src.rt, src.storages);
+    let prefix = catalog::prefix(server_id, Some(&site.name));
     let (found, errors) = list_all(rt, storages, &prefix);
     let archives: Vec<catalog::Listed> = found.iter().map(|(_, l)| l.clone()).collect();
     if let Some(chosen) = catalog::choose(&archives, choice) {
@@ -495,29 +423,6 @@ fn live_targets(
         }
     }
     live
-}
-
-/// Ask on the terminal before replacing `live` things; without one, --yes is needed.
-fn confirm(live: &[String], yes: bool) -> anyhow::Result<()> {
-    if live.is_empty() || yes {
-        return Ok(());
-    }
-    let what = live.join(" and ");
-    if !std::io::stdin().is_terminal() {
-        return Err(UsageError(format!(
-            "this restore replaces {what}: run it again with --yes to confirm (nothing was changed)"
-        ))
-        .into());
-    }
-    eprint!("This restore replaces {what}. Continue? [y/N] ");
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    if matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
-        Ok(())
-    } else {
-        Err(UsageError("restore cancelled; nothing was changed".into()).into())
-    }
 }
 
 /// The (old, new) address pairs: each distinct old address that is not already covered by a

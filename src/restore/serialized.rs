@@ -130,24 +130,32 @@ impl Parser<'_> {
         let tag = self.peek()?;
         self.pos += 1;
         match tag {
-            b'N' => {
-                self.expect(b';')?;
-                self.copy_from(start);
+            b'N' | b'b' | b'i' | b'r' | b'R' | b'd' => self.scalar(tag)?,
+            b's' => return self.string(start, replace),
+            b'S' => self.escaped_string()?,
+            b'a' => return self.members(start, replace),
+            b'O' => {
+                self.class_name()?;
+                return self.members(start, replace);
             }
+            b'C' => self.custom()?,
+            b'E' => self.enum_case()?,
+            _ => return None,
+        }
+        self.copy_from(start);
+        Some(())
+    }
+
+    /// After the tag of `N;`, `b:0;`, `i:-7;`, `r:1;`, `R:1;` or `d:0.5;`: the rest of it.
+    fn scalar(&mut self, tag: u8) -> Option<()> {
+        match tag {
+            b'N' => {}
             b'b' => {
                 self.expect(b':')?;
                 match self.peek()? {
                     b'0' | b'1' => self.pos += 1,
                     _ => return None,
                 }
-                self.expect(b';')?;
-                self.copy_from(start);
-            }
-            b'i' | b'r' | b'R' => {
-                self.expect(b':')?;
-                self.number(tag == b'i')?;
-                self.expect(b';')?;
-                self.copy_from(start);
             }
             b'd' => {
                 self.expect(b':')?;
@@ -163,123 +171,116 @@ impl Parser<'_> {
                 if self.pos == s {
                     return None;
                 }
-                self.expect(b';')?;
-                self.copy_from(start);
             }
-            b's' => {
+            _ => {
                 self.expect(b':')?;
-                let len = self.length()?;
-                self.expect(b':')?;
-                self.expect(b'"')?;
-                let s = self.pos;
-                let end = s.checked_add(len)?;
-                if end > self.input.len() {
-                    return None;
-                }
-                self.pos = end;
-                self.expect(b'"')?;
-                self.expect(b';')?;
-                let text = &self.input[s..end];
-                if replace && self.pairs.iter().any(|(from, _)| contains(text, from)) {
-                    let new = replace_value(text, self.pairs);
-                    self.out
-                        .extend_from_slice(format!("s:{}:\"", new.len()).as_bytes());
-                    self.out.extend_from_slice(&new);
-                    self.out.extend_from_slice(b"\";");
-                } else {
-                    self.copy_from(start);
-                }
+                self.number(tag == b'i')?;
             }
-            b'S' => {
-                // An escaped string (`\41` is one byte): rare; copied unchanged.
-                self.expect(b':')?;
-                let len = self.length()?;
-                self.expect(b':')?;
-                self.expect(b'"')?;
-                for _ in 0..len {
-                    if self.peek()? == b'\\' {
-                        self.pos += 1;
-                        for _ in 0..2 {
-                            if !self.peek()?.is_ascii_hexdigit() {
-                                return None;
-                            }
-                            self.pos += 1;
-                        }
-                    } else {
-                        self.pos += 1;
-                    }
-                }
-                self.expect(b'"')?;
-                self.expect(b';')?;
-                self.copy_from(start);
-            }
-            b'a' => {
-                self.expect(b':')?;
-                let n = self.length()?;
-                self.expect(b':')?;
-                self.expect(b'{')?;
-                self.copy_from(start);
-                for _ in 0..n {
-                    if !matches!(self.peek()?, b'i' | b's') {
-                        return None;
-                    }
-                    self.value(false)?;
-                    self.value(replace)?;
-                }
-                let close = self.pos;
-                self.expect(b'}')?;
-                self.copy_from(close);
-            }
-            b'O' => {
-                self.class_name()?;
-                self.expect(b':')?;
-                let n = self.length()?;
-                self.expect(b':')?;
-                self.expect(b'{')?;
-                self.copy_from(start);
-                for _ in 0..n {
-                    if !matches!(self.peek()?, b'i' | b's') {
-                        return None;
-                    }
-                    self.value(false)?;
-                    self.value(replace)?;
-                }
-                let close = self.pos;
-                self.expect(b'}')?;
-                self.copy_from(close);
-            }
-            b'C' => {
-                // A class with its own serialize(): an opaque payload, copied unchanged.
-                self.class_name()?;
-                self.expect(b':')?;
-                let len = self.length()?;
-                self.expect(b':')?;
-                self.expect(b'{')?;
-                let end = self.pos.checked_add(len)?;
-                if end > self.input.len() {
-                    return None;
-                }
-                self.pos = end;
-                self.expect(b'}')?;
-                self.copy_from(start);
-            }
-            b'E' => {
-                // An enum case (`E:11:"Suit:Heart";`): copied unchanged.
-                self.expect(b':')?;
-                let len = self.length()?;
-                self.expect(b':')?;
-                self.expect(b'"')?;
-                self.pos = self.pos.checked_add(len)?;
-                if self.pos > self.input.len() {
-                    return None;
-                }
-                self.expect(b'"')?;
-                self.expect(b';')?;
-                self.copy_from(start);
-            }
-            _ => return None,
+        }
+        self.expect(b';')
+    }
+
+    /// `s:N:"...";` (from `start`, its tag), its text replaced and length recomputed when
+    /// `replace`.
+    fn string(&mut self, start: usize, replace: bool) -> Option<()> {
+        self.expect(b':')?;
+        let len = self.length()?;
+        self.expect(b':')?;
+        self.expect(b'"')?;
+        let s = self.pos;
+        let end = s.checked_add(len)?;
+        if end > self.input.len() {
+            return None;
+        }
+        self.pos = end;
+        self.expect(b'"')?;
+        self.expect(b';')?;
+        let text = &self.input[s..end];
+        if replace && self.pairs.iter().any(|(from, _)| contains(text, from)) {
+            let new = replace_value(text, self.pairs);
+            self.out
+                .extend_from_slice(format!("s:{}:\"", new.len()).as_bytes());
+            self.out.extend_from_slice(&new);
+            self.out.extend_from_slice(b"\";");
+        } else {
+            self.copy_from(start);
         }
         Some(())
+    }
+
+    /// After the tag of `S:N:"...";`, an escaped string (`\41` is one byte): rare; copied
+    /// unchanged.
+    fn escaped_string(&mut self) -> Option<()> {
+        self.expect(b':')?;
+        let len = self.length()?;
+        self.expect(b':')?;
+        self.expect(b'"')?;
+        for _ in 0..len {
+            if self.peek()? == b'\\' {
+                self.pos += 1;
+                for _ in 0..2 {
+                    if !self.peek()?.is_ascii_hexdigit() {
+                        return None;
+                    }
+                    self.pos += 1;
+                }
+            } else {
+                self.pos += 1;
+            }
+        }
+        self.expect(b'"')?;
+        self.expect(b';')
+    }
+
+    /// `:N:{key value ...}` of an array or object (from `start`, its tag): keys copied,
+    /// values replaced when `replace`.
+    fn members(&mut self, start: usize, replace: bool) -> Option<()> {
+        self.expect(b':')?;
+        let n = self.length()?;
+        self.expect(b':')?;
+        self.expect(b'{')?;
+        self.copy_from(start);
+        for _ in 0..n {
+            if !matches!(self.peek()?, b'i' | b's') {
+                return None;
+            }
+            self.value(false)?;
+            self.value(replace)?;
+        }
+        let close = self.pos;
+        self.expect(b'}')?;
+        self.copy_from(close);
+        Some(())
+    }
+
+    /// After the tag of `C:N:"Name":M:{...}`, a class with its own serialize(): an opaque
+    /// payload, copied unchanged.
+    fn custom(&mut self) -> Option<()> {
+        self.class_name()?;
+        self.expect(b':')?;
+        let len = self.length()?;
+        self.expect(b':')?;
+        self.expect(b'{')?;
+        let end = self.pos.checked_add(len)?;
+        if end > self.input.len() {
+            return None;
+        }
+        self.pos = end;
+        self.expect(b'}')
+    }
+
+    /// After the tag of an enum case (`E:11:"Suit:Heart";`): copied unchanged.
+    fn enum_case(&mut self) -> Option<()> {
+        self.expect(b':')?;
+        let len = self.length()?;
+        self.expect(b':')?;
+        self.expect(b'"')?;
+        self.pos = self.pos.checked_add(len)?;
+        if self.pos > self.input.len() {
+            return None;
+        }
+        self.expect(b'"')?;
+        self.expect(b';')
     }
 
     /// `:N:"Name"` after `O` or `C`.

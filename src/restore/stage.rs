@@ -6,8 +6,8 @@
 //! ([`credentials`]) and the rewrite of a restored `wp-config.php` that must point at another
 //! database, directory or address ([`rewrite_wp_config`]).
 //!
-//! The command that decides what to restore and asks before replacing anything is
-//! `commands/restore.rs`; the database work is `dbrestore.rs`.
+//! The pipeline that decides what to restore is `restore/mod.rs`; the database work is
+//! `restore/database.rs`.
 
 use std::path::{Path, PathBuf};
 
@@ -292,7 +292,7 @@ pub fn rewrite_wp_config(
     text: &str,
     db_name: Option<&str>,
     replacements: &[(String, String)],
-) -> Result<String, String> {
+) -> anyhow::Result<String> {
     let mut out = text.to_string();
     if let Some(name) = db_name {
         let mut result = String::with_capacity(out.len());
@@ -338,7 +338,7 @@ pub fn rewrite_wp_config(
         }
         result.push_str(rest);
         if found == 0 {
-            return Err("wp-config.php: DB_NAME is not defined as a plain string".into());
+            bail!("wp-config.php: DB_NAME is not defined as a plain string");
         }
         out = result;
     }

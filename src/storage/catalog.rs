@@ -153,9 +153,9 @@ pub struct Expected {
     pub source: String,
 }
 
-/// Why an archive's sha256 cannot be trusted.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum ChecksumError {
+/// Why no sha256 can be trusted for an archive.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExpectedError {
     #[error(
         "{key}: the object metadata records sha256 {metadata} but backups.db records {logdb}: one of them was changed; check both before trusting this archive"
     )]
@@ -167,7 +167,7 @@ pub enum ChecksumError {
     #[error(
         "{key}: no sha256 is recorded for it (neither in the object's metadata nor in backups.db), so its integrity cannot be checked; to use it anyway, download it, check it by hand (`tar --zstd -tf`) and restore it as README.md's Restore section describes"
     )]
-    Missing { key: String },
+    Unrecorded { key: String },
 }
 
 /// Combine what the object's metadata (`.sha256` beside a local archive) and backups.db say.
@@ -176,32 +176,33 @@ pub fn expected(
     key: &str,
     metadata: Option<&str>,
     logdb: Option<&str>,
-) -> Result<Expected, ChecksumError> {
+) -> Result<Expected, ExpectedError> {
     let clean = |s: Option<&str>| {
         s.map(|s| s.trim().to_ascii_lowercase())
             .filter(|s| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()))
     };
-    let (sha256, source) = match (clean(metadata), clean(logdb)) {
-        (Some(m), Some(d)) if m != d => {
-            return Err(ChecksumError::Disagree {
-                key: key.to_string(),
-                metadata: m,
-                logdb: d,
-            });
-        }
-        (Some(m), Some(_)) => (m, "object metadata and backups.db"),
-        (Some(m), None) => (m, "object metadata"),
-        (None, Some(d)) => (d, "backups.db"),
-        (None, None) => {
-            return Err(ChecksumError::Missing {
-                key: key.to_string(),
-            });
-        }
-    };
-    Ok(Expected {
-        sha256,
-        source: source.into(),
-    })
+    match (clean(metadata), clean(logdb)) {
+        (Some(m), Some(d)) if m != d => Err(ExpectedError::Disagree {
+            key: key.to_string(),
+            metadata: m,
+            logdb: d,
+        }),
+        (Some(m), Some(_)) => Ok(Expected {
+            sha256: m,
+            source: "object metadata and backups.db".into(),
+        }),
+        (Some(m), None) => Ok(Expected {
+            sha256: m,
+            source: "object metadata".into(),
+        }),
+        (None, Some(d)) => Ok(Expected {
+            sha256: d,
+            source: "backups.db".into(),
+        }),
+        (None, None) => Err(ExpectedError::Unrecorded {
+            key: key.to_string(),
+        }),
+    }
 }
 
 /// The archives under `prefix` on each storage; a storage that cannot be listed is reported.

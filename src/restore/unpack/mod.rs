@@ -114,18 +114,24 @@ enum Place {
     Other,
 }
 
+/// An entry path that could land outside the target (absolute, or with `..`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unsafe path {path:?} in the archive (absolute or with \"..\"): refusing it")]
+pub struct UnsafePath {
+    pub path: String,
+}
+
 /// Classify an entry path, refusing anything that could land outside the target.
-fn place(path: &Path) -> Result<Place, String> {
+fn place(path: &Path) -> Result<Place, UnsafePath> {
     let mut parts = Vec::new();
     for c in path.components() {
         match c {
             Component::Normal(p) => parts.push(p),
             Component::CurDir if parts.is_empty() => {}
             _ => {
-                return Err(format!(
-                    "unsafe path {:?} in the archive (absolute or with \"..\"): refusing it",
-                    path.display().to_string()
-                ));
+                return Err(UnsafePath {
+                    path: path.display().to_string(),
+                });
             }
         }
     }
@@ -146,118 +152,145 @@ struct DirMeta {
 
 /// Read the whole archive from `reader` (the compressed bytes), doing what `opts` says.
 pub fn read(mut reader: impl Read, opts: Options) -> anyhow::Result<Contents> {
-    let Options {
-        extract_to,
-        mut database_to,
-        preserve_owner,
-    } = opts;
+    let mut reading = Reading {
+        contents: Contents::default(),
+        dirs: Vec::new(),
+        extractor: opts
+            .extract_to
+            .map(|root| Extractor::new(root, opts.preserve_owner)),
+        database_to: opts.database_to,
+        preserve_owner: opts.preserve_owner,
+    };
     let decoder =
         zstd::stream::read::Decoder::new(&mut reader).context("cannot start the zstd decoder")?;
     let mut archive = tar::Archive::new(decoder);
-    let mut contents = Contents::default();
-    let mut dirs: Vec<DirMeta> = Vec::new();
-    let mut extractor = extract_to.map(|root| Extractor::new(root, preserve_owner));
     let entries = archive
         .entries()
         .context("cannot read the archive (not a tar.zst?)")?;
     for entry in entries {
         let mut entry = entry.context("the archive is damaged or truncated")?;
-        let path = entry
-            .path()
-            .context("an entry has an unreadable path")?
-            .into_owned();
-        let place = place(&path).map_err(anyhow::Error::msg)?;
-        let kind = entry.header().entry_type();
-        match place {
-            Place::File(rel) => {
-                let is_dir = kind == EntryType::Directory;
-                if kind.is_file() || kind == EntryType::Continuous {
-                    contents.file_count += 1;
-                    contents.bytes += entry.size();
-                } else if kind == EntryType::Symlink || kind == EntryType::Link {
-                    contents.file_count += 1;
-                } else if !is_dir {
-                    // Devices and fifos are never archived; a foreign archive's are skipped.
-                    continue;
-                }
-                let Some(extractor) = extractor.as_mut() else {
-                    if rel == Path::new("wp-config.php") && kind.is_file() {
-                        contents.wp_config = Some(read_small(&mut entry, "wp-config.php")?);
-                    }
-                    continue;
-                };
-                if is_dir {
-                    dirs.push(DirMeta {
-                        path: extractor.dir(&rel)?,
-                        meta: Meta::of(entry.header(), preserve_owner, 0o755),
-                    });
-                } else if kind == EntryType::Symlink {
-                    let target = entry
-                        .link_name()
-                        .context("a symlink has an unreadable target")?
-                        .ok_or_else(|| {
-                            anyhow::anyhow!("the symlink {} has no target", path.display())
-                        })?
-                        .into_owned();
-                    extractor.symlink(&rel, &target, entry.header())?;
-                } else if kind == EntryType::Link {
-                    let target = entry
-                        .link_name()
-                        .context("a hard link has an unreadable target")?
-                        .ok_or_else(|| {
-                            anyhow::anyhow!("the hard link {} has no target", path.display())
-                        })?
-                        .into_owned();
-                    extractor.hard_link(&rel, &target)?;
-                } else {
-                    let dst = extractor.file(&mut entry, &rel)?;
-                    if rel == Path::new("wp-config.php") {
-                        contents.wp_config = Some(
-                            std::fs::read(&dst)
-                                .with_context(|| format!("cannot read back {}", dst.display()))?,
-                        );
-                    }
-                }
-            }
-            Place::Database => {
-                let mut tap = Tap::default();
-                let mut out = database_to.as_deref_mut();
-                let mut buf = vec![0u8; 256 * 1024];
-                loop {
-                    let n = entry
-                        .read(&mut buf)
-                        .context("cannot read database.sql from the archive")?;
-                    if n == 0 {
-                        break;
-                    }
-                    tap.update(&buf[..n]);
-                    if let Some(f) = out.as_mut() {
-                        f.write_all(&buf[..n])
-                            .context("cannot write database.sql out")?;
-                    }
-                }
-                contents.database = Some(tap.finish());
-            }
-            Place::Manifest => {
-                let data = read_small(&mut entry, "manifest.json")?;
-                match serde_json::from_slice::<Manifest>(&data) {
-                    Ok(m) => contents.manifest = Some(m),
-                    Err(e) => contents.manifest_error = Some(e.to_string()),
-                }
-            }
-            Place::Other => {}
-        }
+        reading.entry(&mut entry)?;
     }
     // The rest of the stream (tar padding, the end of the zstd frame) must decode too.
     let mut decoder = archive.into_inner();
     io::copy(&mut decoder, &mut io::sink()).context("the archive is damaged or truncated")?;
     drop(decoder);
     io::copy(&mut reader, &mut io::sink()).context("cannot read the archive to its end")?;
-    if let Some(f) = database_to {
+    if let Some(f) = reading.database_to {
         f.flush().context("cannot write database.sql out")?;
     }
-    finish_dirs(dirs)?;
-    Ok(contents)
+    finish_dirs(reading.dirs)?;
+    Ok(reading.contents)
+}
+
+/// An archive being read: what was found so far, and where its entries go.
+struct Reading<'a> {
+    contents: Contents,
+    /// Directories extracted, to finish at the end.
+    dirs: Vec<DirMeta>,
+    extractor: Option<Extractor>,
+    database_to: Option<&'a mut File>,
+    preserve_owner: bool,
+}
+
+impl Reading<'_> {
+    fn entry(&mut self, entry: &mut tar::Entry<impl Read>) -> anyhow::Result<()> {
+        let path = entry
+            .path()
+            .context("an entry has an unreadable path")?
+            .into_owned();
+        match place(&path)? {
+            Place::File(rel) => self.file(entry, &path, &rel),
+            Place::Database => self.database(entry),
+            Place::Manifest => {
+                let data = read_small(entry, "manifest.json")?;
+                match serde_json::from_slice::<Manifest>(&data) {
+                    Ok(m) => self.contents.manifest = Some(m),
+                    Err(e) => self.contents.manifest_error = Some(e.to_string()),
+                }
+                Ok(())
+            }
+            Place::Other => Ok(()),
+        }
+    }
+
+    /// An entry under `files/` (at `rel` within it): counted, and extracted when asked.
+    fn file(
+        &mut self,
+        entry: &mut tar::Entry<impl Read>,
+        path: &Path,
+        rel: &Path,
+    ) -> anyhow::Result<()> {
+        let kind = entry.header().entry_type();
+        let is_dir = kind == EntryType::Directory;
+        if kind.is_file() || kind == EntryType::Continuous {
+            self.contents.file_count += 1;
+            self.contents.bytes += entry.size();
+        } else if kind == EntryType::Symlink || kind == EntryType::Link {
+            self.contents.file_count += 1;
+        } else if !is_dir {
+            // Devices and fifos are never archived; a foreign archive's are skipped.
+            return Ok(());
+        }
+        let Some(extractor) = self.extractor.as_mut() else {
+            if rel == Path::new("wp-config.php") && kind.is_file() {
+                self.contents.wp_config = Some(read_small(entry, "wp-config.php")?);
+            }
+            return Ok(());
+        };
+        if is_dir {
+            self.dirs.push(DirMeta {
+                path: extractor.dir(rel)?,
+                meta: Meta::of(entry.header(), self.preserve_owner, 0o755),
+            });
+        } else if kind == EntryType::Symlink {
+            let target = link_target(entry, path, "symlink")?;
+            extractor.symlink(rel, &target, entry.header())?;
+        } else if kind == EntryType::Link {
+            let target = link_target(entry, path, "hard link")?;
+            extractor.hard_link(rel, &target)?;
+        } else {
+            let dst = extractor.file(entry, rel)?;
+            if rel == Path::new("wp-config.php") {
+                self.contents.wp_config = Some(
+                    std::fs::read(&dst)
+                        .with_context(|| format!("cannot read back {}", dst.display()))?,
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// `database.sql`: hashed, its end kept, and copied out when asked.
+    fn database(&mut self, entry: &mut impl Read) -> anyhow::Result<()> {
+        let mut tap = Tap::default();
+        let mut out = self.database_to.as_deref_mut();
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = entry
+                .read(&mut buf)
+                .context("cannot read database.sql from the archive")?;
+            if n == 0 {
+                break;
+            }
+            tap.update(&buf[..n]);
+            if let Some(f) = out.as_mut() {
+                f.write_all(&buf[..n])
+                    .context("cannot write database.sql out")?;
+            }
+        }
+        self.contents.database = Some(tap.finish());
+        Ok(())
+    }
+}
+
+/// The target of the link entry at `path` (`what`: "symlink" or "hard link").
+fn link_target(entry: &tar::Entry<impl Read>, path: &Path, what: &str) -> anyhow::Result<PathBuf> {
+    Ok(entry
+        .link_name()
+        .with_context(|| format!("a {what} has an unreadable target"))?
+        .ok_or_else(|| anyhow::anyhow!("the {what} {} has no target", path.display()))?
+        .into_owned())
 }
 
 /// Writes `files/` entries under `<dir>/files` without ever following a symlink: the directory

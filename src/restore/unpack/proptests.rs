@@ -59,7 +59,7 @@ fn zstd(data: &[u8]) -> Vec<u8> {
 
 /// Read `archive` extracting into a fresh directory; panics (failing the property) if
 /// anything appears outside that directory.
-fn read_contained(archive: &[u8]) -> Result<unpack::Contents, String> {
+fn read_contained(archive: &[u8]) -> anyhow::Result<unpack::Contents> {
     let outer = tempfile::tempdir().unwrap();
     let target = outer.path().join("a/b");
     std::fs::create_dir_all(&target).unwrap();
@@ -80,7 +80,7 @@ fn read_contained(archive: &[u8]) -> Result<unpack::Contents, String> {
     if let Ok(c) = &r {
         let _ = c.problems();
     }
-    r.map_err(|e| format!("{e:#}"))
+    r
 }
 
 /// Everything under `root` that is not `target` or inside it (or one of its parents).

@@ -1,0 +1,66 @@
+//! What a restore did ([`Report`]), filled in step by step by the pipeline so that a failed
+//! restore still says how far it got, and the one-line summary printed and recorded in
+//! `backup_log`.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::output;
+
+/// What a restore did, as printed and recorded.
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    pub site: String,
+    pub key: String,
+    pub storage: String,
+    pub archive_bytes: u64,
+    pub sha256_source: String,
+    pub files_to: Option<PathBuf>,
+    pub previous_files: Option<PathBuf>,
+    pub database: Option<String>,
+    pub database_note: Option<String>,
+    pub previous_database: Option<PathBuf>,
+    pub url: Option<String>,
+    pub replaced_values: Option<u64>,
+    pub duration_secs: f64,
+}
+
+impl Report {
+    pub fn summary(&self) -> String {
+        let mut parts = vec![format!(
+            "restored {} ({}) from {}, sha256 verified against {}",
+            self.key,
+            output::human_bytes(self.archive_bytes),
+            self.storage,
+            self.sha256_source
+        )];
+        if let Some(to) = &self.files_to {
+            let mut s = format!("files to {}", to.display());
+            if let Some(p) = &self.previous_files {
+                s.push_str(&format!(
+                    " (the previous directory is kept at {})",
+                    p.display()
+                ));
+            }
+            parts.push(s);
+        }
+        if let Some(db) = &self.database {
+            let mut s = format!("database {db}");
+            if let Some(n) = &self.database_note {
+                s.push_str(&format!(" ({n})"));
+            }
+            if let Some(p) = &self.previous_database {
+                s.push_str(&format!(
+                    " (its previous content is saved in {})",
+                    p.display()
+                ));
+            }
+            parts.push(s);
+        }
+        if let (Some(url), Some(n)) = (&self.url, self.replaced_values) {
+            parts.push(format!("moved to {url} ({n} values rewritten)"));
+        }
+        format!("{}; took {:.1}s", parts.join("; "), self.duration_secs)
+    }
+}

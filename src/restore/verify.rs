@@ -1,0 +1,260 @@
+//! `verify`'s mechanics: which archives to check (`--archive` on every storage that has it, or
+//! the newest, or every, archive of each site on each storage), and checking one end to end
+//! without restoring it: stream it down, compare its sha256 with the recorded one, decompress
+//! and read every tar entry, and hold `manifest.json` against the contents and `database.sql`
+//! for completeness. Each result is recorded in `backup_log` (action `verify`).
+
+use std::time::Instant;
+
+use chrono::Utc;
+use serde::Serialize;
+
+use crate::crypt::Identities;
+use crate::error::UsageError;
+use crate::logdb::{LogDb, LogEntry, Status};
+use crate::output;
+use crate::restore::{fetch, unpack};
+use crate::storage::Storage;
+use crate::storage::catalog::{self, Listed, list_all};
+
+/// The result of checking one archive on one storage (or of finding nothing to check).
+#[derive(Debug, Serialize)]
+pub struct Checked {
+    pub site: String,
+    pub storage: Option<String>,
+    pub key: Option<String>,
+    pub ok: bool,
+    pub details: String,
+    pub duration_secs: f64,
+}
+
+/// Everything wrong with an archive.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.join("; "))]
+pub struct Unsound(pub Vec<String>);
+
+/// Which archives to verify.
+pub enum Selection {
+    /// This key, or a bare `{site}_{time}.tar.zst` under this server's site prefix.
+    Archive(String),
+    /// The newest archive of each of these sites on each storage, or every one (`all`).
+    Sites { sites: Vec<String>, all: bool },
+}
+
+/// What to verify.
+#[derive(Default)]
+pub struct Targets {
+    /// (storage index, archive) pairs.
+    pub archives: Vec<(usize, Listed)>,
+    /// The failures of finding them: a site with nothing to verify, a storage that cannot be
+    /// listed, an archive on no storage.
+    pub missing: Vec<Checked>,
+}
+
+/// The archives `selection` names.
+pub fn targets(
+    rt: &tokio::runtime::Runtime,
+    storages: &[Box<dyn Storage>],
+    server: &str,
+    selection: &Selection,
+) -> Result<Targets, UsageError> {
+    match selection {
+        Selection::Archive(wanted) => archive_targets(rt, storages, server, wanted),
+        Selection::Sites { sites, all } => Ok(site_targets(rt, storages, server, sites, *all)),
+    }
+}
+
+fn archive_targets(
+    rt: &tokio::runtime::Runtime,
+    storages: &[Box<dyn Storage>],
+    server: &str,
+    wanted: &str,
+) -> Result<Targets, UsageError> {
+    let key = if wanted.contains('/') {
+        wanted.to_string()
+    } else {
+        // A bare file name: `{site}_{time}.tar.zst` lives under this server's site prefix.
+        let site = wanted.rsplit_once('_').map(|(s, _)| s).unwrap_or(wanted);
+        format!("{}{wanted}", catalog::prefix(server, Some(site)))
+    };
+    let Some(name) = catalog::parse_key(&key) else {
+        return Err(UsageError(format!(
+            "--archive {wanted}: not an archive key (server/site/site_YYYYMMDDTHHMMSSZ.tar.zst)"
+        )));
+    };
+    let mut targets = Vec::new();
+    for (i, st) in storages.iter().enumerate() {
+        if let Ok(info) = rt.block_on(st.head(&key)) {
+            let name = name.clone();
+            targets.push((i, Listed { info, name }));
+        }
+    }
+    let mut results = Vec::new();
+    if targets.is_empty() {
+        results.push(missing(&name.site, format!("{key} is on no storage")));
+    }
+    Ok(Targets {
+        archives: targets,
+        missing: results,
+    })
+}
+
+fn site_targets(
+    rt: &tokio::runtime::Runtime,
+    storages: &[Box<dyn Storage>],
+    server: &str,
+    sites: &[String],
+    all: bool,
+) -> Targets {
+    let mut targets = Vec::new();
+    let mut results = Vec::new();
+    let (found, errors) = list_all(rt, storages, &catalog::prefix(server, None));
+    for e in errors {
+        results.push(missing("*", e));
+    }
+    for site in sites {
+        let mut any = false;
+        for (i, _) in storages.iter().enumerate() {
+            let mine = found
+                .iter()
+                .filter(|(j, l)| *j == i && l.name.site == *site);
+            for (_, l) in mine.take(if all { usize::MAX } else { 1 }) {
+                targets.push((i, l.clone()));
+                any = true;
+            }
+        }
+        if !any {
+            results.push(missing(
+                site,
+                "no archive of this site on any storage".into(),
+            ));
+        }
+    }
+    Targets {
+        archives: targets,
+        missing: results,
+    }
+}
+
+fn missing(site: &str, details: String) -> Checked {
+    Checked {
+        site: site.to_string(),
+        storage: None,
+        key: None,
+        ok: false,
+        details,
+        duration_secs: 0.0,
+    }
+}
+
+/// Check each of `targets`, logging each result as it comes.
+pub fn check(
+    rt: &tokio::runtime::Runtime,
+    storages: &[Box<dyn Storage>],
+    targets: &[(usize, Listed)],
+    db: &LogDb,
+    identities: Option<&Identities>,
+) -> Vec<Checked> {
+    let mut results = Vec::new();
+    for (i, listed) in targets {
+        let st = storages[*i].as_ref();
+        let started = Instant::now();
+        let (ok, details) = match verify_one(rt, st, listed, db, identities) {
+            Ok(d) => (true, d),
+            Err(e) => (false, e.to_string()),
+        };
+        if ok {
+            tracing::info!(storage = st.name(), "{}: {details}", listed.info.key);
+        } else {
+            tracing::error!(storage = st.name(), "{}: {details}", listed.info.key);
+        }
+        results.push(Checked {
+            site: listed.name.site.clone(),
+            storage: Some(st.name().to_string()),
+            key: Some(listed.info.key.clone()),
+            ok,
+            details,
+            duration_secs: started.elapsed().as_secs_f64(),
+        });
+    }
+    results
+}
+
+/// Check one archive on one storage: a summary, or everything wrong with it.
+pub fn verify_one(
+    rt: &tokio::runtime::Runtime,
+    st: &dyn Storage,
+    listed: &Listed,
+    db: &LogDb,
+    identities: Option<&Identities>,
+) -> Result<String, Unsound> {
+    let key = &listed.info.key;
+    let mut problems = Vec::new();
+    let metadata = match rt.block_on(st.head(key)) {
+        Ok(h) => h.sha256,
+        Err(e) => return Err(Unsound(vec![format!("cannot read its metadata: {e}")])),
+    };
+    let recorded = db.archive_sha256(key, st.name()).ok().flatten();
+    let expected = catalog::expected(key, metadata.as_deref(), recorded.as_deref());
+    let (name, ids) = (key.clone(), identities.cloned());
+    let (contents, fetched) = fetch::stream(rt, st, key, move |r| {
+        let r = crate::crypt::open(r, &name, ids.as_ref())?;
+        unpack::read(r, unpack::Options::default())
+    })
+    .map_err(|e| Unsound(vec![format!("download failed: {e}")]))?;
+    match &expected {
+        Ok(e) if e.sha256 != fetched.sha256 => problems.push(format!(
+            "sha256 mismatch: the stored object ({} bytes) has sha256 {} but the sha256 recorded in {} is {}",
+            fetched.size, fetched.sha256, e.source, e.sha256
+        )),
+        Ok(_) => {}
+        Err(e) => problems.push(e.to_string()),
+    }
+    let contents = match contents {
+        Ok(c) => c,
+        Err(e) => {
+            problems.push(format!("cannot read the archive: {e:#}"));
+            return Err(Unsound(problems));
+        }
+    };
+    problems.extend(contents.problems());
+    if let Some(m) = &contents.manifest
+        && m.site != listed.name.site
+    {
+        problems.push(format!(
+            "manifest.json names site {:?}, the key site {:?}",
+            m.site, listed.name.site
+        ));
+    }
+    if !problems.is_empty() {
+        return Err(Unsound(problems));
+    }
+    let db_bytes = contents.database.as_ref().map(|d| d.bytes).unwrap_or(0);
+    Ok(format!(
+        "ok: sha256 matches ({}), {} files ({}), database.sql {} complete",
+        expected.map(|e| e.source).unwrap_or_default(),
+        contents.file_count,
+        output::human_bytes(contents.bytes),
+        output::human_bytes(db_bytes)
+    ))
+}
+
+/// Record each result in backups.db (a failure to record is logged, not fatal).
+pub fn record(db: &LogDb, server: &str, results: &[Checked]) {
+    for r in results {
+        let logged = db.log(&LogEntry {
+            timestamp: Utc::now(),
+            status: if r.ok { Status::Success } else { Status::Error },
+            details: &r.details,
+            site_name: &r.site,
+            server_id: server,
+            action: "verify",
+            storage_name: r.storage.as_deref(),
+            archive_key: r.key.as_deref(),
+            duration_secs: Some(r.duration_secs),
+        });
+        if let Err(e) = logged {
+            tracing::error!("cannot record the result in backups.db: {e:#}");
+        }
+    }
+}
