@@ -45,7 +45,6 @@ impl Context {
     pub fn load(&self) -> anyhow::Result<(Env, Config)> {
         let env = self.env()?;
         let config = Config::load(&self.paths.config, &env)?;
-        crate::dbtools::set_timeouts(config.database);
         Ok((env, config))
     }
 

@@ -6,6 +6,7 @@ mod backup;
 mod configure;
 mod deploy;
 mod encryption;
+mod failover;
 mod faults;
 mod fixture;
 mod harness;

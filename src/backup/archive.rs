@@ -142,8 +142,6 @@ fn append_files<W: Write>(
         bail!("{} is not a directory", root.display());
     }
     let excludes = exclude_set(&spec.exclude)?;
-    let mut skipped = Vec::new();
-    let (mut count, mut bytes) = (0u64, 0u64);
     let walker = walkdir::WalkDir::new(root)
         .follow_links(false)
         .sort_by_file_name()
@@ -152,22 +150,51 @@ fn append_files<W: Write>(
             Ok(rel) if !rel.as_os_str().is_empty() => !excludes.is_match(rel),
             _ => true,
         });
+    let mut walk = FileWalk {
+        tar,
+        spec,
+        progress,
+        count: 0,
+        bytes: 0,
+        skipped: Vec::new(),
+    };
     for entry in walker {
-        let entry = match entry {
-            Ok(e) => e,
+        match entry {
+            Ok(e) => walk.append(&e)?,
             Err(e) => {
                 let p = e
                     .path()
                     .map(|p| rel_display(root, p))
                     .unwrap_or_else(|| "?".into());
-                tracing::warn!(site = %spec.site, path = %p, "skipped: {}", e);
-                skipped.push(p);
-                continue;
+                walk.skip(p, &e);
             }
-        };
-        let rel = match entry.path().strip_prefix(root) {
-            Ok(r) => r,
-            Err(_) => continue,
+        }
+    }
+    Ok((walk.count, walk.bytes, walk.skipped))
+}
+
+/// The file walk in progress: where entries go and what was counted and skipped so far.
+struct FileWalk<'a, W: Write> {
+    tar: &'a mut tar::Builder<Frames<W>>,
+    spec: &'a ArchiveSpec,
+    progress: &'a Progress,
+    count: u64,
+    bytes: u64,
+    skipped: Vec<String>,
+}
+
+impl<W: Write> FileWalk<'_, W> {
+    /// An entry that cannot be read is left out and listed.
+    fn skip(&mut self, rel: String, why: &dyn std::fmt::Display) {
+        tracing::warn!(site = %self.spec.site, path = %rel, "skipped: {why}");
+        self.skipped.push(rel);
+    }
+
+    /// Append one entry of the walk (directory, symlink or regular file).
+    fn append(&mut self, entry: &walkdir::DirEntry) -> anyhow::Result<()> {
+        let root = &self.spec.site_path;
+        let Ok(rel) = entry.path().strip_prefix(root) else {
+            return Ok(());
         };
         let name = if rel.as_os_str().is_empty() {
             PathBuf::from("files")
@@ -178,9 +205,8 @@ fn append_files<W: Write>(
         let meta = match entry.metadata() {
             Ok(m) => m,
             Err(e) => {
-                tracing::warn!(site = %spec.site, path = %rel.display(), "skipped: {e}");
-                skipped.push(rel_display(root, entry.path()));
-                continue;
+                self.skip(rel_display(root, entry.path()), &e);
+                return Ok(());
             }
         };
         let mut header = Header::new_gnu();
@@ -188,61 +214,72 @@ fn append_files<W: Write>(
         if ft.is_dir() {
             header.set_entry_type(EntryType::Directory);
             header.set_size(0);
-            tar.append_data(&mut header, &name, io::empty())?;
+            self.tar.append_data(&mut header, &name, io::empty())?;
         } else if ft.is_symlink() {
             let target = match std::fs::read_link(entry.path()) {
                 Ok(t) => t,
                 Err(e) => {
-                    tracing::warn!(site = %spec.site, path = %rel.display(), "skipped: {e}");
-                    skipped.push(rel_display(root, entry.path()));
-                    continue;
+                    self.skip(rel_display(root, entry.path()), &e);
+                    return Ok(());
                 }
             };
             header.set_entry_type(EntryType::Symlink);
             header.set_size(0);
-            tar.append_link(&mut header, &name, &target)?;
-            count += 1;
+            self.tar.append_link(&mut header, &name, &target)?;
+            self.count += 1;
         } else if ft.is_file() {
-            let file = match std::fs::File::open(entry.path()) {
-                Ok(f) => f,
-                Err(e) => {
-                    tracing::warn!(site = %spec.site, path = %rel.display(), "skipped: {e}");
-                    skipped.push(rel_display(root, entry.path()));
-                    continue;
-                }
-            };
-            let size = meta.len();
-            // A large file's first bytes tell which kind of zstd frame it goes into.
-            let mut sample = Vec::new();
-            if size >= frames::DECIDING_SIZE
-                && let Err(e) = (&file)
-                    .take(frames::SAMPLE_SIZE as u64)
-                    .read_to_end(&mut sample)
-            {
-                tracing::warn!(site = %spec.site, path = %rel.display(), "skipped: {e}");
-                skipped.push(rel_display(root, entry.path()));
-                continue;
-            }
-            let mode = frames::choose(rel, size, &sample, tar.get_ref().mode());
-            tar.get_mut()
-                .set_mode(mode)
-                .context("cannot start a new zstd frame")?;
-            header.set_size(size);
-            let reader = Counting {
-                inner: SizedReader::new(io::Cursor::new(sample).chain(file), size),
-                progress,
-            };
-            tar.append_data(&mut header, &name, reader)
-                .with_context(|| format!("cannot archive {}", entry.path().display()))?;
-            count += 1;
-            bytes += size;
-            progress.files.fetch_add(1, Ordering::Relaxed);
+            self.file(entry.path(), rel, &name, header, meta.len())?;
         } else {
             // Sockets, fifos and devices: not site content, and reading a fifo would block.
-            tracing::debug!(site = %spec.site, path = %rel.display(), "skipped special file");
+            tracing::debug!(site = %self.spec.site, path = %rel.display(), "skipped special file");
         }
+        Ok(())
     }
-    Ok((count, bytes, skipped))
+
+    /// Append a regular file, in the kind of zstd frame its name and first bytes call for.
+    fn file(
+        &mut self,
+        path: &Path,
+        rel: &Path,
+        name: &Path,
+        mut header: Header,
+        size: u64,
+    ) -> anyhow::Result<()> {
+        let file = match std::fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) => {
+                self.skip(rel_display(&self.spec.site_path, path), &e);
+                return Ok(());
+            }
+        };
+        // A large file's first bytes tell which kind of zstd frame it goes into.
+        let mut sample = Vec::new();
+        if size >= frames::DECIDING_SIZE
+            && let Err(e) = (&file)
+                .take(frames::SAMPLE_SIZE as u64)
+                .read_to_end(&mut sample)
+        {
+            self.skip(rel_display(&self.spec.site_path, path), &e);
+            return Ok(());
+        }
+        let mode = frames::choose(rel, size, &sample, self.tar.get_ref().mode());
+        self.tar
+            .get_mut()
+            .set_mode(mode)
+            .context("cannot start a new zstd frame")?;
+        header.set_size(size);
+        let reader = Counting {
+            inner: SizedReader::new(io::Cursor::new(sample).chain(file), size),
+            progress: self.progress,
+        };
+        self.tar
+            .append_data(&mut header, name, reader)
+            .with_context(|| format!("cannot archive {}", path.display()))?;
+        self.count += 1;
+        self.bytes += size;
+        self.progress.files.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
 }
 
 fn rel_display(root: &Path, p: &Path) -> String {

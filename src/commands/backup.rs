@@ -1,1 +1,198 @@
-pub use crate::backup::run;
+//! `wpbackup backup`: options to config (`--path`, `--site`, `--storage`), the run lock, one
+//! call into the backup pipeline ([`crate::backup`]), then the follow-ups (retention, the
+//! failure report, the D1 sync, the dead man's switch) and the summary.
+
+use anyhow::Context as _;
+use chrono::Utc;
+
+use super::{Context, Outcome, UsageError};
+use crate::app::{open_storages, runtime};
+use crate::backup::{self, SiteResult, outcome};
+use crate::cli::BackupArgs;
+use crate::config::{Config, ConfigError, Env, SiteConfig};
+use crate::lock::RunLock;
+use crate::logdb::{LogDb, LogEntry, Status};
+use crate::output;
+use crate::storage::failover;
+
+pub fn run(ctx: &Context, args: &BackupArgs) -> anyhow::Result<Outcome> {
+    let paths = &ctx.paths;
+    ensure_home(&paths.home)?;
+    let env = ctx.env()?;
+    let config = load_config(ctx, args, &env)
+        .inspect_err(|e| record_run_error(ctx, &env, &format!("{e:#}")))?;
+    let sites = select_sites(&config, args)?;
+    if args.storage.is_none() && config.storage.is_empty() {
+        return Err(ConfigError {
+            file: paths.config.display().to_string(),
+            path: "storage".into(),
+            message: "no storage configured: add one (see config.example.json)".into(),
+        }
+        .into());
+    }
+    let storages = open_storages(&config, args.storage.as_deref())?;
+    let _lock = RunLock::acquire(&paths.lock)?;
+    let db = LogDb::open(&paths.db)?;
+    let rt = runtime()?;
+    crate::interrupt::install(&rt).context("cannot listen for SIGTERM and SIGINT")?;
+    let monitor = crate::report::healthchecks::Monitor::start(
+        config.healthchecks.clone().filter(|_| !args.dry_run),
+        rt.handle().clone(),
+        &format!(
+            "wpbackup backup started on {} ({} site(s))",
+            config.server_id,
+            sites.len()
+        ),
+    );
+    let targets = rt.block_on(failover::preflight(storages));
+    let results = backup::Run {
+        rt: &rt,
+        config: &config,
+        targets: &targets,
+        db: &db,
+        started: Utc::now(),
+        show_bars: output::interactive() && !ctx.json && !ctx.quiet,
+        dry_run: args.dry_run,
+    }
+    .sites(&sites);
+    let interrupted = crate::interrupt::received();
+    let any_failed = results.iter().any(|r| r.status == Status::Error);
+    // Interrupted (systemd stopping the unit): exit promptly; the rows reach D1 next time.
+    let follow_up = !args.dry_run && interrupted.is_none();
+    if follow_up && config.retention.is_some() {
+        // Retention for the sites just stored; its failures are warnings, never the result.
+        let (sites, live) = (outcome::stored_sites(&results), failover::usable(&targets));
+        crate::storage::prune::after_backup(&rt, &config, &db, &sites, &live);
+    }
+    let ping = outcome::ping_body(&config.server_id, &results);
+    monitor.finish(!any_failed, &ping);
+    if follow_up {
+        if config.report.on_failure && any_failed {
+            crate::report::after_failed_backup(&env, &config, &db);
+        }
+        if !args.no_sync {
+            crate::d1::sync::after_backup(&rt, &env, &db, &config.server_id);
+        }
+    }
+    print_summary(ctx, &config, &results)?;
+    Ok(match (interrupted, any_failed) {
+        (Some(sig), _) => Outcome::Interrupted(sig),
+        (None, true) => Outcome::Failed,
+        (None, false) => Outcome::Ok,
+    })
+}
+
+fn ensure_home(home: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if home.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(home)
+        .with_context(|| {
+            format!(
+                "cannot create the home directory {} (set --home or WPBACKUP_HOME)",
+                home.display()
+            )
+        })
+}
+
+/// config.json, or with `--path` a one-site config that takes config.json's settings if any.
+fn load_config(ctx: &Context, args: &BackupArgs, env: &Env) -> anyhow::Result<Config> {
+    let paths = &ctx.paths;
+    let Some(path) = &args.path else {
+        if !paths.config.exists() && paths.home.join("sites.json").exists() {
+            return Err(ConfigError {
+                file: paths.config.display().to_string(),
+                path: "(file)".into(),
+                message: "not found, but the deprecated sites.json is there: run `wpbackup configure` to migrate it".into(),
+            }
+            .into());
+        }
+        return Ok(Config::load(&paths.config, env)?);
+    };
+    if !path.is_dir() {
+        return Err(UsageError(format!("--path {}: not a directory", path.display())).into());
+    }
+    let mut config = Config::for_path(path, &paths.home, env);
+    if ctx.config_given || paths.config.exists() {
+        let loaded = Config::load(&paths.config, env)?;
+        config.server_id = loaded.server_id;
+        if !loaded.storage.is_empty() {
+            config.storage = loaded.storage;
+        }
+        config.compression = loaded.compression;
+        config.upload = loaded.upload;
+        config.retention = loaded.retention;
+        config.report = loaded.report;
+        config.encryption = loaded.encryption;
+        config.healthchecks = loaded.healthchecks;
+    }
+    Ok(config)
+}
+
+/// The enabled sites (every site with `--path`), or those named by `--site`.
+fn select_sites(config: &Config, args: &BackupArgs) -> anyhow::Result<Vec<SiteConfig>> {
+    if args.path.is_some() || args.sites.is_empty() {
+        let sites: Vec<_> = config
+            .sites
+            .iter()
+            .filter(|s| s.enabled || args.path.is_some())
+            .cloned()
+            .collect();
+        if sites.is_empty() {
+            return Err(UsageError(
+                "no enabled site in config.json: add one, or use --path DIR".into(),
+            )
+            .into());
+        }
+        return Ok(sites);
+    }
+    let known = || {
+        let names: Vec<_> = config.sites.iter().map(|s| s.name.as_str()).collect();
+        names.join(", ")
+    };
+    args.sites
+        .iter()
+        .map(|name| {
+            let found = config.sites.iter().find(|s| &s.name == name).cloned();
+            found.ok_or_else(|| {
+                UsageError(format!(
+                    "--site {name}: no such site in config.json (known: {})",
+                    known()
+                ))
+                .into()
+            })
+        })
+        .collect()
+}
+
+/// A config that cannot be read still leaves a trace in backups.db, when there is one to write.
+fn record_run_error(ctx: &Context, env: &Env, details: &str) {
+    if let Ok(db) = LogDb::open(&ctx.paths.db) {
+        let _ = db.log(&LogEntry {
+            timestamp: Utc::now(),
+            status: Status::Error,
+            details,
+            site_name: "*",
+            server_id: &crate::config::default_server_id(env),
+            action: "backup",
+            storage_name: None,
+            archive_key: None,
+            duration_secs: None,
+        });
+    }
+}
+
+fn print_summary(ctx: &Context, config: &Config, results: &[SiteResult]) -> anyhow::Result<()> {
+    if ctx.json {
+        let doc = serde_json::json!({ "server_id": config.server_id, "sites": results });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else if !ctx.quiet {
+        let head = ["SITE", "STATUS", "STORAGE", "SIZE", "TIME", "DETAILS"];
+        print!("{}", output::table(&head, &outcome::table_rows(results)));
+    }
+    Ok(())
+}

@@ -94,6 +94,7 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<Outcome> {
         db_name: args.db_name.clone(),
         identity: args.identity.clone(),
         home: ctx.paths.home.clone(),
+        timeouts: config.database,
         mysql_unix_port: env.get("MYSQL_UNIX_PORT").map(PathBuf::from),
         confirm_early: !args.yes && !std::io::stdin().is_terminal(),
     };

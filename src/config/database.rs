@@ -14,6 +14,8 @@ pub struct DatabaseConfig {
     pub password: Secret,
     pub host: DbHost,
     pub table_prefix: Option<String>,
+    /// How long the database tools may wait on this server.
+    pub timeouts: Timeouts,
 }
 
 /// Where the database server is, in the forms WordPress's `DB_HOST` accepts.

@@ -83,6 +83,7 @@ impl Validator<'_> {
             ),
         };
         let database = self.timeouts(raw.database)?;
+        let sites = fill_timeouts(sites, database);
         Ok(Config {
             server_id,
             sites,
@@ -247,6 +248,8 @@ impl Validator<'_> {
             password,
             host,
             table_prefix: d.table_prefix,
+            // Set from the `database` block once it is read (see `fill_timeouts`).
+            timeouts: Timeouts::default(),
         })
     }
 
@@ -365,4 +368,12 @@ impl Validator<'_> {
         }
         Ok(s)
     }
+}
+
+/// Every site's own database block gets the timeouts of config.json's `database` block.
+fn fill_timeouts(mut sites: Vec<SiteConfig>, timeouts: Timeouts) -> Vec<SiteConfig> {
+    for db in sites.iter_mut().filter_map(|s| s.database.as_mut()) {
+        db.timeouts = timeouts;
+    }
+    sites
 }

@@ -37,7 +37,8 @@ pub enum CheckError {
 
 /// Check a site's database: Ok(a description of what answered) or why not.
 pub fn site(site: &SiteConfig) -> Result<String, CheckError> {
-    let resolved = crate::site::resolve(site).map_err(CheckError::Site)?;
+    let resolved =
+        crate::site::resolve(site, crate::config::Timeouts::default()).map_err(CheckError::Site)?;
     let url = crate::site::siteurl(&resolved).map_err(CheckError::Site)?;
     Ok(format!(
         "database {} as {} at {} answers{}",

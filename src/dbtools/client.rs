@@ -10,7 +10,7 @@ use std::process::{Output, Stdio};
 
 use anyhow::{Context as _, bail};
 
-use crate::config::{DatabaseConfig, DbHost};
+use crate::config::{DatabaseConfig, DbHost, Timeouts};
 use crate::dbtools;
 use crate::secret::Secret;
 
@@ -123,13 +123,14 @@ pub fn source(creds: &DatabaseConfig, database: &str, file: &Path) -> anyhow::Re
 /// Root through the local socket: `socket` (from `MYSQL_UNIX_PORT`, or the site's own socket),
 /// else the client's default socket. Works where root authenticates by socket (Debian's
 /// default, when wpbackup runs as root) or has no password.
-pub fn admin(socket: Option<PathBuf>) -> DatabaseConfig {
+pub fn admin(socket: Option<PathBuf>, timeouts: Timeouts) -> DatabaseConfig {
     DatabaseConfig {
         name: String::new(),
         user: "root".into(),
         password: Secret::new(""),
         host: DbHost::Socket(socket),
         table_prefix: None,
+        timeouts,
     }
 }
 

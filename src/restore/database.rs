@@ -68,11 +68,13 @@ pub fn create(
         Ok(_) => return Ok(format!("created database {name}")),
         Err(e) => e,
     };
-    create_as_root(site, name, &create, &admin(admin_socket)).map_err(|as_root| CreateError {
-        name: name.to_string(),
-        user: site.user.clone(),
-        as_user,
-        as_root,
+    create_as_root(site, name, &create, &admin(admin_socket, site.timeouts)).map_err(|as_root| {
+        CreateError {
+            name: name.to_string(),
+            user: site.user.clone(),
+            as_user,
+            as_root,
+        }
     })
 }
 

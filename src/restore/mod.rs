@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, bail};
 use chrono::Utc;
 
-use crate::config::{DatabaseConfig, DbHost, SiteConfig};
+use crate::config::{DatabaseConfig, DbHost, SiteConfig, Timeouts};
 use crate::crypt::Identities;
 use crate::logdb::LogDb;
 use crate::manifest::Manifest;
@@ -53,6 +53,8 @@ pub struct Request {
     pub identity: Option<PathBuf>,
     /// wpbackup's home: `before-restore/` is here, and `database.sql` when no files are restored.
     pub home: PathBuf,
+    /// How long the database tools may wait (config.json `database`).
+    pub timeouts: Timeouts,
     /// `MYSQL_UNIX_PORT`: root's socket when the database must be created.
     pub mysql_unix_port: Option<PathBuf>,
     /// The confirmation's answer is known without asking (no terminal): ask before downloading.
@@ -96,7 +98,9 @@ pub fn restore(
 
     // Not on a terminal and no --yes: refuse before downloading when the answer is known.
     if req.confirm_early {
-        let early = stage::credentials(&req.site, None).ok().map(|c| c.0);
+        let early = stage::credentials(&req.site, None, req.timeouts)
+            .ok()
+            .map(|c| c.0);
         let target_db = req
             .db_name
             .clone()
@@ -184,7 +188,11 @@ impl<'a> Job<'a> {
             .clone()
             .context("the archive has no manifest.json")?;
         let creds = if req.database || req.db_name.is_some() {
-            let (c, source) = stage::credentials(&req.site, staged.contents.wp_config.as_deref())?;
+            let (c, source) = stage::credentials(
+                &req.site,
+                staged.contents.wp_config.as_deref(),
+                req.timeouts,
+            )?;
             tracing::info!("database credentials from {source}");
             Some(c)
         } else {

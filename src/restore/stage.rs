@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, bail};
 use tempfile::NamedTempFile;
 
-use crate::config::{DatabaseConfig, SiteConfig};
+use crate::config::{DatabaseConfig, SiteConfig, Timeouts};
 use crate::logdb::LogDb;
 use crate::restore::fetch;
 use crate::restore::unpack::{self, Contents};
@@ -251,6 +251,7 @@ pub fn swap_into_place(
 pub fn credentials(
     site: &SiteConfig,
     archived_wp_config: Option<&[u8]>,
+    timeouts: Timeouts,
 ) -> anyhow::Result<(DatabaseConfig, &'static str)> {
     let from_wp = |w: wpconfig::WpConfig| DatabaseConfig {
         name: w.db_name,
@@ -258,6 +259,7 @@ pub fn credentials(
         password: w.db_password,
         host: w.db_host,
         table_prefix: Some(w.table_prefix),
+        timeouts,
     };
     if let Some(db) = &site.database {
         return Ok((db.clone(), "config.json"));

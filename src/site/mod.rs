@@ -12,7 +12,7 @@ pub mod wpconfig;
 
 use anyhow::{Context as _, bail};
 
-use crate::config::{DatabaseConfig, SiteConfig};
+use crate::config::{DatabaseConfig, SiteConfig, Timeouts};
 
 /// A site ready to back up.
 #[derive(Debug, Clone)]
@@ -22,8 +22,8 @@ pub struct ResolvedSite {
     pub wordpress_version: Option<String>,
 }
 
-/// Find the site's credentials and facts.
-pub fn resolve(site: &SiteConfig) -> anyhow::Result<ResolvedSite> {
+/// Find the site's credentials and facts; the database tools get `timeouts`.
+pub fn resolve(site: &SiteConfig, timeouts: Timeouts) -> anyhow::Result<ResolvedSite> {
     if !site.path.is_dir() {
         bail!(
             "the site directory {} does not exist or is not a directory: fix \"path\" in config.json",
@@ -39,7 +39,9 @@ pub fn resolve(site: &SiteConfig) -> anyhow::Result<ResolvedSite> {
                     .map(|w| w.table_prefix)
                     .unwrap_or_else(|_| "wp_".into()),
             };
-            (db.clone(), prefix)
+            let mut db = db.clone();
+            db.timeouts = timeouts;
+            (db, prefix)
         }
         None => {
             let wp = wpconfig::read(&site.path).context("cannot read the database credentials")?;
@@ -50,6 +52,7 @@ pub fn resolve(site: &SiteConfig) -> anyhow::Result<ResolvedSite> {
                     password: wp.db_password,
                     host: wp.db_host,
                     table_prefix: Some(wp.table_prefix.clone()),
+                    timeouts,
                 },
                 wp.table_prefix,
             )

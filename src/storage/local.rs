@@ -265,7 +265,9 @@ mod tests {
         let (tx, body) = Body::channel(2);
         tokio::spawn(async move {
             tx.send(Ok(Bytes::from_static(b"partial"))).await.unwrap();
-            tx.send(Err("dump failed".into())).await.unwrap();
+            tx.send(Err(crate::storage::ProducerError::msg("dump failed")))
+                .await
+                .unwrap();
         });
         let err = st.put("s/a/a_2.tar.zst", body).await.unwrap_err();
         assert!(err.is_source(), "{err}");

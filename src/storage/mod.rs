@@ -11,8 +11,9 @@
 //! the archive and memory stays bounded by the channel and the parts in flight.
 
 pub mod catalog;
-
+pub mod failover;
 pub mod local;
+pub mod prune;
 pub mod s3;
 
 use std::io;
@@ -45,8 +46,8 @@ pub enum StorageError {
     Transient(String),
     /// The producer of an upload failed (the dump or the file walk): the upload was aborted
     /// and the storage itself is fine.
-    #[error("{0}")]
-    Source(String),
+    #[error(transparent)]
+    Source(#[from] ProducerError),
 }
 
 impl StorageError {
@@ -57,7 +58,6 @@ impl StorageError {
 }
 
 /// One stored object as a listing sees it.
-#[allow(dead_code)] // read by restore, list, verify and prune
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectInfo {
     /// Key relative to the storage's prefix (`server/site/site_20260101T000000Z.tar.zst`).
@@ -76,8 +76,20 @@ pub struct PutOutcome {
     pub sha256: String,
 }
 
+/// Why the producer of an upload (the archiver) could not go on; the cause chain is kept and
+/// shown whole (`a: b: c`).
+#[derive(Debug, thiserror::Error)]
+#[error("{0:#}")]
+pub struct ProducerError(pub anyhow::Error);
+
+impl ProducerError {
+    pub fn msg(m: impl std::fmt::Display + std::fmt::Debug + Send + Sync + 'static) -> Self {
+        ProducerError(anyhow::Error::msg(m))
+    }
+}
+
 /// A chunk of an upload, or the producer's failure (which aborts the upload).
-pub type Chunk = Result<Bytes, String>;
+pub type Chunk = Result<Bytes, ProducerError>;
 
 /// The body of a streamed upload: chunks from a bounded channel, hashed and counted as they
 /// are taken. The producer ends the stream by dropping its sender after the last chunk; a
@@ -108,10 +120,11 @@ impl Body {
         let received = tokio::select! {
             biased;
             sig = crate::interrupt::wait() => {
-                return Err(StorageError::Source(format!(
+                return Err(ProducerError::msg(format!(
                     "interrupted by {}",
                     crate::interrupt::name(sig)
-                )));
+                ))
+                .into());
             }
             r = self.rx.recv() => r,
         };
@@ -136,13 +149,11 @@ impl Body {
 }
 
 /// A download, as an async byte stream.
-#[allow(dead_code)] // read by restore and verify
 pub type Download = Pin<Box<dyn AsyncRead + Send>>;
 
 /// The interface every storage provider implements. Keys are relative to the storage's
 /// configured prefix (or directory); implementations add it.
 #[async_trait]
-#[allow(dead_code)] // the read side is used by restore, list, verify and prune
 pub trait Storage: Send + Sync {
     /// The storage's name from config.json.
     fn name(&self) -> &str;
@@ -252,7 +263,9 @@ impl io::Write for BodyWriter {
 impl Drop for BodyWriter {
     fn drop(&mut self) {
         if let Some(tx) = self.tx.take() {
-            let _ = tx.blocking_send(Err("the archive producer stopped before the end".into()));
+            let _ = tx.blocking_send(Err(ProducerError::msg(
+                "the archive producer stopped before the end",
+            )));
         }
     }
 }

@@ -526,7 +526,6 @@ fn copy_source(bucket: &str, key: &str) -> String {
     out
 }
 
-#[allow(dead_code)] // used by head and list
 fn to_chrono(t: Option<&aws_smithy_types::DateTime>) -> Option<DateTime<Utc>> {
     t.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
 }
