@@ -18,7 +18,8 @@
 //! Runs only under `cargo bench` (which passes `--bench`): `cargo test --all-targets` builds it
 //! and returns at once.
 
-#[allow(unused_imports)]
+// The test harness, of which the benchmark uses only the MariaDB and S3 servers.
+#[allow(unused_imports, dead_code)]
 #[path = "../tests/util/mod.rs"]
 mod util;
 

@@ -114,10 +114,6 @@ impl D1Sim {
         body["requests"].as_i64().expect("requests")
     }
 
-    pub fn log_tail(&self) -> String {
-        self.server.log_tail()
-    }
-
     pub fn kill(&mut self) {
         self.server.kill();
     }

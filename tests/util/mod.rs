@@ -2,9 +2,6 @@
 //! and always stopped (each server's guard kills its whole process group on drop, also when a
 //! test panics).
 
-// A shared harness: each test file uses part of it.
-#![allow(dead_code)]
-
 pub mod d1;
 pub mod mariadb;
 pub mod s3;

@@ -13,8 +13,6 @@ pub struct S3Server {
     pub port: u16,
     pub endpoint: String,
     pub root: PathBuf,
-    pub access_key: String,
-    pub secret_key: String,
     server: Server,
     _dir: TempDir,
 }
@@ -54,8 +52,6 @@ impl S3Server {
             port,
             endpoint: format!("http://127.0.0.1:{port}"),
             root,
-            access_key: access_key.to_string(),
-            secret_key: secret_key.to_string(),
             server,
             _dir: dir,
         }
