@@ -5,6 +5,7 @@ mod util;
 mod backup;
 mod configure;
 mod deploy;
+mod dotenv;
 mod encryption;
 mod failover;
 mod faults;
