@@ -3,9 +3,11 @@
 //! WARNING that says why, failures are ERRORs that leave nothing half-written, secrets stay out
 //! of `ps`, logs, backups.db and keys, and memory does not grow with the site.
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::json;
+use tempfile::TempDir;
 
 use crate::fixture::{self, BUCKET, Fixture, PRIMARY_SECRET, SECONDARY_SECRET};
 
@@ -17,11 +19,10 @@ fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-#[test]
-fn backup_archive_holds_the_site_and_a_restorable_dump() {
-    let f = Fixture::new("roundtrip");
-    let site = &f.site.path;
-    // Things the archive must keep or leave out.
+/// Things the archive must keep or leave out: symlinks (one dangling), an excluded cache
+/// directory and log, a fifo, and a file nobody can read (unless the test runs as root).
+/// Returns whether the test runs as root.
+fn add_files_to_keep_or_leave_out(site: &Path) -> bool {
     std::os::unix::fs::symlink("wp-content/uploads", site.join("uploads-link")).unwrap();
     std::os::unix::fs::symlink("/nonexistent/target", site.join("dangling-link")).unwrap();
     std::fs::create_dir_all(site.join("wp-content/cache/page")).unwrap();
@@ -45,10 +46,12 @@ fn backup_archive_holds_the_site_and_a_restorable_dump() {
         )
         .unwrap();
     }
+    as_root
+}
 
-    let out = f.run(&["backup"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-
+/// One backup_log row for the blog on the primary: SUCCESS, or a WARNING naming the file it
+/// could not read.
+fn assert_one_row_for_the_blog(f: &Fixture, as_root: bool) -> fixture::Row {
     let rows = f.rows();
     assert_eq!(rows.len(), 1, "{rows:?}");
     let row = &rows[0];
@@ -61,19 +64,25 @@ fn backup_archive_holds_the_site_and_a_restorable_dump() {
         assert_eq!(row.status, "WARNING", "{row:?}");
         assert!(row.details.contains("private.txt"), "{row:?}");
     }
+    row.clone()
+}
 
-    // The archive is on the primary only, under the documented key.
+/// The archive is on the primary only, under the documented key: (key, path on disk).
+fn assert_stored_on_the_primary_only(f: &Fixture, row: &fixture::Row) -> (String, PathBuf) {
     let on_primary = fixture::stored(&f.primary);
     assert_eq!(on_primary.len(), 1, "{on_primary:?}");
     assert!(fixture::stored(&f.secondary).is_empty());
-    let (key, path) = &on_primary[0];
+    let (key, path) = on_primary[0].clone();
     assert!(
         key.starts_with("test-server/blog/blog_") && key.ends_with("Z.tar.zst"),
         "{key}"
     );
     assert_eq!(row.archive_key.as_deref(), Some(key.as_str()));
+    (key, path)
+}
 
-    // s3_archives records its size and sha256, which match the stored bytes.
+/// s3_archives records its size and sha256, which match the stored bytes.
+fn assert_size_and_sha256_recorded(f: &Fixture, key: &str, path: &Path) {
     let archives = f.archive_rows();
     assert_eq!(archives.len(), 1);
     let bytes = std::fs::read(path).unwrap();
@@ -81,9 +90,12 @@ fn backup_archive_holds_the_site_and_a_restorable_dump() {
     assert_eq!(archives[0].2 as usize, bytes.len());
     let sha = Command::new("sha256sum").arg(path).output().unwrap();
     assert!(stdout(&sha).starts_with(&archives[0].3), "sha256 mismatch");
+}
 
-    // Plain tar opens it; files/ equals the site minus excludes, fifo and unreadable file.
-    let x = fixture::extract(path);
+/// Plain tar opens it; files/ equals the site minus excludes, fifo and unreadable file.
+/// Returns the extracted archive.
+fn assert_archive_matches_site(site: &Path, archive: &Path, as_root: bool) -> TempDir {
+    let x = fixture::extract(archive);
     let skip = |rel: &str| {
         rel == "wp-content/cache"
             || rel.starts_with("wp-content/cache/")
@@ -96,10 +108,13 @@ fn backup_archive_holds_the_site_and_a_restorable_dump() {
     assert!(want.iter().any(|(p, _)| p == "uploads-link"));
     assert!(want.iter().any(|(p, _)| p == "dangling-link"));
     assert_eq!(got, want, "extracted files differ from the site");
+    x
+}
 
-    // manifest.json says what is inside.
+/// manifest.json says what is inside; the dump matches its sha256 and is complete.
+fn assert_manifest_describes_the_site_and_dump(f: &Fixture, x: &Path) {
     let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(x.path().join("manifest.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(x.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["site"], "blog");
     assert_eq!(manifest["server_id"], "test-server");
     assert_eq!(manifest["database_name"], f.site.db_name.as_str());
@@ -111,22 +126,24 @@ fn backup_archive_holds_the_site_and_a_restorable_dump() {
             .map(|v| v.starts_with('6')),
         Some(true)
     );
-    let dump = std::fs::read(x.path().join("database.sql")).unwrap();
+    let dump = std::fs::read(x.join("database.sql")).unwrap();
     let dump_sha = Command::new("sha256sum")
-        .arg(x.path().join("database.sql"))
+        .arg(x.join("database.sql"))
         .output()
         .unwrap();
     assert!(stdout(&dump_sha).starts_with(manifest["database_sha256"].as_str().unwrap()));
     let tail = String::from_utf8_lossy(&dump[dump.len().saturating_sub(200)..]).into_owned();
     assert!(tail.contains("-- Dump completed"), "dump tail: {tail}");
+}
 
-    // database.sql loaded into a fresh database holds the site's posts, non-ASCII intact.
+/// database.sql loaded into a fresh database holds the site's posts, non-ASCII intact.
+fn assert_dump_restores_the_posts(f: &Fixture, dump: &Path) {
     f.db.sql("CREATE DATABASE restored CHARACTER SET utf8mb4");
     let load = Command::new("mariadb")
         .args(["--no-defaults", "-uroot", "--default-character-set=utf8mb4"])
         .arg(format!("--socket={}", f.db.socket.display()))
         .arg("restored")
-        .stdin(std::fs::File::open(x.path().join("database.sql")).unwrap())
+        .stdin(std::fs::File::open(dump).unwrap())
         .output()
         .unwrap();
     assert!(load.status.success(), "{}", stderr(&load));
@@ -146,6 +163,23 @@ fn backup_archive_holds_the_site_and_a_restorable_dump() {
         original.iter().any(|t| !t.is_ascii()),
         "the fixture should have a non-ASCII title"
     );
+}
+
+#[test]
+fn backup_archive_holds_the_site_and_a_restorable_dump() {
+    let f = Fixture::new("roundtrip");
+    let site = &f.site.path;
+    let as_root = add_files_to_keep_or_leave_out(site);
+
+    let out = f.run(&["backup"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let row = assert_one_row_for_the_blog(&f, as_root);
+    let (key, path) = assert_stored_on_the_primary_only(&f, &row);
+    assert_size_and_sha256_recorded(&f, &key, &path);
+    let x = assert_archive_matches_site(site, &path, as_root);
+    assert_manifest_describes_the_site_and_dump(&f, x.path());
+    assert_dump_restores_the_posts(&f, &x.path().join("database.sql"));
 }
 
 #[test]

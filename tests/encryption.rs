@@ -46,24 +46,8 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-#[test]
-fn encrypted_archive_opens_with_age_and_tar_and_restores_with_identity() {
-    let f = Fixture::new("enc");
-    let keys = tempfile::tempdir().unwrap();
-    let (identity, public) = keygen(keys.path());
-    let mut config = f.default_config();
-    config["encryption"] = json!({ "recipients": [public] });
-    f.write_config(config);
-
-    let out = f.run(&["backup"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let stored = fixture::stored(&f.primary);
-    assert_eq!(stored.len(), 1, "{stored:?}");
-    let (key, object) = &stored[0];
-    assert!(key.ends_with(".tar.zst.age"), "{key}");
-    assert_eq!(f.rows()[0].archive_key.as_deref(), Some(key.as_str()));
-
-    // The bucket holds no plaintext: no tar names, no dump, no zstd frame.
+/// The bucket holds no plaintext: no tar names, no dump, no zstd frame.
+fn assert_no_plaintext(object: &Path) {
     let bytes = std::fs::read(object).unwrap();
     assert!(bytes.starts_with(b"age-encryption.org/v1\n"));
     for plain in [
@@ -79,17 +63,16 @@ fn encrypted_archive_opens_with_age_and_tar_and_restores_with_identity() {
             String::from_utf8_lossy(plain)
         );
     }
-    // The recorded sha256 is that of the stored (encrypted) object.
-    let archives = f.archive_rows();
-    assert_eq!(archives[0].3, sha256(object));
+}
 
-    // By hand, with the standard tools alone: age -d, then tar --zstd -x.
-    let plain = keys.path().join("archive.tar.zst");
+/// By hand, with the standard tools alone: age -d (into `workdir`), then tar --zstd -x.
+fn assert_opens_with_age_and_tar(f: &Fixture, identity: &Path, object: &Path, workdir: &Path) {
+    let plain = workdir.join("archive.tar.zst");
     run_ok(
         Command::new("age")
             .arg("-d")
             .arg("-i")
-            .arg(&identity)
+            .arg(identity)
             .arg("-o")
             .arg(&plain)
             .arg(object),
@@ -110,8 +93,11 @@ fn encrypted_archive_opens_with_age_and_tar_and_restores_with_identity() {
         std::fs::read(x.path().join("files/wp-config.php")).unwrap(),
         std::fs::read(f.site.path.join("wp-config.php")).unwrap()
     );
+}
 
-    // verify: without the identity it fails and says what to do; with it, it passes.
+/// verify: without the identity it fails and says what to do; with it, it passes; a wrong
+/// identity is refused by name.
+fn assert_verify_needs_the_right_identity(f: &Fixture, id_arg: &str) {
     let out = f.run(&["verify"]);
     assert_eq!(out.status.code(), Some(1), "{}", all_output(&out));
     assert!(
@@ -119,11 +105,9 @@ fn encrypted_archive_opens_with_age_and_tar_and_restores_with_identity() {
         "{}",
         all_output(&out)
     );
-    let id_arg = identity.to_string_lossy().into_owned();
-    let out = f.run(&["verify", "--identity", &id_arg]);
+    let out = f.run(&["verify", "--identity", id_arg]);
     assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
 
-    // A wrong identity is refused by name.
     let other = tempfile::tempdir().unwrap();
     let (wrong, _) = keygen(other.path());
     let out = f.run(&["verify", "--identity", &wrong.to_string_lossy()]);
@@ -133,8 +117,10 @@ fn encrypted_archive_opens_with_age_and_tar_and_restores_with_identity() {
         "{}",
         all_output(&out)
     );
+}
 
-    // restore: without the identity it changes nothing and says why; with it the site is back.
+/// restore: without the identity it changes nothing and says why; with it the site is back.
+fn assert_restore_needs_the_identity(f: &Fixture, id_arg: &str) {
     let media = f.site.path.join(crate::util::wordpress::MEDIA_PATH);
     let original = std::fs::read(&media).unwrap();
     std::fs::remove_file(&media).unwrap();
@@ -142,9 +128,37 @@ fn encrypted_archive_opens_with_age_and_tar_and_restores_with_identity() {
     assert_ne!(out.status.code(), Some(0));
     assert!(stderr(&out).contains("--identity"), "{}", stderr(&out));
     assert!(!media.exists(), "a refused restore must change nothing");
-    let out = f.run(&["restore", "--site", "blog", "--yes", "--identity", &id_arg]);
+    let out = f.run(&["restore", "--site", "blog", "--yes", "--identity", id_arg]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(std::fs::read(&media).unwrap(), original);
+}
+
+#[test]
+fn encrypted_archive_opens_with_age_and_tar_and_restores_with_identity() {
+    let f = Fixture::new("enc");
+    let keys = tempfile::tempdir().unwrap();
+    let (identity, public) = keygen(keys.path());
+    let mut config = f.default_config();
+    config["encryption"] = json!({ "recipients": [public] });
+    f.write_config(config);
+
+    let out = f.run(&["backup"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let stored = fixture::stored(&f.primary);
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    let (key, object) = &stored[0];
+    assert!(key.ends_with(".tar.zst.age"), "{key}");
+    assert_eq!(f.rows()[0].archive_key.as_deref(), Some(key.as_str()));
+
+    assert_no_plaintext(object);
+    // The recorded sha256 is that of the stored (encrypted) object.
+    let archives = f.archive_rows();
+    assert_eq!(archives[0].3, sha256(object));
+
+    assert_opens_with_age_and_tar(&f, &identity, object, keys.path());
+    let id_arg = identity.to_string_lossy().into_owned();
+    assert_verify_needs_the_right_identity(&f, &id_arg);
+    assert_restore_needs_the_identity(&f, &id_arg);
 }
 
 #[test]

@@ -104,67 +104,72 @@ fn with_open_umask(cmd: &mut Command) {
     }
 }
 
-#[test]
-fn files_the_tool_creates_are_private_and_secrets_stay_hidden() {
-    let f = Fixture::new("private");
-    let store = tempfile::tempdir().unwrap();
-    let disk = store.path().join("disk");
-    let tmp = tempfile::tempdir().unwrap();
-    let mut config = f.default_config();
-    config["storage"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({ "name": "disk", "type": "local", "priority": 3, "path": disk }));
-    f.write_config(config);
-    let db_password = f.site.db_password.clone();
-    let secrets = [db_password.as_str(), PRIMARY_SECRET, SECONDARY_SECRET];
+/// `wpbackup args` at trace level with temporary files in `tmp`, under umask 000, watched.
+fn run_traced(f: &Fixture, args: &[&str], tmp: &Path, secrets: &[&str]) -> Watched {
+    let mut cmd = f.cmd(args);
+    cmd.env("RUST_LOG", "trace").env("TMPDIR", tmp);
+    with_open_umask(&mut cmd);
+    run_watched(cmd, secrets, tmp)
+}
 
-    // Backup to S3, then to the local storage, both under umask 000 and at trace level.
+/// Backup to S3, then to the local storage, both under umask 000 and at trace level, with no
+/// secret in any process: (their logs, the temporary files seen with their modes).
+fn backup_to_s3_and_disk_watched(
+    f: &Fixture,
+    tmp: &Path,
+    secrets: &[&str],
+) -> (String, Vec<(String, u32)>) {
     let mut all_logs = String::new();
     let mut tmp_files = Vec::new();
     for extra in [&[][..], &["--storage", "disk"][..]] {
         let mut args = vec!["-vv", "backup"];
         args.extend_from_slice(extra);
-        let mut cmd = f.cmd(&args);
-        cmd.env("RUST_LOG", "trace").env("TMPDIR", tmp.path());
-        with_open_umask(&mut cmd);
         let Watched {
             code,
             logs,
             leaks,
             seen,
-        } = run_watched(cmd, &secrets, tmp.path());
+        } = run_traced(f, &args, tmp, secrets);
         assert_eq!(code, Some(0), "{logs}");
         assert!(leaks.is_empty(), "secrets visible in processes: {leaks:?}");
         all_logs.push_str(&logs);
         tmp_files.extend(seen);
     }
+    (all_logs, tmp_files)
+}
+
+/// The temporary files (the dump, the MySQL defaults file holding the password) were private
+/// while they existed, and are gone.
+fn assert_temporary_files_were_private_and_are_gone(tmp_files: &[(String, u32)], tmp: &Path) {
     eprintln!("temporary files seen: {tmp_files:?}");
-    // The temporary files (the dump, the MySQL defaults file holding the password) were
-    // private while they existed, and are gone.
     for name in ["wpbackup-dump-", "wpbackup-my-"] {
         assert!(
             tmp_files.iter().any(|(p, _)| p.contains(name)),
             "no temporary {name} file was seen: {tmp_files:?}"
         );
     }
-    for (p, m) in &tmp_files {
+    for (p, m) in tmp_files {
         assert_eq!(m & 0o077, 0, "{p} had mode {m:o}");
     }
-    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+    assert_eq!(std::fs::read_dir(tmp).unwrap().count(), 0);
+}
 
-    // The home's files.
+/// The home's files: backups.db (and its WAL and shared memory) and the lock.
+fn assert_home_files_are_private(home: &Path) {
     for name in ["backups.db", "wpbackup.lock"] {
-        assert_eq!(mode(&f.home().join(name)), 0o600, "{name}");
+        assert_eq!(mode(&home.join(name)), 0o600, "{name}");
     }
     for name in ["backups.db-wal", "backups.db-shm"] {
-        let p = f.home().join(name);
+        let p = home.join(name);
         if p.exists() {
             assert_eq!(mode(&p) & 0o077, 0, "{name}");
         }
     }
-    // The local archive, its checksum and its directories.
-    let archives: Vec<_> = walkdir::WalkDir::new(&disk)
+}
+
+/// The local archive, its checksum and its directories.
+fn assert_local_archive_is_private(disk: &Path) {
+    let archives: Vec<_> = walkdir::WalkDir::new(disk)
         .into_iter()
         .flatten()
         .map(|e| e.path().to_path_buf())
@@ -178,21 +183,22 @@ fn files_the_tool_creates_are_private_and_secrets_stay_hidden() {
         let want = if p.is_dir() { 0o700 } else { 0o600 };
         assert_eq!(mode(p), want, "{}", p.display());
     }
+}
 
-    // verify and restore, watched the same way; the database saved before the restore is private.
+/// verify and restore, watched the same way: their logs. The database saved before the restore
+/// is private.
+fn verify_and_restore_watched(f: &Fixture, tmp: &Path, secrets: &[&str]) -> String {
+    let mut all_logs = String::new();
     for args in [
         &["-vv", "verify", "--all"][..],
         &["-vv", "restore", "--site", "blog", "--yes"][..],
     ] {
-        let mut cmd = f.cmd(args);
-        cmd.env("RUST_LOG", "trace").env("TMPDIR", tmp.path());
-        with_open_umask(&mut cmd);
         let Watched {
             code,
             logs,
             leaks,
             seen,
-        } = run_watched(cmd, &secrets, tmp.path());
+        } = run_traced(f, args, tmp, secrets);
         assert_eq!(code, Some(0), "{args:?}: {logs}");
         assert!(
             leaks.is_empty(),
@@ -208,14 +214,21 @@ fn files_the_tool_creates_are_private_and_secrets_stay_hidden() {
     for e in std::fs::read_dir(&saved).unwrap().flatten() {
         assert_eq!(mode(&e.path()), 0o600, "{}", e.path().display());
     }
+    all_logs
+}
 
-    // No secret in the logs, backups.db (and its WAL), object keys or object metadata.
-    assert!(all_logs.lines().count() > 20, "expected trace logs");
+/// The text of backups.db and its WAL.
+fn backups_db_text(home: &Path) -> String {
     let mut db_text = Vec::new();
     for name in ["backups.db", "backups.db-wal"] {
-        db_text.extend(std::fs::read(f.home().join(name)).unwrap_or_default());
+        db_text.extend(std::fs::read(home.join(name)).unwrap_or_default());
     }
-    let db_text = String::from_utf8_lossy(&db_text);
+    String::from_utf8_lossy(&db_text).into_owned()
+}
+
+/// Every path under both S3 servers' roots, and the contents of every file there that is not
+/// an archive: object keys and object metadata.
+fn object_keys_and_metadata(f: &Fixture) -> String {
     let archive_files: Vec<_> = fixture::stored(&f.primary)
         .into_iter()
         .chain(fixture::stored(&f.secondary))
@@ -230,6 +243,14 @@ fn files_the_tool_creates_are_private_and_secrets_stay_hidden() {
             }
         }
     }
+    metadata
+}
+
+/// No secret in the logs, backups.db (and its WAL), object keys or object metadata.
+fn assert_no_secret_is_written_down(f: &Fixture, all_logs: &str, secrets: &[&str]) {
+    assert!(all_logs.lines().count() > 20, "expected trace logs");
+    let db_text = backups_db_text(f.home());
+    let metadata = object_keys_and_metadata(f);
     assert!(
         metadata.contains("sha256"),
         "the object metadata was not found"
@@ -242,4 +263,27 @@ fn files_the_tool_creates_are_private_and_secrets_stay_hidden() {
             "a secret is in object keys or metadata"
         );
     }
+}
+
+#[test]
+fn files_the_tool_creates_are_private_and_secrets_stay_hidden() {
+    let f = Fixture::new("private");
+    let store = tempfile::tempdir().unwrap();
+    let disk = store.path().join("disk");
+    let tmp = tempfile::tempdir().unwrap();
+    let mut config = f.default_config();
+    config["storage"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "name": "disk", "type": "local", "priority": 3, "path": disk }));
+    f.write_config(config);
+    let db_password = f.site.db_password.clone();
+    let secrets = [db_password.as_str(), PRIMARY_SECRET, SECONDARY_SECRET];
+
+    let (mut all_logs, tmp_files) = backup_to_s3_and_disk_watched(&f, tmp.path(), &secrets);
+    assert_temporary_files_were_private_and_are_gone(&tmp_files, tmp.path());
+    assert_home_files_are_private(f.home());
+    assert_local_archive_is_private(&disk);
+    all_logs.push_str(&verify_and_restore_watched(&f, tmp.path(), &secrets));
+    assert_no_secret_is_written_down(&f, &all_logs, &secrets);
 }

@@ -48,73 +48,60 @@ fn php_str(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
-impl WordPress {
-    pub fn install(db: &MariaDb, name: &str) -> WordPress {
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let id = format!(
-            "{}_{}_{n}",
-            name.replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
-            std::process::id()
-        );
-        let db_name = format!("wp_{id}");
-        let db_user = format!("u{n}_{}", std::process::id());
-        let db_password = format!("pw#'\"x{n}$Y{}", std::process::id());
-        db.create_db_user(&db_name, &db_user, &db_password);
-
-        let dir = tempfile::Builder::new()
-            .prefix("wpb-site")
-            .tempdir()
-            .expect("tempdir");
-        let path = dir.path().join(name);
-        std::fs::create_dir(&path).expect("site dir");
-        // -L: Debian links some files elsewhere; the copy must stand alone.
-        for entry in std::fs::read_dir("/usr/share/wordpress")
-            .expect("Debian's wordpress package is not installed")
-        {
-            let entry = entry.expect("entry");
-            let file_name = entry.file_name();
-            if file_name == "wp-config.php" || file_name == ".htaccess" {
-                continue;
-            }
-            run_ok(
-                Command::new("cp")
-                    .arg("-rL")
-                    .arg(entry.path())
-                    .arg(path.join(&file_name)),
-            );
+/// A copy of Debian's WordPress package at `path` that stands alone, with an uploads folder.
+fn copy_wordpress(path: &Path) {
+    std::fs::create_dir(path).expect("site dir");
+    // -L: Debian links some files elsewhere; the copy must stand alone.
+    for entry in std::fs::read_dir("/usr/share/wordpress")
+        .expect("Debian's wordpress package is not installed")
+    {
+        let entry = entry.expect("entry");
+        let file_name = entry.file_name();
+        if file_name == "wp-config.php" || file_name == ".htaccess" {
+            continue;
         }
-        let _ = std::fs::remove_dir_all(path.join("wp-content/languages"));
-        std::fs::create_dir_all(path.join("wp-content/uploads/2026/11")).expect("uploads");
-
-        let port = free_port();
-        let url = format!("http://127.0.0.1:{port}");
-        let config = format!(
-            "<?php\n\
-             // ** Database settings ** //\n\
-             define( 'DB_NAME', {} );\n\
-             define( 'DB_USER', {} );\n\
-             define( 'DB_PASSWORD', {} );\n\
-             define( 'DB_HOST', '127.0.0.1:{}' );\n\
-             define( 'DB_CHARSET', 'utf8mb4' );\n\
-             define( 'DB_COLLATE', '' );\n\
-             define( 'AUTH_KEY', 'test-auth-key' );\n\
-             define( 'SECURE_AUTH_KEY', 'test-secure-auth-key' );\n\
-             define( 'LOGGED_IN_KEY', 'test-logged-in-key' );\n\
-             define( 'NONCE_KEY', 'test-nonce-key' );\n\
-             $table_prefix = 'wp_';\n\
-             define( 'WP_DEBUG', false );\n\
-             if ( ! defined( 'ABSPATH' ) ) {{\n\tdefine( 'ABSPATH', __DIR__ . '/' );\n}}\n\
-             require_once ABSPATH . 'wp-settings.php';\n",
-            php_str(&db_name),
-            php_str(&db_user),
-            php_str(&db_password),
-            db.port
+        run_ok(
+            Command::new("cp")
+                .arg("-rL")
+                .arg(entry.path())
+                .arg(path.join(&file_name)),
         );
-        std::fs::write(path.join("wp-config.php"), config).expect("wp-config.php");
-        std::fs::write(path.join(MEDIA_PATH), noise(42, 200_000)).expect("media file");
+    }
+    let _ = std::fs::remove_dir_all(path.join("wp-content/languages"));
+    std::fs::create_dir_all(path.join("wp-content/uploads/2026/11")).expect("uploads");
+}
 
-        let script = format!(
-            r#"<?php
+/// wp-config.php for the site's database on `db_port`.
+fn wp_config(db_name: &str, db_user: &str, db_password: &str, db_port: u16) -> String {
+    format!(
+        "<?php\n\
+         // ** Database settings ** //\n\
+         define( 'DB_NAME', {} );\n\
+         define( 'DB_USER', {} );\n\
+         define( 'DB_PASSWORD', {} );\n\
+         define( 'DB_HOST', '127.0.0.1:{}' );\n\
+         define( 'DB_CHARSET', 'utf8mb4' );\n\
+         define( 'DB_COLLATE', '' );\n\
+         define( 'AUTH_KEY', 'test-auth-key' );\n\
+         define( 'SECURE_AUTH_KEY', 'test-secure-auth-key' );\n\
+         define( 'LOGGED_IN_KEY', 'test-logged-in-key' );\n\
+         define( 'NONCE_KEY', 'test-nonce-key' );\n\
+         $table_prefix = 'wp_';\n\
+         define( 'WP_DEBUG', false );\n\
+         if ( ! defined( 'ABSPATH' ) ) {{\n\tdefine( 'ABSPATH', __DIR__ . '/' );\n}}\n\
+         require_once ABSPATH . 'wp-settings.php';\n",
+        php_str(db_name),
+        php_str(db_user),
+        php_str(db_password),
+        db_port
+    )
+}
+
+/// The php-cli script that runs `wp_install()` for the site at `path` served at `url`, and adds
+/// the posts (one with a non-ASCII title), the page, the media file's attachment and a comment.
+fn install_script(path: &Path, port: u16, url: &str) -> String {
+    format!(
+        r#"<?php
 define('WP_INSTALLING', true);
 function wp_new_blog_notification() {{}}
 $_SERVER['HTTP_HOST'] = '127.0.0.1:{port}';
@@ -139,45 +126,78 @@ update_post_meta($att, '_wp_attached_file', '2026/11/photo.jpg');
 wp_insert_comment(array('comment_post_ID' => $first, 'comment_content' => 'Nice post', 'comment_author' => 'Reader', 'comment_approved' => 1));
 echo "installed\n";
 "#,
-            abspath = php_str(&format!("{}/", path.display())),
-            unicode = php_str(UNICODE_TITLE),
-            media = MEDIA_PATH,
-        );
-        let script_path = dir.path().join("install.php");
-        std::fs::write(&script_path, script).expect("install script");
-        // On a loaded 2-core machine WordPress's first connection sometimes fails ("Error
-        // reconnecting to the database"): start over on a clean database, a few times.
-        let mut said = String::new();
-        for attempt in 0..3 {
-            if attempt > 0 {
-                std::thread::sleep(Duration::from_millis(500 * attempt));
-                if let Err(e) = db.try_sql(&format!(
-                    "DROP DATABASE `{db_name}`; CREATE DATABASE `{db_name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;"
-                )) {
-                    said.push_str(&format!("\n(and the database server is gone: {e})"));
-                    break;
-                }
-            }
-            // Bounded: WordPress waits on a database server that went away instead of failing.
-            let out = Command::new("timeout")
-                .args(["60", "php", "-d", "display_errors=stderr"])
-                .arg(&script_path)
-                .output()
-                .expect("run php");
-            said = format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            if out.status.success() && said.contains("installed") {
+        abspath = php_str(&format!("{}/", path.display())),
+        unicode = php_str(UNICODE_TITLE),
+        media = MEDIA_PATH,
+    )
+}
+
+/// Run the install script with php-cli until it says "installed" (three tries at most).
+fn run_install_script(db: &MariaDb, db_name: &str, script_path: &Path) {
+    // On a loaded 2-core machine WordPress's first connection sometimes fails ("Error
+    // reconnecting to the database"): start over on a clean database, a few times.
+    let mut said = String::new();
+    for attempt in 0..3 {
+        if attempt > 0 {
+            std::thread::sleep(Duration::from_millis(500 * attempt));
+            if let Err(e) = db.try_sql(&format!(
+                "DROP DATABASE `{db_name}`; CREATE DATABASE `{db_name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;"
+            )) {
+                said.push_str(&format!("\n(and the database server is gone: {e})"));
                 break;
             }
         }
-        assert!(
-            said.contains("installed"),
-            "WordPress install said: {said}\nMariaDB's error log:\n{}",
-            db.err_log_tail()
+        // Bounded: WordPress waits on a database server that went away instead of failing.
+        let out = Command::new("timeout")
+            .args(["60", "php", "-d", "display_errors=stderr"])
+            .arg(script_path)
+            .output()
+            .expect("run php");
+        said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
         );
+        if out.status.success() && said.contains("installed") {
+            break;
+        }
+    }
+    assert!(
+        said.contains("installed"),
+        "WordPress install said: {said}\nMariaDB's error log:\n{}",
+        db.err_log_tail()
+    );
+}
+
+impl WordPress {
+    pub fn install(db: &MariaDb, name: &str) -> WordPress {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let id = format!(
+            "{}_{}_{n}",
+            name.replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
+            std::process::id()
+        );
+        let db_name = format!("wp_{id}");
+        let db_user = format!("u{n}_{}", std::process::id());
+        let db_password = format!("pw#'\"x{n}$Y{}", std::process::id());
+        db.create_db_user(&db_name, &db_user, &db_password);
+
+        let dir = tempfile::Builder::new()
+            .prefix("wpb-site")
+            .tempdir()
+            .expect("tempdir");
+        let path = dir.path().join(name);
+        copy_wordpress(&path);
+
+        let port = free_port();
+        let url = format!("http://127.0.0.1:{port}");
+        let config = wp_config(&db_name, &db_user, &db_password, db.port);
+        std::fs::write(path.join("wp-config.php"), config).expect("wp-config.php");
+        std::fs::write(path.join(MEDIA_PATH), noise(42, 200_000)).expect("media file");
+
+        let script_path = dir.path().join("install.php");
+        std::fs::write(&script_path, install_script(&path, port, &url)).expect("install script");
+        run_install_script(db, &db_name, &script_path);
         let _ = std::fs::remove_file(&script_path);
         WordPress {
             path,
