@@ -10,7 +10,10 @@ use std::process::{Command, Output};
 use serde_json::json;
 
 fn home_with(env_text: &str) -> tempfile::TempDir {
-    let home = tempfile::Builder::new().prefix("wpb-dotenv").tempdir().unwrap();
+    let home = tempfile::Builder::new()
+        .prefix("wpb-dotenv")
+        .tempdir()
+        .unwrap();
     let site = home.path().join("site");
     std::fs::create_dir_all(&site).unwrap();
     let config = json!({
@@ -72,5 +75,8 @@ fn an_ambiguous_line_names_file_line_and_key_never_a_value_and_is_logged() {
     let (status, site, details) = &rows[0];
     assert_eq!((status.as_str(), site.as_str()), ("ERROR", "*"));
     assert!(details.contains("line 2 (A)"), "{details}");
-    assert!(!details.contains("topsecret") && !details.contains("w0rd"), "{details}");
+    assert!(
+        !details.contains("topsecret") && !details.contains("w0rd"),
+        "{details}"
+    );
 }

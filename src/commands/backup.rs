@@ -18,7 +18,9 @@ use crate::storage::failover;
 pub fn run(ctx: &Context, args: &BackupArgs) -> anyhow::Result<Outcome> {
     let paths = &ctx.paths;
     ensure_home(&paths.home)?;
-    let env = ctx.env()?;
+    let env = ctx
+        .env()
+        .inspect_err(|e| record_run_error(ctx, &Env::default(), &format!("{e:#}")))?;
     let config = load_config(ctx, args, &env)
         .inspect_err(|e| record_run_error(ctx, &env, &format!("{e:#}")))?;
     let sites = select_sites(&config, args)?;

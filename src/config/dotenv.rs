@@ -148,7 +148,10 @@ mod tests {
         assert_eq!(one("export A = spaced  # a comment"), "spaced");
         assert_eq!(one("A=no#comment"), "no#comment");
         assert_eq!(one("A='lit $HOME \\n # x'"), "lit $HOME \\n # x");
-        assert_eq!(one("A=\"a \\\"q\\\" \\$5 \\\\ \\n\" # c"), "a \"q\" $5 \\ \n");
+        assert_eq!(
+            one("A=\"a \\\"q\\\" \\$5 \\\\ \\n\" # c"),
+            "a \"q\" $5 \\ \n"
+        );
         assert_eq!(one("A="), "");
         assert_eq!(one("A=$NOT_EXPANDED"), "$NOT_EXPANDED");
         let all = read("# c\n\nA=1\r\nB=2\n").unwrap();
@@ -158,7 +161,12 @@ mod tests {
     #[test]
     fn errors_name_file_line_and_key_never_the_value() {
         let cases = [
-            ("OK=1\nA='sekrit\nB=topsecret\n", 2, Some("A"), "single quote"),
+            (
+                "OK=1\nA='sekrit\nB=topsecret\n",
+                2,
+                Some("A"),
+                "single quote",
+            ),
             ("A=\"sek\"rit\n", 1, Some("A"), "after the closing quote"),
             ("A=\"sekrit\n", 1, Some("A"), "double quote is never closed"),
             ("OK=1\n\nsekrit\n", 3, None, "KEY=value"),
@@ -170,7 +178,10 @@ mod tests {
             let shown = e.to_string();
             assert!(shown.starts_with("/home/.env: line "), "{shown}");
             assert!(shown.contains(says), "{shown}");
-            assert!(!shown.contains("sekrit") && !shown.contains("topsecret"), "{shown}");
+            assert!(
+                !shown.contains("sekrit") && !shown.contains("topsecret"),
+                "{shown}"
+            );
         }
     }
 }

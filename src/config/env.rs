@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
+use super::ConfigError;
 use crate::secret::Secret;
 
 /// Variables from the process environment and `.env`; the process environment wins.
@@ -27,7 +28,8 @@ impl fmt::Debug for Env {
 }
 
 impl Env {
-    /// Read `.env` if it exists. Returns the warnings to show (a file others can read).
+    /// Read `.env` if it exists. Returns the warnings to show (a file others can read). A line
+    /// that cannot be read is a [`ConfigError`] naming the line and the key, never a value.
     pub fn load(path: &Path) -> anyhow::Result<(Env, Vec<String>)> {
         let mut warnings = Vec::new();
         let mut file = HashMap::new();
@@ -41,12 +43,17 @@ impl Env {
                         path.display()
                     ));
                 }
-                let iter = dotenvy::from_path_iter(path)
+                let text = std::fs::read_to_string(path)
                     .with_context(|| format!("{}: cannot read", path.display()))?;
-                for item in iter {
-                    let (k, v) = item.with_context(|| path.display().to_string())?;
-                    file.insert(k, v);
-                }
+                let pairs = super::dotenv::parse(&text, path).map_err(|e| ConfigError {
+                    file: e.file.clone(),
+                    path: match &e.key {
+                        Some(k) => format!("line {} ({k})", e.line),
+                        None => format!("line {}", e.line),
+                    },
+                    message: e.problem.clone(),
+                })?;
+                file.extend(pairs);
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => {

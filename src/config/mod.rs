@@ -11,6 +11,7 @@
 mod database;
 #[cfg(test)]
 mod documented;
+pub mod dotenv;
 mod env;
 pub mod healthchecks;
 mod paths;

@@ -2,9 +2,9 @@
 //!
 //! `configure` changes only the variables it sets: every other line (comments, blank lines,
 //! variables it does not know) stays where it was, a changed variable is rewritten on its own
-//! line, and a new one is appended. Values are read back with the same parser wpbackup loads
-//! `.env` with (dotenvy), and written quoted so that dotenvy reads exactly the value given
-//! (no `$VAR` expansion, no lost `#`). Writing is atomic and private: see [`write_private`];
+//! line, and a new one is appended. Values are read back with the same reader wpbackup loads
+//! `.env` with ([`crate::config::dotenv`]), and written quoted so that it reads exactly the
+//! value given (no lost `#`, quote or newline). Writing is atomic and private: see [`write_private`];
 //! [`warn_if_public`] warns about a secrets file others can read.
 
 use std::collections::HashMap;
@@ -35,7 +35,7 @@ impl EnvFile {
     /// Read `path`; a missing file is an empty one.
     pub fn load(path: &Path) -> anyhow::Result<EnvFile> {
         match std::fs::read_to_string(path) {
-            Ok(text) => EnvFile::parse(&text).with_context(|| format!("{}", path.display())),
+            Ok(text) => EnvFile::parse(&text, path),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(EnvFile::default()),
             Err(e) => {
                 Err(anyhow::Error::new(e).context(format!("{}: cannot read", path.display())))
@@ -43,12 +43,11 @@ impl EnvFile {
         }
     }
 
-    pub fn parse(text: &str) -> anyhow::Result<EnvFile> {
-        let mut values = HashMap::new();
-        for item in dotenvy::from_read_iter(text.as_bytes()) {
-            let (k, v) = item.context("cannot parse")?;
-            values.insert(k, v);
-        }
+    /// The text of `path`, read as wpbackup reads `.env` (see [`crate::config::dotenv`]).
+    pub fn parse(text: &str, path: &Path) -> anyhow::Result<EnvFile> {
+        let values: HashMap<String, String> = crate::config::dotenv::parse(text, path)?
+            .into_iter()
+            .collect();
         Ok(EnvFile {
             lines: text.lines().map(str::to_string).collect(),
             values,
@@ -114,7 +113,7 @@ fn line_key(line: &str) -> Option<&str> {
     (!k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')).then_some(k)
 }
 
-/// A value as dotenvy reads it back unchanged: bare when plain, single-quoted (literal) when
+/// A value as the `.env` reader reads it back unchanged: bare when plain, single-quoted (literal) when
 /// it holds no `'`, else double-quoted with `\`, `"`, `$` and newlines escaped.
 pub fn quote(value: &str) -> String {
     if !value.is_empty()
@@ -186,7 +185,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn values_survive_a_round_trip_through_dotenvy() {
+    fn values_survive_a_round_trip_through_the_env_reader() {
         let nasty = [
             "plain",
             "with space",
@@ -203,7 +202,7 @@ mod tests {
         for (i, v) in nasty.iter().enumerate() {
             f.set(&format!("K{i}"), v);
         }
-        let back = EnvFile::parse(&f.text()).unwrap();
+        let back = EnvFile::parse(&f.text(), Path::new(".env")).unwrap();
         for (i, v) in nasty.iter().enumerate() {
             assert_eq!(
                 back.get(&format!("K{i}")),
@@ -217,7 +216,7 @@ mod tests {
     #[test]
     fn set_keeps_other_lines_and_rewrites_in_place() {
         let text = "# my settings\nSERVER_ID=web-01\n\nexport OTHER='x y'\nKEY=old\n";
-        let mut f = EnvFile::parse(text).unwrap();
+        let mut f = EnvFile::parse(text, Path::new(".env")).unwrap();
         f.set("KEY", "new");
         f.set("SERVER_ID", "web-01");
         f.set("ADDED", "1");
