@@ -8,7 +8,9 @@ use serde_json::Value;
 
 use super::{Config, Env};
 
-fn cases(n: u32) -> ProptestConfig {
+/// A bounded number of cases (the suite stays quick), shrinking bounded too; shared by every
+/// property test of the crate.
+pub(crate) fn cases(n: u32) -> ProptestConfig {
     ProptestConfig {
         cases: n,
         // Shrinking a failure is worth it, but not forever.

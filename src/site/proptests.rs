@@ -2,14 +2,7 @@
 
 use proptest::prelude::*;
 
-fn cases(n: u32) -> ProptestConfig {
-    ProptestConfig {
-        cases: n,
-        // Shrinking a failure is worth it, but not forever.
-        max_shrink_iters: 256,
-        ..ProptestConfig::default()
-    }
-}
+use crate::config::proptests::cases;
 
 // ---------------------------------------------------------------------------------------------
 // wp-config.php

@@ -7,17 +7,8 @@ use std::path::Path;
 use proptest::prelude::*;
 use tar::{EntryType, Header};
 
-use crate::config::proptests::json_value;
+use crate::config::proptests::{cases, json_value};
 use crate::restore::unpack;
-
-fn cases(n: u32) -> ProptestConfig {
-    ProptestConfig {
-        cases: n,
-        // Shrinking a failure is worth it, but not forever.
-        max_shrink_iters: 256,
-        ..ProptestConfig::default()
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Archives: manifest.json and the tar stream.
