@@ -375,3 +375,31 @@ fn damaged_or_truncated_archive_fails_verify_and_restore_changes_nothing() {
         assert_eq!(row.status, "ERROR", "{what}: {row:?}");
     }
 }
+
+/// Issue 12, item 2: a site path written with a trailing slash. The staging directory and the
+/// copy of the live site must be siblings of the site (not inside it), and the swap must
+/// succeed: it used to fail with EINVAL after the database had already been replaced.
+#[test]
+fn a_site_path_with_a_trailing_slash_restores_in_place() {
+    let f = Fixture::new("restore-slash");
+    let mut config = f.default_config();
+    config["sites"][0]["path"] = format!("{}/", f.site.path.display()).into();
+    f.write_config(config);
+    backup(&f);
+    std::fs::write(f.site.path.join("hacked.php"), "<?php // bad").unwrap();
+    let out = f.run(&["restore", "--site", "blog", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!f.site.path.join("hacked.php").exists());
+    let inside: Vec<String> = std::fs::read_dir(&f.site.path)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("restoring") || n.contains("before-restore"))
+        .collect();
+    assert!(inside.is_empty(), "{inside:?}");
+    let left = restore_leftovers(&f.site.path);
+    assert!(
+        left.iter().any(|n| n.contains(".before-restore-")),
+        "the live copy is kept beside the site: {left:?}"
+    );
+    assert!(f.site.post_titles(&f.db).iter().any(|t| t == UNICODE_TITLE));
+}

@@ -90,7 +90,7 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<Outcome> {
         files: plan.files,
         database: plan.database,
         url: plan.url,
-        to: args.to.clone(),
+        to: args.to.as_deref().map(crate::config::normalize),
         db_name: args.db_name.clone(),
         identity: args.identity.clone(),
         home: ctx.paths.home.clone(),

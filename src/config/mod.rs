@@ -25,7 +25,7 @@ mod validate;
 pub use database::{DatabaseConfig, DbHost, DbHostError, Timeouts, parse_db_host};
 pub use env::{Env, default_server_id, hostname};
 pub use healthchecks::Healthchecks;
-pub use paths::Paths;
+pub use paths::{Paths, normalize};
 
 use std::path::{Path, PathBuf};
 
@@ -203,7 +203,7 @@ impl Config {
             server_id: default_server_id(env),
             sites: vec![SiteConfig {
                 name,
-                path: path.to_path_buf(),
+                path: normalize(path),
                 exclude: Vec::new(),
                 database: None,
                 enabled: true,

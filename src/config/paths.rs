@@ -1,7 +1,7 @@
 //! Where the home directory and its files are: `--home`, `--config`, `--env-file` resolved
 //! into the paths of config.json, `.env`, backups.db and the lock file.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Default home directory, the original tool's.
 pub const DEFAULT_HOME: &str = "/opt/wordpress-backup";
@@ -32,5 +32,30 @@ impl Paths {
             lock: home.join("wpbackup.lock"),
             home,
         }
+    }
+}
+
+/// A directory path in one spelling: trailing slashes and `.` components dropped
+/// (`/var/www/site/` and `/var/www/./site` are `/var/www/site`), so that names built from it
+/// (`site.restoring-...`) land beside the directory, never inside it. `..` is kept as written.
+pub fn normalize(path: &Path) -> PathBuf {
+    path.components().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trailing_slashes_and_dots_go() {
+        for p in [
+            "/var/www/site/",
+            "/var/www/site//",
+            "/var/www/./site",
+            "/var/www/site",
+        ] {
+            assert_eq!(normalize(Path::new(p)), Path::new("/var/www/site"), "{p}");
+        }
+        assert_eq!(normalize(Path::new("/")), Path::new("/"));
     }
 }

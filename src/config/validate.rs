@@ -2,6 +2,7 @@
 //! the typed [`Config`]; every error names the JSON path it concerns.
 
 use super::healthchecks::Healthchecks;
+use super::normalize;
 use super::raw::{
     RawCompression, RawConfig, RawDatabase, RawDatabaseLimits, RawEncryption, RawRetention,
     RawSite, RawStorage, RawUpload,
@@ -195,7 +196,7 @@ impl Validator<'_> {
 
     fn site(&self, s: RawSite, p: &str) -> Result<SiteConfig, ConfigError> {
         let name = self.name(s.name, &format!("{p}.name"))?;
-        let path = self.required(s.path, &format!("{p}.path"))?;
+        let path = normalize(&self.required(s.path, &format!("{p}.path"))?);
         if !path.is_absolute() {
             return Err(self.err(format!("{p}.path"), "must be an absolute path"));
         }
@@ -292,7 +293,7 @@ impl Validator<'_> {
                 return Err(self.err(format!("{p}.{field}"), "not allowed for a local storage"));
             }
         }
-        let path = self.required(s.path, &format!("{p}.path"))?;
+        let path = normalize(&self.required(s.path, &format!("{p}.path"))?);
         if !path.is_absolute() {
             return Err(self.err(format!("{p}.path"), "must be an absolute path"));
         }

@@ -116,13 +116,21 @@ pub fn stamp(t: chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y%m%dT%H%M%SZ").to_string()
 }
 
-/// `<target><suffix>`, with `-2`, `-3`... appended when that exists already.
+/// `<target><suffix>` beside the target (never inside it, whatever slashes the target's path
+/// ends with), with `-2`, `-3`... appended when that exists already.
 fn sibling(target: &Path, suffix: &str) -> PathBuf {
-    let base = format!("{}{suffix}", target.display());
-    let mut p = PathBuf::from(&base);
+    let name = |n: Option<u32>| {
+        let mut s = target.file_name().unwrap_or_default().to_os_string();
+        s.push(suffix);
+        if let Some(n) = n {
+            s.push(format!("-{n}"));
+        }
+        target.with_file_name(s)
+    };
+    let mut p = name(None);
     let mut n = 2;
     while p.symlink_metadata().is_ok() {
-        p = PathBuf::from(format!("{base}-{n}"));
+        p = name(Some(n));
         n += 1;
     }
     p
@@ -382,6 +390,8 @@ mod tests {
         assert_eq!(a, dir.path().join("site.x"));
         std::fs::create_dir(&a).unwrap();
         assert_eq!(sibling(&t, ".x"), dir.path().join("site.x-2"));
+        let slashed = PathBuf::from(format!("{}/", t.display()));
+        assert_eq!(sibling(&slashed, ".x"), dir.path().join("site.x-2"));
     }
 
     #[test]
