@@ -5,6 +5,7 @@
 //! and the credentials; a damaged or truncated archive fails `verify` and `restore` refuses it,
 //! changing nothing.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Output;
 
@@ -397,9 +398,20 @@ fn a_site_path_with_a_trailing_slash_restores_in_place() {
         .collect();
     assert!(inside.is_empty(), "{inside:?}");
     let left = restore_leftovers(&f.site.path);
-    assert!(
-        left.iter().any(|n| n.contains(".before-restore-")),
+    let aside: Vec<&String> = left
+        .iter()
+        .filter(|n| n.contains(".before-restore-"))
+        .collect();
+    assert_eq!(
+        aside.len(),
+        1,
         "the live copy is kept beside the site: {left:?}"
     );
+    // ... and its old PHP is private, not left for the web server (item 8).
+    let mode = std::fs::metadata(f.site.path.parent().unwrap().join(aside[0]))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700);
     assert!(f.site.post_titles(&f.db).iter().any(|t| t == UNICODE_TITLE));
 }

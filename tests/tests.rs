@@ -14,6 +14,7 @@ mod harness;
 mod healthchecks;
 mod layout;
 mod prune;
+mod refusals;
 mod report;
 mod restore;
 mod security;

@@ -48,17 +48,12 @@ fn plan(args: &RestoreArgs) -> Result<Plan, UsageError> {
             "--to restores files: it cannot go with --db-only".into(),
         ));
     }
-    let url = match &args.url {
-        None => None,
-        Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
-            Some(u.trim_end_matches('/').to_string())
-        }
-        Some(u) => {
-            return Err(UsageError(format!(
-                "--url {u}: give the full address, e.g. https://staging.example.com"
-            )));
-        }
-    };
+    if args.to.is_some() && args.url.is_some() && args.db_name.is_none() && !args.files_only {
+        return Err(UsageError(
+            "--to with --url would rewrite the addresses in the live site's database: give the clone its own database with --db-name".into(),
+        ));
+    }
+    let url = args.url.as_deref().map(clone_url).transpose()?;
     if let Some(name) = &args.db_name
         && (name.is_empty() || name.len() > 64 || name.contains(['/', '\\', '.', '`']))
     {
@@ -72,6 +67,23 @@ fn plan(args: &RestoreArgs) -> Result<Plan, UsageError> {
         database: !args.files_only,
         url,
     })
+}
+
+/// `--url`: a full address with a host (`https://staging.example.com`), without the
+/// trailing slash.
+fn clone_url(u: &str) -> Result<String, UsageError> {
+    let host = u
+        .strip_prefix("https://")
+        .or_else(|| u.strip_prefix("http://"))
+        .map(|rest| rest.trim_end_matches('/'));
+    match host {
+        Some(h) if !h.is_empty() && !h.starts_with('/') && !h.contains(char::is_whitespace) => {
+            Ok(u.trim_end_matches('/').to_string())
+        }
+        _ => Err(UsageError(format!(
+            "--url {u}: give the full address, e.g. https://staging.example.com"
+        ))),
+    }
 }
 
 pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<Outcome> {

@@ -9,6 +9,7 @@
 //! The pipeline that decides what to restore is `restore/mod.rs`; the database work is
 //! `restore/database.rs`.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
@@ -239,6 +240,11 @@ pub fn swap_into_place(
                 aside.display()
             )
         })?;
+        // The old tree keeps its PHP: not web-reachable or readable by others from now on.
+        if aside.symlink_metadata().is_ok_and(|m| m.is_dir()) {
+            std::fs::set_permissions(&aside, std::fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("cannot make {} private", aside.display()))?;
+        }
         Some(aside)
     } else {
         None
