@@ -108,6 +108,35 @@ pub fn default_server_id(env: &Env) -> String {
     env.get("SERVER_ID").unwrap_or_else(hostname)
 }
 
+/// Host names that many machines have (an image's default): two servers sharing one would
+/// share their archive keys, and one's `prune` would count the other's archives as its own.
+pub fn is_generic_server_id(id: &str) -> bool {
+    const GENERIC: &[&str] = &[
+        "localhost",
+        "localhost.localdomain",
+        "ubuntu",
+        "debian",
+        "centos",
+        "fedora",
+        "rocky",
+        "almalinux",
+        "raspberrypi",
+        "server",
+        "vps",
+        "web",
+        "www",
+        "host",
+        "node",
+        "instance",
+        "default",
+        "linux",
+        "wordpress",
+    ];
+    let id = id.to_ascii_lowercase();
+    GENERIC.contains(&id.as_str())
+        || (id.starts_with("ip-") && id[3..].chars().all(|c| c.is_ascii_digit() || c == '-'))
+}
+
 /// The machine's host name.
 pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")

@@ -23,7 +23,7 @@ mod tests;
 mod validate;
 
 pub use database::{DatabaseConfig, DbHost, DbHostError, Timeouts, parse_db_host};
-pub use env::{Env, default_server_id, hostname};
+pub use env::{Env, default_server_id, hostname, is_generic_server_id};
 pub use healthchecks::Healthchecks;
 pub use paths::{Paths, normalize};
 

@@ -199,6 +199,33 @@ fn server_id_defaults_to_env() {
 }
 
 #[test]
+fn a_server_id_from_the_environment_is_checked_like_a_name() {
+    let mut vars = HashMap::from([("SERVER_ID".to_string(), "a/b".to_string())]);
+    let e = Config::parse("{}", "c", &Env::from_map(vars.clone())).unwrap_err();
+    assert_eq!(e.path, "server_id");
+    assert!(e.message.contains("SERVER_ID"), "{e}");
+    vars.insert("SERVER_ID".into(), "web-01".into());
+    let c = Config::parse("{}", "c", &Env::from_map(vars)).unwrap();
+    assert_eq!(c.server_id, "web-01");
+}
+
+#[test]
+fn generic_host_names_are_recognised() {
+    for id in [
+        "ubuntu",
+        "Debian",
+        "localhost",
+        "ip-10-0-1-23",
+        "raspberrypi",
+    ] {
+        assert!(super::is_generic_server_id(id), "{id}");
+    }
+    for id in ["web-01", "shop-eu-2", "ip-address-book"] {
+        assert!(!super::is_generic_server_id(id), "{id}");
+    }
+}
+
+#[test]
 fn retention_rules_default_to_zero() {
     let c = Config::parse(r#"{"retention":{"keep_weekly":4}}"#, "c", &env()).unwrap();
     assert_eq!(

@@ -62,7 +62,16 @@ impl Validator<'_> {
     pub(super) fn config(&self, raw: RawConfig) -> Result<Config, ConfigError> {
         let server_id = match raw.server_id {
             Some(s) => self.name(Some(s), "server_id")?,
-            None => default_server_id(self.env),
+            None => {
+                let id = default_server_id(self.env);
+                if !is_safe_name(&id) {
+                    return Err(self.err(
+                        "server_id",
+                        format!("{id:?} (SERVER_ID in .env, or the host name) is not a valid name: set \"server_id\" to letters, digits, '.', '-' and '_' only"),
+                    ));
+                }
+                id
+            }
         };
         let sites = self.sites(raw.sites)?;
         let upload = self.upload(raw.upload)?;

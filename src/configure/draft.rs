@@ -289,7 +289,13 @@ impl Draft {
     /// which variables hold them and whether they are set.
     pub fn summary(&self, paths: &Paths) -> String {
         let mut out = String::new();
-        out.push_str(&format!("server_id: {}\n", self.server_id()));
+        let id = self.server_id();
+        out.push_str(&format!("server_id: {id}\n"));
+        if crate::config::is_generic_server_id(&id) {
+            out.push_str(&format!(
+                "  warning: {id:?} is a host name many servers have: another server with the same server_id would share its archive keys, and each one's prune would count the other's archives; set a name of its own\n"
+            ));
+        }
         out.push_str(&format!("sites ({}):\n", self.file.sites.len()));
         for s in &self.file.sites {
             out.push_str(&self.site_line(s));
@@ -452,6 +458,19 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
+
+    #[test]
+    fn the_summary_warns_about_a_generic_server_id() {
+        let paths = Paths::resolve(Some("/h".into()), None, None);
+        let mut d = Draft::default();
+        d.file.server_id = Some("ubuntu".into());
+        assert!(
+            d.summary(&paths)
+                .contains("warning: \"ubuntu\" is a host name many servers have")
+        );
+        d.file.server_id = Some("web-01".into());
+        assert!(!d.summary(&paths).contains("warning"));
+    }
 
     #[test]
     fn unknown_keys_are_kept_and_secrets_go_to_env() {
