@@ -52,6 +52,12 @@ impl SmtpSettings {
         let tls = r.tls()?;
         let port = r.port(tls)?;
         let (username, password) = r.auth()?;
+        if tls == TlsMode::None && username.is_some() && !is_loopback(&host) {
+            return Err(r.err(
+                "SMTP_TLS",
+                format!("none with SMTP_USERNAME would send the password in clear text to {host}: use starttls or tls (none is only allowed to a server on this machine)"),
+            ));
+        }
         let from = r.from()?;
         let to = r.to(to)?;
         Ok(SmtpSettings {
@@ -64,6 +70,15 @@ impl SmtpSettings {
             to,
         })
     }
+}
+
+/// A host on this machine (`localhost`, 127.0.0.0/8, ::1), where a plain connection is not
+/// on any network.
+fn is_loopback(host: &str) -> bool {
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    h.eq_ignore_ascii_case("localhost")
+        || h.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Reads the SMTP settings from `.env`; errors name the variable to fix.
@@ -247,6 +262,38 @@ mod tests {
     use super::*;
     fn env(vars: &[(&str, &str)]) -> Env {
         Env::from_pairs(vars)
+    }
+
+    #[test]
+    fn no_password_in_clear_text_over_a_network() {
+        let with = |host: &str| {
+            SmtpSettings::from_env(
+                &env(&[
+                    ("SMTP_HOST", host),
+                    ("SMTP_TLS", "none"),
+                    ("SMTP_USERNAME", "reports"),
+                    ("SMTP_PASSWORD", "sekrit"),
+                    ("REPORT_TO", "a@example.com"),
+                ]),
+                &[],
+            )
+        };
+        let e = with("mail.example.com").unwrap_err();
+        assert_eq!(e.path, "SMTP_TLS");
+        assert!(e.to_string().contains("clear text") && !e.to_string().contains("sekrit"));
+        for local in ["localhost", "127.0.0.1", "::1", "[::1]"] {
+            assert!(with(local).is_ok(), "{local}");
+        }
+        // Without a username nothing secret is sent: a plain relay stays allowed.
+        let plain = SmtpSettings::from_env(
+            &env(&[
+                ("SMTP_HOST", "relay.example.com"),
+                ("SMTP_TLS", "none"),
+                ("REPORT_TO", "a@example.com"),
+            ]),
+            &[],
+        );
+        assert!(plain.is_ok());
     }
 
     #[test]
