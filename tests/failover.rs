@@ -53,6 +53,17 @@ fn primary_down_lands_whole_on_the_secondary() {
 fn primary_bucket_missing_lands_whole_on_the_secondary() {
     let f = Fixture::new("fo-nobucket");
     std::fs::remove_dir_all(f.primary.root.join(BUCKET)).unwrap();
+    // A dry run says what the real run will say (issue 16, item 4): a warning, the secondary,
+    // and why the primary was passed over; it stores and records nothing.
+    let out = f.run(&["--json", "backup", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let site = &doc["sites"][0];
+    assert_eq!(site["status"], "WARNING", "{site}");
+    assert_eq!(site["storage"], "secondary", "{site}");
+    let d = site["details"].as_str().unwrap_or_default();
+    assert!(d.contains("primary skipped") && d.contains("bucket"), "{d}");
+    assert!(fixture::stored(&f.secondary).is_empty());
     let out = f.run(&["backup"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let rows = f.rows();

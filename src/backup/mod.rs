@@ -84,7 +84,13 @@ impl Run<'_> {
             return failed(&site.name, started, format!("{e:#}"));
         }
         let first = self.targets.iter().find(|t| t.usable());
-        outcome::dry_run(&site.name, started, first.map(|t| t.storage.name()))
+        let skipped = failover::skipped(self.targets);
+        outcome::dry_run(
+            &site.name,
+            started,
+            first.map(|t| t.storage.name()),
+            &skipped,
+        )
     }
 
     fn backup_site(&self, site: &SiteConfig) -> SiteResult {

@@ -40,13 +40,32 @@ pub fn failed(site: &str, started: Instant, details: String) -> SiteResult {
 }
 
 /// A dry run: what would have happened, given the storages that passed the check.
-pub fn dry_run(site: &str, started: Instant, usable: Option<&str>) -> SiteResult {
+pub fn dry_run(
+    site: &str,
+    started: Instant,
+    usable: Option<&str>,
+    skipped: &[String],
+) -> SiteResult {
     let mut r = failed(site, started, String::new());
     match usable {
-        None => r.details = "dry run: database reachable, but no storage is".into(),
+        None => {
+            r.details = format!(
+                "dry run: database reachable, but not stored: no storage available ({})",
+                skipped.join("; ")
+            )
+        }
         Some(first) => {
-            r.status = Status::Success;
+            // What the real run would say: a warning when the first choice is skipped.
+            r.status = if skipped.is_empty() {
+                Status::Success
+            } else {
+                Status::Warning
+            };
             r.details = format!("dry run: database reachable; would store on {first}");
+            for note in notes(skipped, &[]) {
+                r.details.push_str("; ");
+                r.details.push_str(&note);
+            }
             r.storage = Some(first.to_string());
         }
     }
