@@ -210,6 +210,14 @@ fn failover_when_the_primary_rejects_the_secret_key() {
         d.contains("primary") && (d.contains("credential") || d.contains("signature")),
         "{d}"
     );
+    // What to fix is named: the two .env variables of that storage (issue 16, item 6).
+    assert!(
+        rows[0]
+            .details
+            .contains("check PRIMARY_ACCESS_KEY and PRIMARY_SECRET_KEY in .env"),
+        "{}",
+        rows[0].details
+    );
     assert!(fixture::stored(&f.primary).is_empty());
     assert_eq!(fixture::stored(&f.secondary).len(), 1);
 }

@@ -89,7 +89,7 @@ pub struct StorageConfig {
 
 #[derive(Debug, Clone)]
 pub enum StorageKind {
-    S3(S3Config),
+    S3(Box<S3Config>),
     Local { path: PathBuf },
 }
 
@@ -103,6 +103,8 @@ pub struct S3Config {
     pub path_style: bool,
     pub access_key: Secret,
     pub secret_key: Secret,
+    /// The `.env` variables the keys come from, for messages that say what to fix.
+    pub key_vars: (String, String),
     pub upload: UploadSettings,
 }
 
@@ -178,13 +180,17 @@ impl Config {
         let raw: raw::RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner();
+            let path = match inner.classify() {
+                // Not valid JSON: where in the text is what a person can act on.
+                serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                    format!("line {}, column {}", inner.line(), inner.column())
+                }
+                _ if path.is_empty() || path == "." => "(root)".into(),
+                _ => path,
+            };
             ConfigError {
                 file: file.to_string(),
-                path: if path.is_empty() || path == "." {
-                    "(root)".into()
-                } else {
-                    path
-                },
+                path,
                 message: clean_serde_message(&inner.to_string()),
             }
         })?;

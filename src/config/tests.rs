@@ -199,6 +199,25 @@ fn server_id_defaults_to_env() {
 }
 
 #[test]
+fn broken_json_is_named_by_line_and_column_and_priorities_are_unique() {
+    assert_errors(&[
+        (
+            "{\"storage\": [\n  {\"name\": \"a\",, \"type\": \"local\"}\n]}",
+            "config.json: line 2, column 16: key must be a string",
+        ),
+        (
+            "{\"server_id\": \"x\"",
+            "config.json: line 1, column 17: EOF while parsing an object",
+        ),
+        (
+            r#"{"storage":[{"name":"a","type":"local","priority":1,"path":"/a"},
+                           {"name":"b","type":"local","priority":1,"path":"/b"}]}"#,
+            "storage[1].priority: 1 is also the priority of \"a\"",
+        ),
+    ]);
+}
+
+#[test]
 fn a_server_id_from_the_environment_is_checked_like_a_name() {
     let mut vars = HashMap::from([("SERVER_ID".to_string(), "a/b".to_string())]);
     let e = Config::parse("{}", "c", &Env::from_map(vars.clone())).unwrap_err();

@@ -140,6 +140,15 @@ impl Validator<'_> {
                     format!("{:?} is used twice", st.name),
                 ));
             }
+            if let Some(o) = storage.iter().find(|o| o.priority == st.priority) {
+                return Err(self.err(
+                    format!("storage[{i}].priority"),
+                    format!(
+                        "{} is also the priority of {:?}: give each storage its own, 1 is tried first",
+                        st.priority, o.name
+                    ),
+                ));
+            }
             storage.push(st);
         }
         storage.sort_by_key(|s| s.priority);
@@ -274,7 +283,7 @@ impl Validator<'_> {
         let kind_name = self.required(s.kind.take(), &format!("{p}.type"))?;
         let kind = match kind_name.as_str() {
             "local" => self.local_storage(s, p)?,
-            "s3" => StorageKind::S3(self.s3_storage(s, p, upload)?),
+            "s3" => StorageKind::S3(Box::new(self.s3_storage(s, p, upload)?)),
             other => {
                 return Err(self.err(
                     format!("{p}.type"),
@@ -343,8 +352,14 @@ impl Validator<'_> {
             region,
             bucket,
             prefix,
-            access_key: self.secret_env(s.access_key_env, &format!("{p}.access_key_env"))?,
-            secret_key: self.secret_env(s.secret_key_env, &format!("{p}.secret_key_env"))?,
+            access_key: self
+                .secret_env(s.access_key_env.clone(), &format!("{p}.access_key_env"))?,
+            secret_key: self
+                .secret_env(s.secret_key_env.clone(), &format!("{p}.secret_key_env"))?,
+            key_vars: (
+                s.access_key_env.unwrap_or_default(),
+                s.secret_key_env.unwrap_or_default(),
+            ),
             upload,
         })
     }

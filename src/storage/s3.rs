@@ -42,6 +42,8 @@ pub struct S3Storage {
     bucket: String,
     prefix: String,
     endpoint: String,
+    /// "ACCESS_VAR and SECRET_VAR in .env": where a rejected key is fixed.
+    key_vars: String,
     upload: UploadSettings,
     /// The largest object one CopyObject may copy (S3: 5 GiB).
     single_copy_limit: u64,
@@ -93,6 +95,7 @@ impl S3Storage {
             bucket: cfg.bucket.clone(),
             prefix: cfg.prefix.clone(),
             endpoint,
+            key_vars: format!("{} and {} in .env", cfg.key_vars.0, cfg.key_vars.1),
             upload: u,
             single_copy_limit: single_copy_limit(),
         })
@@ -117,7 +120,7 @@ impl S3Storage {
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        classify(&self.describe(), what, err)
+        classify(&self.describe(), &self.key_vars, what, err)
     }
 
     /// Upload parts of `first` and the rest of `body`; returns the completed parts in order.
@@ -154,7 +157,7 @@ impl S3Storage {
                 key.to_string(),
                 upload_id.to_string(),
             );
-            let who = self.describe();
+            let (who, keys) = (self.describe(), self.key_vars.clone());
             tasks.spawn(async move {
                 let r = client
                     .upload_part()
@@ -176,7 +179,12 @@ impl S3Storage {
                         .set_e_tag(out.e_tag)
                         .part_number(number)
                         .build()),
-                    Err(e) => Err(classify(&who, &format!("upload of part {number}"), &e)),
+                    Err(e) => Err(classify(
+                        &who,
+                        &keys,
+                        &format!("upload of part {number}"),
+                        &e,
+                    )),
                 }
                 .map_err(|e| {
                     tracing::debug!("{who}: part {number} failed: {e}");
@@ -330,6 +338,7 @@ impl S3Storage {
 /// One place that turns an SDK error into a [`StorageError`] a person can act on.
 fn classify<E>(
     who: &str,
+    keys: &str,
     what: &str,
     err: &SdkError<E, aws_smithy_runtime_api::http::Response>,
 ) -> StorageError
@@ -371,7 +380,7 @@ where
                     _,
                 )
                 | (None, 401 | 403) => StorageError::Permanent(format!(
-                    "{who}: {what}: credentials rejected ({code_s}): check the access key and secret key in .env"
+                    "{who}: {what}: credentials rejected ({code_s}): check {keys}"
                 )),
                 (None, 404) => {
                     StorageError::NotFound(format!("{who}: {what}: not found (HTTP 404)"))
@@ -452,8 +461,9 @@ struct RangedObject {
     key: String,
     /// Every range must come from this version of the object (`If-Match`).
     etag: Option<String>,
-    /// For messages: the storage and the download.
+    /// For messages: the storage, where its keys are set, and the download.
     who: String,
+    keys: String,
     what: String,
 }
 
@@ -469,7 +479,7 @@ impl RangedObject {
             .set_if_match(self.etag.clone())
             .send()
             .await
-            .map_err(|e| classify(&self.who, &self.what, &e))?;
+            .map_err(|e| classify(&self.who, &self.keys, &self.what, &e))?;
         let body_error = |msg: String| {
             StorageError::Transient(format!(
                 "{}: {} (bytes {first}-{last}): {msg}",
@@ -677,6 +687,7 @@ impl Storage for S3Storage {
             key: full,
             etag: head.e_tag,
             who: self.describe(),
+            keys: self.key_vars.clone(),
             what: format!("download of {key}"),
         });
         let attempts = self.upload.max_attempts;
