@@ -415,3 +415,96 @@ fn a_site_path_with_a_trailing_slash_restores_in_place() {
     assert_eq!(mode & 0o777, 0o700);
     assert!(f.site.post_titles(&f.db).iter().any(|t| t == UNICODE_TITLE));
 }
+
+/// Issue 12, item 4: someone with write access to the bucket replaces an archive with one
+/// whose dump runs a shell command (`\!`) and fixes its sha256 (on S3 it is metadata they can
+/// set). The restore refuses it, naming the line, before anything live changes; the command
+/// never runs.
+#[test]
+fn a_dump_with_client_commands_is_refused_before_anything_changes() {
+    let f = Fixture::new("restore-tamper");
+    let store = tempfile::tempdir().unwrap();
+    let mut config = f.default_config();
+    config["storage"] = serde_json::json!([
+        { "name": "disk", "type": "local", "priority": 1, "path": store.path() }
+    ]);
+    f.write_config(config);
+    let out = f.run(&["backup"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let marker = store.path().join("pwned");
+    tamper(store.path(), &format!("\\! touch {}", marker.display()));
+    // On a new server there is no backups.db to tell that the sha256 was changed.
+    std::fs::remove_file(f.home().join("backups.db")).unwrap();
+
+    std::fs::write(f.site.path.join("live.txt"), "live").unwrap();
+    f.db.sql_db(
+        &f.site.db_name,
+        "UPDATE wp_options SET option_value = 'Live' WHERE option_name = 'blogname'",
+    );
+    let out = f.run(&["restore", "--site", "blog", "--yes"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("database.sql line 2: a client command"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!marker.exists(), "the dump's shell command ran");
+    assert_eq!(option(&f, &f.site.db_name, "blogname"), "Live");
+    assert!(f.site.path.join("live.txt").exists());
+    assert!(restore_leftovers(&f.site.path).is_empty());
+}
+
+/// Rewrite the one archive under `store` as an attacker would, with plain tar: `line` goes
+/// into database.sql after its first line, manifest.json and the sha256 file follow.
+fn tamper(store: &Path, line: &str) {
+    use sha2::{Digest, Sha256};
+    let dir = store.join("test-server/blog");
+    let archive = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".tar.zst"))
+        .expect("an archive");
+    let work = tempfile::tempdir().unwrap();
+    let tar = |args: &[&str]| {
+        let out = std::process::Command::new("tar")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let w = work.path().to_string_lossy().into_owned();
+    tar(&["--zstd", "-xf", &archive.to_string_lossy(), "-C", &w]);
+    let sql_path = work.path().join("database.sql");
+    let sql = std::fs::read_to_string(&sql_path).unwrap();
+    let (first, rest) = sql.split_once('\n').unwrap();
+    let sql = format!("{first}\n{line}\n{rest}");
+    std::fs::write(&sql_path, &sql).unwrap();
+    let manifest_path = work.path().join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    manifest["database_sha256"] = hex::encode(Sha256::digest(sql.as_bytes())).into();
+    manifest["database_bytes"] = sql.len().into();
+    std::fs::write(&manifest_path, manifest.to_string()).unwrap();
+    let a = archive.to_string_lossy().into_owned();
+    tar(&[
+        "--zstd",
+        "-cf",
+        &a,
+        "-C",
+        &w,
+        "files",
+        "database.sql",
+        "manifest.json",
+    ]);
+    let name = archive.file_name().unwrap().to_string_lossy().into_owned();
+    let sum = hex::encode(Sha256::digest(std::fs::read(&archive).unwrap()));
+    std::fs::write(
+        dir.join(format!("{name}.sha256")),
+        format!("{sum}  {name}\n"),
+    )
+    .unwrap();
+}

@@ -35,15 +35,20 @@ pub fn ident(s: &str) -> String {
     format!("`{}`", s.replace('`', "``"))
 }
 
-/// Arguments of the client (no secret among them). SQL comes on stdin.
-pub fn client_args(defaults: &Path, database: Option<&str>) -> Vec<OsString> {
+/// Arguments of the client (no secret among them). SQL comes on stdin; a `script` (a dump) is
+/// read in binary mode, which runs none of the client's own commands.
+pub fn client_args(defaults: &Path, database: Option<&str>, script: bool) -> Vec<OsString> {
     let mut args: Vec<OsString> = vec![
+        // The defaults file must come first.
         format!("--defaults-extra-file={}", defaults.display()).into(),
         "--default-character-set=utf8mb4".into(),
         "--batch".into(),
         "--skip-column-names".into(),
         "--max-allowed-packet=1G".into(),
     ];
+    if script {
+        args.push("--binary-mode".into());
+    }
     if let Some(db) = database {
         args.push("--".into());
         args.push(db.into());
@@ -71,7 +76,9 @@ fn run(creds: &DatabaseConfig, database: Option<&str>, input: Input) -> anyhow::
     let tool = dbtools::find_tool(&["mariadb", "mysql"])?;
     let defaults = dbtools::defaults_file(creds)?;
     let mut cmd = dbtools::command(&tool);
-    cmd.args(client_args(defaults.path(), database))
+    // A script from an archive: no client command in it is run (`\!`, `system`...).
+    let script = matches!(input, Input::File(_));
+    cmd.args(client_args(defaults.path(), database, script))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let out = match input {
@@ -146,14 +153,15 @@ mod tests {
 
     #[test]
     fn client_arguments_hold_no_secret() {
-        let args: Vec<String> = client_args(Path::new("/tmp/x.cnf"), Some("wp"))
+        let args: Vec<String> = client_args(Path::new("/tmp/x.cnf"), Some("wp"), true)
             .iter()
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
         assert_eq!(args[0], "--defaults-extra-file=/tmp/x.cnf");
         assert_eq!(&args[args.len() - 2..], ["--", "wp"]);
         assert!(!args.iter().any(|a| a.contains("password") || a == "-e"));
-        let args = client_args(Path::new("/tmp/x.cnf"), None);
-        assert!(!args.iter().any(|a| a == "--"));
+        assert!(args.iter().any(|a| a == "--binary-mode"), "{args:?}");
+        let args = client_args(Path::new("/tmp/x.cnf"), None, false);
+        assert!(!args.iter().any(|a| a == "--" || a == "--binary-mode"));
     }
 }

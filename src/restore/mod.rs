@@ -12,6 +12,7 @@
 //! terminal and records the result; `verify` shares the download and unpacking.
 
 pub mod database;
+pub mod dumpcheck;
 pub mod fetch;
 pub mod serialized;
 pub mod stage;
@@ -237,6 +238,9 @@ impl<'a> Job<'a> {
             .database_sql
             .as_ref()
             .context("database.sql was not extracted")?;
+        // Its form is checked before the live database is touched (see dumpcheck).
+        let dump = std::fs::File::open(sql_file.path()).context("cannot open database.sql")?;
+        dumpcheck::check(dump)?;
         self.prepare(creds, db_name, report)?;
         tracing::info!("importing database.sql into {db_name}");
         database::import(creds, db_name, sql_file.path()).with_context(|| {
