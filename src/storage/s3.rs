@@ -151,46 +151,7 @@ impl S3Storage {
                     done.push(joined(r)??);
                 }
             }
-            let (client, bucket, key, id) = (
-                self.client.clone(),
-                self.bucket.clone(),
-                key.to_string(),
-                upload_id.to_string(),
-            );
-            let (who, keys) = (self.describe(), self.key_vars.clone());
-            tasks.spawn(async move {
-                let r = client
-                    .upload_part()
-                    .bucket(bucket)
-                    .key(key)
-                    .upload_id(id)
-                    .part_number(number)
-                    .body(ByteStream::from(part))
-                    // UNSIGNED-PAYLOAD: SigV4 would otherwise hash every part once more only to
-                    // sign it; the whole object's sha256 (computed while streaming, stored as
-                    // metadata and checked by verify and restore) is the integrity check, and
-                    // TLS protects the bytes in transit. Accepted by AWS, R2, B2, MinIO, e2.
-                    .customize()
-                    .disable_payload_signing()
-                    .send()
-                    .await;
-                match r {
-                    Ok(out) => Ok(CompletedPart::builder()
-                        .set_e_tag(out.e_tag)
-                        .part_number(number)
-                        .build()),
-                    Err(e) => Err(classify(
-                        &who,
-                        &keys,
-                        &format!("upload of part {number}"),
-                        &e,
-                    )),
-                }
-                .map_err(|e| {
-                    tracing::debug!("{who}: part {number} failed: {e}");
-                    e
-                })
-            });
+            self.spawn_part(&mut tasks, key, upload_id, number, part);
             let (part, ended) = fill(body, &mut leftover, self.upload.part_size).await?;
             if !part.is_empty() {
                 next_part = Some(part);
@@ -204,6 +165,57 @@ impl S3Storage {
         }
         done.sort_by_key(|p| p.part_number);
         Ok(done)
+    }
+
+    /// Start uploading part `number` of `key` on a task of its own.
+    fn spawn_part(
+        &self,
+        tasks: &mut JoinSet<Result<CompletedPart, StorageError>>,
+        key: &str,
+        upload_id: &str,
+        number: i32,
+        part: Bytes,
+    ) {
+        let (client, bucket, key, id) = (
+            self.client.clone(),
+            self.bucket.clone(),
+            key.to_string(),
+            upload_id.to_string(),
+        );
+        let (who, keys) = (self.describe(), self.key_vars.clone());
+        tasks.spawn(async move {
+            let r = client
+                .upload_part()
+                .bucket(bucket)
+                .key(key)
+                .upload_id(id)
+                .part_number(number)
+                .body(ByteStream::from(part))
+                // UNSIGNED-PAYLOAD: SigV4 would otherwise hash every part once more only to
+                // sign it; the whole object's sha256 (computed while streaming, stored as
+                // metadata and checked by verify and restore) is the integrity check, and
+                // TLS protects the bytes in transit. Accepted by AWS, R2, B2, MinIO, e2.
+                .customize()
+                .disable_payload_signing()
+                .send()
+                .await;
+            match r {
+                Ok(out) => Ok(CompletedPart::builder()
+                    .set_e_tag(out.e_tag)
+                    .part_number(number)
+                    .build()),
+                Err(e) => Err(classify(
+                    &who,
+                    &keys,
+                    &format!("upload of part {number}"),
+                    &e,
+                )),
+            }
+            .map_err(|e| {
+                tracing::debug!("{who}: part {number} failed: {e}");
+                e
+            })
+        });
     }
 
     /// Copy the object `full` (of `size` bytes) onto itself with the sha256 metadata set. S3
