@@ -4,10 +4,12 @@
 //!
 //! Commands call these instead of building their own; nothing below `commands/` imports this.
 
+use std::path::Path;
+
 use anyhow::Context as _;
 
 use crate::cli::Cli;
-use crate::config::{Config, Env, Paths};
+use crate::config::{Config, ConfigError, Env, Paths};
 use crate::error::UsageError;
 use crate::logdb::LogDb;
 use crate::storage::{self, Storage};
@@ -46,6 +48,58 @@ impl Context {
         let env = self.env()?;
         let config = Config::load(&self.paths.config, &env)?;
         Ok((env, config))
+    }
+
+    /// The config a command works from. With `path` (`--path DIR`), one site at DIR: the site
+    /// of config.json with that path when there is one, else a site read from DIR's
+    /// wp-config.php, with config.json's settings (storages, compression...) when the file
+    /// exists, else the quick start's (`<home>/archives`). Without `path`, config.json; when it
+    /// is missing and `quick_start` is allowed (reading commands), the quick start's archives.
+    pub fn config_for(
+        &self,
+        path: Option<&Path>,
+        env: &Env,
+        quick_start: bool,
+    ) -> anyhow::Result<Config> {
+        let paths = &self.paths;
+        let exists = self.config_given || paths.config.exists();
+        let Some(path) = path else {
+            if !exists && paths.home.join("sites.json").exists() {
+                return Err(ConfigError {
+                    file: paths.config.display().to_string(),
+                    path: "(file)".into(),
+                    message: "not found, but the deprecated sites.json is there: run `wpbackup configure` to migrate it".into(),
+                }
+                .into());
+            }
+            if !exists && quick_start {
+                return Ok(Config::quick_start(&paths.home, env));
+            }
+            return Ok(Config::load(&paths.config, env)?);
+        };
+        if !path.is_dir() {
+            return Err(UsageError(format!("--path {}: not a directory", path.display())).into());
+        }
+        let mut config = Config::for_path(path, &paths.home, env);
+        if exists {
+            let loaded = Config::load(&paths.config, env)?;
+            let wanted = crate::config::normalize(path);
+            let site = match loaded.sites.iter().find(|s| s.path == wanted) {
+                Some(s) => s.clone(),
+                None => config.sites.remove(0),
+            };
+            let storage = if loaded.storage.is_empty() {
+                config.storage
+            } else {
+                loaded.storage.clone()
+            };
+            config = Config {
+                sites: vec![site],
+                storage,
+                ..loaded
+            };
+        }
+        Ok(config)
     }
 
     /// The server id rows are recorded under: config.json's when it loads, else `SERVER_ID`

@@ -148,8 +148,12 @@ pub struct BackupArgs {
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
     /// The site to restore (its name in config.json).
-    #[arg(long, value_name = "NAME")]
-    pub site: String,
+    #[arg(long, value_name = "NAME", required_unless_present = "path")]
+    pub site: Option<String>,
+    /// The site to restore, by its directory: the site of config.json with that path, or
+    /// without config.json the quick start's (`backup --path DIR` to <home>/archives).
+    #[arg(long, value_name = "DIR", conflicts_with = "site")]
+    pub path: Option<PathBuf>,
     /// Restore this archive (a key as `list` shows it, or just its file name).
     #[arg(long, value_name = "KEY", conflicts_with = "at")]
     pub archive: Option<String>,

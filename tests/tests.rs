@@ -14,6 +14,7 @@ mod harness;
 mod healthchecks;
 mod layout;
 mod prune;
+mod quickstart;
 mod refusals;
 mod report;
 mod restore;

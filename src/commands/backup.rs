@@ -21,7 +21,8 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> anyhow::Result<Outcome> {
     let env = ctx
         .env()
         .inspect_err(|e| record_run_error(ctx, &Env::default(), &format!("{e:#}")))?;
-    let config = load_config(ctx, args, &env)
+    let config = ctx
+        .config_for(args.path.as_deref(), &env, false)
         .inspect_err(|e| record_run_error(ctx, &env, &format!("{e:#}")))?;
     let sites = select_sites(&config, args)?;
     if args.storage.is_none() && config.storage.is_empty() {
@@ -99,40 +100,6 @@ fn ensure_home(home: &std::path::Path) -> anyhow::Result<()> {
                 home.display()
             )
         })
-}
-
-/// config.json, or with `--path` a one-site config that takes config.json's settings if any.
-fn load_config(ctx: &Context, args: &BackupArgs, env: &Env) -> anyhow::Result<Config> {
-    let paths = &ctx.paths;
-    let Some(path) = &args.path else {
-        if !paths.config.exists() && paths.home.join("sites.json").exists() {
-            return Err(ConfigError {
-                file: paths.config.display().to_string(),
-                path: "(file)".into(),
-                message: "not found, but the deprecated sites.json is there: run `wpbackup configure` to migrate it".into(),
-            }
-            .into());
-        }
-        return Ok(Config::load(&paths.config, env)?);
-    };
-    if !path.is_dir() {
-        return Err(UsageError(format!("--path {}: not a directory", path.display())).into());
-    }
-    let mut config = Config::for_path(path, &paths.home, env);
-    if ctx.config_given || paths.config.exists() {
-        let loaded = Config::load(&paths.config, env)?;
-        config.server_id = loaded.server_id;
-        if !loaded.storage.is_empty() {
-            config.storage = loaded.storage;
-        }
-        config.compression = loaded.compression;
-        config.upload = loaded.upload;
-        config.retention = loaded.retention;
-        config.report = loaded.report;
-        config.encryption = loaded.encryption;
-        config.healthchecks = loaded.healthchecks;
-    }
-    Ok(config)
 }
 
 /// The enabled sites (every site with `--path`), or those named by `--site`.

@@ -27,7 +27,8 @@ struct Row {
 }
 
 pub fn run(ctx: &Context, args: &ListArgs) -> anyhow::Result<Outcome> {
-    let (_env, config) = ctx.load()?;
+    let env = ctx.env()?;
+    let config = ctx.config_for(None, &env, true)?;
     let listing = listing(ctx, &config, args)?;
     if ctx.json {
         let doc = serde_json::json!({

@@ -89,8 +89,9 @@ fn clone_url(u: &str) -> Result<String, UsageError> {
 pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let plan = plan(args)?;
-    let (env, config) = ctx.load()?;
-    let site = find_site(&config, &args.site)?;
+    let env = ctx.env()?;
+    let config = ctx.config_for(args.path.as_deref(), &env, false)?;
+    let site = find_site(&config, args.site.as_deref())?;
     let storages = open_storages(&config, args.storage.as_deref())?;
     let _lock = RunLock::acquire(&ctx.paths.lock)?;
     let logdb = LogDb::open(&ctx.paths.db)?;
@@ -140,19 +141,19 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<Outcome> {
 }
 
 /// The site `name` of config.json.
-fn find_site(config: &Config, name: &str) -> Result<SiteConfig, UsageError> {
-    config
-        .sites
-        .iter()
-        .find(|s| s.name == name)
-        .cloned()
-        .ok_or_else(|| {
-            let known: Vec<_> = config.sites.iter().map(|s| s.name.as_str()).collect();
-            UsageError(format!(
-                "--site {name}: no such site in config.json (known: {})",
-                known.join(", ")
-            ))
-        })
+fn find_site(config: &Config, name: Option<&str>) -> Result<SiteConfig, UsageError> {
+    let found = match name {
+        Some(name) => config.sites.iter().find(|s| s.name == name),
+        None => config.sites.first(), // --path: the one site it stands for
+    };
+    found.cloned().ok_or_else(|| {
+        let known: Vec<_> = config.sites.iter().map(|s| s.name.as_str()).collect();
+        UsageError(format!(
+            "--site {}: no such site in config.json (known: {})",
+            name.unwrap_or_default(),
+            known.join(", ")
+        ))
+    })
 }
 
 /// Ask on the terminal before replacing `live` things; without one, --yes is needed.

@@ -13,7 +13,8 @@ use crate::output;
 use crate::restore::verify::{self, Checked, Selection};
 
 pub fn run(ctx: &Context, args: &VerifyArgs) -> anyhow::Result<Outcome> {
-    let (_env, config) = ctx.load()?;
+    let env = ctx.env()?;
+    let config = ctx.config_for(None, &env, true)?;
     let storages = open_storages(&config, args.storage.as_deref())?;
     let rt = runtime()?;
     let db = LogDb::open(&ctx.paths.db)?;

@@ -51,7 +51,6 @@ pub struct Config {
     /// Sorted by priority, 1 first.
     pub storage: Vec<StorageConfig>,
     pub compression: Compression,
-    pub upload: UploadSettings,
     /// `None`: no retention configured; `prune` refuses and `backup` deletes nothing.
     pub retention: Option<Policy>,
     /// `None`: archives stored as plain `.tar.zst`; else encrypted to these age recipients.
@@ -205,15 +204,23 @@ impl Config {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "site".into());
+        let mut config = Config::quick_start(home, env);
+        config.sites.push(SiteConfig {
+            name,
+            path: normalize(path),
+            exclude: Vec::new(),
+            database: None,
+            enabled: true,
+        });
+        config
+    }
+
+    /// The quick start's config, with no file and no site: the archives `backup --path` wrote
+    /// to `<home>/archives`, for `list`, `verify` and `restore --path` to read back.
+    pub fn quick_start(home: &Path, env: &Env) -> Config {
         Config {
             server_id: default_server_id(env),
-            sites: vec![SiteConfig {
-                name,
-                path: normalize(path),
-                exclude: Vec::new(),
-                database: None,
-                enabled: true,
-            }],
+            sites: Vec::new(),
             storage: vec![StorageConfig {
                 name: "local".into(),
                 priority: 1,
@@ -222,7 +229,6 @@ impl Config {
                 },
             }],
             compression: Compression::default(),
-            upload: UploadSettings::default(),
             retention: None,
             report: ReportSettings::default(),
             encryption: None,

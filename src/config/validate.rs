@@ -99,7 +99,6 @@ impl Validator<'_> {
             sites,
             storage,
             compression,
-            upload,
             retention,
             report: ReportSettings {
                 on_failure: raw.report.on_failure.unwrap_or(false),
