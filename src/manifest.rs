@@ -27,4 +27,8 @@ pub struct Manifest {
     /// Paths (relative to the site) left out because they could not be read.
     #[serde(default)]
     pub skipped: Vec<String>,
+    /// Paths whose size or modification time changed while they were read: their copy may be
+    /// cut, padded with zeros or a mix of old and new content.
+    #[serde(default)]
+    pub changed: Vec<String>,
 }

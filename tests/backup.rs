@@ -496,3 +496,46 @@ fn an_archive_too_large_for_one_copy_gets_its_sha256_by_a_copy_in_parts() {
     assert!(stdout(&out).contains("OK"), "{}", stdout(&out));
     assert!(stdout(&out).contains("object metadata"), "{}", stdout(&out));
 }
+
+/// Issue 12, item 11: a file written to while it is read (a log, a cache, an upload in
+/// progress) is archived as far as it goes, but said: the run is a WARNING that names it, and
+/// manifest.json lists it under `changed`.
+#[test]
+fn a_file_that_changes_while_read_is_named_in_the_warning_and_the_manifest() {
+    use std::io::Write as _;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let f = Fixture::new("changing");
+    let rel = "wp-content/uploads/growing.dat";
+    let path = f.site.path.join(rel);
+    std::fs::write(&path, vec![7u8; 8 << 20]).unwrap();
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (stop, path) = (stop.clone(), path.clone());
+        std::thread::spawn(move || {
+            let mut file = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .unwrap();
+            while !stop.load(Ordering::Relaxed) {
+                file.write_all(&[1u8; 4096]).unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        })
+    };
+    let out = f.run(&["backup"]);
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let rows = f.rows();
+    assert_eq!(rows[0].status, "WARNING", "{:?}", rows[0]);
+    assert!(
+        rows[0].details.contains("changed while being read") && rows[0].details.contains(rel),
+        "{}",
+        rows[0].details
+    );
+    let stored = fixture::stored(&f.primary);
+    let x = fixture::extract(&stored[0].1);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(x.path().join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["changed"], serde_json::json!([rel]), "{manifest}");
+}

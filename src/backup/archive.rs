@@ -70,7 +70,7 @@ pub fn write_archive<W: Write>(
     tar.mode(HeaderMode::Complete);
     tar.follow_symlinks(false);
 
-    let (file_count, bytes, skipped) = append_files(&mut tar, spec, progress)?;
+    let walked = append_files(&mut tar, spec, progress)?;
 
     let dump = dump()?;
     let mut header = Header::new_gnu();
@@ -109,11 +109,12 @@ pub fn write_archive<W: Write>(
         database_name: spec.database_name.clone(),
         table_prefix: spec.table_prefix.clone(),
         siteurl: spec.siteurl.clone(),
-        file_count,
-        bytes,
+        file_count: walked.count,
+        bytes: walked.bytes,
         database_sha256: dump.sha256.clone(),
         database_bytes: dump.size,
-        skipped,
+        skipped: walked.skipped,
+        changed: walked.changed,
     };
     let json = serde_json::to_vec_pretty(&manifest)?;
     let mut header = Header::new_gnu();
@@ -129,12 +130,20 @@ pub fn write_archive<W: Write>(
     Ok((out, manifest))
 }
 
-/// Walk the site and append its entries under `files/`. Returns (file count, bytes, skipped).
+/// What the walk put in and left out.
+struct Walked {
+    count: u64,
+    bytes: u64,
+    skipped: Vec<String>,
+    changed: Vec<String>,
+}
+
+/// Walk the site and append its entries under `files/`.
 fn append_files<W: Write>(
     tar: &mut tar::Builder<Frames<W>>,
     spec: &ArchiveSpec,
     progress: &Progress,
-) -> anyhow::Result<(u64, u64, Vec<String>)> {
+) -> anyhow::Result<Walked> {
     let root = &spec.site_path;
     let meta = std::fs::metadata(root)
         .with_context(|| format!("cannot read the site directory {}", root.display()))?;
@@ -154,9 +163,12 @@ fn append_files<W: Write>(
         tar,
         spec,
         progress,
-        count: 0,
-        bytes: 0,
-        skipped: Vec::new(),
+        done: Walked {
+            count: 0,
+            bytes: 0,
+            skipped: Vec::new(),
+            changed: Vec::new(),
+        },
     };
     for entry in walker {
         match entry {
@@ -170,7 +182,7 @@ fn append_files<W: Write>(
             }
         }
     }
-    Ok((walk.count, walk.bytes, walk.skipped))
+    Ok(walk.done)
 }
 
 /// The file walk in progress: where entries go and what was counted and skipped so far.
@@ -178,16 +190,14 @@ struct FileWalk<'a, W: Write> {
     tar: &'a mut tar::Builder<Frames<W>>,
     spec: &'a ArchiveSpec,
     progress: &'a Progress,
-    count: u64,
-    bytes: u64,
-    skipped: Vec<String>,
+    done: Walked,
 }
 
 impl<W: Write> FileWalk<'_, W> {
     /// An entry that cannot be read is left out and listed.
     fn skip(&mut self, rel: String, why: &dyn std::fmt::Display) {
         tracing::warn!(site = %self.spec.site, path = %rel, "skipped: {why}");
-        self.skipped.push(rel);
+        self.done.skipped.push(rel);
     }
 
     /// Append one entry of the walk (directory, symlink or regular file).
@@ -226,7 +236,7 @@ impl<W: Write> FileWalk<'_, W> {
             header.set_entry_type(EntryType::Symlink);
             header.set_size(0);
             self.tar.append_link(&mut header, &name, &target)?;
-            self.count += 1;
+            self.done.count += 1;
         } else if ft.is_file() {
             self.file(entry.path(), rel, &name, header, meta.len())?;
         } else {
@@ -268,15 +278,25 @@ impl<W: Write> FileWalk<'_, W> {
             .set_mode(mode)
             .context("cannot start a new zstd frame")?;
         header.set_size(size);
+        let before = file.metadata().ok().and_then(|m| m.modified().ok());
         let reader = Counting {
-            inner: SizedReader::new(io::Cursor::new(sample).chain(file), size),
+            inner: SizedReader::new(io::Cursor::new(sample).chain(&file), size),
             progress: self.progress,
         };
         self.tar
             .append_data(&mut header, name, reader)
             .with_context(|| format!("cannot archive {}", path.display()))?;
-        self.count += 1;
-        self.bytes += size;
+        // Written while it was read (a log, a cache, an upload in progress): said, not hidden.
+        let after = file.metadata().ok();
+        if after.as_ref().map(|m| m.len()) != Some(size)
+            || after.and_then(|m| m.modified().ok()) != before
+        {
+            let rel = rel_display(&self.spec.site_path, path);
+            tracing::warn!(site = %self.spec.site, path = %rel, "changed while it was read");
+            self.done.changed.push(rel);
+        }
+        self.done.count += 1;
+        self.done.bytes += size;
         self.progress.files.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }

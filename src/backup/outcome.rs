@@ -62,7 +62,7 @@ pub fn dry_run(
                 Status::Warning
             };
             r.details = format!("dry run: database reachable; would store on {first}");
-            for note in notes(skipped, &[]) {
+            for note in notes(skipped, &[], &[]) {
                 r.details.push_str("; ");
                 r.details.push_str(&note);
             }
@@ -81,7 +81,7 @@ pub fn stored(
     stored: Stored<(PutOutcome, Manifest)>,
 ) -> SiteResult {
     let (out, manifest) = stored.value;
-    let notes = notes(&stored.failed_first, &manifest.skipped);
+    let notes = notes(&stored.failed_first, &manifest.skipped, &manifest.changed);
     let status = if stored.position == 0 && notes.is_empty() {
         Status::Success
     } else {
@@ -111,8 +111,9 @@ pub fn stored(
     }
 }
 
-/// The storages that failed first and the files that could not be read.
-fn notes(failed_first: &[String], skipped: &[String]) -> Vec<String> {
+/// The storages that failed first, the files that could not be read and those that changed
+/// while they were read.
+fn notes(failed_first: &[String], skipped: &[String], changed: &[String]) -> Vec<String> {
     let mut notes = Vec::new();
     if !failed_first.is_empty() {
         notes.push(format!(
@@ -125,14 +126,22 @@ fn notes(failed_first: &[String], skipped: &[String]) -> Vec<String> {
             failed_first.join("; ")
         ));
     }
-    if !skipped.is_empty() {
-        let shown: Vec<_> = skipped.iter().take(10).cloned().collect();
-        notes.push(format!(
-            "{} unreadable file(s) skipped: {}{}",
-            skipped.len(),
-            shown.join(", "),
-            if skipped.len() > 10 { ", ..." } else { "" }
-        ));
+    for (paths, what) in [
+        (skipped, "unreadable file(s) skipped"),
+        (
+            changed,
+            "file(s) changed while being read (their copy may be inconsistent)",
+        ),
+    ] {
+        if !paths.is_empty() {
+            let shown: Vec<_> = paths.iter().take(10).cloned().collect();
+            notes.push(format!(
+                "{} {what}: {}{}",
+                paths.len(),
+                shown.join(", "),
+                if paths.len() > 10 { ", ..." } else { "" }
+            ));
+        }
     }
     notes
 }
@@ -197,6 +206,7 @@ mod tests {
             database_sha256: String::new(),
             database_bytes: 2048,
             skipped: (0..skipped).map(|i| format!("f{i}")).collect(),
+            changed: Vec::new(),
         }
     }
 

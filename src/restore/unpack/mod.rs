@@ -552,6 +552,7 @@ mod tests {
             database_sha256: hex::encode(Sha256::digest(db)),
             database_bytes: db.len() as u64,
             skipped: vec![],
+            changed: vec![],
         };
         serde_json::to_vec(&m).unwrap()
     }
