@@ -287,3 +287,74 @@ fn files_the_tool_creates_are_private_and_secrets_stay_hidden() {
     all_logs.push_str(&verify_and_restore_watched(&f, tmp.path(), &secrets));
     assert_no_secret_is_written_down(&f, &all_logs, &secrets);
 }
+
+/// Issue 12, item 9: the site (writable by the web server) swaps its own files and folders
+/// for symlinks to root's secrets while backups run. Whatever the timing, no byte of those
+/// secrets may reach an archive: the walk opens everything by handle, never through a link.
+#[test]
+fn a_site_swapping_files_for_symlinks_never_gets_outside_bytes_into_the_archive() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let f = Fixture::new("race");
+    let secrets = tempfile::tempdir().unwrap();
+    let canary: Vec<u8> = b"CANARY-7f3a9c-"
+        .iter()
+        .copied()
+        .cycle()
+        .take(4096)
+        .collect();
+    std::fs::write(secrets.path().join("x.jpg"), &canary).unwrap();
+    let race = f.site.path.join("wp-content/uploads/race");
+    for i in 0..40 {
+        std::fs::create_dir_all(race.join(format!("d{i}"))).unwrap();
+        std::fs::write(race.join(format!("d{i}/x.jpg")), vec![b'a'; 4096]).unwrap();
+        std::fs::write(race.join(format!("f{i}.jpg")), vec![b'a'; 4096]).unwrap();
+    }
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let flipper = {
+        let (stop, race, secrets) = (stop.clone(), race.clone(), secrets.path().to_path_buf());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                for i in 0..40 {
+                    flip(&race, i, &secrets);
+                }
+            }
+        })
+    };
+    let mut archives = Vec::new();
+    for _ in 0..3 {
+        let out = f.run(&["backup"]);
+        assert_ne!(
+            out.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        archives = fixture::stored(&f.primary);
+    }
+    stop.store(true, Ordering::Relaxed);
+    flipper.join().unwrap();
+    assert!(!archives.is_empty());
+    for (key, path) in &archives {
+        let tar = zstd::decode_all(std::fs::File::open(path).unwrap()).unwrap();
+        assert!(
+            !tar.windows(14).any(|w| w == b"CANARY-7f3a9c-"),
+            "{key}: bytes from outside the site reached the archive"
+        );
+    }
+}
+
+/// Swap `f{i}.jpg` and `d{i}` for symlinks into `secrets`, then put them back.
+fn flip(race: &Path, i: usize, secrets: &Path) {
+    let file = race.join(format!("f{i}.jpg"));
+    let dir = race.join(format!("d{i}"));
+    let (tmp, aside) = (race.join(format!("t{i}")), race.join(format!("a{i}")));
+    let _ = std::os::unix::fs::symlink(secrets.join("x.jpg"), &tmp);
+    let _ = std::fs::rename(&tmp, &file);
+    let _ = std::fs::write(&tmp, vec![b'a'; 4096]);
+    let _ = std::fs::rename(&tmp, &file);
+    let _ = std::fs::rename(&dir, &aside);
+    let _ = std::os::unix::fs::symlink(secrets, &tmp);
+    let _ = std::fs::rename(&tmp, &dir);
+    let _ = std::fs::remove_file(&dir);
+    let _ = std::fs::rename(&aside, &dir);
+}

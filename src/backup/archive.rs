@@ -17,6 +17,7 @@ use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use tar::{EntryType, Header, HeaderMode};
 
 use crate::backup::frames::{self, Frames};
+use crate::backup::walk;
 use crate::config::Compression;
 use crate::dbtools::Dump;
 pub use crate::manifest::{FORMAT_VERSION, Manifest};
@@ -138,7 +139,7 @@ struct Walked {
     changed: Vec<String>,
 }
 
-/// Walk the site and append its entries under `files/`.
+/// Walk the site (by handle: see [`walk`]) and append its entries under `files/`.
 fn append_files<W: Write>(
     tar: &mut tar::Builder<Frames<W>>,
     spec: &ArchiveSpec,
@@ -151,14 +152,6 @@ fn append_files<W: Write>(
         bail!("{} is not a directory", root.display());
     }
     let excludes = exclude_set(&spec.exclude)?;
-    let walker = walkdir::WalkDir::new(root)
-        .follow_links(false)
-        .sort_by_file_name()
-        .into_iter()
-        .filter_entry(|e| match e.path().strip_prefix(root) {
-            Ok(rel) if !rel.as_os_str().is_empty() => !excludes.is_match(rel),
-            _ => true,
-        });
     let mut walk = FileWalk {
         tar,
         spec,
@@ -170,18 +163,17 @@ fn append_files<W: Write>(
             changed: Vec::new(),
         },
     };
-    for entry in walker {
-        match entry {
-            Ok(e) => walk.append(&e)?,
-            Err(e) => {
-                let p = e
-                    .path()
-                    .map(|p| rel_display(root, p))
-                    .unwrap_or_else(|| "?".into());
-                walk.skip(p, &e);
+    walk::walk(
+        root,
+        &|rel| excludes.is_match(rel),
+        &mut |entry| match entry {
+            Ok(e) => walk.append(e),
+            Err(s) => {
+                walk.skip(s.rel.display().to_string(), &s);
+                Ok(())
             }
-        }
-    }
+        },
+    )?;
     Ok(walk.done)
 }
 
@@ -201,67 +193,68 @@ impl<W: Write> FileWalk<'_, W> {
     }
 
     /// Append one entry of the walk (directory, symlink or regular file).
-    fn append(&mut self, entry: &walkdir::DirEntry) -> anyhow::Result<()> {
-        let root = &self.spec.site_path;
-        let Ok(rel) = entry.path().strip_prefix(root) else {
-            return Ok(());
-        };
-        let name = if rel.as_os_str().is_empty() {
-            PathBuf::from("files")
-        } else {
-            Path::new("files").join(rel)
-        };
-        let ft = entry.file_type();
-        let meta = match entry.metadata() {
-            Ok(m) => m,
-            Err(e) => {
-                self.skip(rel_display(root, entry.path()), &e);
-                return Ok(());
-            }
-        };
-        let mut header = Header::new_gnu();
-        header.set_metadata_in_mode(&meta, HeaderMode::Complete);
-        if ft.is_dir() {
-            header.set_entry_type(EntryType::Directory);
-            header.set_size(0);
-            self.tar.append_data(&mut header, &name, io::empty())?;
-        } else if ft.is_symlink() {
-            let target = match std::fs::read_link(entry.path()) {
-                Ok(t) => t,
-                Err(e) => {
-                    self.skip(rel_display(root, entry.path()), &e);
+    fn append(&mut self, entry: walk::Entry) -> anyhow::Result<()> {
+        let name = |rel: &Path| Path::new("files").join(rel);
+        match entry {
+            walk::Entry::Dir { rel, handle } => {
+                let Some(mut header) = self.header(&rel, handle.metadata()) else {
                     return Ok(());
-                }
-            };
-            header.set_entry_type(EntryType::Symlink);
-            header.set_size(0);
-            self.tar.append_link(&mut header, &name, &target)?;
-            self.done.count += 1;
-        } else if ft.is_file() {
-            self.file(entry.path(), rel, &name, header, meta.len())?;
-        } else {
+                };
+                header.set_entry_type(EntryType::Directory);
+                header.set_size(0);
+                self.tar.append_data(&mut header, name(&rel), io::empty())?;
+            }
+            walk::Entry::Symlink { rel, target } => {
+                let meta = std::fs::symlink_metadata(self.spec.site_path.join(&rel));
+                let Some(mut header) = self.header(&rel, meta) else {
+                    return Ok(());
+                };
+                header.set_entry_type(EntryType::Symlink);
+                header.set_size(0);
+                self.tar.append_link(&mut header, name(&rel), &target)?;
+                self.done.count += 1;
+            }
+            walk::Entry::File { rel, handle } => {
+                let meta = handle.metadata();
+                let size = meta.as_ref().map(|m| m.len()).unwrap_or_default();
+                let Some(header) = self.header(&rel, meta) else {
+                    return Ok(());
+                };
+                self.file(handle, &rel, &name(&rel), header, size)?;
+            }
             // Sockets, fifos and devices: not site content, and reading a fifo would block.
-            tracing::debug!(site = %self.spec.site, path = %rel.display(), "skipped special file");
+            walk::Entry::Special { rel } => {
+                tracing::debug!(site = %self.spec.site, path = %rel.display(), "skipped special file");
+            }
         }
         Ok(())
+    }
+
+    /// A tar header with the entry's mode, owner and mtime; `None` (and the entry listed as
+    /// skipped) when its metadata cannot be read.
+    fn header(&mut self, rel: &Path, meta: io::Result<std::fs::Metadata>) -> Option<Header> {
+        match meta {
+            Ok(meta) => {
+                let mut header = Header::new_gnu();
+                header.set_metadata_in_mode(&meta, HeaderMode::Complete);
+                Some(header)
+            }
+            Err(e) => {
+                self.skip(rel.display().to_string(), &e);
+                None
+            }
+        }
     }
 
     /// Append a regular file, in the kind of zstd frame its name and first bytes call for.
     fn file(
         &mut self,
-        path: &Path,
+        file: std::fs::File,
         rel: &Path,
         name: &Path,
         mut header: Header,
         size: u64,
     ) -> anyhow::Result<()> {
-        let file = match std::fs::File::open(path) {
-            Ok(f) => f,
-            Err(e) => {
-                self.skip(rel_display(&self.spec.site_path, path), &e);
-                return Ok(());
-            }
-        };
         // A large file's first bytes tell which kind of zstd frame it goes into.
         let mut sample = Vec::new();
         if size >= frames::DECIDING_SIZE
@@ -269,7 +262,7 @@ impl<W: Write> FileWalk<'_, W> {
                 .take(frames::SAMPLE_SIZE as u64)
                 .read_to_end(&mut sample)
         {
-            self.skip(rel_display(&self.spec.site_path, path), &e);
+            self.skip(rel.display().to_string(), &e);
             return Ok(());
         }
         let mode = frames::choose(rel, size, &sample, self.tar.get_ref().mode());
@@ -285,13 +278,13 @@ impl<W: Write> FileWalk<'_, W> {
         };
         self.tar
             .append_data(&mut header, name, reader)
-            .with_context(|| format!("cannot archive {}", path.display()))?;
+            .with_context(|| format!("cannot archive files/{}", rel.display()))?;
         // Written while it was read (a log, a cache, an upload in progress): said, not hidden.
         let after = file.metadata().ok();
         if after.as_ref().map(|m| m.len()) != Some(size)
             || after.and_then(|m| m.modified().ok()) != before
         {
-            let rel = rel_display(&self.spec.site_path, path);
+            let rel = rel.display().to_string();
             tracing::warn!(site = %self.spec.site, path = %rel, "changed while it was read");
             self.done.changed.push(rel);
         }
@@ -300,10 +293,6 @@ impl<W: Write> FileWalk<'_, W> {
         self.progress.files.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
-}
-
-fn rel_display(root: &Path, p: &Path) -> String {
-    p.strip_prefix(root).unwrap_or(p).display().to_string()
 }
 
 /// Reads exactly `size` bytes: a file that shrank while being read is padded with zeros and

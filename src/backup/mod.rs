@@ -12,6 +12,7 @@ pub mod dump;
 pub mod frames;
 pub mod outcome;
 pub mod upload;
+pub mod walk;
 
 use std::sync::Arc;
 use std::time::Instant;
