@@ -65,6 +65,12 @@ pub enum Command {
     /// Works on a new server with only config.json and .env: backups.db, when present, only adds
     /// whether it knows each archive.
     List(ListArgs),
+    /// List the files inside an archive (the newest of the site by default), streamed from the
+    /// storage: nothing is downloaded to disk, and the sha256 is checked at the end.
+    ///
+    /// `wpbackup ls --site example.com wp-content/uploads/2026` shows what a restore of that
+    /// folder would bring back. Works without backups.db.
+    Ls(LsArgs),
     /// Check archives end to end: download, sha256, every tar entry, manifest, complete dump.
     ///
     /// By default the newest archive of each site on each storage. Exit status 1 when any
@@ -199,6 +205,31 @@ pub struct ListArgs {
     /// Only this storage (by name).
     #[arg(long, value_name = "NAME")]
     pub storage: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// The site whose archive to look into (its name in config.json).
+    #[arg(long, value_name = "NAME", required_unless_present = "path")]
+    pub site: Option<String>,
+    /// The site, by its directory (as `restore --path`; works with no config.json).
+    #[arg(long, value_name = "DIR", conflicts_with = "site")]
+    pub path: Option<PathBuf>,
+    /// This archive (a key as `list` shows it, or its file name) instead of the newest.
+    #[arg(long, value_name = "KEY", conflicts_with = "at")]
+    pub archive: Option<String>,
+    /// The newest archive made at or before TIME (as `restore --at`).
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// Read from this storage only (default: the first, by priority, that has the archive).
+    #[arg(long, value_name = "NAME")]
+    pub storage: Option<String>,
+    /// age identity file, for an encrypted (.tar.zst.age) archive.
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+    /// Only what is under this path of the site (e.g. wp-content/uploads).
+    #[arg(value_name = "PATH")]
+    pub under: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

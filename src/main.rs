@@ -39,6 +39,7 @@ fn main() -> ExitCode {
         Command::Status => commands::status::run(&ctx),
         Command::Restore(ref args) => commands::restore::run(&ctx, args),
         Command::List(ref args) => commands::list::run(&ctx, args),
+        Command::Ls(ref args) => commands::ls::run(&ctx, args),
         Command::Verify(ref args) => commands::verify::run(&ctx, args),
         Command::Prune(ref args) => commands::prune::run(&ctx, args),
         Command::SyncD1 => commands::sync_d1::run(&ctx),

@@ -1,6 +1,6 @@
 //! The README's quick start, with no config.json at all (issue 16, item 2): whatever
-//! `backup --path DIR` wrote to `<home>/archives`, `list` shows, `verify` checks and
-//! `restore --path DIR` brings back, files and database.
+//! `backup --path DIR` wrote to `<home>/archives`, `list` shows, `verify` checks, `ls` looks
+//! into and `restore --path DIR` brings back, files and database.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -39,6 +39,26 @@ fn backup_list_verify_and_restore_with_no_config() {
         "{listed}"
     );
     wpbackup(home.path(), &["verify"]);
+    // Look inside before restoring (issue 16, item 9): the media file is there, with its size.
+    let out = wpbackup(
+        home.path(),
+        &["--json", "ls", "--path", &path, "wp-content/uploads"],
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let files = doc["files"].as_array().unwrap();
+    let media_len = std::fs::metadata(site.path.join(MEDIA_PATH)).unwrap().len();
+    assert!(
+        files
+            .iter()
+            .any(|f| f["path"] == MEDIA_PATH && f["size"] == media_len && f["kind"] == "f"),
+        "{doc}"
+    );
+    assert!(files.iter().all(|f| {
+        f["path"]
+            .as_str()
+            .unwrap()
+            .starts_with("wp-content/uploads")
+    }));
 
     // The worst hour: a file and a post lost.
     let media = site.path.join(MEDIA_PATH);

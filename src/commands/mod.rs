@@ -4,6 +4,7 @@
 pub mod backup;
 pub mod configure;
 pub mod list;
+pub mod ls;
 pub mod prune;
 pub mod report;
 pub mod restore;
@@ -56,4 +57,17 @@ impl Outcome {
             Outcome::Failed
         }
     }
+}
+
+/// The archive `--archive KEY` or `--at TIME` names, else the newest (`restore`, `ls`).
+pub fn choice(
+    archive: Option<&str>,
+    at: Option<&str>,
+) -> Result<crate::storage::catalog::Choice, UsageError> {
+    use crate::storage::catalog::{Choice, parse_time};
+    Ok(match (archive, at) {
+        (Some(k), _) => Choice::Key(k.to_string()),
+        (None, Some(t)) => Choice::At(parse_time(t).map_err(|e| UsageError(format!("--at: {e}")))?),
+        (None, None) => Choice::Newest,
+    })
 }

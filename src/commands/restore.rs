@@ -20,7 +20,7 @@ use crate::config::{Config, SiteConfig};
 use crate::lock::RunLock;
 use crate::logdb::{LogDb, LogEntry, Status};
 use crate::restore::{self, Report, Request, Sources};
-use crate::storage::catalog::{self, Choice};
+use crate::storage::catalog::Choice;
 
 /// The checked command line.
 struct Plan {
@@ -31,13 +31,7 @@ struct Plan {
 }
 
 fn plan(args: &RestoreArgs) -> Result<Plan, UsageError> {
-    let choice = match (&args.archive, &args.at) {
-        (Some(k), _) => Choice::Key(k.clone()),
-        (None, Some(t)) => {
-            Choice::At(catalog::parse_time(t).map_err(|e| UsageError(format!("--at: {e}")))?)
-        }
-        (None, None) => Choice::Newest,
-    };
+    let choice = super::choice(args.archive.as_deref(), args.at.as_deref())?;
     if args.files_only && args.url.is_some() {
         return Err(UsageError(
             "--url rewrites the database: it cannot go with --files-only".into(),

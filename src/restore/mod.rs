@@ -11,6 +11,7 @@
 //! The command (`commands/restore.rs`) reads the command line, holds the lock, asks on the
 //! terminal and records the result; `verify` shares the download and unpacking.
 
+pub mod browse;
 pub mod database;
 pub mod dumpcheck;
 pub mod fetch;
@@ -88,7 +89,13 @@ pub fn restore(
     };
 
     // 1. The archive, and the storages that hold it, in priority order.
-    let (key, holding) = choose_archive(src, &req.server_id, &req.site, &req.choice)?;
+    let (key, holding) = choose_archive(
+        src.rt,
+        src.storages,
+        &req.server_id,
+        &req.site.name,
+        &req.choice,
+    )?;
     report.key = key.clone();
     tracing::info!("restoring {key}");
     let identities = match &req.identity {
@@ -349,14 +356,14 @@ impl<'a> Job<'a> {
 }
 
 /// The archive `choice` picks, and the indexes of the storages that have it.
-fn choose_archive(
-    src: &Sources,
+pub fn choose_archive(
+    rt: &tokio::runtime::Runtime,
+    storages: &[Box<dyn Storage>],
     server_id: &str,
-    site: &SiteConfig,
+    site: &str,
     choice: &Choice,
 ) -> anyhow::Result<(String, Vec<usize>)> {
-    let (rt, storages) = (src.rt, src.storages);
-    let prefix = catalog::prefix(server_id, Some(&site.name));
+    let prefix = catalog::prefix(server_id, Some(site));
     let (found, errors) = list_all(rt, storages, &prefix);
     let archives: Vec<catalog::Listed> = found.iter().map(|(_, l)| l.clone()).collect();
     if let Some(chosen) = catalog::choose(&archives, choice) {
@@ -380,10 +387,9 @@ fn choose_archive(
         }
     }
     let mut msg = match choice {
-        Choice::Newest => format!("no archive of site {} on the storages", site.name),
+        Choice::Newest => format!("no archive of site {site} on the storages"),
         Choice::At(t) => format!(
-            "no archive of site {} made at or before {} UTC",
-            site.name,
+            "no archive of site {site} made at or before {} UTC",
             t.format("%Y-%m-%d %H:%M:%S")
         ),
         Choice::Key(k) => format!("archive {k} is not on the storages"),
@@ -393,7 +399,7 @@ fn choose_archive(
             " (the oldest is {}, the newest {}: `wpbackup list --site {}`)",
             archives.last().map(|a| a.info.key.as_str()).unwrap_or(""),
             newest.info.key,
-            site.name
+            site
         ));
     }
     if !errors.is_empty() {
