@@ -22,8 +22,7 @@ pub const COMPLETION_MARKER: &[u8] = b"-- Dump completed";
 
 /// Arguments of the dump tool (no secret among them).
 pub fn dump_args(defaults: &Path, db_name: &str) -> Vec<OsString> {
-    let mut args: Vec<OsString> =
-        vec![format!("--defaults-extra-file={}", defaults.display()).into()];
+    let mut args: Vec<OsString> = vec![super::defaults_arg(defaults)];
     for a in [
         "--single-transaction",
         "--quick",
@@ -332,7 +331,7 @@ mod tests {
             .iter()
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
-        assert_eq!(joined[0], "--defaults-extra-file=/tmp/x.cnf");
+        assert_eq!(joined[0], "--defaults-file=/tmp/x.cnf");
         assert!(joined.contains(&"--single-transaction".to_string()));
         assert!(joined.contains(&"--hex-blob".to_string()));
         assert_eq!(joined.last().map(String::as_str), Some("wp"));

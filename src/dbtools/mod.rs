@@ -2,7 +2,12 @@
 //! command, and small queries; the dump itself is in [`dump`].
 //!
 //! The password is never on a command line or in the child's environment: it goes into a
-//! `0600` defaults file (`--defaults-extra-file`) that is removed as soon as the tool has run.
+//! `0600` defaults file that is removed as soon as the tool has run. It is passed as
+//! `--defaults-file` ([`defaults_arg`]), so it is the **only** option file the tool reads:
+//! the `[client]`, `[mysqldump]` and `[mysql]` groups of `/etc/mysql/...` or `~/.my.cnf` could
+//! otherwise turn the dump into a partial one (`no-data`, `ignore-table`) that still ends with
+//! its completion line, or change what a query prints. What a connection needs is written in
+//! the file from the site's settings (user, password, host, socket or port).
 //! The command lines are built by pure functions, tested below. Time limits come with each
 //! [`DatabaseConfig`] (its `timeouts`), never from a process-wide setting.
 
@@ -92,10 +97,17 @@ pub fn defaults_file(db: &DatabaseConfig) -> anyhow::Result<NamedTempFile> {
     Ok(f)
 }
 
+/// The tool's first argument (it must come first): our defaults file, and no other.
+pub fn defaults_arg(defaults: &Path) -> OsString {
+    let mut arg = OsString::from("--defaults-file=");
+    arg.push(defaults);
+    arg
+}
+
 /// Arguments of the client to run one query and print bare tab-separated rows.
 pub fn query_args(defaults: &Path, db: &DatabaseConfig, sql: &str) -> Vec<OsString> {
     vec![
-        format!("--defaults-extra-file={}", defaults.display()).into(),
+        defaults_arg(defaults),
         "--default-character-set=utf8mb4".into(),
         "--batch".into(),
         "--skip-column-names".into(),
