@@ -350,15 +350,31 @@ fn a_dump_without_its_completion_line_is_never_stored() {
 /// tools. The tools are run with `HOME` pointing at a `.my.cnf` (read like `/etc/mysql/...`)
 /// that would make the dump hold no rows (`[mysqldump] no-data`, yet still end with its
 /// completion line) and the client print rows another way (`[mysql] vertical`): the backup
-/// still stores a dump that restores the posts, and the site's address in its manifest.
+/// still stores a dump that restores the posts, and the site's address in its manifest. The
+/// one setting still followed is the socket it names, for a site on plain `localhost` (this
+/// machine's default socket is another server's).
 #[test]
 fn option_files_of_the_system_and_the_user_change_no_dump() {
     use std::os::unix::fs::PermissionsExt;
     let f = Fixture::new("mycnf");
+    f.db.sql(&format!(
+        "CREATE USER 'mycnf'@'localhost' IDENTIFIED BY 'mycnf-pw-1'; GRANT ALL ON `{}`.* TO 'mycnf'@'localhost';",
+        f.site.db_name
+    ));
+    let mut config = f.default_config();
+    config["sites"][0]["database"] = json!({
+        "name": f.site.db_name, "user": "mycnf", "password_env": "BLOG_DB_PASSWORD",
+        "host": "localhost"
+    });
+    f.write_config(config);
+    f.write_env(&[("BLOG_DB_PASSWORD", "mycnf-pw-1")]);
     let home = tempfile::tempdir().unwrap();
     std::fs::write(
         home.path().join(".my.cnf"),
-        "[mysqldump]\nno-data\n[mysql]\nvertical\n",
+        format!(
+            "[client]\nsocket={}\n[mysqldump]\nno-data\n[mysql]\nvertical\n",
+            f.db.socket.display()
+        ),
     )
     .unwrap();
     let wrap = |tool: &str| {

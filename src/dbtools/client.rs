@@ -74,7 +74,7 @@ enum Input<'a> {
 /// Run the client as `creds` (in `database` when given) with `input` on stdin; its stdout.
 fn run(creds: &DatabaseConfig, database: Option<&str>, input: Input) -> anyhow::Result<String> {
     let tool = dbtools::find_tool(&["mariadb", "mysql"])?;
-    let defaults = dbtools::defaults_file(creds)?;
+    let defaults = dbtools::defaults_file(&tool, creds)?;
     let mut cmd = dbtools::command(&tool);
     // A script from an archive: no client command in it is run (`\!`, `system`...).
     let script = matches!(input, Input::File(_));

@@ -96,7 +96,7 @@ pub fn run_dump(db: &DatabaseConfig, tmp_dir: &Path) -> anyhow::Result<Dump> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let defaults = defaults_file(db)?;
+    let defaults = defaults_file(&tool, db)?;
     let out = tempfile::Builder::new()
         .prefix("wpbackup-dump-")
         .suffix(".sql.zst")
