@@ -1,7 +1,8 @@
 //! `wpbackup backup` against real servers: the archive is complete and opens with plain tar,
 //! the dump restores the site's posts, failover lands the archive on the secondary with a
 //! WARNING that says why, failures are ERRORs that leave nothing half-written, secrets stay out
-//! of `ps`, logs, backups.db and keys, and memory does not grow with the site.
+//! of `ps`, logs, backups.db and keys, option files of the system or the user change no dump,
+//! and memory does not grow with the site.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,6 +1,7 @@
 //! The worst day, end to end with real servers: a site backed up, destroyed and restored is
 //! served again with its posts, page and media byte for byte; a clone restored elsewhere with a
-//! new address serves links to that address while the original stays untouched; with
+//! new address serves links to that address while the original stays untouched (also when its
+//! `wp-config.php` is a symlink to a file outside the site, which is never written); with
 //! backups.db gone, `list` still finds every archive and `restore` still works from config.json
 //! and the credentials; a damaged or truncated archive fails `verify` and `restore` refuses it,
 //! changing nothing.
