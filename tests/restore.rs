@@ -1,6 +1,7 @@
 //! The worst day, end to end with real servers: a site backed up, destroyed and restored is
 //! served again with its posts, page and media byte for byte; a clone restored elsewhere with a
-//! new address serves links to that address while the original stays untouched; with
+//! new address serves links to that address while the original stays untouched (also when its
+//! `wp-config.php` is a symlink to a file outside the site, which is never written); with
 //! backups.db gone, `list` still finds every archive and `restore` still works from config.json
 //! and the credentials; a damaged or truncated archive fails `verify` and `restore` refuses it,
 //! changing nothing.
@@ -507,4 +508,76 @@ fn tamper(store: &Path, line: &str) {
         format!("{sum}  {name}\n"),
     )
     .unwrap();
+}
+
+/// Issue 12, item 1: a Capistrano/Deployer layout links `wp-config.php` to a shared file
+/// outside the site. A clone to another directory, database and address must not write
+/// through that link (it would point production at the staging database): the shared file
+/// stays byte for byte as it was, and the clone gets a regular `wp-config.php` of its own,
+/// pointing at the clone's database, and serves from it.
+#[test]
+fn a_clone_never_writes_through_a_symlinked_wp_config() {
+    let f = Fixture::new("restore-link");
+    let shared = tempfile::Builder::new()
+        .prefix("wpb-shared")
+        .tempdir()
+        .unwrap();
+    let outside = shared.path().join("wp-config.php");
+    let live = f.site.path.join("wp-config.php");
+    std::fs::rename(&live, &outside).unwrap();
+    std::os::unix::fs::symlink(&outside, &live).unwrap();
+    let before = std::fs::read(&outside).unwrap();
+    backup(&f);
+
+    let port = four_digit_port();
+    let new_url = format!("http://127.0.0.1:{port}");
+    let dir = tempfile::Builder::new()
+        .prefix("wpb-clone")
+        .tempdir()
+        .unwrap();
+    let clone = dir.path().join("staging");
+    let clone_db = format!("{}_stg", f.site.db_name);
+    let out = f
+        .cmd(&["restore", "--site", "blog", "--to"])
+        .arg(&clone)
+        .args(["--db-name", &clone_db, "--url", &new_url])
+        .env("MYSQL_UNIX_PORT", &f.db.socket)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    assert_eq!(
+        std::fs::read(&outside).unwrap(),
+        before,
+        "the live site's shared wp-config.php was changed by the clone"
+    );
+    assert!(
+        std::fs::symlink_metadata(&live)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    let wp = clone.join("wp-config.php");
+    assert!(
+        std::fs::symlink_metadata(&wp)
+            .unwrap()
+            .file_type()
+            .is_file(),
+        "the clone's wp-config.php is still a link"
+    );
+    let text = std::fs::read_to_string(&wp).unwrap();
+    assert!(text.contains(&format!("'{clone_db}'")), "{text}");
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        said.contains(&format!("was a symlink to {}", outside.display())),
+        "{said}"
+    );
+
+    // The clone runs on its own database: its pages link to its own address.
+    let _php = serve_dir(&clone, port);
+    let (status, body) = http_get(&format!("{new_url}/"));
+    let html = String::from_utf8_lossy(&body);
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains(&format!("{new_url}/?p=")), "{html}");
+    assert_eq!(option(&f, &f.site.db_name, "siteurl"), f.site.url);
 }

@@ -39,8 +39,8 @@ pub fn ident(s: &str) -> String {
 /// read in binary mode, which runs none of the client's own commands.
 pub fn client_args(defaults: &Path, database: Option<&str>, script: bool) -> Vec<OsString> {
     let mut args: Vec<OsString> = vec![
-        // The defaults file must come first.
-        format!("--defaults-extra-file={}", defaults.display()).into(),
+        // The defaults file must come first; it is the only option file read.
+        dbtools::defaults_arg(defaults),
         "--default-character-set=utf8mb4".into(),
         "--batch".into(),
         "--skip-column-names".into(),
@@ -74,7 +74,7 @@ enum Input<'a> {
 /// Run the client as `creds` (in `database` when given) with `input` on stdin; its stdout.
 fn run(creds: &DatabaseConfig, database: Option<&str>, input: Input) -> anyhow::Result<String> {
     let tool = dbtools::find_tool(&["mariadb", "mysql"])?;
-    let defaults = dbtools::defaults_file(creds)?;
+    let defaults = dbtools::defaults_file(&tool, creds)?;
     let mut cmd = dbtools::command(&tool);
     // A script from an archive: no client command in it is run (`\!`, `system`...).
     let script = matches!(input, Input::File(_));
@@ -157,7 +157,7 @@ mod tests {
             .iter()
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
-        assert_eq!(args[0], "--defaults-extra-file=/tmp/x.cnf");
+        assert_eq!(args[0], "--defaults-file=/tmp/x.cnf");
         assert_eq!(&args[args.len() - 2..], ["--", "wp"]);
         assert!(!args.iter().any(|a| a.contains("password") || a == "-e"));
         assert!(args.iter().any(|a| a == "--binary-mode"), "{args:?}");

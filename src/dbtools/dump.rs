@@ -22,8 +22,7 @@ pub const COMPLETION_MARKER: &[u8] = b"-- Dump completed";
 
 /// Arguments of the dump tool (no secret among them).
 pub fn dump_args(defaults: &Path, db_name: &str) -> Vec<OsString> {
-    let mut args: Vec<OsString> =
-        vec![format!("--defaults-extra-file={}", defaults.display()).into()];
+    let mut args: Vec<OsString> = vec![super::defaults_arg(defaults)];
     for a in [
         "--single-transaction",
         "--quick",
@@ -97,7 +96,7 @@ pub fn run_dump(db: &DatabaseConfig, tmp_dir: &Path) -> anyhow::Result<Dump> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let defaults = defaults_file(db)?;
+    let defaults = defaults_file(&tool, db)?;
     let out = tempfile::Builder::new()
         .prefix("wpbackup-dump-")
         .suffix(".sql.zst")
@@ -332,7 +331,7 @@ mod tests {
             .iter()
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
-        assert_eq!(joined[0], "--defaults-extra-file=/tmp/x.cnf");
+        assert_eq!(joined[0], "--defaults-file=/tmp/x.cnf");
         assert!(joined.contains(&"--single-transaction".to_string()));
         assert!(joined.contains(&"--hex-blob".to_string()));
         assert_eq!(joined.last().map(String::as_str), Some("wp"));

@@ -2,7 +2,12 @@
 //! command, and small queries; the dump itself is in [`dump`].
 //!
 //! The password is never on a command line or in the child's environment: it goes into a
-//! `0600` defaults file (`--defaults-extra-file`) that is removed as soon as the tool has run.
+//! `0600` defaults file that is removed as soon as the tool has run. It is passed as
+//! `--defaults-file` ([`defaults_arg`]), so it is the **only** option file the tool reads:
+//! the `[client]`, `[mysqldump]` and `[mysql]` groups of `/etc/mysql/...` or `~/.my.cnf` could
+//! otherwise turn the dump into a partial one (`no-data`, `ignore-table`) that still ends with
+//! its completion line, or change what a query prints. What a connection needs is written in
+//! the file from the site's settings (user, password, host, socket or port).
 //! The command lines are built by pure functions, tested below. Time limits come with each
 //! [`DatabaseConfig`] (its `timeouts`), never from a process-wide setting.
 
@@ -55,8 +60,9 @@ fn option_value(v: &str) -> String {
     out
 }
 
-/// The `[client]` section holding the connection settings and the password.
-pub fn defaults_text(db: &DatabaseConfig) -> String {
+/// The `[client]` section holding the connection settings and the password. `socket` is the
+/// one a plain `localhost` (no socket of its own) uses, when the system names one.
+pub fn defaults_text(db: &DatabaseConfig, socket: Option<&Path>) -> String {
     let mut s = String::from("[client]\n");
     s.push_str(&format!("user={}\n", option_value(&db.user)));
     s.push_str(&format!(
@@ -64,7 +70,12 @@ pub fn defaults_text(db: &DatabaseConfig) -> String {
         option_value(db.password.expose())
     ));
     match &db.host {
-        DbHost::Socket(None) => s.push_str("host=localhost\n"),
+        DbHost::Socket(None) => {
+            s.push_str("host=localhost\n");
+            if let Some(p) = socket {
+                s.push_str(&format!("socket={}\n", option_value(&p.to_string_lossy())));
+            }
+        }
         DbHost::Socket(Some(p)) => {
             s.push_str("host=localhost\n");
             s.push_str(&format!("socket={}\n", option_value(&p.to_string_lossy())));
@@ -79,23 +90,52 @@ pub fn defaults_text(db: &DatabaseConfig) -> String {
     s
 }
 
-/// Write the defaults file: created `0600` by tempfile, removed when dropped.
-pub fn defaults_file(db: &DatabaseConfig) -> anyhow::Result<NamedTempFile> {
+/// The socket the system's option files name for `tool` (`socket=` under `[client]`, say):
+/// the one setting of theirs a plain `localhost` still follows, as it did when those files
+/// were read (the distribution's socket may not be the one the tool was built with).
+fn configured_socket(tool: &Path) -> Option<PathBuf> {
+    let out = command(tool)
+        .arg("--print-defaults")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter_map(|a| a.strip_prefix("--socket="))
+        .next_back()
+        .map(PathBuf::from)
+}
+
+/// Write the defaults file for `tool`: created `0600` by tempfile, removed when dropped.
+pub fn defaults_file(tool: &Path, db: &DatabaseConfig) -> anyhow::Result<NamedTempFile> {
+    let socket = match db.host {
+        DbHost::Socket(None) => configured_socket(tool),
+        _ => None,
+    };
     let mut f = tempfile::Builder::new()
         .prefix("wpbackup-my-")
         .suffix(".cnf")
         .tempfile()
         .context("cannot create a temporary MySQL defaults file")?;
-    f.write_all(defaults_text(db).as_bytes())
+    f.write_all(defaults_text(db, socket.as_deref()).as_bytes())
         .and_then(|_| f.flush())
         .context("cannot write the temporary MySQL defaults file")?;
     Ok(f)
 }
 
+/// The tool's first argument (it must come first): our defaults file, and no other.
+pub fn defaults_arg(defaults: &Path) -> OsString {
+    let mut arg = OsString::from("--defaults-file=");
+    arg.push(defaults);
+    arg
+}
+
 /// Arguments of the client to run one query and print bare tab-separated rows.
 pub fn query_args(defaults: &Path, db: &DatabaseConfig, sql: &str) -> Vec<OsString> {
     vec![
-        format!("--defaults-extra-file={}", defaults.display()).into(),
+        defaults_arg(defaults),
         "--default-character-set=utf8mb4".into(),
         "--batch".into(),
         "--skip-column-names".into(),
@@ -130,7 +170,7 @@ pub(crate) fn tail_text(buf: &[u8], max: usize) -> String {
 /// Run one query against the site's database and return its output.
 pub fn query(db: &DatabaseConfig, sql: &str) -> anyhow::Result<String> {
     let tool = find_tool(&["mariadb", "mysql"])?;
-    let defaults = defaults_file(db)?;
+    let defaults = defaults_file(&tool, db)?;
     let out = command(&tool)
         .args(query_args(defaults.path(), db, sql))
         .stdin(Stdio::null())
@@ -161,24 +201,48 @@ mod tests {
 
     #[test]
     fn defaults_file_text() {
-        let t = defaults_text(&db(DbHost::Tcp {
-            host: "::1".into(),
-            port: Some(3307),
-        }));
+        let t = defaults_text(
+            &db(DbHost::Tcp {
+                host: "::1".into(),
+                port: Some(3307),
+            }),
+            Some(Path::new("/not/for/tcp.sock")),
+        );
         assert_eq!(
             t,
             "[client]\nuser=\"u\\\"x\"\npassword=\"p\\\"a\\\\ss#1\"\nhost=\"::1\"\nprotocol=TCP\nport=3307\n"
         );
-        let t = defaults_text(&db(DbHost::Socket(Some("/run/my.sock".into()))));
-        assert!(t.contains("host=localhost\nsocket=\"/run/my.sock\"\n"));
-        let t = defaults_text(&db(DbHost::Socket(None)));
+        let own = db(DbHost::Socket(Some("/run/my.sock".into())));
+        let t = defaults_text(&own, Some(Path::new("/etc.sock")));
+        assert!(t.ends_with("host=localhost\nsocket=\"/run/my.sock\"\n"));
+        let t = defaults_text(&db(DbHost::Socket(None)), None);
         assert!(t.ends_with("host=localhost\n"));
+        let t = defaults_text(&db(DbHost::Socket(None)), Some(Path::new("/etc.sock")));
+        assert!(t.ends_with("host=localhost\nsocket=\"/etc.sock\"\n"));
+    }
+
+    #[test]
+    fn the_socket_the_system_names_is_kept() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let tool = dir.path().join("mariadb");
+        std::fs::write(
+            &tool,
+            "#!/bin/sh\n[ \"$1\" = --print-defaults ] || exit 1\necho \"$0 would have been started with the following arguments:\"\necho '--socket=/a.sock --no-data --socket=/var/lib/mysql/mysql.sock '\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(
+            configured_socket(&tool),
+            Some(PathBuf::from("/var/lib/mysql/mysql.sock"))
+        );
+        assert_eq!(configured_socket(&dir.path().join("missing")), None);
     }
 
     #[test]
     fn defaults_file_is_private_and_removed() {
         use std::os::unix::fs::PermissionsExt;
-        let f = defaults_file(&db(DbHost::Socket(None))).unwrap();
+        let f = defaults_file(Path::new("/nonexistent"), &db(DbHost::Socket(None))).unwrap();
         let path = f.path().to_path_buf();
         assert_eq!(
             std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,

@@ -342,11 +342,8 @@ impl<'a> Job<'a> {
             replacements.extend(url_pairs(old_urls, url));
         }
         if wp.is_file() && (db_changed || !replacements.is_empty()) {
-            let text = std::fs::read_to_string(&wp)
-                .with_context(|| format!("cannot read {}", wp.display()))?;
             let db_name = self.target_db.as_deref().filter(|_| db_changed);
-            let new = stage::rewrite_wp_config(&text, db_name, &replacements)?;
-            std::fs::write(&wp, new).with_context(|| format!("cannot write {}", wp.display()))?;
+            report.wp_config_unlinked = stage::rewrite_wp_config_file(&wp, db_name, &replacements)?;
         }
         let staging = staged.staging.take().context("no staged files")?;
         report.previous_files = stage::swap_into_place(staging, target, &self.stamp)?;

@@ -4,7 +4,7 @@
 //! ([`fetch_and_stage`]); only then move the live directory aside (kept, named with the time)
 //! and the new one into its place ([`swap_into_place`]). Also: which credentials reach the database
 //! ([`credentials`]) and the rewrite of a restored `wp-config.php` that must point at another
-//! database, directory or address ([`rewrite_wp_config`]).
+//! database, directory or address ([`rewrite_wp_config_file`]: never through a symlink).
 //!
 //! The pipeline that decides what to restore is `restore/mod.rs`; the database work is
 //! `restore/database.rs`.
@@ -295,6 +295,63 @@ pub fn credentials(
     Ok((from_wp(w), "the archive's wp-config.php"))
 }
 
+/// Rewrite the restored `wp-config.php` at `wp` ([`rewrite_wp_config`]), never through a
+/// symlink: the archive keeps links as they were, and a deploy tool's layout
+/// (`wp-config.php -> /var/www/app/shared/wp-config.php`) links to the live site's own file.
+/// A link is replaced, in the restored tree only, by a regular file holding the rewritten
+/// content, with the mode (and, as root, the owner) of the file it pointed to; what it pointed
+/// to is only read. Nothing is written when the content does not change. Returns the link's
+/// target when a link was replaced.
+pub fn rewrite_wp_config_file(
+    wp: &Path,
+    db_name: Option<&str>,
+    replacements: &[(String, String)],
+) -> anyhow::Result<Option<PathBuf>> {
+    use std::io::Write;
+    use std::os::unix::fs::MetadataExt;
+    let link = match wp.symlink_metadata() {
+        Ok(m) if m.file_type().is_symlink() => Some(
+            std::fs::read_link(wp)
+                .with_context(|| format!("cannot read the link {}", wp.display()))?,
+        ),
+        _ => None,
+    };
+    let text =
+        std::fs::read_to_string(wp).with_context(|| format!("cannot read {}", wp.display()))?;
+    let new = rewrite_wp_config(&text, db_name, replacements)?;
+    if new == text {
+        return Ok(None);
+    }
+    // Followed: the mode and owner of the file the web server reads today.
+    let meta = std::fs::metadata(wp).with_context(|| format!("cannot read {}", wp.display()))?;
+    let dir = wp.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".wp-config.php.wpbackup-")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    let cannot = || format!("cannot write {}", wp.display());
+    tmp.write_all(new.as_bytes()).with_context(cannot)?;
+    if unsafe { libc::geteuid() } == 0 {
+        std::os::unix::fs::fchown(tmp.as_file(), Some(meta.uid()), Some(meta.gid()))
+            .with_context(cannot)?;
+    }
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(meta.mode() & 0o7777))
+        .and_then(|_| tmp.as_file().sync_all())
+        .with_context(cannot)?;
+    // The rename replaces the link itself, never what it points to.
+    tmp.persist(wp).map_err(|e| e.error).with_context(cannot)?;
+    if let Some(target) = &link {
+        tracing::warn!(
+            "{} was a symlink to {}: it is now a regular file with the rewritten content ({} is unchanged)",
+            wp.display(),
+            target.display(),
+            target.display()
+        );
+    }
+    Ok(link)
+}
+
 /// A PHP single-quoted string literal.
 fn php_str(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
@@ -386,6 +443,34 @@ mod tests {
             rewrite_wp_config("a b a", None, &[("a".into(), "c".into())]).unwrap(),
             "c b c"
         );
+    }
+
+    #[test]
+    fn a_symlinked_wp_config_is_replaced_not_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = dir.path().join("shared-wp-config.php");
+        let text = "<?php\ndefine('DB_NAME', 'wp_live');\n";
+        std::fs::write(&shared, text).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let files = dir.path().join("files");
+        std::fs::create_dir(&files).unwrap();
+        let wp = files.join("wp-config.php");
+        std::os::unix::fs::symlink(&shared, &wp).unwrap();
+
+        let was = rewrite_wp_config_file(&wp, Some("wp_stg"), &[]).unwrap();
+        assert_eq!(was.as_deref(), Some(shared.as_path()));
+        assert_eq!(std::fs::read_to_string(&shared).unwrap(), text);
+        let meta = wp.symlink_metadata().unwrap();
+        assert!(meta.file_type().is_file());
+        assert_eq!(meta.permissions().mode() & 0o777, 0o640);
+        assert!(std::fs::read_to_string(&wp).unwrap().contains("'wp_stg'"));
+        // A regular file is rewritten in place; an unchanged one is not written.
+        assert_eq!(
+            rewrite_wp_config_file(&wp, Some("wp_2"), &[]).unwrap(),
+            None
+        );
+        assert!(std::fs::read_to_string(&wp).unwrap().contains("'wp_2'"));
+        assert_eq!(std::fs::read_dir(&files).unwrap().count(), 1);
     }
 
     #[test]

@@ -18,6 +18,9 @@ pub struct Report {
     pub sha256_source: String,
     pub files_to: Option<PathBuf>,
     pub previous_files: Option<PathBuf>,
+    /// What the archived `wp-config.php` symlink pointed to, when the restored one became a
+    /// regular file (its rewrite is never written through the link).
+    pub wp_config_unlinked: Option<PathBuf>,
     pub database: Option<String>,
     pub database_note: Option<String>,
     pub previous_database: Option<PathBuf>,
@@ -44,6 +47,13 @@ impl Report {
                 ));
             }
             parts.push(s);
+        }
+        if let Some(link) = &self.wp_config_unlinked {
+            parts.push(format!(
+                "wp-config.php was a symlink to {}: the restored one is a regular file with the rewritten content ({} is unchanged)",
+                link.display(),
+                link.display()
+            ));
         }
         if let Some(db) = &self.database {
             let mut s = format!("database {db}");
