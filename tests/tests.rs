@@ -18,4 +18,5 @@ mod refusals;
 mod report;
 mod restore;
 mod security;
+mod status;
 mod sync_d1;
