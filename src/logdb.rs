@@ -366,6 +366,41 @@ mod tests {
         LogDb::open(&path).unwrap();
     }
 
+    fn entry<'a>(site: &'a str, server: &'a str, status: Status) -> LogEntry<'a> {
+        LogEntry {
+            timestamp: Utc::now(),
+            status,
+            details: "d",
+            site_name: site,
+            server_id: server,
+            action: "backup",
+            storage_name: None,
+            archive_key: None,
+            duration_secs: None,
+        }
+    }
+
+    #[test]
+    fn a_run_error_is_current_until_a_later_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = LogDb::open(&dir.path().join("backups.db")).unwrap();
+        assert_eq!(db.began().unwrap(), None);
+        db.log(&entry("a", "web-01", Status::Success)).unwrap();
+        // Recorded under the host name: the config naming web-01 could not be read.
+        let id = db.log(&entry("*", "host", Status::Error)).unwrap();
+        assert_eq!(
+            db.current_run_error("web-01").unwrap().map(|r| r.id),
+            Some(id)
+        );
+        assert!(
+            db.last_per_site("host").unwrap().is_empty(),
+            "* is not a site"
+        );
+        db.log(&entry("a", "web-01", Status::Success)).unwrap();
+        assert!(db.current_run_error("web-01").unwrap().is_none());
+        assert!(db.began().unwrap().is_some());
+    }
+
     #[test]
     fn created_private() {
         use std::os::unix::fs::PermissionsExt;

@@ -420,6 +420,35 @@ mod tests {
     }
 
     #[test]
+    fn run_error_and_removed_site_are_not_failed_sites() {
+        let now = Utc::now();
+        let ts = |h: i64| sql_time(now - Duration::hours(h));
+        let mut data = Data {
+            runs: vec![
+                run("web-01", "*", &ts(5), "ERROR", "config.json: broken"),
+                run("web-01", "gone", &ts(4), "ERROR", "no such directory"),
+                run("web-01", "a", &ts(3), "SUCCESS", "stored"),
+            ],
+            expected: vec![("web-01".into(), "a".into())],
+            ..Data::default()
+        };
+        let r = build("web-01", &data, now, Duration::hours(24), "24h");
+        assert_eq!(r.subject(), "[wpbackup] web-01: 1 OK");
+        assert!(
+            r.servers[0].run_error.is_none(),
+            "superseded by a later run"
+        );
+        assert_eq!(r.servers[0].not_configured, vec!["gone".to_string()]);
+        data.runs
+            .push(run("web-01", "*", &ts(1), "ERROR", "config.json: broken"));
+        let r = build("web-01", &data, now, Duration::hours(24), "24h");
+        assert_eq!(r.servers[0].sites.len(), 1);
+        assert_eq!(r.subject(), "[wpbackup] web-01: 1 OK; the last run failed");
+        assert_eq!(r.text().matches("config.json: broken").count(), 1);
+        assert!(!r.all_well());
+    }
+
+    #[test]
     fn all_ok_subject() {
         let now = Utc::now();
         let ts = sql_time(now - Duration::hours(1));
