@@ -71,8 +71,8 @@ impl Report {
     fn log_note(&self) -> Option<String> {
         self.log_began.as_ref().map(|t| {
             format!(
-                "backups.db is new (its first entry: {t} UTC): a site with no run since then is \
-                 NOT IN LOG, not stale; `wpbackup list` shows the archives the storages hold."
+                "backups.db is new (nothing recorded before {t} UTC): a site with no run since \
+                 then is NOT IN LOG, not stale; `wpbackup list` shows the archives the storages hold."
             )
         })
     }
