@@ -76,6 +76,23 @@ pub struct LogRow {
     pub archive_key: Option<String>,
 }
 
+/// The columns [`log_row`] reads, in its order.
+const LOG_ROW_COLUMNS: &str =
+    "id, timestamp, status, details, site_name, server_id, storage_name, archive_key";
+
+fn log_row(r: &rusqlite::Row) -> rusqlite::Result<LogRow> {
+    Ok(LogRow {
+        id: r.get(0)?,
+        timestamp: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+        status: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+        details: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+        site_name: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+        server_id: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
+        storage_name: r.get(6)?,
+        archive_key: r.get(7)?,
+    })
+}
+
 pub struct LogDb {
     conn: Connection,
 }
@@ -214,29 +231,49 @@ impl LogDb {
         Ok(self.conn.last_insert_rowid())
     }
 
-    /// The newest backup row of each site of this server.
+    /// The newest backup row of each site of this server (run-level `*` rows left out: see
+    /// [`LogDb::current_run_error`]).
     pub fn last_per_site(&self, server_id: &str) -> anyhow::Result<Vec<LogRow>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, timestamp, status, details, site_name, server_id, storage_name, archive_key
-             FROM backup_log
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {LOG_ROW_COLUMNS} FROM backup_log
              WHERE id IN (SELECT MAX(id) FROM backup_log
                           WHERE server_id = ?1 AND COALESCE(action, 'backup') = 'backup'
+                            AND site_name <> '*'
                           GROUP BY site_name)
-             ORDER BY site_name",
-        )?;
-        let rows = stmt.query_map([server_id], |r| {
-            Ok(LogRow {
-                id: r.get(0)?,
-                timestamp: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
-                status: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
-                details: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
-                site_name: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
-                server_id: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
-                storage_name: r.get(6)?,
-                archive_key: r.get(7)?,
-            })
-        })?;
+             ORDER BY site_name"
+        ))?;
+        let rows = stmt.query_map([server_id], log_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The newest run-level error (`*` row: config.json or .env could not be read) when nothing
+    /// of this server has been recorded since: a later run supersedes it. `*` rows are recorded
+    /// under `SERVER_ID` or the host name (the config that names the server could not be read),
+    /// so they are taken whatever their server id.
+    pub fn current_run_error(&self, server_id: &str) -> anyhow::Result<Option<LogRow>> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!(
+                    "SELECT {LOG_ROW_COLUMNS} FROM backup_log
+                     WHERE site_name = '*' AND COALESCE(action, 'backup') = 'backup'
+                       AND id > (SELECT COALESCE(MAX(id), 0) FROM backup_log
+                                 WHERE server_id = ?1 AND site_name <> '*'
+                                   AND COALESCE(action, 'backup') = 'backup')
+                     ORDER BY id DESC LIMIT 1"
+                ),
+                [server_id],
+                log_row,
+            )
+            .optional()?)
+    }
+
+    /// The time of the oldest `backup_log` row (`None`: the log is empty): a log younger than a
+    /// report's period cannot say a site had no backup in it.
+    pub fn began(&self) -> anyhow::Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT MIN(timestamp) FROM backup_log", [], |r| r.get(0))?)
     }
 
     /// Every (filename, storage_name) that `s3_archives` records (`list` marks them known).
@@ -327,6 +364,41 @@ mod tests {
         // Opening again is a no-op.
         drop(db);
         LogDb::open(&path).unwrap();
+    }
+
+    fn entry<'a>(site: &'a str, server: &'a str, status: Status) -> LogEntry<'a> {
+        LogEntry {
+            timestamp: Utc::now(),
+            status,
+            details: "d",
+            site_name: site,
+            server_id: server,
+            action: "backup",
+            storage_name: None,
+            archive_key: None,
+            duration_secs: None,
+        }
+    }
+
+    #[test]
+    fn a_run_error_is_current_until_a_later_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = LogDb::open(&dir.path().join("backups.db")).unwrap();
+        assert_eq!(db.began().unwrap(), None);
+        db.log(&entry("a", "web-01", Status::Success)).unwrap();
+        // Recorded under the host name: the config naming web-01 could not be read.
+        let id = db.log(&entry("*", "host", Status::Error)).unwrap();
+        assert_eq!(
+            db.current_run_error("web-01").unwrap().map(|r| r.id),
+            Some(id)
+        );
+        assert!(
+            db.last_per_site("host").unwrap().is_empty(),
+            "* is not a site"
+        );
+        db.log(&entry("a", "web-01", Status::Success)).unwrap();
+        assert!(db.current_run_error("web-01").unwrap().is_none());
+        assert!(db.began().unwrap().is_some());
     }
 
     #[test]

@@ -19,4 +19,5 @@ mod refusals;
 mod report;
 mod restore;
 mod security;
+mod status;
 mod sync_d1;

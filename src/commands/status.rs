@@ -1,50 +1,69 @@
-//! `wpbackup status`: the last backup result of each site, read from backups.db.
+//! `wpbackup status`: the last backup result of each site config.json backs up, read from
+//! backups.db; a site backups.db has no row of (a new backups.db) is looked for on the storages,
+//! as `list` does. See [`crate::report::status`].
 
 use super::{Context, Outcome};
-use crate::config::Env;
-use crate::output;
+use crate::app::{open_storages, runtime};
+use crate::config::Config;
+use crate::logdb::LogDb;
+use crate::report::enabled_sites;
+use crate::report::status::{self, Overview};
+use crate::storage::catalog;
 
 pub fn run(ctx: &Context) -> anyhow::Result<Outcome> {
-    let (env, _) = Env::load(&ctx.paths.env_file)?;
-    let server_id = ctx.server_id(&env);
-    let db = ctx.required_logdb()?;
-    let rows = db.last_per_site(&server_id)?;
-    if ctx.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(
-                &serde_json::json!({ "server_id": server_id, "sites": rows })
-            )?
-        );
-    } else if rows.is_empty() {
-        println!(
-            "no backup recorded for server {server_id} in {}",
-            ctx.paths.db.display()
-        );
+    let env = ctx.env()?;
+    let config = Config::load(&ctx.paths.config, &env);
+    let server_id = match &config {
+        Ok(c) => c.server_id.clone(),
+        Err(e) => {
+            tracing::warn!("{e}: showing every site of backups.db");
+            crate::config::default_server_id(&env)
+        }
+    };
+    let db = if ctx.paths.db.exists() {
+        Some(LogDb::open(&ctx.paths.db)?)
     } else {
-        let table: Vec<Vec<String>> = rows
-            .iter()
-            .map(|r| {
-                vec![
-                    r.site_name.clone(),
-                    r.status.clone(),
-                    r.timestamp.clone(),
-                    r.storage_name.clone().unwrap_or_else(|| "-".into()),
-                    r.details.clone(),
-                ]
-            })
-            .collect();
-        print!(
-            "{}",
-            output::table(
-                &["SITE", "STATUS", "TIME (UTC)", "STORAGE", "DETAILS"],
-                &table
-            )
-        );
+        None
+    };
+    let configured = config.as_ref().ok().map(enabled_sites);
+    let mut overview = status::from_log(db.as_ref(), &server_id, configured.as_deref())?;
+    if let Ok(config) = &config
+        && !overview.unknown_sites().is_empty()
+        && !config.storage.is_empty()
+    {
+        look_in_storages(config, &mut overview)?;
     }
-    Ok(if rows.iter().any(|r| r.status == "ERROR") {
+    if ctx.json {
+        println!("{}", serde_json::to_string_pretty(&overview)?);
+    } else {
+        print!("{}", overview.text(&ctx.paths.db));
+    }
+    for e in &overview.storage_errors {
+        eprintln!("wpbackup: {e}");
+    }
+    Ok(if overview.failed() {
         Outcome::Failed
     } else {
         Outcome::Ok
     })
+}
+
+/// The newest archive of each site backups.db knows nothing of, from the storages.
+fn look_in_storages(config: &Config, overview: &mut Overview) -> anyhow::Result<()> {
+    let storages = match open_storages(config, None) {
+        Ok(s) => s,
+        Err(e) => {
+            overview.fill_from_storages(&[], vec![format!("cannot open the storages: {e:#}")]);
+            return Ok(());
+        }
+    };
+    let rt = runtime()?;
+    let prefix = catalog::prefix(&config.server_id, None);
+    let (found, errors) = catalog::list_all(&rt, &storages, &prefix);
+    let found: Vec<_> = found
+        .into_iter()
+        .map(|(i, l)| (storages[i].name().to_string(), l))
+        .collect();
+    overview.fill_from_storages(&found, errors);
+    Ok(())
 }

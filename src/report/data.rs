@@ -41,6 +41,9 @@ pub struct Data {
     pub sizes: HashMap<(String, String, String), u64>,
     /// Sites that should have backed up: (server_id, site_name).
     pub expected: Vec<(String, String)>,
+    /// When the log began (its oldest row; the report's time for a missing or empty
+    /// backups.db); `None` for D1, which is taken to cover the period.
+    pub log_began: Option<String>,
 }
 
 /// One server's data from `backups.db`. `expected`: config.json's enabled sites.
@@ -54,13 +57,16 @@ pub fn local_data(
     let mut stmt = conn.prepare(
         "SELECT server_id, site_name, timestamp, status, details, storage_name, archive_key
          FROM backup_log
-         WHERE server_id = ?1 AND timestamp >= ?2 AND COALESCE(action, 'backup') = 'backup'
+         WHERE (server_id = ?1 OR site_name = '*') AND timestamp >= ?2
+           AND COALESCE(action, 'backup') = 'backup'
          ORDER BY timestamp, id",
     )?;
+    // A run-level error ("*") is recorded under SERVER_ID or the host name (the config that
+    // names the server could not be read): in this server's backups.db it is this server's.
     let runs = stmt
         .query_map(rusqlite::params![server_id, sql_time(from)], |r| {
             Ok(Run {
-                server_id: r.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                server_id: server_id.to_string(),
                 site_name: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
                 timestamp: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
                 status: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
@@ -93,6 +99,7 @@ pub fn local_data(
             .iter()
             .map(|s| (server_id.to_string(), s.clone()))
             .collect(),
+        log_began: Some(db.began()?.unwrap_or_else(|| sql_time(Utc::now()))),
     })
 }
 
@@ -160,6 +167,7 @@ pub async fn fleet_data(client: &D1Client, from: DateTime<Utc>) -> anyhow::Resul
         runs,
         sizes,
         expected,
+        log_began: None,
     })
 }
 
@@ -173,8 +181,8 @@ pub fn enabled_sites(config: &Config) -> Vec<String> {
         .collect()
 }
 
-/// This server's data from the backups.db at `db_path`; no backups.db yet means no runs
-/// (every enabled site is then stale).
+/// This server's data from the backups.db at `db_path`; no backups.db yet means no runs and a
+/// log that begins now (no site is then flagged stale: the report says the log is new).
 pub fn server_data(db_path: &Path, config: &Config, from: DateTime<Utc>) -> anyhow::Result<Data> {
     let expected = enabled_sites(config);
     if !db_path.exists() {
@@ -183,6 +191,7 @@ pub fn server_data(db_path: &Path, config: &Config, from: DateTime<Utc>) -> anyh
                 .into_iter()
                 .map(|s| (config.server_id.clone(), s))
                 .collect(),
+            log_began: Some(sql_time(Utc::now())),
             ..Data::default()
         });
     }

@@ -8,14 +8,15 @@
 //! up is the failure that hurts most. A site "needs attention" when its last run failed or it
 //! is stale; the subject counts those as FAILED.
 //!
-//! Which sites are expected: for one server, the enabled sites of config.json (plus any site
-//! with runs in the period); for the fleet, every site with a backup row in D1 in the last
+//! Which sites are expected: for one server, the enabled sites of config.json (a site with runs
+//! in the period that is no longer there is named once, never flagged); for the fleet, every site with a backup row in D1 in the last
 //! [`FLEET_LOOKBACK_DAYS`] days (a site silent for longer is taken as retired).
 
 mod data;
 pub mod healthchecks;
 pub mod mail;
 mod render;
+pub mod status;
 
 pub use data::{Data, Run, enabled_sites, fleet_data_from, local_data, server_data};
 
@@ -38,13 +39,22 @@ pub struct Report {
     pub since: String,
     pub until: String,
     pub period: String,
+    /// When backups.db began, if that is inside the period (the log is new): sites without a
+    /// run in it are then not flagged stale.
+    pub log_began: Option<String>,
     pub servers: Vec<ServerReport>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ServerReport {
     pub server_id: String,
+    /// The expected sites.
     pub sites: Vec<SiteReport>,
+    /// The newest run stopped before any site (config.json or .env could not be read) and
+    /// nothing ran since: shown once, not counted as a site.
+    pub run_error: Option<Run>,
+    /// Sites with runs in the period that are no longer expected (not in config.json).
+    pub not_configured: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -63,6 +73,8 @@ pub struct SiteReport {
     pub failed: bool,
     /// No successful backup in the period.
     pub stale: bool,
+    /// No run recorded, and backups.db is younger than the period: unknown, not stale.
+    pub not_in_log: bool,
 }
 
 impl SiteReport {
@@ -74,6 +86,7 @@ impl SiteReport {
         match (self.failed, self.stale) {
             (true, _) => "FAILED",
             (false, true) => "STALE",
+            _ if self.not_in_log => "NOT IN LOG",
             _ if self.last.as_ref().is_some_and(|r| r.status == "WARNING") => "WARNING",
             _ => "OK",
         }
@@ -124,6 +137,10 @@ pub fn lookback_start(now: DateTime<Utc>, period: Duration) -> DateTime<Utc> {
 }
 
 /// Build the report for the period `[now - period, now]`.
+///
+/// Only the expected sites are reported: a site that is no longer configured is listed once by
+/// name, never as failing. A run-level error (`*`: the run stopped before any site) is shown
+/// for its server while it is the newest run there and in the period, and is not a site.
 pub fn build(
     scope: &str,
     data: &Data,
@@ -132,66 +149,112 @@ pub fn build(
     period_text: &str,
 ) -> Report {
     let since = sql_time(now - period);
+    let log_new = data
+        .log_began
+        .as_deref()
+        .is_some_and(|b| b > since.as_str());
     let mut by_site: BTreeMap<(String, String), Vec<&Run>> = BTreeMap::new();
     for key in &data.expected {
         by_site.entry(key.clone()).or_default();
     }
-    // Sites nobody expects show up only when they ran in the period (a site removed from
-    // config.json is not stale forever; a run-level error "*" shows while it is recent).
-    for run in data.runs.iter().filter(|r| r.timestamp >= since) {
-        by_site
-            .entry((run.server_id.clone(), run.site_name.clone()))
-            .or_default();
-    }
+    let mut servers: BTreeMap<String, ServerReport> = BTreeMap::new();
+    let server = |id: &str| ServerReport {
+        server_id: id.to_string(),
+        sites: Vec::new(),
+        run_error: None,
+        not_configured: Vec::new(),
+    };
     for run in &data.runs {
-        if let Some(runs) = by_site.get_mut(&(run.server_id.clone(), run.site_name.clone())) {
-            runs.push(run);
+        let key = (run.server_id.clone(), run.site_name.clone());
+        match by_site.get_mut(&key) {
+            Some(runs) => runs.push(run),
+            None if run.site_name != "*" && run.timestamp >= since => {
+                let s = servers
+                    .entry(run.server_id.clone())
+                    .or_insert_with(|| server(&run.server_id));
+                if !s.not_configured.contains(&run.site_name) {
+                    s.not_configured.push(run.site_name.clone());
+                }
+            }
+            None => {}
         }
     }
-    let mut servers: BTreeMap<String, Vec<SiteReport>> = BTreeMap::new();
-    for ((server, site), runs) in by_site {
-        let in_period: Vec<&&Run> = runs.iter().filter(|r| r.timestamp >= since).collect();
-        let last = runs.last().map(|r| (*r).clone());
-        let last_stored = runs.iter().rev().find(|r| r.stored());
-        let last_archive = runs
-            .iter()
-            .rev()
-            .find(|r| r.stored() && r.archive_key.is_some())
-            .map(|r| {
-                let key = r.archive_key.clone().unwrap_or_default();
-                let storage = r.storage_name.clone().unwrap_or_default();
-                let size = data
-                    .sizes
-                    .get(&(server.clone(), key.clone(), storage.clone()))
-                    .copied();
-                (key, storage, size)
-            });
-        let site_report = SiteReport {
-            failed: last.as_ref().is_some_and(|r| r.status == "ERROR"),
-            stale: site != "*" && !in_period.iter().any(|r| r.stored()),
-            site,
-            last_success: last_stored.map(|r| r.timestamp.clone()),
-            last_archive,
-            runs: in_period.len(),
-            failures: in_period
-                .iter()
-                .filter(|r| r.status == "ERROR")
-                .map(|r| (**r).clone())
-                .collect(),
-            warnings: in_period.iter().filter(|r| r.status == "WARNING").count(),
-            last,
-        };
-        servers.entry(server).or_default().push(site_report);
+    // The newest run of each server: a run-level error while nothing has happened since.
+    let mut newest: BTreeMap<&str, &Run> = BTreeMap::new();
+    for run in &data.runs {
+        newest.insert(&run.server_id, run);
+    }
+    for (id, run) in newest {
+        if run.site_name == "*" && run.timestamp >= since {
+            servers
+                .entry(id.to_string())
+                .or_insert_with(|| server(id))
+                .run_error = Some(run.clone());
+        }
+    }
+    for ((server_id, site), runs) in by_site {
+        let report = site_report(data, &server_id, site, &runs, &since, log_new);
+        servers
+            .entry(server_id.clone())
+            .or_insert_with(|| server(&server_id))
+            .sites
+            .push(report);
     }
     Report {
         scope: scope.to_string(),
         since: format!("{since} UTC"),
         until: format!("{} UTC", sql_time(now)),
         period: period_text.to_string(),
-        servers: servers
-            .into_iter()
-            .map(|(server_id, sites)| ServerReport { server_id, sites })
+        log_began: data.log_began.clone().filter(|_| log_new),
+        servers: servers.into_values().collect(),
+    }
+}
+
+/// One expected site's runs (oldest first) summed up for the period starting `since`.
+fn site_report(
+    data: &Data,
+    server: &str,
+    site: String,
+    runs: &[&Run],
+    since: &str,
+    log_new: bool,
+) -> SiteReport {
+    let in_period: Vec<&&Run> = runs
+        .iter()
+        .filter(|r| r.timestamp.as_str() >= since)
+        .collect();
+    let last = runs.last().map(|r| (*r).clone());
+    let last_stored = runs.iter().rev().find(|r| r.stored());
+    let last_archive = runs
+        .iter()
+        .rev()
+        .find(|r| r.stored() && r.archive_key.is_some())
+        .map(|r| {
+            let key = r.archive_key.clone().unwrap_or_default();
+            let storage = r.storage_name.clone().unwrap_or_default();
+            let size = data
+                .sizes
+                .get(&(server.to_string(), key.clone(), storage.clone()))
+                .copied();
+            (key, storage, size)
+        });
+    // A log younger than the period cannot tell that a site without a run had no backup in it.
+    let not_in_log = log_new && runs.is_empty();
+    SiteReport {
+        failed: last.as_ref().is_some_and(|r| r.status == "ERROR"),
+        stale: !not_in_log && !in_period.iter().any(|r| r.stored()),
+        not_in_log,
+        site,
+        last_success: last_stored.map(|r| r.timestamp.clone()),
+        last_archive,
+        runs: in_period.len(),
+        failures: in_period
+            .iter()
+            .filter(|r| r.status == "ERROR")
+            .map(|r| (**r).clone())
             .collect(),
+        warnings: in_period.iter().filter(|r| r.status == "WARNING").count(),
+        last,
     }
 }
 
@@ -354,6 +417,35 @@ mod tests {
         let html = r.html();
         assert!(html.contains("dump &lt;failed&gt;"), "{html}");
         assert!(!html.contains("dump <failed>"));
+    }
+
+    #[test]
+    fn run_error_and_removed_site_are_not_failed_sites() {
+        let now = Utc::now();
+        let ts = |h: i64| sql_time(now - Duration::hours(h));
+        let mut data = Data {
+            runs: vec![
+                run("web-01", "*", &ts(5), "ERROR", "config.json: broken"),
+                run("web-01", "gone", &ts(4), "ERROR", "no such directory"),
+                run("web-01", "a", &ts(3), "SUCCESS", "stored"),
+            ],
+            expected: vec![("web-01".into(), "a".into())],
+            ..Data::default()
+        };
+        let r = build("web-01", &data, now, Duration::hours(24), "24h");
+        assert_eq!(r.subject(), "[wpbackup] web-01: 1 OK");
+        assert!(
+            r.servers[0].run_error.is_none(),
+            "superseded by a later run"
+        );
+        assert_eq!(r.servers[0].not_configured, vec!["gone".to_string()]);
+        data.runs
+            .push(run("web-01", "*", &ts(1), "ERROR", "config.json: broken"));
+        let r = build("web-01", &data, now, Duration::hours(24), "24h");
+        assert_eq!(r.servers[0].sites.len(), 1);
+        assert_eq!(r.subject(), "[wpbackup] web-01: 1 OK; the last run failed");
+        assert_eq!(r.text().matches("config.json: broken").count(), 1);
+        assert!(!r.all_well());
     }
 
     #[test]

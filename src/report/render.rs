@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Report, Run, SiteReport};
+use super::{Report, Run, ServerReport, SiteReport};
 use crate::output::human_bytes;
 
 /// Failures listed per site at most (the rest are counted).
@@ -19,8 +19,16 @@ impl Report {
         self.sites().filter(|s| s.needs_attention()).count()
     }
 
+    /// Servers whose newest run stopped before any site.
+    pub fn run_errors(&self) -> usize {
+        self.servers
+            .iter()
+            .filter(|s| s.run_error.is_some())
+            .count()
+    }
+
     pub fn all_well(&self) -> bool {
-        self.problems() == 0
+        self.problems() == 0 && self.run_errors() == 0
     }
 
     /// `[wpbackup] web-01: 12 OK` or `[wpbackup] web-01: 2 FAILED, 10 OK`.
@@ -36,15 +44,55 @@ impl Report {
         };
         let total = self.sites().count();
         let bad = self.problems();
+        let run = match (self.run_errors(), self.scope == "fleet") {
+            (0, _) => String::new(),
+            (_, false) => "; the last run failed".into(),
+            (1, true) => "; 1 server's last run failed".into(),
+            (n, true) => format!("; {n} servers' last run failed"),
+        };
+        let unknown = self.sites().filter(|s| s.not_in_log).count();
+        let counts: Vec<String> = [
+            (bad, "FAILED"),
+            (unknown, "NOT IN LOG"),
+            (total - bad - unknown, "OK"),
+        ]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
         if total == 0 {
-            format!("[wpbackup] {scope}: no sites")
-        } else if bad == 0 {
-            format!("[wpbackup] {scope}: {total} OK")
-        } else if bad == total {
-            format!("[wpbackup] {scope}: {bad} FAILED")
+            format!("[wpbackup] {scope}: no sites{run}")
         } else {
-            format!("[wpbackup] {scope}: {bad} FAILED, {} OK", total - bad)
+            format!("[wpbackup] {scope}: {}{run}", counts.join(", "))
         }
+    }
+
+    /// What the report cannot judge, said once above the servers.
+    fn log_note(&self) -> Option<String> {
+        self.log_began.as_ref().map(|t| {
+            format!(
+                "backups.db is new (nothing recorded before {t} UTC): a site with no run since \
+                 then is NOT IN LOG, not stale; `wpbackup list` shows the archives the storages hold."
+            )
+        })
+    }
+
+    /// A server's run-level error and its sites no longer configured, shared by text and HTML.
+    fn server_notes(server: &ServerReport) -> Vec<String> {
+        let mut lines = Vec::new();
+        if let Some(r) = &server.run_error {
+            lines.push(format!(
+                "RUN FAILED: the last run ({} UTC) stopped before any site: {}",
+                r.timestamp, r.details
+            ));
+        }
+        if !server.not_configured.is_empty() {
+            lines.push(format!(
+                "No longer in config.json (not counted): {}",
+                server.not_configured.join(", ")
+            ));
+        }
+        lines
     }
 
     fn summary_line(&self) -> String {
@@ -60,7 +108,11 @@ impl Report {
                 "{stale} stale (no successful backup in the period)"
             ));
         }
-        if failed == 0 && stale == 0 {
+        let unknown = self.sites().filter(|s| s.not_in_log).count();
+        if unknown > 0 {
+            parts.push(format!("{unknown} not in the new backups.db"));
+        }
+        if failed == 0 && stale == 0 && unknown == 0 {
             parts.push("all backed up".into());
         }
         parts.join(", ")
@@ -74,6 +126,9 @@ impl Report {
                 "Last run: {} at {} UTC: {}",
                 r.status, r.timestamp, r.details
             )),
+            None if s.not_in_log => {
+                lines.push("No run recorded since backups.db began (it is new).".into())
+            }
             None => lines.push("No backup recorded.".into()),
         }
         if s.stale {
@@ -137,10 +192,16 @@ impl Report {
             self.since, self.until, self.period
         );
         let _ = writeln!(out, "{}", self.summary_line());
+        if let Some(note) = self.log_note() {
+            let _ = writeln!(out, "{note}");
+        }
         for server in &self.servers {
             let _ = writeln!(out, "\n== {}", server.server_id);
+            for line in Self::server_notes(server) {
+                let _ = writeln!(out, "{line}");
+            }
             for s in Self::ordered(&server.sites) {
-                let _ = writeln!(out, "\n[{}] {}", s.label(), site_name(&s.site));
+                let _ = writeln!(out, "\n[{}] {}", s.label(), &s.site);
                 for line in Self::site_lines(s) {
                     let _ = writeln!(out, "  {line}");
                 }
@@ -184,17 +245,24 @@ impl Report {
             esc(&self.period),
             esc(&self.summary_line())
         );
+        if let Some(note) = self.log_note() {
+            let _ = write!(out, "<p style=\"margin:0 0 12px\">{}</p>", esc(&note));
+        }
         for server in &self.servers {
             let _ = write!(
                 out,
                 "<h2 style=\"font-size:17px;margin:16px 0 8px\">{}</h2>",
                 esc(&server.server_id)
             );
+            for line in Self::server_notes(server) {
+                let _ = write!(out, "<p style=\"margin:0 0 8px\"><b>{}</b></p>", esc(&line));
+            }
             for s in Self::ordered(&server.sites) {
                 let color = match s.label() {
                     "FAILED" => "#cf222e",
                     "STALE" => "#bc4c00",
                     "WARNING" => "#9a6700",
+                    "NOT IN LOG" => "#57606a",
                     _ => "#1a7f37",
                 };
                 let _ = write!(
@@ -203,7 +271,7 @@ impl Report {
                      <div><span style=\"display:inline-block;padding:1px 6px;border-radius:3px;color:#fff;background:{color};font-size:12px;font-weight:bold\">{}</span> \
                      <b>{}</b></div>",
                     s.label(),
-                    esc(site_name(&s.site))
+                    esc(&s.site)
                 );
                 for line in Self::site_lines(s) {
                     let _ = write!(out, "<div style=\"margin-top:4px\">{}</div>", esc(&line));
@@ -222,10 +290,6 @@ impl Report {
         out.push_str("</div></body></html>");
         out
     }
-}
-
-fn site_name(site: &str) -> &str {
-    if site == "*" { "(whole run)" } else { site }
 }
 
 fn esc(s: &str) -> String {

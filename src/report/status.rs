@@ -1,0 +1,218 @@
+//! `wpbackup status`'s answer: the last result of each site config.json backs up, from
+//! backups.db, or, for a site backups.db has no row of (a new log after the worst day), the
+//! newest archive the storages hold; the run-level error while it is the newest thing
+//! recorded; and the sites backups.db knows that are no longer configured, named once.
+
+use serde::Serialize;
+
+use crate::logdb::{LogDb, LogRow};
+use crate::output;
+use crate::storage::catalog::Listed;
+
+/// Where a site's status comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// Its last row in backups.db.
+    Log,
+    /// Not in backups.db: the newest archive on the storages.
+    Storage,
+    /// Neither (or the storages were not read).
+    None,
+}
+
+/// One configured site's last result.
+#[derive(Debug, Clone, Serialize)]
+pub struct SiteStatus {
+    pub site_name: String,
+    /// `SUCCESS`, `WARNING`, `ERROR` (backups.db); `STORED` (an archive on a storage); `-`.
+    pub status: String,
+    /// UTC, `YYYY-MM-DD HH:MM:SS`; empty when nothing is known.
+    pub timestamp: String,
+    pub details: String,
+    pub storage_name: Option<String>,
+    pub archive_key: Option<String>,
+    pub source: Source,
+}
+
+impl SiteStatus {
+    fn from_row(r: LogRow) -> SiteStatus {
+        SiteStatus {
+            site_name: r.site_name,
+            status: r.status,
+            timestamp: r.timestamp,
+            details: r.details,
+            storage_name: r.storage_name,
+            archive_key: r.archive_key,
+            source: Source::Log,
+        }
+    }
+
+    fn unknown(site: &str) -> SiteStatus {
+        SiteStatus {
+            site_name: site.to_string(),
+            status: "-".into(),
+            timestamp: String::new(),
+            details:
+                "no backup recorded in backups.db; `wpbackup list` shows what the storages hold"
+                    .into(),
+            storage_name: None,
+            archive_key: None,
+            source: Source::None,
+        }
+    }
+}
+
+/// What `status` shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Overview {
+    pub server_id: String,
+    pub sites: Vec<SiteStatus>,
+    /// The newest run stopped before any site, and nothing ran since.
+    pub run_error: Option<LogRow>,
+    /// Sites with rows in backups.db that config.json no longer backs up (not shown as sites).
+    pub not_configured: Vec<String>,
+    /// backups.db does not exist or holds no row.
+    pub log_new: bool,
+    /// Storages that could not be read while looking for archives.
+    pub storage_errors: Vec<String>,
+}
+
+/// The overview from backups.db (`None`: there is none). `configured`: config.json's enabled
+/// sites, or `None` when config.json cannot be read (every site of the log is then shown).
+pub fn from_log(
+    db: Option<&LogDb>,
+    server_id: &str,
+    configured: Option<&[String]>,
+) -> anyhow::Result<Overview> {
+    let (rows, run_error, log_new) = match db {
+        Some(db) => (
+            db.last_per_site(server_id)?,
+            db.current_run_error(server_id)?,
+            db.began()?.is_none(),
+        ),
+        None => (Vec::new(), None, true),
+    };
+    let (mut sites, mut not_configured) = (Vec::new(), Vec::new());
+    for row in rows {
+        match configured {
+            Some(names) if !names.contains(&row.site_name) => not_configured.push(row.site_name),
+            _ => sites.push(SiteStatus::from_row(row)),
+        }
+    }
+    for name in configured.unwrap_or_default() {
+        if !sites.iter().any(|s| &s.site_name == name) {
+            sites.push(SiteStatus::unknown(name));
+        }
+    }
+    sites.sort_by(|a, b| a.site_name.cmp(&b.site_name));
+    Ok(Overview {
+        server_id: server_id.to_string(),
+        sites,
+        run_error,
+        not_configured,
+        log_new,
+        storage_errors: Vec::new(),
+    })
+}
+
+impl Overview {
+    /// The sites backups.db says nothing of: worth looking for on the storages.
+    pub fn unknown_sites(&self) -> Vec<String> {
+        self.sites
+            .iter()
+            .filter(|s| s.source == Source::None)
+            .map(|s| s.site_name.clone())
+            .collect()
+    }
+
+    /// Fill the unknown sites from a listing of this server's archives (newest first, with the
+    /// name of the storage of each), `errors` naming the storages that could not be listed.
+    pub fn fill_from_storages(&mut self, found: &[(String, Listed)], errors: Vec<String>) {
+        for s in self.sites.iter_mut().filter(|s| s.source == Source::None) {
+            let newest = found
+                .iter()
+                .find(|(_, l)| l.name.site == s.site_name && l.name.server_id == self.server_id);
+            match newest {
+                Some((storage, l)) => {
+                    s.status = "STORED".into();
+                    s.timestamp = l.name.created_at.format("%Y-%m-%d %H:%M:%S").to_string();
+                    s.details = "not in backups.db: the newest archive on the storages".into();
+                    s.storage_name = Some(storage.clone());
+                    s.archive_key = Some(l.info.key.clone());
+                    s.source = Source::Storage;
+                }
+                None if errors.is_empty() => {
+                    s.details = "no backup recorded and no archive on the storages".into();
+                }
+                None => {}
+            }
+        }
+        self.storage_errors = errors;
+    }
+
+    /// A configured site's last backup failed, or the last run did.
+    pub fn failed(&self) -> bool {
+        self.run_error.is_some() || self.sites.iter().any(|s| s.status == "ERROR")
+    }
+
+    /// The table and the notes below it.
+    pub fn text(&self, db_path: &std::path::Path) -> String {
+        let mut out = String::new();
+        if !self.sites.is_empty() {
+            let table: Vec<Vec<String>> = self
+                .sites
+                .iter()
+                .map(|s| {
+                    vec![
+                        s.site_name.clone(),
+                        s.status.clone(),
+                        if s.timestamp.is_empty() {
+                            "-".into()
+                        } else {
+                            s.timestamp.clone()
+                        },
+                        s.storage_name.clone().unwrap_or_else(|| "-".into()),
+                        s.details.clone(),
+                    ]
+                })
+                .collect();
+            let head = ["SITE", "STATUS", "TIME (UTC)", "STORAGE", "DETAILS"];
+            out.push_str(&output::table(&head, &table));
+        }
+        for line in self.notes(db_path) {
+            out.push_str(&line);
+            out.push('\n');
+        }
+        out
+    }
+
+    fn notes(&self, db_path: &std::path::Path) -> Vec<String> {
+        let mut lines = Vec::new();
+        if let Some(r) = &self.run_error {
+            lines.push(format!(
+                "the last run ({} UTC) failed before any site: {}",
+                r.timestamp, r.details
+            ));
+        }
+        if self.log_new {
+            lines.push(format!(
+                "{} is new: no backup is recorded in it yet; `wpbackup list` shows every archive the storages hold",
+                db_path.display()
+            ));
+        }
+        if !self.not_configured.is_empty() {
+            lines.push(format!(
+                "not shown, no longer enabled in config.json: {}",
+                self.not_configured.join(", ")
+            ));
+        }
+        if self.sites.is_empty() && self.run_error.is_none() && !self.log_new {
+            lines.push(format!(
+                "no site to show for server {} (config.json enables none)",
+                self.server_id
+            ));
+        }
+        lines
+    }
+}
