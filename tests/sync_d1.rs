@@ -496,3 +496,43 @@ fn a_recreated_backups_db_pushes_its_rows_though_its_ids_start_again() {
     let local: Vec<(i64, String)> = home.local_rows().into_iter().map(|r| (r.0, r.3)).collect();
     assert_eq!(new, local, "D1 differs from the new backups.db");
 }
+
+/// Turn `home`'s backups.db and D1 back into what a wpbackup without identities left: no
+/// `meta` table, no mark (the last push's answer was lost), D1 rows without `db_id` under the
+/// old unique key on `(server_id, local_id)`.
+fn as_before_identities(sim: &D1Sim, home: &Home) {
+    let conn = rusqlite::Connection::open(home.dir.path().join("backups.db")).unwrap();
+    conn.execute_batch("DROP TABLE meta; DELETE FROM d1_sync;")
+        .unwrap();
+    for t in ["backup_log", "s3_archives"] {
+        sim.query(&format!("DROP INDEX {t}_server_db_local"), json!([]));
+        sim.query(&format!("UPDATE {t} SET db_id = NULL"), json!([]));
+        sim.query(
+            &format!("CREATE UNIQUE INDEX {t}_server_local ON {t} (server_id, local_id)"),
+            json!([]),
+        );
+    }
+}
+
+#[test]
+fn rows_pushed_before_identities_are_not_pushed_twice() {
+    let sim = D1Sim::start();
+    let home = Home::new("web-01", 3, &sim.env());
+    home.failing_run();
+    assert_eq!(home.sync(), (3, 3));
+    as_before_identities(&sim, &home);
+
+    // Upgraded: the old rows are sent again (no mark) and skipped; the new ones arrive once.
+    home.failing_run();
+    assert_eq!(home.sync(), (6, 3));
+    assert_eq!(home.sync(), (0, 0));
+    let rows = d1_rows_by_db(&sim, "web-01");
+    let legacy: Vec<i64> = rows
+        .iter()
+        .filter(|r| r.0.is_empty())
+        .map(|r| r.1)
+        .collect();
+    assert_eq!(legacy, [1, 2, 3], "{rows:#?}");
+    assert_eq!(rows.len(), 6, "{rows:#?}");
+    assert_exactly_once(&sim, &home);
+}
