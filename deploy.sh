@@ -10,7 +10,9 @@
 #   - installs the binary as $PREFIX/bin/wpbackup (0755);
 #   - creates the home directory (0700) and keeps an existing config.json and .env as they are;
 #   - installs systemd/wpbackup{,-report}.{service,timer} with the paths and the backup time
-#     filled in, and enables the timers; without systemd it writes a cron entry instead.
+#     filled in (the backup unit may write to the home directory and to the directories of
+#     config.json's local storages: run deploy.sh again after adding one), and enables the
+#     timers; without systemd it writes a cron entry instead.
 #
 # Options:
 #   --binary PATH   install this binary instead of building one with cargo
@@ -109,9 +111,36 @@ install_file() {
   did "installed: $dest"
 }
 
-# A unit file with this server's paths and time filled in.
+# The ReadWritePaths= lines of config.json's local storages, written to $1: the installed
+# binary itself reads config.json (`wpbackup storage-paths`, hidden), so no JSON reader is
+# needed here. Without a readable config.json the unit can write to the home directory only.
+storage_paths() {
+  local out="$1" home="$DESTDIR$HOME_DIR" p paths
+  : > "$out"
+  [ -f "$home/config.json" ] || return 0
+  if ! paths="$(env -u WPBACKUP_HOME "$BINARY" --quiet --home "$home" storage-paths)"; then
+    say "warning: cannot read the local storages from $HOME_DIR/config.json (above);" \
+      "the backup unit can write to $HOME_DIR only"
+    return 0
+  fi
+  while IFS= read -r p; do
+    [ -n "$p" ] || continue
+    if [[ "$p" != /* || "$p" == *[\"\\]* ]]; then
+      say "warning: local storage path $p left out of ReadWritePaths (not absolute, or quoted)"
+      continue
+    fi
+    # "-": a directory missing at start is not an error; %% is a literal % in a unit file.
+    printf 'ReadWritePaths=-"%s"\n' "${p//%/%%}" >> "$out"
+  done <<< "$paths"
+}
+
+# A unit file with this server's paths and time filled in; the backup unit gets the local
+# storages' ReadWritePaths= after the home directory's.
 render_unit() {
-  sed -e "s#/usr/local/bin/wpbackup#$PREFIX/bin/wpbackup#g" \
+  local extra=/dev/null
+  [ "$1" = wpbackup.service ] && extra="$TMP/storage-paths"
+  sed -e "\#^ReadWritePaths=/opt/wordpress-backup\$#r $extra" \
+      -e "s#/usr/local/bin/wpbackup#$PREFIX/bin/wpbackup#g" \
       -e "s#/opt/wordpress-backup#$HOME_DIR#g" \
       -e "s#^OnCalendar=\*-\*-\* 03:00:00#OnCalendar=*-*-* $TIME:00#" \
       "$SCRIPT_DIR/systemd/$1"
@@ -154,6 +183,7 @@ deploy_local() {
   if has_systemd; then
     local ctl=(systemctl)
     [ -n "$DESTDIR" ] && ctl=(systemctl --root="$DESTDIR")
+    storage_paths "$tmp/storage-paths"
     for unit in "${UNITS[@]}"; do
       render_unit "$unit" > "$tmp/$unit"
       if install_file "$tmp/$unit" "$DESTDIR$SYSTEMD_UNIT_DIR/$unit" 644; then

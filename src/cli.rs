@@ -49,6 +49,10 @@ pub enum Command {
     Backup(BackupArgs),
     /// Show the last result of each site, from backups.db.
     Status,
+    /// Print the directories of config.json's local storages, one per line (deploy.sh puts
+    /// them in the backup unit's ReadWritePaths=).
+    #[command(hide = true)]
+    StoragePaths,
     /// Restore a site's files and database from an archive (newest by default).
     ///
     /// The archive is downloaded and its sha256 checked against the one recorded with it (object

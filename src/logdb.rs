@@ -130,6 +130,46 @@ const EXTRA_COLUMNS: &[(&str, &str, &str)] = &[
     ("s3_archives", "duration_secs", "REAL"),
 ];
 
+/// The file's identity, made once: `db_id`, and for a file that had rows before it had an
+/// identity, each table's highest id at that moment (those rows may be in D1 already, pushed
+/// without one).
+const CREATE_META: &str = "
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO meta (key, value) VALUES ('db_id', lower(hex(randomblob(16))));
+INSERT INTO meta (key, value)
+    SELECT 'legacy_last_id.backup_log', COALESCE(MAX(id), 0) FROM backup_log;
+INSERT INTO meta (key, value)
+    SELECT 'legacy_last_id.s3_archives', COALESCE(MAX(id), 0) FROM s3_archives;
+";
+
+/// Give the file its identity unless it has one (in one transaction: two processes opening a
+/// file at once agree on it).
+fn create_identity(conn: &Connection) -> rusqlite::Result<()> {
+    let has = |conn: &Connection| -> rusqlite::Result<bool> {
+        conn.query_row(
+            "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
+            [],
+            |r| r.get(0),
+        )
+    };
+    if has(conn)? {
+        return Ok(());
+    }
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let result = match has(conn) {
+        Ok(true) => Ok(()),
+        Ok(false) => conn.execute_batch(CREATE_META),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => conn.execute_batch("COMMIT"),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
 /// SQLite's DATETIME text form, in UTC, as the original wrote it.
 pub fn sql_time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S").to_string()
@@ -177,7 +217,35 @@ impl LogDb {
                     })?;
             }
         }
+        create_identity(&conn)
+            .with_context(|| format!("{}: cannot create the meta table", path.display()))?;
         Ok(LogDb { conn })
+    }
+
+    /// This file's identity: a random id made when the file (or its `meta` table) was created.
+    /// A recreated backups.db restarts its ids at 1 but gets a new identity, so D1 keeps its
+    /// rows apart from the old file's.
+    pub fn db_id(&self) -> anyhow::Result<String> {
+        self.meta("db_id")?
+            .context("backups.db: meta.db_id is missing")
+    }
+
+    /// The highest id of `table` when this file gained its identity (0 for a file created
+    /// with it): rows up to it may be in D1 without an identity, and are pushed with `""`.
+    pub fn legacy_last_id(&self, table: &str) -> anyhow::Result<i64> {
+        Ok(self
+            .meta(&format!("legacy_last_id.{table}"))?
+            .map(|v| v.parse::<i64>())
+            .transpose()
+            .with_context(|| format!("backups.db: meta.legacy_last_id.{table} is not a number"))?
+            .unwrap_or(0))
+    }
+
+    fn meta(&self, key: &str) -> anyhow::Result<Option<String>> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .with_context(|| format!("cannot read meta.{key} in backups.db"))
     }
 
     /// The connection, for modules that own their own queries on backups.db (`d1sync`,
@@ -411,5 +479,32 @@ mod tests {
             std::fs::metadata(&path).unwrap().permissions().mode() & 0o077,
             0
         );
+    }
+
+    #[test]
+    fn identity_is_made_once_and_an_older_file_keeps_its_rows_legacy() {
+        let dir = tempfile::tempdir().unwrap();
+        // A file from before identities, with two rows (maybe in D1 already).
+        let old = dir.path().join("old.db");
+        {
+            let c = Connection::open(&old).unwrap();
+            c.execute_batch(CREATE).unwrap();
+            c.execute_batch("INSERT INTO backup_log (status) VALUES ('SUCCESS'), ('ERROR');")
+                .unwrap();
+        }
+        let db = LogDb::open(&old).unwrap();
+        let id = db.db_id().unwrap();
+        assert_eq!(id.len(), 32, "{id}");
+        assert_eq!(db.legacy_last_id("backup_log").unwrap(), 2);
+        assert_eq!(db.legacy_last_id("s3_archives").unwrap(), 0);
+        drop(db);
+        // Opened again: the same identity, the same legacy mark.
+        let db = LogDb::open(&old).unwrap();
+        assert_eq!(db.db_id().unwrap(), id);
+        assert_eq!(db.legacy_last_id("backup_log").unwrap(), 2);
+        // A new file: another identity, nothing legacy.
+        let new = LogDb::open(&dir.path().join("new.db")).unwrap();
+        assert_ne!(new.db_id().unwrap(), id);
+        assert_eq!(new.legacy_last_id("backup_log").unwrap(), 0);
     }
 }

@@ -43,6 +43,7 @@ fn main() -> ExitCode {
         Command::Verify(ref args) => commands::verify::run(&ctx, args),
         Command::Prune(ref args) => commands::prune::run(&ctx, args),
         Command::SyncD1 => commands::sync_d1::run(&ctx),
+        Command::StoragePaths => commands::storage_paths::run(&ctx),
         Command::Report(ref args) => commands::report::run(&ctx, args),
         Command::Configure(ref args) => commands::configure::run(&ctx, args),
     };

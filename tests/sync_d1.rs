@@ -224,10 +224,10 @@ fn a_push_cut_off_mid_batch_then_repeated_leaves_no_duplicate_and_no_gap() {
         home.failing_run();
     }
     assert_eq!(home.local_rows().len(), 125);
-    // The schema takes 6 statements; the first request of rows 10 (100 rows, 10 per
+    // The schema takes 10 statements; the first request of rows 12 (100 rows, 9 per
     // statement). The second request (25 rows, 3 statements) is cut after its first statement:
-    // 10 of its rows are in D1, but wpbackup never hears so.
-    sim.faults(json!({ "fail_after": 6 + 10 + 1 }));
+    // 9 of its rows are in D1, but wpbackup never hears so.
+    sim.faults(json!({ "fail_after": 10 + 12 + 1 }));
     let out = home.run(&["sync-d1"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -237,18 +237,18 @@ fn a_push_cut_off_mid_batch_then_repeated_leaves_no_duplicate_and_no_gap() {
     );
     assert!(err.contains("100 rows confirmed"), "{err}");
     sim.faults(json!({}));
-    assert_eq!(d1_rows(&sim, "web-01").len(), 110, "the cut left 110 rows");
+    assert_eq!(d1_rows(&sim, "web-01").len(), 109, "the cut left 109 rows");
 
-    // Repeated: the unconfirmed 25 are sent again, the 10 already there are skipped.
-    assert_eq!(home.sync(), (25, 15));
+    // Repeated: the unconfirmed 25 are sent again, the 9 already there are skipped.
+    assert_eq!(home.sync(), (25, 16));
     assert_exactly_once(&sim, &home);
 
     // A lost answer within a push (the statements ran, the reply never came): the retry
     // resends the whole request and D1 skips what it has.
     home.failing_run();
     home.failing_run();
-    sim.faults(json!({ "fail_after": 6 + 2, "once": true }));
-    assert_eq!(home.sync(), (50, 30));
+    sim.faults(json!({ "fail_after": 10 + 2, "once": true }));
+    assert_eq!(home.sync(), (50, 32));
     assert_exactly_once(&sim, &home);
 }
 
@@ -443,4 +443,96 @@ fn an_original_d1_table_gains_the_new_columns_and_keeps_its_rows() {
         old,
         vec![json!({ "details": "from the original", "local_id": null })]
     );
+}
+
+/// D1's backup_log rows of one server, per backups.db identity: (db_id, local_id, details).
+fn d1_rows_by_db(sim: &D1Sim, server: &str) -> Vec<(String, i64, String)> {
+    sim.query(
+        "SELECT db_id, local_id, details FROM backup_log WHERE server_id = ?1
+         ORDER BY db_id, local_id",
+        json!([server]),
+    )
+    .iter()
+    .map(|r| {
+        (
+            r["db_id"].as_str().unwrap_or("NULL").to_string(),
+            r["local_id"].as_i64().unwrap(),
+            r["details"].as_str().unwrap().to_string(),
+        )
+    })
+    .collect()
+}
+
+#[test]
+fn a_recreated_backups_db_pushes_its_rows_though_its_ids_start_again() {
+    let sim = D1Sim::start();
+    let home = Home::new("web-01", 3, &sim.env());
+    home.failing_run();
+    assert_eq!(home.sync(), (3, 3));
+
+    // backups.db deleted (lost, or moved away by hand): the next run starts at id 1 again.
+    for f in ["backups.db", "backups.db-wal", "backups.db-shm"] {
+        let _ = std::fs::remove_file(home.dir.path().join(f));
+    }
+    home.failing_run();
+    home.failing_run();
+    let ids: Vec<i64> = home.local_rows().iter().map(|r| r.0).collect();
+    assert_eq!(ids, [1, 2, 3, 4, 5, 6]);
+
+    // Every new row reaches D1 (they used to be dropped as "already there"), the old file's
+    // rows stay, and a second push adds nothing.
+    assert_eq!(home.sync(), (6, 6));
+    assert_eq!(home.sync(), (0, 0));
+    let rows = d1_rows_by_db(&sim, "web-01");
+    assert_eq!(rows.len(), 9, "{rows:#?}");
+    let dbs: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(dbs.len(), 2, "two files, two identities: {rows:#?}");
+    let new_db = rows.iter().find(|r| r.1 == 6).unwrap().0.clone();
+    let new: Vec<(i64, String)> = rows
+        .iter()
+        .filter(|r| r.0 == new_db)
+        .map(|r| (r.1, r.2.clone()))
+        .collect();
+    let local: Vec<(i64, String)> = home.local_rows().into_iter().map(|r| (r.0, r.3)).collect();
+    assert_eq!(new, local, "D1 differs from the new backups.db");
+}
+
+/// Turn `home`'s backups.db and D1 back into what a wpbackup without identities left: no
+/// `meta` table, no mark (the last push's answer was lost), D1 rows without `db_id` under the
+/// old unique key on `(server_id, local_id)`.
+fn as_before_identities(sim: &D1Sim, home: &Home) {
+    let conn = rusqlite::Connection::open(home.dir.path().join("backups.db")).unwrap();
+    conn.execute_batch("DROP TABLE meta; DELETE FROM d1_sync;")
+        .unwrap();
+    for t in ["backup_log", "s3_archives"] {
+        sim.query(&format!("DROP INDEX {t}_server_db_local"), json!([]));
+        sim.query(&format!("UPDATE {t} SET db_id = NULL"), json!([]));
+        sim.query(
+            &format!("CREATE UNIQUE INDEX {t}_server_local ON {t} (server_id, local_id)"),
+            json!([]),
+        );
+    }
+}
+
+#[test]
+fn rows_pushed_before_identities_are_not_pushed_twice() {
+    let sim = D1Sim::start();
+    let home = Home::new("web-01", 3, &sim.env());
+    home.failing_run();
+    assert_eq!(home.sync(), (3, 3));
+    as_before_identities(&sim, &home);
+
+    // Upgraded: the old rows are sent again (no mark) and skipped; the new ones arrive once.
+    home.failing_run();
+    assert_eq!(home.sync(), (6, 3));
+    assert_eq!(home.sync(), (0, 0));
+    let rows = d1_rows_by_db(&sim, "web-01");
+    let legacy: Vec<i64> = rows
+        .iter()
+        .filter(|r| r.0.is_empty())
+        .map(|r| r.1)
+        .collect();
+    assert_eq!(legacy, [1, 2, 3], "{rows:#?}");
+    assert_eq!(rows.len(), 6, "{rows:#?}");
+    assert_exactly_once(&sim, &home);
 }

@@ -9,6 +9,7 @@ pub mod prune;
 pub mod report;
 pub mod restore;
 pub mod status;
+pub mod storage_paths;
 pub mod sync_d1;
 pub mod verify;
 

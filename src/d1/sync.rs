@@ -4,9 +4,12 @@
 //!
 //! How:
 //! - D1 holds the same two tables for every server, with the original columns first, then
-//!   wpbackup's, among them `local_id` (the row's id in the `backups.db` it came from), and a
-//!   unique index on `(server_id, local_id)`. Missing tables, columns and the index are created
-//!   on each push (an original D1 table gains the columns).
+//!   wpbackup's, among them `local_id` (the row's id in the `backups.db` it came from) and
+//!   `db_id` (that file's identity, so a recreated backups.db, whose ids start again at 1, is
+//!   not mistaken for the old one), and a unique index on `(server_id, db_id, local_id)`.
+//!   Missing tables, columns and the index are created on each push (an original D1 table gains
+//!   the columns; rows pushed before identities existed get `db_id = ''`, as the rows of their
+//!   backups.db from before its identity are pushed, so none is doubled).
 //! - Rows go in id order, in batches (several multi-row `INSERT ... ON CONFLICT DO NOTHING`
 //!   statements per request, each within D1's 100 bound parameters), so a row that is already
 //!   there is skipped, never doubled: a retry after an answer that was lost, or a second
@@ -37,7 +40,7 @@ struct Table {
     create: &'static str,
     /// wpbackup's columns after the original ones, in D1 (`local_id` among them).
     extra: &'static [(&'static str, &'static str)],
-    /// Local columns pushed (besides `id`, which becomes `local_id`).
+    /// Local columns pushed (besides `id`, which becomes `local_id`, and the file's `db_id`).
     columns: &'static [&'static str],
 }
 
@@ -54,6 +57,7 @@ const TABLES: [Table; 2] = [
         )",
         extra: &[
             ("local_id", "INTEGER"),
+            ("db_id", "TEXT"),
             ("action", "TEXT"),
             ("storage_name", "TEXT"),
             ("archive_key", "TEXT"),
@@ -84,6 +88,7 @@ const TABLES: [Table; 2] = [
         )",
         extra: &[
             ("local_id", "INTEGER"),
+            ("db_id", "TEXT"),
             ("site_name", "TEXT"),
             ("created_at", "DATETIME"),
             ("sha256", "TEXT"),
@@ -140,15 +145,20 @@ pub async fn push(
     ensure_schema(client)
         .await
         .context("cannot create the tables in D1")?;
+    let db_id = db.db_id()?;
     let mut out = Vec::new();
     for table in &TABLES {
+        let ident = Identity {
+            db_id: &db_id,
+            legacy_last_id: db.legacy_last_id(table.name)?,
+        };
         let mut t = TablePush {
             table: table.name,
             last_id: mark(db, database_id, table.name)?,
             ..TablePush::default()
         };
         loop {
-            let (rows, last_id) = read_rows(db, table, t.last_id, server_id)?;
+            let (rows, last_id) = read_rows(db, table, t.last_id, server_id, &ident)?;
             if rows.is_empty() {
                 break;
             }
@@ -215,16 +225,37 @@ async fn ensure_schema(client: &D1Client) -> anyhow::Result<()> {
                 }
             }
         }
-        last.push(Statement::new(
-            format!(
-                "CREATE UNIQUE INDEX IF NOT EXISTS {0}_server_local ON {0} (server_id, local_id)",
-                table.name
-            ),
-            vec![],
-        ));
+        last.extend(unique_key(table.name));
     }
     client.batch(&last).await?;
     Ok(())
+}
+
+/// The unique key on `(server_id, db_id, local_id)`, after the rows pushed before `db_id`
+/// existed joined the legacy identity `''` and the old key on `(server_id, local_id)`, which
+/// would drop a recreated backups.db's rows, is gone.
+fn unique_key(table: &str) -> [Statement; 3] {
+    [
+        Statement::new(
+            format!("UPDATE {table} SET db_id = '' WHERE db_id IS NULL AND local_id IS NOT NULL"),
+            vec![],
+        ),
+        Statement::new(format!("DROP INDEX IF EXISTS {table}_server_local"), vec![]),
+        Statement::new(
+            format!(
+                "CREATE UNIQUE INDEX IF NOT EXISTS {table}_server_db_local
+                 ON {table} (server_id, db_id, local_id)"
+            ),
+            vec![],
+        ),
+    ]
+}
+
+/// Which backups.db the rows come from.
+struct Identity<'a> {
+    db_id: &'a str,
+    /// Rows up to this id go as `db_id = ''` (see [`LogDb::legacy_last_id`]).
+    legacy_last_id: i64,
 }
 
 fn mark(db: &LogDb, database_id: &str, table: &str) -> anyhow::Result<i64> {
@@ -260,13 +291,14 @@ fn advance(db: &LogDb, database_id: &str, table: &str, last_id: i64) -> anyhow::
     Ok(())
 }
 
-/// The next rows after `after` (values in `table.columns` order, then the local id), bounded
-/// by [`ROWS_PER_REQUEST`] and [`BYTES_PER_REQUEST`]; and the last id among them.
+/// The next rows after `after` (values in `table.columns` order, then db_id and the local id),
+/// bounded by [`ROWS_PER_REQUEST`] and [`BYTES_PER_REQUEST`]; and the last id among them.
 fn read_rows(
     db: &LogDb,
     table: &Table,
     after: i64,
     server_id: &str,
+    ident: &Identity,
 ) -> anyhow::Result<(Vec<Vec<Value>>, i64)> {
     let sql = format!(
         "SELECT id, {} FROM {} WHERE id > ?1 ORDER BY id LIMIT ?2",
@@ -288,6 +320,12 @@ fn read_rows(
         {
             values[c] = Value::String(server_id.to_string());
         }
+        let db_id = if id <= ident.legacy_last_id {
+            ""
+        } else {
+            ident.db_id
+        };
+        values.push(Value::from(db_id));
         values.push(Value::from(id));
         let size: usize = values.iter().map(|v| v.to_string().len()).sum();
         if !out.is_empty() && bytes + size > BYTES_PER_REQUEST {
@@ -314,13 +352,14 @@ fn json_value(v: SqlValue) -> Value {
 
 /// Multi-row inserts, each with at most [`MAX_PARAMS`] bound values.
 fn insert_statements(table: &Table, rows: &[Vec<Value>]) -> Vec<Statement> {
-    let width = table.columns.len() + 1;
+    let width = table.columns.len() + 2;
     let per_statement = (MAX_PARAMS / width).max(1);
     let tuple = format!("({})", vec!["?"; width].join(", "));
     rows.chunks(per_statement)
         .map(|chunk| {
             let sql = format!(
-                "INSERT INTO {} ({}, local_id) VALUES {} ON CONFLICT DO NOTHING",
+                "INSERT INTO {} ({}, db_id, local_id) VALUES {}
+                 ON CONFLICT (server_id, db_id, local_id) DO NOTHING",
                 table.name,
                 table.columns.join(", "),
                 vec![tuple.as_str(); chunk.len()].join(", ")
@@ -389,7 +428,7 @@ mod tests {
     #[test]
     fn inserts_stay_within_the_parameter_limit() {
         for table in &TABLES {
-            let width = table.columns.len() + 1;
+            let width = table.columns.len() + 2;
             let rows: Vec<Vec<Value>> = (0..37)
                 .map(|i| (0..width).map(|_| Value::from(i)).collect())
                 .collect();
@@ -399,7 +438,10 @@ mod tests {
             assert_eq!(total, 37 * width);
             for s in &stmts {
                 assert_eq!(s.sql.matches('?').count(), s.params.len());
-                assert!(s.sql.ends_with("ON CONFLICT DO NOTHING"));
+                assert!(
+                    s.sql
+                        .ends_with("ON CONFLICT (server_id, db_id, local_id) DO NOTHING")
+                );
             }
         }
     }
