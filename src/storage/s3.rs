@@ -11,6 +11,9 @@
 //! sent with a single PutObject. On any failure the multipart upload is aborted, so nothing is
 //! left looking like a finished archive. The sha256 of the whole object is known only at the
 //! end, so after a multipart upload the object is copied onto itself with the metadata set.
+//! A run that died mid-upload leaves its multipart upload behind: a later run lists the uploads
+//! under this server's keys (ListMultipartUploads) and aborts the old ones
+//! ([`super::leftovers`]).
 //! Every SDK error goes through one [`S3Storage::classify`] into the [`StorageError`] classes.
 
 use std::time::Duration;
