@@ -48,11 +48,10 @@ impl Run<'_> {
         if !self.dry_run {
             // What a killed run of this server left (unfinished multipart uploads, partial
             // files): removed once per run, before the first site; failures are warnings.
+            let usable = failover::usable(self.targets);
             let server_id = &self.config.server_id;
-            self.rt.block_on(crate::storage::leftovers::after_crash(
-                self.targets,
-                server_id,
-            ));
+            self.rt
+                .block_on(crate::storage::leftovers::after_crash(&usable, server_id));
         }
         let mut results = Vec::new();
         for site in sites {

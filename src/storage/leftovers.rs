@@ -14,7 +14,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::catalog;
-use super::failover::Target;
 use super::{Storage, StorageError};
 
 /// How old an unfinished upload must be before a run removes it: 12 hours. wpbackup runs daily
@@ -73,15 +72,11 @@ pub fn human(age: Duration) -> String {
     }
 }
 
-/// Ask every usable storage, concurrently, to remove what dead runs of `server_id` left; log
-/// each removal and each failure (a warning: the backup goes on).
-pub async fn after_crash(targets: &[Target], server_id: &str) {
+/// Ask each storage (those the pre-flight check let through), concurrently, to remove what
+/// dead runs of `server_id` left; log each removal and each failure (a warning: the backup
+/// goes on).
+pub async fn after_crash(usable: &[&dyn Storage], server_id: &str) {
     let min_age = min_age();
-    let usable: Vec<&dyn Storage> = targets
-        .iter()
-        .filter(|t| t.usable())
-        .map(|t| t.storage.as_ref())
-        .collect();
     let runs = usable
         .iter()
         .map(|st| st.clean_leftovers(server_id, min_age));
