@@ -13,6 +13,7 @@ mod fixture;
 mod harness;
 mod healthchecks;
 mod layout;
+mod leftovers;
 mod prune;
 mod quickstart;
 mod refusals;

@@ -46,6 +46,14 @@ pub struct Run<'a> {
 impl Run<'_> {
     /// Back up each site in turn; one result per site, each recorded in backups.db.
     pub fn sites(&self, sites: &[SiteConfig]) -> Vec<SiteResult> {
+        if !self.dry_run {
+            // What a killed run of this server left (unfinished multipart uploads, partial
+            // files): removed once per run, before the first site; failures are warnings.
+            let usable = failover::usable(self.targets);
+            let server_id = &self.config.server_id;
+            self.rt
+                .block_on(crate::storage::leftovers::after_crash(&usable, server_id));
+        }
         let mut results = Vec::new();
         for site in sites {
             let result = if let Some(sig) = crate::interrupt::received() {

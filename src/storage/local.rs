@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio::io::AsyncWriteExt;
 
+use super::leftovers::{self, Cleanup, Removed};
 use super::{Body, Download, ObjectInfo, PutOutcome, Storage, StorageError, io_error};
 
 /// Suffix of the checksum file beside each archive.
@@ -72,6 +73,61 @@ impl LocalStorage {
     }
 }
 
+impl LocalStorage {
+    /// The partial files of uploads of `server_id`'s archives (`.{file}.partial-{pid}`, and
+    /// `.{file}.sha256.partial-{pid}`): each path, and the key it was going to become.
+    fn partial_files(&self, server_id: &str) -> Result<Vec<(PathBuf, String)>, StorageError> {
+        let base = self.root.join(server_id);
+        let mut out = Vec::new();
+        if !base.is_dir() {
+            return Ok(out);
+        }
+        for entry in walkdir::WalkDir::new(&base).follow_links(false) {
+            let entry = entry
+                .map_err(|e| StorageError::Transient(format!("storage {}: {e}", self.name)))?;
+            let name = entry.file_name().to_string_lossy();
+            let Some(file) = name
+                .strip_prefix('.')
+                .and_then(|n| n.rsplit_once(PARTIAL_MARKER))
+                .filter(|(_, pid)| pid.bytes().all(|b| b.is_ascii_digit()))
+                .map(|(file, _)| file.strip_suffix(SHA_SUFFIX).unwrap_or(file))
+            else {
+                continue;
+            };
+            let Some(dir) = entry
+                .path()
+                .parent()
+                .and_then(|d| d.strip_prefix(&self.root).ok())
+            else {
+                continue;
+            };
+            let key = format!("{}/{file}", dir.to_string_lossy());
+            if entry.file_type().is_file() && leftovers::is_ours(&key, server_id) {
+                out.push((entry.path().to_path_buf(), key));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The probes of pre-flight checks (`.wpbackup-check-{pid}` in the root) a dead run left.
+    fn check_probes(&self) -> Vec<(PathBuf, String)> {
+        let Ok(dir) = std::fs::read_dir(&self.root) else {
+            return Vec::new();
+        };
+        dir.flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let pid = name.strip_prefix(CHECK_PROBE)?;
+                (!pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+                    .then(|| (e.path(), name))
+            })
+            .collect()
+    }
+}
+
+/// Name of the probe file the pre-flight check writes (its pid after it).
+const CHECK_PROBE: &str = ".wpbackup-check-";
+
 fn mkdirs(dir: &Path) -> std::io::Result<()> {
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -100,7 +156,7 @@ impl Storage for LocalStorage {
             .map_err(|e| io_error(&self.ctx("cannot create the directory", &self.root), &e))?;
         let probe = self
             .root
-            .join(format!(".wpbackup-check-{}", std::process::id()));
+            .join(format!("{CHECK_PROBE}{}", std::process::id()));
         std::fs::write(&probe, b"ok").map_err(|e| {
             StorageError::Permanent(format!("{}: {e}", self.ctx("cannot write to", &self.root)))
         })?;
@@ -216,6 +272,37 @@ impl Storage for LocalStorage {
         Ok(out)
     }
 
+    async fn clean_leftovers(
+        &self,
+        server_id: &str,
+        min_age: std::time::Duration,
+    ) -> Result<Cleanup, StorageError> {
+        let now = Utc::now();
+        let mut cleanup = Cleanup::default();
+        let mut found = self.partial_files(server_id)?;
+        found.extend(self.check_probes());
+        for (path, key) in found {
+            let modified = std::fs::symlink_metadata(&path)
+                .and_then(|m| m.modified())
+                .map(DateTime::<Utc>::from);
+            // A file still being written is touched all the time: its age is since its last write.
+            let Some(age) = modified
+                .ok()
+                .and_then(|t| leftovers::stale(t, now, min_age))
+            else {
+                continue;
+            };
+            match std::fs::remove_file(&path) {
+                Ok(()) => cleanup.removed.push(Removed { key, age }),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => cleanup.failed.push(
+                    io_error(&self.ctx("cannot remove the partial file", &path), &e).to_string(),
+                ),
+            }
+        }
+        Ok(cleanup)
+    }
+
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
         let path = self.path(key)?;
         for p in [
@@ -237,6 +324,52 @@ mod tests {
     use super::*;
     use bytes::Bytes;
     use tokio::io::AsyncReadExt;
+
+    /// Create `rel` under `root`, last written `hours` ago.
+    fn plant(root: &Path, rel: &str, hours: u64) -> PathBuf {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, b"part of an archive").unwrap();
+        let t = std::time::SystemTime::now() - std::time::Duration::from_secs(hours * 3600);
+        filetime::set_file_mtime(&p, filetime::FileTime::from_system_time(t)).unwrap();
+        p
+    }
+
+    #[tokio::test]
+    async fn a_killed_runs_partial_files_are_removed_once_old() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let st = LocalStorage::new("l", root.to_path_buf());
+        let archive = ".blog_20260101T030000Z.tar.zst";
+        let stale = [
+            plant(root, &format!("srv/blog/{archive}.partial-4242"), 30),
+            plant(root, &format!("srv/blog/{archive}.sha256.partial-4242"), 30),
+            plant(root, ".wpbackup-check-4242", 30),
+        ];
+        let kept = [
+            // Still being written (or just died): too young.
+            plant(root, &format!("srv/blog/{archive}.partial-77"), 1),
+            // Another server's, a finished archive, and files that are not wpbackup's.
+            plant(root, &format!("other/blog/{archive}.partial-4242"), 30),
+            plant(root, "srv/blog/blog_20260101T030000Z.tar.zst", 30),
+            plant(root, "srv/blog/.notes.partial-4242", 30),
+            plant(root, "srv/blog/.blog_x.tar.zst.partial-4242", 30),
+        ];
+        let min_age = std::time::Duration::from_secs(12 * 3600);
+        let cleanup = st.clean_leftovers("srv", min_age).await.unwrap();
+        for p in &stale {
+            assert!(!p.exists(), "{} should be gone", p.display());
+        }
+        for p in &kept {
+            assert!(p.exists(), "{} should be kept", p.display());
+        }
+        let mut keys: Vec<_> = cleanup.removed.iter().map(|r| r.key.as_str()).collect();
+        keys.sort();
+        let key = "srv/blog/blog_20260101T030000Z.tar.zst";
+        assert_eq!(keys, vec![".wpbackup-check-4242", key, key]);
+        assert!(cleanup.removed.iter().all(|r| r.age >= min_age));
+        assert!(cleanup.failed.is_empty(), "{:?}", cleanup.failed);
+    }
 
     #[tokio::test]
     async fn round_trip_and_failed_upload_leaves_nothing() {

@@ -12,6 +12,7 @@
 
 pub mod catalog;
 pub mod failover;
+pub mod leftovers;
 pub mod local;
 pub mod prune;
 pub mod s3;
@@ -172,6 +173,18 @@ pub trait Storage: Send + Sync {
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StorageError>;
     /// Remove one object; removing a missing object is not an error.
     async fn delete(&self, key: &str) -> Result<(), StorageError>;
+    /// Remove what uploads of `server_id`'s archives left behind when their run died (killed,
+    /// out of memory, power lost) and are older than `min_age`: S3 multipart uploads never
+    /// completed, a local storage's partial files. Only keys shaped like this server's archives
+    /// are touched. Nothing to do by default.
+    async fn clean_leftovers(
+        &self,
+        server_id: &str,
+        min_age: std::time::Duration,
+    ) -> Result<leftovers::Cleanup, StorageError> {
+        let _ = (server_id, min_age);
+        Ok(leftovers::Cleanup::default())
+    }
 }
 
 /// Build the storage a config entry describes.

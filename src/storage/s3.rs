@@ -11,6 +11,9 @@
 //! sent with a single PutObject. On any failure the multipart upload is aborted, so nothing is
 //! left looking like a finished archive. The sha256 of the whole object is known only at the
 //! end, so after a multipart upload the object is copied onto itself with the metadata set.
+//! A run that died mid-upload leaves its multipart upload behind: a later run lists the uploads
+//! under this server's keys (ListMultipartUploads) and aborts the old ones
+//! ([`super::leftovers`]).
 //! Every SDK error goes through one [`S3Storage::classify`] into the [`StorageError`] classes.
 
 use std::time::Duration;
@@ -31,6 +34,7 @@ use chrono::{DateTime, Utc};
 use futures_util::StreamExt as _;
 use tokio::task::JoinSet;
 
+use super::leftovers::{self, Cleanup, Removed};
 use super::{Body, Download, ObjectInfo, PutOutcome, SHA256_METADATA_KEY, Storage, StorageError};
 use crate::config::{S3Config, UploadSettings};
 
@@ -329,21 +333,58 @@ impl S3Storage {
     }
 
     async fn abort(&self, key: &str, upload_id: &str) {
-        let r = self
-            .client
+        if let Err(e) = self.try_abort(key, upload_id).await {
+            tracing::warn!(
+                "{}: could not abort the multipart upload of {key}: {e}",
+                self.describe(),
+            );
+        }
+    }
+
+    async fn try_abort(&self, key: &str, upload_id: &str) -> Result<(), StorageError> {
+        self.client
             .abort_multipart_upload()
             .bucket(&self.bucket)
             .key(key)
             .upload_id(upload_id)
             .send()
-            .await;
-        if let Err(e) = r {
-            tracing::warn!(
-                "{}: could not abort the multipart upload of {key}: {}",
-                self.describe(),
-                self.classify("abort", &e)
-            );
+            .await
+            .map(|_| ())
+            .map_err(|e| self.classify("abort", &e))
+    }
+
+    /// The multipart uploads in progress under `prefix` (a full key prefix): key, upload id
+    /// and when each was started.
+    async fn unfinished_uploads(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, String, Option<DateTime<Utc>>)>, StorageError> {
+        let what = "listing of unfinished multipart uploads (ListMultipartUploads)";
+        let mut out = Vec::new();
+        let (mut key_marker, mut id_marker) = (None, None);
+        loop {
+            let page = self
+                .client
+                .list_multipart_uploads()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_key_marker(key_marker.take())
+                .set_upload_id_marker(id_marker.take())
+                .send()
+                .await
+                .map_err(|e| self.classify(what, &e))?;
+            for u in page.uploads() {
+                if let (Some(key), Some(id)) = (u.key(), u.upload_id()) {
+                    out.push((key.to_string(), id.to_string(), to_chrono(u.initiated())));
+                }
+            }
+            if !page.is_truncated().unwrap_or(false) || page.next_key_marker().is_none() {
+                break;
+            }
+            key_marker = page.next_key_marker().map(str::to_string);
+            id_marker = page.next_upload_id_marker().map(str::to_string);
         }
+        Ok(out)
     }
 }
 
@@ -786,6 +827,38 @@ impl Storage for S3Storage {
             }
         }
         Ok(out)
+    }
+
+    async fn clean_leftovers(
+        &self,
+        server_id: &str,
+        min_age: Duration,
+    ) -> Result<Cleanup, StorageError> {
+        let prefix = self.full_key(&super::catalog::prefix(server_id, None));
+        let now = Utc::now();
+        let mut cleanup = Cleanup::default();
+        for (full, id, started) in self.unfinished_uploads(&prefix).await? {
+            let Some(key) = full.strip_prefix(&self.prefix) else {
+                continue;
+            };
+            let Some(age) = started.and_then(|t| leftovers::stale(t, now, min_age)) else {
+                continue;
+            };
+            if !leftovers::is_ours(key, server_id) {
+                continue;
+            }
+            match self.try_abort(&full, &id).await {
+                Ok(()) => cleanup.removed.push(Removed {
+                    key: key.to_string(),
+                    age,
+                }),
+                Err(e) => cleanup.failed.push(format!(
+                    "cannot abort the unfinished multipart upload of {key} (started {} ago): {e}",
+                    leftovers::human(age)
+                )),
+            }
+        }
+        Ok(cleanup)
     }
 
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
