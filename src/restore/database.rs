@@ -229,6 +229,8 @@ impl Column {
 pub struct Replaced {
     /// Values changed, per table.
     pub per_table: BTreeMap<String, u64>,
+    /// Values that hold an old address but were left unchanged, each with where it is and why.
+    pub left_unchanged: Vec<String>,
 }
 
 impl Replaced {
@@ -260,7 +262,7 @@ pub fn search_replace(
             pk: &pk,
             text: &text,
         }
-        .updates(&rows, pairs);
+        .updates(&rows, pairs, &mut replaced.left_unchanged);
         if !updates.is_empty() {
             let values: u64 = updates.iter().map(|(_, n)| n).sum();
             *replaced.per_table.entry(table.clone()).or_default() += values;
@@ -382,29 +384,42 @@ struct Table<'a> {
 
 impl Table<'_> {
     /// The UPDATE statements for `rows` (as [`matching_rows`] reads them), each with the number
-    /// of values it changes.
+    /// of values it changes; a value that cannot be rewritten is named in `left_unchanged`.
     fn updates(
         &self,
         rows: &[Vec<Option<Vec<u8>>>],
         pairs: &[(String, String)],
+        left_unchanged: &mut Vec<String>,
     ) -> Vec<(String, u64)> {
         let byte_pairs: Vec<(&[u8], &[u8])> = pairs
             .iter()
             .map(|(f, t)| (f.as_bytes(), t.as_bytes()))
             .collect();
         rows.iter()
-            .filter_map(|row| self.update(row, &byte_pairs))
+            .filter_map(|row| self.update(row, &byte_pairs, left_unchanged))
             .collect()
     }
 
     /// The UPDATE of one row, when any of its values changes.
-    fn update(&self, row: &[Option<Vec<u8>>], pairs: &[(&[u8], &[u8])]) -> Option<(String, u64)> {
+    fn update(
+        &self,
+        row: &[Option<Vec<u8>>],
+        pairs: &[(&[u8], &[u8])],
+        left_unchanged: &mut Vec<String>,
+    ) -> Option<(String, u64)> {
         let (keys, values) = row.split_at(self.pk.len());
         let mut sets = Vec::new();
         let mut olds = Vec::new();
         for (c, v) in self.text.iter().zip(values) {
             let Some(v) = v else { continue };
-            if let Some(new) = crate::restore::serialized::replace(v, pairs) {
+            let new = match crate::restore::serialized::replace(v, pairs) {
+                Ok(new) => new,
+                Err(e) => {
+                    left_unchanged.push(self.describe(&c.name, keys, e));
+                    None
+                }
+            };
+            if let Some(new) = new {
                 sets.push(format!(
                     "{} = CONVERT(X'{}' USING {})",
                     ident(&c.name),
@@ -438,6 +453,30 @@ impl Table<'_> {
         );
         Some((update, sets.len() as u64))
     }
+
+    /// Where a value is (table, column, the row's primary key) and why it was left unchanged.
+    fn describe(
+        &self,
+        column: &str,
+        keys: &[Option<Vec<u8>>],
+        why: impl std::fmt::Display,
+    ) -> String {
+        let row: Vec<String> = self
+            .pk
+            .iter()
+            .zip(keys)
+            .map(|(c, k)| match k {
+                Some(k) => format!("{} = {}", c.name, String::from_utf8_lossy(k)),
+                None => format!("{} IS NULL", c.name),
+            })
+            .collect();
+        let row = if row.is_empty() {
+            "a row without a primary key".to_string()
+        } else {
+            format!("the row where {}", row.join(" AND "))
+        };
+        format!("table {}, column {column}, {row}: {why}", self.name)
+    }
 }
 
 #[cfg(test)]
@@ -468,5 +507,47 @@ mod tests {
         );
         assert!(col("longtext", "utf8mb4").is_text());
         assert!(!col("blob", "").is_text());
+    }
+
+    #[test]
+    fn a_value_too_deep_to_rewrite_is_left_unchanged_and_named() {
+        let col = |name: &str, t: &str, primary| Column {
+            name: name.into(),
+            data_type: t.into(),
+            charset: "utf8mb4".into(),
+            primary,
+        };
+        let (id, value) = (
+            col("option_id", "bigint", true),
+            col("option_value", "longtext", false),
+        );
+        let table = Table {
+            name: "wp_options",
+            pk: &[&id],
+            text: &[&value],
+        };
+        let s = |t: &str| format!("s:{}:\"{t}\";", t.len());
+        let deep = (0..1000).fold(s("http://old.example/x"), |v, _| s(&v));
+        let shallow = s(&s("http://old.example/x"));
+        let rows = vec![
+            vec![Some(b"5".to_vec()), Some(deep.into_bytes())],
+            vec![Some(b"6".to_vec()), Some(shallow.into_bytes())],
+        ];
+        let pairs = [(
+            "http://old.example".to_string(),
+            "https://new.example".to_string(),
+        )];
+        let mut left = Vec::new();
+        let updates = table.updates(&rows, &pairs, &mut left);
+        assert_eq!(updates.len(), 1, "only the shallow value is rewritten");
+        assert!(updates[0].0.contains("`option_id` = 6"), "{}", updates[0].0);
+        assert_eq!(left.len(), 1, "{left:?}");
+        assert!(
+            left[0].starts_with(
+                "table wp_options, column option_value, the row where option_id = 5: "
+            ) && left[0].contains("left unchanged"),
+            "{}",
+            left[0]
+        );
     }
 }
