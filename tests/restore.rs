@@ -246,6 +246,67 @@ fn clone_to_another_directory_database_and_address() {
     assert_eq!(restore_leftovers(&clone), Vec::<String>::new());
 }
 
+/// `s:N:"text";` with N in bytes.
+fn ser(text: &str) -> String {
+    format!("s:{}:\"{text}\";", text.len())
+}
+
+#[test]
+fn a_clone_rewrites_every_row_of_a_table_read_in_batches() {
+    let f = Fixture::new("restore-batches");
+    // More rows holding the address than one batch reads (1000), with multibyte text.
+    let rows = 2345;
+    let value = |url: &str, i: usize| ser(&format!("{url}/ü/{i}"));
+    f.db.sql_db(
+        &f.site.db_name,
+        &format!(
+            "SET NAMES utf8mb4;
+             INSERT INTO wp_postmeta (post_id, meta_key, meta_value)
+             SELECT 1, 'wpb_batch', CONCAT('s:', LENGTH(v), ':\"', v, '\";')
+             FROM (SELECT CONCAT('{}/ü/', seq) AS v FROM seq_0_to_{}) t;",
+            f.site.url,
+            rows - 1
+        ),
+    );
+    let stored = f.db.sql_db(
+        &f.site.db_name,
+        "SET NAMES utf8mb4; SELECT meta_value FROM wp_postmeta WHERE meta_key = 'wpb_batch' ORDER BY meta_id",
+    );
+    let want_before: Vec<String> = (0..rows).map(|i| value(&f.site.url, i)).collect();
+    assert_eq!(stored.lines().collect::<Vec<_>>(), want_before);
+    backup(&f);
+
+    let new_url = format!("http://127.0.0.1:{}", four_digit_port());
+    let dir = tempfile::Builder::new()
+        .prefix("wpb-batches")
+        .tempdir()
+        .unwrap();
+    let clone_db = format!("{}_batches", f.site.db_name);
+    let out = f
+        .cmd(&[
+            "restore",
+            "--site",
+            "blog",
+            "--to",
+            &dir.path().join("c").to_string_lossy(),
+            "--db-name",
+            &clone_db,
+            "--url",
+            &new_url,
+        ])
+        .env("MYSQL_UNIX_PORT", &f.db.socket)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let got = f.db.sql_db(
+        &clone_db,
+        "SET NAMES utf8mb4; SELECT meta_value FROM wp_postmeta WHERE meta_key = 'wpb_batch' ORDER BY meta_id",
+    );
+    let want: Vec<String> = (0..rows).map(|i| value(&new_url, i)).collect();
+    assert_eq!(got.lines().collect::<Vec<_>>(), want);
+}
+
 #[test]
 fn disaster_without_backups_db_lists_and_restores_from_the_buckets() {
     let mut f = Fixture::new("restore-disaster");

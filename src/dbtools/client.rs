@@ -122,6 +122,93 @@ pub fn sql(creds: &DatabaseConfig, database: Option<&str>, sql: &str) -> anyhow:
     run(creds, database, Input::Sql(sql.as_bytes()))
 }
 
+/// A client kept open as `creds` in `database` and fed SQL piece by piece, so that one
+/// transaction can span many statements without holding them all in memory. Dropped without
+/// [`Session::finish`], the client is killed and what it did uncommitted is rolled back.
+pub struct Session {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    stderr: Option<std::thread::JoinHandle<Vec<u8>>>,
+    tool: PathBuf,
+    _defaults: tempfile::NamedTempFile,
+}
+
+impl Session {
+    pub fn open(creds: &DatabaseConfig, database: &str) -> anyhow::Result<Session> {
+        let tool = dbtools::find_tool(&["mariadb", "mysql"])?;
+        let defaults = dbtools::defaults_file(creds)?;
+        let mut child = dbtools::command(&tool)
+            .args(client_args(defaults.path(), Some(database), false))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot run {}", tool.display()))?;
+        let stdin = child.stdin.take();
+        let stderr = child.stderr.take().map(|mut e| {
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let _ = std::io::Read::read_to_end(&mut e, &mut buf);
+                buf
+            })
+        });
+        Ok(Session {
+            child,
+            stdin,
+            stderr,
+            tool,
+            _defaults: defaults,
+        })
+    }
+
+    /// Send `sql` to the client; when it has stopped (an error in what it was sent), its
+    /// message.
+    pub fn write(&mut self, sql: &str) -> anyhow::Result<()> {
+        let stdin = self
+            .stdin
+            .as_mut()
+            .context("the client's stdin is closed")?;
+        if stdin.write_all(sql.as_bytes()).is_err() {
+            return self
+                .wait()
+                .and_then(|()| bail!("the client stopped reading"));
+        }
+        Ok(())
+    }
+
+    /// Close the client's input and wait for it: `Ok` when it ran everything it was sent.
+    pub fn finish(mut self) -> anyhow::Result<()> {
+        self.wait()
+    }
+
+    fn wait(&mut self) -> anyhow::Result<()> {
+        drop(self.stdin.take());
+        let status = self
+            .child
+            .wait()
+            .with_context(|| format!("cannot wait for {}", self.tool.display()))?;
+        let stderr = self
+            .stderr
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default();
+        if !status.success() {
+            bail!("{}", tail(&stderr));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if self.stdin.is_some() {
+            // Unfinished: end the connection without COMMIT.
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// Run the SQL script in `file` (a whole dump, say) as `creds` in `database`.
 pub fn source(creds: &DatabaseConfig, database: &str, file: &Path) -> anyhow::Result<()> {
     run(creds, Some(database), Input::File(file)).map(|_| ())

@@ -273,8 +273,12 @@ impl<'a> Job<'a> {
                     )
                 })?;
             tracing::info!("rewrote {} values for {url}", done.values());
+            for what in &done.left_unchanged {
+                tracing::warn!("not moved to {url}: {what}");
+            }
             report.url = Some(url.clone());
             report.replaced_values = Some(done.values());
+            report.left_unchanged = done.left_unchanged;
         }
         Ok(old_urls)
     }

@@ -26,6 +26,9 @@ pub struct Report {
     pub previous_database: Option<PathBuf>,
     pub url: Option<String>,
     pub replaced_values: Option<u64>,
+    /// Values holding an old address that the move left unchanged, each named with why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub left_unchanged: Vec<String>,
     pub duration_secs: f64,
 }
 
@@ -69,7 +72,14 @@ impl Report {
             parts.push(s);
         }
         if let (Some(url), Some(n)) = (&self.url, self.replaced_values) {
-            parts.push(format!("moved to {url} ({n} values rewritten)"));
+            let mut s = format!("moved to {url} ({n} values rewritten");
+            if !self.left_unchanged.is_empty() {
+                s.push_str(&format!(
+                    "; {} left unchanged, named in the warnings above",
+                    self.left_unchanged.len()
+                ));
+            }
+            parts.push(s + ")");
         }
         format!("{}; took {:.1}s", parts.join("; "), self.duration_secs)
     }
