@@ -136,7 +136,7 @@ pub struct Session {
 impl Session {
     pub fn open(creds: &DatabaseConfig, database: &str) -> anyhow::Result<Session> {
         let tool = dbtools::find_tool(&["mariadb", "mysql"])?;
-        let defaults = dbtools::defaults_file(creds)?;
+        let defaults = dbtools::defaults_file(&tool, creds)?;
         let mut child = dbtools::command(&tool)
             .args(client_args(defaults.path(), Some(database), false))
             .stdin(Stdio::piped())
