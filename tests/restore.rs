@@ -170,6 +170,7 @@ fn unserialized_json(value: &str) -> String {
 #[test]
 fn clone_to_another_directory_database_and_address() {
     let f = Fixture::new("restore-clone");
+    let builder_post = seed_page_builder_forms(&f);
     backup(&f);
     let tree = site_tree(&f.site.path);
     let original_option = option(&f, &f.site.db_name, "wpb_serialized");
@@ -235,6 +236,7 @@ fn clone_to_another_directory_database_and_address() {
     let (status, _) = http_get(&format!("{new_url}/{MEDIA_PATH}"));
     assert_eq!(status, 200);
 
+    assert_page_builder_forms_moved(&f, &clone_db, &builder_post, &new_url);
     // The original is untouched.
     assert_eq!(site_tree(&f.site.path), tree);
     assert_eq!(option(&f, &f.site.db_name, "siteurl"), f.site.url);
@@ -244,6 +246,70 @@ fn clone_to_another_directory_database_and_address() {
     );
     assert!(restore_leftovers(&f.site.path).is_empty());
     assert_eq!(restore_leftovers(&clone), Vec::<String>::new());
+}
+
+/// A post as page builders store addresses (issue 16, item 5): a Gutenberg block whose JSON
+/// escapes the slashes, and a URL-encoded link. Returns its ID.
+fn seed_page_builder_forms(f: &Fixture) -> String {
+    let json = f.site.url.replace('/', "\\\\/");
+    let encoded = f.site.url.replace(':', "%3A").replace('/', "%2F");
+    let content = format!(
+        "<!-- wp:image {{\\\"url\\\":\\\"{json}\\\\/a.jpg\\\"}} --><a href=\\\"/share?u={encoded}%2Fpage\\\">share</a>"
+    );
+    f.db.sql_db(
+        &f.site.db_name,
+        &format!(
+            "INSERT INTO wp_posts (post_title, post_content, post_status, post_type, guid, post_excerpt, to_ping, pinged, post_content_filtered) \
+             VALUES ('Builder', '{content}', 'publish', 'post', '{}/?p=builder', '', '', '', ''); SELECT LAST_INSERT_ID();",
+            f.site.url
+        ),
+    )
+    .trim()
+    .to_string()
+}
+
+/// In the clone, the block's JSON decodes (PHP's json_decode) to the new address, the
+/// URL-encoded link names it, no form of the old address is left, and the guid is kept.
+fn assert_page_builder_forms_moved(f: &Fixture, db: &str, id: &str, new_url: &str) {
+    // As stored (the client's batch output would escape the backslashes).
+    let post = |col: &str| {
+        let hex = f.db.sql_db(
+            db,
+            &format!("SELECT HEX({col}) FROM wp_posts WHERE ID = {id}"),
+        );
+        String::from_utf8(hex::decode(hex.trim()).unwrap()).unwrap()
+    };
+    let content = post("post_content");
+    let old_json = f.site.url.replace('/', "\\/");
+    let old_encoded = f.site.url.replace(':', "%3A").replace('/', "%2F");
+    assert!(
+        !content.contains(&old_json) && !content.contains(&old_encoded),
+        "{content}"
+    );
+    let new_encoded = new_url.replace(':', "%3A").replace('/', "%2F");
+    assert!(
+        content.contains(&format!("u={new_encoded}%2Fpage")),
+        "{content}"
+    );
+    let attrs = content
+        .split("wp:image ")
+        .nth(1)
+        .and_then(|r| r.split(" -->").next())
+        .unwrap_or_default()
+        .to_string();
+    let php = std::process::Command::new("php")
+        .args(["-r", "echo json_decode(stream_get_contents(STDIN))->url;"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write as _;
+            c.stdin.take().unwrap().write_all(attrs.as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert_eq!(stdout(&php), format!("{new_url}/a.jpg"), "{attrs}");
+    assert_eq!(post("guid"), format!("{}/?p=builder", f.site.url));
 }
 
 /// `s:N:"text";` with N in bytes.

@@ -265,8 +265,13 @@ pub fn search_replace(
     let tables = columns(creds, name, prefix)?;
     let mut replaced = Replaced::default();
     let mut session: Option<Session> = None;
+    // A post's guid is its permanent identity, not a link: WordPress says never to change it.
+    let posts = format!("{prefix}posts");
     for (table, columns) in &tables {
-        let text: Vec<&Column> = columns.iter().filter(|c| c.is_text()).collect();
+        let text: Vec<&Column> = columns
+            .iter()
+            .filter(|c| c.is_text() && !(*table == posts && c.name == "guid"))
+            .collect();
         if text.is_empty() {
             continue;
         }

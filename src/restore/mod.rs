@@ -451,7 +451,31 @@ fn url_pairs(olds: &[String], new: &str) -> Vec<(String, String)> {
         .filter(|o| !olds.iter().any(|p| p != *o && o.starts_with(p.as_str())))
         .cloned()
         .collect();
-    keep.into_iter().map(|o| (o, new.to_string())).collect()
+    // Each address also as page builders and blocks store it: JSON-escaped (`http:\/\/a`,
+    // Gutenberg and Elementor) and URL-encoded (`http%3A%2F%2Fa`, links in query strings).
+    keep.into_iter()
+        .flat_map(|o| {
+            let json = |s: &str| s.replace('/', "\\/");
+            [
+                (json(&o), json(new)),
+                (url_encoded(&o), url_encoded(new)),
+                (o, new.to_string()),
+            ]
+        })
+        .collect()
+}
+
+/// `s` as JavaScript's `encodeURIComponent` writes it.
+fn url_encoded(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// The target must be renameable within its parent (not a mount point of its own).
@@ -496,7 +520,14 @@ mod tests {
             ],
             "https://new",
         );
-        assert_eq!(p, vec![("http://a.example".into(), "https://new".into())]);
+        assert_eq!(
+            p,
+            vec![
+                (r"http:\/\/a.example".into(), r"https:\/\/new".into()),
+                ("http%3A%2F%2Fa.example".into(), "https%3A%2F%2Fnew".into()),
+                ("http://a.example".into(), "https://new".into()),
+            ]
+        );
         assert!(url_pairs(&["https://new".into()], "https://new").is_empty());
     }
 }
