@@ -148,23 +148,28 @@ fn four_digit_port() -> u16 {
         .expect("a free four-digit port")
 }
 
-/// `value` unserialized by PHP itself, as JSON (`BROKEN` when it does not unserialize).
-fn unserialized_json(value: &str) -> String {
-    let php = std::process::Command::new("php")
-        .args([
-            "-r",
-            "$v = unserialize(stream_get_contents(STDIN)); echo $v === false ? 'BROKEN' : json_encode($v, JSON_UNESCAPED_SLASHES);",
-        ])
+/// What PHP's `code` prints with `input` on its stdin.
+fn php(code: &str, input: &str) -> String {
+    let out = std::process::Command::new("php")
+        .args(["-r", code])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
         .and_then(|mut child| {
             use std::io::Write;
-            child.stdin.take().unwrap().write_all(value.as_bytes())?;
+            child.stdin.take().unwrap().write_all(input.as_bytes())?;
             child.wait_with_output()
         })
         .unwrap();
-    stdout(&php)
+    stdout(&out)
+}
+
+/// `value` unserialized by PHP itself, as JSON (`BROKEN` when it does not unserialize).
+fn unserialized_json(value: &str) -> String {
+    php(
+        "$v = unserialize(stream_get_contents(STDIN)); echo $v === false ? 'BROKEN' : json_encode($v, JSON_UNESCAPED_SLASHES);",
+        value,
+    )
 }
 
 #[test]
@@ -297,18 +302,8 @@ fn assert_page_builder_forms_moved(f: &Fixture, db: &str, id: &str, new_url: &st
         .and_then(|r| r.split(" -->").next())
         .unwrap_or_default()
         .to_string();
-    let php = std::process::Command::new("php")
-        .args(["-r", "echo json_decode(stream_get_contents(STDIN))->url;"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            use std::io::Write as _;
-            c.stdin.take().unwrap().write_all(attrs.as_bytes())?;
-            c.wait_with_output()
-        })
-        .unwrap();
-    assert_eq!(stdout(&php), format!("{new_url}/a.jpg"), "{attrs}");
+    let url = php("echo json_decode(stream_get_contents(STDIN))->url;", &attrs);
+    assert_eq!(url, format!("{new_url}/a.jpg"), "{attrs}");
     assert_eq!(post("guid"), format!("{}/?p=builder", f.site.url));
 }
 
