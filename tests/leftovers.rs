@@ -43,8 +43,13 @@ fn hidden(dir: &Path) -> Vec<String> {
 fn kill_mid_upload(f: &Fixture, dir: &Path) -> Vec<String> {
     let log = f.home().join("killed.log");
     let out = std::fs::File::create(&log).unwrap();
+    // The killed run cannot remove its temporary files (the dump, the defaults file with the
+    // password): they go in the fixture's home, removed with it, not in /tmp.
+    let tmp = f.home().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
     let child = f
         .cmd(&["backup"])
+        .env("TMPDIR", &tmp)
         .stdout(out.try_clone().unwrap())
         .stderr(out)
         .spawn()
