@@ -703,3 +703,33 @@ fn a_clone_never_writes_through_a_symlinked_wp_config() {
     assert!(html.contains(&format!("{new_url}/?p=")), "{html}");
     assert_eq!(option(&f, &f.site.db_name, "siteurl"), f.site.url);
 }
+
+/// Issue 12, item 7: the live wp-config.php (writable by the site) is changed to name another
+/// tenant's database. A restore, running as root, must not replace that database because the
+/// file says so: it names both databases and asks for --db-name, and changes nothing.
+#[test]
+fn a_live_wp_config_naming_another_database_is_not_trusted() {
+    let f = Fixture::new("restore-tenant");
+    backup(&f);
+    f.db.sql("CREATE DATABASE tenant2; CREATE TABLE tenant2.orders (id int); INSERT INTO tenant2.orders VALUES (42);");
+    f.db.sql(&format!(
+        "GRANT ALL ON tenant2.* TO '{u}'@'%'; GRANT ALL ON tenant2.* TO '{u}'@'localhost';",
+        u = f.site.db_user
+    ));
+    let wp_config = f.site.path.join("wp-config.php");
+    let text = std::fs::read_to_string(&wp_config).unwrap();
+    let needle = format!("'{}'", f.site.db_name);
+    assert!(text.contains(&needle), "{text}");
+    std::fs::write(&wp_config, text.replacen(&needle, "'tenant2'", 1)).unwrap();
+
+    let out = f.run(&["restore", "--site", "blog", "--yes"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("names database tenant2")
+            && err.contains(&format!("--db-name {}", f.site.db_name)),
+        "{err}"
+    );
+    assert_eq!(f.db.sql("SELECT id FROM tenant2.orders").trim(), "42");
+    assert!(restore_leftovers(&f.site.path).is_empty());
+}

@@ -202,6 +202,9 @@ impl<'a> Job<'a> {
                 req.timeouts,
             )?;
             tracing::info!("database credentials from {source}");
+            if req.db_name.is_none() && source == stage::LIVE_WP_CONFIG {
+                ensure_same_database(&c.name, &manifest.database_name)?;
+            }
             Some(c)
         } else {
             None
@@ -407,6 +410,18 @@ pub fn choose_archive(
         msg.push_str(&format!("; {}", errors.join("; ")));
     }
     bail!("{msg}")
+}
+
+/// The live `wp-config.php` is writable by the site, and a restore runs as root: it may not
+/// pick, unasked, another database than the one the archive was made from (a compromised site
+/// could point it at another tenant's). `--db-name` says which one to replace.
+fn ensure_same_database(live: &str, archived: &str) -> anyhow::Result<()> {
+    if live != archived {
+        bail!(
+            "the site's wp-config.php names database {live}, but the archive was made from database {archived}: check wp-config.php (it may have been changed), then say which one to replace with --db-name {archived} (or --db-name {live}); nothing was changed"
+        );
+    }
+    Ok(())
 }
 
 /// What a restore to these targets would replace, in words.

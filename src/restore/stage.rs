@@ -261,6 +261,9 @@ pub fn swap_into_place(
     Ok(aside)
 }
 
+/// Where [`credentials`] found them when they come from the live site's `wp-config.php`.
+pub const LIVE_WP_CONFIG: &str = "the site's wp-config.php";
+
 /// Where the database credentials of a restore come from.
 pub fn credentials(
     site: &SiteConfig,
@@ -279,7 +282,7 @@ pub fn credentials(
         return Ok((db.clone(), "config.json"));
     }
     let live = match wpconfig::read(&site.path) {
-        Ok(w) => return Ok((from_wp(w), "the site's wp-config.php")),
+        Ok(w) => return Ok((from_wp(w), LIVE_WP_CONFIG)),
         Err(e) => e,
     };
     let Some(bytes) = archived_wp_config else {
