@@ -172,36 +172,30 @@ fn unserialized_json(value: &str) -> String {
     )
 }
 
-#[test]
-fn clone_to_another_directory_database_and_address() {
-    let f = Fixture::new("restore-clone");
-    let builder_post = seed_page_builder_forms(&f);
-    backup(&f);
-    let tree = site_tree(&f.site.path);
-    let original_option = option(&f, &f.site.db_name, "wpb_serialized");
-    assert!(original_option.contains(&f.site.url));
+/// A clone of the fixture's site made with `restore --to --db-name --url`, asserted to succeed.
+/// The site's user may not create databases: root through the test server's socket does.
+struct Clone {
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+    db: String,
+    port: u16,
+    url: String,
+    out: Output,
+}
 
+fn clone_site(f: &Fixture, db_suffix: &str) -> Clone {
     let port = four_digit_port();
-    let new_url = format!("http://127.0.0.1:{port}");
+    let url = format!("http://127.0.0.1:{port}");
     let dir = tempfile::Builder::new()
         .prefix("wpb-clone")
         .tempdir()
         .unwrap();
-    let clone = dir.path().join("staging");
-    let clone_db = format!("{}_staging", f.site.db_name);
-    // The site's user may not create databases: root through the (test server's) local socket does.
+    let path = dir.path().join("staging");
+    let db = format!("{}_{db_suffix}", f.site.db_name);
     let out = f
-        .cmd(&[
-            "restore",
-            "--site",
-            "blog",
-            "--to",
-            &clone.to_string_lossy(),
-            "--db-name",
-            &clone_db,
-            "--url",
-            &new_url,
-        ])
+        .cmd(&["restore", "--site", "blog", "--to"])
+        .arg(&path)
+        .args(["--db-name", &db, "--url", &url])
         .env("MYSQL_UNIX_PORT", &f.db.socket)
         .output()
         .unwrap();
@@ -212,6 +206,27 @@ fn clone_to_another_directory_database_and_address() {
         stderr(&out)
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    Clone {
+        _dir: dir,
+        path,
+        db,
+        port,
+        url,
+        out,
+    }
+}
+
+#[test]
+fn clone_to_another_directory_database_and_address() {
+    let f = Fixture::new("restore-clone");
+    let builder_post = seed_page_builder_forms(&f);
+    backup(&f);
+    let tree = site_tree(&f.site.path);
+    let original_option = option(&f, &f.site.db_name, "wpb_serialized");
+    assert!(original_option.contains(&f.site.url));
+
+    let c = clone_site(&f, "staging");
+    let (clone, clone_db, new_url, port) = (c.path.clone(), c.db.clone(), c.url.clone(), c.port);
 
     let wp_config = std::fs::read_to_string(clone.join("wp-config.php")).unwrap();
     assert!(wp_config.contains(&format!("'{clone_db}'")), "{wp_config}");
@@ -337,28 +352,8 @@ fn a_clone_rewrites_every_row_of_a_table_read_in_batches() {
     assert_eq!(stored.lines().collect::<Vec<_>>(), want_before);
     backup(&f);
 
-    let new_url = format!("http://127.0.0.1:{}", four_digit_port());
-    let dir = tempfile::Builder::new()
-        .prefix("wpb-batches")
-        .tempdir()
-        .unwrap();
-    let clone_db = format!("{}_batches", f.site.db_name);
-    let out = f
-        .cmd(&[
-            "restore",
-            "--site",
-            "blog",
-            "--to",
-            &dir.path().join("c").to_string_lossy(),
-            "--db-name",
-            &clone_db,
-            "--url",
-            &new_url,
-        ])
-        .env("MYSQL_UNIX_PORT", &f.db.socket)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let c = clone_site(&f, "batches");
+    let (clone_db, new_url) = (c.db.clone(), c.url.clone());
 
     let got = f.db.sql_db(
         &clone_db,
@@ -651,22 +646,9 @@ fn a_clone_never_writes_through_a_symlinked_wp_config() {
     let before = std::fs::read(&outside).unwrap();
     backup(&f);
 
-    let port = four_digit_port();
-    let new_url = format!("http://127.0.0.1:{port}");
-    let dir = tempfile::Builder::new()
-        .prefix("wpb-clone")
-        .tempdir()
-        .unwrap();
-    let clone = dir.path().join("staging");
-    let clone_db = format!("{}_stg", f.site.db_name);
-    let out = f
-        .cmd(&["restore", "--site", "blog", "--to"])
-        .arg(&clone)
-        .args(["--db-name", &clone_db, "--url", &new_url])
-        .env("MYSQL_UNIX_PORT", &f.db.socket)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let c = clone_site(&f, "stg");
+    let (clone, clone_db, new_url, port) = (c.path.clone(), c.db.clone(), c.url.clone(), c.port);
+    let out = &c.out;
 
     assert_eq!(
         std::fs::read(&outside).unwrap(),
@@ -689,7 +671,7 @@ fn a_clone_never_writes_through_a_symlinked_wp_config() {
     );
     let text = std::fs::read_to_string(&wp).unwrap();
     assert!(text.contains(&format!("'{clone_db}'")), "{text}");
-    let said = format!("{}{}", stdout(&out), stderr(&out));
+    let said = format!("{}{}", stdout(out), stderr(out));
     assert!(
         said.contains(&format!("was a symlink to {}", outside.display())),
         "{said}"
