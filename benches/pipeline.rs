@@ -23,6 +23,10 @@
 #[path = "../tests/util/mod.rs"]
 mod util;
 
+// `--rewrite-rows N,...`: the URL rewrite's memory at scale (issue 12 item 5).
+#[path = "support/rewrite.rs"]
+mod rewrite;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::os::unix::process::CommandExt;
@@ -104,13 +108,18 @@ fn main() {
             .position(|a| a == name)
             .and_then(|i| args.get(i + 1).cloned())
     };
+    let out_file = arg("--out").map(PathBuf::from);
+    if let Some(rows) = arg("--rewrite-rows") {
+        let rows: Vec<u64> = rows.split(',').filter_map(|n| n.parse().ok()).collect();
+        append(&rewrite::run(&rows), out_file.as_deref());
+        return;
+    }
     let size_name = arg("--size").unwrap_or_else(|| "small".into());
     let Some(size) = SIZES.iter().copied().find(|s| s.name == size_name) else {
         eprintln!("--size: one of small, full, 3x, files100k");
         std::process::exit(2);
     };
     let runs: usize = arg("--runs").and_then(|r| r.parse().ok()).unwrap_or(3);
-    let out_file = arg("--out").map(PathBuf::from);
     // `--only TEXT`: only the backup ways whose name holds TEXT (the floor always runs).
     let only = arg("--only");
 
@@ -420,12 +429,17 @@ fn main() {
     for (name, samples) in &restore_rows {
         md += &row(name, samples, rfloor);
     }
+    append(&md, out_file.as_deref());
+}
+
+/// Print `md` and append it to `out` when given.
+fn append(md: &str, out: Option<&Path>) {
     println!("\n{md}");
-    if let Some(path) = out_file {
+    if let Some(path) = out {
         let mut f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(&path)
+            .open(path)
             .expect("output file");
         writeln!(f, "{md}").expect("write output");
         eprintln!("appended to {}", path.display());

@@ -8,6 +8,7 @@
 #   scripts/bench.sh                          # small workload, 3 runs
 #   scripts/bench.sh --size full --runs 3     # 800 MiB media, 10,000 code files, 100,000 posts
 #   scripts/bench.sh --size 3x | files100k
+#   scripts/bench.sh --rewrite-rows 100000,1000000   # restore --url's memory (issue 12 item 5)
 #
 # Everything runs on loopback. Baselines that are not installed are installed from Debian's
 # packages when possible (restic, borgbackup, awscli), else left out of the table.
