@@ -81,12 +81,17 @@ impl Context {
             return Err(UsageError(format!("--path {}: not a directory", path.display())).into());
         }
         let mut config = Config::for_path(path, &paths.home, env);
-        if exists {
+        if !exists {
+            ensure_not_inside_a_site(path)?;
+        } else {
             let loaded = Config::load(&paths.config, env)?;
             let wanted = crate::config::normalize(path);
             let site = match loaded.sites.iter().find(|s| s.path == wanted) {
                 Some(s) => s.clone(),
-                None => config.sites.remove(0),
+                None => {
+                    ensure_not_inside_a_site(path)?;
+                    config.sites.remove(0)
+                }
             };
             let storage = if loaded.storage.is_empty() {
                 config.storage
@@ -134,6 +139,22 @@ impl Context {
             );
         }
         LogDb::open(&self.paths.db)
+    }
+}
+
+/// `--path DIR` names a WordPress site, not a folder inside one: `.../site/wp-content` is
+/// refused with the directory to use (backing up the whole site instead would store more, and
+/// under another name, than was asked for). A site of config.json with that path is taken as
+/// configured.
+fn ensure_not_inside_a_site(path: &Path) -> Result<(), UsageError> {
+    match crate::site::root::root_above(path) {
+        Some(root) => Err(UsageError(format!(
+            "--path {}: this is a folder inside the WordPress site {} (the directory holding wp-settings.php), not a site: use --path {}",
+            path.display(),
+            root.display(),
+            root.display()
+        ))),
+        None => Ok(()),
     }
 }
 

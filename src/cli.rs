@@ -141,7 +141,8 @@ pub struct BackupArgs {
     /// Back up only this site (repeatable).
     #[arg(long = "site", value_name = "NAME")]
     pub sites: Vec<String>,
-    /// Back up the WordPress directory DIR, with no config.json needed.
+    /// Back up the WordPress directory DIR (the one holding wp-settings.php; a folder inside a
+    /// site, such as wp-content, is refused), with no config.json needed.
     #[arg(long, value_name = "DIR", conflicts_with = "sites")]
     pub path: Option<PathBuf>,
     /// Use only this storage (by name) instead of the failover list.

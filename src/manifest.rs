@@ -7,6 +7,10 @@ use serde::{Deserialize, Serialize};
 /// Version of the archive layout described in formats.md.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// Where the archive keeps the site's `wp-config.php` when WordPress loads it from the
+/// directory above the site (beside `files/`, which stays the site's own tree).
+pub const PARENT_WP_CONFIG: &str = "parent/wp-config.php";
+
 /// `manifest.json`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Manifest {
@@ -31,4 +35,15 @@ pub struct Manifest {
     /// cut, padded with zeros or a mix of old and new content.
     #[serde(default)]
     pub changed: Vec<String>,
+    /// [`PARENT_WP_CONFIG`], when the archive holds it; absent otherwise (and in archives made
+    /// before it was stored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_wp_config: Option<Member>,
+}
+
+/// An archive member besides `files/` and `database.sql`, as the manifest describes it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Member {
+    pub sha256: String,
+    pub bytes: u64,
 }

@@ -14,6 +14,7 @@ mod harness;
 mod healthchecks;
 mod layout;
 mod leftovers;
+mod parent_config;
 mod prune;
 mod quickstart;
 mod refusals;

@@ -1,8 +1,9 @@
 //! The archive: one streamed `tar.zst` per site and run, opened by plain `tar --zstd -xf`.
 //!
 //! Layout (formats.md): `files/` (the site's tree relative to its path, modes, mtimes and
-//! symlinks kept, symlinks not followed, excludes left out), `database.sql` (the complete dump)
-//! and `manifest.json`. The tar stream goes through a multi-threaded zstd encoder into any
+//! symlinks kept, symlinks not followed, excludes left out), `parent/wp-config.php` (when
+//! WordPress loads the site's configuration from the directory above it), `database.sql` (the
+//! complete dump) and `manifest.json`. The tar stream goes through a multi-threaded zstd encoder into any
 //! `Write` (the upload channel); nothing is staged on disk. Unreadable files are skipped and
 //! listed; sockets, fifos and devices are skipped.
 
@@ -21,6 +22,7 @@ use crate::backup::walk;
 use crate::config::Compression;
 use crate::dbtools::Dump;
 pub use crate::manifest::{FORMAT_VERSION, Manifest};
+use crate::manifest::{Member, PARENT_WP_CONFIG};
 
 /// What goes into one archive besides the files themselves.
 #[derive(Debug, Clone)]
@@ -35,6 +37,8 @@ pub struct ArchiveSpec {
     pub database_name: String,
     pub table_prefix: String,
     pub siteurl: Option<String>,
+    /// The parent directory's `wp-config.php`, when WordPress loads the site's from there.
+    pub parent_wp_config: Option<PathBuf>,
 }
 
 /// Counters the progress display reads while the archive is written.
@@ -71,7 +75,8 @@ pub fn write_archive<W: Write>(
     tar.mode(HeaderMode::Complete);
     tar.follow_symlinks(false);
 
-    let walked = append_files(&mut tar, spec, progress)?;
+    let mut walked = append_files(&mut tar, spec, progress)?;
+    let parent_wp_config = append_parent_config(&mut tar, spec, &mut walked.skipped)?;
 
     let dump = dump()?;
     let mut header = Header::new_gnu();
@@ -116,6 +121,7 @@ pub fn write_archive<W: Write>(
         database_bytes: dump.size,
         skipped: walked.skipped,
         changed: walked.changed,
+        parent_wp_config,
     };
     let json = serde_json::to_vec_pretty(&manifest)?;
     let mut header = Header::new_gnu();
@@ -129,6 +135,77 @@ pub fn write_archive<W: Write>(
     let enc = tar.into_inner().context("cannot finish the tar stream")?;
     let out = enc.finish().context("cannot finish the zstd stream")?;
     Ok((out, manifest))
+}
+
+/// The largest parent `wp-config.php` stored (a real one is a few KiB).
+const MAX_PARENT_CONFIG: u64 = 1024 * 1024;
+
+/// The parent directory's `wp-config.php`, when WordPress loads the site's from there
+/// (`spec.parent_wp_config`): opened as the walk opens files (never through a symlink) and
+/// appended as `parent/wp-config.php` with its mode, owner and mtime. One that cannot be read
+/// is left out and listed in `skipped` as `../wp-config.php`. Its content is never logged:
+/// it holds the database password.
+fn append_parent_config<W: Write>(
+    tar: &mut tar::Builder<Frames<W>>,
+    spec: &ArchiveSpec,
+    skipped: &mut Vec<String>,
+) -> anyhow::Result<Option<Member>> {
+    let Some(path) = &spec.parent_wp_config else {
+        return Ok(None);
+    };
+    let rel = Path::new("../wp-config.php");
+    let (dir, name) = (
+        path.parent().unwrap_or(Path::new("/")),
+        path.file_name().unwrap_or_default(),
+    );
+    let why = match walk::open_beside(dir, name, rel) {
+        Ok(walk::Entry::File { handle, .. }) => match read_parent_config(&handle) {
+            Ok((data, meta)) => {
+                let mut header = Header::new_gnu();
+                header.set_metadata_in_mode(&meta, HeaderMode::Complete);
+                header.set_size(data.len() as u64);
+                let mode = frames::choose(rel, data.len() as u64, &[], tar.get_ref().mode());
+                tar.get_mut()
+                    .set_mode(mode)
+                    .context("cannot start a new zstd frame")?;
+                tar.append_data(&mut header, PARENT_WP_CONFIG, data.as_slice())
+                    .with_context(|| format!("cannot archive {}", path.display()))?;
+                use sha2::Digest as _;
+                return Ok(Some(Member {
+                    sha256: hex::encode(sha2::Sha256::digest(&data)),
+                    bytes: data.len() as u64,
+                }));
+            }
+            Err(e) => e.to_string(),
+        },
+        Ok(walk::Entry::Symlink { target, .. }) => format!(
+            "it is a symlink to {}, which the backup does not follow (a compromised site could point it anywhere): make it a regular file, or keep a copy of {} yourself",
+            target.display(),
+            target.display()
+        ),
+        Ok(_) => "it is not a regular file".into(),
+        Err(s) => s.why,
+    };
+    tracing::warn!(
+        site = %spec.site,
+        path = %path.display(),
+        "the site's wp-config.php (in the parent directory) is not in the archive: {why}"
+    );
+    skipped.push(rel.display().to_string());
+    Ok(None)
+}
+
+/// The content and metadata of the opened parent `wp-config.php`, refused when too large.
+fn read_parent_config(file: &std::fs::File) -> io::Result<(Vec<u8>, std::fs::Metadata)> {
+    let meta = file.metadata()?;
+    let mut data = Vec::new();
+    file.take(MAX_PARENT_CONFIG + 1).read_to_end(&mut data)?;
+    if data.len() as u64 > MAX_PARENT_CONFIG {
+        return Err(io::Error::other(format!(
+            "it is larger than {MAX_PARENT_CONFIG} bytes, which no wp-config.php is"
+        )));
+    }
+    Ok((data, meta))
 }
 
 /// What the walk put in and left out.

@@ -154,6 +154,7 @@ impl Run<'_> {
             database_name: resolved.db.name.clone(),
             table_prefix: resolved.table_prefix.clone(),
             siteurl,
+            parent_wp_config: resolved.parent_wp_config.clone(),
         };
         Ok((spec, resolved.db))
     }

@@ -207,6 +207,7 @@ mod tests {
             database_bytes: 2048,
             skipped: (0..skipped).map(|i| format!("f{i}")).collect(),
             changed: Vec::new(),
+            parent_wp_config: None,
         }
     }
 

@@ -73,6 +73,20 @@ pub fn walk(
     walk_dir(&fd, Path::new(""), excluded, visit)
 }
 
+/// The entry `name` of the directory `dir`, looked at and opened as the walk does (never
+/// following a symlink, and only if what was opened is what was looked at), for a file that
+/// belongs with the site but lies outside its tree (the parent directory's `wp-config.php`).
+/// `rel` names it in what is returned; `dir` itself may be reached through symlinks.
+pub fn open_beside(dir: &Path, name: &OsStr, rel: &Path) -> Result<Entry, Skipped> {
+    let fd = rustix::fs::open(
+        dir,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| skipped(rel, &e.into()))?;
+    open_entry(&fd, name.as_bytes(), rel).map(|(entry, _)| entry)
+}
+
 /// The entries of the directory `fd` (at `rel` in the site), each visited, directories
 /// recursed into.
 fn walk_dir(
@@ -203,6 +217,23 @@ mod tests {
         })
         .unwrap();
         out
+    }
+
+    #[test]
+    fn a_file_beside_the_site_is_opened_but_never_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path();
+        std::fs::write(r.join("wp-config.php"), "<?php").unwrap();
+        std::fs::write(r.join("secret"), "s").unwrap();
+        std::os::unix::fs::symlink(r.join("secret"), r.join("linked.php")).unwrap();
+        let rel = Path::new("../x");
+        let open = |name: &str| open_beside(r, OsStr::new(name), rel);
+        assert!(matches!(open("wp-config.php"), Ok(Entry::File { .. })));
+        match open("linked.php") {
+            Ok(Entry::Symlink { target, .. }) => assert_eq!(target, r.join("secret")),
+            _ => panic!("a symlink must come back as one, unfollowed"),
+        }
+        assert!(open("missing").is_err_and(|s| s.rel == rel));
     }
 
     #[test]

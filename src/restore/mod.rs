@@ -15,6 +15,7 @@ pub mod browse;
 pub mod database;
 pub mod dumpcheck;
 pub mod fetch;
+pub mod parent;
 pub mod serialized;
 pub mod stage;
 pub mod summary;
@@ -180,6 +181,8 @@ struct Job<'a> {
     creds: Option<DatabaseConfig>,
     /// The database imported into.
     target_db: Option<String>,
+    /// Where the archive's `parent/wp-config.php` goes, when it has one and files are restored.
+    parent_config: Option<parent::Placement>,
 }
 
 impl<'a> Job<'a> {
@@ -196,11 +199,13 @@ impl<'a> Job<'a> {
             .clone()
             .context("the archive has no manifest.json")?;
         let creds = if req.database || req.db_name.is_some() {
-            let (c, source) = stage::credentials(
-                &req.site,
-                staged.contents.wp_config.as_deref(),
-                req.timeouts,
-            )?;
+            // The site's wp-config.php, else the one from the directory above it.
+            let archived = staged.contents.wp_config.as_deref().or(staged
+                .contents
+                .parent_wp_config
+                .as_ref()
+                .map(|p| p.data.as_slice()));
+            let (c, source) = stage::credentials(&req.site, archived, req.timeouts)?;
             tracing::info!("database credentials from {source}");
             if req.db_name.is_none() && source == stage::LIVE_WP_CONFIG {
                 ensure_same_database(&c.name, &manifest.database_name)?;
@@ -217,6 +222,10 @@ impl<'a> Job<'a> {
         if let Some(t) = &files_target {
             ensure_movable(t)?;
         }
+        let parent_config = match (&files_target, &staged.contents.parent_wp_config) {
+            (Some(t), Some(p)) => Some(parent::check(t, *t != req.site.path, p)?),
+            _ => None,
+        };
         Ok(Job {
             req,
             stamp,
@@ -224,16 +233,23 @@ impl<'a> Job<'a> {
             manifest,
             creds,
             target_db,
+            parent_config,
         })
     }
 
     /// What this restore replaces, in words.
     fn live(&self) -> Vec<String> {
-        live_targets(
+        let mut live = live_targets(
             self.files_target.as_deref(),
             self.creds.as_ref().filter(|_| self.req.database),
             self.target_db.as_deref(),
-        )
+        );
+        live.extend(
+            self.parent_config
+                .as_ref()
+                .and_then(|p| p.replaces(&self.stamp)),
+        );
+        live
     }
 
     /// The database saved, created if missing, imported, moved to the new address. Returns the
@@ -348,13 +364,31 @@ impl<'a> Job<'a> {
         if let Some(url) = &self.req.url {
             replacements.extend(url_pairs(old_urls, url));
         }
-        if wp.is_file() && (db_changed || !replacements.is_empty()) {
-            let db_name = self.target_db.as_deref().filter(|_| db_changed);
+        let rewrite = db_changed || !replacements.is_empty();
+        let db_name = self.target_db.as_deref().filter(|_| db_changed);
+        if wp.is_file() && rewrite {
             report.wp_config_unlinked = stage::rewrite_wp_config_file(&wp, db_name, &replacements)?;
         }
+        let parent_config = match &self.parent_config {
+            Some(p) => p.prepare(rewrite.then_some(parent::Rewrite {
+                db_name,
+                pairs: &replacements,
+            }))?,
+            None => None,
+        };
         let staging = staged.staging.take().context("no staged files")?;
         report.previous_files = stage::swap_into_place(staging, target, &self.stamp)?;
         report.files_to = Some(target.clone());
+        report.parent_wp_config = self.parent_config.as_ref().map(|p| p.dest.clone());
+        if let Some(p) = parent_config {
+            report.previous_parent_wp_config = p.put(&self.stamp).with_context(|| {
+                format!(
+                    "the files are restored in {}, but the site's wp-config.php is not: copy parent/wp-config.php from the archive (tar --zstd -xf) to {}",
+                    target.display(),
+                    target.parent().unwrap_or(Path::new("/")).display()
+                )
+            })?;
+        }
         Ok(())
     }
 }

@@ -119,7 +119,7 @@ pub fn stamp(t: chrono::DateTime<chrono::Utc>) -> String {
 
 /// `<target><suffix>` beside the target (never inside it, whatever slashes the target's path
 /// ends with), with `-2`, `-3`... appended when that exists already.
-fn sibling(target: &Path, suffix: &str) -> PathBuf {
+pub fn sibling(target: &Path, suffix: &str) -> PathBuf {
     let name = |n: Option<u32>| {
         let mut s = target.file_name().unwrap_or_default().to_os_string();
         s.push(suffix);

@@ -21,6 +21,10 @@ pub struct Report {
     /// What the archived `wp-config.php` symlink pointed to, when the restored one became a
     /// regular file (its rewrite is never written through the link).
     pub wp_config_unlinked: Option<PathBuf>,
+    /// Where the archive's `parent/wp-config.php` went (the site's configuration, beside it).
+    pub parent_wp_config: Option<PathBuf>,
+    /// Where the `wp-config.php` that was there before is kept.
+    pub previous_parent_wp_config: Option<PathBuf>,
     pub database: Option<String>,
     pub database_note: Option<String>,
     pub previous_database: Option<PathBuf>,
@@ -57,6 +61,13 @@ impl Report {
                 link.display(),
                 link.display()
             ));
+        }
+        if let Some(to) = &self.parent_wp_config {
+            let mut s = format!("the site's wp-config.php to {}", to.display());
+            if let Some(p) = &self.previous_parent_wp_config {
+                s.push_str(&format!(" (the previous one is kept at {})", p.display()));
+            }
+            parts.push(s);
         }
         if let Some(db) = &self.database {
             let mut s = format!("database {db}");

@@ -230,8 +230,13 @@ pub fn verify_one(
         return Err(Unsound(problems));
     }
     let db_bytes = contents.database.as_ref().map(|d| d.bytes).unwrap_or(0);
+    let parent = if contents.parent_wp_config.is_some() {
+        format!(", {} as listed", crate::manifest::PARENT_WP_CONFIG)
+    } else {
+        String::new()
+    };
     Ok(format!(
-        "ok: sha256 matches ({}), {} files ({}), database.sql {} complete",
+        "ok: sha256 matches ({}), {} files ({}){parent}, database.sql {} complete",
         expected.map(|e| e.source).unwrap_or_default(),
         contents.file_count,
         output::human_bytes(contents.bytes),

@@ -7,6 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
+use super::root::{self, ConfigAt};
+
 /// Where web servers usually keep sites (`*` is one directory level, as in a shell glob).
 pub const DEFAULT_ROOTS: &[&str] = &[
     "/var/www",
@@ -68,15 +70,15 @@ pub fn default_roots() -> Vec<PathBuf> {
     out
 }
 
-/// True when `dir` is a WordPress site root.
+/// True when `dir` is a WordPress site root: it holds the `wp-config.php` WordPress loads, or
+/// it is a WordPress root (`wp-settings.php`) that loads its parent's
+/// ([`super::root::wp_config`]).
 pub fn is_site(dir: &Path) -> bool {
-    if dir.join("wp-config.php").is_file() {
-        return true;
+    match root::wp_config(dir) {
+        Some(ConfigAt::Root(_)) => true,
+        Some(ConfigAt::Parent(_)) => dir.join("wp-settings.php").exists(),
+        None => false,
     }
-    dir.join("wp-settings.php").is_file()
-        && dir.parent().is_some_and(|p| {
-            p.join("wp-config.php").is_file() && !p.join("wp-settings.php").is_file()
-        })
 }
 
 /// Every site under `roots`, each once (by canonical path), in a stable order.
@@ -102,7 +104,8 @@ pub fn find(roots: &[PathBuf]) -> Vec<FoundSite> {
             let path = entry.path();
             if is_site(path) {
                 // A wp-config.php in a parent of a WordPress root belongs to the root below it.
-                if !path.join("wp-settings.php").is_file() && has_root_child(path) {
+                if !path.join("wp-settings.php").is_file() && !root::roots_reading(path).is_empty()
+                {
                     continue;
                 }
                 let canon = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
@@ -117,16 +120,6 @@ pub fn find(roots: &[PathBuf]) -> Vec<FoundSite> {
         }
     }
     found
-}
-
-/// True when a direct child of `dir` is a WordPress root without its own wp-config.php.
-fn has_root_child(dir: &Path) -> bool {
-    std::fs::read_dir(dir).is_ok_and(|rd| {
-        rd.flatten().any(|e| {
-            let p = e.path();
-            p.join("wp-settings.php").is_file() && !p.join("wp-config.php").is_file()
-        })
-    })
 }
 
 /// A name for the site at `path`, usable in object keys: the directory's name, or its parent's

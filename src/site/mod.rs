@@ -8,6 +8,7 @@
 pub mod discover;
 #[cfg(test)]
 mod proptests;
+pub mod root;
 pub mod wpconfig;
 
 use anyhow::{Context as _, bail};
@@ -20,6 +21,9 @@ pub struct ResolvedSite {
     pub db: DatabaseConfig,
     pub table_prefix: String,
     pub wordpress_version: Option<String>,
+    /// The parent directory's `wp-config.php`, when it is the one WordPress loads for this
+    /// site ([`root::wp_config`]): archived beside `files/`.
+    pub parent_wp_config: Option<std::path::PathBuf>,
 }
 
 /// Find the site's credentials and facts; the database tools get `timeouts`.
@@ -44,7 +48,9 @@ pub fn resolve(site: &SiteConfig, timeouts: Timeouts) -> anyhow::Result<Resolved
             (db, prefix)
         }
         None => {
-            let wp = wpconfig::read(&site.path).context("cannot read the database credentials")?;
+            let wp = wpconfig::read(&site.path)
+                .map_err(|e| inside_a_site(&site.path).unwrap_or_else(|| e.into()))
+                .context("cannot read the database credentials")?;
             (
                 DatabaseConfig {
                     name: wp.db_name,
@@ -68,7 +74,20 @@ pub fn resolve(site: &SiteConfig, timeouts: Timeouts) -> anyhow::Result<Resolved
         db,
         table_prefix,
         wordpress_version: wpconfig::wordpress_version(&site.path),
+        parent_wp_config: root::parent_wp_config(&site.path),
     })
+}
+
+/// When `path` is a folder inside a WordPress site (`.../site/wp-content`), the error that
+/// names the site's own directory.
+fn inside_a_site(path: &std::path::Path) -> Option<anyhow::Error> {
+    let root = root::root_above(path)?;
+    Some(anyhow::anyhow!(
+        "{} is a folder inside the WordPress site {} (the directory holding wp-settings.php), and WordPress loads no wp-config.php for it: set the site's path to {} (or add a \"database\" block to config.json to back up only this folder)",
+        path.display(),
+        root.display(),
+        root.display()
+    ))
 }
 
 /// Connect to the site's database and read its `siteurl` (None when the options table has none).

@@ -336,22 +336,12 @@ pub fn parse(src: &str) -> Result<WpConfig, WpConfigError> {
     parse_named(src, "wp-config.php")
 }
 
-/// Find and read the site's wp-config.php: in the site's directory, or in its parent when the
-/// parent is not itself a WordPress root (WordPress's own rule).
+/// Find and read the site's wp-config.php where WordPress would ([`super::root::wp_config`]):
+/// in the site's directory, or in its parent when the parent is not itself a WordPress root.
 pub fn read(site_path: &Path) -> Result<WpConfig, WpConfigError> {
-    let here = site_path.join("wp-config.php");
-    let path = if here.exists() {
-        here
-    } else {
-        match site_path.parent() {
-            Some(parent)
-                if parent.join("wp-config.php").exists()
-                    && !parent.join("wp-settings.php").exists() =>
-            {
-                parent.join("wp-config.php")
-            }
-            _ => return Err(WpConfigError::NotFound(site_path.to_path_buf())),
-        }
+    let path = match super::root::wp_config(site_path) {
+        Some(at) => at.path().to_path_buf(),
+        None => return Err(WpConfigError::NotFound(site_path.to_path_buf())),
     };
     let bytes = std::fs::read(&path).map_err(|source| WpConfigError::Unreadable {
         path: path.clone(),

@@ -1,7 +1,9 @@
 //! Reading an archive's tar.zst stream the way restore and verify need it: every entry is read
 //! and its path checked (absolute paths and `..` are refused, never skipped quietly), `files/`
 //! is optionally extracted under a new directory, `database.sql` is hashed and optionally
-//! copied out, and [`Contents::problems`] compares `manifest.json` with what was actually read.
+//! copied out, `parent/wp-config.php` (the site's configuration from the directory above it)
+//! is kept in memory with its metadata for the restore to put back, and [`Contents::problems`]
+//! compares `manifest.json` with what was actually read.
 //!
 //! Entries may come in any order (formats.md). Directories are created private first and get
 //! their own mode, mtime (and owner, when running as root) at the end, deepest first, so a
@@ -17,7 +19,7 @@ use sha2::{Digest, Sha256};
 use tar::EntryType;
 
 use crate::dbtools::COMPLETION_MARKER;
-use crate::manifest::{FORMAT_VERSION, Manifest};
+use crate::manifest::{FORMAT_VERSION, Manifest, PARENT_WP_CONFIG};
 
 /// What to do with the archive's contents besides checking them.
 #[derive(Default)]
@@ -51,6 +53,19 @@ pub struct Contents {
     pub database: Option<DatabaseFacts>,
     /// `files/wp-config.php`, when the archive has one.
     pub wp_config: Option<Vec<u8>>,
+    /// `parent/wp-config.php`, when the archive has one.
+    pub parent_wp_config: Option<ParentConfig>,
+}
+
+/// `parent/wp-config.php` as read: the site's `wp-config.php` from the directory above it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParentConfig {
+    pub data: Vec<u8>,
+    pub sha256: String,
+    /// Permission bits, mtime and owner (uid, gid) as archived.
+    pub mode: u32,
+    pub mtime: std::time::SystemTime,
+    pub owner: Option<(u32, u32)>,
 }
 
 impl Contents {
@@ -82,6 +97,7 @@ impl Contents {
                 m.bytes, self.bytes
             ));
         }
+        out.extend(self.parent_config_problem(m));
         match &self.database {
             None => out.push("database.sql is missing".into()),
             Some(db) => {
@@ -101,6 +117,31 @@ impl Contents {
         }
         out
     }
+
+    /// `parent/wp-config.php` against the manifest: both or neither, and the same bytes.
+    fn parent_config_problem(&self, m: &Manifest) -> Option<String> {
+        match (&m.parent_wp_config, &self.parent_wp_config) {
+            (None, None) => None,
+            (Some(_), None) => Some(format!(
+                "manifest.json lists {PARENT_WP_CONFIG} but the archive does not hold it"
+            )),
+            (None, Some(_)) => Some(format!(
+                "the archive holds {PARENT_WP_CONFIG} but manifest.json does not list it"
+            )),
+            (Some(want), Some(got))
+                if want.sha256 != got.sha256 || want.bytes != got.data.len() as u64 =>
+            {
+                Some(format!(
+                    "{PARENT_WP_CONFIG} ({} bytes, sha256 {}) is not the file manifest.json describes ({} bytes, sha256 {})",
+                    got.data.len(),
+                    got.sha256,
+                    want.bytes,
+                    want.sha256
+                ))
+            }
+            (Some(_), Some(_)) => None,
+        }
+    }
 }
 
 /// Where an entry belongs.
@@ -110,6 +151,7 @@ enum Place {
     File(PathBuf),
     Database,
     Manifest,
+    ParentConfig,
     /// Another top-level entry (a later format's): read and ignored.
     Other,
 }
@@ -140,6 +182,7 @@ fn place(path: &Path) -> Result<Place, UnsafePath> {
         [first, rest @ ..] if *first == "files" => Place::File(rest.iter().collect()),
         [only] if *only == "database.sql" => Place::Database,
         [only] if *only == "manifest.json" => Place::Manifest,
+        [dir, name] if *dir == "parent" && *name == "wp-config.php" => Place::ParentConfig,
         _ => Place::Other,
     })
 }
@@ -210,7 +253,19 @@ impl Reading<'_> {
                 }
                 Ok(())
             }
-            Place::Other => Ok(()),
+            Place::ParentConfig if entry.header().entry_type().is_file() => {
+                let data = read_small(entry, PARENT_WP_CONFIG)?;
+                let Meta { mode, mtime, owner } = Meta::of(entry.header(), true, 0o640);
+                self.contents.parent_wp_config = Some(ParentConfig {
+                    sha256: hex::encode(Sha256::digest(&data)),
+                    data,
+                    mode,
+                    mtime,
+                    owner,
+                });
+                Ok(())
+            }
+            Place::ParentConfig | Place::Other => Ok(()),
         }
     }
 
@@ -553,6 +608,7 @@ mod tests {
             database_bytes: db.len() as u64,
             skipped: vec![],
             changed: vec![],
+            parent_wp_config: None,
         };
         serde_json::to_vec(&m).unwrap()
     }
@@ -618,6 +674,48 @@ mod tests {
         let meta = std::fs::metadata(dir.path().join("files/wp-content")).unwrap();
         assert_eq!(meta.mtime(), 1_700_000_000);
         assert_eq!(meta.mode() & 0o777, 0o755);
+    }
+
+    #[test]
+    fn the_parent_config_is_read_and_checked_against_the_manifest() {
+        let config = b"<?php define('DB_NAME', 'wp');\n";
+        let listed = |sha: String| {
+            let mut m: serde_json::Value = serde_json::from_slice(&manifest(0, 0, DUMP)).unwrap();
+            m["parent_wp_config"] = serde_json::json!({ "sha256": sha, "bytes": config.len() });
+            m.to_string().into_bytes()
+        };
+        let with = |m: &[u8], parent: Option<&[u8]>| {
+            let mut entries = vec![
+                ("files", EntryType::Directory, &b""[..]),
+                ("database.sql", EntryType::Regular, DUMP),
+                ("manifest.json", EntryType::Regular, m),
+            ];
+            if let Some(p) = parent {
+                entries.push(("parent/wp-config.php", EntryType::Regular, p));
+            }
+            read(archive(&entries).as_slice(), Options::default()).unwrap()
+        };
+        let good = listed(hex::encode(Sha256::digest(config)));
+        let c = with(&good, Some(config));
+        assert_eq!(c.problems(), Vec::<String>::new());
+        let parent = c.parent_wp_config.unwrap();
+        assert_eq!((parent.data.as_slice(), parent.mode), (&config[..], 0o644));
+        assert_eq!(c.file_count, 0, "it is not one of the site's files");
+
+        let p = with(&good, None).problems();
+        assert!(p[0].contains("does not hold it"), "{p:?}");
+        let p = with(&listed("00".into()), Some(config)).problems();
+        assert!(
+            p[0].contains("is not the file manifest.json describes"),
+            "{p:?}"
+        );
+        let p = with(&manifest(0, 0, DUMP), Some(config)).problems();
+        assert!(p[0].contains("does not list it"), "{p:?}");
+        // An old archive has neither.
+        assert_eq!(
+            with(&manifest(0, 0, DUMP), None).problems(),
+            Vec::<String>::new()
+        );
     }
 
     #[test]

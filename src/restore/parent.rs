@@ -1,0 +1,302 @@
+//! The site's `wp-config.php` from the directory above it (`parent/wp-config.php` in the
+//! archive), put back where WordPress loads it: beside the restored site.
+//!
+//! In place, into the site's parent directory; with `--to DIR`, into DIR's parent, rewritten
+//! as the site's own `wp-config.php` is for a clone (database name, directory, address).
+//! Before anything live is touched ([`check`]) a restore refuses a parent directory that is a
+//! WordPress root itself (WordPress would not load the file there, and the one there is that
+//! install's) and, for a clone, a parent whose `wp-config.php` another WordPress root in it
+//! loads (another site's configuration). A different `wp-config.php` already there is named
+//! among what the restore replaces (asked on the terminal, or `--yes`) and kept as
+//! `wp-config.php.before-restore-<time>`, mode 0600. The new file is written to a temporary
+//! file in the same directory, with the archived mode (and owner, as root), then renamed over
+//! the old one: never written through a symlink, never seen half-written.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use tempfile::NamedTempFile;
+
+use crate::restore::stage;
+use crate::restore::unpack::ParentConfig;
+use crate::site::root;
+
+/// What the destination holds before the restore.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Existing {
+    Nothing,
+    /// The archived file, byte for byte (an in-place restore leaves it alone).
+    Same,
+    /// Another file, or a symlink: moved aside, kept.
+    Different,
+}
+
+/// How a clone's copy is rewritten, as its own `wp-config.php` is.
+#[derive(Debug, Clone, Copy)]
+pub struct Rewrite<'a> {
+    /// Every `DB_NAME` definition set to this database.
+    pub db_name: Option<&'a str>,
+    /// (old, new) directory and address pairs.
+    pub pairs: &'a [(String, String)],
+}
+
+/// Where the archived parent `wp-config.php` goes, checked.
+#[derive(Debug)]
+pub struct Placement {
+    /// `<parent of the target>/wp-config.php`.
+    pub dest: PathBuf,
+    pub existing: Existing,
+    archived: ParentConfig,
+}
+
+/// Where `archived` goes for a restore of the files into `target` (`clone`: not the site's
+/// own path), refusing a destination that belongs to another WordPress install.
+pub fn check(target: &Path, clone: bool, archived: &ParentConfig) -> anyhow::Result<Placement> {
+    let parent = target
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .with_context(|| format!("{} has no parent directory", target.display()))?;
+    let dest = parent.join("wp-config.php");
+    if parent.join("wp-settings.php").exists() {
+        bail!(
+            "the archive holds the site's wp-config.php from the directory above it, but {} is a WordPress install itself (it holds wp-settings.php): WordPress would not load a wp-config.php there for {}, and the one there is that install's. Restore with --to DIR into a directory whose parent is not a WordPress install; nothing was changed",
+            parent.display(),
+            target.display()
+        );
+    }
+    if clone {
+        let name = target.file_name();
+        if let Some(other) = root::roots_reading(parent)
+            .into_iter()
+            .find(|r| r.file_name() != name)
+        {
+            bail!(
+                "{} is the wp-config.php WordPress loads for the site in {}: the clone's cannot replace it. Restore with --to DIR into a directory whose parent holds no other WordPress site; nothing was changed",
+                dest.display(),
+                other.display()
+            );
+        }
+    }
+    let existing = match dest.symlink_metadata() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Existing::Nothing,
+        Err(e) => return Err(e).with_context(|| format!("cannot look at {}", dest.display())),
+        Ok(m)
+            if !clone
+                && m.is_file()
+                && std::fs::read(&dest).ok() == Some(archived.data.clone()) =>
+        {
+            Existing::Same
+        }
+        Ok(_) => Existing::Different,
+    };
+    Ok(Placement {
+        dest,
+        existing,
+        archived: archived.clone(),
+    })
+}
+
+/// `<file><suffix>`, the name the replaced file is kept under.
+fn kept_suffix(stamp: &str) -> String {
+    format!(".before-restore-{stamp}")
+}
+
+impl Placement {
+    /// What placing it replaces, in words (for the confirmation).
+    pub fn replaces(&self, stamp: &str) -> Option<String> {
+        (self.existing == Existing::Different).then(|| {
+            format!(
+                "{} (kept as wp-config.php{})",
+                self.dest.display(),
+                kept_suffix(stamp)
+            )
+        })
+    }
+
+    /// Write the file to a temporary file beside its destination: the archived content, or
+    /// that content rewritten for a clone. `None` when the destination holds exactly that
+    /// already.
+    pub fn prepare(&self, rewrite: Option<Rewrite>) -> anyhow::Result<Option<Prepared>> {
+        use std::io::Write;
+        let a = &self.archived;
+        let content = match rewrite {
+            Some(r) => {
+                let text = String::from_utf8_lossy(&a.data);
+                stage::rewrite_wp_config(&text, r.db_name, r.pairs)
+                    .context("cannot rewrite the archive's parent/wp-config.php for the copy")?
+                    .into_bytes()
+            }
+            None => a.data.clone(),
+        };
+        let is_file = self.dest.symlink_metadata().is_ok_and(|m| m.is_file());
+        if is_file && std::fs::read(&self.dest).ok().as_ref() == Some(&content) {
+            return Ok(None);
+        }
+        let dir = self.dest.parent().unwrap_or(Path::new("/"));
+        let cannot = || format!("cannot write a new {}", self.dest.display());
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".wp-config.php.wpbackup-")
+            .tempfile_in(dir)
+            .with_context(cannot)?;
+        tmp.write_all(&content).with_context(cannot)?;
+        if let Some((uid, gid)) = a.owner.filter(|_| unsafe { libc::geteuid() } == 0) {
+            std::os::unix::fs::fchown(tmp.as_file(), Some(uid), Some(gid)).with_context(cannot)?;
+        }
+        let f = tmp.as_file();
+        f.set_permissions(std::fs::Permissions::from_mode(a.mode))
+            .and_then(|_| f.set_modified(a.mtime).or(Ok(())))
+            .and_then(|_| f.sync_all())
+            .with_context(cannot)?;
+        Ok(Some(Prepared {
+            tmp,
+            dest: self.dest.clone(),
+        }))
+    }
+}
+
+/// The new parent `wp-config.php`, written beside its destination, not yet in place.
+pub struct Prepared {
+    tmp: NamedTempFile,
+    dest: PathBuf,
+}
+
+impl Prepared {
+    /// Move what is at the destination aside (kept as `wp-config.php.before-restore-<stamp>`,
+    /// mode 0600 unless it is a symlink) and the new file into its place. Returns where the
+    /// old one went.
+    pub fn put(self, stamp: &str) -> anyhow::Result<Option<PathBuf>> {
+        let dest = &self.dest;
+        let aside = if dest.symlink_metadata().is_ok() {
+            let aside = stage::sibling(dest, &kept_suffix(stamp));
+            std::fs::rename(dest, &aside).with_context(|| {
+                format!(
+                    "cannot move {} aside to {}",
+                    dest.display(),
+                    aside.display()
+                )
+            })?;
+            make_private(&aside)?;
+            Some(aside)
+        } else {
+            None
+        };
+        // A rename replaces a symlink itself, never what it points to.
+        if let Err(e) = self.tmp.persist(dest) {
+            if let Some(aside) = &aside {
+                let _ = std::fs::rename(aside, dest);
+            }
+            return Err(e.error).with_context(|| format!("cannot put {} in place", dest.display()));
+        }
+        Ok(aside)
+    }
+}
+
+/// Mode 0600 for a kept regular file, set through a handle opened without following a link
+/// (a symlink keeps pointing where it did; what it points to is not touched).
+fn make_private(path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("cannot open {}", path.display())),
+    };
+    if file.metadata().is_ok_and(|m| m.is_file()) {
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("cannot make {} private", path.display()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn archived(text: &str) -> ParentConfig {
+        ParentConfig {
+            data: text.as_bytes().to_vec(),
+            sha256: String::new(),
+            mode: 0o640,
+            mtime: std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000),
+            owner: None,
+        }
+    }
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn in_place_replaces_and_keeps_the_old_one() {
+        let d = tempfile::tempdir().unwrap();
+        let site = d.path().join("htdocs");
+        let dest = d.path().join("wp-config.php");
+        let a = archived("<?php define('DB_NAME', 'wp');\n");
+        let p = check(&site, false, &a).unwrap();
+        assert_eq!((p.existing, p.replaces("T")), (Existing::Nothing, None));
+        assert_eq!(p.prepare(None).unwrap().unwrap().put("T").unwrap(), None);
+        assert_eq!(std::fs::read(&dest).unwrap(), a.data);
+        assert_eq!(mode(&dest), 0o640);
+        // The same file again: nothing to replace, nothing written.
+        let p = check(&site, false, &a).unwrap();
+        assert_eq!(p.existing, Existing::Same);
+        assert!(p.prepare(None).unwrap().is_none());
+        // Another one: named, then kept aside, private.
+        std::fs::write(&dest, "<?php // changed").unwrap();
+        let p = check(&site, false, &a).unwrap();
+        let said = p.replaces("T").unwrap();
+        assert!(said.contains("wp-config.php.before-restore-T"), "{said}");
+        let kept = p.prepare(None).unwrap().unwrap().put("T").unwrap().unwrap();
+        assert_eq!(kept, d.path().join("wp-config.php.before-restore-T"));
+        assert_eq!(std::fs::read_to_string(&kept).unwrap(), "<?php // changed");
+        assert_eq!(mode(&kept), 0o600);
+        assert_eq!(std::fs::read(&dest).unwrap(), a.data);
+    }
+
+    #[test]
+    fn a_clone_never_writes_through_a_link_nor_over_another_site() {
+        let d = tempfile::tempdir().unwrap();
+        let shared = d.path().join("shared.php");
+        std::fs::write(&shared, "<?php // production").unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let parent = d.path().join("staging");
+        std::fs::create_dir(&parent).unwrap();
+        std::os::unix::fs::symlink(&shared, parent.join("wp-config.php")).unwrap();
+        let a = archived("<?php define('DB_NAME', 'wp_live'); // /srv/live\n");
+        let target = parent.join("htdocs");
+        let p = check(&target, true, &a).unwrap();
+        assert_eq!(p.existing, Existing::Different);
+        let pairs = [("/srv/live".to_string(), target.display().to_string())];
+        let rewrite = Rewrite {
+            db_name: Some("wp_stg"),
+            pairs: &pairs,
+        };
+        let prepared = p.prepare(Some(rewrite)).unwrap().unwrap();
+        let kept = prepared.put("T").unwrap().unwrap();
+        assert_eq!(std::fs::read_link(&kept).unwrap(), shared);
+        assert_eq!(
+            std::fs::read_to_string(&shared).unwrap(),
+            "<?php // production"
+        );
+        assert_eq!(mode(&shared), 0o644);
+        let new = std::fs::read_to_string(parent.join("wp-config.php")).unwrap();
+        assert!(new.contains("'wp_stg'") && new.contains(&target.display().to_string()));
+
+        // Another WordPress root in that parent loads its wp-config.php: refused.
+        std::fs::create_dir(parent.join("live")).unwrap();
+        std::fs::write(parent.join("live/wp-settings.php"), "<?php").unwrap();
+        let e = check(&target, true, &a).unwrap_err().to_string();
+        assert!(
+            e.contains("live") && e.contains("nothing was changed"),
+            "{e}"
+        );
+        // A parent that is a WordPress root itself: refused, in place too.
+        std::fs::write(parent.join("wp-settings.php"), "<?php").unwrap();
+        let e = check(&target, false, &a).unwrap_err().to_string();
+        assert!(e.contains("holds wp-settings.php"), "{e}");
+    }
+}
