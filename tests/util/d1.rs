@@ -48,7 +48,9 @@ impl D1Sim {
             .env("D1SIM_DIR", dir.path().join("state"))
             .env("D1SIM_TOKEN", TOKEN)
             .env("D1SIM_ACCOUNT", ACCOUNT)
-            .env("D1SIM_DATABASE", DATABASE);
+            .env("D1SIM_DATABASE", DATABASE)
+            // miniflare keeps a cache directory in the temp dir: this one, removed with it.
+            .env("TMPDIR", dir.path());
         let log = dir.path().join("miniflare.log");
         let server = Server::spawn(cmd, &log);
         wait_for("miniflare", Duration::from_secs(60), &server, || {
