@@ -21,7 +21,7 @@ use crate::restore::fetch;
 use crate::restore::unpack::{self, Contents};
 use crate::site::wpconfig;
 use crate::storage::Storage;
-use crate::storage::catalog::{self, Expected};
+use crate::storage::catalog::Expected;
 
 /// An archive whose sha256 matched, unpacked beside its target.
 pub struct Fetched {
@@ -47,10 +47,9 @@ pub struct StageTo {
 }
 
 /// Download `key` from the first of `storages` that has an intact copy, unpacking it while it
-/// arrives ([`stage`]) and hashing every byte. A copy whose sha256 does not match the one
-/// recorded (or that has no recorded sha256) is refused, whatever was unpacked from it is
-/// removed, and the next storage is tried: nothing may be replaced by an archive that turns
-/// out to be damaged, and nothing live is touched here. No compressed copy is kept on disk.
+/// arrives ([`stage`]) and hashing every byte ([`fetch::first_intact`]): nothing may be
+/// replaced by an archive that turns out to be damaged, and nothing live is touched here. No
+/// compressed copy is kept on disk.
 pub fn fetch_and_stage(
     rt: &tokio::runtime::Runtime,
     key: &str,
@@ -58,58 +57,16 @@ pub fn fetch_and_stage(
     logdb: Option<&LogDb>,
     to: &StageTo,
 ) -> anyhow::Result<Fetched> {
-    let mut refused = Vec::new();
-    for st in storages {
-        let name = st.name();
-        let head = match rt.block_on(st.head(key)) {
-            Ok(h) => h,
-            Err(e) => {
-                refused.push(format!("{name}: {e}"));
-                continue;
-            }
-        };
-        let recorded = logdb.and_then(|db| db.archive_sha256(key, name).ok().flatten());
-        let expected = match catalog::expected(key, head.sha256.as_deref(), recorded.as_deref()) {
-            Ok(e) => e,
-            Err(e) => {
-                refused.push(format!("{name}: {e}"));
-                continue;
-            }
-        };
-        tracing::info!(storage = name, "downloading and unpacking {key}");
-        let (owned_key, owned_to) = (key.to_string(), to.clone());
-        let (staged, got) = match fetch::stream(rt, *st, key, move |reader| {
-            stage(reader, &owned_key, &owned_to)
-        }) {
-            Ok(x) => x,
-            Err(e) => {
-                refused.push(format!("{name}: {e}"));
-                continue;
-            }
-        };
-        if got.sha256 != expected.sha256 {
-            // Dropping what was staged removes it.
-            drop(staged);
-            let why = format!(
-                "{name}: the downloaded copy ({} bytes) has sha256 {} but the sha256 recorded in {} is {}: the archive was changed or damaged",
-                got.size, got.sha256, expected.source, expected.sha256
-            );
-            tracing::warn!("{why}");
-            refused.push(why);
-            continue;
-        }
-        // The copy is the one that was stored: if it does not unpack, no other copy will.
-        return Ok(Fetched {
-            staged: staged?,
-            storage: name.to_string(),
-            expected,
-            size: got.size,
-        });
-    }
-    bail!(
-        "refusing to restore {key}: no intact copy ({}); nothing was changed",
-        refused.join("; ")
-    )
+    let (owned_key, owned_to) = (key.to_string(), to.clone());
+    let got = fetch::first_intact(rt, key, storages, logdb, move |reader| {
+        stage(reader, &owned_key, &owned_to)
+    })?;
+    Ok(Fetched {
+        staged: got.value,
+        storage: got.storage,
+        expected: got.expected,
+        size: got.size,
+    })
 }
 
 /// The time in the names of directories a restore leaves (`20261124T030405Z`).
