@@ -160,6 +160,7 @@ pub fn stage(archive: &mut dyn std::io::Read, key: &str, to: &StageTo) -> anyhow
             extract_to: staging.as_ref().map(|s| s.dir.as_path()),
             database_to: database_sql.as_mut().map(|f| f.as_file_mut()),
             preserve_owner: unsafe { libc::geteuid() } == 0,
+            only: None,
         },
     )?;
     let problems = contents.problems();
