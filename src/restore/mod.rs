@@ -15,6 +15,7 @@ pub mod browse;
 pub mod database;
 pub mod dumpcheck;
 pub mod fetch;
+pub mod only;
 pub mod serialized;
 pub mod stage;
 pub mod summary;
