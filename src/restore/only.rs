@@ -296,7 +296,11 @@ fn replacing(replacing: &[PathBuf], to: &Path) -> String {
     } else {
         String::new()
     };
-    let files = if replacing.len() == 1 { "file" } else { "files" };
+    let files = if replacing.len() == 1 {
+        "file"
+    } else {
+        "files"
+    };
     format!(
         "{} existing {files} in {} ({}{more})",
         replacing.len(),
