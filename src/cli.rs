@@ -63,6 +63,9 @@ pub enum Command {
     /// site unless --yes. Works from config.json and .env alone (no backups.db needed).
     ///
     /// A staging copy: --to DIR --db-name NAME --url http://staging.example.com
+    ///
+    /// Some files back (a deleted upload, a plugin's folder), not the site:
+    /// --only wp-content/uploads/2026/01/photo.jpg --to /tmp/back
     Restore(RestoreArgs),
     /// List the archives on every storage, newest first, read from the buckets themselves.
     ///
@@ -194,7 +197,15 @@ pub struct RestoreArgs {
     /// Restore only the database.
     #[arg(long)]
     pub db_only: bool,
-    /// Do not ask before replacing a live site (needed when not on a terminal).
+    /// Restore only these paths of the site (files or directories, as `wpbackup ls` shows
+    /// them) into --to DIR, never the database. DIR may exist (it may be the site itself, to
+    /// put one deleted file back): directories are merged, and an existing file is replaced
+    /// only when you confirm (or --yes). Nothing is written before the archive's sha256 has
+    /// matched and every path was found.
+    #[arg(long, value_name = "PATH", num_args = 1.., conflicts_with_all = ["db_only", "db_name", "url"])]
+    pub only: Vec<PathBuf>,
+    /// Do not ask before replacing a live site, or with --only existing files of DIR (needed
+    /// when not on a terminal).
     #[arg(long, short = 'y')]
     pub yes: bool,
     /// age identity file (from `age-keygen`) to decrypt an encrypted (.tar.zst.age) archive.

@@ -37,6 +37,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Backup(ref args) => commands::backup::run(&ctx, args),
         Command::Status => commands::status::run(&ctx),
+        Command::Restore(ref args) if !args.only.is_empty() => {
+            commands::restore_only::run(&ctx, args)
+        }
         Command::Restore(ref args) => commands::restore::run(&ctx, args),
         Command::List(ref args) => commands::list::run(&ctx, args),
         Command::Ls(ref args) => commands::ls::run(&ctx, args),

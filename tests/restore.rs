@@ -184,7 +184,11 @@ struct Clone {
 }
 
 fn clone_site(f: &Fixture, db_suffix: &str) -> Clone {
-    let port = four_digit_port();
+    clone_site_at(f, db_suffix, four_digit_port())
+}
+
+/// [`clone_site`] to the address on `port`.
+fn clone_site_at(f: &Fixture, db_suffix: &str, port: u16) -> Clone {
     let url = format!("http://127.0.0.1:{port}");
     let dir = tempfile::Builder::new()
         .prefix("wpb-clone")
@@ -220,16 +224,21 @@ fn clone_site(f: &Fixture, db_suffix: &str) -> Clone {
 fn clone_to_another_directory_database_and_address() {
     let f = Fixture::new("restore-clone");
     let builder_post = seed_page_builder_forms(&f);
+    let port = four_digit_port();
+    let clash = seed_url_keys(&f, &format!("http://127.0.0.1:{port}"));
+    let commented = comment_out_old_settings(&f);
     backup(&f);
     let tree = site_tree(&f.site.path);
     let original_option = option(&f, &f.site.db_name, "wpb_serialized");
     assert!(original_option.contains(&f.site.url));
 
-    let c = clone_site(&f, "staging");
-    let (clone, clone_db, new_url, port) = (c.path.clone(), c.db.clone(), c.url.clone(), c.port);
+    let c = clone_site_at(&f, "staging", port);
+    let (clone, clone_db, new_url) = (c.path.clone(), c.db.clone(), c.url.clone());
 
     let wp_config = std::fs::read_to_string(clone.join("wp-config.php")).unwrap();
     assert!(wp_config.contains(&format!("'{clone_db}'")), "{wp_config}");
+    assert!(wp_config.contains(&commented), "{wp_config}");
+    assert_url_keys_moved(&f, &c, &clash);
     assert_eq!(option(&f, &clone_db, "siteurl"), new_url);
     assert_eq!(option(&f, &clone_db, "home"), new_url);
 
@@ -266,6 +275,73 @@ fn clone_to_another_directory_database_and_address() {
     );
     assert!(restore_leftovers(&f.site.path).is_empty());
     assert_eq!(restore_leftovers(&clone), Vec::<String>::new());
+}
+
+/// Options keyed by the site's address (issue 16, item 5): one whose keys the clone must
+/// rewrite, and one where the rewrite would make two keys equal (the clone's address, on
+/// `new_url`, is already a key): PHP would keep only one entry, so it must be left unchanged
+/// and named. Returns the second one as stored.
+fn seed_url_keys(f: &Fixture, new_url: &str) -> String {
+    let old = &f.site.url;
+    let keyed = format!(
+        "a:2:{{{}{}{}a:1:{{{}i:1;}}}}",
+        ser(&format!("{old}/landing")),
+        ser("first"),
+        ser(old),
+        ser(&format!("{old}/x"))
+    );
+    let clash = format!(
+        "a:2:{{{}i:1;{}i:2;}}",
+        ser(&format!("{old}/a")),
+        ser(&format!("{new_url}/a"))
+    );
+    f.db.sql_db(
+        &f.site.db_name,
+        &format!(
+            "INSERT INTO wp_options (option_name, option_value, autoload) VALUES
+             ('wpb_url_keys', '{keyed}', 'no'), ('wpb_key_clash', '{clash}', 'no')"
+        ),
+    );
+    clash
+}
+
+/// In the clone, PHP unserializes the keyed option with the new address in its keys; the one
+/// whose keys would collide is as it was, and the restore said so.
+fn assert_url_keys_moved(f: &Fixture, c: &Clone, clash: &str) {
+    let new_url = &c.url;
+    let value = option(f, &c.db, "wpb_url_keys");
+    assert_eq!(
+        unserialized_json(&value),
+        format!(r#"{{"{new_url}/landing":"first","{new_url}":{{"{new_url}/x":1}}}}"#),
+        "serialized value: {value}"
+    );
+    assert_eq!(option(f, &c.db, "wpb_key_clash"), clash);
+    let said = format!("{}{}", stdout(&c.out), stderr(&c.out));
+    assert!(
+        said.contains("wp_options, column option_value")
+            && said.contains(&format!("would both become \"{new_url}/a\""))
+            && said.contains("1 left unchanged"),
+        "{said}"
+    );
+}
+
+/// A commented-out line of the site's wp-config.php naming its old database, directory and
+/// address, as people leave them: a clone keeps it as it is. Returns the line.
+fn comment_out_old_settings(f: &Fixture) -> String {
+    let wp = f.site.path.join("wp-config.php");
+    let line = format!(
+        "// define( 'DB_NAME', '{}' ); # was at {} on {}",
+        f.site.db_name,
+        f.site.path.display(),
+        f.site.url
+    );
+    let text = std::fs::read_to_string(&wp).unwrap();
+    std::fs::write(
+        &wp,
+        text.replacen("<?php\n", &format!("<?php\n{line}\n"), 1),
+    )
+    .unwrap();
+    line
 }
 
 /// A post as page builders store addresses (issue 16, item 5): a Gutenberg block whose JSON

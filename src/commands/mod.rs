@@ -8,6 +8,7 @@ pub mod ls;
 pub mod prune;
 pub mod report;
 pub mod restore;
+pub mod restore_only;
 pub mod status;
 pub mod storage_paths;
 pub mod sync_d1;

@@ -135,7 +135,7 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<Outcome> {
 }
 
 /// The site `name` of config.json.
-fn find_site(config: &Config, name: Option<&str>) -> Result<SiteConfig, UsageError> {
+pub fn find_site(config: &Config, name: Option<&str>) -> Result<SiteConfig, UsageError> {
     let found = match name {
         Some(name) => config.sites.iter().find(|s| s.name == name),
         None => config.sites.first(), // --path: the one site it stands for
@@ -151,7 +151,7 @@ fn find_site(config: &Config, name: Option<&str>) -> Result<SiteConfig, UsageErr
 }
 
 /// Ask on the terminal before replacing `live` things; without one, --yes is needed.
-fn confirm(live: &[String], yes: bool) -> anyhow::Result<()> {
+pub fn confirm(live: &[String], yes: bool) -> anyhow::Result<()> {
     if live.is_empty() || yes {
         return Ok(());
     }

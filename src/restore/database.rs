@@ -623,7 +623,7 @@ mod tests {
     }
 
     #[test]
-    fn a_value_too_deep_to_rewrite_is_left_unchanged_and_named() {
+    fn values_too_deep_or_with_colliding_keys_are_left_unchanged_and_named() {
         let col = |name: &str, t: &str, primary| Column {
             name: name.into(),
             data_type: t.into(),
@@ -642,9 +642,16 @@ mod tests {
         let s = |t: &str| format!("s:{}:\"{t}\";", t.len());
         let deep = (0..1000).fold(s("http://old.example/x"), |v, _| s(&v));
         let shallow = s(&s("http://old.example/x"));
+        // Keys that the move would make equal (one entry would be lost).
+        let clash = format!(
+            "a:2:{{{}i:1;{}i:2;}}",
+            s("http://old.example/a"),
+            s("https://new.example/a")
+        );
         let rows = vec![
             vec![Some(b"5".to_vec()), Some(deep.into_bytes())],
             vec![Some(b"6".to_vec()), Some(shallow.into_bytes())],
+            vec![Some(b"7".to_vec()), Some(clash.into_bytes())],
         ];
         let pairs = [(
             "http://old.example".to_string(),
@@ -654,13 +661,20 @@ mod tests {
         let updates = table.updates(&rows, &pairs, &mut left);
         assert_eq!(updates.len(), 1, "only the shallow value is rewritten");
         assert!(updates[0].0.contains("`option_id` = 6"), "{}", updates[0].0);
-        assert_eq!(left.len(), 1, "{left:?}");
+        assert_eq!(left.len(), 2, "{left:?}");
         assert!(
             left[0].starts_with(
                 "table wp_options, column option_value, the row where option_id = 5: "
             ) && left[0].contains("left unchanged"),
             "{}",
             left[0]
+        );
+        assert!(
+            left[1].starts_with(
+                "table wp_options, column option_value, the row where option_id = 7: two keys"
+            ) && left[1].contains("\"https://new.example/a\""),
+            "{}",
+            left[1]
         );
     }
 

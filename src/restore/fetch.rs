@@ -1,17 +1,22 @@
 //! Downloading an archive while hashing it, straight through a reader on a blocking thread:
 //! verify reads and keeps nothing; restore unpacks into a staging directory that it throws
-//! away unless the hash matches.
+//! away unless the hash matches ([`first_intact`]: the first storage whose copy is the one
+//! recorded).
 //!
 //! The whole object is read and hashed, even when the reader stops early, so the
 //! sha256 that is compared is always the sha256 of everything the storage sent.
 
 use std::io::{self, Read};
 
+use anyhow::bail;
+
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
+use crate::logdb::LogDb;
+use crate::storage::catalog::{self, Expected};
 use crate::storage::{Storage, StorageError, io_error};
 
 /// What was downloaded.
@@ -87,6 +92,83 @@ where
         .join()
         .unwrap_or_else(|_| Err(anyhow::anyhow!("the archive reader panicked")));
     downloaded.map(|f| (consumed, f))
+}
+
+/// What `consume` made of an archive whose download matched its recorded sha256.
+pub struct Intact<T> {
+    pub value: T,
+    /// The storage it came from.
+    pub storage: String,
+    pub expected: Expected,
+    /// Bytes downloaded (the stored object's size).
+    pub size: u64,
+}
+
+/// Stream `key` through `consume` (which unpacks it as it arrives) from the first of
+/// `storages` whose copy has the sha256 recorded for it (object metadata, `.sha256` sidecar,
+/// or backups.db when there is one). A copy that does not match, or has no recorded sha256,
+/// is refused, what `consume` made of it dropped (a staging directory removes itself), and the
+/// next storage tried. An error of `consume` on a matching copy is the archive's own: returned
+/// as it is.
+pub fn first_intact<T, F>(
+    rt: &tokio::runtime::Runtime,
+    key: &str,
+    storages: &[&dyn Storage],
+    logdb: Option<&LogDb>,
+    consume: F,
+) -> anyhow::Result<Intact<T>>
+where
+    T: Send + 'static,
+    F: Fn(&mut dyn Read) -> anyhow::Result<T> + Clone + Send + 'static,
+{
+    let mut refused = Vec::new();
+    for st in storages {
+        let name = st.name();
+        let head = match rt.block_on(st.head(key)) {
+            Ok(h) => h,
+            Err(e) => {
+                refused.push(format!("{name}: {e}"));
+                continue;
+            }
+        };
+        let recorded = logdb.and_then(|db| db.archive_sha256(key, name).ok().flatten());
+        let expected = match catalog::expected(key, head.sha256.as_deref(), recorded.as_deref()) {
+            Ok(e) => e,
+            Err(e) => {
+                refused.push(format!("{name}: {e}"));
+                continue;
+            }
+        };
+        tracing::info!(storage = name, "downloading and unpacking {key}");
+        let (value, got) = match stream(rt, *st, key, consume.clone()) {
+            Ok(x) => x,
+            Err(e) => {
+                refused.push(format!("{name}: {e}"));
+                continue;
+            }
+        };
+        if got.sha256 != expected.sha256 {
+            drop(value);
+            let why = format!(
+                "{name}: the downloaded copy ({} bytes) has sha256 {} but the sha256 recorded in {} is {}: the archive was changed or damaged",
+                got.size, got.sha256, expected.source, expected.sha256
+            );
+            tracing::warn!("{why}");
+            refused.push(why);
+            continue;
+        }
+        // The copy is the one that was stored: if it does not unpack, no other copy will.
+        return Ok(Intact {
+            value: value?,
+            storage: name.to_string(),
+            expected,
+            size: got.size,
+        });
+    }
+    bail!(
+        "refusing to restore {key}: no intact copy ({}); nothing was changed",
+        refused.join("; ")
+    )
 }
 
 /// A blocking `Read` over chunks from an async channel.

@@ -15,6 +15,7 @@ pub mod browse;
 pub mod database;
 pub mod dumpcheck;
 pub mod fetch;
+pub mod only;
 pub mod parent;
 pub mod serialized;
 pub mod stage;

@@ -21,7 +21,7 @@ use crate::restore::fetch;
 use crate::restore::unpack::{self, Contents};
 use crate::site::wpconfig;
 use crate::storage::Storage;
-use crate::storage::catalog::{self, Expected};
+use crate::storage::catalog::Expected;
 
 /// An archive whose sha256 matched, unpacked beside its target.
 pub struct Fetched {
@@ -47,10 +47,9 @@ pub struct StageTo {
 }
 
 /// Download `key` from the first of `storages` that has an intact copy, unpacking it while it
-/// arrives ([`stage`]) and hashing every byte. A copy whose sha256 does not match the one
-/// recorded (or that has no recorded sha256) is refused, whatever was unpacked from it is
-/// removed, and the next storage is tried: nothing may be replaced by an archive that turns
-/// out to be damaged, and nothing live is touched here. No compressed copy is kept on disk.
+/// arrives ([`stage`]) and hashing every byte ([`fetch::first_intact`]): nothing may be
+/// replaced by an archive that turns out to be damaged, and nothing live is touched here. No
+/// compressed copy is kept on disk.
 pub fn fetch_and_stage(
     rt: &tokio::runtime::Runtime,
     key: &str,
@@ -58,58 +57,16 @@ pub fn fetch_and_stage(
     logdb: Option<&LogDb>,
     to: &StageTo,
 ) -> anyhow::Result<Fetched> {
-    let mut refused = Vec::new();
-    for st in storages {
-        let name = st.name();
-        let head = match rt.block_on(st.head(key)) {
-            Ok(h) => h,
-            Err(e) => {
-                refused.push(format!("{name}: {e}"));
-                continue;
-            }
-        };
-        let recorded = logdb.and_then(|db| db.archive_sha256(key, name).ok().flatten());
-        let expected = match catalog::expected(key, head.sha256.as_deref(), recorded.as_deref()) {
-            Ok(e) => e,
-            Err(e) => {
-                refused.push(format!("{name}: {e}"));
-                continue;
-            }
-        };
-        tracing::info!(storage = name, "downloading and unpacking {key}");
-        let (owned_key, owned_to) = (key.to_string(), to.clone());
-        let (staged, got) = match fetch::stream(rt, *st, key, move |reader| {
-            stage(reader, &owned_key, &owned_to)
-        }) {
-            Ok(x) => x,
-            Err(e) => {
-                refused.push(format!("{name}: {e}"));
-                continue;
-            }
-        };
-        if got.sha256 != expected.sha256 {
-            // Dropping what was staged removes it.
-            drop(staged);
-            let why = format!(
-                "{name}: the downloaded copy ({} bytes) has sha256 {} but the sha256 recorded in {} is {}: the archive was changed or damaged",
-                got.size, got.sha256, expected.source, expected.sha256
-            );
-            tracing::warn!("{why}");
-            refused.push(why);
-            continue;
-        }
-        // The copy is the one that was stored: if it does not unpack, no other copy will.
-        return Ok(Fetched {
-            staged: staged?,
-            storage: name.to_string(),
-            expected,
-            size: got.size,
-        });
-    }
-    bail!(
-        "refusing to restore {key}: no intact copy ({}); nothing was changed",
-        refused.join("; ")
-    )
+    let (owned_key, owned_to) = (key.to_string(), to.clone());
+    let got = fetch::first_intact(rt, key, storages, logdb, move |reader| {
+        stage(reader, &owned_key, &owned_to)
+    })?;
+    Ok(Fetched {
+        staged: got.value,
+        storage: got.storage,
+        expected: got.expected,
+        size: got.size,
+    })
 }
 
 /// The time in the names of directories a restore leaves (`20261124T030405Z`).
@@ -203,6 +160,7 @@ pub fn stage(archive: &mut dyn std::io::Read, key: &str, to: &StageTo) -> anyhow
             extract_to: staging.as_ref().map(|s| s.dir.as_path()),
             database_to: database_sql.as_mut().map(|f| f.as_file_mut()),
             preserve_owner: unsafe { libc::geteuid() } == 0,
+            only: None,
         },
     )?;
     let problems = contents.problems();
@@ -361,67 +319,86 @@ fn php_str(s: &str) -> String {
 }
 
 /// Point a restored wp-config.php at `db_name` (every `DB_NAME` definition) and apply the
-/// plain `replacements` (old directory and address to new ones).
+/// plain `replacements` (old directory and address to new ones), in live code only: comments
+/// (`//`, `#`, `/* */`, found by the PHP lexer of [`wpconfig::comments`]) keep the old values,
+/// as a person left them (a commented-out `define('DB_NAME', 'old')` stays a note of the old).
 pub fn rewrite_wp_config(
     text: &str,
     db_name: Option<&str>,
     replacements: &[(String, String)],
 ) -> anyhow::Result<String> {
-    let mut out = text.to_string();
-    if let Some(name) = db_name {
-        let mut result = String::with_capacity(out.len());
-        let mut rest = out.as_str();
-        let mut found = 0;
-        while let Some(i) = rest.find("DB_NAME") {
-            let (before, after) = rest.split_at(i + "DB_NAME".len());
-            result.push_str(before);
-            rest = after;
-            let prev = before[..i].chars().next_back();
-            if prev.is_some_and(|c| c.is_alphanumeric() || c == '_') {
-                continue;
-            }
-            // `'DB_NAME', '...'` or `DB_NAME = '...'`: find the value literal.
-            let t = rest.trim_start_matches(['\'', '"']);
-            let t2 = t.trim_start();
-            let Some(t3) = t2.strip_prefix([',', '=']) else {
-                continue;
-            };
-            let t4 = t3.trim_start();
-            let Some(quote) = t4.chars().next().filter(|c| *c == '\'' || *c == '"') else {
-                continue;
-            };
-            let body = &t4[1..];
-            let mut end = None;
-            let mut escaped = false;
-            for (j, c) in body.char_indices() {
-                if escaped {
-                    escaped = false;
-                } else if c == '\\' {
-                    escaped = true;
-                } else if c == quote {
-                    end = Some(j);
-                    break;
-                }
-            }
-            let Some(end) = end else { continue };
-            let literal_start = rest.len() - t4.len();
-            result.push_str(&rest[..literal_start]);
-            result.push_str(&php_str(name));
-            rest = &body[end + 1..];
-            found += 1;
+    let mut out = String::with_capacity(text.len());
+    let mut found = 0;
+    let mut at = 0;
+    let end = text.len()..text.len();
+    for comment in wpconfig::comments(text).into_iter().chain([end]) {
+        let mut code = text[at..comment.start].to_string();
+        if let Some(name) = db_name {
+            let (named, n) = point_db_name(&code, name);
+            code = named;
+            found += n;
         }
-        result.push_str(rest);
-        if found == 0 {
-            bail!("wp-config.php: DB_NAME is not defined as a plain string");
+        for (from, to) in replacements {
+            if !from.is_empty() && from != to {
+                code = code.replace(from.as_str(), to);
+            }
         }
-        out = result;
+        out.push_str(&code);
+        out.push_str(&text[comment.clone()]);
+        at = comment.end;
     }
-    for (from, to) in replacements {
-        if !from.is_empty() && from != to {
-            out = out.replace(from.as_str(), to);
-        }
+    if db_name.is_some() && found == 0 {
+        bail!("wp-config.php: DB_NAME is not defined as a plain string");
     }
     Ok(out)
+}
+
+/// `code` with the value of every `DB_NAME` definition (`'DB_NAME', '...'` or
+/// `DB_NAME = '...'`) replaced by `name`, and how many there were.
+fn point_db_name(code: &str, name: &str) -> (String, usize) {
+    let mut result = String::with_capacity(code.len());
+    let mut rest = code;
+    let mut found = 0;
+    while let Some(i) = rest.find("DB_NAME") {
+        let (before, after) = rest.split_at(i + "DB_NAME".len());
+        result.push_str(before);
+        rest = after;
+        let prev = before[..i].chars().next_back();
+        if prev.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+            continue;
+        }
+        // `'DB_NAME', '...'` or `DB_NAME = '...'`: find the value literal.
+        let t = rest.trim_start_matches(['\'', '"']);
+        let t2 = t.trim_start();
+        let Some(t3) = t2.strip_prefix([',', '=']) else {
+            continue;
+        };
+        let t4 = t3.trim_start();
+        let Some(quote) = t4.chars().next().filter(|c| *c == '\'' || *c == '"') else {
+            continue;
+        };
+        let body = &t4[1..];
+        let mut end = None;
+        let mut escaped = false;
+        for (j, c) in body.char_indices() {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == quote {
+                end = Some(j);
+                break;
+            }
+        }
+        let Some(end) = end else { continue };
+        let literal_start = rest.len() - t4.len();
+        result.push_str(&rest[..literal_start]);
+        result.push_str(&php_str(name));
+        rest = &body[end + 1..];
+        found += 1;
+    }
+    result.push_str(rest);
+    (result, found)
 }
 
 #[cfg(test)]
@@ -446,6 +423,47 @@ mod tests {
             rewrite_wp_config("a b a", None, &[("a".into(), "c".into())]).unwrap(),
             "c b c"
         );
+    }
+
+    #[test]
+    fn commented_out_lines_keep_the_old_values() {
+        let src = "<?php
+// define('DB_NAME', 'wp_old');
+# define( 'DB_NAME', 'wp_older' ); moved from /var/www/old
+/* Until 2024 at http://old.example:
+define('DB_NAME', 'wp_oldest');
+define('WP_HOME', 'http://old.example'); */
+define('DB_NAME', 'wp_old'); // was 'DB_NAME', 'wp_old' at http://old.example
+define('WP_HOME', 'http://old.example');
+define('WP_CONTENT_DIR', '/var/www/old/wp-content'); # not /var/www/old/x
+$a = 'http://old.example // in a string'; $b = \"# /var/www/old\";
+";
+        let out = rewrite_wp_config(
+            src,
+            Some("wp_clone"),
+            &[
+                ("/var/www/old".into(), "/srv/clone".into()),
+                ("http://old.example".into(), "https://clone.example".into()),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            "<?php
+// define('DB_NAME', 'wp_old');
+# define( 'DB_NAME', 'wp_older' ); moved from /var/www/old
+/* Until 2024 at http://old.example:
+define('DB_NAME', 'wp_oldest');
+define('WP_HOME', 'http://old.example'); */
+define('DB_NAME', 'wp_clone'); // was 'DB_NAME', 'wp_old' at http://old.example
+define('WP_HOME', 'https://clone.example');
+define('WP_CONTENT_DIR', '/srv/clone/wp-content'); # not /var/www/old/x
+$a = 'https://clone.example // in a string'; $b = \"# /srv/clone\";
+"
+        );
+        // Only a commented-out definition: the live file defines none.
+        let e = rewrite_wp_config("<?php\n// define('DB_NAME', 'a');\n", Some("b"), &[]);
+        assert!(e.is_err(), "{e:?}");
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! `define('DB_NAME', '...')` in any case, `const DB_NAME = '...'` and `$table_prefix = '...'`
 //! are read from the tokens; as in PHP, the first definition of a constant wins. A value that
 //! PHP computes at run time (`getenv(...)`, a variable, concatenation, interpolation) cannot be
-//! read here, and says so.
+//! read here, and says so. [`comments`] says where the comments are, so that a rewrite of the
+//! file for a clone changes only live code.
 
 use std::path::{Path, PathBuf};
 
@@ -69,21 +70,52 @@ fn is_ident(c: char) -> bool {
 
 /// Tokenize PHP source, dropping comments and whitespace.
 fn lex(src: &str) -> Vec<Token> {
+    scan(src).0
+}
+
+/// Where the comments of PHP source are (`//`, `#` and `/* */`, not their look-alikes inside
+/// strings), as byte ranges in order: what a rewrite of the live code must leave alone.
+pub fn comments(src: &str) -> Vec<std::ops::Range<usize>> {
+    let bytes: Vec<usize> = src
+        .char_indices()
+        .map(|(b, _)| b)
+        .chain([src.len()])
+        .collect();
+    let byte = |i: usize| bytes[i.min(bytes.len() - 1)];
+    scan(src)
+        .1
+        .into_iter()
+        .map(|r| byte(r.start)..byte(r.end))
+        .collect()
+}
+
+/// PHP source as tokens (comments and whitespace dropped), and where its comments are (char
+/// indexes).
+fn scan(src: &str) -> (Vec<Token>, Vec<std::ops::Range<usize>>) {
     let chars: Vec<char> = src.chars().collect();
     let mut out = Vec::new();
+    let mut comments = Vec::new();
     let mut i = 0;
     let at = |i: usize| chars.get(i).copied();
     while let Some(c) = at(i) {
+        let start = i;
         match c {
             c if c.is_whitespace() => i += 1,
-            '#' => i = skip_line(&chars, i),
-            '/' if at(i + 1) == Some('/') => i = skip_line(&chars, i),
+            '#' => {
+                i = skip_line(&chars, i);
+                comments.push(start..i);
+            }
+            '/' if at(i + 1) == Some('/') => {
+                i = skip_line(&chars, i);
+                comments.push(start..i);
+            }
             '/' if at(i + 1) == Some('*') => {
                 i += 2;
                 while i < chars.len() && !(chars[i] == '*' && at(i + 1) == Some('/')) {
                     i += 1;
                 }
-                i += 2;
+                i = (i + 2).min(chars.len());
+                comments.push(start..i);
             }
             '\'' => {
                 let (token, next) = single_quoted(&chars, i);
@@ -116,7 +148,7 @@ fn lex(src: &str) -> Vec<Token> {
             }
         }
     }
-    out
+    (out, comments)
 }
 
 /// A single-quoted string starting at `i`: the token and the index after it.
@@ -479,6 +511,14 @@ require_once ABSPATH . 'wp-settings.php';
         let src = "<?php define('DB_NAME','wp'); define('DB_USER','u'); define('DB_PASSWORD','sekrit'); define('DB_HOST','h:99999');";
         let e = parse(src).unwrap_err().to_string();
         assert!(e.contains("DB_HOST") && !e.contains("sekrit"), "{e}");
+    }
+
+    #[test]
+    fn comments_are_found_as_php_sees_them() {
+        let src = "<?php // é one\n$a = 'x // y # z /* w */'; # two ?>\n/* ü\nthree */ $b = \"//\"; /* open";
+        let found: Vec<&str> = comments(src).into_iter().map(|r| &src[r]).collect();
+        assert_eq!(found, ["// é one", "# two ", "/* ü\nthree */", "/* open"]);
+        assert!(comments("").is_empty());
     }
 
     #[test]

@@ -5,6 +5,9 @@
 //! is kept in memory with its metadata for the restore to put back, and [`Contents::problems`]
 //! compares `manifest.json` with what was actually read.
 //!
+//! With a [`Selection`] (`restore --only`), only some paths of `files/` are extracted (the
+//! rest is still read and checked).
+//!
 //! Entries may come in any order (formats.md). Directories are created private first and get
 //! their own mode, mtime (and owner, when running as root) at the end, deepest first, so a
 //! read-only directory in the archive cannot block its own contents.
@@ -21,6 +24,9 @@ use tar::EntryType;
 use crate::dbtools::COMPLETION_MARKER;
 use crate::manifest::{FORMAT_VERSION, Manifest, PARENT_WP_CONFIG};
 
+mod select;
+pub use select::Selection;
+
 /// What to do with the archive's contents besides checking them.
 #[derive(Default)]
 pub struct Options<'a> {
@@ -30,6 +36,8 @@ pub struct Options<'a> {
     pub database_to: Option<&'a mut File>,
     /// Restore the owner and group of every entry (only root can).
     pub preserve_owner: bool,
+    /// Extract only these paths of `files/`.
+    pub only: Option<&'a mut Selection>,
 }
 
 /// `database.sql` as read.
@@ -203,6 +211,7 @@ pub fn read(mut reader: impl Read, opts: Options) -> anyhow::Result<Contents> {
             .map(|root| Extractor::new(root, opts.preserve_owner)),
         database_to: opts.database_to,
         preserve_owner: opts.preserve_owner,
+        only: opts.only,
     };
     let decoder =
         zstd::stream::read::Decoder::new(&mut reader).context("cannot start the zstd decoder")?;
@@ -234,6 +243,7 @@ struct Reading<'a> {
     extractor: Option<Extractor>,
     database_to: Option<&'a mut File>,
     preserve_owner: bool,
+    only: Option<&'a mut Selection>,
 }
 
 impl Reading<'_> {
@@ -287,7 +297,11 @@ impl Reading<'_> {
             // Devices and fifos are never archived; a foreign archive's are skipped.
             return Ok(());
         }
-        let Some(extractor) = self.extractor.as_mut() else {
+        let selected = match self.only.as_deref_mut() {
+            Some(only) => only.wants(rel, kind, entry.size()),
+            None => true,
+        };
+        let Some(extractor) = self.extractor.as_mut().filter(|_| selected) else {
             if rel == Path::new("wp-config.php") && kind.is_file() {
                 self.contents.wp_config = Some(read_small(entry, "wp-config.php")?);
             }
@@ -303,6 +317,9 @@ impl Reading<'_> {
             extractor.symlink(rel, &target, entry.header())?;
         } else if kind == EntryType::Link {
             let target = link_target(entry, path, "hard link")?;
+            if let (Some(only), Ok(Place::File(trel))) = (self.only.as_deref(), place(&target)) {
+                only.ensure_link_target(rel, &trel)?;
+            }
             extractor.hard_link(rel, &target)?;
         } else {
             let dst = extractor.file(entry, rel)?;
@@ -656,6 +673,7 @@ mod tests {
                 extract_to: Some(dir.path()),
                 database_to: Some(&mut db),
                 preserve_owner: false,
+                only: None,
             },
         )
         .unwrap();
@@ -716,6 +734,67 @@ mod tests {
             with(&manifest(0, 0, DUMP), None).problems(),
             Vec::<String>::new()
         );
+    }
+
+    #[test]
+    fn a_selection_extracts_only_its_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut only = Selection::new(vec!["wp-content".into(), "gone.txt".into()]);
+        let c = read(
+            good().as_slice(),
+            Options {
+                extract_to: Some(dir.path()),
+                only: Some(&mut only),
+                ..Options::default()
+            },
+        )
+        .unwrap();
+        // The whole archive was read and checked.
+        assert_eq!(c.problems(), Vec::<String>::new());
+        assert_eq!(
+            fixture_tree(&dir.path().join("files")),
+            ["wp-content", "wp-content/a.txt"]
+        );
+        assert_eq!((only.files, only.bytes), (1, 5));
+        assert_eq!(only.missing(), [Path::new("gone.txt")]);
+
+        // A hard link to a file that is not extracted: refused, naming what to add.
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut h = Header::new_gnu();
+        h.set_size(1);
+        h.set_mode(0o644);
+        tar.append_data(&mut h, "files/a", &b"x"[..]).unwrap();
+        let mut h = Header::new_gnu();
+        h.set_entry_type(EntryType::Link);
+        h.set_size(0);
+        tar.append_link(&mut h, "files/d/b", "files/a").unwrap();
+        let a = zstd::encode_all(tar.into_inner().unwrap().as_slice(), 3).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut only = Selection::new(vec!["d".into()]);
+        let err = read(
+            a.as_slice(),
+            Options {
+                extract_to: Some(dir.path()),
+                only: Some(&mut only),
+                ..Options::default()
+            },
+        )
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("add --only a"), "{err:#}");
+    }
+
+    /// Every path under `root`, relative, sorted.
+    fn fixture_tree(root: &Path) -> Vec<String> {
+        let mut out: Vec<String> = walkdir::WalkDir::new(root)
+            .min_depth(1)
+            .into_iter()
+            .map(|e| {
+                let e = e.unwrap();
+                e.path().strip_prefix(root).unwrap().display().to_string()
+            })
+            .collect();
+        out.sort();
+        out
     }
 
     #[test]

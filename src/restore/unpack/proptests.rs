@@ -61,6 +61,7 @@ fn read_contained(archive: &[u8]) -> anyhow::Result<unpack::Contents> {
             extract_to: Some(&target),
             database_to: Some(&mut db),
             preserve_owner: false,
+            only: None,
         },
     );
     let outside = escaped(outer.path(), &target);

@@ -6,9 +6,16 @@
 //! `unserialize()` then fails, silently losing the option or widget. Here a value that parses
 //! as serialized data is rebuilt with the replacement made inside each string *value* and each
 //! length recomputed (in bytes, as PHP counts them); a string that is itself serialized (double
-//! serialization, common in plugins) is handled recursively; array keys, property names and
-//! class names are left alone. A value that does not parse as a whole is replaced as plain text,
-//! as WordPress's own tools do.
+//! serialization, common in plugins) is handled recursively. A value that does not parse as a
+//! whole is replaced as plain text, as WordPress's own tools do.
+//!
+//! Array keys are rewritten too (page builders and caches key arrays by URL), which
+//! `wp search-replace` does not do: it walks `array_keys()` and replaces only values. A rewrite
+//! can make two keys of one array equal (`http://old/a` becomes `http://new/a`, which the array
+//! already has), and PHP keeps only the last of two equal keys, silently dropping the other
+//! entry; such a value is left unchanged as a whole and reported ([`Unchanged::KeysCollide`]).
+//! Keys are compared as PHP indexes them (`"5"` is the integer key 5). Property names of objects
+//! and class names are left alone: they are the class's own.
 //!
 //! This is done in Rust rather than by running PHP so that restore needs no php-cli and never
 //! unserializes (and so never instantiates) objects of the site's classes.
@@ -17,20 +24,28 @@
 //! `trim()`: space, `\t`, `\n`, `\r`, `\0`, `\x0B`) and kept as it was. Arrays and objects are
 //! walked with a stack of our own, not by recursion, so no nesting depth can overflow the
 //! stack; a serialized string inside a serialized string is read up to [`MAX_NESTED`] levels
-//! deep, and a value nested deeper is left unchanged and reported ([`TooDeep`]).
+//! deep, and a value nested deeper is left unchanged and reported ([`Unchanged::TooDeep`]).
 
 /// How many serialized strings deep inside one another a value is still rewritten.
 pub const MAX_NESTED: usize = 32;
 
-/// A value holds serialized strings nested more than [`MAX_NESTED`] deep: left unchanged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "it holds PHP-serialized strings nested more than {MAX_NESTED} deep, so it was left unchanged; if it holds the old address, edit it by hand"
-)]
-pub struct TooDeep;
+/// Why a value that holds an old address was left unchanged, as a whole.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unchanged {
+    /// It holds serialized strings nested more than [`MAX_NESTED`] deep.
+    #[error(
+        "it holds PHP-serialized strings nested more than {MAX_NESTED} deep, so it was left unchanged; if it holds the old address, edit it by hand"
+    )]
+    TooDeep,
+    /// Two keys of one of its arrays would be equal once rewritten: PHP would keep one.
+    #[error(
+        "two keys of one of its arrays would both become {key:?} with the new address, and PHP keeps only one of two equal keys, so it was left unchanged; merge the two entries by hand"
+    )]
+    KeysCollide { key: String },
+}
 
 /// Replace every `(from, to)` pair in `value`. `Ok(None)` when nothing changed.
-pub fn replace(value: &[u8], pairs: &[(&[u8], &[u8])]) -> Result<Option<Vec<u8>>, TooDeep> {
+pub fn replace(value: &[u8], pairs: &[(&[u8], &[u8])]) -> Result<Option<Vec<u8>>, Unchanged> {
     let pairs: Vec<(&[u8], &[u8])> = pairs
         .iter()
         .copied()
@@ -67,11 +82,15 @@ fn php_trim(value: &[u8]) -> (&[u8], &[u8], &[u8]) {
 
 /// A string value, `depth` serialized strings deep: serialized data rebuilt (its surrounding
 /// whitespace kept), anything else replaced as plain text.
-fn replace_value(value: &[u8], pairs: &[(&[u8], &[u8])], depth: usize) -> Result<Vec<u8>, TooDeep> {
+fn replace_value(
+    value: &[u8],
+    pairs: &[(&[u8], &[u8])],
+    depth: usize,
+) -> Result<Vec<u8>, Unchanged> {
     let (lead, body, trail) = php_trim(value);
     if looks_serialized(body) {
         if depth > MAX_NESTED {
-            return Err(TooDeep);
+            return Err(Unchanged::TooDeep);
         }
         let mut p = Parser {
             input: body,
@@ -79,6 +98,7 @@ fn replace_value(value: &[u8], pairs: &[(&[u8], &[u8])], depth: usize) -> Result
             out: Vec::with_capacity(value.len() + 16),
             pairs,
             depth,
+            keys: Vec::new(),
         };
         p.out.extend_from_slice(lead);
         match p.run() {
@@ -86,7 +106,7 @@ fn replace_value(value: &[u8], pairs: &[(&[u8], &[u8])], depth: usize) -> Result
                 p.out.extend_from_slice(trail);
                 return Ok(p.out);
             }
-            Err(Stop::TooDeep) => return Err(TooDeep),
+            Err(Stop::Unchanged(why)) => return Err(why),
             Ok(()) | Err(Stop::NotSerialized) => {}
         }
     }
@@ -132,21 +152,70 @@ fn looks_serialized(t: &[u8]) -> bool {
 enum Stop {
     /// Not serialized data: the caller replaces it as plain text.
     NotSerialized,
-    /// Serialized strings nested too deep: the whole value is left unchanged.
-    TooDeep,
+    /// The whole value is left unchanged, for this reason.
+    Unchanged(Unchanged),
 }
 
-/// One value read: a whole one, or the opening of an array or object of `n` members.
+/// One value read: a whole one, or the opening of an array (`array`) or object of `n` members.
 enum Step {
     Done,
-    Open(usize),
+    Open { n: usize, array: bool },
 }
 
 /// An array or object being read: how many of its keys and values are left, and whether its
-/// string values are replaced.
+/// string values are replaced. For an array, where its keys start in [`Parser::keys`] and
+/// whether any of them was rewritten (only then can two of them collide).
 struct Open {
     left: usize,
     replace: bool,
+    array: bool,
+    keys_from: usize,
+    keys_changed: bool,
+}
+
+/// An array key as read: its text in the input (the digits of an integer key), and whether it
+/// is an integer key.
+struct KeyAt {
+    start: usize,
+    end: usize,
+    int: bool,
+}
+
+/// A key as PHP indexes an array by it: an integer, or a string that does not read as one.
+#[derive(PartialEq, Eq, Hash)]
+enum Key<'k> {
+    Int(i64),
+    Str(std::borrow::Cow<'k, [u8]>),
+}
+
+impl<'k> Key<'k> {
+    /// The key an `i:N;` (`int`) or `s:N:"...";` key with this text stands for. A string that
+    /// is an integer written canonically (`5`, `-12`, not `05`, `+5` or `-0`) is that integer,
+    /// as PHP's `unserialize()` reads it.
+    fn of(text: std::borrow::Cow<'k, [u8]>, int: bool) -> Key<'k> {
+        let canonical = |t: &[u8]| {
+            let digits = t.strip_prefix(b"-").unwrap_or(t);
+            match digits {
+                [b'0'] => t.len() == 1,
+                [b'1'..=b'9', rest @ ..] => rest.iter().all(u8::is_ascii_digit),
+                _ => false,
+            }
+        };
+        let number = (int || canonical(&text))
+            .then(|| std::str::from_utf8(&text).ok()?.parse::<i64>().ok())
+            .flatten();
+        match number {
+            Some(n) => Key::Int(n),
+            None => Key::Str(text),
+        }
+    }
+
+    fn shown(&self) -> String {
+        match self {
+            Key::Int(n) => n.to_string(),
+            Key::Str(s) => String::from_utf8_lossy(s).into_owned(),
+        }
+    }
 }
 
 /// A strict parser of PHP's serialization format that copies what it reads to `out`, with
@@ -158,6 +227,8 @@ struct Parser<'a> {
     pairs: &'a [(&'a [u8], &'a [u8])],
     /// How many serialized strings deep `input` is.
     depth: usize,
+    /// The keys of the arrays being read, innermost array's last.
+    keys: Vec<KeyAt>,
 }
 
 impl<'a> Parser<'a> {
@@ -174,21 +245,29 @@ impl<'a> Parser<'a> {
     fn run(&mut self) -> Result<(), Stop> {
         let mut open: Vec<Open> = Vec::new();
         loop {
-            let replace = match open.last() {
+            let replace = match open.last_mut() {
                 None => true,
                 Some(o) if o.left % 2 == 0 => {
-                    // A key: an integer or a string, never replaced.
+                    // A key: an integer or a string; an array's string keys are rewritten.
                     if !matches!(self.peek(), Some(b'i' | b's')) {
                         return Err(Stop::NotSerialized);
+                    }
+                    if o.array {
+                        o.keys_changed |= self.array_key()?;
+                        o.left -= 1;
+                        continue;
                     }
                     false
                 }
                 Some(o) => o.replace,
             };
             match self.value(replace)? {
-                Step::Open(n) => open.push(Open {
+                Step::Open { n, array } => open.push(Open {
                     left: n.checked_mul(2).ok_or(Stop::NotSerialized)?,
                     replace,
+                    array,
+                    keys_from: self.keys.len(),
+                    keys_changed: false,
                 }),
                 Step::Done => match open.last_mut() {
                     Some(o) => o.left -= 1,
@@ -196,16 +275,85 @@ impl<'a> Parser<'a> {
                 },
             }
             // Close every array or object whose members are all read.
-            while open.last().is_some_and(|o| o.left == 0) {
+            while let Some(o) = open.pop_if(|o| o.left == 0) {
                 self.expect(b'}').ok_or(Stop::NotSerialized)?;
                 self.out.push(b'}');
-                open.pop();
+                if o.keys_changed {
+                    self.ensure_distinct_keys(o.keys_from)?;
+                }
+                self.keys.truncate(o.keys_from);
                 match open.last_mut() {
                     Some(o) => o.left -= 1,
                     None => return Ok(()),
                 }
             }
         }
+    }
+
+    /// An array key (`i:N;` or `s:N:"...";`), copied, a string one with the addresses
+    /// replaced as plain text and its length recomputed; remembered in [`Parser::keys`].
+    /// Whether it changed.
+    fn array_key(&mut self) -> Result<bool, Stop> {
+        let start = self.pos;
+        let int = self.peek() == Some(b'i');
+        self.pos += 1;
+        if int {
+            self.scalar(b'i').ok_or(Stop::NotSerialized)?;
+            self.copy_from(start);
+            // The digits, between `i:` and `;`.
+            let (start, end) = (start + 2, self.pos - 1);
+            self.keys.push(KeyAt { start, end, int });
+            return Ok(false);
+        }
+        let text = self.string_text().ok_or(Stop::NotSerialized)?;
+        let end = self.pos - 2;
+        self.keys.push(KeyAt {
+            start: end - text.len(),
+            end,
+            int,
+        });
+        if !self.pairs.iter().any(|(from, _)| contains(text, from)) {
+            self.copy_from(start);
+            return Ok(false);
+        }
+        let new = plain_replace(text, self.pairs);
+        self.out
+            .extend_from_slice(format!("s:{}:\"", new.len()).as_bytes());
+        self.out.extend_from_slice(&new);
+        self.out.extend_from_slice(b"\";");
+        Ok(true)
+    }
+
+    /// The keys of the array just read (from `keys_from` in [`Parser::keys`]): two keys that
+    /// were different must not become equal once rewritten (PHP would keep only one entry),
+    /// else the whole value is left unchanged. Keys already equal in the value (PHP kept the
+    /// last one when it wrote it) are not this rewrite's doing.
+    fn ensure_distinct_keys(&self, keys_from: usize) -> Result<(), Stop> {
+        use std::borrow::Cow;
+        use std::collections::hash_map::{Entry, HashMap};
+        // Each key as rewritten, and the key it was.
+        let mut seen: HashMap<Key, Key> = HashMap::new();
+        for k in &self.keys[keys_from..] {
+            let text = &self.input[k.start..k.end];
+            let changed = !k.int && self.pairs.iter().any(|(from, _)| contains(text, from));
+            let new = if changed {
+                Cow::Owned(plain_replace(text, self.pairs))
+            } else {
+                Cow::Borrowed(text)
+            };
+            let was = Key::of(Cow::Borrowed(text), k.int);
+            match seen.entry(Key::of(new, k.int)) {
+                Entry::Occupied(e) if *e.get() != was => {
+                    let key = e.key().shown();
+                    return Err(Stop::Unchanged(Unchanged::KeysCollide { key }));
+                }
+                Entry::Occupied(_) => {}
+                Entry::Vacant(e) => {
+                    e.insert(was);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Digits (with an optional sign when `signed`), as text.
@@ -293,7 +441,7 @@ impl<'a> Parser<'a> {
     fn string(&mut self, start: usize, replace: bool) -> Result<(), Stop> {
         let text = self.string_text().ok_or(Stop::NotSerialized)?;
         if replace && self.pairs.iter().any(|(from, _)| contains(text, from)) {
-            let new = replace_value(text, self.pairs, self.depth + 1).map_err(|_| Stop::TooDeep)?;
+            let new = replace_value(text, self.pairs, self.depth + 1).map_err(Stop::Unchanged)?;
             self.out
                 .extend_from_slice(format!("s:{}:\"", new.len()).as_bytes());
             self.out.extend_from_slice(&new);
@@ -348,6 +496,7 @@ impl<'a> Parser<'a> {
     /// `:N:{` of an array or object (from `start`, its tag), copied; its members are read by
     /// [`Parser::run`].
     fn members(&mut self, start: usize) -> Result<Step, Stop> {
+        let array = self.input[start] == b'a';
         let n = (|| {
             self.expect(b':')?;
             let n = self.length()?;
@@ -357,7 +506,7 @@ impl<'a> Parser<'a> {
         })()
         .ok_or(Stop::NotSerialized)?;
         self.copy_from(start);
-        Ok(Step::Open(n))
+        Ok(Step::Open { n, array })
     }
 
     /// After the tag of `C:N:"Name":M:{...}`, a class with its own serialize(): an opaque
@@ -406,6 +555,9 @@ impl<'a> Parser<'a> {
 }
 
 #[cfg(test)]
+mod proptests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -422,7 +574,7 @@ mod tests {
     }
 
     /// `s:N:"text";` with N in bytes, as PHP writes it.
-    fn s(text: &str) -> String {
+    pub(super) fn s(text: &str) -> String {
         format!("s:{}:\"{text}\";", text.len())
     }
 
@@ -436,7 +588,7 @@ mod tests {
             ),
             // A serialized string: the length follows.
             (s(&format!("{OLD}/landing")), s(&format!("{NEW}/landing"))),
-            // Nested arrays, with keys left alone even when they hold the URL.
+            // Nested arrays, keys holding the URL rewritten with their lengths.
             (
                 format!(
                     "a:2:{{{}{}{}a:1:{{i:0;{}}}}}",
@@ -449,7 +601,7 @@ mod tests {
                     "a:2:{{{}{}{}a:1:{{i:0;{}}}}}",
                     s("url"),
                     s(&format!("{NEW}/landing")),
-                    s(OLD),
+                    s(NEW),
                     s(NEW)
                 ),
             ),
@@ -537,8 +689,114 @@ mod tests {
         assert_eq!(text, "a:1:{i:0;s:13:\"eé€teé€\";}");
     }
 
+    #[test]
+    fn array_keys_are_rewritten_with_their_lengths() {
+        // A key longer after the rewrite, and shorter, in bytes; integer keys kept.
+        let pairs: [(&[u8], &[u8]); 2] =
+            [(b"http://a", b"https://b\xc3\xa9"), (b"ftp://x/y", b"z")];
+        let out = replace(
+            b"a:3:{s:10:\"http://a/p\";i:1;i:7;s:1:\"v\";s:9:\"ftp://x/y\";b:1;}",
+            &pairs,
+        );
+        assert_eq!(
+            out,
+            Ok(Some(
+                b"a:3:{s:13:\"https://b\xc3\xa9/p\";i:1;i:7;s:1:\"v\";s:1:\"z\";b:1;}".to_vec()
+            ))
+        );
+    }
+
+    #[test]
+    fn property_names_are_never_rewritten() {
+        // An object's property names are the class's own.
+        let v = format!("O:8:\"stdClass\":1:{{{}{}}}", s(OLD), s(OLD));
+        assert_eq!(
+            r(&v),
+            format!("O:8:\"stdClass\":1:{{{}{}}}", s(OLD), s(NEW))
+        );
+    }
+
+    /// `replace` of `value` with `pairs` must leave it unchanged for colliding keys, naming
+    /// the key they would share.
+    fn collides(value: &str, pairs: &[(&[u8], &[u8])], key: &str) {
+        assert_eq!(
+            replace(value.as_bytes(), pairs),
+            Err(Unchanged::KeysCollide { key: key.into() }),
+            "{value}"
+        );
+    }
+
+    #[test]
+    fn keys_that_a_rewrite_makes_equal_leave_the_value_unchanged() {
+        let one: [(&[u8], &[u8]); 1] = [(OLD.as_bytes(), NEW.as_bytes())];
+        let both = format!("{NEW}/a");
+        // The new address is already a key.
+        let v = format!("a:2:{{{}i:1;{}i:2;}}", s(&format!("{OLD}/a")), s(&both));
+        collides(&v, &one, &both);
+        // Two old addresses that both move to the new one (http and https).
+        let https = OLD.replace("http:", "https:");
+        let two: [(&[u8], &[u8]); 2] = [
+            (OLD.as_bytes(), NEW.as_bytes()),
+            (https.as_bytes(), NEW.as_bytes()),
+        ];
+        let v = format!(
+            "a:2:{{{}i:1;{}i:2;}}",
+            s(&format!("{OLD}/a")),
+            s(&format!("{https}/a"))
+        );
+        collides(&v, &two, &both);
+        // Deep inside, and inside a serialized string: the whole value is left as it was.
+        let inner = format!("a:2:{{{}i:1;{}i:2;}}", s(OLD), s(NEW));
+        let v = format!("a:2:{{i:0;{}i:1;a:1:{{i:0;{inner}}}}}", s(OLD));
+        collides(&v, &one, NEW);
+        let v = format!("a:2:{{i:0;{}i:1;{}}}", s(OLD), s(&inner));
+        collides(&v, &one, NEW);
+        // A string key PHP reads as an integer meets that integer key.
+        let digits: [(&[u8], &[u8]); 1] = [(b"old", b"5")];
+        collides("a:2:{i:5;b:1;s:3:\"old\";b:0;}", &digits, "5");
+        collides("a:2:{i:-5;b:1;s:4:\"-old\";b:0;}", &digits, "-5");
+    }
+
+    #[test]
+    fn keys_that_stay_distinct_are_rewritten() {
+        let digits: [(&[u8], &[u8]); 1] = [(b"old", b"5")];
+        // "05", "+5" and "-0" are strings to PHP, not the integers 5 and 0.
+        for (value, want) in [
+            (
+                "a:2:{i:5;b:1;s:4:\"0old\";b:0;}",
+                "a:2:{i:5;b:1;s:2:\"05\";b:0;}",
+            ),
+            (
+                "a:2:{i:5;b:1;s:4:\"+old\";b:0;}",
+                "a:2:{i:5;b:1;s:2:\"+5\";b:0;}",
+            ),
+        ] {
+            let out = replace(value.as_bytes(), &digits).unwrap();
+            assert_eq!(
+                out.unwrap_or_else(|| value.as_bytes().to_vec()),
+                want.as_bytes()
+            );
+        }
+        let zero: [(&[u8], &[u8]); 1] = [(b"z", b"0")];
+        let out = replace(b"a:2:{i:0;b:1;s:2:\"-z\";b:0;}", &zero).unwrap();
+        assert_eq!(out.unwrap(), b"a:2:{i:0;b:1;s:2:\"-0\";b:0;}".to_vec());
+        // Keys equal in the value already (PHP kept the last) are not the rewrite's doing.
+        let one: [(&[u8], &[u8]); 1] = [(OLD.as_bytes(), NEW.as_bytes())];
+        let v = format!("a:3:{{{}i:1;{}i:2;i:0;{}}}", s(OLD), s(OLD), s(OLD));
+        assert_eq!(
+            r(&v),
+            format!("a:3:{{{}i:1;{}i:2;i:0;{}}}", s(NEW), s(NEW), s(NEW))
+        );
+        // Equal keys in two different arrays do not collide.
+        let v = format!("a:2:{{{}i:1;i:0;a:1:{{{}i:2;}}}}", s(OLD), s(NEW));
+        assert_eq!(
+            replace(v.as_bytes(), &one).unwrap().unwrap(),
+            format!("a:2:{{{}i:1;i:0;a:1:{{{}i:2;}}}}", s(NEW), s(NEW)).into_bytes()
+        );
+    }
+
     /// `replace` as a restore applies it: the value written back, or the input when unchanged.
-    fn rewrite(v: &[u8], old: &str, new: &str) -> Vec<u8> {
+    pub(super) fn rewrite(v: &[u8], old: &str, new: &str) -> Vec<u8> {
         let pairs: [(&[u8], &[u8]); 1] = [(old.as_bytes(), new.as_bytes())];
         match replace(v, &pairs) {
             Ok(out) => out.unwrap_or_else(|| v.to_vec()),
@@ -584,169 +842,10 @@ mod tests {
         for levels in [MAX_NESTED + 1, 1000] {
             let pairs: [(&[u8], &[u8]); 1] = [(OLD.as_bytes(), NEW.as_bytes())];
             let deep = format!("a:1:{{i:0;{}}}", nest(levels, OLD));
-            assert_eq!(replace(deep.as_bytes(), &pairs), Err(TooDeep), "{levels}");
-        }
-    }
-
-    const PHP_OLD: &str = "http://old.example";
-    const PHP_NEW: &str = "https://new.example.org/wp";
-
-    /// Random serialized values (xorshift, fixed seed) with the old address in keys and values,
-    /// counting where it was put.
-    struct Gen {
-        state: u64,
-        in_values: usize,
-        in_keys: usize,
-    }
-
-    impl Gen {
-        fn next(&mut self, n: u64) -> u64 {
-            self.state ^= self.state << 13;
-            self.state ^= self.state >> 7;
-            self.state ^= self.state << 17;
-            self.state % n
-        }
-
-        /// Text of multibyte UTF-8, quotes, semicolons and the old address.
-        fn text(&mut self, key: bool) -> String {
-            const PIECES: [&str; 8] = ["Grüße", "日本語", " 🎉 ", "\";}", "s:1:", "\n", "x", "ü"];
-            let mut t = String::new();
-            for _ in 0..self.next(6) {
-                if self.next(3) == 0 {
-                    t.push_str(PHP_OLD);
-                    *if key {
-                        &mut self.in_keys
-                    } else {
-                        &mut self.in_values
-                    } += 1;
-                } else {
-                    t.push_str(PIECES[self.next(PIECES.len() as u64) as usize]);
-                }
-            }
-            t
-        }
-
-        fn pad(&mut self) -> &'static str {
-            const PADS: [&str; 8] = ["", "", "", " ", "\n", "\t\r\n", "\0", "\x0b "];
-            PADS[self.next(PADS.len() as u64) as usize]
-        }
-
-        fn value(&mut self, depth: usize) -> String {
-            let pick = if depth > 4 {
-                self.next(5)
-            } else {
-                self.next(9)
-            };
-            match pick {
-                0 => format!("i:{};", self.next(1000) as i64 - 500),
-                1 => format!("d:{}.5;", self.next(100)),
-                2 => ["b:0;", "b:1;", "N;"][self.next(3) as usize].to_string(),
-                3 | 4 => s(&self.text(false)),
-                5 | 6 => {
-                    let n = self.next(4);
-                    let members: String = (0..n)
-                        .map(|i| match self.next(2) {
-                            0 => format!("i:{i};{}", self.value(depth + 1)),
-                            _ => format!(
-                                "{}{}",
-                                s(&format!("{i}{}", self.text(true))),
-                                self.value(depth + 1)
-                            ),
-                        })
-                        .collect();
-                    format!("a:{n}:{{{members}}}")
-                }
-                7 => {
-                    let n = self.next(4);
-                    let members: String = (0..n)
-                        .map(|i| {
-                            format!(
-                                "{}{}",
-                                s(&format!("p{i}{}", self.text(true))),
-                                self.value(depth + 1)
-                            )
-                        })
-                        .collect();
-                    format!("O:8:\"stdClass\":{n}:{{{members}}}")
-                }
-                // A serialized string inside, with whitespace around it.
-                _ => {
-                    let (lead, trail) = (self.pad(), self.pad());
-                    s(&format!("{lead}{}{trail}", self.value(depth + 1)))
-                }
-            }
-        }
-    }
-
-    /// For each hex-encoded value on stdin, as WordPress reads it (`maybe_unserialize`, also
-    /// on strings inside): `fail`, or the old address in string values, the new one in string
-    /// values, the old one in keys.
-    const PHP_CHECK: &str = r#"
-        function walk($v, &$c) {
-            if (is_string($v)) {
-                $t = trim($v);
-                $u = @unserialize($t);
-                if ($t !== "" && ($u !== false || $t === "b:0;")) { walk($u, $c); return; }
-                $c[0] += substr_count($v, OLD); $c[1] += substr_count($v, NEW_URL); return;
-            }
-            if (is_array($v) || is_object($v)) {
-                foreach ((array)$v as $k => $x) { $c[2] += substr_count((string)$k, OLD); walk($x, $c); }
-            }
-        }
-        while (($line = fgets(STDIN)) !== false) {
-            $t = trim(hex2bin(trim($line)));
-            $u = @unserialize($t);
-            if ($u === false && $t !== "b:0;") { echo "fail\n"; continue; }
-            $c = [0, 0, 0]; walk($u, $c); echo implode(" ", $c), "\n";
-        }"#;
-
-    /// Run `php` on `script` with `input` on its stdin; its stdout.
-    fn php(script: &str, input: &[u8]) -> String {
-        use std::io::Write as _;
-        let mut child = std::process::Command::new("php")
-            .args(["-d", "unserialize_max_depth=0", "-r", script])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("php-cli is needed by this test (scripts/test.sh installs it)");
-        let mut stdin = child.stdin.take().expect("piped stdin");
-        stdin.write_all(input).expect("php reads its stdin");
-        drop(stdin);
-        let out = child.wait_with_output().expect("php runs");
-        assert!(out.status.success(), "php failed: {out:?}");
-        String::from_utf8(out.stdout).expect("php prints text")
-    }
-
-    #[test]
-    fn php_unserializes_every_rewritten_value_with_the_address_replaced() {
-        let mut input = Vec::new();
-        let mut want = Vec::new();
-        let mut generator = Gen {
-            state: 0x9E37_79B9_7F4A_7C15,
-            in_values: 0,
-            in_keys: 0,
-        };
-        for _ in 0..3000 {
-            (generator.in_values, generator.in_keys) = (0, 0);
-            let (lead, trail) = (generator.pad(), generator.pad());
-            let value = format!("{lead}{}{trail}", generator.value(0));
-            let out = rewrite(value.as_bytes(), PHP_OLD, PHP_NEW);
-            input.extend_from_slice(hex::encode(&out).as_bytes());
-            input.push(b'\n');
-            want.push((
-                value,
-                format!("0 {} {}", generator.in_values, generator.in_keys),
-            ));
-        }
-        let script =
-            format!("const OLD = \"{PHP_OLD}\"; const NEW_URL = \"{PHP_NEW}\";{PHP_CHECK}");
-        let got = php(&script, &input);
-        let got: Vec<&str> = got.lines().collect();
-        assert_eq!(got.len(), want.len());
-        for (got, (value, want)) in got.iter().zip(&want) {
             assert_eq!(
-                got, want,
-                "value {value:?} (old in values, new in values, old in keys)"
+                replace(deep.as_bytes(), &pairs),
+                Err(Unchanged::TooDeep),
+                "{levels}"
             );
         }
     }
