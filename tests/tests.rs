@@ -14,6 +14,7 @@ mod harness;
 mod healthchecks;
 mod layout;
 mod leftovers;
+mod progress;
 mod prune;
 mod quickstart;
 mod refusals;

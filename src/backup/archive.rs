@@ -9,7 +9,7 @@
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use anyhow::{Context as _, bail};
 use chrono::{DateTime, Utc};
@@ -17,6 +17,7 @@ use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use tar::{EntryType, Header, HeaderMode};
 
 use crate::backup::frames::{self, Frames};
+use crate::backup::progress::{Phase, Progress};
 use crate::backup::walk;
 use crate::config::Compression;
 use crate::dbtools::Dump;
@@ -35,13 +36,6 @@ pub struct ArchiveSpec {
     pub database_name: String,
     pub table_prefix: String,
     pub siteurl: Option<String>,
-}
-
-/// Counters the progress display reads while the archive is written.
-#[derive(Debug, Default)]
-pub struct Progress {
-    pub files: AtomicU64,
-    pub bytes_read: AtomicU64,
 }
 
 fn exclude_set(patterns: &[String]) -> anyhow::Result<GlobSet> {
@@ -73,6 +67,7 @@ pub fn write_archive<W: Write>(
 
     let walked = append_files(&mut tar, spec, progress)?;
 
+    progress.enter(Phase::Dump);
     let dump = dump()?;
     let mut header = Header::new_gnu();
     header.set_entry_type(EntryType::Regular);
