@@ -20,6 +20,7 @@ mod quickstart;
 mod refusals;
 mod report;
 mod restore;
+mod restore_copies;
 mod security;
 mod status;
 mod sync_d1;

@@ -255,3 +255,21 @@ fn retention_rules_default_to_zero() {
         })
     );
 }
+
+#[test]
+fn restore_copies_are_kept_a_week_unless_said() {
+    let c = Config::parse("{}", "c", &env()).unwrap();
+    assert_eq!(c.restore.keep_copies_days, 7);
+    let c = Config::parse(r#"{"restore":{"keep_copies_days":30}}"#, "c", &env()).unwrap();
+    assert_eq!(c.restore.keep_copies_days, 30);
+    assert_errors(&[
+        (
+            r#"{"restore":{"keep_copies_days":0}}"#,
+            "restore.keep_copies_days: must be at least 1",
+        ),
+        (
+            r#"{"restore":{"keep_days":3}}"#,
+            "restore.keep_days: unknown key `keep_days`",
+        ),
+    ]);
+}

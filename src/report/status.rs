@@ -1,13 +1,16 @@
 //! `wpbackup status`'s answer: the last result of each site config.json backs up (with how
 //! long it took and its archive's size), from backups.db, or, for a site backups.db has no row
 //! of (a new log after the worst day), the newest archive the storages hold; the run-level
-//! error while it is the newest thing recorded; and the sites backups.db knows that are no
-//! longer configured, named once.
+//! error while it is the newest thing recorded; the sites backups.db knows that are no longer
+//! configured, named once; and the copies restores kept of what they replaced.
 
 use serde::Serialize;
 
+use chrono::{DateTime, Utc};
+
 use crate::logdb::{LogDb, LogRow};
 use crate::output;
+use crate::restore::copies::{self, RestoreCopy};
 use crate::storage::catalog::Listed;
 
 /// Where a site's status comes from.
@@ -90,6 +93,10 @@ pub struct Overview {
     pub log_new: bool,
     /// Storages that could not be read while looking for archives.
     pub storage_errors: Vec<String>,
+    /// What restores kept of what they replaced (saved databases, previous files).
+    pub restore_copies: Vec<RestoreCopy>,
+    /// `restore.keep_copies_days`: `prune` removes the copies older than this.
+    pub keep_copies_days: u32,
 }
 
 /// The overview from backups.db (`None`: there is none). `configured`: config.json's enabled
@@ -127,6 +134,8 @@ pub fn from_log(
         not_configured,
         log_new,
         storage_errors: Vec::new(),
+        restore_copies: Vec::new(),
+        keep_copies_days: crate::config::RestoreSettings::default().keep_copies_days,
     })
 }
 
@@ -213,7 +222,25 @@ impl Overview {
             out.push_str(&line);
             out.push('\n');
         }
+        out.push_str(&self.copies_text(Utc::now()));
         out
+    }
+
+    /// The copies restores kept, and when `prune` removes them.
+    fn copies_text(&self, now: DateTime<Utc>) -> String {
+        if self.restore_copies.is_empty() {
+            return String::new();
+        }
+        let bytes = self.restore_copies.iter().map(|c| c.bytes).sum();
+        let head = ["KIND", "SITE", "MADE (UTC)", "AGE", "SIZE", "PRUNE", "PATH"];
+        let rows = copies::status_rows(&self.restore_copies, self.keep_copies_days, now);
+        format!(
+            "\nkept by restores to undo them: {} copies, {}; `wpbackup prune` removes those older than {} days (restore.keep_copies_days)\n{}",
+            self.restore_copies.len(),
+            output::human_bytes(bytes),
+            self.keep_copies_days,
+            output::table(&head, &rows)
+        )
     }
 
     fn notes(&self, db_path: &std::path::Path) -> Vec<String> {
