@@ -40,6 +40,7 @@ fn example_config_parses() {
     let r = c.retention.expect("the example sets a retention policy");
     assert!(r.keep_daily > 0 && r.keep_monthly > 0, "{r:?}");
     assert!(c.report.on_failure);
+    assert_eq!(c.restore.keep_copies_days, 7);
 }
 
 /// Every case's error names its JSON path and the file.
