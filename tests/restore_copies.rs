@@ -57,64 +57,56 @@ fn json(f: &Fixture, args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).expect("--json")
 }
 
-#[test]
-fn restore_copies_are_listed_and_only_old_ones_are_pruned() {
-    let f = Fixture::new("copies");
-    assert_eq!(f.run(&["backup"]).status.code(), Some(0));
-    assert_eq!(
-        f.run(&["restore", "--site", "blog", "--yes"]).status.code(),
-        Some(0)
-    );
-    let parent = f.site.path.parent().unwrap().to_path_buf();
-    let dir = f
-        .site
-        .path
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .into_owned();
-    let outside = parent.join("outside");
-    std::fs::create_dir_all(&outside).unwrap();
-    std::fs::write(outside.join("keep.txt"), b"not the copy's").unwrap();
-    let old = old_copies(&f, &parent, &dir, &outside);
-    let decoys = look_alikes(&f, &parent, &dir);
-
-    // status: the restore's two fresh copies and the four old ones, nothing else.
+/// `status`: the restore's two fresh copies and the four old ones, nothing else; the fresh
+/// ones' paths.
+fn assert_status_lists_the_copies(
+    f: &Fixture,
+    old: &[PathBuf],
+    decoys: &[PathBuf],
+) -> Vec<PathBuf> {
     let out = f.run(&["status"]);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         text.contains("kept by restores to undo them: 6 copies"),
         "{text}"
     );
-    for p in &old {
-        let line = text
-            .lines()
+    let listed = |p: &Path| {
+        text.lines()
             .find(|l| l.ends_with(&*p.to_string_lossy()))
-            .unwrap_or_else(|| panic!("{} not listed:\n{text}", p.display()));
+            .map(str::to_string)
+    };
+    for p in old {
+        let line = listed(p).unwrap_or_else(|| panic!("{} not listed:\n{text}", p.display()));
         assert!(
             line.contains("removes it") && line.contains(" days"),
             "{line}"
         );
     }
-    for p in &decoys {
-        let listed = text.lines().any(|l| l.ends_with(&*p.to_string_lossy()));
-        assert!(!listed, "{}: {text}", p.display());
+    for p in decoys {
+        assert!(listed(p).is_none(), "{}: {text}", p.display());
     }
-    let doc = json(&f, &["--json", "status"]);
-    let copies = doc["restore_copies"].as_array().unwrap();
-    let fresh: Vec<_> = copies
+    let doc = json(f, &["--json", "status"]);
+    let fresh: Vec<_> = doc["restore_copies"]
+        .as_array()
+        .unwrap()
         .iter()
         .filter(|c| !c["path"].as_str().unwrap().contains(OLD))
         .collect();
-    assert_eq!(fresh.len(), 2, "{doc}");
     let kinds: Vec<_> = fresh.iter().map(|c| c["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds.len(), 2, "{doc}");
     assert!(
         kinds.contains(&"files") && kinds.contains(&"database"),
         "{doc}"
     );
+    fresh
+        .iter()
+        .map(|c| PathBuf::from(c["path"].as_str().unwrap()))
+        .collect()
+}
 
-    // --dry-run: the four old ones named, nothing removed.
-    let doc = json(&f, &["--json", "prune", "--dry-run"]);
+/// `prune --dry-run` names the four old ones and removes nothing.
+fn assert_dry_run_names_the_old_ones(f: &Fixture, old: &[PathBuf]) {
+    let doc = json(f, &["--json", "prune", "--dry-run"]);
     let planned: BTreeSet<_> = doc["restore_copies"]
         .as_array()
         .unwrap()
@@ -124,11 +116,14 @@ fn restore_copies_are_listed_and_only_old_ones_are_pruned() {
         .collect();
     assert_eq!(planned, old.iter().cloned().collect(), "{doc}");
     assert!(old.iter().all(|p| p.symlink_metadata().is_ok()));
+}
 
+/// `prune` removes exactly the old ones, printing and recording each.
+fn assert_prune_removes_the_old_ones(f: &Fixture, old: &[PathBuf]) {
     let out = f.run(&["prune"]);
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    for p in &old {
+    for p in old {
         assert!(p.symlink_metadata().is_err(), "{} still there", p.display());
         let said = text
             .lines()
@@ -141,11 +136,29 @@ fn restore_copies_are_listed_and_only_old_ones_are_pruned() {
         assert!(recorded, "{} not in backups.db", p.display());
     }
     assert!(text.contains("deleted 4; kept 2"), "{text}");
-    for p in &decoys {
+}
+
+#[test]
+fn restore_copies_are_listed_and_only_old_ones_are_pruned() {
+    let f = Fixture::new("copies");
+    assert_eq!(f.run(&["backup"]).status.code(), Some(0));
+    assert_eq!(
+        f.run(&["restore", "--site", "blog", "--yes"]).status.code(),
+        Some(0)
+    );
+    let parent = f.site.path.parent().unwrap().to_path_buf();
+    let dir = f.site.path.file_name().unwrap().to_string_lossy();
+    let outside = parent.join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("keep.txt"), b"not the copy's").unwrap();
+    let old = old_copies(&f, &parent, &dir, &outside);
+    let decoys = look_alikes(&f, &parent, &dir);
+
+    let fresh = assert_status_lists_the_copies(&f, &old, &decoys);
+    assert_dry_run_names_the_old_ones(&f, &old);
+    assert_prune_removes_the_old_ones(&f, &old);
+    for p in decoys.iter().chain(&fresh) {
         assert!(p.exists(), "{} was touched", p.display());
-    }
-    for c in fresh {
-        assert!(Path::new(c["path"].as_str().unwrap()).exists(), "{c}");
     }
     assert_eq!(
         std::fs::read(outside.join("keep.txt")).unwrap(),
