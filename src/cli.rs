@@ -47,7 +47,8 @@ pub enum Command {
     /// and no config at all: credentials come from its wp-config.php and the archive goes to
     /// <home>/archives (unless config.json names storage).
     Backup(BackupArgs),
-    /// Show the last result of each site, from backups.db.
+    /// Show the last result of each site (with how long it took and its archive's size), from
+    /// backups.db, and the copies restores kept of what they replaced.
     Status,
     /// Print the directories of config.json's local storages, one per line (deploy.sh puts
     /// them in the backup unit's ReadWritePaths=).
@@ -83,11 +84,15 @@ pub enum Command {
     /// By default the newest archive of each site on each storage. Exit status 1 when any
     /// archive fails; each result is recorded in backups.db.
     Verify(VerifyArgs),
-    /// Delete old archives by the retention policy in config.json ("retention").
+    /// Delete old archives by the retention policy in config.json ("retention"), and the
+    /// copies restores kept once they are older than restore.keep_copies_days (default 7).
     ///
     /// Counts as restic's `forget` does (keep_last, keep_daily, keep_weekly, keep_monthly,
-    /// keep_yearly), per site per storage; the newest good archive of a site is never deleted.
-    /// `backup` runs it after each successful site when "retention" is set.
+    /// keep_yearly), per site per storage; the newest good archive of a site is never deleted;
+    /// without "retention" every archive is kept. `backup` prunes archives after each successful
+    /// site when "retention" is set. Restore copies are the databases saved in
+    /// <home>/before-restore/ and the `*.before-restore-<time>` directories and wp-config.php
+    /// files beside each site; only `prune` removes them, each one printed and recorded.
     Prune(PruneArgs),
     /// Push every backups.db row that Cloudflare D1 does not have yet.
     ///
@@ -271,7 +276,7 @@ pub struct VerifyArgs {
 
 #[derive(Debug, Args)]
 pub struct PruneArgs {
-    /// Only this site's archives.
+    /// Only this site's archives and restore copies.
     #[arg(long, value_name = "NAME")]
     pub site: Option<String>,
     /// Show what would be deleted and why the rest is kept; delete nothing.

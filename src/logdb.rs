@@ -74,11 +74,12 @@ pub struct LogRow {
     pub server_id: String,
     pub storage_name: Option<String>,
     pub archive_key: Option<String>,
+    /// How long it took (`None` in the original tool's rows).
+    pub duration_secs: Option<f64>,
 }
 
 /// The columns [`log_row`] reads, in its order.
-const LOG_ROW_COLUMNS: &str =
-    "id, timestamp, status, details, site_name, server_id, storage_name, archive_key";
+const LOG_ROW_COLUMNS: &str = "id, timestamp, status, details, site_name, server_id, storage_name, archive_key, duration_secs";
 
 fn log_row(r: &rusqlite::Row) -> rusqlite::Result<LogRow> {
     Ok(LogRow {
@@ -90,6 +91,7 @@ fn log_row(r: &rusqlite::Row) -> rusqlite::Result<LogRow> {
         server_id: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
         storage_name: r.get(6)?,
         archive_key: r.get(7)?,
+        duration_secs: r.get(8)?,
     })
 }
 
@@ -354,6 +356,21 @@ impl LogDb {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The size `s3_archives` records for an archive stored on `storage_name`, if any.
+    pub fn archive_size(&self, filename: &str, storage_name: &str) -> anyhow::Result<Option<u64>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT file_size FROM s3_archives WHERE filename = ?1 AND storage_name = ?2
+                 ORDER BY id DESC LIMIT 1",
+                params![filename, storage_name],
+                |r| r.get::<_, Option<i64>>(0),
+            )
+            .optional()?
+            .flatten()
+            .and_then(|n| u64::try_from(n).ok()))
+    }
+
     /// The sha256 recorded for an archive stored on `storage_name`, if any.
     pub fn archive_sha256(
         &self,
@@ -429,6 +446,9 @@ mod tests {
             Some("ab")
         );
         assert_eq!(db.archive_sha256("s/a/a_1.tar.zst", "c").unwrap(), None);
+        assert_eq!(db.archive_size("s/a/a_1.tar.zst", "b").unwrap(), Some(1));
+        assert_eq!(db.archive_size("s/a/a_1.tar.zst", "c").unwrap(), None);
+        assert_eq!(rows[0].duration_secs, Some(1.5));
         // Opening again is a no-op.
         drop(db);
         LogDb::open(&path).unwrap();

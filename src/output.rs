@@ -1,13 +1,15 @@
 //! What a person (or systemd's journal) sees: log setup, progress bars, the summary table.
 //!
-//! On a terminal: short human log lines on stderr and a progress bar per site. Without one
+//! On a terminal: short human log lines on stderr and a progress bar per site, all bars in one
+//! [`MultiProgress`] that log lines are printed above (never through a bar). Without one
 //! (systemd, cron, a pipe): structured `key=value` log lines with timestamps, and no bars.
 //! Results go to stdout: a table, or one JSON document with `--json`.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use tracing_subscriber::EnvFilter;
 
 /// True when stderr is a terminal (progress bars and colours make sense).
@@ -35,9 +37,33 @@ pub fn init_logging(verbose: u8, quiet: bool) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     if interactive() {
-        builder.without_time().with_target(false).init();
+        builder
+            .with_writer(|| AboveBars)
+            .without_time()
+            .with_target(false)
+            .init();
     } else {
         builder.with_ansi(false).with_target(false).init();
+    }
+}
+
+/// Every bar of the process, drawn together on stderr.
+fn bars() -> &'static MultiProgress {
+    static BARS: OnceLock<MultiProgress> = OnceLock::new();
+    BARS.get_or_init(MultiProgress::new)
+}
+
+/// stderr for log lines on a terminal: the bars are cleared while a line is written and drawn
+/// again below it, so a warning in the middle of an upload is not torn by a redraw.
+struct AboveBars;
+
+impl Write for AboveBars {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        bars().suspend(|| std::io::stderr().write(buf))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
     }
 }
 
@@ -46,7 +72,7 @@ pub fn site_bar(site: &str, enabled: bool) -> ProgressBar {
     if !enabled {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::new_spinner();
+    let bar = bars().add(ProgressBar::new_spinner());
     bar.set_style(
         ProgressStyle::with_template("{spinner} {prefix:.bold} {msg} [{elapsed}]")
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
@@ -69,6 +95,20 @@ pub fn human_bytes(n: u64) -> String {
         format!("{n} B")
     } else {
         format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// A duration a person reads at a glance: `4.2s`, `3m 05s`, `2h 07m`.
+pub fn human_duration(secs: f64) -> String {
+    let secs = secs.max(0.0);
+    if secs < 60.0 {
+        return format!("{secs:.1}s");
+    }
+    let whole = secs.round() as u64;
+    if whole < 3600 {
+        format!("{}m {:02}s", whole / 60, whole % 60)
+    } else {
+        format!("{}h {:02}m", whole / 3600, whole % 3600 / 60)
     }
 }
 
@@ -108,6 +148,9 @@ mod tests {
     fn formats() {
         assert_eq!(human_bytes(10), "10 B");
         assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_duration(4.24), "4.2s");
+        assert_eq!(human_duration(185.4), "3m 05s");
+        assert_eq!(human_duration(7640.0), "2h 07m");
         assert_eq!(
             table(&["A", "BB"], &[vec!["xyz".into(), "1".into()]]),
             "A    BB\nxyz  1\n"

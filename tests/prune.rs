@@ -2,7 +2,7 @@
 //! written straight into the test S3 server and a local storage, are kept or deleted exactly
 //! as the policy counts them; `--dry-run` deletes nothing; other files, other sites and other
 //! servers are never touched; the newest good archive survives any policy; and `backup` prunes
-//! after a successful run.
+//! after a successful run. The copies restores keep are in `restore_copies.rs`.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -224,7 +224,7 @@ fn prune_keeps_exactly_what_the_policy_says() {
 }
 
 #[test]
-fn prune_without_retention_is_a_usage_error() {
+fn prune_without_retention_keeps_every_archive_and_says_so() {
     let home = tempfile::tempdir().unwrap();
     let store = home.path().join("store");
     std::fs::write(
@@ -240,7 +240,11 @@ fn prune_without_retention_is_a_usage_error() {
         .env_remove("WPBACKUP_HOME")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no \"retention\""));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("no \"retention\"") && text.contains("every archive is kept"),
+        "{text}"
+    );
     assert!(store.join("s/blog/blog_20250101T000000Z.tar.zst").exists());
 }

@@ -140,3 +140,65 @@ fn a_new_backups_db_shows_the_archive_on_the_storage_not_a_failure() {
         "reading makes no backups.db"
     );
 }
+
+/// `output::human_bytes`, as `status` prints a size.
+fn human_bytes(n: i64) -> String {
+    let (mut v, mut unit) = (n as f64, 0);
+    let units = ["B", "KiB", "MiB", "GiB"];
+    while v >= 1024.0 && unit < units.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    match unit {
+        0 => format!("{n} B"),
+        _ => format!("{v:.1} {}", units[unit]),
+    }
+}
+
+#[test]
+fn status_shows_each_sites_last_duration_and_archive_size() {
+    let f = Fixture::new("sizes");
+    let mut config = f.default_config();
+    config["sites"].as_array_mut().unwrap().push(json!({
+        "name": "gone", "path": f.home().join("missing/gone"),
+    }));
+    f.write_config(config);
+    assert_eq!(f.run(&["backup"]).status.code(), Some(1), "gone fails");
+    let (_, _, size, _) = f.archive_rows()[0].clone();
+
+    let out = f.run(&["status"]);
+    let text = stdout(&out);
+    let header = text.lines().next().unwrap_or_default();
+    assert!(
+        header.contains("DURATION") && header.contains("SIZE"),
+        "{text}"
+    );
+    let line = |site: &str| {
+        let l = text
+            .lines()
+            .find(|l| l.starts_with(site))
+            .unwrap_or_default();
+        l.split("  ")
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    // SITE, STATUS, TIME, DURATION, SIZE, STORAGE, DETAILS
+    let blog = line("blog");
+    assert_eq!(blog[1], "SUCCESS", "{text}");
+    assert!(blog[3].ends_with('s'), "a duration: {text}");
+    assert_eq!(blog[4], human_bytes(size), "{text}");
+    let gone = line("gone");
+    assert_eq!(gone[1], "ERROR", "{text}");
+    assert_eq!(gone[4], "-", "a failed backup stored nothing: {text}");
+
+    let out = f.run(&["--json", "status"]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sites = doc["sites"].as_array().unwrap();
+    let blog = sites.iter().find(|s| s["site_name"] == "blog").unwrap();
+    assert_eq!(blog["size"], json!(size), "{doc}");
+    assert!(blog["duration_secs"].as_f64().unwrap_or(0.0) > 0.0, "{doc}");
+    let gone = sites.iter().find(|s| s["site_name"] == "gone").unwrap();
+    assert_eq!(gone["size"], json!(null), "{doc}");
+}

@@ -10,7 +10,7 @@
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use anyhow::{Context as _, bail};
 use chrono::{DateTime, Utc};
@@ -18,6 +18,7 @@ use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use tar::{EntryType, Header, HeaderMode};
 
 use crate::backup::frames::{self, Frames};
+use crate::backup::progress::{Phase, Progress};
 use crate::backup::walk;
 use crate::config::Compression;
 use crate::dbtools::Dump;
@@ -39,13 +40,6 @@ pub struct ArchiveSpec {
     pub siteurl: Option<String>,
     /// The parent directory's `wp-config.php`, when WordPress loads the site's from there.
     pub parent_wp_config: Option<PathBuf>,
-}
-
-/// Counters the progress display reads while the archive is written.
-#[derive(Debug, Default)]
-pub struct Progress {
-    pub files: AtomicU64,
-    pub bytes_read: AtomicU64,
 }
 
 fn exclude_set(patterns: &[String]) -> anyhow::Result<GlobSet> {
@@ -78,6 +72,7 @@ pub fn write_archive<W: Write>(
     let mut walked = append_files(&mut tar, spec, progress)?;
     let parent_wp_config = append_parent_config(&mut tar, spec, &mut walked.skipped)?;
 
+    progress.enter(Phase::Dump);
     let dump = dump()?;
     let mut header = Header::new_gnu();
     header.set_entry_type(EntryType::Regular);

@@ -11,6 +11,7 @@ pub mod archive;
 pub mod dump;
 pub mod frames;
 pub mod outcome;
+pub mod progress;
 pub mod upload;
 pub mod walk;
 

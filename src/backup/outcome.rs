@@ -186,6 +186,16 @@ pub fn table_rows(results: &[SiteResult]) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// The line under the summary table: how many sites, how many failed, the run's total time.
+pub fn total_line(results: &[SiteResult], total_secs: f64) -> String {
+    let failed = results.iter().filter(|r| r.status == Status::Error).count();
+    format!(
+        "total: {} site(s), {failed} failed, the run took {}",
+        results.len(),
+        output::human_duration(total_secs)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

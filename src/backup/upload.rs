@@ -1,18 +1,18 @@
 //! One upload attempt: the archive produced on a blocking thread and streamed through a
-//! bounded channel into one storage's `put`, with the progress line ticking meanwhile.
+//! bounded channel into one storage's `put`, with the progress line ([`super::progress`])
+//! ticking meanwhile.
 //!
 //! The outcome is classed for failover: the archive could not be made (a *source* error, no
 //! other storage would help), the run was interrupted, or this storage failed.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use indicatif::ProgressBar;
 
-use super::archive::{self, ArchiveSpec, Manifest, Progress};
+use super::archive::{self, ArchiveSpec, Manifest};
 use super::dump::DumpCell;
+use super::progress::{Phase, Progress};
 use crate::crypt::Encryption;
-use crate::output;
 use crate::storage::failover::AttemptError;
 use crate::storage::{Body, BodyWriter, PutOutcome, Storage};
 
@@ -33,16 +33,17 @@ pub struct Upload<'a> {
 impl Upload<'_> {
     /// Produce the archive into `st`; what it stored and the archive's manifest.
     pub fn attempt(&self, st: &dyn Storage) -> Result<(PutOutcome, Manifest), AttemptError> {
-        self.bar.set_message(format!("→ {}", st.name()));
-        let progress = Arc::new(Progress::default());
+        let progress = Arc::new(Progress::new(&self.spec.site, st.name(), self.bar.clone()));
+        progress.redraw();
         let (tx, body) = Body::channel(CHANNEL_CHUNKS);
+        let body = body.with_progress(progress.clone());
         let producer = {
             let (spec, dump, progress) = (self.spec.clone(), self.dump.clone(), progress.clone());
             let encryption = self.encryption.clone();
             let writer = BodyWriter::new(tx, CHUNK_SIZE);
             std::thread::spawn(move || produce(writer, &spec, &dump, &progress, encryption))
         };
-        let ticker = self.ticker(st.name(), progress);
+        let ticker = self.ticker(progress);
         let put = self.rt.block_on(st.put(self.key, body));
         ticker.abort();
         let produced = producer
@@ -73,19 +74,12 @@ impl Upload<'_> {
         }
     }
 
-    /// The progress line: files and bytes read so far, every quarter second.
-    fn ticker(&self, store: &str, progress: Arc<Progress>) -> tokio::task::JoinHandle<()> {
-        let bar = self.bar.clone();
-        let store = store.to_string();
+    /// The progress line redrawn every quarter second (phase changes redraw it at once).
+    fn ticker(&self, progress: Arc<Progress>) -> tokio::task::JoinHandle<()> {
         self.rt.spawn(async move {
             loop {
                 tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-                let read = progress.bytes_read.load(Ordering::Relaxed);
-                let files = progress.files.load(Ordering::Relaxed);
-                bar.set_message(format!(
-                    "→ {store}: {files} files, {} read",
-                    output::human_bytes(read)
-                ));
+                progress.redraw();
             }
         })
     }
@@ -102,8 +96,10 @@ fn produce(
 ) -> anyhow::Result<Manifest> {
     let dump = || dump.get().map_err(anyhow::Error::from);
     match &encryption {
+        // The storage sees the end of the stream only at `finish`: after the phase moved on.
         None => {
             let (writer, manifest) = archive::write_archive(writer, spec, dump, progress)?;
+            progress.enter(Phase::Upload);
             writer.finish()?;
             Ok(manifest)
         }
@@ -111,6 +107,7 @@ fn produce(
         Some(enc) => {
             let sealed = enc.encrypt(writer)?;
             let (sealed, manifest) = archive::write_archive(sealed, spec, dump, progress)?;
+            progress.enter(Phase::Upload);
             sealed.finish()?.finish()?;
             Ok(manifest)
         }

@@ -16,6 +16,7 @@ use crate::output;
 use crate::storage::failover;
 
 pub fn run(ctx: &Context, args: &BackupArgs) -> anyhow::Result<Outcome> {
+    let run_started = std::time::Instant::now();
     let paths = &ctx.paths;
     ensure_home(&paths.home)?;
     let env = ctx
@@ -77,7 +78,8 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> anyhow::Result<Outcome> {
             crate::d1::sync::after_backup(&rt, &env, &db, &config.server_id);
         }
     }
-    print_summary(ctx, &config, &results)?;
+    let total_secs = run_started.elapsed().as_secs_f64();
+    print_summary(ctx, &config, &results, total_secs)?;
     Ok(match (interrupted, any_failed) {
         (Some(sig), _) => Outcome::Interrupted(sig),
         (None, true) => Outcome::Failed,
@@ -155,13 +157,24 @@ fn record_run_error(ctx: &Context, env: &Env, details: &str) {
     }
 }
 
-fn print_summary(ctx: &Context, config: &Config, results: &[SiteResult]) -> anyhow::Result<()> {
+/// The results, and the run's total time (from the start of the command to the summary).
+fn print_summary(
+    ctx: &Context,
+    config: &Config,
+    results: &[SiteResult],
+    total_secs: f64,
+) -> anyhow::Result<()> {
     if ctx.json {
-        let doc = serde_json::json!({ "server_id": config.server_id, "sites": results });
+        let doc = serde_json::json!({
+            "server_id": config.server_id,
+            "sites": results,
+            "duration_secs": total_secs,
+        });
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else if !ctx.quiet {
         let head = ["SITE", "STATUS", "STORAGE", "SIZE", "TIME", "DETAILS"];
         print!("{}", output::table(&head, &outcome::table_rows(results)));
+        println!("{}", outcome::total_line(results, total_secs));
     }
     Ok(())
 }

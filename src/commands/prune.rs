@@ -1,70 +1,100 @@
 //! `wpbackup prune`: delete old archives by the `retention` policy of config.json, per site per
-//! storage, counting as restic's `forget` does (see `retention.rs`). Only keys that parse as
-//! this server's archives of the site are considered; the newest *good* archive of a site on a
-//! storage (one with a recorded sha256, which restore would accept) is always kept, whatever
-//! the policy says. `--dry-run` shows the plan. Every deletion is a `backup_log` row.
+//! storage, counting as restic's `forget` does (see `retention.rs`), and remove the copies
+//! restores kept of what they replaced once they are older than `restore.keep_copies_days`.
+//! Only keys that parse as this server's archives of the site are considered; the newest
+//! *good* archive of a site on a storage (one with a recorded sha256, which restore would
+//! accept) is always kept, whatever the policy says. Without `retention` every archive is
+//! kept. `--dry-run` shows the plan. Every deletion is printed and is a `backup_log` row.
 //!
 //! The mechanics live in [`crate::storage::prune`], which `backup` also calls for the sites it
-//! stored (its failures there are warnings and never change the backup's result).
+//! stored (its failures there are warnings and never change the backup's result), and in
+//! [`crate::restore::copies`].
 
-use super::{Context, Outcome, UsageError};
+use chrono::Utc;
+
+use super::{Context, Outcome};
 use crate::app::{open_storages, runtime};
 use crate::cli::PruneArgs;
 use crate::config::Config;
 use crate::lock::RunLock;
 use crate::logdb::LogDb;
 use crate::output;
+use crate::restore::copies::{self, Pruned, Pruning};
 use crate::retention::Policy;
 use crate::storage::Storage;
 use crate::storage::prune::{Item, Run};
 
 pub fn run(ctx: &Context, args: &PruneArgs) -> anyhow::Result<Outcome> {
     let (_env, config) = ctx.load()?;
-    let Some(policy) = config.retention else {
-        return Err(UsageError(format!(
-            "no \"retention\" in {}: add one, e.g. \"retention\": {{\"keep_daily\": 7, \"keep_weekly\": 4, \"keep_monthly\": 12}} (see config.example.json)",
-            ctx.paths.config.display()
-        ))
-        .into());
-    };
     let sites: Vec<String> = match &args.site {
         Some(s) => vec![s.clone()],
         None => config.sites.iter().map(|s| s.name.clone()).collect(),
     };
-    let storages = open_storages(&config, None)?;
+    let storages = match config.retention {
+        Some(_) => open_storages(&config, None)?,
+        None => Vec::new(),
+    };
     let _lock = RunLock::acquire(&ctx.paths.lock)?;
     let db = LogDb::open(&ctx.paths.db)?;
-    let rt = runtime()?;
-    let refs: Vec<&dyn Storage> = storages.iter().map(|s| s.as_ref()).collect();
-    let items = Run {
-        rt: &rt,
-        config: &config,
-        db: &db,
-        policy: &policy,
+    let items = match &config.retention {
+        Some(policy) => {
+            let rt = runtime()?;
+            let refs: Vec<&dyn Storage> = storages.iter().map(|s| s.as_ref()).collect();
+            let run = Run {
+                rt: &rt,
+                config: &config,
+                db: &db,
+                policy,
+                dry_run: args.dry_run,
+            };
+            run.prune(&sites, &refs)
+        }
+        None => Vec::new(),
+    };
+    let copies = restore_copies(ctx, &config, &db, args);
+    print(ctx, &config, args.dry_run, &items, &copies)?;
+    let failed =
+        items.iter().any(|i| i.action == "failed") || copies.iter().any(|c| c.action == "failed");
+    Ok(if failed { Outcome::Failed } else { Outcome::Ok })
+}
+
+/// The copies restores kept (of `--site` only, when given), the old ones removed.
+fn restore_copies(ctx: &Context, config: &Config, db: &LogDb, args: &PruneArgs) -> Vec<Pruned> {
+    let sites: Vec<_> = config
+        .sites
+        .iter()
+        .filter(|s| args.site.as_ref().is_none_or(|only| &s.name == only))
+        .cloned()
+        .collect();
+    let found = copies::find(&ctx.paths.home, &sites)
+        .into_iter()
+        .filter(|c| args.site.is_none() || c.site == args.site)
+        .collect();
+    Pruning {
+        db,
+        server_id: &config.server_id,
+        keep_days: config.restore.keep_copies_days,
+        now: Utc::now(),
         dry_run: args.dry_run,
     }
-    .prune(&sites, &refs);
-    print(ctx, &config, &policy, args.dry_run, &items)?;
-    Ok(if items.iter().any(|i| i.action == "failed") {
-        Outcome::Failed
-    } else {
-        Outcome::Ok
-    })
+    .run(found)
 }
 
 fn print(
     ctx: &Context,
     config: &Config,
-    policy: &Policy,
     dry_run: bool,
     items: &[Item],
+    copies: &[Pruned],
 ) -> anyhow::Result<()> {
     if ctx.json {
         let doc = serde_json::json!({
             "server_id": config.server_id,
-            "policy": policy,
+            "policy": config.retention,
             "dry_run": dry_run,
             "archives": items,
+            "restore_copies": copies,
+            "keep_copies_days": config.restore.keep_copies_days,
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(());
@@ -72,6 +102,18 @@ fn print(
     if ctx.quiet {
         return Ok(());
     }
+    match &config.retention {
+        Some(policy) => print_archives(policy, dry_run, items),
+        None => println!(
+            "no \"retention\" in {}: every archive is kept (add one to prune them, e.g. \"retention\": {{\"keep_daily\": 7, \"keep_weekly\": 4, \"keep_monthly\": 12}}; see config.example.json)",
+            ctx.paths.config.display()
+        ),
+    }
+    print_copies(config.restore.keep_copies_days, dry_run, copies);
+    Ok(())
+}
+
+fn print_archives(policy: &Policy, dry_run: bool, items: &[Item]) {
     let rows: Vec<Vec<String>> = items
         .iter()
         .map(|i| {
@@ -102,15 +144,43 @@ fn print(
         policy.describe(),
         count("keep"),
         if dry_run { "would delete" } else { "deleted" },
-        if dry_run {
-            count("delete")
-        } else {
-            count("deleted")
-        },
+        count(if dry_run { "delete" } else { "deleted" }),
         match count("failed") {
             0 => String::new(),
             n => format!(", {n} failed"),
         }
     );
-    Ok(())
+}
+
+/// Every copy restores kept, and what became of it.
+fn print_copies(keep_days: u32, dry_run: bool, copies: &[Pruned]) {
+    if copies.is_empty() {
+        println!("restore copies: none");
+        return;
+    }
+    let head = [
+        "KIND",
+        "SITE",
+        "MADE (UTC)",
+        "AGE",
+        "SIZE",
+        "ACTION",
+        "PATH",
+    ];
+    println!();
+    print!(
+        "{}",
+        output::table(&head, &copies::prune_rows(copies, Utc::now()))
+    );
+    let count = |a: &str| copies.iter().filter(|c| c.action == a).count();
+    println!(
+        "restore copies older than {keep_days} days (restore.keep_copies_days): {} {}; kept {}{}",
+        if dry_run { "would delete" } else { "deleted" },
+        count(if dry_run { "delete" } else { "deleted" }),
+        count("keep"),
+        match count("failed") {
+            0 => String::new(),
+            n => format!(", {n} failed"),
+        }
+    );
 }

@@ -1,6 +1,7 @@
 //! `wpbackup status`: the last backup result of each site config.json backs up, read from
 //! backups.db; a site backups.db has no row of (a new backups.db) is looked for on the storages,
-//! as `list` does. See [`crate::report::status`].
+//! as `list` does; then the copies restores kept ([`crate::restore::copies`]). See
+//! [`crate::report::status`].
 
 use super::{Context, Outcome};
 use crate::app::{open_storages, runtime};
@@ -32,6 +33,14 @@ pub fn run(ctx: &Context) -> anyhow::Result<Outcome> {
         && !config.storage.is_empty()
     {
         look_in_storages(config, &mut overview)?;
+    }
+    let sites = config
+        .as_ref()
+        .map(|c| c.sites.as_slice())
+        .unwrap_or_default();
+    overview.restore_copies = crate::restore::copies::find(&ctx.paths.home, sites);
+    if let Ok(c) = &config {
+        overview.keep_copies_days = c.restore.keep_copies_days;
     }
     if ctx.json {
         println!("{}", serde_json::to_string_pretty(&overview)?);

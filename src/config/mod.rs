@@ -60,6 +60,23 @@ pub struct Config {
     /// Limits on waiting for a database server.
     pub database: Timeouts,
     pub report: ReportSettings,
+    pub restore: RestoreSettings,
+}
+
+/// `restore` in config.json.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestoreSettings {
+    /// Days a restore's copies of what it replaced (the saved database, the previous files)
+    /// are kept before `prune` removes them; default 7.
+    pub keep_copies_days: u32,
+}
+
+impl Default for RestoreSettings {
+    fn default() -> Self {
+        RestoreSettings {
+            keep_copies_days: 7,
+        }
+    }
 }
 
 /// `report` in config.json (SMTP itself is configured in .env).
@@ -231,6 +248,7 @@ impl Config {
             compression: Compression::default(),
             retention: None,
             report: ReportSettings::default(),
+            restore: RestoreSettings::default(),
             encryption: None,
             healthchecks: None,
             database: Timeouts::default(),

@@ -27,6 +27,15 @@ pub(super) struct RawConfig {
     pub(super) healthchecks: Option<RawHealthchecks>,
     #[serde(default)]
     pub(super) database: RawDatabaseLimits,
+    #[serde(default)]
+    pub(super) restore: RawRestore,
+}
+
+/// `restore`: what becomes of the copies a restore keeps of what it replaced.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRestore {
+    pub(super) keep_copies_days: Option<u32>,
 }
 
 /// `database`: how long the database tools may wait on a server that does not answer.

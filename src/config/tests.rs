@@ -40,6 +40,7 @@ fn example_config_parses() {
     let r = c.retention.expect("the example sets a retention policy");
     assert!(r.keep_daily > 0 && r.keep_monthly > 0, "{r:?}");
     assert!(c.report.on_failure);
+    assert_eq!(c.restore.keep_copies_days, 7);
 }
 
 /// Every case's error names its JSON path and the file.
@@ -254,4 +255,22 @@ fn retention_rules_default_to_zero() {
             ..Policy::default()
         })
     );
+}
+
+#[test]
+fn restore_copies_are_kept_a_week_unless_said() {
+    let c = Config::parse("{}", "c", &env()).unwrap();
+    assert_eq!(c.restore.keep_copies_days, 7);
+    let c = Config::parse(r#"{"restore":{"keep_copies_days":30}}"#, "c", &env()).unwrap();
+    assert_eq!(c.restore.keep_copies_days, 30);
+    assert_errors(&[
+        (
+            r#"{"restore":{"keep_copies_days":0}}"#,
+            "restore.keep_copies_days: must be at least 1",
+        ),
+        (
+            r#"{"restore":{"keep_days":3}}"#,
+            "restore.keep_days: unknown key `keep_days`",
+        ),
+    ]);
 }

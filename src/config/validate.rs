@@ -4,13 +4,13 @@
 use super::healthchecks::Healthchecks;
 use super::normalize;
 use super::raw::{
-    RawCompression, RawConfig, RawDatabase, RawDatabaseLimits, RawEncryption, RawRetention,
-    RawSite, RawStorage, RawUpload,
+    RawCompression, RawConfig, RawDatabase, RawDatabaseLimits, RawEncryption, RawRestore,
+    RawRetention, RawSite, RawStorage, RawUpload,
 };
 use super::{
-    Compression, Config, ConfigError, DatabaseConfig, Env, ReportSettings, S3Config, SiteConfig,
-    StorageConfig, StorageKind, Timeouts, UploadSettings, default_server_id, is_safe_name,
-    parse_db_host,
+    Compression, Config, ConfigError, DatabaseConfig, Env, ReportSettings, RestoreSettings,
+    S3Config, SiteConfig, StorageConfig, StorageKind, Timeouts, UploadSettings, default_server_id,
+    is_safe_name, parse_db_host,
 };
 use crate::crypt::Encryption;
 use crate::retention::Policy;
@@ -103,6 +103,7 @@ impl Validator<'_> {
             report: ReportSettings {
                 on_failure: raw.report.on_failure.unwrap_or(false),
             },
+            restore: self.restore(raw.restore)?,
             encryption,
             healthchecks,
             database,
@@ -192,6 +193,20 @@ impl Validator<'_> {
             return Err(self.err("database", "timeouts must be at least 1 second"));
         }
         Ok(database)
+    }
+
+    fn restore(&self, r: RawRestore) -> Result<RestoreSettings, ConfigError> {
+        let d = RestoreSettings::default();
+        let days = r.keep_copies_days.unwrap_or(d.keep_copies_days);
+        if days == 0 {
+            return Err(self.err(
+                "restore.keep_copies_days",
+                "must be at least 1: the copies a restore keeps are what undoes it (default 7)",
+            ));
+        }
+        Ok(RestoreSettings {
+            keep_copies_days: days,
+        })
     }
 
     fn retention(&self, r: RawRetention) -> Result<Policy, ConfigError> {

@@ -1,12 +1,16 @@
-//! `wpbackup status`'s answer: the last result of each site config.json backs up, from
-//! backups.db, or, for a site backups.db has no row of (a new log after the worst day), the
-//! newest archive the storages hold; the run-level error while it is the newest thing
-//! recorded; and the sites backups.db knows that are no longer configured, named once.
+//! `wpbackup status`'s answer: the last result of each site config.json backs up (with how
+//! long it took and its archive's size), from backups.db, or, for a site backups.db has no row
+//! of (a new log after the worst day), the newest archive the storages hold; the run-level
+//! error while it is the newest thing recorded; the sites backups.db knows that are no longer
+//! configured, named once; and the copies restores kept of what they replaced.
 
 use serde::Serialize;
 
+use chrono::{DateTime, Utc};
+
 use crate::logdb::{LogDb, LogRow};
 use crate::output;
+use crate::restore::copies::{self, RestoreCopy};
 use crate::storage::catalog::Listed;
 
 /// Where a site's status comes from.
@@ -32,11 +36,20 @@ pub struct SiteStatus {
     pub details: String,
     pub storage_name: Option<String>,
     pub archive_key: Option<String>,
+    /// How long the last backup took (`None`: not recorded, or found on a storage).
+    pub duration_secs: Option<f64>,
+    /// Bytes of its archive (`None`: nothing was stored, or backups.db does not know).
+    pub size: Option<u64>,
     pub source: Source,
 }
 
 impl SiteStatus {
-    fn from_row(r: LogRow) -> SiteStatus {
+    /// The site's last row, with the size `s3_archives` records for its archive.
+    fn from_row(r: LogRow, db: &LogDb) -> SiteStatus {
+        let size = match (&r.archive_key, &r.storage_name) {
+            (Some(key), Some(storage)) => db.archive_size(key, storage).ok().flatten(),
+            _ => None,
+        };
         SiteStatus {
             site_name: r.site_name,
             status: r.status,
@@ -44,6 +57,8 @@ impl SiteStatus {
             details: r.details,
             storage_name: r.storage_name,
             archive_key: r.archive_key,
+            duration_secs: r.duration_secs,
+            size,
             source: Source::Log,
         }
     }
@@ -58,6 +73,8 @@ impl SiteStatus {
                     .into(),
             storage_name: None,
             archive_key: None,
+            duration_secs: None,
+            size: None,
             source: Source::None,
         }
     }
@@ -76,6 +93,10 @@ pub struct Overview {
     pub log_new: bool,
     /// Storages that could not be read while looking for archives.
     pub storage_errors: Vec<String>,
+    /// What restores kept of what they replaced (saved databases, previous files).
+    pub restore_copies: Vec<RestoreCopy>,
+    /// `restore.keep_copies_days`: `prune` removes the copies older than this.
+    pub keep_copies_days: u32,
 }
 
 /// The overview from backups.db (`None`: there is none). `configured`: config.json's enabled
@@ -85,21 +106,21 @@ pub fn from_log(
     server_id: &str,
     configured: Option<&[String]>,
 ) -> anyhow::Result<Overview> {
-    let (rows, run_error, log_new) = match db {
-        Some(db) => (
-            db.last_per_site(server_id)?,
-            db.current_run_error(server_id)?,
-            db.began()?.is_none(),
-        ),
-        None => (Vec::new(), None, true),
-    };
     let (mut sites, mut not_configured) = (Vec::new(), Vec::new());
-    for row in rows {
-        match configured {
-            Some(names) if !names.contains(&row.site_name) => not_configured.push(row.site_name),
-            _ => sites.push(SiteStatus::from_row(row)),
+    let (run_error, log_new) = match db {
+        Some(db) => {
+            for row in db.last_per_site(server_id)? {
+                match configured {
+                    Some(names) if !names.contains(&row.site_name) => {
+                        not_configured.push(row.site_name)
+                    }
+                    _ => sites.push(SiteStatus::from_row(row, db)),
+                }
+            }
+            (db.current_run_error(server_id)?, db.began()?.is_none())
         }
-    }
+        None => (None, true),
+    };
     for name in configured.unwrap_or_default() {
         if !sites.iter().any(|s| &s.site_name == name) {
             sites.push(SiteStatus::unknown(name));
@@ -113,6 +134,8 @@ pub fn from_log(
         not_configured,
         log_new,
         storage_errors: Vec::new(),
+        restore_copies: Vec::new(),
+        keep_copies_days: crate::config::RestoreSettings::default().keep_copies_days,
     })
 }
 
@@ -140,6 +163,7 @@ impl Overview {
                     s.details = "not in backups.db: the newest archive on the storages".into();
                     s.storage_name = Some(storage.clone());
                     s.archive_key = Some(l.info.key.clone());
+                    s.size = Some(l.info.size);
                     s.source = Source::Storage;
                 }
                 None if errors.is_empty() => {
@@ -172,19 +196,51 @@ impl Overview {
                         } else {
                             s.timestamp.clone()
                         },
+                        s.duration_secs
+                            .map(output::human_duration)
+                            .unwrap_or_else(|| "-".into()),
+                        s.size
+                            .map(output::human_bytes)
+                            .unwrap_or_else(|| "-".into()),
                         s.storage_name.clone().unwrap_or_else(|| "-".into()),
                         s.details.clone(),
                     ]
                 })
                 .collect();
-            let head = ["SITE", "STATUS", "TIME (UTC)", "STORAGE", "DETAILS"];
+            let head = [
+                "SITE",
+                "STATUS",
+                "TIME (UTC)",
+                "DURATION",
+                "SIZE",
+                "STORAGE",
+                "DETAILS",
+            ];
             out.push_str(&output::table(&head, &table));
         }
         for line in self.notes(db_path) {
             out.push_str(&line);
             out.push('\n');
         }
+        out.push_str(&self.copies_text(Utc::now()));
         out
+    }
+
+    /// The copies restores kept, and when `prune` removes them.
+    fn copies_text(&self, now: DateTime<Utc>) -> String {
+        if self.restore_copies.is_empty() {
+            return String::new();
+        }
+        let bytes = self.restore_copies.iter().map(|c| c.bytes).sum();
+        let head = ["KIND", "SITE", "MADE (UTC)", "AGE", "SIZE", "PRUNE", "PATH"];
+        let rows = copies::status_rows(&self.restore_copies, self.keep_copies_days, now);
+        format!(
+            "\nkept by restores to undo them: {} copies, {}; `wpbackup prune` removes those older than {} days (restore.keep_copies_days)\n{}",
+            self.restore_copies.len(),
+            output::human_bytes(bytes),
+            self.keep_copies_days,
+            output::table(&head, &rows)
+        )
     }
 
     fn notes(&self, db_path: &std::path::Path) -> Vec<String> {

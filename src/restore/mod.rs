@@ -12,6 +12,7 @@
 //! terminal and records the result; `verify` shares the download and unpacking.
 
 pub mod browse;
+pub mod copies;
 pub mod database;
 pub mod dumpcheck;
 pub mod fetch;

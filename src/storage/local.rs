@@ -58,11 +58,14 @@ impl LocalStorage {
             .open(tmp)
             .await
             .map_err(|e| io_error(&self.ctx("cannot create", tmp), &e))?;
+        let progress = body.progress();
         while let Some(chunk) = body.next().await? {
             file.write_all(&chunk)
                 .await
                 .map_err(|e| io_error(&self.ctx("cannot write", tmp), &e))?;
+            progress.stored(chunk.len() as u64);
         }
+        progress.completing();
         file.flush()
             .await
             .map_err(|e| io_error(&self.ctx("cannot write", tmp), &e))?;

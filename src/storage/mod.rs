@@ -92,6 +92,34 @@ impl ProducerError {
 /// A chunk of an upload, or the producer's failure (which aborts the upload).
 pub type Chunk = Result<Bytes, ProducerError>;
 
+/// What a progress display is told about an upload as it happens. Called from the storage's
+/// tasks: it must be quick and never block.
+pub trait UploadProgress: Send + Sync {
+    /// `bytes` more are stored (an S3 part accepted, bytes written to a local file).
+    fn stored(&self, bytes: u64);
+    /// Every byte is stored: the storage is finishing the object (completing the multipart
+    /// upload and recording its sha256, or syncing and renaming the file into place).
+    fn completing(&self);
+}
+
+/// A storage's handle on an upload's [`UploadProgress`] (nothing, when nobody watches).
+#[derive(Clone, Default)]
+pub struct ProgressSink(Option<std::sync::Arc<dyn UploadProgress>>);
+
+impl ProgressSink {
+    pub fn stored(&self, bytes: u64) {
+        if let Some(p) = &self.0 {
+            p.stored(bytes);
+        }
+    }
+
+    pub fn completing(&self) {
+        if let Some(p) = &self.0 {
+            p.completing();
+        }
+    }
+}
+
 /// The body of a streamed upload: chunks from a bounded channel, hashed and counted as they
 /// are taken. The producer ends the stream by dropping its sender after the last chunk; a
 /// producer that fails sends `Err(reason)` and the storage aborts the upload.
@@ -99,6 +127,7 @@ pub struct Body {
     rx: mpsc::Receiver<Chunk>,
     hasher: Sha256,
     size: u64,
+    progress: ProgressSink,
 }
 
 impl Body {
@@ -111,8 +140,20 @@ impl Body {
                 rx,
                 hasher: Sha256::new(),
                 size: 0,
+                progress: ProgressSink::default(),
             },
         )
+    }
+
+    /// Tell `progress` what the storage does with this body.
+    pub fn with_progress(mut self, progress: std::sync::Arc<dyn UploadProgress>) -> Body {
+        self.progress = ProgressSink(Some(progress));
+        self
+    }
+
+    /// Where the storage reports the bytes it stored and the object's completion.
+    pub fn progress(&self) -> ProgressSink {
+        self.progress.clone()
     }
 
     /// The next chunk, `Ok(None)` at the end, or the producer's failure.

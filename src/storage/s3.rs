@@ -35,7 +35,10 @@ use futures_util::StreamExt as _;
 use tokio::task::JoinSet;
 
 use super::leftovers::{self, Cleanup, Removed};
-use super::{Body, Download, ObjectInfo, PutOutcome, SHA256_METADATA_KEY, Storage, StorageError};
+use super::{
+    Body, Download, ObjectInfo, ProgressSink, PutOutcome, SHA256_METADATA_KEY, Storage,
+    StorageError,
+};
 use crate::config::{S3Config, UploadSettings};
 
 const CONTENT_TYPE: &str = "application/zstd";
@@ -155,7 +158,7 @@ impl S3Storage {
                     done.push(joined(r)??);
                 }
             }
-            self.spawn_part(&mut tasks, key, upload_id, number, part);
+            self.spawn_part(&mut tasks, (key, upload_id), number, part, body.progress());
             let (part, ended) = fill(body, &mut leftover, self.upload.part_size).await?;
             if !part.is_empty() {
                 next_part = Some(part);
@@ -175,11 +178,12 @@ impl S3Storage {
     fn spawn_part(
         &self,
         tasks: &mut JoinSet<Result<CompletedPart, StorageError>>,
-        key: &str,
-        upload_id: &str,
+        (key, upload_id): (&str, &str),
         number: i32,
         part: Bytes,
+        progress: ProgressSink,
     ) {
+        let len = part.len() as u64;
         let (client, bucket, key, id) = (
             self.client.clone(),
             self.bucket.clone(),
@@ -204,10 +208,13 @@ impl S3Storage {
                 .send()
                 .await;
             match r {
-                Ok(out) => Ok(CompletedPart::builder()
-                    .set_e_tag(out.e_tag)
-                    .part_number(number)
-                    .build()),
+                Ok(out) => {
+                    progress.stored(len);
+                    Ok(CompletedPart::builder()
+                        .set_e_tag(out.e_tag)
+                        .part_number(number)
+                        .build())
+                }
                 Err(e) => Err(classify(
                     &who,
                     &keys,
@@ -641,6 +648,7 @@ impl Storage for S3Storage {
         let mut leftover = BytesMut::with_capacity(size);
         let (first, ended) = fill(&mut body, &mut leftover, size).await?;
         if ended && leftover.is_empty() && first.len() < size {
+            let progress = body.progress();
             let outcome = body.finish();
             self.client
                 .put_object()
@@ -652,6 +660,8 @@ impl Storage for S3Storage {
                 .send()
                 .await
                 .map_err(|e| self.classify("upload", &e))?;
+            progress.stored(outcome.size);
+            progress.completing();
             return Ok(outcome);
         }
         let upload_id = self
@@ -667,6 +677,7 @@ impl Storage for S3Storage {
                 return Err(e);
             }
         };
+        body.progress().completing();
         let outcome = body.finish();
         let t = std::time::Instant::now();
         self.complete_upload(
