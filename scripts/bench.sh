@@ -31,6 +31,7 @@ fi
 export PATH="/usr/bin:${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 command -v s3s-fs >/dev/null 2>&1 || cargo install s3s-fs@0.14.1 --features binary --locked --quiet
 
+# shellcheck disable=SC2016 # the backquotes are markdown, not a command
 [ -f BENCHMARKS.md ] || printf '# Benchmarks\n\nMade by `scripts/bench.sh`; every table is one run on one machine.\n\n' > BENCHMARKS.md
 { printf '## %s, %s\n\n' "$(date -u '+%Y-%m-%d %H:%M UTC')" "$(uname -m), $(nproc) cores"; } >> BENCHMARKS.md
 cargo bench --quiet --bench pipeline -- --bench --out BENCHMARKS.md "$@"

@@ -30,9 +30,10 @@ fn text(out: &Output) -> String {
 }
 
 #[test]
-fn deploy_sh_is_shellcheck_clean() {
+fn deploy_sh_and_the_scripts_are_shellcheck_clean() {
     let out = Command::new("shellcheck")
         .arg(repo().join("deploy.sh"))
+        .args(["test.sh", "bench.sh", "release.sh"].map(|s| repo().join("scripts").join(s)))
         .output()
         .expect("shellcheck is installed by scripts/test.sh");
     assert!(out.status.success(), "{}", text(&out));
