@@ -5,8 +5,9 @@
 #   scripts/test.sh -- NAME    # only tests whose name contains NAME (arguments after -- go to the test binary)
 #
 # The integration tests start their own servers (MariaDB, a WordPress site served by php,
-# two s3s-fs S3 servers, miniflare as a D1 simulator, an aiosmtpd SMTP server) on free loopback
-# ports in temporary directories and stop them again.
+# two s3s-fs S3 servers, miniflare as a D1 simulator and as the dashboard's Worker, an aiosmtpd
+# SMTP server, headless Chromium) on free loopback ports in temporary directories and stop
+# them again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +32,7 @@ python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)        # deploy.sh lint
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)      # unit file checks
 { command -v age >/dev/null 2>&1 && command -v age-keygen >/dev/null 2>&1; } || missing+=(age)
+[ -x /usr/bin/chromium ] || missing+=(chromium)                          # the dashboard's browser tests
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing Debian packages: ${missing[*]}"
   $SUDO apt-get update -qq
@@ -53,6 +55,13 @@ if [ ! -f tests/d1/node_modules/.package-lock.json ] \
    || [ tests/d1/package-lock.json -nt tests/d1/node_modules/.package-lock.json ]; then
   log "installing miniflare into tests/d1/node_modules"
   npm ci --prefix tests/d1 --no-audit --no-fund --loglevel=error
+fi
+
+# --- the dashboard's test tools (dashboard/: miniflare, puppeteer-core; pinned by its lock) ---
+if [ ! -f dashboard/node_modules/.package-lock.json ] \
+   || [ dashboard/package-lock.json -nt dashboard/node_modules/.package-lock.json ]; then
+  log "installing miniflare and puppeteer-core into dashboard/node_modules"
+  npm ci --prefix dashboard --no-audit --no-fund --loglevel=error
 fi
 
 # --- aiosmtpd, the SMTP test server (tests/smtp/.pylib) --------------------------------------

@@ -142,6 +142,10 @@ pub struct ReportArgs {
     /// Report on every server of the fleet, read from Cloudflare D1 (needs D1 in .env).
     #[arg(long)]
     pub fleet: bool,
+    /// Write the fleet page (the dashboard's, as one self-contained HTML file) to FILE instead
+    /// of sending the report.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["dry_run", "to", "only_failures"])]
+    pub html: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

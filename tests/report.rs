@@ -28,7 +28,7 @@ fn env_with(f: &Fixture, extra: &[Vec<(&'static str, String)>]) {
 }
 
 /// A successful backup of `site` three days ago, as the binary would have recorded it.
-fn add_old_success(home: &Path, server_id: &str, site: &str) {
+pub fn add_old_success(home: &Path, server_id: &str, site: &str) {
     let conn = rusqlite::Connection::open(home.join("backups.db")).unwrap();
     let when = (chrono::Utc::now() - chrono::Duration::days(3))
         .format("%Y-%m-%d %H:%M:%S")
@@ -47,7 +47,7 @@ fn add_old_success(home: &Path, server_id: &str, site: &str) {
     .unwrap();
 }
 
-fn config_with_sites(f: &Fixture, server_id: &str, extra_sites: &[&str]) -> serde_json::Value {
+pub fn config_with_sites(f: &Fixture, server_id: &str, extra_sites: &[&str]) -> serde_json::Value {
     let mut config = f.default_config();
     config["server_id"] = json!(server_id);
     for name in extra_sites {

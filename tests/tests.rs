@@ -4,6 +4,7 @@ mod util;
 
 mod backup;
 mod configure;
+mod dashboard;
 mod deploy;
 mod dotenv;
 mod encryption;

@@ -1,8 +1,13 @@
 //! `wpbackup report`: build the report (see `report`) for this server from backups.db, or for
 //! the fleet from D1, and email it (see `mail`), print it (`--dry-run`), or stay quiet when all
-//! is well (`--only-failures`). `backup` calls `report::after_failed_backup` when
+//! is well (`--only-failures`), or write it as the fleet page (`--html FILE`, see
+//! `report::html_page`). `backup` calls `report::after_failed_backup` when
 //! `report.on_failure` is set.
 
+use std::io::Write as _;
+use std::path::Path;
+
+use anyhow::Context as _;
 use chrono::Utc;
 
 use super::{Context, Outcome, UsageError};
@@ -17,7 +22,7 @@ pub fn run(ctx: &Context, args: &ReportArgs) -> anyhow::Result<Outcome> {
     let period =
         report::parse_period(&args.since).map_err(|e| UsageError(format!("--since {e}")))?;
     // Check the mail settings before the work, unless nothing is to be sent.
-    let smtp = if args.dry_run {
+    let smtp = if args.dry_run || args.html.is_some() {
         None
     } else {
         Some(SmtpSettings::from_env(&env, &args.to)?)
@@ -38,6 +43,9 @@ pub fn run(ctx: &Context, args: &ReportArgs) -> anyhow::Result<Outcome> {
         let data = report::server_data(&ctx.paths.db, &config, from)?;
         report::build(&config.server_id, &data, now, period, &args.since)
     };
+    if let Some(path) = &args.html {
+        return write_page(ctx, &report, now, path);
+    }
     if args.only_failures && report.all_well() {
         tracing::info!(
             "{}: all well, nothing sent (--only-failures)",
@@ -54,6 +62,34 @@ pub fn run(ctx: &Context, args: &ReportArgs) -> anyhow::Result<Outcome> {
                 println!("sent \"{}\" to {}", report.subject(), to.join(", "));
             }
         }
+    }
+    Ok(Outcome::Ok)
+}
+
+/// `--html FILE`: the fleet page, written whole or not at all.
+fn write_page(
+    ctx: &Context,
+    report: &Report,
+    now: chrono::DateTime<Utc>,
+    path: &Path,
+) -> anyhow::Result<Outcome> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| {
+        format!(
+            "cannot write {}: check that its directory exists and is writable",
+            path.display()
+        )
+    })?;
+    tmp.write_all(report.fleet_page(now).as_bytes())
+        .and_then(|()| tmp.flush())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    tmp.persist(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    if !ctx.quiet {
+        println!("wrote {}: {}", path.display(), report.subject());
     }
     Ok(Outcome::Ok)
 }

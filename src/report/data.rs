@@ -24,6 +24,8 @@ pub struct Run {
     pub details: String,
     pub storage_name: Option<String>,
     pub archive_key: Option<String>,
+    /// How long the run took.
+    pub duration_secs: Option<f64>,
 }
 
 impl Run {
@@ -55,7 +57,8 @@ pub fn local_data(
 ) -> anyhow::Result<Data> {
     let conn = db.conn();
     let mut stmt = conn.prepare(
-        "SELECT server_id, site_name, timestamp, status, details, storage_name, archive_key
+        "SELECT server_id, site_name, timestamp, status, details, storage_name, archive_key,
+                duration_secs
          FROM backup_log
          WHERE (server_id = ?1 OR site_name = '*') AND timestamp >= ?2
            AND COALESCE(action, 'backup') = 'backup'
@@ -73,6 +76,7 @@ pub fn local_data(
                 details: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
                 storage_name: r.get(5)?,
                 archive_key: r.get(6)?,
+                duration_secs: r.get(7)?,
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
@@ -108,7 +112,8 @@ pub async fn fleet_data(client: &D1Client, from: DateTime<Utc>) -> anyhow::Resul
     let from = Value::String(sql_time(from));
     let runs = client
         .query(Statement::new(
-            "SELECT server_id, site_name, timestamp, status, details, storage_name, archive_key
+            "SELECT server_id, site_name, timestamp, status, details, storage_name, archive_key,
+                    duration_secs
              FROM backup_log
              WHERE timestamp >= ?1 AND COALESCE(action, 'backup') = 'backup'
              ORDER BY timestamp, id",
@@ -133,6 +138,7 @@ pub async fn fleet_data(client: &D1Client, from: DateTime<Utc>) -> anyhow::Resul
             details: text(r, "details").unwrap_or_default(),
             storage_name: text(r, "storage_name"),
             archive_key: text(r, "archive_key"),
+            duration_secs: r.get("duration_secs").and_then(Value::as_f64),
         })
         .collect();
     let archives = client

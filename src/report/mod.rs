@@ -14,6 +14,7 @@
 
 mod data;
 pub mod healthchecks;
+mod html_page;
 pub mod mail;
 mod render;
 pub mod status;
@@ -296,6 +297,7 @@ mod tests {
             storage_name: (status != "ERROR").then(|| "primary".into()),
             archive_key: (status != "ERROR")
                 .then(|| format!("{server}/{site}/{site}_{ts}.tar.zst")),
+            duration_secs: Some(4.0),
         }
     }
 

@@ -120,6 +120,12 @@ impl D1Sim {
         self.server.kill();
     }
 
+    /// Where miniflare keeps the D1 database (kept until the simulator is dropped): the
+    /// dashboard's tests serve it after the simulator was killed.
+    pub fn state_dir(&self) -> PathBuf {
+        self._dir.path().join("state")
+    }
+
     fn post(&self, path: &str, body: &Value, token: Option<&str>) -> (u16, Value) {
         let host = format!("127.0.0.1:{}", self.port);
         let mut s = std::net::TcpStream::connect(&host).expect("connect to miniflare");

@@ -2,7 +2,9 @@
 //! and always stopped (each server's guard kills its whole process group on drop, also when a
 //! test panics).
 
+pub mod browser;
 pub mod d1;
+pub mod dashboard;
 pub mod mariadb;
 pub mod s3;
 pub mod smtp;
@@ -59,6 +61,12 @@ impl Server {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    /// Wait for the process to end by itself (its group is still killed on drop).
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        let child = self.child.as_mut().expect("server already killed");
+        child.wait().expect("wait for the process")
     }
 
     /// Kill the process group now and reap it.

@@ -1,0 +1,311 @@
+//! The fleet dashboard (dashboard/, a Cloudflare Worker) in miniflare, over a D1 database that
+//! real `wpbackup backup` and `sync-d1` runs of two servers filled (a failed site, a stale
+//! site, a failover to the secondary storage), looked at through its JSON API and in headless
+//! Chromium as a person would: the sites needing attention on top and red, the failover
+//! marked, the site page's strip and charts drawn, a wrong token refused. `report --html`'s
+//! file is opened in the same browser and must show the same fleet.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+use crate::fixture::Fixture;
+use crate::report::{add_old_success, config_with_sites};
+use crate::util::browser::{Chromium, screenshot_dir};
+use crate::util::d1::{self, D1Sim};
+use crate::util::dashboard::{Dashboard, TOKEN};
+
+/// Two servers whose runs are in D1.
+struct Fleet {
+    f: Fixture,
+    web2: TempDir,
+    sim: D1Sim,
+}
+
+fn run_in(home: &Path, args: &[&str]) -> Output {
+    let out = Command::new(crate::util::bin())
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .env_remove("WPBACKUP_HOME")
+        .env_remove("RUST_LOG")
+        .env_remove("SERVER_ID")
+        .output()
+        .expect("run wpbackup");
+    eprintln!(
+        "[{}] {args:?} -> {:?}\n{}",
+        home.display(),
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// web-02 backs up blog and has "shop", last stored three days ago (stale); web-01 backs up
+/// blog and "broken" (its directory is gone: ERROR), then blog again with the primary S3
+/// server down (stored on the secondary: failover). Every run reaches D1 through the
+/// backups' own push and `sync-d1`.
+fn fleet_in_d1() -> Fleet {
+    let sim = D1Sim::start();
+    let mut f = Fixture::new("dash");
+    let env: Vec<(&str, String)> = sim.env();
+    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    f.write_env(&pairs);
+
+    let web2 = tempfile::Builder::new()
+        .prefix("wpb-web02")
+        .tempdir()
+        .unwrap();
+    std::fs::copy(f.home().join(".env"), web2.path().join(".env")).unwrap();
+    let mut config2 = config_with_sites(&f, "web-02", &[]);
+    config2["sites"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "name": "shop", "path": web2.path().join("shop") }));
+    std::fs::write(web2.path().join("config.json"), config2.to_string()).unwrap();
+    let out = run_in(web2.path(), &["backup", "--site", "blog"]);
+    assert_eq!(out.status.code(), Some(0));
+    add_old_success(web2.path(), "web-02", "shop");
+    assert_eq!(run_in(web2.path(), &["sync-d1"]).status.code(), Some(0));
+
+    f.write_config(config_with_sites(&f, "web-01", &["broken"]));
+    assert_eq!(f.run(&["backup"]).status.code(), Some(1));
+    f.primary.kill();
+    assert_eq!(f.run(&["backup", "--site", "blog"]).status.code(), Some(0));
+    assert_eq!(f.run(&["sync-d1"]).status.code(), Some(0));
+    Fleet { f, web2, sim }
+}
+
+/// Each site's (server, site, label) in the order a fleet JSON or page lists them.
+fn order(sites: &[Value], label: &str) -> Vec<(String, String, String)> {
+    sites
+        .iter()
+        .map(|s| {
+            let text = |k: &str| s[k].as_str().unwrap_or_default().to_string();
+            (text("server_id"), text("site"), text(label))
+        })
+        .collect()
+}
+
+fn expected_order() -> Vec<(String, String, String)> {
+    [
+        ("web-01", "broken", "FAILED"),
+        ("web-02", "shop", "STALE"),
+        ("web-01", "blog", "WARNING"),
+        ("web-02", "blog", "OK"),
+    ]
+    .iter()
+    .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+    .collect()
+}
+
+/// The JSON API: refused without the right token; the fleet with attention first; one site's
+/// runs and archives as backups.db recorded them.
+fn assert_api(dash: &Dashboard, fleet: &Fleet) {
+    for token in [None, Some("not-the-token")] {
+        let a = dash.get("/api/fleet", token);
+        assert_eq!(a.status, 401, "{token:?}: {}", a.body);
+        assert!(!a.body.contains("web-01"), "{}", a.body);
+    }
+    let a = dash.get("/api/fleet", Some(TOKEN));
+    assert_eq!(a.status, 200, "{}", a.body);
+    let doc = a.json();
+    let sites = doc["sites"].as_array().expect("sites");
+    assert_eq!(order(sites, "label"), expected_order(), "{doc:#}");
+    assert_eq!(doc["attention"], 2);
+    let web1_blog = &sites[2];
+    assert_eq!(web1_blog["failover"], true, "{web1_blog:#}");
+    assert_eq!(web1_blog["last_archive"]["storage"], "secondary");
+    assert!(
+        sites[0]["last_run"]["details"]
+            .as_str()
+            .unwrap()
+            .contains("does not exist")
+    );
+    let rows: i64 = a.header("x-d1-rows-read").unwrap().parse().unwrap();
+    assert!(rows > 0, "D1 says how many rows it read");
+
+    let a = dash.get("/api/site/web-01/blog", Some(TOKEN));
+    assert_eq!(a.status, 200, "{}", a.body);
+    let site = a.json();
+    let statuses: Vec<&str> = site["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["WARNING", "SUCCESS"]);
+    let recorded: Vec<(String, String)> = fleet
+        .f
+        .archive_rows()
+        .into_iter()
+        .rev()
+        .map(|(key, storage, _, sha)| (key, format!("{storage} {sha}")))
+        .collect();
+    let shown: Vec<(String, String)> = site["archives"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            let key = a["key"].as_str().unwrap().to_string();
+            (
+                key,
+                format!(
+                    "{} {}",
+                    a["storage"].as_str().unwrap(),
+                    a["sha256"].as_str().unwrap()
+                ),
+            )
+        })
+        .collect();
+    assert_eq!(shown, recorded);
+    assert_eq!(dash.get("/api/site/web-01/nope", Some(TOKEN)).status, 404);
+}
+
+/// The fleet as a person sees it: rows in order, the two needing attention red, the failover
+/// marked on web-01's blog only, no script.
+fn assert_fleet_seen(seen: &Value) {
+    let rows = seen["rows"].as_array().expect("rows");
+    let shown: Vec<(String, String, String)> = rows
+        .iter()
+        .map(|r| {
+            let text = |k: &str| r[k].as_str().unwrap_or_default().to_string();
+            (text("server"), text("site"), text("label"))
+        })
+        .collect();
+    assert_eq!(shown, expected_order(), "{seen:#}");
+    let red = "rgb(198, 40, 40)";
+    assert_eq!(rows[0]["label_background"], red, "{seen:#}");
+    for (i, row) in rows.iter().enumerate() {
+        let pink = row["row_background"] == "rgb(253, 236, 234)";
+        assert_eq!(
+            pink,
+            i < 2,
+            "row {i} red exactly when it needs attention: {row:#}"
+        );
+        assert_eq!(
+            row["failover"],
+            i == 2,
+            "failover marker on web-01's blog: {row:#}"
+        );
+    }
+    assert!(
+        rows[1]["text"].as_str().unwrap().contains("3 d"),
+        "{seen:#}"
+    );
+    assert_eq!(seen["banner"], "2 of 4 sites need attention");
+    assert_eq!(seen["banner_background"], red);
+    assert_eq!(seen["scripts"], 0);
+}
+
+/// The dashboard in Chromium: a wrong token refused, the fleet, then web-01's blog.
+fn assert_browser(chromium: &Chromium, dash: &Dashboard) {
+    let shots = screenshot_dir("dashboard");
+    let seen = chromium.look(&[
+        ("BROWSE_MODE", "dashboard".into()),
+        ("DASH_URL", dash.url.clone()),
+        ("DASH_TOKEN", TOKEN.into()),
+        ("SITE_PATH", "/site/web-01/blog".into()),
+        ("SHOT_DIR", shots.display().to_string()),
+    ]);
+    assert_eq!(
+        seen["locked"],
+        json!({"status": 401, "form": true, "fleet_shown": false})
+    );
+    assert_eq!(seen["refused"]["status"], 401, "{seen:#}");
+    assert_eq!(seen["refused"]["fleet_shown"], false);
+    assert!(
+        seen["refused"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Token refused")
+    );
+    assert_eq!(seen["fleet"]["status"], 200, "{seen:#}");
+    assert_fleet_seen(&seen["fleet"]);
+    let site = &seen["site"];
+    assert_eq!(site["heading"], "blog on web-01", "{site:#}");
+    let strip = site["strip"].as_array().unwrap();
+    assert_eq!(strip.len(), 30);
+    assert_eq!(strip[29], "WARNING", "tonight's cell: the last run");
+    for chart in site["charts"].as_array().unwrap() {
+        assert_eq!(chart["points"], 2, "{chart:#}");
+        assert!(chart["line"].as_bool().unwrap() && chart["width"].as_f64().unwrap() > 100.0);
+    }
+    let events = site["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{site:#}");
+    assert!(
+        events[0]
+            .as_str()
+            .unwrap()
+            .contains("a storage failed first: primary")
+    );
+    assert_eq!(site["archives"].as_array().unwrap().len(), 2);
+    assert_eq!(seen["blocked"], json!([]));
+    // The only errors the browser logged: the two 401 answers to the token form.
+    let errors = seen["console_errors"].as_array().unwrap();
+    assert!(
+        errors
+            .iter()
+            .all(|e| e.as_str().unwrap().contains("status of 401")),
+        "{errors:?}"
+    );
+    for shot in ["login-refused.png", "fleet.png", "site.png"] {
+        assert!(
+            shots.join(shot).metadata().unwrap().len() > 10_000,
+            "{shot}"
+        );
+    }
+}
+
+/// `report --fleet --html FILE` in the same browser: the same fleet, in the same order.
+fn assert_report_html(chromium: &Chromium, file: &Path) {
+    let seen = chromium.look(&[
+        ("BROWSE_MODE", "file".into()),
+        ("FILE_PATH", file.display().to_string()),
+        (
+            "SHOT_DIR",
+            screenshot_dir("report-html").display().to_string(),
+        ),
+    ]);
+    assert_fleet_seen(&seen["fleet"]);
+    assert_eq!(seen["blocked"], json!([]));
+}
+
+#[test]
+fn dashboard_shows_two_servers_with_the_failed_site_first_and_red_in_chromium() {
+    let mut fleet = fleet_in_d1();
+    let html = fleet.web2.path().join("fleet.html");
+    let out = run_in(
+        fleet.web2.path(),
+        &["report", "--fleet", "--html", &html.to_string_lossy()],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    // The simulator lets go of the database before the dashboard serves it.
+    fleet.sim.kill();
+    let dash = Dashboard::start(&fleet.sim.state_dir(), d1::DATABASE, Some(TOKEN));
+    assert_api(&dash, &fleet);
+    let chromium = Chromium::start();
+    assert_browser(&chromium, &dash);
+    assert_report_html(&chromium, &html);
+}
+
+/// A dashboard deployed without its secret lets nobody in, and says what to do; with it but
+/// before any push it says to run sync-d1.
+#[test]
+fn dashboard_without_a_token_refuses_everyone_and_without_data_says_to_sync() {
+    let state = tempfile::Builder::new().prefix("wpb-d1").tempdir().unwrap();
+    let open = Dashboard::start(state.path(), d1::DATABASE, None);
+    for token in [None, Some(""), Some("anything")] {
+        let a = open.get("/api/fleet", token);
+        assert_eq!(a.status, 401, "{}", a.body);
+        assert!(a.body.contains("DASHBOARD_TOKEN is not set"), "{}", a.body);
+        assert_eq!(open.get("/", token).status, 401);
+    }
+    drop(open);
+    let dash = Dashboard::start(state.path(), d1::DATABASE, Some(TOKEN));
+    let a = dash.get("/api/fleet", Some(TOKEN));
+    assert_eq!(a.status, 503, "{}", a.body);
+    assert!(a.body.contains("run wpbackup sync-d1"), "{}", a.body);
+}
