@@ -3,7 +3,8 @@
 //! away unless the hash matches.
 //!
 //! The whole object is read and hashed, even when the reader stops early, so the
-//! sha256 that is compared is always the sha256 of everything the storage sent.
+//! sha256 that is compared is always the sha256 of everything the storage sent. A SIGTERM or
+//! SIGINT (see [`crate::interrupt`]) stops both the download and the reader.
 
 use std::io::{self, Read};
 
@@ -44,44 +45,51 @@ where
         };
         consume(&mut reader)
     });
-    let downloaded = rt.block_on(async {
-        let mut download = st.get(key).await?;
-        let mut hasher = Sha256::new();
-        let mut size = 0u64;
-        let mut tx = Some(tx);
-        // One buffer, filled by however much each read brings and handed over a chunk at a
-        // time: reads from a socket are small, and a fresh zeroed buffer per read cost more
-        // than the hashing.
-        let mut buf = bytes::BytesMut::with_capacity(CHUNK);
-        loop {
-            let n = download
-                .read_buf(&mut buf)
-                .await
-                .map_err(|e| io_error(&format!("storage {}: download of {key}", st.name()), &e))?;
-            if n > 0 && buf.len() < CHUNK / 4 {
-                continue;
-            }
-            if !buf.is_empty() {
-                let chunk = buf.split().freeze();
-                hasher.update(&chunk);
-                size += chunk.len() as u64;
-                // A reader that stopped (an error in the archive) drops its end: keep hashing.
-                if let Some(sender) = &tx
-                    && sender.send(chunk).await.is_err()
-                {
-                    tx = None;
+    // A SIGTERM or SIGINT ends the download (and so the reader's input) where it is.
+    let downloaded = rt
+        .block_on(crate::interrupt::until(async {
+            let mut download = st.get(key).await?;
+            let mut hasher = Sha256::new();
+            let mut size = 0u64;
+            let mut tx = Some(tx);
+            // One buffer, filled by however much each read brings and handed over a chunk at a
+            // time: reads from a socket are small, and a fresh zeroed buffer per read cost more
+            // than the hashing.
+            let mut buf = bytes::BytesMut::with_capacity(CHUNK);
+            loop {
+                let n = download.read_buf(&mut buf).await.map_err(|e| {
+                    io_error(&format!("storage {}: download of {key}", st.name()), &e)
+                })?;
+                if n > 0 && buf.len() < CHUNK / 4 {
+                    continue;
                 }
-                buf.reserve(CHUNK);
+                if !buf.is_empty() {
+                    let chunk = buf.split().freeze();
+                    hasher.update(&chunk);
+                    size += chunk.len() as u64;
+                    // A reader that stopped (an error in the archive) drops its end: keep hashing.
+                    if let Some(sender) = &tx
+                        && sender.send(chunk).await.is_err()
+                    {
+                        tx = None;
+                    }
+                    buf.reserve(CHUNK);
+                }
+                if n == 0 {
+                    break;
+                }
             }
-            if n == 0 {
-                break;
-            }
-        }
-        Ok(Fetched {
-            size,
-            sha256: hex::encode(hasher.finalize()),
-        })
-    });
+            Ok(Fetched {
+                size,
+                sha256: hex::encode(hasher.finalize()),
+            })
+        }))
+        .unwrap_or_else(|stop| {
+            Err(StorageError::Transient(format!(
+                "storage {}: download of {key} {stop}",
+                st.name()
+            )))
+        });
     // The sender is gone (end of stream, or the download failed): the reader sees its end.
     let consumed = consumer
         .join()
@@ -97,6 +105,8 @@ struct ChannelReader {
 
 impl Read for ChannelReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // The unpacking stops too, without waiting for the chunks already received.
+        crate::interrupt::check().map_err(io::Error::other)?;
         while self.current.is_empty() {
             match self.rx.blocking_recv() {
                 Some(b) => self.current = b,
