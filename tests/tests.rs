@@ -19,6 +19,7 @@ mod quickstart;
 mod refusals;
 mod report;
 mod restore;
+mod rollback;
 mod security;
 mod status;
 mod sync_d1;
