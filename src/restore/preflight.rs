@@ -19,7 +19,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, bail};
+use anyhow::{anyhow, bail};
 
 use crate::config::{DatabaseConfig, DbHost};
 use crate::dbtools::client::{sql, sql_str};
@@ -51,11 +51,11 @@ pub fn movable(target: &Path) -> anyhow::Result<()> {
 /// given, and replaced by a new file in its directory.
 pub fn wp_config(wp: &Path, db_name: Option<&str>) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(wp)
-        .with_context(|| format!("cannot read the restored {}; {NOTHING}", wp.display()))?;
+        .map_err(|e| anyhow!("cannot read the restored {} ({e}); {NOTHING}", wp.display()))?;
     if let Some(db) = db_name {
-        stage::rewrite_wp_config(&text, Some(db), &[]).with_context(|| {
-            format!(
-                "cannot point the restored wp-config.php at database {db}: restore the database with --db-only --db-name {db} and the files with --files-only, then set DB_NAME yourself; {NOTHING}"
+        stage::rewrite_wp_config(&text, Some(db), &[]).map_err(|e| {
+            anyhow!(
+                "cannot point the restored wp-config.php at database {db} ({e:#}): restore the database with --db-only --db-name {db} and the files with --files-only, then set DB_NAME yourself; {NOTHING}"
             )
         })?;
     }
@@ -64,9 +64,9 @@ pub fn wp_config(wp: &Path, db_name: Option<&str>) -> anyhow::Result<()> {
         .prefix(".wp-config.php.wpbackup-")
         .tempfile_in(dir)
         .map(drop)
-        .with_context(|| {
-            format!(
-                "cannot write in {}, where the restored wp-config.php is rewritten; {NOTHING}",
+        .map_err(|e| {
+            anyhow!(
+                "cannot write in {}, where the restored wp-config.php is rewritten ({e}); {NOTHING}",
                 dir.display()
             )
         })
@@ -81,9 +81,9 @@ pub fn database(
     sql_size: u64,
     copy_dir: &Path,
 ) -> anyhow::Result<DbState> {
-    let state = database::state(creds, db).with_context(|| {
-        format!(
-            "cannot reach database {db} as user {} on {}: check that the database server runs and that the credentials are right; {NOTHING}",
+    let state = database::state(creds, db).map_err(|e| {
+        anyhow!(
+            "cannot reach database {db} as user {} on {} ({e:#}): check that the database server runs and that the credentials are right; {NOTHING}",
             creds.user,
             host(&creds.host)
         )
@@ -93,14 +93,24 @@ pub fn database(
     }
     let left = rollback::leftovers(creds, db)?;
     if !left.is_empty() {
+        let map = left.iter().any(|t| t == rollback::MAP_TABLE);
+        let aside = left.len() - usize::from(map);
+        let what = match (map, aside) {
+            (true, 0) => rollback::MAP_TABLE.to_string(),
+            (true, n) => format!(
+                "{} and {n} {}* tables",
+                rollback::MAP_TABLE,
+                rollback::ASIDE_PREFIX
+            ),
+            (false, n) => format!("{n} {}* tables", rollback::ASIDE_PREFIX),
+        };
         bail!(
-            "database {db} holds {}, left by a restore that was killed before it could finish: put its previous tables back, or drop these (README, \"A restore that was killed\"), then run restore again; {NOTHING}",
-            left.join(", ")
+            "database {db} holds {what}, left by a restore that was killed before it could finish: put its previous tables back, or drop these (README, \"A restore that was killed outright\"), then run restore again; {NOTHING}"
         );
     }
-    rollback::probe(creds, db).with_context(|| {
-        format!(
-            "user {} may not create, rename and drop tables in database {db}, which a restore needs to keep the current tables until the import has succeeded: grant it (GRANT ALL ON `{db}`.* TO the user) and run restore again; {NOTHING}",
+    rollback::probe(creds, db).map_err(|e| {
+        anyhow!(
+            "user {} may not create, rename and drop tables in database {db} ({e:#}), which a restore needs to keep the current tables until the import has succeeded: grant it (GRANT ALL ON `{db}`.* TO the user) and run restore again; {NOTHING}",
             creds.user
         )
     })?;
