@@ -5,8 +5,8 @@
 //! view it holds is renamed, in one atomic `RENAME TABLE`, to `wpbackup_old_<name>`
 //! ([`move_aside`]), and the import runs in a database that looks empty. The list of what was
 //! moved (and the definition of each trigger) is written first to the table
-//! `wpbackup_rollback`, so that a person can put everything back by hand if the process is
-//! killed outright (README, "A restore that was killed").
+//! `wpbackup_rollback`, with the SQL that puts each back, so that a person can do it by hand if
+//! the process is killed outright (README, "A restore that was killed outright").
 //!
 //! - The import or a later step fails, or SIGTERM/SIGINT arrives: [`Aside::put_back`] drops what
 //!   the import made and renames the old tables back (metadata only: no row is copied).
@@ -118,7 +118,7 @@ pub fn move_aside(creds: &DatabaseConfig, db: &str, stamp: &str) -> anyhow::Resu
         .find(|t| t.name == MAP_TABLE || t.name.starts_with(ASIDE_PREFIX))
     {
         bail!(
-            "database {db} holds {}, left by a restore that was killed: put the tables back by hand (README, \"A restore that was killed\")",
+            "database {db} holds {}, left by a restore that was killed: put the tables back by hand (README, \"A restore that was killed outright\")",
             t.name
         );
     }
@@ -159,29 +159,22 @@ impl Aside {
     /// The list written, the triggers dropped, the tables renamed: one client run.
     fn move_script(&self, stamp: &str) -> String {
         let text = |s: &str| format!("CONVERT(X'{}' USING utf8mb4)", hex::encode(s));
-        let mut rows: Vec<String> = self
-            .moved
+        let rows: Vec<String> = self
+            .put_back_steps()
             .iter()
-            .map(|m| {
-                let kind = if m.table.view { "view" } else { "table" };
+            .enumerate()
+            .map(|(step, (kind, name, aside, sql))| {
                 format!(
-                    "('{kind}', {}, {}, NULL, {})",
-                    text(&m.table.name),
-                    text(&m.aside),
+                    "({step}, '{kind}', {}, {}, {}, {})",
+                    text(name),
+                    aside.map_or("NULL".into(), text),
+                    text(sql),
                     sql_str(stamp)
                 )
             })
             .collect();
-        rows.extend(self.triggers.iter().map(|t| {
-            format!(
-                "('trigger', {}, NULL, {}, {})",
-                text(&t.name),
-                text(&t.create),
-                sql_str(stamp)
-            )
-        }));
         let mut s = format!(
-            "CREATE TABLE {} (kind VARCHAR(8) NOT NULL, name VARCHAR(64) NOT NULL, aside VARCHAR(64) NULL, definition LONGTEXT NULL, restore_started VARCHAR(20) NOT NULL) DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin COMMENT='wpbackup restore in progress: what it moved aside (README, A restore that was killed)';\nINSERT INTO {} VALUES {};\n",
+            "CREATE TABLE {} (step INT NOT NULL PRIMARY KEY, kind VARCHAR(8) NOT NULL, name VARCHAR(64) NOT NULL, aside VARCHAR(64) NULL, put_back LONGTEXT NOT NULL, restore_started VARCHAR(20) NOT NULL) DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin COMMENT='wpbackup restore in progress: what it moved aside, and the SQL that puts it back (README)';\nINSERT INTO {} VALUES {};\n",
             ident(MAP_TABLE),
             ident(MAP_TABLE),
             rows.join(", ")
@@ -198,6 +191,29 @@ impl Aside {
             s.push_str(&format!("RENAME TABLE {};\n", pairs.join(", ")));
         }
         s
+    }
+
+    /// For a person, should the process be killed outright: each step that puts the database
+    /// back (kind, name, where it is aside, the SQL), in order, the last one dropping the list.
+    fn put_back_steps(&self) -> Vec<(&'static str, &str, Option<&str>, String)> {
+        let mut steps = vec![("setup", "", None, "SET FOREIGN_KEY_CHECKS = 0;".to_string())];
+        for m in &self.moved {
+            let (kind, what) = if m.table.view {
+                ("view", "VIEW")
+            } else {
+                ("table", "TABLE")
+            };
+            let (name, aside) = (ident(&m.table.name), ident(&m.aside));
+            let sql = format!("DROP {what} IF EXISTS {name}; RENAME TABLE {aside} TO {name};");
+            steps.push((kind, m.table.name.as_str(), Some(m.aside.as_str()), sql));
+        }
+        for t in &self.triggers {
+            let sql = format!("DELIMITER ;;\n{};;\nDELIMITER ;", t.create);
+            steps.push(("trigger", t.name.as_str(), None, sql));
+        }
+        let done = format!("DROP TABLE {};", ident(MAP_TABLE));
+        steps.push(("done", MAP_TABLE, None, done));
+        steps
     }
 
     /// The database as it was: what the import made is dropped, what was moved aside renamed
@@ -332,7 +348,7 @@ impl Aside {
     /// Where the previous content is when it could not be settled.
     fn kept(&self, db: &str) -> String {
         format!(
-            "the previous tables of database {db} are kept as {ASIDE_PREFIX}* and listed, with its triggers, in its table {MAP_TABLE} (README, \"A restore that was killed\")"
+            "the previous tables of database {db} are kept as {ASIDE_PREFIX}* and listed, with its triggers, in its table {MAP_TABLE} (README, \"A restore that was killed outright\")"
         )
     }
 }
