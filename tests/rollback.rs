@@ -251,6 +251,15 @@ fn processes_mentioning(paths: &[&Path]) -> Vec<String> {
         .collect()
 }
 
+/// Shell: say that the import started (`started`), then wait as long as `ctl` exists.
+fn waiting(started: &Path, ctl: &Path) -> String {
+    format!(
+        "touch '{}'; while [ -d '{}' ]; do sleep 0.1; done",
+        started.display(),
+        ctl.display()
+    )
+}
+
 #[test]
 fn a_restore_stopped_by_sigterm_during_the_import_changes_nothing() {
     let f = Fixture::new("rollback-term");
@@ -261,14 +270,7 @@ fn a_restore_stopped_by_sigterm_during_the_import_changes_nothing() {
     // The import stops halfway and waits (as long as `ctl` exists), its client connected.
     let ctl = tempfile::tempdir().unwrap();
     let started = ctl.path().join("import-started");
-    let (fake, path) = fake_mariadb(
-        &format!(
-            "touch '{}'; while [ -d '{}' ]; do sleep 0.1; done",
-            started.display(),
-            ctl.path().display()
-        ),
-        "",
-    );
+    let (fake, path) = fake_mariadb(&waiting(&started, ctl.path()), "");
     let log = f.home().join("term.log");
     let mut child = spawn_restore(&f, &path, &tmp, &log);
     wait_while_running(&mut child, &log, || started.exists());
@@ -309,14 +311,20 @@ fn stored_archive(store: &Path) -> (String, PathBuf) {
 /// Open the FIFO at `path` for writing once a reader has opened it (while `child` runs).
 fn open_when_read(path: &Path, child: &mut Child, log: &Path) -> std::fs::File {
     use std::os::unix::fs::OpenOptionsExt;
-    let open = || {
-        std::fs::OpenOptions::new()
+    let opened = std::cell::RefCell::new(None);
+    wait_while_running(child, log, || {
+        // Without a reader, a non-blocking open for writing fails (ENXIO).
+        let open = std::fs::OpenOptions::new()
             .write(true)
             .custom_flags(libc::O_NONBLOCK)
-            .open(path)
-    };
-    wait_while_running(child, log, || open().is_ok());
-    open().unwrap()
+            .open(path);
+        match open {
+            Ok(file) => opened.replace(Some(file)).is_none(),
+            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => false,
+            Err(e) => panic!("{}: {e}", path.display()),
+        }
+    });
+    opened.into_inner().expect("opened")
 }
 
 #[test]
@@ -457,4 +465,71 @@ fn what_can_be_checked_beforehand_stops_a_restore_with_nothing_changed() {
     site_sql(&f, "CREATE TABLE wpbackup_rollback (kind VARCHAR(8))");
     let said = format!("database {db} holds wpbackup_rollback, left by a restore that was killed");
     refused(&f, &["restore", "--site", "blog"], &tmp, &said);
+}
+
+/// The README's block that puts back what a killed restore moved aside, for database `db`, as
+/// a script that runs `mariadb` as root on the fixture's server (`less` left out).
+fn readme_put_back(f: &Fixture, db: &str) -> String {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"));
+    let readme = readme.unwrap();
+    let block = readme
+        .split("<!-- put-back: tests/rollback.rs runs this block -->")
+        .nth(1)
+        .and_then(|after| after.split("```sh\n").nth(1))
+        .and_then(|code| code.split("```").next())
+        .expect("README's put-back block");
+    let lines: Vec<&str> = block.lines().filter(|l| !l.starts_with("less ")).collect();
+    format!(
+        "set -e\nmariadb() {{ command mariadb --no-defaults --socket='{}' -uroot \"$@\"; }}\n{}\n",
+        f.db.socket.display(),
+        lines.join("\n").replace("wp_example", db)
+    )
+}
+
+#[test]
+fn a_restore_killed_outright_is_put_back_by_hand_as_the_readme_says() {
+    let f = Fixture::new("rollback-kill");
+    add_a_view_and_a_trigger(&f);
+    backup(&f);
+    change_after_backup(&f);
+    let before = snapshot(&f);
+    let tmp = run_tmp(&f);
+    let ctl = tempfile::tempdir().unwrap();
+    let started = ctl.path().join("import-started");
+    let (fake, path) = fake_mariadb(&waiting(&started, ctl.path()), "");
+    let log = f.home().join("kill.log");
+    let mut child = spawn_restore(&f, &path, &tmp, &log);
+    wait_while_running(&mut child, &log, || started.exists());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The import's client, on its own now, ends with its input.
+    drop(ctl);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !processes_mentioning(&[fake.path()]).is_empty() {
+        assert!(Instant::now() < deadline, "the import's client never ended");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let db = f.site.db_name.clone();
+    let out = f
+        .cmd(&["restore", "--site", "blog", "--yes"])
+        .env("TMPDIR", &tmp)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("holds wpbackup_rollback and 14 wpbackup_old_* tables, left by a restore that was killed"),
+        "{err}"
+    );
+
+    let work = tempfile::tempdir().unwrap();
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(readme_put_back(&f, &db))
+        .current_dir(work.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(snapshot(&f), before, "the database is not as it was");
+    assert!(f.db.sql_db(&db, "SHOW TABLES LIKE 'wpbackup%'").is_empty());
 }
