@@ -493,6 +493,40 @@ mod tests {
     }
 
     #[test]
+    fn the_steps_a_person_runs_put_tables_views_and_triggers_back_in_order() {
+        let moved = |name: &str, view| Moved {
+            table: Table {
+                name: name.into(),
+                view,
+            },
+            aside: aside_name(name),
+        };
+        let aside = Aside {
+            creds: crate::dbtools::client::admin(None, Default::default()),
+            db: "wp".into(),
+            moved: vec![moved("wp_posts", false), moved("v", true)],
+            triggers: vec![Trigger {
+                name: "t".into(),
+                table: "wp_posts".into(),
+                sql_mode: String::new(),
+                create: "CREATE TRIGGER `t` BEFORE INSERT ON `wp_posts` FOR EACH ROW BEGIN SET @a = 1; END".into(),
+            }],
+            settled: true,
+        };
+        let steps: Vec<String> = aside.put_back_steps().into_iter().map(|s| s.3).collect();
+        assert_eq!(
+            steps,
+            [
+                "SET FOREIGN_KEY_CHECKS = 0;",
+                "DROP TABLE IF EXISTS `wp_posts`; RENAME TABLE `wpbackup_old_wp_posts` TO `wp_posts`;",
+                "DROP VIEW IF EXISTS `v`; RENAME TABLE `wpbackup_old_v` TO `v`;",
+                "DELIMITER ;;\nCREATE TRIGGER `t` BEFORE INSERT ON `wp_posts` FOR EACH ROW BEGIN SET @a = 1; END;;\nDELIMITER ;",
+                "DROP TABLE `wpbackup_rollback`;",
+            ]
+        );
+    }
+
+    #[test]
     fn views_and_tables_are_dropped_by_their_own_statement() {
         let v = Table {
             name: "v".into(),
