@@ -317,7 +317,7 @@ impl<'a> Job<'a> {
         let dump = std::fs::File::open(sql_file.path()).context("cannot open database.sql")?;
         dumpcheck::check(dump)?;
         crate::interrupt::check().map_err(|s| stopped(anyhow::Error::from(s)))?;
-        let undo = self.prepare(creds, db_name, report).map_err(stopped)?;
+        let undo = self.prepare(creds, db_name, report)?;
         match self.import(creds, db_name, sql_file.path(), &mut old_urls, report) {
             Ok(()) => Ok((old_urls, Some(undo))),
             Err(e) => Err(self.revert(undo, e, report)),
@@ -372,41 +372,54 @@ impl<'a> Job<'a> {
         db_name: &str,
         report: &mut Report,
     ) -> anyhow::Result<Undo> {
-        let tables = match database::state(creds, db_name)? {
+        let tables = match database::state(creds, db_name).map_err(stopped)? {
             DbState::Missing => {
                 let admin_socket = self.req.mysql_unix_port.clone().or(match &creds.host {
                     DbHost::Socket(Some(p)) => Some(p.clone()),
                     _ => None,
                 });
-                let created = database::create(creds, db_name, admin_socket)?;
+                let created = database::create(creds, db_name, admin_socket)
+                    .map_err(|e| stopped(e.into()))?;
                 report.database_note = Some(created.note.clone());
                 return Ok(Undo::Created(created));
             }
             DbState::Tables(n) => n,
         };
         if tables > 0 {
-            let dir = self.req.home.join("before-restore");
-            create_private_dir(&dir)?;
-            let name = format!("{}_{db_name}_{}.sql.zst", self.req.site.name, self.stamp);
-            let dest = dir.join(name);
-            tracing::info!(
-                "saving the current database {db_name} to {}",
-                dest.display()
-            );
-            database::save_copy(creds, db_name, &dest).with_context(|| {
-                format!(
-                    "cannot save the current content of database {db_name} before replacing it (nothing was changed; if it is beyond saving, drop it and run restore again)"
-                )
-            })?;
-            report.previous_database = Some(dest);
+            self.save_copy(creds, db_name, report).map_err(stopped)?;
         }
         match rollback::move_aside(creds, db_name, &self.stamp) {
             Ok(aside) => Ok(Undo::Aside(aside)),
-            Err(e) => {
+            Err(e @ rollback::MoveError::Unchanged(..)) => {
                 forget_saved_copy(report);
-                Err(e.context("nothing was changed"))
+                Err(anyhow!("{e}; nothing was changed"))
             }
+            Err(e) => Err(e.into()),
         }
+    }
+
+    /// The live content of `db_name` saved in `<home>/before-restore/`.
+    fn save_copy(
+        &self,
+        creds: &DatabaseConfig,
+        db_name: &str,
+        report: &mut Report,
+    ) -> anyhow::Result<()> {
+        let dir = self.req.home.join("before-restore");
+        create_private_dir(&dir)?;
+        let name = format!("{}_{db_name}_{}.sql.zst", self.req.site.name, self.stamp);
+        let dest = dir.join(name);
+        tracing::info!(
+            "saving the current database {db_name} to {}",
+            dest.display()
+        );
+        database::save_copy(creds, db_name, &dest).with_context(|| {
+            format!(
+                "cannot save the current content of database {db_name} before replacing it (nothing was changed; if it is beyond saving, drop it and run restore again)"
+            )
+        })?;
+        report.previous_database = Some(dest);
+        Ok(())
     }
 
     /// Step 8, the files: wp-config.php pointed at the new place, then moved into place.

@@ -95,7 +95,9 @@ pub fn leftovers(creds: &DatabaseConfig, db: &str) -> anyhow::Result<Vec<String>
 
 /// Check, leaving nothing behind, that `creds` may create, rename and drop tables in `db`.
 pub fn probe(creds: &DatabaseConfig, db: &str) -> anyhow::Result<()> {
-    let (a, b) = (ident(MAP_TABLE), ident(&aside_name("probe")));
+    // Names a killed restore's leftovers never have: a probe killed halfway is only in the way
+    // of nothing.
+    let (a, b) = (ident("wpbackup_probe"), ident("wpbackup_probe_renamed"));
     let tried = sql(
         creds,
         Some(db),
@@ -107,20 +109,34 @@ pub fn probe(creds: &DatabaseConfig, db: &str) -> anyhow::Result<()> {
     tried.map(|_| ())
 }
 
+/// Why the tables of a database could not be moved aside.
+#[derive(Debug, thiserror::Error)]
+pub enum MoveError {
+    /// Nothing is left moved: the database is as it was.
+    #[error("cannot move the tables of database {0} aside before the import: {1:#}")]
+    Unchanged(String, anyhow::Error),
+    /// Moving them failed halfway, and putting them back failed too (the second error says
+    /// where they are).
+    #[error(
+        "cannot move the tables of database {0} aside before the import ({1:#}), nor put them back: {2:#}"
+    )]
+    Stuck(String, anyhow::Error, anyhow::Error),
+}
+
 /// Move every table and view of `db` aside (see the module's documentation), writing the list
-/// to [`MAP_TABLE`] first. `stamp` names the restore in that list. On failure nothing is left
-/// moved.
-pub fn move_aside(creds: &DatabaseConfig, db: &str, stamp: &str) -> anyhow::Result<Aside> {
+/// to [`MAP_TABLE`] first. `stamp` names the restore in that list.
+pub fn move_aside(creds: &DatabaseConfig, db: &str, stamp: &str) -> Result<Aside, MoveError> {
     let started = Instant::now();
-    let before = tables(creds, db)?;
+    let unchanged = |e: anyhow::Error| MoveError::Unchanged(db.to_string(), e);
+    let before = tables(creds, db).map_err(unchanged)?;
     if let Some(t) = before
         .iter()
         .find(|t| t.name == MAP_TABLE || t.name.starts_with(ASIDE_PREFIX))
     {
-        bail!(
-            "database {db} holds {}, left by a restore that was killed: put the tables back by hand (README, \"A restore that was killed outright\")",
+        return Err(unchanged(anyhow::anyhow!(
+            "it holds {}, left by a restore that was killed: put the tables back by hand (README, \"A restore that was killed outright\")",
             t.name
-        );
+        )));
     }
     let mut aside = Aside {
         creds: creds.clone(),
@@ -132,19 +148,16 @@ pub fn move_aside(creds: &DatabaseConfig, db: &str, stamp: &str) -> anyhow::Resu
                 table,
             })
             .collect(),
-        triggers: triggers(creds, db)?,
+        triggers: triggers(creds, db).map_err(unchanged)?,
         settled: false,
     };
     if aside.moved.is_empty() && aside.triggers.is_empty() {
         return Ok(aside);
     }
     if let Err(e) = sql(creds, Some(db), &aside.move_script(stamp)) {
-        let put_back = aside.put_back();
-        return Err(e).context(match put_back {
-            Ok(()) => format!("cannot move the tables of database {db} aside before the import"),
-            Err(p) => format!(
-                "cannot move the tables of database {db} aside before the import, nor put them back ({p:#})"
-            ),
+        return Err(match aside.put_back() {
+            Ok(()) => unchanged(e),
+            Err(p) => MoveError::Stuck(db.to_string(), e, p),
         });
     }
     tracing::info!(
