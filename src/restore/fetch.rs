@@ -45,45 +45,47 @@ where
         };
         consume(&mut reader)
     });
+    let download = async {
+        let mut download = st.get(key).await?;
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        let mut tx = Some(tx);
+        // One buffer, filled by however much each read brings and handed over a chunk at a
+        // time: reads from a socket are small, and a fresh zeroed buffer per read cost more
+        // than the hashing.
+        let mut buf = bytes::BytesMut::with_capacity(CHUNK);
+        loop {
+            let n = download
+                .read_buf(&mut buf)
+                .await
+                .map_err(|e| io_error(&format!("storage {}: download of {key}", st.name()), &e))?;
+            if n > 0 && buf.len() < CHUNK / 4 {
+                continue;
+            }
+            if !buf.is_empty() {
+                let chunk = buf.split().freeze();
+                hasher.update(&chunk);
+                size += chunk.len() as u64;
+                // A reader that stopped (an error in the archive) drops its end: keep hashing.
+                if let Some(sender) = &tx
+                    && sender.send(chunk).await.is_err()
+                {
+                    tx = None;
+                }
+                buf.reserve(CHUNK);
+            }
+            if n == 0 {
+                break;
+            }
+        }
+        Ok(Fetched {
+            size,
+            sha256: hex::encode(hasher.finalize()),
+        })
+    };
     // A SIGTERM or SIGINT ends the download (and so the reader's input) where it is.
     let downloaded = rt
-        .block_on(crate::interrupt::until(async {
-            let mut download = st.get(key).await?;
-            let mut hasher = Sha256::new();
-            let mut size = 0u64;
-            let mut tx = Some(tx);
-            // One buffer, filled by however much each read brings and handed over a chunk at a
-            // time: reads from a socket are small, and a fresh zeroed buffer per read cost more
-            // than the hashing.
-            let mut buf = bytes::BytesMut::with_capacity(CHUNK);
-            loop {
-                let n = download.read_buf(&mut buf).await.map_err(|e| {
-                    io_error(&format!("storage {}: download of {key}", st.name()), &e)
-                })?;
-                if n > 0 && buf.len() < CHUNK / 4 {
-                    continue;
-                }
-                if !buf.is_empty() {
-                    let chunk = buf.split().freeze();
-                    hasher.update(&chunk);
-                    size += chunk.len() as u64;
-                    // A reader that stopped (an error in the archive) drops its end: keep hashing.
-                    if let Some(sender) = &tx
-                        && sender.send(chunk).await.is_err()
-                    {
-                        tx = None;
-                    }
-                    buf.reserve(CHUNK);
-                }
-                if n == 0 {
-                    break;
-                }
-            }
-            Ok(Fetched {
-                size,
-                sha256: hex::encode(hasher.finalize()),
-            })
-        }))
+        .block_on(crate::interrupt::until(download))
         .unwrap_or_else(|stop| {
             Err(StorageError::Transient(format!(
                 "storage {}: download of {key} {stop}",
