@@ -251,13 +251,36 @@ fn processes_mentioning(paths: &[&Path]) -> Vec<String> {
         .collect()
 }
 
-/// Shell: say that the import started (`started`), then wait as long as `ctl` exists.
-fn waiting(started: &Path, ctl: &Path) -> String {
-    format!(
-        "touch '{}'; while [ -d '{}' ]; do sleep 0.1; done",
-        started.display(),
-        ctl.display()
-    )
+/// A `wpbackup restore --yes` whose import stopped halfway (its client connected, the tables
+/// before `wp_posts` replaced) and waits there as long as `ctl` exists.
+struct Paused {
+    child: Child,
+    log: PathBuf,
+    ctl: TempDir,
+    /// The fake `mariadb`'s directory (its processes name it).
+    fake: TempDir,
+}
+
+fn restore_paused_mid_import(f: &Fixture, tmp: &Path, log: &str) -> Paused {
+    let ctl = tempfile::tempdir().unwrap();
+    let started = ctl.path().join("import-started");
+    let (fake, path) = fake_mariadb(
+        &format!(
+            "touch '{}'; while [ -d '{}' ]; do sleep 0.1; done",
+            started.display(),
+            ctl.path().display()
+        ),
+        "",
+    );
+    let log = f.home().join(log);
+    let mut child = spawn_restore(f, &path, tmp, &log);
+    wait_while_running(&mut child, &log, || started.exists());
+    Paused {
+        child,
+        log,
+        ctl,
+        fake,
+    }
 }
 
 #[test]
@@ -267,13 +290,13 @@ fn a_restore_stopped_by_sigterm_during_the_import_changes_nothing() {
     change_after_backup(&f);
     let before = snapshot(&f);
     let tmp = run_tmp(&f);
-    // The import stops halfway and waits (as long as `ctl` exists), its client connected.
-    let ctl = tempfile::tempdir().unwrap();
-    let started = ctl.path().join("import-started");
-    let (fake, path) = fake_mariadb(&waiting(&started, ctl.path()), "");
-    let log = f.home().join("term.log");
-    let mut child = spawn_restore(&f, &path, &tmp, &log);
-    wait_while_running(&mut child, &log, || started.exists());
+    // `ctl` kept until the end: the import waits as long as it exists.
+    let Paused {
+        child,
+        log,
+        ctl: _ctl,
+        fake,
+    } = restore_paused_mid_import(&f, &tmp, "term.log");
     unsafe {
         libc::kill(child.id() as i32, libc::SIGTERM);
     }
@@ -494,12 +517,12 @@ fn a_restore_killed_outright_is_put_back_by_hand_as_the_readme_says() {
     change_after_backup(&f);
     let before = snapshot(&f);
     let tmp = run_tmp(&f);
-    let ctl = tempfile::tempdir().unwrap();
-    let started = ctl.path().join("import-started");
-    let (fake, path) = fake_mariadb(&waiting(&started, ctl.path()), "");
-    let log = f.home().join("kill.log");
-    let mut child = spawn_restore(&f, &path, &tmp, &log);
-    wait_while_running(&mut child, &log, || started.exists());
+    let Paused {
+        mut child,
+        log: _,
+        ctl,
+        fake,
+    } = restore_paused_mid_import(&f, &tmp, "kill.log");
     child.kill().unwrap();
     child.wait().unwrap();
     // The import's client, on its own now, ends with its input.
