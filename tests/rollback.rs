@@ -224,7 +224,8 @@ fn spawn_restore(f: &Fixture, path: &str, tmp: &Path, log: &Path) -> Child {
         .unwrap()
 }
 
-/// Wait until `ready`, failing when `child` ends first (its output is in `log`).
+/// Wait until `ready`, failing when `child` ends first (its output is in `log`), or, having
+/// stopped it, when it never gets there.
 fn wait_while_running(child: &mut Child, log: &Path, ready: impl Fn() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(120);
     while !ready() {
@@ -233,7 +234,11 @@ fn wait_while_running(child: &mut Child, log: &Path, ready: impl Fn() -> bool) {
             "wpbackup ended first: {}",
             std::fs::read_to_string(log).unwrap_or_default()
         );
-        assert!(Instant::now() < deadline, "never got there");
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("never got there");
+        }
         std::thread::sleep(Duration::from_millis(10));
     }
 }
