@@ -216,13 +216,12 @@ pub fn swap_into_place(
     if let Some(a) = aside
         .as_ref()
         .filter(|a| a.symlink_metadata().is_ok_and(|m| m.is_dir()))
+        && let Err(e) = std::fs::set_permissions(a, std::fs::Permissions::from_mode(0o700))
     {
-        if let Err(e) = std::fs::set_permissions(a, std::fs::Permissions::from_mode(0o700)) {
-            tracing::warn!(
-                "cannot make {} private ({e}): its old PHP may still be reachable; run chmod 700 on it or remove it",
-                a.display()
-            );
-        }
+        tracing::warn!(
+            "cannot make {} private ({e}): its old PHP may still be reachable; run chmod 700 on it or remove it",
+            a.display()
+        );
     }
     Ok(aside)
 }
