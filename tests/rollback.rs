@@ -5,7 +5,8 @@
 //! serving what it served; a `verify` stopped by SIGINT gives no verdict on the archive; and
 //! what can be checked before anything changes (the restored wp-config.php can name the target
 //! database, the database answers, no tables of a killed restore are in the way) stops the
-//! restore with nothing changed. None of them leaves a staging directory, a copy of
+//! restore with nothing changed; a `restore --only` stopped by SIGTERM writes nothing into its
+//! directory. None of them leaves a staging directory, a copy of
 //! database.sql, a defaults file (it holds the password) or a process behind.
 
 use std::io::Write;
@@ -355,6 +356,81 @@ fn open_when_read(path: &Path, child: &mut Child, log: &Path) -> std::fs::File {
     opened.into_inner().expect("opened")
 }
 
+/// A backup to the local storage `store`, whose archive is then replaced by a FIFO: it
+/// arrives as slowly as the test lets it. Its key, path and bytes.
+fn archive_through_a_pipe(f: &Fixture, store: &Path) -> (String, PathBuf, Vec<u8>) {
+    let out = f.run(&["backup"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (key, archive) = stored_archive(store);
+    let bytes = std::fs::read(&archive).unwrap();
+    std::fs::remove_file(&archive).unwrap();
+    let c = std::ffi::CString::new(archive.to_string_lossy().as_bytes()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    (key, archive, bytes)
+}
+
+#[test]
+fn a_restore_only_stopped_by_sigterm_writes_nothing_into_its_directory() {
+    let f = Fixture::new("rollback-only");
+    let store = tempfile::tempdir().unwrap();
+    let mut config = f.default_config();
+    config["storage"] =
+        json!([{ "name": "disk", "type": "local", "priority": 1, "path": store.path() }]);
+    f.write_config(config);
+    let (key, archive, bytes) = archive_through_a_pipe(&f, store.path());
+    let to = tempfile::tempdir().unwrap();
+    std::fs::write(to.path().join("mine.txt"), "kept").unwrap();
+    let log = f.home().join("only.log");
+    let out = std::fs::File::create(&log).unwrap();
+    let dir = to.path().to_string_lossy();
+    let mut child = f
+        .cmd(&[
+            "restore",
+            "--site",
+            "blog",
+            "--archive",
+            &key,
+            "--only",
+            "wp-content",
+            "--to",
+            &dir,
+        ])
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap();
+    let mut pipe = open_when_read(&archive, &mut child, &log);
+    pipe.write_all(&bytes[..4096]).unwrap();
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let status = wait_bounded(child, "SIGTERM mid-restore --only");
+    drop(pipe);
+    let text = std::fs::read_to_string(&log).unwrap();
+    eprintln!("{text}");
+    assert_eq!(status.code(), Some(143), "{text}");
+    assert!(text.contains("nothing was written to"), "{text}");
+    let left: Vec<String> = std::fs::read_dir(to.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, ["mine.txt"], "no staging directory, nothing restored");
+    // The same restore, not interrupted, brings the folder back.
+    std::fs::remove_file(&archive).unwrap();
+    std::fs::write(&archive, &bytes).unwrap();
+    let out = f.run(&[
+        "restore",
+        "--site",
+        "blog",
+        "--only",
+        "wp-content",
+        "--to",
+        &dir,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(to.path().join("wp-content").is_dir());
+}
+
 #[test]
 fn a_verify_stopped_by_sigint_gives_no_verdict_and_leaves_nothing() {
     let f = Fixture::new("rollback-verify");
@@ -363,14 +439,7 @@ fn a_verify_stopped_by_sigint_gives_no_verdict_and_leaves_nothing() {
     config["storage"] =
         json!([{ "name": "disk", "type": "local", "priority": 1, "path": store.path() }]);
     f.write_config(config);
-    let out = f.run(&["backup"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let (key, archive) = stored_archive(store.path());
-    // The archive arrives through a pipe, as slowly as the test lets it.
-    let bytes = std::fs::read(&archive).unwrap();
-    std::fs::remove_file(&archive).unwrap();
-    let c = std::ffi::CString::new(archive.to_string_lossy().as_bytes()).unwrap();
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let (key, archive, bytes) = archive_through_a_pipe(&f, store.path());
     let tmp = run_tmp(&f);
     let log = f.home().join("int.log");
     let out = std::fs::File::create(&log).unwrap();
