@@ -417,7 +417,9 @@ where
             };
             let code_s = code.clone().unwrap_or_else(|| format!("HTTP {status}"));
             match (code.as_deref(), status) {
-                (Some("NoSuchKey"), _) => {
+                // HeadObject answers a missing key with a bare 404 that the SDK names
+                // "NotFound" (there is no body to carry "NoSuchKey").
+                (Some("NoSuchKey" | "NotFound"), _) => {
                     StorageError::NotFound(format!("{who}: {what}: no such object"))
                 }
                 (Some("NoSuchBucket"), _) => StorageError::Permanent(format!(
