@@ -422,6 +422,11 @@ where
                 (Some("NoSuchKey" | "NotFound"), _) => {
                     StorageError::NotFound(format!("{who}: {what}: no such object"))
                 }
+                // A ranged read's If-Match no longer holds: the object was replaced or
+                // removed after the download started.
+                (Some("PreconditionFailed"), _) | (_, 412) => StorageError::Transient(format!(
+                    "{who}: {what}: {CHANGED_DURING_DOWNLOAD}"
+                )),
                 (Some("NoSuchBucket"), _) => StorageError::Permanent(format!(
                     "{who}: the bucket does not exist: create it or fix \"bucket\" in config.json"
                 )),
@@ -509,6 +514,10 @@ fn single_copy_limit() -> u64 {
 const RANGES_IN_FLIGHT: usize = 8;
 const RANGE_SIZE: u64 = 4 << 20;
 
+/// Why a download in ranges stopped when its object changed under it.
+const CHANGED_DURING_DOWNLOAD: &str = "the archive was replaced or removed while it was being \
+     downloaded (its ETag changed): nothing of the new one was mixed in; try again";
+
 /// One object downloaded in ranges.
 struct RangedObject {
     client: Client,
@@ -535,6 +544,15 @@ impl RangedObject {
             .send()
             .await
             .map_err(|e| classify(&self.who, &self.keys, &self.what, &e))?;
+        // A provider that ignores If-Match (s3s-fs does) still says which version answered.
+        if let (Some(want), Some(got)) = (&self.etag, out.e_tag())
+            && want != got
+        {
+            return Err(StorageError::Transient(format!(
+                "{}: {} (bytes {first}-{last}): {CHANGED_DURING_DOWNLOAD}",
+                self.who, self.what
+            )));
+        }
         let body_error = |msg: String| {
             StorageError::Transient(format!(
                 "{}: {} (bytes {first}-{last}): {msg}",
