@@ -450,7 +450,8 @@ where
                 }
                 _ => StorageError::Permanent(match message {
                     Some(m) => format!("{who}: {what}: {code_s}: {}", short(&m)),
-                    None => format!("{who}: {what}: {code_s}"),
+                    // No S3 error in the answer (an unreadable one, say): what the SDK saw.
+                    None => format!("{who}: {what}: {code_s}: {}", short(&chain(err))),
                 }),
             }
         }
