@@ -424,9 +424,9 @@ where
                 }
                 // A ranged read's If-Match no longer holds: the object was replaced or
                 // removed after the download started.
-                (Some("PreconditionFailed"), _) | (_, 412) => StorageError::Transient(format!(
-                    "{who}: {what}: {CHANGED_DURING_DOWNLOAD}"
-                )),
+                (Some("PreconditionFailed"), _) | (_, 412) => {
+                    StorageError::Transient(format!("{who}: {what}: {CHANGED_DURING_DOWNLOAD}"))
+                }
                 (Some("NoSuchBucket"), _) => StorageError::Permanent(format!(
                     "{who}: the bucket does not exist: create it or fix \"bucket\" in config.json"
                 )),
