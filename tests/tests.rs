@@ -21,4 +21,5 @@ mod report;
 mod restore;
 mod security;
 mod status;
+mod storage_suite;
 mod sync_d1;
