@@ -493,8 +493,6 @@ fn short(s: &str) -> String {
 /// S3's limit on the parts of one multipart upload.
 const MAX_PARTS: i32 = 10_000;
 
-/// Fill one part of exactly `size` bytes (less only at the end of the stream) from `leftover`
-/// and then `body`. Returns the part and whether the stream has ended.
 /// [`SINGLE_COPY_LIMIT`]; debug builds (the integration tests) may lower it with
 /// `WPBACKUP_TEST_SINGLE_COPY_LIMIT` (bytes, at least 5 MiB) to copy small archives in parts.
 fn single_copy_limit() -> u64 {
@@ -547,7 +545,7 @@ impl RangedObject {
             .map_err(|e| classify(&self.who, &self.keys, &self.what, &e))?;
         // A provider that ignores If-Match (s3s-fs does) still says which version answered.
         if let (Some(want), Some(got)) = (&self.etag, out.e_tag())
-            && want != got
+            && etag_value(want) != etag_value(got)
         {
             return Err(StorageError::Transient(format!(
                 "{}: {} (bytes {first}-{last}): {CHANGED_DURING_DOWNLOAD}",
@@ -578,6 +576,13 @@ impl RangedObject {
     }
 }
 
+/// An ETag without what may differ in how one provider writes the same one (quotes, `W/`).
+fn etag_value(etag: &str) -> &str {
+    etag.trim_start_matches("W/").trim_matches('"')
+}
+
+/// Fill one part of exactly `size` bytes (less only at the end of the stream) from `leftover`
+/// and then `body`. Returns the part and whether the stream has ended.
 async fn fill(
     body: &mut Body,
     leftover: &mut BytesMut,
@@ -912,6 +917,13 @@ mod tests {
             copy_source("b", "srv/site/site_1.tar.zst"),
             "b/srv/site/site_1.tar.zst"
         );
+    }
+
+    #[test]
+    fn etags_compare_without_quotes_or_weakness() {
+        assert_eq!(etag_value("\"abc-2\""), etag_value("abc-2"));
+        assert_eq!(etag_value("W/\"abc\""), "abc");
+        assert_ne!(etag_value("\"abc\""), etag_value("\"abd\""));
     }
 
     #[tokio::test]
