@@ -19,6 +19,8 @@ use tokio::io::AsyncReadExt;
 use wpbackup::config::UploadSettings;
 use wpbackup::storage::{Body, ProducerError, PutOutcome, Storage, StorageError};
 
+use crate::util::wordpress::noise;
+
 /// A place of its own on one backend, for one test, and what the suite needs to see behind
 /// the [`Storage`] trait.
 pub trait Backend: Sized {
@@ -84,20 +86,6 @@ fn run<F: Future>(case: F) -> F::Output {
         .build()
         .expect("tokio runtime")
         .block_on(case)
-}
-
-/// `len` bytes that do not repeat (xorshift), different for each `seed`.
-fn data(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
 }
 
 fn sha256(bytes: &[u8]) -> String {

@@ -36,7 +36,7 @@ pub async fn round_trip<B: Backend>(b: &B) {
     st.check().await.expect("check of a working storage");
     for (i, len) in [0, 1, 300_000, PART].into_iter().enumerate() {
         let key = archive_key("blog", i);
-        let bytes = data(len, i as u64);
+        let bytes = noise(i as u64, len);
         let out = put(&*st, &key, &bytes).await;
         assert_eq!(
             (out.size, out.sha256),
@@ -56,7 +56,7 @@ pub async fn ranged_get<B: Backend>(b: &B) {
     let st = b.storage();
     let key = archive_key("blog", 1);
     let len = RANGE * (RANGES_IN_FLIGHT + 1) + 1;
-    let old = data(len, 1);
+    let old = noise(1, len);
     put(&*st, &key, &old).await;
     let got = read(&*st, &key).await.unwrap_or_else(|e| panic!("{e}"));
     assert_same(&got, &old, "download in ranges");
@@ -65,7 +65,7 @@ pub async fn ranged_get<B: Backend>(b: &B) {
     let mut got = vec![0u8; 1];
     download.read_exact(&mut got).await.expect("first byte");
     // The ranges after the first eight are asked for only once the first one is read.
-    put(&*st, &key, &data(len, 2)).await;
+    put(&*st, &key, &noise(2, len)).await;
     match download.read_to_end(&mut got).await {
         Ok(_) => assert_same(&got, &old, "a download of an archive replaced meanwhile"),
         Err(e) => assert_names(&e.to_string(), &key),
@@ -113,7 +113,7 @@ pub async fn listing_pages<B: Backend>(b: &B) {
 pub async fn head<B: Backend>(b: &B) {
     let st = b.storage();
     let key = archive_key("blog", 2);
-    let out = put(&*st, &key, &data(1000, 2)).await;
+    let out = put(&*st, &key, &noise(2, 1000)).await;
     let info = st.head(&key).await.expect("head");
     assert_eq!(
         (info.key.as_str(), info.size, info.sha256.as_deref()),
@@ -137,8 +137,8 @@ pub async fn delete<B: Backend>(b: &B) {
     let st = b.storage();
     let key = archive_key("blog", 4);
     let kept = archive_key("blog", 5);
-    put(&*st, &key, &data(1000, 4)).await;
-    put(&*st, &kept, &data(10, 5)).await;
+    put(&*st, &key, &noise(4, 1000)).await;
+    put(&*st, &kept, &noise(5, 10)).await;
     st.delete(&key).await.expect("delete");
     assert!(matches!(
         st.head(&key).await,
@@ -155,7 +155,7 @@ pub async fn delete<B: Backend>(b: &B) {
 pub async fn multipart<B: Backend>(b: &B) {
     let st = b.storage();
     let key = archive_key("blog", 6);
-    let bytes = data(2 * PART + 12_345, 6);
+    let bytes = noise(6, 2 * PART + 12_345);
     let out = put(&*st, &key, &bytes).await;
     assert_eq!(out.sha256, sha256(&bytes));
     let info = st.head(&key).await.expect("head");
@@ -177,7 +177,7 @@ pub async fn aborted_upload<B: Backend>(b: &B) {
     for (i, len) in [2 * PART + PART / 2, 1000].into_iter().enumerate() {
         let key = archive_key("blog", 7 + i);
         let err = st
-            .put(&key, body(data(len, 7), Some(reason)))
+            .put(&key, body(noise(7, len), Some(reason)))
             .await
             .expect_err("an upload whose producer failed");
         assert!(err.is_source(), "{err}");
@@ -198,7 +198,7 @@ pub async fn missing_bucket<B: Backend>(b: &B) {
         return;
     }
     let err = st
-        .put(&archive_key("blog", 9), body(data(1000, 9), None))
+        .put(&archive_key("blog", 9), body(noise(9, 1000), None))
         .await
         .expect_err("upload into a missing bucket");
     assert_names(&err.to_string(), st.name());
@@ -216,7 +216,7 @@ pub async fn wrong_key<B: ChecksKeys>(b: &B) {
     }
     let key = archive_key("blog", 10);
     let err = st
-        .put(&key, body(data(PART + 1, 10), None))
+        .put(&key, body(noise(10, PART + 1), None))
         .await
         .expect_err("upload with a wrong key");
     assert!(matches!(err, StorageError::Permanent(_)), "{err:?}");
@@ -237,7 +237,7 @@ pub async fn stalled_server<B: Stalls>(b: &B) {
     let stalling = b.stalling(upload);
     let st = &*stalling.storage;
     let key = archive_key("blog", 11);
-    put(st, &key, &data(RANGE + 1, 11)).await;
+    put(st, &key, &noise(11, RANGE + 1)).await;
     let mut download = st.get(&key).await.expect("get");
     stalling.freeze();
     let mut got = Vec::new();
@@ -251,7 +251,7 @@ pub async fn stalled_server<B: Stalls>(b: &B) {
     assert!(matches!(err, StorageError::Transient(_)), "{err:?}");
     assert_names(&err.to_string(), "timed out");
     let key = archive_key("blog", 12);
-    let up = st.put(&key, body(data(1000, 12), None));
+    let up = st.put(&key, body(noise(12, 1000), None));
     let err = no_hang("upload", up).await.expect_err("upload");
     assert!(matches!(err, StorageError::Transient(_)), "{err:?}");
     assert_names(&err.to_string(), "timed out");
