@@ -5,9 +5,9 @@
 #   scripts/test.sh -- NAME    # only tests whose name contains NAME (arguments after -- go to the test binary)
 #
 # The integration tests start their own servers (MariaDB, a WordPress site served by php,
-# two s3s-fs S3 servers, miniflare as a D1 simulator and as the dashboard's Worker, an aiosmtpd
-# SMTP server, headless Chromium) on free loopback ports in temporary directories and stop
-# them again.
+# s3s-fs and moto S3 servers, miniflare as a D1 simulator and as the dashboard's Worker, an
+# aiosmtpd SMTP server, headless Chromium) on free loopback ports in temporary directories and
+# stop them again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -71,6 +71,17 @@ if [ ! -f "tests/smtp/.pylib/aiosmtpd-$AIOSMTPD_VERSION.dist-info/METADATA" ]; t
   rm -rf tests/smtp/.pylib
   PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check --target tests/smtp/.pylib \
     "aiosmtpd==$AIOSMTPD_VERSION"
+fi
+
+# --- moto's S3 server, the storage suite's second S3 implementation (tests/moto/.pylib) ------
+# 5.1.22: moto 5.2's new serializer answers CompleteMultipartUpload with a root element
+# the AWS SDKs for Rust reject (docs/storage.md).
+MOTO_VERSION=5.1.22
+if [ ! -f "tests/moto/.pylib/moto-$MOTO_VERSION.dist-info/METADATA" ]; then
+  log "installing moto[server] $MOTO_VERSION into tests/moto/.pylib (about a minute, once)"
+  rm -rf tests/moto/.pylib
+  PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check --target tests/moto/.pylib \
+    "moto[server]==$MOTO_VERSION"
 fi
 
 # --- s3s-fs, the S3-compatible test server ---------------------------------------------------

@@ -1,34 +1,13 @@
 //! wpbackup: parse the command line, set up logging, dispatch to a command, and turn the
 //! outcome into the documented exit status. Nothing else lives here.
 
-mod app;
-mod backup;
-mod cli;
-mod commands;
-mod config;
-mod configure;
-mod crypt;
-mod d1;
-mod dbtools;
-mod error;
-mod interrupt;
-mod lock;
-mod logdb;
-mod manifest;
-mod output;
-mod report;
-mod restore;
-mod retention;
-mod secret;
-mod site;
-mod storage;
-
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command};
-use crate::commands::{Context, Outcome};
+use wpbackup::cli::{Cli, Command};
+use wpbackup::commands::{self, Context, Outcome};
+use wpbackup::output;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

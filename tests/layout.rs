@@ -22,7 +22,7 @@ fn layer(top: &str) -> Option<u32> {
         "configure" => 6,
         "app" => 7,
         "commands" => 8,
-        "main" => 9,
+        "main" | "lib" => 9,
         _ => return None,
     })
 }

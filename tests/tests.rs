@@ -27,4 +27,5 @@ mod restore_only;
 mod rollback;
 mod security;
 mod status;
+mod storage_suite;
 mod sync_d1;

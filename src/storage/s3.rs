@@ -424,8 +424,15 @@ where
             };
             let code_s = code.clone().unwrap_or_else(|| format!("HTTP {status}"));
             match (code.as_deref(), status) {
-                (Some("NoSuchKey"), _) => {
+                // HeadObject answers a missing key with a bare 404 that the SDK names
+                // "NotFound" (there is no body to carry "NoSuchKey").
+                (Some("NoSuchKey" | "NotFound"), _) => {
                     StorageError::NotFound(format!("{who}: {what}: no such object"))
+                }
+                // A ranged read's If-Match no longer holds: the object was replaced or
+                // removed after the download started.
+                (Some("PreconditionFailed"), _) | (_, 412) => {
+                    StorageError::Transient(format!("{who}: {what}: {CHANGED_DURING_DOWNLOAD}"))
                 }
                 (Some("NoSuchBucket"), _) => StorageError::Permanent(format!(
                     "{who}: the bucket does not exist: create it or fix \"bucket\" in config.json"
@@ -450,7 +457,8 @@ where
                 }
                 _ => StorageError::Permanent(match message {
                     Some(m) => format!("{who}: {what}: {code_s}: {}", short(&m)),
-                    None => format!("{who}: {what}: {code_s}"),
+                    // No S3 error in the answer (an unreadable one, say): what the SDK saw.
+                    None => format!("{who}: {what}: {code_s}: {}", short(&chain(err))),
                 }),
             }
         }
@@ -492,8 +500,6 @@ fn short(s: &str) -> String {
 /// S3's limit on the parts of one multipart upload.
 const MAX_PARTS: i32 = 10_000;
 
-/// Fill one part of exactly `size` bytes (less only at the end of the stream) from `leftover`
-/// and then `body`. Returns the part and whether the stream has ended.
 /// [`SINGLE_COPY_LIMIT`]; debug builds (the integration tests) may lower it with
 /// `WPBACKUP_TEST_SINGLE_COPY_LIMIT` (bytes, at least 5 MiB) to copy small archives in parts.
 fn single_copy_limit() -> u64 {
@@ -513,6 +519,10 @@ fn single_copy_limit() -> u64 {
 /// 4.5 to 5.2 s (85 MiB). `cat | zstd -d | tar -x` of the object's file took 2.3 s.
 const RANGES_IN_FLIGHT: usize = 8;
 const RANGE_SIZE: u64 = 4 << 20;
+
+/// Why a download in ranges stopped when its object changed under it.
+const CHANGED_DURING_DOWNLOAD: &str = "the archive was replaced or removed while it was being \
+     downloaded (its ETag changed): nothing of the new one was mixed in; try again";
 
 /// One object downloaded in ranges.
 struct RangedObject {
@@ -540,6 +550,15 @@ impl RangedObject {
             .send()
             .await
             .map_err(|e| classify(&self.who, &self.keys, &self.what, &e))?;
+        // A provider that ignores If-Match (s3s-fs does) still says which version answered.
+        if let (Some(want), Some(got)) = (&self.etag, out.e_tag())
+            && etag_value(want) != etag_value(got)
+        {
+            return Err(StorageError::Transient(format!(
+                "{}: {} (bytes {first}-{last}): {CHANGED_DURING_DOWNLOAD}",
+                self.who, self.what
+            )));
+        }
         let body_error = |msg: String| {
             StorageError::Transient(format!(
                 "{}: {} (bytes {first}-{last}): {msg}",
@@ -564,6 +583,13 @@ impl RangedObject {
     }
 }
 
+/// An ETag without what may differ in how one provider writes the same one (quotes, `W/`).
+fn etag_value(etag: &str) -> &str {
+    etag.trim_start_matches("W/").trim_matches('"')
+}
+
+/// Fill one part of exactly `size` bytes (less only at the end of the stream) from `leftover`
+/// and then `body`. Returns the part and whether the stream has ended.
 async fn fill(
     body: &mut Body,
     leftover: &mut BytesMut,
@@ -902,6 +928,13 @@ mod tests {
             copy_source("b", "srv/site/site_1.tar.zst"),
             "b/srv/site/site_1.tar.zst"
         );
+    }
+
+    #[test]
+    fn etags_compare_without_quotes_or_weakness() {
+        assert_eq!(etag_value("\"abc-2\""), etag_value("abc-2"));
+        assert_eq!(etag_value("W/\"abc\""), "abc");
+        assert_ne!(etag_value("\"abc\""), etag_value("\"abd\""));
     }
 
     #[tokio::test]

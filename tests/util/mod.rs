@@ -6,6 +6,7 @@ pub mod browser;
 pub mod d1;
 pub mod dashboard;
 pub mod mariadb;
+pub mod moto;
 pub mod s3;
 pub mod smtp;
 pub mod wordpress;
@@ -13,6 +14,7 @@ pub mod wordpress;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 /// The binary under test: the one cargo built, or `WPBACKUP_TEST_BIN` (to run the suite
@@ -126,4 +128,37 @@ pub fn run_ok(cmd: &mut Command) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A server shared by the tests that run at the same time (each on a place of its own in it,
+/// a prefix or a bucket): started by the first, stopped (dropped) when the last one holding
+/// it ends, so none is left running after the tests, also when one fails.
+pub struct Shared<T> {
+    slot: Mutex<Weak<T>>,
+}
+
+impl<T> Shared<T> {
+    pub const fn new() -> Shared<T> {
+        Shared {
+            slot: Mutex::new(Weak::new()),
+        }
+    }
+
+    /// The running server, or a new one from `start`.
+    pub fn get(&self, start: impl FnOnce() -> T) -> Arc<T> {
+        let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(server) = slot.upgrade() {
+            return server;
+        }
+        let server = Arc::new(start());
+        *slot = Arc::downgrade(&server);
+        server
+    }
+}
+
+/// Stop (SIGSTOP) a server's whole process group: it keeps its port and accepts connections
+/// (the kernel does), but answers nothing, like a provider that hangs.
+pub fn freeze(pid: u32) {
+    let r = unsafe { libc::kill(-(pid as i32), libc::SIGSTOP) };
+    assert_eq!(r, 0, "cannot stop process group {pid}");
 }
