@@ -61,6 +61,9 @@ pub struct Config {
     pub database: Timeouts,
     pub report: ReportSettings,
     pub restore: RestoreSettings,
+    /// The fleet dashboard's address (`https://...`, no trailing slash): the email report links
+    /// to it and to each failed site's page. `None`: no links.
+    pub dashboard_url: Option<String>,
 }
 
 /// `restore` in config.json.
@@ -252,6 +255,7 @@ impl Config {
             encryption: None,
             healthchecks: None,
             database: Timeouts::default(),
+            dashboard_url: None,
         }
     }
 }
