@@ -26,6 +26,7 @@ pub use database::{DatabaseConfig, DbHost, DbHostError, Timeouts, parse_db_host}
 pub use env::{Env, default_server_id, hostname, is_generic_server_id};
 pub use healthchecks::Healthchecks;
 pub use paths::{Paths, normalize};
+pub use validate::check_dashboard_url;
 
 use std::path::{Path, PathBuf};
 
