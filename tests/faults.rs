@@ -53,7 +53,7 @@ fn run_tmp(f: &Fixture) -> PathBuf {
 
 /// Wait for a child, killing it if it hangs far beyond any configured limit (so that a hang
 /// fails the test instead of blocking the suite).
-fn wait_bounded(mut child: Child, what: &str) -> ExitStatus {
+pub(crate) fn wait_bounded(mut child: Child, what: &str) -> ExitStatus {
     let deadline = std::time::Instant::now() + Duration::from_secs(300);
     loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -84,7 +84,7 @@ fn output_bounded(cmd: &mut Command, what: &str) -> (ExitStatus, String) {
 }
 
 /// The first `name` on PATH.
-fn which(name: &str) -> PathBuf {
+pub(crate) fn which(name: &str) -> PathBuf {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .map(|d| d.join(name))

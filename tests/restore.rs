@@ -29,7 +29,7 @@ fn site_tree(path: &Path) -> Vec<(String, String)> {
 }
 
 /// Back up the fixture's site and return the key stored on the primary.
-fn backup(f: &Fixture) -> String {
+pub(crate) fn backup(f: &Fixture) -> String {
     let out = f.run(&["backup"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let stored = fixture::stored(&f.primary);
@@ -37,7 +37,7 @@ fn backup(f: &Fixture) -> String {
     stored[0].0.clone()
 }
 
-fn option(f: &Fixture, db: &str, name: &str) -> String {
+pub(crate) fn option(f: &Fixture, db: &str, name: &str) -> String {
     f.db.sql_db(
         db,
         &format!("SELECT option_value FROM wp_options WHERE option_name = '{name}'"),
@@ -48,7 +48,7 @@ fn option(f: &Fixture, db: &str, name: &str) -> String {
 
 /// Siblings of `path` that a restore leaves or would leave (`.restoring-`, `.before-restore-`,
 /// temporary downloads).
-fn restore_leftovers(path: &Path) -> Vec<String> {
+pub(crate) fn restore_leftovers(path: &Path) -> Vec<String> {
     let name = path.file_name().unwrap().to_string_lossy().into_owned();
     std::fs::read_dir(path.parent().unwrap())
         .unwrap()

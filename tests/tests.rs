@@ -24,6 +24,7 @@ mod report;
 mod restore;
 mod restore_copies;
 mod restore_only;
+mod rollback;
 mod security;
 mod status;
 mod sync_d1;

@@ -31,7 +31,7 @@ pub fn run(rows: &[u64]) -> String {
     let results: Vec<Measured> = rows.iter().map(|n| measure_rows(*n)).collect();
     let mut md = String::from(
         "### The URL rewrite's memory: `restore --to --db-name --url` against the same restore without `--url`\n\n\
-         Each row of `wp_posts` names the old address twice (a link in `post_content`, and `guid`, which is kept).\n\n\
+         Each added row of `wp_posts` names the old address three times (two links in `post_content`, and `guid`, which is kept as WordPress recommends). Peak RSS is the whole process group (wpbackup and its `mariadb` clients), sampled every 20 ms; the server's memory is not counted.\n\n\
          | rows in wp_posts | dump | way | wall | peak RSS | values rewritten |\n|---|---|---|---|---|---|\n",
     );
     for m in &results {

@@ -38,7 +38,7 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> anyhow::Result<Outcome> {
     let _lock = RunLock::acquire(&paths.lock)?;
     let db = LogDb::open(&paths.db)?;
     let rt = runtime()?;
-    crate::interrupt::install(&rt).context("cannot listen for SIGTERM and SIGINT")?;
+    crate::interrupt::install(&rt, "aborting the upload in progress and stopping")?;
     let monitor = crate::report::healthchecks::Monitor::start(
         config.healthchecks.clone().filter(|_| !args.dry_run),
         rt.handle().clone(),

@@ -5,9 +5,9 @@
 //! the storages, holds the lock, and asks on the terminal (unless `--yes`) before anything live
 //! is replaced. The restore itself, in the order that keeps a failed one from changing
 //! anything, is `crate::restore`. The result is printed and recorded in `backup_log` (action
-//! `restore`).
+//! `restore`); a SIGTERM or SIGINT (at the prompt too) exits with 128 + the signal.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -17,6 +17,7 @@ use super::{Context, Outcome, UsageError};
 use crate::app::{open_storages, runtime};
 use crate::cli::RestoreArgs;
 use crate::config::{Config, SiteConfig};
+use crate::interrupt;
 use crate::lock::RunLock;
 use crate::logdb::{LogDb, LogEntry, Status};
 use crate::restore::{self, Report, Request, Sources};
@@ -90,6 +91,7 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<Outcome> {
     let _lock = RunLock::acquire(&ctx.paths.lock)?;
     let logdb = LogDb::open(&ctx.paths.db)?;
     let rt = runtime()?;
+    interrupt::install(&rt, "stopping; what was changed is put back")?;
     let request = Request {
         site,
         server_id: config.server_id.clone(),
@@ -120,11 +122,18 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<Outcome> {
         result => result,
     };
     report.duration_secs = started.elapsed().as_secs_f64();
+    let interrupted = interrupt::received().filter(|_| result.is_err());
+    let how = interrupted.map_or("failed".into(), |s| interrupt::Interrupted(s).to_string());
     let (status, details) = match &result {
         Ok(()) => (Status::Success, report.summary()),
-        Err(e) => (Status::Error, format!("restore failed: {e:#}")),
+        Err(e) => (Status::Error, format!("restore {how}: {e:#}")),
     };
     record(&logdb, &config.server_id, &report, status, &details);
+    if let Some(sig) = interrupted {
+        eprintln!("wpbackup: {details}");
+        rt.shutdown_background(); // a read blocked on a local storage must not hold the exit
+        return Ok(Outcome::Interrupted(sig));
+    }
     result?;
     if ctx.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -162,10 +171,8 @@ pub fn confirm(live: &[String], yes: bool) -> anyhow::Result<()> {
         ))
         .into());
     }
-    eprint!("This restore replaces {what}. Continue? [y/N] ");
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
+    eprint!("This restore replaces {what}. Continue? [y/N] "); // stderr is not buffered
+    let answer = interrupt::read_line()?;
     if matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
         Ok(())
     } else {

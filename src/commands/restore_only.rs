@@ -45,8 +45,19 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<Outcome> {
             .map_err(|e| UsageError(format!("--to {}: {e}", to.display())))?,
         identity: args.identity.clone(),
     };
+    crate::interrupt::install(&rt, "stopping; nothing is moved into the directory")?;
     let confirm = |replaced: &[String]| confirm(replaced, args.yes);
-    let mut report = restore_only(&rt, &storages, logdb.as_ref(), &request, &confirm)?;
+    let result = restore_only(&rt, &storages, logdb.as_ref(), &request, &confirm);
+    if let (Err(e), Some(sig)) = (&result, crate::interrupt::received()) {
+        eprintln!(
+            "wpbackup: restore --only {}: {e:#}; nothing was written to {}",
+            crate::interrupt::Interrupted(sig),
+            request.to.display()
+        );
+        rt.shutdown_background(); // a read blocked on a local storage must not hold the exit
+        return Ok(Outcome::Interrupted(sig));
+    }
+    let mut report = result?;
     report.duration_secs = started.elapsed().as_secs_f64();
     if ctx.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

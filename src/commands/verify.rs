@@ -3,7 +3,8 @@
 //! sha256 against the recorded one, decompress and read every tar entry, and check
 //! `manifest.json` against the contents and `database.sql` for completeness (the mechanics are
 //! `restore::verify`). One result per archive, printed and recorded in `backup_log`; exit
-//! status 1 when any fails.
+//! status 1 when any fails, 128 + the signal when SIGTERM or SIGINT stops it (the archive being
+//! checked then gets no result).
 
 use super::{Context, Outcome};
 use crate::app::{open_storages, runtime};
@@ -17,6 +18,7 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> anyhow::Result<Outcome> {
     let config = ctx.config_for(None, &env, true)?;
     let storages = open_storages(&config, args.storage.as_deref())?;
     let rt = runtime()?;
+    crate::interrupt::install(&rt, "stopping the check in progress")?;
     let db = LogDb::open(&ctx.paths.db)?;
     let server = config.server_id.as_str();
     let identities = match &args.identity {
@@ -34,6 +36,7 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> anyhow::Result<Outcome> {
         },
     };
     let targets = verify::targets(&rt, &storages, server, &selection)?;
+    let missing = targets.missing.len();
     let mut results = targets.missing;
     results.extend(verify::check(
         &rt,
@@ -44,6 +47,15 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> anyhow::Result<Outcome> {
     ));
     verify::record(&db, server, &results);
     print(ctx, server, &results)?;
+    if let Some(sig) = crate::interrupt::received() {
+        let left = targets.archives.len() - (results.len() - missing);
+        eprintln!(
+            "wpbackup: verify {}: {left} archive(s) not checked, nothing recorded for them",
+            crate::interrupt::Interrupted(sig)
+        );
+        rt.shutdown_background(); // a read blocked on a local storage must not hold the exit
+        return Ok(Outcome::Interrupted(sig));
+    }
     Ok(if results.iter().all(|r| r.ok) {
         Outcome::Ok
     } else {

@@ -2,9 +2,12 @@
 //! secret handling: the password only in a `0600` defaults file, a child environment with
 //! nothing of ours in it, and SQL fed on stdin, never on a command line. Also the quoting of
 //! SQL string literals and identifiers, and the root account reached through the local socket.
+//! A script ([`source`]) runs in a process group of its own, stopped when the run is
+//! interrupted.
 
 use std::ffi::OsString;
-use std::io::Write;
+use std::io::{Read as _, Write};
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 
@@ -85,9 +88,14 @@ fn run(creds: &DatabaseConfig, database: Option<&str>, input: Input) -> anyhow::
         Input::File(path) => {
             let f = std::fs::File::open(path)
                 .with_context(|| format!("cannot open {}", path.display()))?;
-            cmd.stdin(f)
-                .output()
-                .with_context(|| format!("cannot run {}", tool.display()))?
+            // A group of its own: a SIGINT from the terminal reaches us, not the client (we
+            // stop it, and whatever a wrapper script around it started, ourselves).
+            let child = cmd
+                .stdin(f)
+                .process_group(0)
+                .spawn()
+                .with_context(|| format!("cannot run {}", tool.display()))?;
+            wait_or_stop(child)?
         }
         Input::Sql(sql) => {
             let child = cmd
@@ -102,6 +110,42 @@ fn run(creds: &DatabaseConfig, database: Option<&str>, input: Input) -> anyhow::
         bail!("{}", tail(&out.stderr));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Wait for `child` (the leader of its own process group), its output collected, unless a
+/// SIGTERM or SIGINT comes first: the whole group is then killed and the error is
+/// [`Interrupted`](crate::interrupt::Interrupted).
+fn wait_or_stop(mut child: std::process::Child) -> anyhow::Result<Output> {
+    let collect = |r: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let stdout = collect(child.stdout.take().map(|r| Box::new(r) as _));
+    let stderr = collect(child.stderr.take().map(|r| Box::new(r) as _));
+    let status = loop {
+        if let Some(status) = child.try_wait().context("cannot wait for the client")? {
+            break status;
+        }
+        if let Err(stop) = crate::interrupt::check() {
+            // Not reaped yet, so the group is still the child's and no one else's.
+            unsafe {
+                libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL);
+            }
+            let _ = child.wait();
+            return Err(stop.into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    Ok(Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    })
 }
 
 /// Write `sql` to the child's stdin and collect its output.
@@ -209,7 +253,8 @@ impl Drop for Session {
     }
 }
 
-/// Run the SQL script in `file` (a whole dump, say) as `creds` in `database`.
+/// Run the SQL script in `file` (a whole dump, say) as `creds` in `database`. A SIGTERM or
+/// SIGINT stops the client (and its process group) and is the error.
 pub fn source(creds: &DatabaseConfig, database: &str, file: &Path) -> anyhow::Result<()> {
     run(creds, Some(database), Input::File(file)).map(|_| ())
 }

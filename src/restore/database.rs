@@ -3,7 +3,9 @@
 //! does it hold tables; create it (as the site's user when allowed, else as root through the
 //! local socket, granting the site's user access); keep a compressed copy of what it held;
 //! import `database.sql`; and move the site to a new address with the PHP-serialization-aware
-//! replace of [`crate::restore::serialized`], row by row through the primary key.
+//! replace of [`crate::restore::serialized`], row by row through the primary key. Keeping the
+//! previous tables while the import runs, to put them back if it fails, is
+//! [`crate::restore::rollback`].
 //!
 //! Values travel as hex (`HEX(CAST(col AS BINARY))` out, `CONVERT(X'..' USING charset)` in) so
 //! that every byte round-trips in the column's own character set, whatever it holds.
@@ -54,28 +56,64 @@ pub struct CreateError {
     pub as_root: anyhow::Error,
 }
 
-/// Create database `name` for the site's user. Says how it was done.
+/// A database this restore created, and who created it.
+pub struct Created {
+    /// How it was done, in words.
+    pub note: String,
+    name: String,
+    /// Root through the local socket, when the site's user could not.
+    root: Option<DatabaseConfig>,
+}
+
+impl Created {
+    /// Drop it again (a restore that fails leaves no database it made). A grant root made for
+    /// the site's user stays.
+    pub fn drop_again(&self, site: &DatabaseConfig) -> anyhow::Result<()> {
+        let who = self.root.as_ref().unwrap_or(site);
+        sql(
+            who,
+            None,
+            &format!("DROP DATABASE IF EXISTS {};", ident(&self.name)),
+        )
+        .map(|_| ())
+        .with_context(|| format!("cannot drop database {} again", self.name))
+    }
+}
+
+/// Create database `name` for the site's user.
 pub fn create(
     site: &DatabaseConfig,
     name: &str,
     admin_socket: Option<PathBuf>,
-) -> Result<String, CreateError> {
+) -> Result<Created, CreateError> {
     let create = format!(
         "CREATE DATABASE IF NOT EXISTS {} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;",
         ident(name)
     );
     let as_user = match sql(site, None, &create) {
-        Ok(_) => return Ok(format!("created database {name}")),
+        Ok(_) => {
+            return Ok(Created {
+                note: format!("created database {name}"),
+                name: name.to_string(),
+                root: None,
+            });
+        }
         Err(e) => e,
     };
-    create_as_root(site, name, &create, &admin(admin_socket, site.timeouts)).map_err(|as_root| {
-        CreateError {
+    let root = admin(admin_socket, site.timeouts);
+    match create_as_root(site, name, &create, &root) {
+        Ok(note) => Ok(Created {
+            note,
+            name: name.to_string(),
+            root: Some(root),
+        }),
+        Err(as_root) => Err(CreateError {
             name: name.to_string(),
             user: site.user.clone(),
             as_user,
             as_root,
-        }
-    })
+        }),
+    }
 }
 
 /// Run `create` as `root` and grant the site's user (at each of its hosts) access.
@@ -134,7 +172,8 @@ fn create_as_root(
     ))
 }
 
-/// Dump database `name` into `dest` (zstd, `0600`, must not exist). Returns its size.
+/// Dump database `name` into `dest` (zstd, `0600`, must not exist). Returns its size. A copy
+/// that cannot be finished (no space left, say) is removed.
 pub fn save_copy(creds: &DatabaseConfig, name: &str, dest: &Path) -> anyhow::Result<u64> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut db = creds.clone();
@@ -147,15 +186,21 @@ pub fn save_copy(creds: &DatabaseConfig, name: &str, dest: &Path) -> anyhow::Res
         .mode(0o600)
         .open(dest)
         .with_context(|| format!("cannot create {}", dest.display()))?;
-    let mut enc = zstd::stream::write::Encoder::new(file, 3)?;
-    let mut reader = dump.reader()?;
-    std::io::copy(&mut reader, &mut enc)
-        .and_then(|_| enc.finish()?.sync_all())
-        .with_context(|| format!("cannot write {}", dest.display()))?;
+    let written = (|| {
+        let mut enc = zstd::stream::write::Encoder::new(file, 3)?;
+        let mut reader = dump.reader()?;
+        std::io::copy(&mut reader, &mut enc)?;
+        enc.finish()?.sync_all()?;
+        anyhow::Ok(())
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(dest);
+        return Err(e).with_context(|| format!("cannot write {}", dest.display()));
+    }
     Ok(std::fs::metadata(dest).map(|m| m.len()).unwrap_or(0))
 }
 
-/// Import `sql_file` (a complete dump) into database `name`.
+/// Import `sql_file` (a complete dump) into database `name`; a SIGTERM or SIGINT stops it.
 pub fn import(creds: &DatabaseConfig, name: &str, sql_file: &Path) -> anyhow::Result<()> {
     dbtools::client::source(creds, name, sql_file)
 }
@@ -283,6 +328,8 @@ pub fn search_replace(
         };
         let mut after: Option<String> = None;
         loop {
+            // Stopped between batches: the open transaction is never committed.
+            crate::interrupt::check()?;
             let (rows, next) = t.batch(creds, name, pairs, after.as_deref())?;
             let updates = t.updates(&rows, pairs, &mut replaced.left_unchanged);
             if !updates.is_empty() {

@@ -4,7 +4,8 @@
 //! recorded).
 //!
 //! The whole object is read and hashed, even when the reader stops early, so the
-//! sha256 that is compared is always the sha256 of everything the storage sent.
+//! sha256 that is compared is always the sha256 of everything the storage sent. A SIGTERM or
+//! SIGINT (see [`crate::interrupt`]) stops both the download and the reader.
 
 use std::io::{self, Read};
 
@@ -49,7 +50,7 @@ where
         };
         consume(&mut reader)
     });
-    let downloaded = rt.block_on(async {
+    let download = async {
         let mut download = st.get(key).await?;
         let mut hasher = Sha256::new();
         let mut size = 0u64;
@@ -86,7 +87,16 @@ where
             size,
             sha256: hex::encode(hasher.finalize()),
         })
-    });
+    };
+    // A SIGTERM or SIGINT ends the download (and so the reader's input) where it is.
+    let downloaded = rt
+        .block_on(crate::interrupt::until(download))
+        .unwrap_or_else(|stop| {
+            Err(StorageError::Transient(format!(
+                "storage {}: download of {key} {stop}",
+                st.name()
+            )))
+        });
     // The sender is gone (end of stream, or the download failed): the reader sees its end.
     let consumed = consumer
         .join()
@@ -179,6 +189,8 @@ struct ChannelReader {
 
 impl Read for ChannelReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // The unpacking stops too, without waiting for the chunks already received.
+        crate::interrupt::check().map_err(io::Error::other)?;
         while self.current.is_empty() {
             match self.rx.blocking_recv() {
                 Some(b) => self.current = b,

@@ -3,10 +3,13 @@
 //! The order is what makes it safe on the worst day: pick the archive from the buckets
 //! themselves (a key, a time, or the newest) and the storages that have it; download it,
 //! unpacking it beside the target as it arrives, and check its sha256 and its manifest
-//! (`stage::fetch_and_stage`); only then ask (the caller's [`Confirm`]), save the live
-//! database's content to `<home>/before-restore/`, import, move the site to the new address,
-//! and finally move the live directory aside and the restored one into its place. A refused or
-//! failed restore before that point changes nothing. What was done goes into a [`Report`].
+//! (`stage::fetch_and_stage`); check everything that can be checked before anything changes
+//! (`preflight`); only then ask (the caller's [`Confirm`]), save the live database's content to
+//! `<home>/before-restore/`, move its tables aside and import (`rollback`), move the site to
+//! the new address, move the live directory aside and the restored one into its place, and
+//! last drop the database's previous tables. A restore that fails or is interrupted (SIGTERM,
+//! SIGINT) at any point before that changes nothing: the database is put back as it was and
+//! the live files were never moved. What was done goes into a [`Report`].
 //!
 //! The command (`commands/restore.rs`) reads the command line, holds the lock, asks on the
 //! terminal and records the result; `verify` shares the download and unpacking.
@@ -18,6 +21,8 @@ pub mod dumpcheck;
 pub mod fetch;
 pub mod only;
 pub mod parent;
+pub mod preflight;
+pub mod rollback;
 pub mod serialized;
 pub mod stage;
 pub mod summary;
@@ -25,8 +30,9 @@ pub mod unpack;
 pub mod verify;
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
-use anyhow::{Context as _, bail};
+use anyhow::{Context as _, anyhow, bail};
 use chrono::Utc;
 
 use crate::config::{DatabaseConfig, DbHost, SiteConfig, Timeouts};
@@ -131,16 +137,37 @@ pub fn restore(
         stamp: stamp.clone(),
         identities,
     };
-    let mut staged = fetch(src, &key, &holding, &to, report)?;
-    // 4. Credentials, target database, and a target that can be moved aside.
-    let job = Job::new(req, stamp, files_target, &staged)?;
+    let mut staged = fetch(src, &key, &holding, &to, report).map_err(stopped)?;
+    // 4. Credentials and target database; 5. everything that can be checked beforehand.
+    let job = Job::new(req, stamp, files_target, &staged).map_err(stopped)?;
+    job.preflight(&staged).map_err(stopped)?;
 
-    // 5. Ask before replacing anything live.
-    confirm(&job.live())?;
+    // 6. Ask before replacing anything live.
+    confirm(&job.live()).map_err(stopped)?;
 
-    // 6. The database; 7. the files.
-    let old_urls = job.database(&staged, report)?;
-    job.files(&mut staged, &old_urls, report)
+    // 7. The database (its previous tables kept aside); 8. the files; 9. the old tables go.
+    let (old_urls, undo) = job.database(&staged, report)?;
+    let files = job.files(&mut staged, &old_urls, report);
+    let parent_config = job.settle(undo, files, report)?;
+    // 10. The wp-config.php of the directory above, once the rest is in place.
+    job.put_parent_config(parent_config, report)
+}
+
+/// `err`, unless a SIGTERM or SIGINT explains it: then the interruption, before anything
+/// was changed.
+fn stopped(err: anyhow::Error) -> anyhow::Error {
+    match crate::interrupt::check() {
+        Err(stop) => anyhow!("{stop}: nothing was changed"),
+        Ok(()) => err,
+    }
+}
+
+/// How to undo the database side of a restore until the files are in place.
+enum Undo {
+    /// The database did not exist: it is dropped again.
+    Created(database::Created),
+    /// Its previous tables and views, kept aside.
+    Aside(rollback::Aside),
 }
 
 /// Where `database.sql` is unpacked to: beside the files' target, else in the home.
@@ -220,10 +247,6 @@ impl<'a> Job<'a> {
             .db_name
             .clone()
             .or_else(|| creds.as_ref().map(|c| c.name.clone()));
-        // A mount point cannot be moved aside: find out before the database is touched.
-        if let Some(t) = &files_target {
-            ensure_movable(t)?;
-        }
         let parent_config = match (&files_target, &staged.contents.parent_wp_config) {
             (Some(t), Some(p)) => Some(parent::check(t, *t != req.site.path, p)?),
             _ => None,
@@ -237,6 +260,45 @@ impl<'a> Job<'a> {
             target_db,
             parent_config,
         })
+    }
+
+    /// Step 5, what can be checked before anything changes: the target can be moved aside, the
+    /// restored wp-config.php rewritten, the database reached and used, and there is space.
+    fn preflight(&self, staged: &Staged) -> anyhow::Result<()> {
+        if let Some(t) = &self.files_target {
+            preflight::movable(t)?;
+        }
+        if let Some(files) = staged.files().filter(|_| self.rewrites_wp_config()) {
+            let wp = files.join("wp-config.php");
+            if wp.is_file() {
+                preflight::wp_config(&wp, self.new_db_name())?;
+            }
+        }
+        if let (true, Some(creds), Some(db)) = (self.req.database, &self.creds, &self.target_db) {
+            let sql_size = staged
+                .database_sql
+                .as_ref()
+                .and_then(|f| f.as_file().metadata().ok())
+                .map_or(0, |m| m.len());
+            let copy_dir = self.req.home.join("before-restore");
+            preflight::database(creds, db, sql_size, &copy_dir)?;
+        }
+        Ok(())
+    }
+
+    /// The database the restored wp-config.php must name, when it is not the one it names.
+    fn new_db_name(&self) -> Option<&str> {
+        match (&self.creds, &self.target_db) {
+            (Some(c), Some(t)) if c.name != *t => Some(t),
+            _ => None,
+        }
+    }
+
+    /// The restored wp-config.php must be rewritten: another database, directory or address.
+    fn rewrites_wp_config(&self) -> bool {
+        self.new_db_name().is_some()
+            || self.req.url.is_some()
+            || self.files_target.as_ref() != Some(&self.req.site.path)
     }
 
     /// What this restore replaces, in words.
@@ -254,13 +316,18 @@ impl<'a> Job<'a> {
         live
     }
 
-    /// The database saved, created if missing, imported, moved to the new address. Returns the
-    /// site's old addresses.
-    fn database(&self, staged: &Staged, report: &mut Report) -> anyhow::Result<Vec<String>> {
+    /// Step 7, the database: its content saved, its tables moved aside (or it is created), the
+    /// archive's imported and moved to the new address. Returns the site's old addresses and
+    /// how to undo it, kept until the files are in place; a failure here is undone already.
+    fn database(
+        &self,
+        staged: &Staged,
+        report: &mut Report,
+    ) -> anyhow::Result<(Vec<String>, Option<Undo>)> {
         let mut old_urls: Vec<String> = self.manifest.siteurl.iter().cloned().collect();
         let (true, Some(creds), Some(db_name)) = (self.req.database, &self.creds, &self.target_db)
         else {
-            return Ok(old_urls);
+            return Ok((old_urls, None));
         };
         let sql_file = staged
             .database_sql
@@ -269,93 +336,123 @@ impl<'a> Job<'a> {
         // Its form is checked before the live database is touched (see dumpcheck).
         let dump = std::fs::File::open(sql_file.path()).context("cannot open database.sql")?;
         dumpcheck::check(dump)?;
-        self.prepare(creds, db_name, report)?;
-        tracing::info!("importing database.sql into {db_name}");
-        database::import(creds, db_name, sql_file.path()).with_context(|| {
-            match &report.previous_database {
-                Some(p) => format!(
-                    "the import into {db_name} failed midway and the database is incomplete; its previous content is in {} (zstd -dc FILE | mariadb {db_name}); the files were not touched",
-                    p.display()
-                ),
-                None => format!(
-                    "the import into {db_name} failed midway; the files were not touched"
-                ),
-            }
-        })?;
-        report.database = Some(db_name.clone());
-        if let Some(url) = &self.req.url {
-            let prefix = &self.manifest.table_prefix;
-            old_urls.extend(database::site_urls(creds, db_name, prefix)?);
-            let pairs = url_pairs(&old_urls, url);
-            let done = database::search_replace(creds, db_name, prefix, &pairs)
-                .with_context(|| {
-                    format!(
-                        "database {db_name} was restored, but moving it to {url} failed (its old address is unchanged; the files were not touched)"
-                    )
-                })?;
-            tracing::info!("rewrote {} values for {url}", done.values());
-            for what in &done.left_unchanged {
-                tracing::warn!("not moved to {url}: {what}");
-            }
-            report.url = Some(url.clone());
-            report.replaced_values = Some(done.values());
-            report.left_unchanged = done.left_unchanged;
+        crate::interrupt::check().map_err(|s| stopped(anyhow::Error::from(s)))?;
+        let undo = self.prepare(creds, db_name, report)?;
+        match self.import(creds, db_name, sql_file.path(), &mut old_urls, report) {
+            Ok(()) => Ok((old_urls, Some(undo))),
+            Err(e) => Err(self.revert(undo, e, report)),
         }
-        Ok(old_urls)
     }
 
-    /// The target database made ready for the import: created when missing, its content
-    /// saved when it holds tables.
+    /// `database.sql` imported into `db_name`, then moved to the new address.
+    fn import(
+        &self,
+        creds: &DatabaseConfig,
+        db_name: &str,
+        sql_file: &Path,
+        old_urls: &mut Vec<String>,
+        report: &mut Report,
+    ) -> anyhow::Result<()> {
+        tracing::info!("importing database.sql into {db_name}");
+        let started = Instant::now();
+        database::import(creds, db_name, sql_file).map_err(
+            |e| match crate::interrupt::received() {
+                Some(_) => anyhow!("the import into {db_name} was stopped"),
+                None => e.context(format!("the import into {db_name} failed")),
+            },
+        )?;
+        tracing::info!(
+            "imported database.sql into {db_name} in {:.3}s",
+            started.elapsed().as_secs_f64()
+        );
+        report.database = Some(db_name.to_string());
+        let Some(url) = &self.req.url else {
+            return Ok(());
+        };
+        let prefix = &self.manifest.table_prefix;
+        old_urls.extend(database::site_urls(creds, db_name, prefix)?);
+        let pairs = url_pairs(old_urls, url);
+        let done = database::search_replace(creds, db_name, prefix, &pairs)
+            .with_context(|| format!("moving database {db_name} to {url} failed"))?;
+        tracing::info!("rewrote {} values for {url}", done.values());
+        for what in &done.left_unchanged {
+            tracing::warn!("not moved to {url}: {what}");
+        }
+        report.url = Some(url.clone());
+        report.replaced_values = Some(done.values());
+        report.left_unchanged = done.left_unchanged;
+        Ok(())
+    }
+
+    /// The target database made ready for the import: created when missing; else its content
+    /// saved (when it holds tables) and its tables moved aside.
     fn prepare(
         &self,
         creds: &DatabaseConfig,
         db_name: &str,
         report: &mut Report,
-    ) -> anyhow::Result<()> {
-        match database::state(creds, db_name)? {
+    ) -> anyhow::Result<Undo> {
+        let tables = match database::state(creds, db_name).map_err(stopped)? {
             DbState::Missing => {
                 let admin_socket = self.req.mysql_unix_port.clone().or(match &creds.host {
                     DbHost::Socket(Some(p)) => Some(p.clone()),
                     _ => None,
                 });
-                report.database_note = Some(database::create(creds, db_name, admin_socket)?);
+                let created = database::create(creds, db_name, admin_socket)
+                    .map_err(|e| stopped(e.into()))?;
+                report.database_note = Some(created.note.clone());
+                return Ok(Undo::Created(created));
             }
-            DbState::Tables(0) => {}
-            DbState::Tables(_) => {
-                let dir = self.req.home.join("before-restore");
-                create_private_dir(&dir)?;
-                let name = format!("{}_{db_name}_{}.sql.zst", self.req.site.name, self.stamp);
-                let dest = dir.join(name);
-                tracing::info!(
-                    "saving the current database {db_name} to {}",
-                    dest.display()
-                );
-                database::save_copy(creds, db_name, &dest).with_context(|| {
-                    format!(
-                        "cannot save the current content of database {db_name} before replacing it (nothing was changed; if it is beyond saving, drop it and run restore again)"
-                    )
-                })?;
-                report.previous_database = Some(dest);
-            }
+            DbState::Tables(n) => n,
+        };
+        if tables > 0 {
+            self.save_copy(creds, db_name, report).map_err(stopped)?;
         }
+        match rollback::move_aside(creds, db_name, &self.stamp) {
+            Ok(aside) => Ok(Undo::Aside(aside)),
+            Err(e @ rollback::MoveError::Unchanged(..)) => {
+                forget_saved_copy(report);
+                Err(anyhow!("{e}; nothing was changed"))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The live content of `db_name` saved in `<home>/before-restore/`.
+    fn save_copy(
+        &self,
+        creds: &DatabaseConfig,
+        db_name: &str,
+        report: &mut Report,
+    ) -> anyhow::Result<()> {
+        let dir = self.req.home.join("before-restore");
+        create_private_dir(&dir)?;
+        let name = format!("{}_{db_name}_{}.sql.zst", self.req.site.name, self.stamp);
+        let dest = dir.join(name);
+        tracing::info!(
+            "saving the current database {db_name} to {}",
+            dest.display()
+        );
+        database::save_copy(creds, db_name, &dest).with_context(|| {
+            format!(
+                "cannot save the current content of database {db_name} before replacing it (nothing was changed; if it is beyond saving, drop it and run restore again)"
+            )
+        })?;
+        report.previous_database = Some(dest);
         Ok(())
     }
 
-    /// The files: wp-config.php pointed at the new place, then moved into place.
+    /// Step 8, the files: wp-config.php pointed at the new place, then moved into place.
     fn files(
         &self,
         staged: &mut Staged,
         old_urls: &[String],
         report: &mut Report,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<Option<parent::Prepared>> {
         let (Some(target), Some(files)) = (&self.files_target, staged.files()) else {
-            return Ok(());
+            return Ok(None);
         };
         let wp = files.join("wp-config.php");
-        let db_changed = match (&self.creds, &self.target_db) {
-            (Some(c), Some(t)) => c.name != *t,
-            _ => false,
-        };
         let mut replacements = Vec::new();
         if *target != self.req.site.path {
             replacements.push((
@@ -366,8 +463,8 @@ impl<'a> Job<'a> {
         if let Some(url) = &self.req.url {
             replacements.extend(url_pairs(old_urls, url));
         }
-        let rewrite = db_changed || !replacements.is_empty();
-        let db_name = self.target_db.as_deref().filter(|_| db_changed);
+        let rewrite = self.rewrites_wp_config();
+        let db_name = self.new_db_name();
         if wp.is_file() && rewrite {
             report.wp_config_unlinked = stage::rewrite_wp_config_file(&wp, db_name, &replacements)?;
         }
@@ -378,20 +475,91 @@ impl<'a> Job<'a> {
             }))?,
             None => None,
         };
+        crate::interrupt::check()?;
         let staging = staged.staging.take().context("no staged files")?;
         report.previous_files = stage::swap_into_place(staging, target, &self.stamp)?;
         report.files_to = Some(target.clone());
+        Ok(parent_config)
+    }
+
+    /// Step 10: the archive's `parent/wp-config.php` put in the directory above the restored
+    /// site. The rest is in place by then (and stays: the error says what to copy by hand).
+    fn put_parent_config(
+        &self,
+        prepared: Option<parent::Prepared>,
+        report: &mut Report,
+    ) -> anyhow::Result<()> {
+        let (Some(p), Some(target)) = (prepared, &self.files_target) else {
+            return Ok(());
+        };
         report.parent_wp_config = self.parent_config.as_ref().map(|p| p.dest.clone());
-        if let Some(p) = parent_config {
-            report.previous_parent_wp_config = p.put(&self.stamp).with_context(|| {
-                format!(
-                    "the files are restored in {}, but the site's wp-config.php is not: copy parent/wp-config.php from the archive (tar --zstd -xf) to {}",
-                    target.display(),
-                    target.parent().unwrap_or(Path::new("/")).display()
-                )
-            })?;
-        }
+        report.previous_parent_wp_config = p.put(&self.stamp).with_context(|| {
+            format!(
+                "the files are restored in {}, but the site's wp-config.php is not: copy parent/wp-config.php from the archive (tar --zstd -xf) to {}",
+                target.display(),
+                target.parent().unwrap_or(Path::new("/")).display()
+            )
+        })?;
         Ok(())
+    }
+
+    /// Step 9, the files are in place (`files` is `Ok`): the database's previous tables go. A
+    /// failure (or a signal) before that: the database is put back.
+    fn settle<T>(
+        &self,
+        undo: Option<Undo>,
+        files: anyhow::Result<T>,
+        report: &mut Report,
+    ) -> anyhow::Result<T> {
+        match (files, undo) {
+            (Ok(t), Some(Undo::Aside(mut aside))) => {
+                if let Err(e) = aside.finish() {
+                    tracing::warn!("the restore is complete, but {e:#}");
+                }
+                Ok(t)
+            }
+            (Ok(t), _) => Ok(t),
+            (Err(e), Some(undo)) => Err(self.revert(undo, e, report)),
+            (Err(e), None) => Err(stopped(e)),
+        }
+    }
+
+    /// The database put back as it was after `err`: the error, saying what is left.
+    fn revert(&self, undo: Undo, err: anyhow::Error, report: &mut Report) -> anyhow::Error {
+        let db = self.target_db.as_deref().unwrap_or_default();
+        report.database = None;
+        let reverted = match (undo, &self.creds) {
+            (Undo::Aside(mut aside), _) => aside.put_back(),
+            (Undo::Created(created), Some(creds)) => created.drop_again(creds),
+            (Undo::Created(_), None) => Ok(()),
+        };
+        match reverted {
+            Ok(()) => {
+                forget_saved_copy(report);
+                anyhow!(
+                    "{err:#}; database {db} was put back as it was and the files were not touched: nothing was changed"
+                )
+            }
+            Err(e) => {
+                let saved = match &report.previous_database {
+                    Some(p) => format!(
+                        "; its previous content is also in {} (zstd -dc FILE | mariadb {db})",
+                        p.display()
+                    ),
+                    None => String::new(),
+                };
+                anyhow!(
+                    "{err:#}; putting database {db} back failed too: {e:#}{saved}; the files were not touched"
+                )
+            }
+        }
+    }
+}
+
+/// The copy of the database saved before the restore is removed: the database is as it was.
+fn forget_saved_copy(report: &mut Report) {
+    if let Some(p) = report.previous_database.take() {
+        let _ = std::fs::remove_file(&p);
     }
 }
 
@@ -478,7 +646,7 @@ fn live_targets(
     if let (Some(creds), Some(name)) = (creds, db_name) {
         match database::state(creds, name) {
             Ok(DbState::Tables(n)) if n > 0 => live.push(format!(
-                "database {name} ({n} tables; its content is saved first)"
+                "database {name} ({n} tables; its content is saved first, and put back if the restore fails)"
             )),
             Ok(_) => {}
             Err(e) => tracing::debug!("cannot look at database {name}: {e:#}"),
@@ -527,24 +695,6 @@ fn url_encoded(s: &str) -> String {
         }
     }
     out
-}
-
-/// The target must be renameable within its parent (not a mount point of its own).
-fn ensure_movable(target: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    let (Ok(t), Some(Ok(p))) = (
-        target.symlink_metadata(),
-        target.parent().map(|p| p.metadata()),
-    ) else {
-        return Ok(());
-    };
-    if t.dev() != p.dev() {
-        bail!(
-            "{} is a mount point and cannot be moved aside: restore with --to DIR (a directory beside it) and move the files yourself; nothing was changed",
-            target.display()
-        );
-    }
-    Ok(())
 }
 
 fn create_private_dir(dir: &Path) -> anyhow::Result<()> {

@@ -266,7 +266,8 @@ mod tests {
         let parent = d.path().join("staging");
         std::fs::create_dir(&parent).unwrap();
         std::os::unix::fs::symlink(&shared, parent.join("wp-config.php")).unwrap();
-        let a = archived("<?php define('DB_NAME', 'wp_live'); // /srv/live\n");
+        // The path in code is rewritten (a comment keeps the old one: see stage.rs).
+        let a = archived("<?php define('DB_NAME', 'wp_live'); define('UPLOADS', '/srv/live');\n");
         let target = parent.join("htdocs");
         let p = check(&target, true, &a).unwrap();
         assert_eq!(p.existing, Existing::Different);

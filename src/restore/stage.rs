@@ -198,11 +198,6 @@ pub fn swap_into_place(
                 aside.display()
             )
         })?;
-        // The old tree keeps its PHP: not web-reachable or readable by others from now on.
-        if aside.symlink_metadata().is_ok_and(|m| m.is_dir()) {
-            std::fs::set_permissions(&aside, std::fs::Permissions::from_mode(0o700))
-                .with_context(|| format!("cannot make {} private", aside.display()))?;
-        }
         Some(aside)
     } else {
         None
@@ -216,6 +211,18 @@ pub fn swap_into_place(
     }
     staging.keep = false;
     drop(staging);
+    // The old tree keeps its PHP: not web-reachable or readable by others from now on. Done
+    // once the restored tree is in place, so that a failure here never leaves the site gone.
+    if let Some(a) = aside
+        .as_ref()
+        .filter(|a| a.symlink_metadata().is_ok_and(|m| m.is_dir()))
+        && let Err(e) = std::fs::set_permissions(a, std::fs::Permissions::from_mode(0o700))
+    {
+        tracing::warn!(
+            "cannot make {} private ({e}): its old PHP may still be reachable; run chmod 700 on it or remove it",
+            a.display()
+        );
+    }
     Ok(aside)
 }
 

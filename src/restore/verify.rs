@@ -147,7 +147,8 @@ fn missing(site: &str, details: String) -> Checked {
     }
 }
 
-/// Check each of `targets`, logging each result as it comes.
+/// Check each of `targets`, logging each result as it comes, until a SIGTERM or SIGINT (the
+/// check it cut short has no result).
 pub fn check(
     rt: &tokio::runtime::Runtime,
     storages: &[Box<dyn Storage>],
@@ -161,6 +162,8 @@ pub fn check(
         let started = Instant::now();
         let (ok, details) = match verify_one(rt, st, listed, db, identities) {
             Ok(d) => (true, d),
+            // Cut short by SIGTERM or SIGINT: no verdict on the archive, and no more checks.
+            Err(_) if crate::interrupt::received().is_some() => break,
             Err(e) => (false, e.to_string()),
         };
         if ok {
@@ -190,9 +193,10 @@ pub fn verify_one(
 ) -> Result<String, Unsound> {
     let key = &listed.info.key;
     let mut problems = Vec::new();
-    let metadata = match rt.block_on(st.head(key)) {
-        Ok(h) => h.sha256,
-        Err(e) => return Err(Unsound(vec![format!("cannot read its metadata: {e}")])),
+    let metadata = match rt.block_on(crate::interrupt::until(st.head(key))) {
+        Ok(Ok(h)) => h.sha256,
+        Ok(Err(e)) => return Err(Unsound(vec![format!("cannot read its metadata: {e}")])),
+        Err(stop) => return Err(Unsound(vec![stop.to_string()])),
     };
     let recorded = db.archive_sha256(key, st.name()).ok().flatten();
     let expected = catalog::expected(key, metadata.as_deref(), recorded.as_deref());

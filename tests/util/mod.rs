@@ -15,9 +15,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The binary under test.
+/// The binary under test: the one cargo built, or `WPBACKUP_TEST_BIN` (to run the suite
+/// against a release binary, e.g. the portable one `scripts/release.sh` makes).
 pub fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_wpbackup"))
+    match std::env::var_os("WPBACKUP_TEST_BIN") {
+        Some(path) => PathBuf::from(path),
+        None => PathBuf::from(env!("CARGO_BIN_EXE_wpbackup")),
+    }
 }
 
 /// A free TCP port on 127.0.0.1.
