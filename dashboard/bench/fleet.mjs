@@ -118,6 +118,8 @@ async function time(url, headers) {
 }
 
 const dir = mkdtempSync(path.join(tmpdir(), "wpb-dash-bench-"));
+// miniflare keeps a cache directory in the temp dir: this one, removed at the end.
+process.env.TMPDIR = dir;
 const mf = new Miniflare({
   modules: true,
   modulesRoot: root,
