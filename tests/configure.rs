@@ -92,6 +92,7 @@ fn the_wizard_finds_the_site_catches_a_wrong_secret_and_writes_a_config_that_bac
     }
     the_first_run_wrote_a_private_config_that_backs_up(&f);
     a_rerun_with_enter_everywhere_keeps_everything(&f, &scan);
+    a_rerun_adding_d1_offers_the_dashboard_deploy_commands(&f, &scan);
 }
 
 impl Pty {
@@ -194,6 +195,49 @@ fn a_rerun_with_enter_everywhere_keeps_everything(f: &Fixture, scan: &str) {
     t.p.exp_eof().unwrap();
     assert_eq!(std::fs::read(&config).unwrap(), config_before);
     assert_eq!(std::fs::read(&env).unwrap(), env_before);
+}
+
+/// Run again, add D1 (the simulator): once it answered, the wizard offers the commands that
+/// deploy the dashboard over that database, prints them with its id and without the token,
+/// and takes the dashboard's address for the report's links.
+fn a_rerun_adding_d1_offers_the_dashboard_deploy_commands(f: &Fixture, scan: &str) {
+    use crate::util::d1::{ACCOUNT, D1Sim, DATABASE, TOKEN};
+    let d1 = D1Sim::start();
+    let mut t = Pty::spawn(f, scan);
+    for prompt in [
+        "Server ID",
+        "Sites to back up",
+        "Another WordPress folder",
+        "Name for",
+    ] {
+        t.prompt(prompt, "");
+    }
+    t.expect("storage primary: wrote, read back and deleted a test object");
+    t.prompt("Storage:", "");
+    t.prompt("Cloudflare D1", "y");
+    t.prompt("Cloudflare account id", ACCOUNT);
+    t.prompt("D1 database id", DATABASE);
+    t.prompt("API token", TOKEN);
+    t.prompt("API address", &d1.api_base);
+    t.expect("Cloudflare D1: a test query answered");
+    t.prompt("Print the commands that deploy the fleet dashboard", "y");
+    t.expect(&format!("database_id = \"{DATABASE}\"/' wrangler.toml"));
+    t.expect("npx wrangler secret put DASHBOARD_TOKEN");
+    t.prompt("Dashboard address", "https://dash.example.workers.dev/");
+    t.prompt("Email backup reports", "n");
+    t.prompt("Write config.json and .env?", "y");
+    t.expect("Wrote ");
+    t.seen.push_str(&t.p.exp_eof().unwrap());
+    assert!(
+        !t.seen.contains(TOKEN),
+        "the API token was shown:\n{}",
+        t.seen
+    );
+    let c = read_json(&f.home().join("config.json"));
+    assert_eq!(
+        c["dashboard_url"], "https://dash.example.workers.dev",
+        "{c}"
+    );
 }
 
 /// `configure` in a shell that gives the pty a size first (a fresh pty is 0x0).
@@ -507,4 +551,75 @@ fn d1_and_smtp_pass_their_tests_against_the_simulators_and_the_mail_arrives() {
     ] {
         assert!(text.contains(key), "{key} missing from .env:\n{text}");
     }
+}
+
+/// Asked for in the answers file, configure prints the commands that deploy the dashboard over
+/// the D1 database, with its id filled in and no token, and its sed line edits wrangler.toml
+/// as README says; without D1 there is nothing to deploy over: a usage error, nothing written.
+#[test]
+fn the_dashboard_deploy_commands_carry_the_database_id_and_no_token() {
+    use crate::util::d1::{ACCOUNT, DATABASE, TOKEN};
+    let d1 = crate::util::d1::D1Sim::start();
+    let home = tempfile::tempdir().unwrap();
+    let disk = json!([{"name": "disk", "preset": "local", "path": home.path().join("archives")}]);
+    let answers = json!({
+        "server_id": "probe-host",
+        "storage": disk,
+        "d1": {"account_id": ACCOUNT, "database_id": DATABASE, "api_token": TOKEN,
+               "api_base": d1.api_base},
+        "dashboard_url": "https://dash.example.workers.dev/",
+        "print_dashboard_commands": true
+    });
+    let (code, all) = configure_in(home.path(), &answers);
+    assert_eq!(code, Some(0), "{all}");
+    assert!(!all.contains(TOKEN), "{all}");
+    let source = crate::util::dashboard::project_dir();
+    assert!(
+        all.contains(&format!("\n  cd {}\n", source.display())),
+        "{all}"
+    );
+    assert!(all.contains(&format!("\n  export CLOUDFLARE_ACCOUNT_ID={ACCOUNT}\n")));
+    assert!(all.contains("\n  npx wrangler deploy "), "{all}");
+    assert!(
+        all.contains("\n  npx wrangler secret put DASHBOARD_TOKEN "),
+        "{all}"
+    );
+    let c = read_json(&home.path().join("config.json"));
+    assert_eq!(
+        c["dashboard_url"], "https://dash.example.workers.dev",
+        "{c}"
+    );
+
+    // The printed sed line, run on a copy of wrangler.toml, points it at the database.
+    let sed = all
+        .lines()
+        .find(|l| l.contains("sed -i"))
+        .expect("sed line");
+    let copy = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        source.join("wrangler.toml"),
+        copy.path().join("wrangler.toml"),
+    )
+    .unwrap();
+    crate::util::run_ok(
+        Command::new("sh")
+            .arg("-c")
+            .arg(sed)
+            .current_dir(copy.path()),
+    );
+    let toml = std::fs::read_to_string(copy.path().join("wrangler.toml")).unwrap();
+    assert!(
+        toml.contains(&format!("\ndatabase_id = \"{DATABASE}\"\n")),
+        "{toml}"
+    );
+
+    let bare = tempfile::tempdir().unwrap();
+    let answers = json!({"storage": disk, "print_dashboard_commands": true});
+    let (code, all) = configure_in(bare.path(), &answers);
+    assert_eq!(code, Some(2), "{all}");
+    assert!(
+        all.contains("print_dashboard_commands: the dashboard reads the D1 database"),
+        "{all}"
+    );
+    assert!(!bare.path().join("config.json").exists());
 }

@@ -15,7 +15,7 @@ use crate::fixture::Fixture;
 use crate::report::{add_old_success, config_with_sites};
 use crate::util::browser::{Chromium, screenshot_dir};
 use crate::util::d1::{self, D1Sim};
-use crate::util::dashboard::{Dashboard, TOKEN};
+use crate::util::dashboard::{Answer, Dashboard, TOKEN};
 
 /// Two servers whose runs are in D1.
 struct Fleet {
@@ -308,4 +308,75 @@ fn dashboard_without_a_token_refuses_everyone_and_without_data_says_to_sync() {
     let a = dash.get("/api/fleet", Some(TOKEN));
     assert_eq!(a.status, 503, "{}", a.body);
     assert!(a.body.contains("run wpbackup sync-d1"), "{}", a.body);
+}
+
+/// What a server on a wpbackup without `site_latest` pushed: the logs only. web-00's "legacy"
+/// site stored its archive on the secondary an hour ago (a failover).
+fn push_as_an_older_wpbackup(sim: &D1Sim) {
+    sim.query(
+        "INSERT INTO backup_log (timestamp, status, details, site_name, server_id, local_id,
+           db_id, action, storage_name, archive_key, duration_secs)
+         VALUES (datetime('now', '-1 hour'), 'WARNING',
+           'stored web-00/legacy/legacy_1.tar.zst on secondary; a storage failed first: primary: connection refused',
+           'legacy', 'web-00', 1, '', 'backup', 'secondary', 'web-00/legacy/legacy_1.tar.zst', 12.5)",
+        json!([]),
+    );
+    sim.query(
+        "INSERT INTO s3_archives (filename, storage_name, s3_endpoint, s3_bucket, file_size,
+           server_id, local_id, db_id, site_name, created_at, sha256, duration_secs)
+         VALUES ('web-00/legacy/legacy_1.tar.zst', 'secondary', 'local', '/srv/b', 4096,
+           'web-00', 1, '', 'legacy', datetime('now', '-1 hour'), 'ab', 12.5)",
+        json!([]),
+    );
+}
+
+/// The fleet of web-01 (`sites` sites, all failing) and web-00 on an older wpbackup, served by
+/// the dashboard: its /api/fleet answer, after checking that every site shows as it should.
+fn fleet_with_a_server_not_upgraded(sites: usize, drop_summary: bool) -> (Answer, usize) {
+    let mut sim = D1Sim::start();
+    let home = crate::sync_d1::Home::new("web-01", sites, &sim.env());
+    home.failing_run();
+    home.failing_run();
+    assert_eq!(home.sync(), (2 * sites as i64, 2 * sites as i64));
+    push_as_an_older_wpbackup(&sim);
+    if drop_summary {
+        // As if every server were on an older wpbackup: no site_latest table at all.
+        sim.query("DROP TABLE site_latest", json!([]));
+    }
+    sim.kill();
+    let dash = Dashboard::start(&sim.state_dir(), d1::DATABASE, Some(TOKEN));
+    let a = dash.get("/api/fleet", Some(TOKEN));
+    assert_eq!(a.status, 200, "{}", a.body);
+    let doc = a.json();
+    let shown = doc["sites"].as_array().expect("sites");
+    assert_eq!(shown.len(), sites + 1, "{doc:#}");
+    let labels = order(shown, "label");
+    assert!(
+        labels[..sites]
+            .iter()
+            .all(|(server, _, label)| server == "web-01" && label == "FAILED"),
+        "{labels:?}"
+    );
+    let legacy = &shown[sites];
+    assert_eq!(legacy["site"], "legacy", "{legacy:#}");
+    assert_eq!(legacy["label"], "WARNING");
+    assert_eq!(legacy["failover"], true);
+    assert_eq!(legacy["last_archive"]["storage"], "secondary");
+    (a, sites + 1)
+}
+
+/// D1 bills rows read: the fleet page reads the summary `sync-d1` keeps, about one row per
+/// site, not the logs (about 9 per site); a server not upgraded yet still shows, from its logs.
+#[test]
+fn fleet_page_reads_about_one_d1_row_per_site_and_shows_a_server_not_upgraded() {
+    let (a, sites) = fleet_with_a_server_not_upgraded(50, false);
+    let rows: usize = a.header("x-d1-rows-read").unwrap().parse().unwrap();
+    eprintln!("fleet of {sites} sites: {rows} D1 rows read");
+    assert!(rows <= 2 * sites, "{rows} rows read for {sites} sites");
+}
+
+/// A D1 that no upgraded server pushed to has no site_latest: the page reads the logs.
+#[test]
+fn fleet_page_without_the_summary_table_reads_the_logs() {
+    fleet_with_a_server_not_upgraded(3, true);
 }

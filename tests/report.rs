@@ -180,11 +180,62 @@ fn only_failures_is_quiet_when_all_is_well_and_backup_reports_its_own_failure() 
     let m = smtp::parse(&msgs[1].raw);
     assert_eq!(m.subject, "[wpbackup] test-server: 1 FAILED, 1 OK");
     assert!(m.text.contains("[FAILED] broken"), "{}", m.text);
+    assert!(!m.text.contains("Dashboard"), "no dashboard_url, no link");
 
     // --only-failures now sends.
     let out = f.run(&["report", "--only-failures"]);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(mail.messages().len(), 3);
+}
+
+/// With `dashboard_url` set, the report links to the dashboard and to the page of each site
+/// needing attention, in both parts, whether `backup` sends it on a failure or `report` does.
+#[test]
+fn report_links_to_the_dashboard_and_to_each_site_needing_attention() {
+    let f = Fixture::new("dashlinks");
+    let mail = SmtpServer::start();
+    env_with(&f, &[mail.env(PASSWORD)]);
+    let mut config = config_with_sites(&f, "web-01", &["broken"]);
+    config["report"] = json!({ "on_failure": true });
+    config["dashboard_url"] = json!("https://dash.example.workers.dev/");
+    f.write_config(config);
+    assert_eq!(f.run(&["backup"]).status.code(), Some(1));
+    let out = f.run(&["report"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let msgs = mail.messages();
+    assert_eq!(msgs.len(), 2, "backup's own report, then report's");
+    let fleet = "https://dash.example.workers.dev/";
+    let broken = "https://dash.example.workers.dev/site/web-01/broken";
+    for msg in &msgs {
+        let m = smtp::parse(&msg.raw);
+        assert_eq!(m.subject, "[wpbackup] web-01: 1 FAILED, 1 OK");
+        let lines: Vec<&str> = m.text.lines().map(str::trim_end).collect();
+        assert!(
+            lines.contains(&format!("Dashboard: {fleet}").as_str()),
+            "{}",
+            m.text
+        );
+        // The link is the failed site's own: in its block, which ends at a blank line.
+        let card: Vec<&&str> = (lines.iter())
+            .skip_while(|l| **l != "[FAILED] broken")
+            .take_while(|l| !l.is_empty())
+            .collect();
+        let link = format!("  Dashboard: {broken}");
+        assert!(card.contains(&&link.as_str()), "{}", m.text);
+        assert!(
+            m.html.contains(&format!("<a href=\"{fleet}\"")),
+            "{}",
+            m.html
+        );
+        assert!(
+            m.html.contains(&format!("<a href=\"{broken}\"")),
+            "{}",
+            m.html
+        );
+        for body in [&m.text, &m.html] {
+            assert!(!body.contains("/site/web-01/blog"), "an OK site: {body}");
+        }
+    }
 }
 
 /// The "done when": two servers back up, both logs sit in D1 exactly once each, and

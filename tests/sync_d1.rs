@@ -158,6 +158,34 @@ fn assert_exactly_once(sim: &D1Sim, home: &Home) {
     );
 }
 
+/// D1's `site_latest` (what the dashboard's fleet page reads) shows each site of `home` with
+/// its newest local run: (site, time, status, details).
+fn assert_site_latest(sim: &D1Sim, home: &Home) {
+    let mut newest = std::collections::BTreeMap::new();
+    for (_, time, status, details, site) in home.local_rows() {
+        newest.insert(site.clone(), (site, time, status, details));
+    }
+    let newest: Vec<_> = newest.into_values().collect();
+    let shown: Vec<(String, String, String, String)> = sim
+        .query(
+            "SELECT site_name, last_run_at, last_status, last_details FROM site_latest
+             WHERE server_id = ?1 ORDER BY site_name",
+            json!([home.server_id]),
+        )
+        .iter()
+        .map(|r| {
+            let text = |k: &str| r[k].as_str().unwrap_or_default().to_string();
+            (
+                text("site_name"),
+                text("last_run_at"),
+                text("last_status"),
+                text("last_details"),
+            )
+        })
+        .collect();
+    assert_eq!(shown, newest, "{}: site_latest", home.server_id);
+}
+
 #[test]
 fn rows_arrive_exactly_once_after_repeated_and_concurrent_pushes() {
     let sim = D1Sim::start();
@@ -214,6 +242,7 @@ fn rows_arrive_exactly_once_after_repeated_and_concurrent_pushes() {
     assert!(a.status.success() && b.status.success(), "{a:?} {b:?}");
     assert_eq!(home.local_rows().len(), 210);
     assert_exactly_once(&sim, &home);
+    assert_site_latest(&sim, &home);
 }
 
 #[test]
@@ -224,10 +253,11 @@ fn a_push_cut_off_mid_batch_then_repeated_leaves_no_duplicate_and_no_gap() {
         home.failing_run();
     }
     assert_eq!(home.local_rows().len(), 125);
-    // The schema takes 10 statements; the first request of rows 12 (100 rows, 9 per
-    // statement). The second request (25 rows, 3 statements) is cut after its first statement:
-    // 9 of its rows are in D1, but wpbackup never hears so.
-    sim.faults(json!({ "fail_after": 10 + 12 + 1 }));
+    // The schema takes 14 statements; the first request of rows 13 (100 rows, 9 per
+    // statement, then the refresh of site_latest). The second request (25 rows, 3 statements
+    // and the refresh) is cut after its first statement: 9 of its rows are in D1, but
+    // wpbackup never hears so.
+    sim.faults(json!({ "fail_after": 14 + 13 + 1 }));
     let out = home.run(&["sync-d1"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -247,9 +277,10 @@ fn a_push_cut_off_mid_batch_then_repeated_leaves_no_duplicate_and_no_gap() {
     // resends the whole request and D1 skips what it has.
     home.failing_run();
     home.failing_run();
-    sim.faults(json!({ "fail_after": 10 + 2, "once": true }));
+    sim.faults(json!({ "fail_after": 14 + 2, "once": true }));
     assert_eq!(home.sync(), (50, 32));
     assert_exactly_once(&sim, &home);
+    assert_site_latest(&sim, &home);
 }
 
 #[test]
@@ -303,6 +334,8 @@ fn two_servers_rows_sit_side_by_side() {
     assert_eq!(web1.sync(), (3, 3));
     assert_exactly_once(&sim, &web1);
     assert_exactly_once(&sim, &web2);
+    assert_site_latest(&sim, &web1);
+    assert_site_latest(&sim, &web2);
 }
 
 /// Write `env` (the D1 variables) as the fixture's .env.

@@ -1,15 +1,19 @@
 // Benchmark (run by hand, not a test): the fleet page of 100 servers x 20 sites x 90 nights
 // (180,000 backup_log rows, an s3_archives row per stored run) served by the Worker in
 // miniflare. Prints, for the fleet page, a site page and their JSON: the median and slowest
-// time of an answer (as a client on 127.0.0.1 sees it) and the rows D1 read for it.
+// time of an answer (as a client on 127.0.0.1 sees it) and the rows D1 read for it; first
+// with the logs only (servers on a wpbackup without `site_latest`), then after each server's
+// `sync-d1` refreshed `site_latest`, then with a tenth of the servers not upgraded.
 //
 //   node dashboard/bench/fleet.mjs [--servers 100] [--sites 20] [--nights 90] [--runs 15]
 //
 // The D1 tables are created as `wpbackup sync-d1` creates them (src/d1/sync.rs) and filled
-// inside SQLite by generating statements (one per server), so seeding takes seconds.
+// inside SQLite by generating statements (one per server), so seeding takes seconds. The
+// summary table, its indexes and its refresh are `sync-d1`'s own statements, read from
+// src/d1/summary.rs.
 import { Miniflare } from "miniflare";
 import { fileURLToPath } from "node:url";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
@@ -73,6 +77,28 @@ async function seed(mf) {
   return db.prepare("SELECT COUNT(*) AS n FROM backup_log").first("n");
 }
 
+/// `sync-d1`'s summary statements (src/d1/summary.rs): its schema and its refresh.
+function summarySql() {
+  const rust = readFileSync(path.join(root, "../src/d1/summary.rs"), "utf8");
+  const schema = rust.slice(rust.indexOf("pub const SCHEMA"), rust.indexOf("];"));
+  return {
+    schema: [...schema.matchAll(/"(CREATE [^"]+)"/g)].map((m) => m[1]),
+    refresh: /const REFRESH: &str = "([^"]+)";/.exec(rust)[1],
+  };
+}
+
+/// Each server's push refreshes its rows of site_latest; returns one refresh's D1 meta.
+async function refreshAll(db) {
+  const { schema, refresh } = summarySql();
+  await db.batch(schema.map((sql) => db.prepare(sql)));
+  let meta = null;
+  for (let s = 1; s <= SERVERS; s += 1) {
+    const r = await db.prepare(refresh).bind(`web-${String(s).padStart(3, "0")}`).run();
+    meta ??= r.meta;
+  }
+  return meta;
+}
+
 async function time(url, headers) {
   const times = [];
   let rows = null;
@@ -92,6 +118,8 @@ async function time(url, headers) {
 }
 
 const dir = mkdtempSync(path.join(tmpdir(), "wpb-dash-bench-"));
+// miniflare keeps a cache directory in the temp dir: this one, removed at the end.
+process.env.TMPDIR = dir;
 const mf = new Miniflare({
   modules: true,
   modulesRoot: root,
@@ -113,12 +141,29 @@ try {
   const first = performance.now();
   await fetch(new URL("/api/fleet", base), { headers }).then((r) => r.text());
   console.log(`first request (creates the dashboard's indexes): ${(performance.now() - first).toFixed(0)} ms`);
-  console.log(`| page | median ms | slowest ms | D1 rows read | bytes |`);
-  console.log(`|---|---:|---:|---:|---:|`);
-  for (const p of ["/", "/api/fleet", "/site/web-010/site-03", "/api/site/web-010/site-03"]) {
-    const r = await time(new URL(p, base), headers);
-    console.log(`| \`${p}\` | ${r.median.toFixed(0)} | ${r.max.toFixed(0)} | ${r.rows} | ${r.bytes} |`);
-  }
+  const pages = ["/", "/api/fleet", "/site/web-010/site-03", "/api/site/web-010/site-03"];
+  const table = async (title, list) => {
+    console.log(`\n${title}\n| page | median ms | slowest ms | D1 rows read | bytes |`);
+    console.log(`|---|---:|---:|---:|---:|`);
+    for (const p of list) {
+      const r = await time(new URL(p, base), headers);
+      console.log(`| \`${p}\` | ${r.median.toFixed(0)} | ${r.max.toFixed(0)} | ${r.rows} | ${r.bytes} |`);
+    }
+  };
+  const sites = async () => {
+    const doc = await fetch(new URL("/api/fleet", base), { headers }).then((r) => r.json());
+    return JSON.stringify(doc.sites);
+  };
+  await table("from the logs (no site_latest: servers on an older wpbackup)", pages);
+  const fromLogs = await sites();
+  const db = await mf.getD1Database("DB");
+  const meta = await refreshAll(db);
+  if ((await sites()) !== fromLogs) throw new Error("site_latest and the logs show different fleets");
+  console.log(`\none server's refresh of site_latest (in each sync-d1 request): ${meta.rows_read} rows read, ${meta.rows_written} written`);
+  await table("from site_latest (every server's sync-d1 refreshed it)", pages);
+  const old = Math.ceil(SERVERS / 10);
+  await db.prepare("DELETE FROM site_latest WHERE server_id <= ?1").bind(`web-${String(old).padStart(3, "0")}`).run();
+  await table(`${old} of ${SERVERS} servers not upgraded (their sites from the logs)`, ["/", "/api/fleet"]);
 } finally {
   await mf.dispose();
   rmSync(dir, { recursive: true, force: true });

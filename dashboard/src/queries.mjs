@@ -1,15 +1,19 @@
-// The dashboard's reads of the D1 database that `wpbackup sync-d1` fills (tables `backup_log`
-// and `s3_archives`, documented in docs/formats.md). Each page is one D1 call: the fleet page
-// one statement, the site page a batch of two. D1 bills rows read, so every statement walks an
-// index and touches a few rows per site, never the whole log:
+// The dashboard's reads of the D1 database that `wpbackup sync-d1` fills (tables `backup_log`,
+// `s3_archives` and `site_latest`, documented in docs/formats.md). Each page is one D1 call:
+// the fleet page one statement, the site page a batch of two. D1 bills rows read, so every
+// statement walks an index and touches a few rows per site, never the whole log:
 //
+// - the fleet page reads `site_latest`, one row per site, which `sync-d1` refreshes in the
+//   same batch as it pushes rows (src/d1/summary.rs); only the sites of servers with no row
+//   there (an older wpbackup) are read from the logs, as below, and all of them when the
+//   table does not exist yet;
 // - the (server, site) pairs are found by a "loose index scan" (a recursive query that jumps
 //   from one pair to the next with MIN() on an index), not by a GROUP BY over every row;
 // - each site's newest run and newest stored run are one index seek each, on partial indexes
 //   that hold backup runs only (restore, verify and prune rows are left out of them).
 //
-// The indexes are created by the dashboard itself (once per Worker instance, IF NOT EXISTS),
-// since `sync-d1` creates only the tables and the unique key it needs for pushing.
+// The indexes are created by the dashboard itself (once per Worker instance, IF NOT EXISTS)
+// and by `sync-d1` (for its refresh of site_latest), with the same names and definitions.
 
 /// Runs of a backup: `action` is NULL in the original tool's rows.
 const BACKUP = "COALESCE(action, 'backup') = 'backup'";
@@ -25,10 +29,11 @@ export const INDEXES = [
      ON s3_archives (server_id, site_name, created_at)`,
 ];
 
-/// Per site seen in D1: its newest backup run (within the lookback: older sites are taken as
-/// retired, as `report --fleet` does), its newest stored run, and its newest archive.
-export const FLEET_SQL = `
-WITH RECURSIVE
+/// The (server, site) pairs with a backup run, found by a loose index scan, and each one's
+/// newest run, stored run and archive (ids). `serverFilter`: a condition on `servers.id` for
+/// the servers whose pairs are wanted.
+function latestCtes(serverFilter) {
+  return `
 servers(id) AS (
   SELECT MIN(server_id) FROM backup_log WHERE ${BACKUP}
   UNION ALL
@@ -39,7 +44,7 @@ servers(id) AS (
 sites(server_id, site_name) AS (
   SELECT id, (SELECT MIN(b.site_name) FROM backup_log b
               WHERE COALESCE(b.action, 'backup') = 'backup' AND b.server_id = servers.id)
-  FROM servers WHERE id IS NOT NULL
+  FROM servers WHERE id IS NOT NULL ${serverFilter}
   UNION ALL
   SELECT server_id, (SELECT MIN(b.site_name) FROM backup_log b
                      WHERE COALESCE(b.action, 'backup') = 'backup'
@@ -60,7 +65,11 @@ latest AS (
      WHERE a.server_id = s.server_id AND a.site_name = s.site_name
      ORDER BY a.created_at DESC, a.id DESC LIMIT 1) AS archive_id
   FROM sites s WHERE s.site_name IS NOT NULL AND s.site_name <> '*'
-)
+)`;
+}
+
+/// The fleet rows from the logs (the pairs of latestCtes).
+const FROM_LOGS = `
 SELECT l.server_id, l.site_name,
   r.timestamp, r.status, r.details, r.storage_name, r.archive_key, r.duration_secs,
   st.timestamp AS stored_at,
@@ -70,7 +79,28 @@ FROM latest l
 JOIN backup_log r ON r.id = l.last_id
 LEFT JOIN backup_log st ON st.id = l.stored_id
 LEFT JOIN s3_archives a ON a.id = l.archive_id
-WHERE r.timestamp >= ?1
+WHERE r.timestamp >= ?1`;
+
+/// Per site seen in D1: its newest backup run (within the lookback: older sites are taken as
+/// retired, as `report --fleet` does), its newest stored run, and its newest archive. Read
+/// from `site_latest` (one row per site, kept by `sync-d1`) for the servers that have rows
+/// there, from the logs for the others (servers still on a wpbackup without it).
+export const FLEET_SQL = `
+WITH RECURSIVE ${latestCtes(
+  "AND NOT EXISTS (SELECT 1 FROM site_latest k WHERE k.server_id = servers.id)",
+)}
+SELECT server_id, site_name,
+  last_run_at AS timestamp, last_status AS status, last_details AS details,
+  last_storage AS storage_name, last_archive_key AS archive_key,
+  last_duration_secs AS duration_secs, last_success_at AS stored_at,
+  archive_key AS archive, archive_storage, archive_size, archive_at
+FROM site_latest WHERE last_run_at >= ?1
+UNION ALL ${FROM_LOGS}
+ORDER BY 1, 2`;
+
+/// The same from the logs only: no server has pushed `site_latest` yet (no such table).
+export const FLEET_FROM_LOGS_SQL = `
+WITH RECURSIVE ${latestCtes("")} ${FROM_LOGS}
 ORDER BY l.server_id, l.site_name`;
 
 /// One site's newest backup runs, newest first.
@@ -125,7 +155,13 @@ function rowsRead(result) {
 /// (`YYYY-MM-DD HH:MM:SS`). Returns { rows, rowsRead }.
 export async function fleet(db, from) {
   await ensureIndexes(db);
-  const result = await db.prepare(FLEET_SQL).bind(from).all();
+  let result;
+  try {
+    result = await db.prepare(FLEET_SQL).bind(from).all();
+  } catch (e) {
+    if (!/no such table: site_latest/.test(String(e?.message))) throw e;
+    result = await db.prepare(FLEET_FROM_LOGS_SQL).bind(from).all();
+  }
   return { rows: result.results, rowsRead: rowsRead(result) };
 }
 

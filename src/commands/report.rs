@@ -12,7 +12,7 @@ use chrono::Utc;
 
 use super::{Context, Outcome, UsageError};
 use crate::cli::ReportArgs;
-use crate::config::Config;
+use crate::config::{Config, Env};
 use crate::d1::D1Settings;
 use crate::report::mail::{self, SmtpSettings};
 use crate::report::{self, Report};
@@ -37,11 +37,15 @@ pub fn run(ctx: &Context, args: &ReportArgs) -> anyhow::Result<Outcome> {
             ))
         })?;
         let data = crate::app::runtime()?.block_on(report::fleet_data_from(&settings, from))?;
-        report::build("fleet", &data, now, period, &args.since)
+        let mut report = report::build("fleet", &data, now, period, &args.since);
+        report.dashboard = fleet_dashboard(ctx, &env);
+        report
     } else {
         let config = Config::load(&ctx.paths.config, &env)?;
         let data = report::server_data(&ctx.paths.db, &config, from)?;
-        report::build(&config.server_id, &data, now, period, &args.since)
+        let mut report = report::build(&config.server_id, &data, now, period, &args.since);
+        report.dashboard = config.dashboard_url.as_deref().map(report::Dashboard::new);
+        report
     };
     if let Some(path) = &args.html {
         return write_page(ctx, &report, now, path);
@@ -64,6 +68,21 @@ pub fn run(ctx: &Context, args: &ReportArgs) -> anyhow::Result<Outcome> {
         }
     }
     Ok(Outcome::Ok)
+}
+
+/// `--fleet` reads D1, not config.json; its `dashboard_url` is linked when the file is there.
+/// A config.json that does not load costs the links only, with a warning.
+fn fleet_dashboard(ctx: &Context, env: &Env) -> Option<report::Dashboard> {
+    if !ctx.paths.config.exists() {
+        return None;
+    }
+    match Config::load(&ctx.paths.config, env) {
+        Ok(c) => c.dashboard_url.as_deref().map(report::Dashboard::new),
+        Err(e) => {
+            tracing::warn!("the report goes without dashboard links: {e}");
+            None
+        }
+    }
 }
 
 /// `--html FILE`: the fleet page, written whole or not at all.

@@ -26,6 +26,7 @@ pub use database::{DatabaseConfig, DbHost, DbHostError, Timeouts, parse_db_host}
 pub use env::{Env, default_server_id, hostname, is_generic_server_id};
 pub use healthchecks::Healthchecks;
 pub use paths::{Paths, normalize};
+pub use validate::check_dashboard_url;
 
 use std::path::{Path, PathBuf};
 
@@ -61,6 +62,9 @@ pub struct Config {
     pub database: Timeouts,
     pub report: ReportSettings,
     pub restore: RestoreSettings,
+    /// The fleet dashboard's address (`https://...`, no trailing slash): the email report links
+    /// to it and to each failed site's page. `None`: no links.
+    pub dashboard_url: Option<String>,
 }
 
 /// `restore` in config.json.
@@ -252,6 +256,7 @@ impl Config {
             encryption: None,
             healthchecks: None,
             database: Timeouts::default(),
+            dashboard_url: None,
         }
     }
 }

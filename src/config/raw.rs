@@ -29,6 +29,8 @@ pub(super) struct RawConfig {
     pub(super) database: RawDatabaseLimits,
     #[serde(default)]
     pub(super) restore: RawRestore,
+    /// The fleet dashboard's address, linked from the email report.
+    pub(super) dashboard_url: Option<String>,
 }
 
 /// `restore`: what becomes of the copies a restore keeps of what it replaced.

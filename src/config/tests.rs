@@ -41,6 +41,7 @@ fn example_config_parses() {
     assert!(r.keep_daily > 0 && r.keep_monthly > 0, "{r:?}");
     assert!(c.report.on_failure);
     assert_eq!(c.restore.keep_copies_days, 7);
+    assert!(c.dashboard_url.is_some_and(|u| u.starts_with("https://")));
 }
 
 /// Every case's error names its JSON path and the file.
@@ -272,5 +273,44 @@ fn restore_copies_are_kept_a_week_unless_said() {
             r#"{"restore":{"keep_days":3}}"#,
             "restore.keep_days: unknown key `keep_days`",
         ),
+    ]);
+}
+
+#[test]
+fn the_dashboard_url_is_https_or_local_and_holds_no_secret() {
+    let url = |u: &str| {
+        Config::parse(
+            &format!(r#"{{"dashboard_url": "{u}"}}"#),
+            "config.json",
+            &env(),
+        )
+        .map(|c| c.dashboard_url)
+    };
+    let ok = url("https://dash.example.workers.dev/").unwrap();
+    assert_eq!(ok.as_deref(), Some("https://dash.example.workers.dev"));
+    assert_eq!(
+        url("http://127.0.0.1:8787").unwrap().as_deref(),
+        Some("http://127.0.0.1:8787")
+    );
+    let absent = Config::parse("{}", "config.json", &env()).unwrap();
+    assert_eq!(absent.dashboard_url, None, "absent: no links");
+    assert_errors(&[
+        (
+            r#"{"dashboard_url": "dash.example.com"}"#,
+            "config.json: dashboard_url: \"dash.example.com\" is not a URL",
+        ),
+        (
+            r#"{"dashboard_url": "http://dash.example.com"}"#,
+            "dashboard_url: \"http://dash.example.com\" must start with https://",
+        ),
+        (
+            r#"{"dashboard_url": "https://me:pw@dash.example.com"}"#,
+            "dashboard_url: must not hold a user or password",
+        ),
+        (
+            r#"{"dashboard_url": "https://dash.example.com/?token=x"}"#,
+            "dashboard_url: \"https://dash.example.com/?token=x\": remove the part from '?'",
+        ),
+        (r#"{"dashboard_url": 3}"#, "dashboard_url: invalid type"),
     ]);
 }

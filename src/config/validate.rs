@@ -107,7 +107,15 @@ impl Validator<'_> {
             encryption,
             healthchecks,
             database,
+            dashboard_url: raw
+                .dashboard_url
+                .map(|u| self.dashboard_url(&u))
+                .transpose()?,
         })
+    }
+
+    fn dashboard_url(&self, text: &str) -> Result<String, ConfigError> {
+        check_dashboard_url(text).map_err(|message| self.err("dashboard_url", message))
     }
 
     fn sites(&self, raw: Vec<RawSite>) -> Result<Vec<SiteConfig>, ConfigError> {
@@ -415,4 +423,29 @@ fn fill_timeouts(mut sites: Vec<SiteConfig>, timeouts: Timeouts) -> Vec<SiteConf
         db.timeouts = timeouts;
     }
     sites
+}
+
+/// `dashboard_url`: where people open the dashboard, so https (http only on this machine, for
+/// a dashboard served locally); no user, password, query or fragment, since it is printed in
+/// every report and site paths are appended to it. The URL without a trailing slash, or what
+/// is wrong with it.
+pub fn check_dashboard_url(text: &str) -> Result<String, String> {
+    let url = reqwest::Url::parse(text.trim()).map_err(|e| {
+        format!("{text:?} is not a URL ({e}): use the address `npx wrangler deploy` printed, as https://wpbackup-dashboard.example.workers.dev")
+    })?;
+    let local = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    if !(url.scheme() == "https" || url.scheme() == "http" && local) {
+        return Err(format!(
+            "{text:?} must start with https:// (http:// only for 127.0.0.1 or localhost)"
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not hold a user or password: it is printed in every report, and the dashboard asks for its token itself".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "{text:?}: remove the part from '?' or '#': page paths are appended to it"
+        ));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_string())
 }

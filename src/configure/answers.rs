@@ -17,7 +17,9 @@
 //!   ],
 //!   "d1": {"account_id": "...", "database_id": "...", "api_token": "..."},
 //!   "smtp": {"host": "smtp.example.com", "port": 587, "tls": "starttls", "username": "...",
-//!            "password": "...", "from": "backups@example.com", "to": ["ops@example.com"]}
+//!            "password": "...", "from": "backups@example.com", "to": ["ops@example.com"]},
+//!   "dashboard_url": "https://wpbackup-dashboard.example.workers.dev",
+//!   "print_dashboard_commands": true
 //! }
 //! ```
 
@@ -55,6 +57,11 @@ pub struct Answers {
     pub storage_order: Option<Vec<String>>,
     pub d1: Option<D1Answer>,
     pub smtp: Option<SmtpAnswer>,
+    /// config.json's `dashboard_url` (empty: removed).
+    pub dashboard_url: Option<String>,
+    /// Print the commands that deploy the fleet dashboard over the D1 database (after writing).
+    #[serde(default)]
+    pub print_dashboard_commands: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -120,6 +127,8 @@ pub enum AnswerError {
     Storage { index: usize, problem: Missing },
     #[error("answers: smtp.tls {0:?}: use starttls, tls or none")]
     SmtpTls(String),
+    #[error("answers: dashboard_url: {0}")]
+    DashboardUrl(String),
 }
 
 /// What a storage answer lacks (each message starts with the missing field).
@@ -208,6 +217,9 @@ pub fn apply(draft: &mut Draft, a: Answers, found: &[FoundSite]) -> Result<(), A
         if let Some(b) = d.api_base {
             draft.env.set("D1_API_BASE", &b);
         }
+    }
+    if let Some(u) = a.dashboard_url {
+        crate::configure::dashboard::set_url(draft, &u).map_err(AnswerError::DashboardUrl)?;
     }
     if let Some(s) = a.smtp {
         let tls = s.tls.unwrap_or_else(|| "starttls".into());

@@ -8,11 +8,12 @@
 //!
 //! The modules, lowest first: [`entries`] (config.json's entries) and [`envfile`] (`.env`
 //! edited in place); [`migrate`] (a deprecated sites.json) and [`probe`] (the tests);
-//! [`draft`] (what is being built); [`answers`] and [`wizard`](mod@wizard) (one file per
-//! step), which fill a draft in. None of them imports `app`, `commands` or `cli`: the command
+//! [`draft`] (what is being built); [`dashboard`] (its deploy commands, its address);
+//! [`answers`] and [`wizard`](mod@wizard) (one file per step), which fill a draft in. None of them imports `app`, `commands` or `cli`: the command
 //! passes the paths, an [`Options`] and the runtime down.
 
 pub mod answers;
+pub mod dashboard;
 pub mod draft;
 pub mod entries;
 pub mod envfile;
@@ -105,6 +106,7 @@ pub fn non_interactive(
     let mut roots = roots(&opts.scan);
     let test = opts.test;
     let a = answers_with_options(opts)?;
+    let print_dashboard = a.print_dashboard_commands;
     roots.extend(a.scan.iter().cloned());
     let found = if a.add_found_sites {
         discover::find(&roots)
@@ -112,6 +114,11 @@ pub fn non_interactive(
         Vec::new()
     };
     answers::apply(&mut draft, a, &found).map_err(|e| UsageError(e.to_string()))?;
+    // Asked for, the commands must be printable before anything is tested or written.
+    let commands = print_dashboard
+        .then(|| dashboard::deploy_commands(&draft, dashboard::source_dir().as_deref()))
+        .transpose()
+        .map_err(|e| UsageError(format!("answers: print_dashboard_commands: {e}")))?;
     let config = draft.validate(&paths.config)?;
     if test {
         let failed = check_all(&mut draft, &config, rt);
@@ -121,7 +128,11 @@ pub fn non_interactive(
         }
     }
     println!("\n{}", draft.summary(paths));
-    draft.write(paths)
+    draft.write(paths)?;
+    if let Some(text) = commands {
+        println!("\n{text}");
+    }
+    Ok(())
 }
 
 /// The answers file (or none), with the command-line options added to it.

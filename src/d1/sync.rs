@@ -17,6 +17,8 @@
 //! - A high-water mark per D1 database and table (`d1_sync` in `backups.db`) moves forward only
 //!   after D1 reported success for every statement of a request, and only ever forward
 //!   (`MAX`), so an interrupted push resends from the last confirmed row: no gap.
+//! - Each request ends with the refresh of the summary table `site_latest` for the servers of
+//!   its rows (`summary.rs`), in the same batch: what the dashboard's fleet page reads.
 
 use std::time::Duration;
 
@@ -24,7 +26,7 @@ use anyhow::Context as _;
 use rusqlite::types::Value as SqlValue;
 use serde_json::Value;
 
-use crate::d1::{D1Client, D1Settings, Limits, MAX_PARAMS, Statement};
+use crate::d1::{D1Client, D1Settings, Limits, MAX_PARAMS, Statement, summary};
 use crate::logdb::LogDb;
 
 /// Rows read and sent per request at most.
@@ -162,7 +164,11 @@ pub async fn push(
             if rows.is_empty() {
                 break;
             }
-            let stmts = insert_statements(table, &rows);
+            let mut stmts = insert_statements(table, &rows);
+            let inserts = stmts.len();
+            if let Some(c) = table.columns.iter().position(|c| *c == "server_id") {
+                stmts.extend(summary::refresh(&rows, c));
+            }
             let results = client.batch(&stmts).await.with_context(|| {
                 format!(
                     "{}: push of rows {}..={last_id} failed ({} rows confirmed before it)",
@@ -171,7 +177,11 @@ pub async fn push(
                     t.sent
                 )
             })?;
-            t.inserted += results.iter().map(|r| r.changes()).sum::<u64>();
+            t.inserted += results
+                .iter()
+                .take(inserts)
+                .map(|r| r.changes())
+                .sum::<u64>();
             t.sent += rows.len() as u64;
             t.requests += 1;
             advance(db, database_id, table.name, last_id)?;
@@ -227,6 +237,7 @@ async fn ensure_schema(client: &D1Client) -> anyhow::Result<()> {
         }
         last.extend(unique_key(table.name));
     }
+    last.extend(summary::schema());
     client.batch(&last).await?;
     Ok(())
 }

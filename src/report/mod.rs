@@ -15,11 +15,13 @@
 mod data;
 pub mod healthchecks;
 mod html_page;
+mod links;
 pub mod mail;
 mod render;
 pub mod status;
 
 pub use data::{Data, Run, enabled_sites, fleet_data_from, local_data, server_data};
+pub use links::Dashboard;
 
 use std::collections::BTreeMap;
 
@@ -44,6 +46,9 @@ pub struct Report {
     /// run in it are then not flagged stale.
     pub log_began: Option<String>,
     pub servers: Vec<ServerReport>,
+    /// Where the email links to (`dashboard_url` in config.json); not in the JSON.
+    #[serde(skip)]
+    pub dashboard: Option<Dashboard>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -208,6 +213,7 @@ pub fn build(
         period: period_text.to_string(),
         log_began: data.log_began.clone().filter(|_| log_new),
         servers: servers.into_values().collect(),
+        dashboard: None,
     }
 }
 
@@ -273,7 +279,8 @@ pub fn after_failed_backup(env: &Env, config: &Config, db: &LogDb) {
             &expected,
             lookback_start(now, period),
         )?;
-        let report = build(&config.server_id, &data, now, period, "24h");
+        let mut report = build(&config.server_id, &data, now, period, "24h");
+        report.dashboard = config.dashboard_url.as_deref().map(Dashboard::new);
         mail::send(&smtp, &report.subject(), report.text(), report.html())?;
         Ok(report.subject())
     })();

@@ -192,6 +192,9 @@ impl Report {
             self.since, self.until, self.period
         );
         let _ = writeln!(out, "{}", self.summary_line());
+        if let Some(d) = &self.dashboard {
+            let _ = writeln!(out, "Dashboard: {}", d.fleet());
+        }
         if let Some(note) = self.log_note() {
             let _ = writeln!(out, "{note}");
         }
@@ -204,6 +207,9 @@ impl Report {
                 let _ = writeln!(out, "\n[{}] {}", s.label(), &s.site);
                 for line in Self::site_lines(s) {
                     let _ = writeln!(out, "  {line}");
+                }
+                if let Some(url) = self.site_link(&server.server_id, s) {
+                    let _ = writeln!(out, "  Dashboard: {url}");
                 }
                 let failures = Self::failure_lines(s);
                 if !failures.is_empty() {
@@ -245,6 +251,13 @@ impl Report {
             esc(&self.period),
             esc(&self.summary_line())
         );
+        if let Some(d) = &self.dashboard {
+            let _ = write!(
+                out,
+                "<p style=\"margin:0 0 12px\"><a href=\"{}\" style=\"color:#0969da\">Open the dashboard</a></p>",
+                esc(&d.fleet())
+            );
+        }
         if let Some(note) = self.log_note() {
             let _ = write!(out, "<p style=\"margin:0 0 12px\">{}</p>", esc(&note));
         }
@@ -258,37 +271,56 @@ impl Report {
                 let _ = write!(out, "<p style=\"margin:0 0 8px\"><b>{}</b></p>", esc(&line));
             }
             for s in Self::ordered(&server.sites) {
-                let color = match s.label() {
-                    "FAILED" => "#cf222e",
-                    "STALE" => "#bc4c00",
-                    "WARNING" => "#9a6700",
-                    "NOT IN LOG" => "#57606a",
-                    _ => "#1a7f37",
-                };
-                let _ = write!(
-                    out,
-                    "<div style=\"background:#fff;border-left:5px solid {color};border-radius:4px;padding:8px 10px;margin:0 0 8px;word-wrap:break-word;overflow-wrap:anywhere\">\
-                     <div><span style=\"display:inline-block;padding:1px 6px;border-radius:3px;color:#fff;background:{color};font-size:12px;font-weight:bold\">{}</span> \
-                     <b>{}</b></div>",
-                    s.label(),
-                    esc(&s.site)
-                );
-                for line in Self::site_lines(s) {
-                    let _ = write!(out, "<div style=\"margin-top:4px\">{}</div>", esc(&line));
-                }
-                let failures = Self::failure_lines(s);
-                if !failures.is_empty() {
-                    out.push_str("<div style=\"margin-top:4px\">Earlier failures in the period:</div><ul style=\"margin:2px 0 0;padding-left:20px\">");
-                    for f in failures {
-                        let _ = write!(out, "<li>{}</li>", esc(&f));
-                    }
-                    out.push_str("</ul>");
-                }
-                out.push_str("</div>");
+                self.html_site(&mut out, &server.server_id, s);
             }
         }
         out.push_str("</div></body></html>");
         out
+    }
+
+    /// The dashboard page of a site needing attention, when the dashboard is configured.
+    fn site_link(&self, server_id: &str, s: &SiteReport) -> Option<String> {
+        let d = self.dashboard.as_ref()?;
+        s.needs_attention().then(|| d.site(server_id, &s.site))
+    }
+
+    /// One site's card: its label in its colour, its lines, its dashboard link, its failures.
+    fn html_site(&self, out: &mut String, server_id: &str, s: &SiteReport) {
+        let color = match s.label() {
+            "FAILED" => "#cf222e",
+            "STALE" => "#bc4c00",
+            "WARNING" => "#9a6700",
+            "NOT IN LOG" => "#57606a",
+            _ => "#1a7f37",
+        };
+        let _ = write!(
+            out,
+            "<div style=\"background:#fff;border-left:5px solid {color};border-radius:4px;padding:8px 10px;margin:0 0 8px;word-wrap:break-word;overflow-wrap:anywhere\">\
+             <div><span style=\"display:inline-block;padding:1px 6px;border-radius:3px;color:#fff;background:{color};font-size:12px;font-weight:bold\">{}</span> \
+             <b>{}</b></div>",
+            s.label(),
+            esc(&s.site)
+        );
+        for line in Self::site_lines(s) {
+            let _ = write!(out, "<div style=\"margin-top:4px\">{}</div>", esc(&line));
+        }
+        if let Some(url) = self.site_link(server_id, s) {
+            let _ = write!(
+                out,
+                "<div style=\"margin-top:4px\"><a href=\"{}\" style=\"color:#0969da\">{} in the dashboard</a></div>",
+                esc(&url),
+                esc(&s.site)
+            );
+        }
+        let failures = Self::failure_lines(s);
+        if !failures.is_empty() {
+            out.push_str("<div style=\"margin-top:4px\">Earlier failures in the period:</div><ul style=\"margin:2px 0 0;padding-left:20px\">");
+            for f in failures {
+                let _ = write!(out, "<li>{}</li>", esc(&f));
+            }
+            out.push_str("</ul>");
+        }
+        out.push_str("</div>");
     }
 }
 

@@ -68,7 +68,9 @@ impl Dashboard {
             .env("DASH_PORT", port.to_string())
             .env("DASH_D1_DIR", d1_state)
             .env("DASH_DATABASE", database)
-            .env("DASH_TOKEN", token.unwrap_or(""));
+            .env("DASH_TOKEN", token.unwrap_or(""))
+            // miniflare keeps a cache directory in the temp dir: this one, removed with it.
+            .env("TMPDIR", dir.path());
         let log = dir.path().join("miniflare.log");
         let server = Server::spawn(cmd, &log);
         wait_for("dashboard", Duration::from_secs(60), &server, || {

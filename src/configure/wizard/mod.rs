@@ -6,12 +6,13 @@
 //! stops without writing anything. The steps: server id, sites (found on the server, each
 //! database tested), storages (presets, each tested by writing, reading back and deleting a
 //! small object), their priority order, Cloudflare D1 and email (optional, each tested), and a
-//! summary to confirm.
+//! summary to confirm. Once D1 answered, the dashboard's deploy commands are offered.
 //!
-//! One file per step: [`sites`], [`storage`], [`cloudflare`] (D1) and [`email`], on the
-//! prompts of [`prompt`].
+//! One file per step: [`sites`], [`storage`], [`cloudflare`] (D1), [`dashboard`] and
+//! [`email`], on the prompts of [`prompt`].
 
 mod cloudflare;
+mod dashboard;
 mod email;
 mod prompt;
 mod sites;
@@ -58,6 +59,9 @@ pub fn run(
     sites::step(draft, roots)?;
     storage::step(draft, rt)?;
     cloudflare::step(draft, rt)?;
+    if draft.checks.get("d1").is_some_and(Result::is_ok) {
+        dashboard::step(draft)?;
+    }
     email::step(draft)?;
 
     if let Err(e) = draft.validate(&paths.config) {
