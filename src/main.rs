@@ -10,6 +10,7 @@ mod configure;
 mod crypt;
 mod d1;
 mod dbtools;
+mod drill;
 mod error;
 mod interrupt;
 mod lock;
@@ -44,6 +45,7 @@ fn main() -> ExitCode {
         Command::List(ref args) => commands::list::run(&ctx, args),
         Command::Ls(ref args) => commands::ls::run(&ctx, args),
         Command::Verify(ref args) => commands::verify::run(&ctx, args),
+        Command::Drill(ref args) => commands::drill::run(&ctx, args),
         Command::Prune(ref args) => commands::prune::run(&ctx, args),
         Command::SyncD1 => commands::sync_d1::run(&ctx),
         Command::StoragePaths => commands::storage_paths::run(&ctx),

@@ -6,6 +6,7 @@ mod backup;
 mod configure;
 mod deploy;
 mod dotenv;
+mod drill;
 mod encryption;
 mod failover;
 mod faults;

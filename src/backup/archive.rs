@@ -371,7 +371,14 @@ impl<W: Write> FileWalk<'_, W> {
             let sha256 = hex::encode(hasher.finalize());
             let bytes = size;
             let path = path.to_string();
-            self.sampler.add(rank, FileSample { path, sha256, bytes });
+            self.sampler.add(
+                rank,
+                FileSample {
+                    path,
+                    sha256,
+                    bytes,
+                },
+            );
         }
         // Written while it was read (a log, a cache, an upload in progress): said, not hidden.
         let after = file.metadata().ok();

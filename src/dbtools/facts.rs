@@ -6,10 +6,10 @@
 //! session, which would see a later state than the dump's snapshot) makes them true by
 //! construction.
 //!
-//! The dump is read as `mariadb-dump`/`mysqldump` write it: one statement per line, tables
-//! created by `CREATE TABLE \`name\` (` with one column per line, rows in `INSERT INTO
-//! \`name\` [(\`col\`,...)] VALUES (...),(...);` lines, strings single-quoted with backslash
-//! escapes. Views (`/*!50001 ...`) are not tables and are not counted. The reader is a state
+//! The dump is read as `mariadb-dump`/`mysqldump` write it: tables created by `CREATE TABLE
+//! \`name\` (` with one column per line, rows in `INSERT INTO \`name\` [(\`col\`,...)] VALUES
+//! (...),(...);` statements (MariaDB 10.11 puts each row on a line of its own, older tools
+//! the whole statement on one), strings single-quoted with backslash escapes. Views (`/*!50001 ...`) are not tables and are not counted. The reader is a state
 //! machine fed any slicing of the bytes ([`FactsReader::feed`]); it keeps at most one short line
 //! and the few values it needs in memory.
 
@@ -64,7 +64,7 @@ enum State {
     Line,
     /// In a line that does not matter: until its end.
     Skip,
-    /// After `VALUES `: between rows.
+    /// After `VALUES`: between rows, until the statement's `;`.
     Between,
     /// In a row, outside a string; `depth` counts parentheses.
     Row { depth: u32 },
@@ -146,7 +146,10 @@ impl FactsReader {
         };
         for (i, b) in buf[..take].iter().enumerate() {
             self.head.push(*b);
-            if *b == b' ' && self.head.starts_with(b"INSERT INTO ") && self.head.ends_with(b" VALUES ") {
+            if *b == b' '
+                && self.head.ends_with(b" VALUES ")
+                && self.head.starts_with(b"INSERT INTO ")
+            {
                 self.start_insert();
                 return i + 1;
             }
@@ -157,6 +160,10 @@ impl FactsReader {
             }
         }
         if ended {
+            if self.head.ends_with(b" VALUES") && self.head.starts_with(b"INSERT INTO ") {
+                self.start_insert();
+                return take + 1;
+            }
             let line = std::mem::take(&mut self.head);
             self.whole_line(&line);
             return take + 1;
@@ -236,7 +243,7 @@ impl FactsReader {
                 self.kept = [None, None];
                 self.state = State::Row { depth: 1 };
             }
-            (State::Between, b'\n') => self.state = State::Line,
+            (State::Between, b';') => self.state = State::Skip,
             (State::Between, _) => {}
             (State::Row { .. }, b'\'') => self.state = State::Str { escaped: false },
             (State::Row { depth }, b'(') => self.state = State::Row { depth: depth + 1 },
@@ -250,7 +257,6 @@ impl FactsReader {
                 self.end_field();
                 self.field += 1;
             }
-            (State::Row { .. }, b'\n') => self.state = State::Line,
             (State::Row { .. }, _) => self.keep(b),
             _ => {}
         }
@@ -294,7 +300,11 @@ impl FactsReader {
     /// The index in `kept` of the current field, when it is one of interest.
     fn slot(&self) -> Option<usize> {
         match self.kind? {
-            Kind::Options { name, value } | Kind::Posts { kind: name, status: value } => {
+            Kind::Options { name, value }
+            | Kind::Posts {
+                kind: name,
+                status: value,
+            } => {
                 if self.field == name {
                     Some(0)
                 } else if self.field == value {
@@ -404,7 +414,8 @@ CREATE TABLE `wp_options` (
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
 LOCK TABLES `wp_options` WRITE;
 INSERT INTO `wp_options` VALUES (1,'siteurl','http://a.example','yes'),(2,'home','http://a.example/it\\'s (here), ok','yes'),(3,'x','a''b),(\\\\','no');
-INSERT INTO `wp_options` VALUES (4,'blogname','Grüße','yes');
+INSERT INTO `wp_options` VALUES
+(4,'blogname','Grüße','yes');
 UNLOCK TABLES;
 CREATE TABLE `wp_posts` (
   `ID` bigint(20) unsigned NOT NULL AUTO_INCREMENT,
@@ -413,7 +424,11 @@ CREATE TABLE `wp_posts` (
   `post_type` varchar(20) NOT NULL DEFAULT 'post',
   PRIMARY KEY (`ID`)
 ) ENGINE=InnoDB;
-INSERT INTO `wp_posts` VALUES (1,'a\\nb','publish','post'),(2,'','draft','post'),(3,'','publish','page'),(4,0x27,'publish','post');
+INSERT INTO `wp_posts` VALUES
+(1,'a\\nb','publish','post'),
+(2,'','draft','post'),
+(3,'','publish','page'),
+(4,0x27,'publish','post');
 CREATE TABLE `empty``one` (
   `a` int(11) DEFAULT NULL
 ) ENGINE=InnoDB;

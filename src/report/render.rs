@@ -150,6 +150,7 @@ impl Report {
             s.failures.len(),
             s.warnings
         ));
+        lines.extend(super::drills::lines(&s.drill));
         lines
     }
 
@@ -259,8 +260,8 @@ impl Report {
             }
             for s in Self::ordered(&server.sites) {
                 let color = match s.label() {
-                    "FAILED" => "#cf222e",
-                    "STALE" => "#bc4c00",
+                    "FAILED" | "DRILL FAILED" => "#cf222e",
+                    "STALE" | "STALE DRILL" => "#bc4c00",
                     "WARNING" => "#9a6700",
                     "NOT IN LOG" => "#57606a",
                     _ => "#1a7f37",
