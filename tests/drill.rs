@@ -330,3 +330,51 @@ fn a_drill_fails_on_an_archive_without_wp_config_php() {
     let d = Drills::new();
     assert_fails(&f, &d, "the archive holds no wp-config.php");
 }
+
+#[test]
+fn a_sigterm_during_the_drill_removes_the_scratch_database_and_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let (f, _store) = local_fixture("drill-term");
+    // A php that says it started and then hangs, as WordPress waiting on something would.
+    let (fake, path) = fixture::fake_tool(
+        "php",
+        "#!/bin/sh\ntouch \"$(dirname \"$0\")/started\"\nexec sleep 120\n",
+    );
+    // php runs as nobody: it must be able to leave its mark.
+    std::fs::set_permissions(fake.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let started = fake.path().join("started");
+    let d = Drills::new();
+    let mut child = d
+        .cmd(&f, &[])
+        .env("PATH", &path)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !started.exists()
+        && std::time::Instant::now() < deadline
+        && child.try_wait().unwrap().is_none()
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // The scratch database exists while php runs.
+    let during = f.db.sql("SHOW DATABASES LIKE 'wpbdrill%'");
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let out = child.wait_with_output().unwrap();
+    eprintln!("{}", text(&out));
+    assert!(started.exists(), "php never started: {}", text(&out));
+    assert!(during.contains("wpbdrill_blog_"), "{during:?}");
+    assert_eq!(out.status.code(), Some(143), "{}", text(&out));
+    d.assert_clean(&f);
+    let (_, _, result, failed, _) = drill_rows(&f).pop().unwrap();
+    assert_eq!(result, "ERROR");
+    assert!(
+        failed
+            .as_deref()
+            .is_some_and(|t| t.contains("interrupted by SIGTERM")),
+        "{failed:?}"
+    );
+}
