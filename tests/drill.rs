@@ -378,3 +378,37 @@ fn a_sigterm_during_the_drill_removes_the_scratch_database_and_directory() {
         "{failed:?}"
     );
 }
+
+#[test]
+fn a_drill_on_the_server_of_drill_database_boots_wordpress_against_it() {
+    let (f, store) = local_fixture("drill-server");
+    // A server (here the same one) and a user of its own for the drills' scratch databases;
+    // the site's user may not create databases and root is not let in.
+    f.db.sql(
+        "CREATE USER 'driller'@'%' IDENTIFIED BY 'drill-pass'; GRANT ALL ON *.* TO 'driller'@'%';",
+    );
+    let mut config = f.default_config();
+    config["storage"] =
+        json!([{ "name": "disk", "type": "local", "priority": 1, "path": store.path() }]);
+    config["drill"] = json!({ "database": {
+        "host": format!("127.0.0.1:{}", f.db.port), "user": "driller", "password_env": "DRILL_DB_PASSWORD",
+    }});
+    f.write_config(config);
+    f.write_env(&[("DRILL_DB_PASSWORD", "drill-pass")]);
+    let d = Drills::new();
+    let out = d
+        .cmd(&f, &[])
+        .env_remove("MYSQL_UNIX_PORT")
+        .output()
+        .unwrap();
+    eprintln!("{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("WordPress") && text(&out).contains("booted"),
+        "{}",
+        text(&out)
+    );
+    let (_, _, result, _, _) = drill_rows(&f).pop().unwrap();
+    assert_eq!(result, "SUCCESS");
+    d.assert_clean(&f);
+}

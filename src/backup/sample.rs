@@ -35,9 +35,11 @@ impl Sampler {
     /// `None` otherwise.
     pub fn wants(&self, path: &str) -> Option<u64> {
         let r = rank(path);
+        // Not when the sample is full and this would come last, nor twice.
         let full = self.chosen.len() >= SAMPLE_SIZE;
-        let above = self.chosen.keys().next_back().is_some_and(|max| r >= *max);
-        (!(full && above) && !self.chosen.contains_key(&r)).then_some(r)
+        let last = full && self.chosen.keys().next_back().is_some_and(|max| r >= *max);
+        let taken = self.chosen.contains_key(&r);
+        (!(taken || last)).then_some(r)
     }
 
     /// Add a file whose content hashed to `sha256`, dropping the one it pushes out.
