@@ -124,6 +124,7 @@ impl FactsReader {
                     None => buf.len(),
                 },
                 State::Str { .. } => self.string(buf),
+                State::Row { .. } => self.unquoted(buf),
                 _ => {
                     self.row_byte(buf[0]);
                     1
@@ -260,6 +261,25 @@ impl FactsReader {
             (State::Row { .. }, _) => self.keep(b),
             _ => {}
         }
+    }
+
+    /// Bytes of a row outside strings: numbers, `NULL`, `0x...` skipped (or kept) in bulk up
+    /// to the next byte that matters.
+    fn unquoted(&mut self, buf: &[u8]) -> usize {
+        let end = buf
+            .iter()
+            .position(|b| matches!(b, b'\'' | b'(' | b')' | b','))
+            .unwrap_or(buf.len());
+        if end == 0 {
+            self.row_byte(buf[0]);
+            return 1;
+        }
+        if self.keeping() {
+            for b in &buf[..end] {
+                self.keep(*b);
+            }
+        }
+        end
     }
 
     /// Bytes inside a string: skipped in bulk unless the value is kept.
