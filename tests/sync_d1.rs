@@ -224,10 +224,10 @@ fn a_push_cut_off_mid_batch_then_repeated_leaves_no_duplicate_and_no_gap() {
         home.failing_run();
     }
     assert_eq!(home.local_rows().len(), 125);
-    // The schema takes 10 statements; the first request of rows 12 (100 rows, 9 per
+    // The schema takes 15 statements (three tables); the first request of rows 12 (100 rows, 9 per
     // statement). The second request (25 rows, 3 statements) is cut after its first statement:
     // 9 of its rows are in D1, but wpbackup never hears so.
-    sim.faults(json!({ "fail_after": 10 + 12 + 1 }));
+    sim.faults(json!({ "fail_after": 15 + 12 + 1 }));
     let out = home.run(&["sync-d1"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -247,7 +247,7 @@ fn a_push_cut_off_mid_batch_then_repeated_leaves_no_duplicate_and_no_gap() {
     // resends the whole request and D1 skips what it has.
     home.failing_run();
     home.failing_run();
-    sim.faults(json!({ "fail_after": 10 + 2, "once": true }));
+    sim.faults(json!({ "fail_after": 15 + 2, "once": true }));
     assert_eq!(home.sync(), (50, 32));
     assert_exactly_once(&sim, &home);
 }
