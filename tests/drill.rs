@@ -412,3 +412,29 @@ fn a_drill_on_the_server_of_drill_database_boots_wordpress_against_it() {
     assert_eq!(result, "SUCCESS");
     d.assert_clean(&f);
 }
+
+#[test]
+fn a_site_whose_wp_config_is_above_it_boots_from_the_archived_parent_config() {
+    let f = Fixture::new("drill-parent");
+    // WordPress loads wp-config.php from the directory above the site (issue 12 item 10).
+    let above = f.site.path.parent().unwrap().join("wp-config.php");
+    std::fs::rename(f.site.path.join("wp-config.php"), &above).unwrap();
+    let text_before = std::fs::read(&above).unwrap();
+    let out = f.run(&["backup"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let d = Drills::new();
+    let out = d.run(&f, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let posts = f.site.post_titles(&f.db).len();
+    let said = text(&out);
+    assert!(
+        said.contains(&format!("home {}, {posts} published posts", f.site.url)),
+        "{said}"
+    );
+    assert_eq!(
+        std::fs::read(&above).unwrap(),
+        text_before,
+        "the live wp-config.php changed"
+    );
+    d.assert_clean(&f);
+}
