@@ -266,7 +266,10 @@ mod tests {
         let parent = d.path().join("staging");
         std::fs::create_dir(&parent).unwrap();
         std::os::unix::fs::symlink(&shared, parent.join("wp-config.php")).unwrap();
-        let a = archived("<?php define('DB_NAME', 'wp_live'); // /srv/live\n");
+        // The old directory in live code (a comment keeps it as written: issue 16 item 5).
+        let a = archived(
+            "<?php define('DB_NAME', 'wp_live'); define('WP_CONTENT_DIR', '/srv/live/wp-content');\n",
+        );
         let target = parent.join("htdocs");
         let p = check(&target, true, &a).unwrap();
         assert_eq!(p.existing, Existing::Different);
