@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# deploy.sh: install wpbackup and its nightly timer on this server or on others over SSH.
+# deploy.sh: install wpbackup and its timers on this server or on others over SSH.
 #
 #   ./deploy.sh                        build the release binary and install it here
 #   ./deploy.sh --binary PATH          install a binary built elsewhere
@@ -9,10 +9,11 @@
 # What it does on each server, idempotently (a second run changes nothing):
 #   - installs the binary as $PREFIX/bin/wpbackup (0755);
 #   - creates the home directory (0700) and keeps an existing config.json and .env as they are;
-#   - installs systemd/wpbackup{,-report}.{service,timer} with the paths and the backup time
-#     filled in (the backup unit may write to the home directory and to the directories of
-#     config.json's local storages: run deploy.sh again after adding one), and enables the
-#     timers; without systemd it writes a cron entry instead.
+#   - installs systemd/wpbackup{,-report,-drill}.{service,timer} with the paths and the backup
+#     time filled in (the backup unit may write to the home directory and to the directories
+#     of config.json's local storages: run deploy.sh again after adding one), and enables the
+#     timers: the nightly backup, the weekly report and the weekly restore drill; without
+#     systemd it writes cron entries instead.
 #
 # Options:
 #   --binary PATH   install this binary instead of building one with cargo
@@ -43,7 +44,9 @@ PREFIX="${PREFIX:-/usr/local}"
 SYSTEMD_UNIT_DIR="${SYSTEMD_UNIT_DIR:-/etc/systemd/system}"
 WPBACKUP_SYSTEMD="${WPBACKUP_SYSTEMD:-auto}"
 WPBACKUP_CRONTAB="${WPBACKUP_CRONTAB:-/etc/cron.d/wpbackup}"
-UNITS=(wpbackup.service wpbackup.timer wpbackup-report.service wpbackup-report.timer)
+UNITS=(wpbackup.service wpbackup.timer wpbackup-report.service wpbackup-report.timer
+  wpbackup-drill.service wpbackup-drill.timer)
+TIMERS=(wpbackup.timer wpbackup-report.timer wpbackup-drill.timer)
 CHANGES=0
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
@@ -193,7 +196,7 @@ deploy_local() {
     if [ "$units_changed" = 1 ] && [ -z "$DESTDIR" ]; then
       change systemctl daemon-reload
     fi
-    for unit in wpbackup.timer wpbackup-report.timer; do
+    for unit in "${TIMERS[@]}"; do
       if "${ctl[@]}" is-enabled --quiet "$unit" 2>/dev/null; then
         say "unchanged: $unit enabled"
       elif [ -n "$DESTDIR" ]; then
@@ -207,10 +210,11 @@ deploy_local() {
   else
     local h="${TIME%%:*}" m="${TIME##*:}"
     {
-      say "# wpbackup (installed by deploy.sh): nightly backup and weekly report; no systemd here."
+      say "# wpbackup (installed by deploy.sh): nightly backup, weekly report and restore drill; no systemd here."
       say "SHELL=/bin/sh"
       say "$((10#$m)) $((10#$h)) * * * root WPBACKUP_HOME=$HOME_DIR nice -n 19 $PREFIX/bin/wpbackup backup >>$HOME_DIR/cron.log 2>&1"
       say "0 7 * * 1 root WPBACKUP_HOME=$HOME_DIR $PREFIX/bin/wpbackup report --since 7d >>$HOME_DIR/cron.log 2>&1"
+      say "0 5 * * 0 root WPBACKUP_HOME=$HOME_DIR TMPDIR=/var/tmp nice -n 19 $PREFIX/bin/wpbackup drill >>$HOME_DIR/cron.log 2>&1"
     } > "$tmp/cron"
     install_file "$tmp/cron" "$DESTDIR$WPBACKUP_CRONTAB" 644 || true
   fi

@@ -84,6 +84,19 @@ pub enum Command {
     /// By default the newest archive of each site on each storage. Exit status 1 when any
     /// archive fails; each result is recorded in backups.db.
     Verify(VerifyArgs),
+    /// Prove each site restorable: restore its newest archive into a scratch directory and a
+    /// scratch database, check it and boot WordPress from it, then remove everything.
+    ///
+    /// Works from the buckets alone (no backups.db needed). For each site: free space checked,
+    /// archive downloaded (sha256 and manifest checked), files compared with the manifest
+    /// (count, bytes, sampled sha256), database.sql imported into `wpbdrill_<site>_<time>_<n>`
+    /// on the site's database server (or config.json's drill.database) and each table's rows
+    /// compared with those counted at backup time, then php loads the restored wp-load.php
+    /// and must answer with the recorded `home` and count of published posts. The time it all
+    /// took is the site's recovery time. Nothing live is touched; the scratch copies are
+    /// removed on success, failure and SIGTERM/SIGINT. Results go to backups.db (drill_log),
+    /// D1, `status` and `report`. Exit status 1 when a drill fails.
+    Drill(DrillArgs),
     /// Delete old archives by the retention policy in config.json ("retention"), and the
     /// copies restores kept once they are older than restore.keep_copies_days (default 7).
     ///
@@ -274,6 +287,19 @@ pub struct VerifyArgs {
     pub storage: Option<String>,
     /// age identity file (from `age-keygen`) to decrypt encrypted (.tar.zst.age) archives;
     /// without it their sha256 is checked but their contents cannot be.
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DrillArgs {
+    /// Drill only this site (repeatable; default: every enabled site).
+    #[arg(long = "site", value_name = "NAME")]
+    pub sites: Vec<String>,
+    /// Download from this storage only (default: the first, by priority, that has the archive).
+    #[arg(long, value_name = "NAME")]
+    pub storage: Option<String>,
+    /// age identity file, for encrypted (.tar.zst.age) archives.
     #[arg(long, value_name = "FILE")]
     pub identity: Option<PathBuf>,
 }

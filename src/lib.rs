@@ -12,6 +12,7 @@ mod configure;
 mod crypt;
 mod d1;
 mod dbtools;
+mod drill;
 mod error;
 mod interrupt;
 mod lock;

@@ -3,8 +3,10 @@
 //! Two tables with the original tool's columns, names and types unchanged, so existing queries
 //! and dashboards keep working: `backup_log` (one row per site per run, and per restore,
 //! verify or prune) and `s3_archives` (one row per stored archive). wpbackup's extra columns
-//! come after the original ones and are added to an older database on open. WAL mode and a
-//! busy timeout let `status` read while a backup writes.
+//! come after the original ones and are added to an older database on open. wpbackup's own
+//! `drill_log` holds one row per site per restore drill (`drill`): the report and `status` read
+//! each site's last proven restore from it. WAL mode and a busy timeout let `status` read while
+//! a backup writes.
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -120,6 +122,65 @@ CREATE TABLE IF NOT EXISTS s3_archives (
 );
 ";
 
+/// `drill_log`: one row per site per drill (wpbackup's own table).
+const CREATE_DRILL: &str = "
+CREATE TABLE IF NOT EXISTS drill_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    timestamp DATETIME,
+    server_id TEXT,
+    site_name TEXT,
+    archive_key TEXT,
+    storage_name TEXT,
+    result TEXT,
+    failed TEXT,
+    recovery_secs REAL,
+    details TEXT
+);
+";
+
+/// One `drill_log` row to write.
+#[derive(Debug, Clone)]
+pub struct DrillEntry<'a> {
+    pub timestamp: DateTime<Utc>,
+    pub server_id: &'a str,
+    pub site_name: &'a str,
+    pub archive_key: Option<&'a str>,
+    pub storage_name: Option<&'a str>,
+    /// `SUCCESS` (every check passed), `WARNING` (passed, but something could not be
+    /// compared), `ERROR` (failed).
+    pub result: Status,
+    /// What failed, when it did.
+    pub failed: Option<&'a str>,
+    /// Seconds from the start to WordPress answering (until the failure, for a failed drill).
+    pub recovery_secs: f64,
+    pub details: &'a str,
+}
+
+/// A `drill_log` row as read back.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DrillRow {
+    pub timestamp: String,
+    pub site_name: String,
+    pub archive_key: Option<String>,
+    pub result: String,
+    pub failed: Option<String>,
+    pub recovery_secs: Option<f64>,
+}
+
+impl DrillRow {
+    /// The drill proved the archive restorable (`SUCCESS` or `WARNING`).
+    pub fn passed(&self) -> bool {
+        self.result == "SUCCESS" || self.result == "WARNING"
+    }
+}
+
+/// A site's drills: the newest, and the newest that passed.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Drills {
+    pub last: Option<DrillRow>,
+    pub last_passed: Option<DrillRow>,
+}
+
 /// wpbackup's columns, after the original ones.
 const EXTRA_COLUMNS: &[(&str, &str, &str)] = &[
     ("backup_log", "action", "TEXT"),
@@ -219,6 +280,8 @@ impl LogDb {
                     })?;
             }
         }
+        conn.execute_batch(CREATE_DRILL)
+            .with_context(|| format!("{}: cannot create drill_log", path.display()))?;
         create_identity(&conn)
             .with_context(|| format!("{}: cannot create the meta table", path.display()))?;
         Ok(LogDb { conn })
@@ -299,6 +362,63 @@ impl LogDb {
             )
             .context("cannot write to s3_archives")?;
         Ok(self.conn.last_insert_rowid())
+    }
+
+    pub fn log_drill(&self, d: &DrillEntry) -> anyhow::Result<i64> {
+        self.conn
+            .execute(
+                "INSERT INTO drill_log (timestamp, server_id, site_name, archive_key, storage_name,
+                     result, failed, recovery_secs, details)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    sql_time(d.timestamp),
+                    d.server_id,
+                    d.site_name,
+                    d.archive_key,
+                    d.storage_name,
+                    d.result.as_str(),
+                    d.failed,
+                    d.recovery_secs,
+                    d.details
+                ],
+            )
+            .context("cannot write to drill_log")?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Each site's newest drill and newest passed drill on this server, by site.
+    pub fn drills(
+        &self,
+        server_id: &str,
+    ) -> anyhow::Result<std::collections::BTreeMap<String, Drills>> {
+        let mut out: std::collections::BTreeMap<String, Drills> = Default::default();
+        for (passed_only, filter) in [(false, ""), (true, "AND result IN ('SUCCESS', 'WARNING')")] {
+            let mut stmt = self.conn.prepare(&format!(
+                "SELECT timestamp, site_name, archive_key, result, failed, recovery_secs
+                 FROM drill_log WHERE id IN (SELECT MAX(id) FROM drill_log
+                     WHERE server_id = ?1 {filter} GROUP BY site_name)"
+            ))?;
+            let rows = stmt.query_map([server_id], |r| {
+                Ok(DrillRow {
+                    timestamp: r.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                    site_name: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                    archive_key: r.get(2)?,
+                    result: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+                    failed: r.get(4)?,
+                    recovery_secs: r.get(5)?,
+                })
+            })?;
+            for row in rows {
+                let row = row?;
+                let entry = out.entry(row.site_name.clone()).or_default();
+                if passed_only {
+                    entry.last_passed = Some(row);
+                } else {
+                    entry.last = Some(row);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The newest backup row of each site of this server (run-level `*` rows left out: see
@@ -487,6 +607,41 @@ mod tests {
         db.log(&entry("a", "web-01", Status::Success)).unwrap();
         assert!(db.current_run_error("web-01").unwrap().is_none());
         assert!(db.began().unwrap().is_some());
+    }
+
+    #[test]
+    fn each_sites_last_drill_and_last_passed_drill() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = LogDb::open(&dir.path().join("backups.db")).unwrap();
+        fn drill(site: &str, result: Status, secs: f64) -> DrillEntry<'_> {
+            DrillEntry {
+                timestamp: Utc::now(),
+                server_id: "web-01",
+                site_name: site,
+                archive_key: Some("k"),
+                storage_name: Some("s"),
+                result,
+                failed: (result == Status::Error).then_some("the dump does not load"),
+                recovery_secs: secs,
+                details: "d",
+            }
+        }
+        db.log_drill(&drill("a", Status::Success, 41.0)).unwrap();
+        db.log_drill(&drill("a", Status::Error, 3.0)).unwrap();
+        db.log_drill(&drill("b", Status::Warning, 7.0)).unwrap();
+        let d = db.drills("web-01").unwrap();
+        let a = &d["a"];
+        assert_eq!(a.last.as_ref().map(|r| r.result.as_str()), Some("ERROR"));
+        assert_eq!(
+            a.last.as_ref().and_then(|r| r.failed.as_deref()),
+            Some("the dump does not load")
+        );
+        assert_eq!(
+            a.last_passed.as_ref().and_then(|r| r.recovery_secs),
+            Some(41.0)
+        );
+        assert!(d["b"].last_passed.as_ref().is_some_and(DrillRow::passed));
+        assert!(db.drills("web-02").unwrap().is_empty());
     }
 
     #[test]

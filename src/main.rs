@@ -23,6 +23,7 @@ fn main() -> ExitCode {
         Command::List(ref args) => commands::list::run(&ctx, args),
         Command::Ls(ref args) => commands::ls::run(&ctx, args),
         Command::Verify(ref args) => commands::verify::run(&ctx, args),
+        Command::Drill(ref args) => commands::drill::run(&ctx, args),
         Command::Prune(ref args) => commands::prune::run(&ctx, args),
         Command::SyncD1 => commands::sync_d1::run(&ctx),
         Command::StoragePaths => commands::storage_paths::run(&ctx),

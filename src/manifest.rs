@@ -2,6 +2,8 @@
 //! `backup`, read back and checked against what was actually unpacked by `restore` and
 //! `verify`. Its fields are part of the contract (docs/formats.md).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// Version of the archive layout described in formats.md.
@@ -39,6 +41,30 @@ pub struct Manifest {
     /// before it was stored).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_wp_config: Option<Member>,
+    /// Rows of each table in `database.sql`, counted from the dump itself as it was written;
+    /// absent in archives made before they were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_rows: Option<BTreeMap<String, u64>>,
+    /// The site's `home` option in `database.sql` (its `{table_prefix}options`); absent when
+    /// not recorded or not found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub home: Option<String>,
+    /// Published posts (`post_type = 'post'`, `post_status = 'publish'`) in `database.sql`;
+    /// absent when not recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_posts: Option<u64>,
+    /// The sha256 of a sample of the files (chosen by the hash of their path, so the same
+    /// files are sampled from run to run); absent or empty in older archives.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub file_samples: Vec<FileSample>,
+}
+
+/// One sampled file: its path under `files/` and the sha256 and size of what was archived.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FileSample {
+    pub path: String,
+    pub sha256: String,
+    pub bytes: u64,
 }
 
 /// An archive member besides `files/` and `database.sql`, as the manifest describes it.

@@ -112,6 +112,18 @@ pub fn human_duration(secs: f64) -> String {
     }
 }
 
+/// How long ago something happened `secs` seconds ago: `just now`, `5 minutes ago`,
+/// `3 hours ago`, `3 days ago`.
+pub fn human_age(secs: i64) -> String {
+    let (n, unit) = match secs.max(0) {
+        s if s < 60 => return "just now".into(),
+        s if s < 3600 => (s / 60, "minute"),
+        s if s < 86_400 => (s / 3600, "hour"),
+        s => (s / 86_400, "day"),
+    };
+    format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" })
+}
+
 /// A plain text table with a header row, columns padded to their widest cell.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
@@ -151,6 +163,9 @@ mod tests {
         assert_eq!(human_duration(4.24), "4.2s");
         assert_eq!(human_duration(185.4), "3m 05s");
         assert_eq!(human_duration(7640.0), "2h 07m");
+        assert_eq!(human_age(30), "just now");
+        assert_eq!(human_age(60), "1 minute ago");
+        assert_eq!(human_age(3 * 86_400 + 5), "3 days ago");
         assert_eq!(
             table(&["A", "BB"], &[vec!["xyz".into(), "1".into()]]),
             "A    BB\nxyz  1\n"

@@ -18,7 +18,7 @@ fn layer(top: &str) -> Option<u32> {
         "storage" | "dbtools" => 2,
         "site" => 3,
         "backup" | "restore" | "d1" => 4,
-        "report" => 5,
+        "report" | "drill" => 5,
         "configure" => 6,
         "app" => 7,
         "commands" => 8,

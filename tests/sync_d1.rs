@@ -253,11 +253,11 @@ fn a_push_cut_off_mid_batch_then_repeated_leaves_no_duplicate_and_no_gap() {
         home.failing_run();
     }
     assert_eq!(home.local_rows().len(), 125);
-    // The schema takes 14 statements; the first request of rows 13 (100 rows, 9 per
-    // statement, then the refresh of site_latest). The second request (25 rows, 3 statements
-    // and the refresh) is cut after its first statement: 9 of its rows are in D1, but
-    // wpbackup never hears so.
-    sim.faults(json!({ "fail_after": 14 + 13 + 1 }));
+    // The schema takes 19 statements (three tables, site_latest and the dashboard's indexes);
+    // the first request of rows 13 (100 rows, 9 per statement, then the refresh of
+    // site_latest). The second request (25 rows, 3 statements and the refresh) is cut after its
+    // first statement: 9 of its rows are in D1, but wpbackup never hears so.
+    sim.faults(json!({ "fail_after": 19 + 13 + 1 }));
     let out = home.run(&["sync-d1"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -277,7 +277,7 @@ fn a_push_cut_off_mid_batch_then_repeated_leaves_no_duplicate_and_no_gap() {
     // resends the whole request and D1 skips what it has.
     home.failing_run();
     home.failing_run();
-    sim.faults(json!({ "fail_after": 14 + 2, "once": true }));
+    sim.faults(json!({ "fail_after": 19 + 2, "once": true }));
     assert_eq!(home.sync(), (50, 32));
     assert_exactly_once(&sim, &home);
     assert_site_latest(&sim, &home);

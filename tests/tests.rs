@@ -7,6 +7,7 @@ mod configure;
 mod dashboard;
 mod deploy;
 mod dotenv;
+mod drill;
 mod encryption;
 mod failover;
 mod faults;

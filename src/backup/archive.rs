@@ -15,15 +15,17 @@ use std::sync::atomic::Ordering;
 use anyhow::{Context as _, bail};
 use chrono::{DateTime, Utc};
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use sha2::Digest as _;
 use tar::{EntryType, Header, HeaderMode};
 
 use crate::backup::frames::{self, Frames};
 use crate::backup::progress::{Phase, Progress};
+use crate::backup::sample::Sampler;
 use crate::backup::walk;
 use crate::config::Compression;
 use crate::dbtools::Dump;
 pub use crate::manifest::{FORMAT_VERSION, Manifest};
-use crate::manifest::{Member, PARENT_WP_CONFIG};
+use crate::manifest::{FileSample, Member, PARENT_WP_CONFIG};
 
 /// What goes into one archive besides the files themselves.
 #[derive(Debug, Clone)]
@@ -98,6 +100,7 @@ pub fn write_archive<W: Write>(
         .write_all(&[0u8; 512][..padding as usize])
         .context("cannot add database.sql")?;
 
+    let wordpress = dump.facts.wordpress(&spec.table_prefix);
     let manifest = Manifest {
         format_version: FORMAT_VERSION,
         wpbackup_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -117,6 +120,10 @@ pub fn write_archive<W: Write>(
         skipped: walked.skipped,
         changed: walked.changed,
         parent_wp_config,
+        table_rows: Some(dump.facts.rows.clone()),
+        home: wordpress.and_then(|w| w.home.clone()),
+        published_posts: wordpress.map(|w| w.published_posts),
+        file_samples: walked.samples,
     };
     let json = serde_json::to_vec_pretty(&manifest)?;
     let mut header = Header::new_gnu();
@@ -209,6 +216,8 @@ struct Walked {
     bytes: u64,
     skipped: Vec<String>,
     changed: Vec<String>,
+    /// A few files' sha256 (see [`crate::backup::sample`]).
+    samples: Vec<FileSample>,
 }
 
 /// Walk the site (by handle: see [`walk`]) and append its entries under `files/`.
@@ -228,11 +237,13 @@ fn append_files<W: Write>(
         tar,
         spec,
         progress,
+        sampler: Sampler::default(),
         done: Walked {
             count: 0,
             bytes: 0,
             skipped: Vec::new(),
             changed: Vec::new(),
+            samples: Vec::new(),
         },
     };
     walk::walk(
@@ -246,6 +257,7 @@ fn append_files<W: Write>(
             }
         },
     )?;
+    walk.done.samples = walk.sampler.finish();
     Ok(walk.done)
 }
 
@@ -254,6 +266,7 @@ struct FileWalk<'a, W: Write> {
     tar: &'a mut tar::Builder<Frames<W>>,
     spec: &'a ArchiveSpec,
     progress: &'a Progress,
+    sampler: Sampler,
     done: Walked,
 }
 
@@ -344,13 +357,29 @@ impl<W: Write> FileWalk<'_, W> {
             .context("cannot start a new zstd frame")?;
         header.set_size(size);
         let before = file.metadata().ok().and_then(|m| m.modified().ok());
-        let reader = Counting {
+        // Sampled: hashed as it is archived.
+        let rank = rel.to_str().and_then(|p| self.sampler.wants(p));
+        let mut reader = Counting {
             inner: SizedReader::new(io::Cursor::new(sample).chain(&file), size),
             progress: self.progress,
+            hasher: rank.map(|_| sha2::Sha256::new()),
         };
         self.tar
-            .append_data(&mut header, name, reader)
+            .append_data(&mut header, name, &mut reader)
             .with_context(|| format!("cannot archive files/{}", rel.display()))?;
+        if let (Some(rank), Some(hasher), Some(path)) = (rank, reader.hasher, rel.to_str()) {
+            let sha256 = hex::encode(hasher.finalize());
+            let bytes = size;
+            let path = path.to_string();
+            self.sampler.add(
+                rank,
+                FileSample {
+                    path,
+                    sha256,
+                    bytes,
+                },
+            );
+        }
         // Written while it was read (a log, a cache, an upload in progress): said, not hidden.
         let after = file.metadata().ok();
         if after.as_ref().map(|m| m.len()) != Some(size)
@@ -404,11 +433,16 @@ impl<R: Read> Read for SizedReader<R> {
 struct Counting<'a, R> {
     inner: R,
     progress: &'a Progress,
+    /// Hashes what passes, for a sampled file.
+    hasher: Option<sha2::Sha256>,
 }
 
 impl<R: Read> Read for Counting<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
+        if let Some(h) = &mut self.hasher {
+            h.update(&buf[..n]);
+        }
         self.progress
             .bytes_read
             .fetch_add(n as u64, Ordering::Relaxed);

@@ -12,6 +12,7 @@ pub mod dump;
 pub mod frames;
 pub mod outcome;
 pub mod progress;
+pub mod sample;
 pub mod upload;
 pub mod walk;
 

@@ -218,6 +218,10 @@ mod tests {
             skipped: (0..skipped).map(|i| format!("f{i}")).collect(),
             changed: Vec::new(),
             parent_wp_config: None,
+            table_rows: None,
+            home: None,
+            published_posts: None,
+            file_samples: Vec::new(),
         }
     }
 

@@ -3,6 +3,7 @@
 
 pub mod backup;
 pub mod configure;
+pub mod drill;
 pub mod list;
 pub mod ls;
 pub mod prune;

@@ -1,6 +1,7 @@
 //! `wpbackup status`: the last backup result of each site config.json backs up, read from
 //! backups.db; a site backups.db has no row of (a new backups.db) is looked for on the storages,
-//! as `list` does; then the copies restores kept ([`crate::restore::copies`]). See
+//! as `list` does; each site's last proven restore (`drill`); then the copies restores kept
+//! ([`crate::restore::copies`]). See
 //! [`crate::report::status`].
 
 use super::{Context, Outcome};
@@ -28,6 +29,13 @@ pub fn run(ctx: &Context) -> anyhow::Result<Outcome> {
     };
     let configured = config.as_ref().ok().map(enabled_sites);
     let mut overview = status::from_log(db.as_ref(), &server_id, configured.as_deref())?;
+    if let Some(db) = &db {
+        let max_age = match &config {
+            Ok(c) => c.drill.max_age_days,
+            Err(_) => crate::config::DrillSettings::default().max_age_days,
+        };
+        overview.add_drills(db, max_age, chrono::Utc::now())?;
+    }
     if let Ok(config) = &config
         && !overview.unknown_sites().is_empty()
         && !config.storage.is_empty()

@@ -65,6 +65,27 @@ pub struct Config {
     /// The fleet dashboard's address (`https://...`, no trailing slash): the email report links
     /// to it and to each failed site's page. `None`: no links.
     pub dashboard_url: Option<String>,
+    pub drill: DrillSettings,
+}
+
+/// `drill` in config.json.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrillSettings {
+    /// A site whose last passed drill is older than this is flagged (default 8: a weekly
+    /// drill and a day's grace).
+    pub max_age_days: u32,
+    /// The server drills create their scratch databases on (its `name` is empty); `None`: each
+    /// site's own database server.
+    pub database: Option<DatabaseConfig>,
+}
+
+impl Default for DrillSettings {
+    fn default() -> Self {
+        DrillSettings {
+            max_age_days: 8,
+            database: None,
+        }
+    }
 }
 
 /// `restore` in config.json.
@@ -253,6 +274,7 @@ impl Config {
             retention: None,
             report: ReportSettings::default(),
             restore: RestoreSettings::default(),
+            drill: DrillSettings::default(),
             encryption: None,
             healthchecks: None,
             database: Timeouts::default(),

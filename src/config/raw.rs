@@ -31,6 +31,25 @@ pub(super) struct RawConfig {
     pub(super) restore: RawRestore,
     /// The fleet dashboard's address, linked from the email report.
     pub(super) dashboard_url: Option<String>,
+    #[serde(default)]
+    pub(super) drill: RawDrill,
+}
+
+/// `drill`: how old a site's last proven restore may get, and where drills restore databases.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDrill {
+    pub(super) max_age_days: Option<u32>,
+    pub(super) database: Option<RawDrillDatabase>,
+}
+
+/// `drill.database`: a database server for the drills' scratch databases.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDrillDatabase {
+    pub(super) host: Option<String>,
+    pub(super) user: Option<String>,
+    pub(super) password_env: Option<String>,
 }
 
 /// `restore`: what becomes of the copies a restore keeps of what it replaced.

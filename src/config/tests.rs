@@ -42,6 +42,7 @@ fn example_config_parses() {
     assert!(c.report.on_failure);
     assert_eq!(c.restore.keep_copies_days, 7);
     assert!(c.dashboard_url.is_some_and(|u| u.starts_with("https://")));
+    assert_eq!(c.drill.max_age_days, 8);
 }
 
 /// Every case's error names its JSON path and the file.
@@ -312,5 +313,43 @@ fn the_dashboard_url_is_https_or_local_and_holds_no_secret() {
             "dashboard_url: \"https://dash.example.com/?token=x\": remove the part from '?'",
         ),
         (r#"{"dashboard_url": 3}"#, "dashboard_url: invalid type"),
+    ]);
+}
+
+#[test]
+fn drill_settings_default_and_are_checked() {
+    let c = Config::parse("{}", "c", &env()).unwrap();
+    assert_eq!(c.drill, DrillSettings::default());
+    assert_eq!(c.drill.max_age_days, 8);
+    let c = Config::parse(
+        r#"{"drill":{"max_age_days":15,"database":{"host":"db.internal:3307","user":"drill","password_env":"PW"}}}"#,
+        "c",
+        &env(),
+    )
+    .unwrap();
+    assert_eq!(c.drill.max_age_days, 15);
+    let db = c.drill.database.expect("drill.database");
+    assert_eq!((db.user.as_str(), db.password.expose()), ("drill", "pw"));
+    assert_eq!(
+        db.host,
+        DbHost::Tcp {
+            host: "db.internal".into(),
+            port: Some(3307)
+        }
+    );
+    assert_errors(&[
+        (
+            r#"{"drill":{"max_age_days":0}}"#,
+            "drill.max_age_days: must be at least 1",
+        ),
+        (
+            r#"{"drill":{"database":{"password_env":"PW"}}}"#,
+            "drill.database.user: missing",
+        ),
+        (
+            r#"{"drill":{"database":{"user":"u","password_env":"NOPE"}}}"#,
+            "drill.database.password_env: NOPE is not set",
+        ),
+        (r#"{"drill":{"max_age":3}}"#, "drill.max_age: unknown key"),
     ]);
 }

@@ -4,13 +4,13 @@
 use super::healthchecks::Healthchecks;
 use super::normalize;
 use super::raw::{
-    RawCompression, RawConfig, RawDatabase, RawDatabaseLimits, RawEncryption, RawRestore,
+    RawCompression, RawConfig, RawDatabase, RawDatabaseLimits, RawDrill, RawEncryption, RawRestore,
     RawRetention, RawSite, RawStorage, RawUpload,
 };
 use super::{
-    Compression, Config, ConfigError, DatabaseConfig, Env, ReportSettings, RestoreSettings,
-    S3Config, SiteConfig, StorageConfig, StorageKind, Timeouts, UploadSettings, default_server_id,
-    is_safe_name, parse_db_host,
+    Compression, Config, ConfigError, DatabaseConfig, DrillSettings, Env, ReportSettings,
+    RestoreSettings, S3Config, SiteConfig, StorageConfig, StorageKind, Timeouts, UploadSettings,
+    default_server_id, is_safe_name, parse_db_host,
 };
 use crate::crypt::Encryption;
 use crate::retention::Policy;
@@ -104,6 +104,7 @@ impl Validator<'_> {
                 on_failure: raw.report.on_failure.unwrap_or(false),
             },
             restore: self.restore(raw.restore)?,
+            drill: self.drill(raw.drill, database)?,
             encryption,
             healthchecks,
             database,
@@ -214,6 +215,40 @@ impl Validator<'_> {
         }
         Ok(RestoreSettings {
             keep_copies_days: days,
+        })
+    }
+
+    fn drill(&self, d: RawDrill, timeouts: Timeouts) -> Result<DrillSettings, ConfigError> {
+        let max_age_days = d
+            .max_age_days
+            .unwrap_or(DrillSettings::default().max_age_days);
+        if max_age_days == 0 {
+            return Err(self.err(
+                "drill.max_age_days",
+                "must be at least 1 (default 8: a weekly drill and a day's grace)",
+            ));
+        }
+        let database = match d.database {
+            None => None,
+            Some(db) => {
+                let p = "drill.database";
+                let user = self.required(db.user, &format!("{p}.user"))?;
+                let password = self.secret_env(db.password_env, &format!("{p}.password_env"))?;
+                let host = parse_db_host(db.host.as_deref().unwrap_or("localhost"))
+                    .map_err(|e| self.err(format!("{p}.host"), e.to_string()))?;
+                Some(DatabaseConfig {
+                    name: String::new(),
+                    user,
+                    password,
+                    host,
+                    table_prefix: None,
+                    timeouts,
+                })
+            }
+        };
+        Ok(DrillSettings {
+            max_age_days,
+            database,
         })
     }
 

@@ -1,9 +1,9 @@
 //! Pushing `backups.db` to D1 so the fleet can be watched from one place: every local
-//! `backup_log` and `s3_archives` row reaches D1 exactly once, however often a push is retried,
-//! cut off or run from two processes at once.
+//! `backup_log`, `s3_archives` and `drill_log` row reaches D1 exactly once, however often a
+//! push is retried, cut off or run from two processes at once.
 //!
 //! How:
-//! - D1 holds the same two tables for every server, with the original columns first, then
+//! - D1 holds the same tables for every server, with the original columns first, then
 //!   wpbackup's, among them `local_id` (the row's id in the `backups.db` it came from) and
 //!   `db_id` (that file's identity, so a recreated backups.db, whose ids start again at 1, is
 //!   not mistaken for the old one), and a unique index on `(server_id, db_id, local_id)`.
@@ -38,7 +38,8 @@ const BYTES_PER_REQUEST: usize = 512 * 1024;
 /// A table pushed to D1.
 struct Table {
     name: &'static str,
-    /// The original tool's table, created in D1 when missing.
+    /// The table as first created in D1 (the original tool's, for its two), created when
+    /// missing.
     create: &'static str,
     /// wpbackup's columns after the original ones, in D1 (`local_id` among them).
     extra: &'static [(&'static str, &'static str)],
@@ -46,7 +47,7 @@ struct Table {
     columns: &'static [&'static str],
 }
 
-const TABLES: [Table; 2] = [
+const TABLES: [Table; 3] = [
     Table {
         name: "backup_log",
         create: "CREATE TABLE IF NOT EXISTS backup_log (
@@ -107,6 +108,33 @@ const TABLES: [Table; 2] = [
             "created_at",
             "sha256",
             "duration_secs",
+        ],
+    },
+    Table {
+        name: "drill_log",
+        create: "CREATE TABLE IF NOT EXISTS drill_log (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            timestamp DATETIME,
+            server_id TEXT,
+            site_name TEXT,
+            archive_key TEXT,
+            storage_name TEXT,
+            result TEXT,
+            failed TEXT,
+            recovery_secs REAL,
+            details TEXT
+        )",
+        extra: &[("local_id", "INTEGER"), ("db_id", "TEXT")],
+        columns: &[
+            "timestamp",
+            "server_id",
+            "site_name",
+            "archive_key",
+            "storage_name",
+            "result",
+            "failed",
+            "recovery_secs",
+            "details",
         ],
     },
 ];

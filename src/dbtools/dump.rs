@@ -2,7 +2,9 @@
 //! consistent snapshot and streams its output into a zstd-compressed temporary file, hashed on
 //! the way; the dump is then complete only if the tool exited 0 **and** its output ends with
 //! the tool's completion line (`-- Dump completed on ...`). A watchdog stops a tool that has
-//! written nothing for `database.stall_timeout_secs`, or when the run is interrupted.
+//! written nothing for `database.stall_timeout_secs`, or when the run is interrupted. The
+//! rows of each table and WordPress's own facts are counted from the same bytes
+//! ([`super::facts`]), so they describe exactly the dump that is archived.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -14,6 +16,7 @@ use anyhow::{Context as _, bail};
 use sha2::{Digest, Sha256};
 use tempfile::NamedTempFile;
 
+use super::facts::{DumpFacts, FactsReader};
 use super::{command, defaults_file, find_tool, tail_text};
 use crate::config::DatabaseConfig;
 
@@ -49,6 +52,8 @@ pub struct Dump {
     pub size: u64,
     /// sha256 of `database.sql` (uncompressed).
     pub sha256: String,
+    /// The rows of each table, and WordPress's `home` and published posts, in this dump.
+    pub facts: DumpFacts,
 }
 
 impl Dump {
@@ -64,18 +69,20 @@ impl Dump {
     }
 }
 
-/// A writer that hashes and counts what passes and keeps the last bytes.
+/// A writer that hashes and counts what passes, keeps the last bytes and reads the facts.
 struct Tap<W> {
     inner: W,
     hasher: Sha256,
     size: u64,
     tail: Vec<u8>,
+    facts: FactsReader,
 }
 
 impl<W: Write> Write for Tap<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
         self.hasher.update(&buf[..n]);
+        self.facts.feed(&buf[..n]);
         self.size += n as u64;
         self.tail.extend_from_slice(&buf[..n]);
         if self.tail.len() > 4096 {
@@ -132,11 +139,12 @@ pub fn run_dump(db: &DatabaseConfig, tmp_dir: &Path) -> anyhow::Result<Dump> {
         status,
         stderr: err_thread.join().unwrap_or_default(),
     };
-    let (size, sha256) = ended.verdict(copied, tap, tmp_dir)?;
+    let (size, sha256, facts) = ended.verdict(copied, tap, tmp_dir)?;
     Ok(Dump {
         file: out,
         size,
         sha256,
+        facts,
     })
 }
 
@@ -158,6 +166,7 @@ fn copy_out(
         hasher: Sha256::new(),
         size: 0,
         tail: Vec::new(),
+        facts: FactsReader::default(),
     };
     let copied = io::copy(&mut BufReader::with_capacity(256 * 1024, stdout), &mut tap);
     Ok((copied, tap))
@@ -173,13 +182,13 @@ struct Ended {
 }
 
 impl Ended {
-    /// Size and sha256 of the complete dump, or why it is not complete.
+    /// Size, sha256 and facts of the complete dump, or why it is not complete.
     fn verdict(
         self,
         copied: io::Result<u64>,
         tap: Tap<Encoder>,
         tmp_dir: &Path,
-    ) -> anyhow::Result<(u64, String)> {
+    ) -> anyhow::Result<(u64, String, DumpFacts)> {
         let tool_name = &self.tool_name;
         if let Some(why) = &self.stopped {
             bail!("{tool_name} {why}; nothing was stored");
@@ -226,7 +235,11 @@ impl Ended {
                 }
             );
         }
-        Ok((tap.size, hex::encode(tap.hasher.finalize())))
+        Ok((
+            tap.size,
+            hex::encode(tap.hasher.finalize()),
+            tap.facts.finish(),
+        ))
     }
 }
 

@@ -13,6 +13,7 @@
 
 pub mod client;
 pub mod dump;
+pub mod facts;
 
 use std::ffi::OsString;
 use std::io::Write;

@@ -1,5 +1,6 @@
-//! What a report is built from: the backup runs and archive sizes of one server (from
-//! backups.db) or of the fleet (from D1), and the sites expected to have backed up.
+//! What a report is built from: the backup runs, archive sizes and restore drills of one
+//! server (from backups.db) or of the fleet (from D1), and the sites expected to have backed
+//! up.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -11,7 +12,7 @@ use serde_json::Value;
 
 use crate::config::Config;
 use crate::d1::{D1Client, D1Settings, Limits, Statement};
-use crate::logdb::{LogDb, sql_time};
+use crate::logdb::{DrillRow, Drills, LogDb, sql_time};
 
 /// One backup run of one site, as recorded.
 #[derive(Debug, Clone, Serialize)]
@@ -46,6 +47,10 @@ pub struct Data {
     /// When the log began (its oldest row; the report's time for a missing or empty
     /// backups.db); `None` for D1, which is taken to cover the period.
     pub log_began: Option<String>,
+    /// Each site's drills: (server_id, site_name) -> the newest and the newest passed.
+    pub drills: HashMap<(String, String), Drills>,
+    /// `drill.max_age_days` (`None`: the default).
+    pub drill_max_age_days: Option<u32>,
 }
 
 /// One server's data from `backups.db`. `expected`: config.json's enabled sites.
@@ -104,6 +109,12 @@ pub fn local_data(
             .map(|s| (server_id.to_string(), s.clone()))
             .collect(),
         log_began: Some(db.began()?.unwrap_or_else(|| sql_time(Utc::now()))),
+        drills: db
+            .drills(server_id)?
+            .into_iter()
+            .map(|(site, d)| ((server_id.to_string(), site), d))
+            .collect(),
+        drill_max_age_days: None,
     })
 }
 
@@ -145,7 +156,7 @@ pub async fn fleet_data(client: &D1Client, from: DateTime<Utc>) -> anyhow::Resul
         .query(Statement::new(
             "SELECT server_id, filename, storage_name, file_size FROM s3_archives
              WHERE created_at >= ?1",
-            vec![from],
+            vec![from.clone()],
         ))
         .await?;
     let sizes = archives
@@ -174,7 +185,53 @@ pub async fn fleet_data(client: &D1Client, from: DateTime<Utc>) -> anyhow::Resul
         sizes,
         expected,
         log_began: None,
+        drills: fleet_drills(client, from).await,
+        drill_max_age_days: None,
     })
+}
+
+/// Every server's drills from D1 (none when no server has pushed one yet: the table is
+/// created by the first push that has drill rows to send).
+async fn fleet_drills(client: &D1Client, from: Value) -> HashMap<(String, String), Drills> {
+    let rows = match client
+        .query(Statement::new(
+            "SELECT server_id, site_name, timestamp, archive_key, result, failed, recovery_secs
+             FROM drill_log WHERE timestamp >= ?1 ORDER BY timestamp, id",
+            vec![from],
+        ))
+        .await
+    {
+        Ok(r) => r.results,
+        Err(e) => {
+            tracing::debug!("no drills read from D1: {e}");
+            return HashMap::new();
+        }
+    };
+    let text = |r: &serde_json::Map<String, Value>, k: &str| {
+        r.get(k).and_then(Value::as_str).map(str::to_string)
+    };
+    let mut out: HashMap<(String, String), Drills> = HashMap::new();
+    for r in &rows {
+        let row = DrillRow {
+            timestamp: text(r, "timestamp").unwrap_or_default(),
+            site_name: text(r, "site_name").unwrap_or_default(),
+            archive_key: text(r, "archive_key"),
+            result: text(r, "result").unwrap_or_default(),
+            failed: text(r, "failed"),
+            recovery_secs: r.get("recovery_secs").and_then(Value::as_f64),
+        };
+        let d = out
+            .entry((
+                text(r, "server_id").unwrap_or_default(),
+                row.site_name.clone(),
+            ))
+            .or_default();
+        if row.passed() {
+            d.last_passed = Some(row.clone());
+        }
+        d.last = Some(row);
+    }
+    out
 }
 
 /// The sites a report expects a backup of: config.json's enabled ones.
@@ -202,7 +259,9 @@ pub fn server_data(db_path: &Path, config: &Config, from: DateTime<Utc>) -> anyh
         });
     }
     let db = LogDb::open(db_path)?;
-    local_data(&db, &config.server_id, &expected, from)
+    let mut data = local_data(&db, &config.server_id, &expected, from)?;
+    data.drill_max_age_days = Some(config.drill.max_age_days);
+    Ok(data)
 }
 
 /// Every server's data from the D1 database of `settings`.

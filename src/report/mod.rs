@@ -6,13 +6,15 @@
 //! failures in the period with their details, and a **stale** flag when the site has had no
 //! successful backup (SUCCESS or WARNING) in the period: a site that silently stopped backing
 //! up is the failure that hurts most. A site "needs attention" when its last run failed or it
-//! is stale; the subject counts those as FAILED.
+//! is stale; the subject counts those as FAILED. So does a site whose last restore drill
+//! failed, or whose last proven restore is older than `drill.max_age_days` ([`drills`]).
 //!
 //! Which sites are expected: for one server, the enabled sites of config.json (a site with runs
 //! in the period that is no longer there is named once, never flagged); for the fleet, every site with a backup row in D1 in the last
 //! [`FLEET_LOOKBACK_DAYS`] days (a site silent for longer is taken as retired).
 
 mod data;
+pub mod drills;
 pub mod healthchecks;
 mod html_page;
 mod links;
@@ -81,17 +83,21 @@ pub struct SiteReport {
     pub stale: bool,
     /// No run recorded, and backups.db is younger than the period: unknown, not stale.
     pub not_in_log: bool,
+    /// Its restore drills: the last proven restore, a failed or stale drill.
+    pub drill: drills::DrillView,
 }
 
 impl SiteReport {
     pub fn needs_attention(&self) -> bool {
-        self.failed || self.stale
+        self.failed || self.stale || self.drill.failed() || self.drill.stale
     }
 
     fn label(&self) -> &'static str {
         match (self.failed, self.stale) {
             (true, _) => "FAILED",
             (false, true) => "STALE",
+            _ if self.drill.failed() => "DRILL FAILED",
+            _ if self.drill.stale => "STALE DRILL",
             _ if self.not_in_log => "NOT IN LOG",
             _ if self.last.as_ref().is_some_and(|r| r.status == "WARNING") => "WARNING",
             _ => "OK",
@@ -198,8 +204,14 @@ pub fn build(
                 .run_error = Some(run.clone());
         }
     }
+    let max_age = data
+        .drill_max_age_days
+        .unwrap_or(crate::config::DrillSettings::default().max_age_days);
     for ((server_id, site), runs) in by_site {
-        let report = site_report(data, &server_id, site, &runs, &since, log_new);
+        let mut report = site_report(data, &server_id, site, &runs, &since, log_new);
+        let in_use = data.drills.keys().any(|(s, _)| *s == server_id);
+        let key = (server_id.clone(), report.site.clone());
+        report.drill = drills::view(data.drills.get(&key), in_use, max_age, now);
         servers
             .entry(server_id.clone())
             .or_insert_with(|| server(&server_id))
@@ -262,6 +274,7 @@ fn site_report(
             .collect(),
         warnings: in_period.iter().filter(|r| r.status == "WARNING").count(),
         last,
+        drill: drills::DrillView::default(),
     }
 }
 
@@ -273,12 +286,13 @@ pub fn after_failed_backup(env: &Env, config: &Config, db: &LogDb) {
         let period = chrono::Duration::hours(24);
         let now = Utc::now();
         let expected = enabled_sites(config);
-        let data = local_data(
+        let mut data = local_data(
             db,
             &config.server_id,
             &expected,
             lookback_start(now, period),
         )?;
+        data.drill_max_age_days = Some(config.drill.max_age_days);
         let mut report = build(&config.server_id, &data, now, period, "24h");
         report.dashboard = config.dashboard_url.as_deref().map(Dashboard::new);
         mail::send(&smtp, &report.subject(), report.text(), report.html())?;

@@ -150,6 +150,7 @@ impl Report {
             s.failures.len(),
             s.warnings
         ));
+        lines.extend(super::drills::lines(&s.drill));
         lines
     }
 
@@ -287,8 +288,8 @@ impl Report {
     /// One site's card: its label in its colour, its lines, its dashboard link, its failures.
     fn html_site(&self, out: &mut String, server_id: &str, s: &SiteReport) {
         let color = match s.label() {
-            "FAILED" => "#cf222e",
-            "STALE" => "#bc4c00",
+            "FAILED" | "DRILL FAILED" => "#cf222e",
+            "STALE" | "STALE DRILL" => "#bc4c00",
             "WARNING" => "#9a6700",
             "NOT IN LOG" => "#57606a",
             _ => "#1a7f37",

@@ -2,12 +2,15 @@
 //! long it took and its archive's size), from backups.db, or, for a site backups.db has no row
 //! of (a new log after the worst day), the newest archive the storages hold; the run-level
 //! error while it is the newest thing recorded; the sites backups.db knows that are no longer
-//! configured, named once; and the copies restores kept of what they replaced.
+//! configured, named once; the copies restores kept of what they replaced; and each site's
+//! last proven restore (`drill`), flagged when it failed or is older than
+//! `drill.max_age_days`.
 
 use serde::Serialize;
 
 use chrono::{DateTime, Utc};
 
+use super::drills::{self, DrillView};
 use crate::logdb::{LogDb, LogRow};
 use crate::output;
 use crate::restore::copies::{self, RestoreCopy};
@@ -41,6 +44,8 @@ pub struct SiteStatus {
     /// Bytes of its archive (`None`: nothing was stored, or backups.db does not know).
     pub size: Option<u64>,
     pub source: Source,
+    /// Its restore drills: the last proven restore, a failed or stale drill.
+    pub drill: DrillView,
 }
 
 impl SiteStatus {
@@ -60,6 +65,7 @@ impl SiteStatus {
             duration_secs: r.duration_secs,
             size,
             source: Source::Log,
+            drill: DrillView::default(),
         }
     }
 
@@ -76,6 +82,7 @@ impl SiteStatus {
             duration_secs: None,
             size: None,
             source: Source::None,
+            drill: DrillView::default(),
         }
     }
 }
@@ -175,6 +182,21 @@ impl Overview {
         self.storage_errors = errors;
     }
 
+    /// Each site's drills from `db`, judged at `now` against `max_age_days`.
+    pub fn add_drills(
+        &mut self,
+        db: &LogDb,
+        max_age_days: u32,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let all = db.drills(&self.server_id)?;
+        let in_use = !all.is_empty();
+        for s in &mut self.sites {
+            s.drill = drills::view(all.get(&s.site_name), in_use, max_age_days, now);
+        }
+        Ok(())
+    }
+
     /// A configured site's last backup failed, or the last run did.
     pub fn failed(&self) -> bool {
         self.run_error.is_some() || self.sites.iter().any(|s| s.status == "ERROR")
@@ -203,6 +225,7 @@ impl Overview {
                             .map(output::human_bytes)
                             .unwrap_or_else(|| "-".into()),
                         s.storage_name.clone().unwrap_or_else(|| "-".into()),
+                        proven_cell(&s.drill),
                         s.details.clone(),
                     ]
                 })
@@ -214,6 +237,7 @@ impl Overview {
                 "DURATION",
                 "SIZE",
                 "STORAGE",
+                "PROVEN",
                 "DETAILS",
             ];
             out.push_str(&output::table(&head, &table));
@@ -263,6 +287,22 @@ impl Overview {
                 self.not_configured.join(", ")
             ));
         }
+        for s in &self.sites {
+            if let Some(f) = &s.drill.last_failed {
+                lines.push(format!(
+                    "the last restore drill of {} ({} UTC) failed: {}",
+                    s.site_name,
+                    f.timestamp,
+                    f.failed.as_deref().unwrap_or("no details")
+                ));
+            }
+            if s.drill.stale {
+                lines.push(format!(
+                    "{}: no restore proven in the last {} days (drill.max_age_days): run `wpbackup drill --site {}`",
+                    s.site_name, s.drill.max_age_days, s.site_name
+                ));
+            }
+        }
         if self.sites.is_empty() && self.run_error.is_none() && !self.log_new {
             lines.push(format!(
                 "no site to show for server {} (config.json enables none)",
@@ -271,4 +311,19 @@ impl Overview {
         }
         lines
     }
+}
+
+/// The PROVEN cell: when the last drill passed and how long it took, flagged when the last
+/// one failed or it is stale; `-` where drills were never run.
+fn proven_cell(d: &DrillView) -> String {
+    if !d.in_use {
+        return "-".into();
+    }
+    let mut cell = d.proven_text();
+    if d.failed() {
+        cell = format!("DRILL FAILED (last proven: {cell})");
+    } else if d.stale {
+        cell.push_str(" (STALE)");
+    }
+    cell
 }

@@ -626,6 +626,10 @@ mod tests {
             skipped: vec![],
             changed: vec![],
             parent_wp_config: None,
+            table_rows: None,
+            home: None,
+            published_posts: None,
+            file_samples: Vec::new(),
         };
         serde_json::to_vec(&m).unwrap()
     }

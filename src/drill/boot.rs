@@ -1,0 +1,337 @@
+//! WordPress booted from the restored files against the scratch database: `php` (php-cli
+//! with php-mysql) runs a small script that loads the restored `wp-load.php` and prints the
+//! site's `home` option and its count of published posts as JSON, which must equal what the
+//! backup recorded in manifest.json.
+//!
+//! Only the scratch copy is touched: its `wp-config.php` (or the archived
+//! `parent/wp-config.php`, put above it) is pointed at the scratch database and the scratch
+//! directory, as a restore with `--to --db-name` rewrites a clone's; an object cache drop-in
+//! (`wp-content/object-cache.php`, which may reach the live site's cache server) is set aside;
+//! the script turns off cron, page caching and every HTTP request WordPress would make, and
+//! php may not send mail. The database password stays in the scratch `wp-config.php` (the
+//! scratch directory is `0700`), never on a command line. Run as root, php runs as the owner of
+//! `wp-config.php` (the user the site's own PHP runs as), `nobody` when that is root: the code
+//! of an archive never runs as root.
+//!
+//! Before php, the credentials in the restored `wp-config.php` are tried with the database
+//! client, so a password that no longer works is named as such, with the server's answer.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use serde::Deserialize;
+
+use super::child::{self, Input};
+use crate::config::DatabaseConfig;
+use crate::manifest::Manifest;
+use crate::restore::stage;
+use crate::restore::unpack::ParentConfig;
+use crate::site::wpconfig;
+
+/// What the boot needs to know.
+pub struct Boot<'a> {
+    /// The restored site (`.../files`).
+    pub files: &'a Path,
+    /// The scratch directory holding it (made traversable for php's user).
+    pub scratch: &'a Path,
+    /// The live site's path, replaced by `files` in the restored wp-config.php.
+    pub site_path: &'a Path,
+    pub db_name: &'a str,
+    /// config.json's `drill.database`: WordPress connects there instead.
+    pub server: Option<&'a DatabaseConfig>,
+    /// The archive's `parent/wp-config.php`, when it has one.
+    pub parent_config: Option<&'a ParentConfig>,
+    /// php is stopped after this long.
+    pub limit: Duration,
+}
+
+/// What WordPress answered.
+#[derive(Debug, Deserialize)]
+struct Answer {
+    home: Option<String>,
+    published_posts: Option<u64>,
+    wordpress: Option<String>,
+    /// Set when WordPress stopped before answering: what it printed.
+    error: Option<String>,
+    php_error: Option<String>,
+}
+
+/// What the boot showed.
+#[derive(Debug, Default)]
+pub struct Booted {
+    pub proven: Vec<String>,
+    pub failed: Vec<String>,
+    pub notes: Vec<String>,
+}
+
+/// Boot the restored WordPress and compare its answer with `m`.
+pub fn check(b: &Boot, m: &Manifest) -> Booted {
+    let mut out = Booted::default();
+    match boot(b, &mut out) {
+        Ok(answer) => compare(&answer, m, &mut out),
+        Err(e) => out.failed.push(format!("{e:#}")),
+    }
+    out
+}
+
+/// The restored wp-config.php pointed at the scratch database, the drop-ins set aside, and
+/// WordPress's answer.
+fn boot(b: &Boot, out: &mut Booted) -> anyhow::Result<Answer> {
+    let wp = wp_config(b)?;
+    let pairs = [(
+        b.site_path.display().to_string(),
+        b.files.display().to_string(),
+    )];
+    stage::rewrite_wp_config_file(&wp, Some(b.db_name), &pairs)
+        .context("cannot point the restored wp-config.php at the scratch database")?;
+    if b.server.is_none() {
+        try_credentials(&wp, b.db_name, out)?;
+    }
+    let cache = b.files.join("wp-content/object-cache.php");
+    if cache.symlink_metadata().is_ok() {
+        std::fs::rename(&cache, cache.with_extension("php.wpbackup-drill"))
+            .context("cannot set wp-content/object-cache.php aside")?;
+        out.notes.push(
+            "wp-content/object-cache.php was set aside (it may reach the live site's cache server): WordPress booted without its object cache".into(),
+        );
+    }
+    let owner = php_user(&wp)?;
+    let script = write_script(b, owner)?;
+    run_php(&script, owner, b.limit)
+}
+
+/// The restored site's wp-config.php: its own, else the archived parent one put above it.
+fn wp_config(b: &Boot) -> anyhow::Result<PathBuf> {
+    let own = b.files.join("wp-config.php");
+    if own.symlink_metadata().is_ok() {
+        return Ok(own);
+    }
+    let Some(p) = b.parent_config else {
+        bail!(
+            "the archive holds no wp-config.php (neither files/wp-config.php nor parent/wp-config.php): WordPress cannot start from it; a restore of it needs one written by hand (database name, user, password, host and keys)"
+        );
+    };
+    let above = b.files.parent().unwrap_or(b.scratch).join("wp-config.php");
+    std::fs::write(&above, &p.data).with_context(|| format!("cannot write {}", above.display()))?;
+    if let Some((uid, gid)) = p.owner.filter(|_| is_root()) {
+        std::os::unix::fs::chown(&above, Some(uid), Some(gid))
+            .with_context(|| format!("cannot set the owner of {}", above.display()))?;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&above, std::fs::Permissions::from_mode(p.mode & 0o7777))
+        .with_context(|| format!("cannot set the mode of {}", above.display()))?;
+    Ok(above)
+}
+
+/// Connect as the restored wp-config.php says WordPress will; a failure names the cause.
+fn try_credentials(wp: &Path, db_name: &str, out: &mut Booted) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(wp).with_context(|| format!("cannot read {}", wp.display()))?;
+    let parsed = match wpconfig::parse_named(&text, "the restored wp-config.php") {
+        Ok(w) => w,
+        Err(e) => {
+            out.notes.push(format!(
+                "the credentials in wp-config.php could not be read ahead ({e}): php tried them"
+            ));
+            return Ok(());
+        }
+    };
+    let creds = DatabaseConfig {
+        name: db_name.to_string(),
+        user: parsed.db_user.clone(),
+        password: parsed.db_password,
+        host: parsed.db_host,
+        table_prefix: None,
+        timeouts: Default::default(),
+    };
+    crate::dbtools::client::sql(&creds, Some(db_name), "SELECT 1").map_err(|e| {
+        anyhow::anyhow!(
+            "WordPress could not connect to the database with the credentials in the archive's wp-config.php (user {}): {e:#}; a restore of this archive needs DB_USER and DB_PASSWORD in wp-config.php set to an account that works (or that account's password set back)",
+            parsed.db_user
+        )
+    })?;
+    Ok(())
+}
+
+fn is_root() -> bool {
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Who php runs as: ourselves, or (as root) the owner and group of wp-config.php, with
+/// `nobody`/`nogroup` for root's.
+fn php_user(wp: &Path) -> anyhow::Result<Option<(u32, u32)>> {
+    if !is_root() {
+        return Ok(None);
+    }
+    let m = std::fs::metadata(wp).with_context(|| format!("cannot read {}", wp.display()))?;
+    let pick = |id: u32| if id == 0 { 65534 } else { id };
+    Ok(Some((pick(m.uid()), pick(m.gid()))))
+}
+
+/// A PHP single-quoted string.
+fn php_str(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// The boot script, written into the scratch directory (and the directories on the way to
+/// the site made traversable for php's user).
+fn write_script(b: &Boot, owner: Option<(u32, u32)>) -> anyhow::Result<PathBuf> {
+    let mut defines = String::new();
+    if let Some(s) = b.server {
+        let host = match &s.host {
+            crate::config::DbHost::Tcp { host, port } => match port {
+                Some(p) => format!("{host}:{p}"),
+                None => host.clone(),
+            },
+            crate::config::DbHost::Socket(Some(p)) => format!("localhost:{}", p.display()),
+            crate::config::DbHost::Socket(None) => "localhost".into(),
+        };
+        for (k, v) in [
+            ("DB_HOST", host.as_str()),
+            ("DB_USER", &s.user),
+            ("DB_PASSWORD", s.password.expose()),
+        ] {
+            defines.push_str(&format!("define('{k}', {});\n", php_str(v)));
+        }
+    }
+    let script = BOOT_SCRIPT
+        .replace("/*DEFINES*/\n", &defines)
+        .replace("/*SITE*/", &php_str(&b.files.display().to_string()));
+    let path = b.scratch.join("wpbackup-drill-boot.php");
+    std::fs::write(&path, script).with_context(|| format!("cannot write {}", path.display()))?;
+    if let Some((uid, gid)) = owner {
+        let mut dir = b.files.parent();
+        while let Some(d) = dir.filter(|d| d.starts_with(b.scratch)) {
+            std::os::unix::fs::chown(d, Some(uid), Some(gid))
+                .with_context(|| format!("cannot hand {} to php's user", d.display()))?;
+            dir = d.parent();
+        }
+        std::os::unix::fs::chown(&path, Some(uid), Some(gid))
+            .with_context(|| format!("cannot hand {} to php's user", path.display()))?;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(path)
+}
+
+/// What the script prints its JSON after.
+const MARK: &str = "WPBACKUP-DRILL ";
+
+/// Loads the site and prints one line `WPBACKUP-DRILL {json}`, also when WordPress dies
+/// (a database it cannot reach, a fatal error): then with what it printed.
+const BOOT_SCRIPT: &str = r#"<?php
+// wpbackup drill: boot the restored WordPress against the scratch database.
+/*DEFINES*/
+define('WP_USE_THEMES', false);
+define('DISABLE_WP_CRON', true);
+define('WP_HTTP_BLOCK_EXTERNAL', true);
+define('WP_CACHE', false);
+$_SERVER['HTTP_HOST'] = 'localhost';
+$_SERVER['SERVER_NAME'] = 'localhost';
+$_SERVER['REQUEST_URI'] = '/';
+$_SERVER['REQUEST_METHOD'] = 'GET';
+$_SERVER['SERVER_PROTOCOL'] = 'HTTP/1.1';
+$GLOBALS['wpbackup_drill_done'] = false;
+register_shutdown_function(function () {
+    if ($GLOBALS['wpbackup_drill_done']) { return; }
+    $said = '';
+    while (ob_get_level() > 0) { $said = ob_get_clean() . $said; }
+    $e = error_get_last();
+    $said = trim(preg_replace('/\s+/', ' ', strip_tags((string) $said)));
+    echo "\nWPBACKUP-DRILL " . json_encode(array('error' => substr($said, 0, 2000), 'php_error' => $e ? $e['message'] : null)) . "\n";
+});
+ob_start();
+require /*SITE*/ . '/wp-load.php';
+$home = get_option('home');
+$counts = wp_count_posts('post');
+while (ob_get_level() > 0) { ob_end_clean(); }
+$GLOBALS['wpbackup_drill_done'] = true;
+echo "\nWPBACKUP-DRILL " . json_encode(array('home' => $home, 'published_posts' => (int) $counts->publish, 'wordpress' => $GLOBALS['wp_version'])) . "\n";
+"#;
+
+/// Run the script with php-cli; WordPress's answer.
+fn run_php(script: &Path, owner: Option<(u32, u32)>, limit: Duration) -> anyhow::Result<Answer> {
+    use std::os::unix::process::CommandExt;
+    let php = crate::dbtools::find_tool(&["php"])
+        .context("cannot boot WordPress: install php-cli and php-mysql")?;
+    let mut cmd = crate::dbtools::command(&php);
+    cmd.args([
+        "-d",
+        "display_errors=stderr",
+        "-d",
+        "pcre.jit=0",
+        "-d",
+        "sendmail_path=/bin/false",
+    ])
+    .arg(script);
+    if let Some((uid, gid)) = owner {
+        cmd.uid(uid).gid(gid);
+    }
+    let out = child::run(cmd, "php", Input::None, limit)?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let Some(json) = stdout.lines().rev().find_map(|l| l.strip_prefix(MARK)) else {
+        bail!(
+            "php did not run the boot script ({}): {}",
+            out.status,
+            child::tail(&out.stderr)
+        );
+    };
+    let answer: Answer = serde_json::from_str(json).context("cannot read WordPress's answer")?;
+    if answer.error.is_some() || answer.php_error.is_some() {
+        bail!("{}", failure_words(&answer, &out.stderr));
+    }
+    Ok(answer)
+}
+
+/// Why WordPress stopped, in words.
+fn failure_words(a: &Answer, stderr: &[u8]) -> String {
+    let said = a.error.clone().unwrap_or_default();
+    let php = a.php_error.clone().unwrap_or_default();
+    if said.contains("Error establishing a database connection") {
+        return format!(
+            "WordPress could not connect to the database with the credentials in the archive's wp-config.php ({said})"
+        );
+    }
+    let mut parts: Vec<String> = [said, php].into_iter().filter(|s| !s.is_empty()).collect();
+    if parts.is_empty() {
+        parts.push(child::tail(stderr));
+    }
+    format!(
+        "WordPress did not start from the restored files: {}",
+        parts.join("; ")
+    )
+}
+
+/// WordPress's answer against what the backup recorded.
+fn compare(a: &Answer, m: &Manifest, out: &mut Booted) {
+    let version = a.wordpress.as_deref().unwrap_or("?");
+    let trim = |s: &str| s.trim_end_matches('/').to_string();
+    match (&m.home, &a.home) {
+        (Some(want), Some(got)) if trim(want) == trim(got) => {}
+        (Some(want), got) => out.failed.push(format!(
+            "WordPress answered home {:?}, the backup recorded {want:?}",
+            got.as_deref().unwrap_or("(none)")
+        )),
+        (None, _) => out.notes.push(
+            "the archive records no home option (made before wpbackup recorded it): not compared"
+                .into(),
+        ),
+    }
+    match (m.published_posts, a.published_posts) {
+        (Some(want), Some(got)) if want == got => {}
+        (Some(want), got) => out.failed.push(format!(
+            "WordPress counts {} published posts, the backup recorded {want}",
+            got.map(|n| n.to_string()).unwrap_or_else(|| "no".into())
+        )),
+        (None, _) => out
+            .notes
+            .push("the archive records no count of published posts: not compared".into()),
+    }
+    out.proven.push(format!(
+        "WordPress {version} booted: home {}, {} published posts",
+        a.home.as_deref().unwrap_or("(none)"),
+        a.published_posts.unwrap_or(0)
+    ));
+}

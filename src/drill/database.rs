@@ -1,0 +1,318 @@
+//! The drill's scratch database: created under a name of its own
+//! (`wpbdrill_<site>_<time>_<pid>`, never an existing one) on the site's database server, or
+//! on the server of config.json's `drill.database`; `database.sql` imported into it (its form
+//! checked first, as a restore does: nothing in it may reach another database); each table's
+//! rows counted; and always dropped (with the access granted for it) when the guard is
+//! dropped, whether the drill passed, failed or was interrupted. Scratch databases a killed
+//! drill left are dropped by the next drill once they are a day old.
+//!
+//! Who creates it: `drill.database`'s user; else the site's own user when it may create
+//! databases; else root through the local socket (`MYSQL_UNIX_PORT`, or the site's own socket,
+//! as restore does), which also grants WordPress's user access to it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use chrono::{DateTime, Utc};
+
+use super::child::{self, Input};
+use crate::config::{DatabaseConfig, DbHost};
+use crate::dbtools;
+use crate::dbtools::client::{admin, ident, sql, sql_str};
+
+/// Scratch databases' names start with this.
+const PREFIX: &str = "wpbdrill_";
+
+/// Where the scratch database goes, and who may create it.
+pub struct Placement<'a> {
+    /// The site's credentials (config.json, the live wp-config.php, else the archived one).
+    pub site: &'a DatabaseConfig,
+    /// The user the restored wp-config.php connects as, granted access when root creates it.
+    pub wp_user: Option<&'a str>,
+    /// Root's socket (`MYSQL_UNIX_PORT`).
+    pub admin_socket: Option<PathBuf>,
+    /// config.json's `drill.database`.
+    pub server: Option<&'a DatabaseConfig>,
+}
+
+/// A scratch database, dropped when the guard is.
+pub struct ScratchDb {
+    pub name: String,
+    /// Who created it: runs the import, the counts and the drop.
+    admin: DatabaseConfig,
+    /// `(user, host)` granted access to it (by root), revoked when it is dropped.
+    grants: Vec<(String, String)>,
+    /// How it was created, in words.
+    pub how: String,
+}
+
+/// `wpbdrill_<site>_<time>_<pid>`: within MySQL's 64 characters, only `[a-z0-9_]`.
+pub fn scratch_name(site: &str, now: DateTime<Utc>) -> String {
+    let site: String = site
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .take(28)
+        .collect();
+    format!(
+        "{PREFIX}{site}_{}_{:04x}",
+        now.format("%Y%m%dt%H%M%Sz"),
+        std::process::id() & 0xffff
+    )
+}
+
+impl ScratchDb {
+    /// Create `name` as [`Placement`] allows.
+    pub fn create(name: &str, at: &Placement) -> anyhow::Result<ScratchDb> {
+        let create = format!(
+            "CREATE DATABASE {} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;",
+            ident(name)
+        );
+        let scratch = |admin: DatabaseConfig, how: String| ScratchDb {
+            name: name.to_string(),
+            admin,
+            grants: Vec::new(),
+            how,
+        };
+        if let Some(server) = at.server {
+            sql(server, None, &create).with_context(|| {
+                format!(
+                    "cannot create the scratch database {name} on drill.database's server as user {}",
+                    server.user
+                )
+            })?;
+            remove_leftovers(server, Utc::now());
+            let how = format!("on drill.database's server, as user {}", server.user);
+            return Ok(scratch(server.clone(), how));
+        }
+        let as_user = match sql(at.site, None, &create) {
+            Ok(_) => {
+                remove_leftovers(at.site, Utc::now());
+                let how = format!("as the site's user {}", at.site.user);
+                return Ok(scratch(at.site.clone(), how));
+            }
+            Err(e) => e,
+        };
+        let socket = at.admin_socket.clone().or(match &at.site.host {
+            DbHost::Socket(Some(p)) => Some(p.clone()),
+            _ => None,
+        });
+        let root = admin(socket, at.site.timeouts);
+        let user = at.wp_user.unwrap_or(&at.site.user);
+        let grants = create_as_root(&root, name, &create, user).map_err(|as_root| {
+            anyhow::anyhow!(
+                "cannot create a scratch database for the drill: as user {}: {as_user:#}; as root through the local socket: {as_root:#}. Let root in through the socket (MYSQL_UNIX_PORT in .env names it), or give drills a server of their own (drill.database in config.json)",
+                at.site.user
+            )
+        })?;
+        remove_leftovers(&root, Utc::now());
+        let mut db = scratch(
+            root,
+            format!("as root through the local socket, for user {user}"),
+        );
+        db.grants = grants;
+        Ok(db)
+    }
+
+    /// Import `sql_file` (a dump whose form was checked) into the scratch database.
+    pub fn import(&self, sql_file: &Path) -> anyhow::Result<()> {
+        let dump = std::fs::File::open(sql_file).context("cannot open database.sql")?;
+        crate::restore::dumpcheck::check(dump)?;
+        let tool = dbtools::find_tool(&["mariadb", "mysql"])?;
+        let defaults = dbtools::defaults_file(&tool, &self.admin)?;
+        let mut cmd = dbtools::command(&tool);
+        cmd.args(dbtools::client::client_args(
+            defaults.path(),
+            Some(&self.name),
+            true,
+        ));
+        let what = "the database client";
+        let out = child::run(cmd, what, Input::File(sql_file), Duration::MAX)?;
+        drop(defaults);
+        if !out.status.success() {
+            bail!("{}", server_error(&out.stderr));
+        }
+        Ok(())
+    }
+
+    /// Each base table's rows now, by name.
+    pub fn rows(&self) -> anyhow::Result<BTreeMap<String, u64>> {
+        let tables = sql(
+            &self.admin,
+            None,
+            &format!(
+                "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = {} AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME",
+                sql_str(&self.name)
+            ),
+        )?;
+        let tables: Vec<&str> = tables.lines().filter(|l| !l.is_empty()).collect();
+        if tables.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let counts: String = tables
+            .iter()
+            .map(|t| format!("SELECT COUNT(*) FROM {};\n", ident(t)))
+            .collect();
+        let out = sql(&self.admin, Some(&self.name), &counts)?;
+        let counts: Vec<u64> = out.lines().filter_map(|l| l.trim().parse().ok()).collect();
+        if counts.len() != tables.len() {
+            bail!("unexpected answer from the database server while counting rows: {out:?}");
+        }
+        Ok(tables.iter().map(|t| t.to_string()).zip(counts).collect())
+    }
+}
+
+impl Drop for ScratchDb {
+    fn drop(&mut self) {
+        if let Err(e) = drop_scratch(&self.admin, &self.name, &self.grants) {
+            tracing::error!(
+                "cannot drop the drill's scratch database {}: {e:#}; drop it by hand (DROP DATABASE `{}`)",
+                self.name,
+                self.name
+            );
+        }
+    }
+}
+
+/// The server's own error line(s) in the client's stderr, without the statement the client
+/// echoes before them: that holds the site's data, which goes no further than this server.
+fn server_error(stderr: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stderr);
+    match text.rfind("ERROR ") {
+        Some(i) => child::tail(text[i..].as_bytes()),
+        None => child::tail(stderr),
+    }
+}
+
+/// Drop `name` and revoke `grants` on it.
+fn drop_scratch(
+    admin: &DatabaseConfig,
+    name: &str,
+    grants: &[(String, String)],
+) -> anyhow::Result<()> {
+    let mut script = format!("DROP DATABASE IF EXISTS {};", ident(name));
+    for (user, host) in grants {
+        script.push_str(&format!(
+            "\nREVOKE ALL PRIVILEGES ON {}.* FROM {}@{};",
+            ident(name),
+            sql_str(user),
+            sql_str(host)
+        ));
+    }
+    sql(admin, None, &script).map(|_| ())
+}
+
+/// Create as root and grant `user` (at each of its hosts) everything on it; the grants made.
+fn create_as_root(
+    root: &DatabaseConfig,
+    name: &str,
+    create: &str,
+    user: &str,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let hosts = sql(
+        root,
+        None,
+        &format!("SELECT Host FROM mysql.user WHERE User = {}", sql_str(user)),
+    )?;
+    let grants: Vec<(String, String)> = hosts
+        .lines()
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .map(|h| (user.to_string(), h.to_string()))
+        .collect();
+    let mut script = create.to_string();
+    for (u, h) in &grants {
+        script.push_str(&format!(
+            "\nGRANT ALL PRIVILEGES ON {}.* TO {}@{};",
+            ident(name),
+            sql_str(u),
+            sql_str(h)
+        ));
+    }
+    sql(root, None, &script)?;
+    Ok(grants)
+}
+
+/// Drop the scratch databases (and, as root, the access granted on them) that killed drills
+/// left, once a day old. Never fails the drill: what cannot be done is logged.
+fn remove_leftovers(admin: &DatabaseConfig, now: DateTime<Utc>) {
+    let like = sql_str(&format!("{}%", PREFIX.replace('_', "\\_")));
+    let found = sql(
+        admin,
+        None,
+        &format!(
+            "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE {like}"
+        ),
+    );
+    let grants = sql(
+        admin,
+        None,
+        &format!("SELECT Db, User, Host FROM mysql.db WHERE Db LIKE {like}"),
+    )
+    .unwrap_or_default();
+    let mut names: Vec<String> = found
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    names.extend(
+        grants
+            .lines()
+            .filter_map(|l| l.split('\t').next())
+            .map(str::to_string),
+    );
+    names.sort();
+    names.dedup();
+    for name in names {
+        let old =
+            super::scratch::stamp_of(&name).is_some_and(|t| now - t > chrono::Duration::days(1));
+        if !old {
+            continue;
+        }
+        let on: Vec<(String, String)> = grants
+            .lines()
+            .filter_map(|l| {
+                let mut f = l.split('\t');
+                (f.next()? == name).then(|| Some((f.next()?.to_string(), f.next()?.to_string())))?
+            })
+            .collect();
+        match drop_scratch(admin, &name, &on) {
+            Ok(()) => tracing::warn!(
+                "dropped the scratch database {name}, left by a drill that was killed"
+            ),
+            Err(e) => {
+                tracing::warn!("cannot drop the scratch database {name} a killed drill left: {e:#}")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scratch_names_are_plain_and_short() {
+        let t = DateTime::parse_from_rfc3339("2026-11-25T03:04:05Z")
+            .unwrap()
+            .to_utc();
+        let n = scratch_name("Example.COM-shop_with-a-very-long-name-indeed", t);
+        assert!(
+            n.starts_with("wpbdrill_example_com_shop_with_a_very_20261125t030405z_"),
+            "{n}"
+        );
+        assert!(n.len() <= 64);
+        assert!(
+            n.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        );
+        assert_eq!(super::super::scratch::stamp_of(&n), Some(t));
+    }
+}
