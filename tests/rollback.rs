@@ -356,6 +356,45 @@ fn open_when_read(path: &Path, child: &mut Child, log: &Path) -> std::fs::File {
     opened.into_inner().expect("opened")
 }
 
+/// A fixture whose one storage is a local directory (its archives can be swapped for FIFOs).
+fn with_a_local_storage(name: &str) -> (Fixture, TempDir) {
+    let f = Fixture::new(name);
+    let store = tempfile::tempdir().unwrap();
+    let mut config = f.default_config();
+    config["storage"] =
+        json!([{ "name": "disk", "type": "local", "priority": 1, "path": store.path() }]);
+    f.write_config(config);
+    (f, store)
+}
+
+/// Run `cmd`, which reads the FIFO `archive`: feed it the first 4 KiB of `bytes`, send `sig`,
+/// and wait for it to end. Its exit status and everything it printed.
+fn signalled_mid_read(
+    f: &Fixture,
+    cmd: &mut Command,
+    archive: &Path,
+    bytes: &[u8],
+    sig: i32,
+) -> (std::process::ExitStatus, String) {
+    let log = f.home().join("signalled.log");
+    let out = std::fs::File::create(&log).unwrap();
+    let mut child = cmd
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap();
+    let mut pipe = open_when_read(archive, &mut child, &log);
+    pipe.write_all(&bytes[..4096]).unwrap();
+    unsafe {
+        libc::kill(child.id() as i32, sig);
+    }
+    let status = wait_bounded(child, "a signal mid-read");
+    drop(pipe);
+    let text = std::fs::read_to_string(&log).unwrap();
+    eprintln!("{text}");
+    (status, text)
+}
+
 /// A backup to the local storage `store`, whose archive is then replaced by a FIFO: it
 /// arrives as slowly as the test lets it. Its key, path and bytes.
 fn archive_through_a_pipe(f: &Fixture, store: &Path) -> (String, PathBuf, Vec<u8>) {
@@ -371,43 +410,23 @@ fn archive_through_a_pipe(f: &Fixture, store: &Path) -> (String, PathBuf, Vec<u8
 
 #[test]
 fn a_restore_only_stopped_by_sigterm_writes_nothing_into_its_directory() {
-    let f = Fixture::new("rollback-only");
-    let store = tempfile::tempdir().unwrap();
-    let mut config = f.default_config();
-    config["storage"] =
-        json!([{ "name": "disk", "type": "local", "priority": 1, "path": store.path() }]);
-    f.write_config(config);
+    let (f, store) = with_a_local_storage("rollback-only");
     let (key, archive, bytes) = archive_through_a_pipe(&f, store.path());
     let to = tempfile::tempdir().unwrap();
     std::fs::write(to.path().join("mine.txt"), "kept").unwrap();
-    let log = f.home().join("only.log");
-    let out = std::fs::File::create(&log).unwrap();
     let dir = to.path().to_string_lossy();
-    let mut child = f
-        .cmd(&[
-            "restore",
-            "--site",
-            "blog",
-            "--archive",
-            &key,
-            "--only",
-            "wp-content",
-            "--to",
-            &dir,
-        ])
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .spawn()
-        .unwrap();
-    let mut pipe = open_when_read(&archive, &mut child, &log);
-    pipe.write_all(&bytes[..4096]).unwrap();
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    let status = wait_bounded(child, "SIGTERM mid-restore --only");
-    drop(pipe);
-    let text = std::fs::read_to_string(&log).unwrap();
-    eprintln!("{text}");
+    let mut cmd = f.cmd(&[
+        "restore",
+        "--site",
+        "blog",
+        "--archive",
+        &key,
+        "--only",
+        "wp-content",
+        "--to",
+        &dir,
+    ]);
+    let (status, text) = signalled_mid_read(&f, &mut cmd, &archive, &bytes, libc::SIGTERM);
     assert_eq!(status.code(), Some(143), "{text}");
     assert!(text.contains("nothing was written to"), "{text}");
     let left: Vec<String> = std::fs::read_dir(to.path())
@@ -433,32 +452,12 @@ fn a_restore_only_stopped_by_sigterm_writes_nothing_into_its_directory() {
 
 #[test]
 fn a_verify_stopped_by_sigint_gives_no_verdict_and_leaves_nothing() {
-    let f = Fixture::new("rollback-verify");
-    let store = tempfile::tempdir().unwrap();
-    let mut config = f.default_config();
-    config["storage"] =
-        json!([{ "name": "disk", "type": "local", "priority": 1, "path": store.path() }]);
-    f.write_config(config);
+    let (f, store) = with_a_local_storage("rollback-verify");
     let (key, archive, bytes) = archive_through_a_pipe(&f, store.path());
     let tmp = run_tmp(&f);
-    let log = f.home().join("int.log");
-    let out = std::fs::File::create(&log).unwrap();
-    let mut child = f
-        .cmd(&["verify", "--archive", &key])
-        .env("TMPDIR", &tmp)
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .spawn()
-        .unwrap();
-    let mut pipe = open_when_read(&archive, &mut child, &log);
-    pipe.write_all(&bytes[..4096]).unwrap();
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGINT);
-    }
-    let status = wait_bounded(child, "SIGINT mid-verify");
-    drop(pipe);
-    let text = std::fs::read_to_string(&log).unwrap();
-    eprintln!("{text}");
+    let mut cmd = f.cmd(&["verify", "--archive", &key]);
+    cmd.env("TMPDIR", &tmp);
+    let (status, text) = signalled_mid_read(&f, &mut cmd, &archive, &bytes, libc::SIGINT);
     assert_eq!(status.code(), Some(130), "{text}");
     assert!(text.contains("interrupted by SIGINT"), "{text}");
     // Stopped is not damaged: nothing says the archive failed.
