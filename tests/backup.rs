@@ -596,3 +596,26 @@ fn a_file_that_changes_while_read_is_named_in_the_warning_and_the_manifest() {
         serde_json::from_slice(&std::fs::read(x.path().join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["changed"], serde_json::json!([rel]), "{manifest}");
 }
+
+#[test]
+fn runs_one_after_another_never_share_an_archive_key() {
+    // Runs name their archives by the second they start: a quick run right after another
+    // (a tiny site, a local storage) used to get the same key and overwrite its archive.
+    let f = Fixture::new("same-second");
+    let store = tempfile::tempdir().unwrap();
+    let mut config = f.default_config();
+    config["sites"][0]["exclude"] = serde_json::json!(["wp-admin", "wp-includes", "wp-content"]);
+    config["storage"] = serde_json::json!([{ "name": "disk", "type": "local", "priority": 1, "path": store.path() }]);
+    f.write_config(config);
+    for _ in 0..4 {
+        let out = f.run(&["backup"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+    let keys: std::collections::BTreeSet<String> =
+        f.rows().into_iter().filter_map(|r| r.archive_key).collect();
+    assert_eq!(keys.len(), 4, "four runs, four archives: {keys:?}");
+    for key in &keys {
+        let out = f.run(&["verify", "--archive", key]);
+        assert_eq!(out.status.code(), Some(0), "{key}: {}", stderr(&out));
+    }
+}

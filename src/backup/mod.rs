@@ -45,6 +45,21 @@ pub struct Run<'a> {
     pub dry_run: bool,
 }
 
+/// The time of a run that has just taken the run lock: the start of the next whole second.
+///
+/// Object keys name the run's time to the second, so two runs in the same second would give
+/// their archives the same key and the second would overwrite the first (found by the soak:
+/// a clean run right after a fault replaced the faulted run's archive, whose backups.db row
+/// then named an object of another size and sha256). Runs are one at a time (the lock), and
+/// the one before this one started before the lock was taken: waiting for the next second
+/// makes this run's time later than its, at the cost of under a second per run.
+pub fn run_time() -> DateTime<Utc> {
+    let now = Utc::now();
+    let into_second = std::time::Duration::from_nanos(u64::from(now.timestamp_subsec_nanos()));
+    std::thread::sleep(std::time::Duration::from_secs(1).saturating_sub(into_second));
+    Utc::now().max(now + chrono::Duration::seconds(1))
+}
+
 impl Run<'_> {
     /// Back up each site in turn; one result per site, each recorded in backups.db.
     pub fn sites(&self, sites: &[SiteConfig]) -> Vec<SiteResult> {
@@ -201,6 +216,20 @@ impl Run<'_> {
             if let Err(e) = self.db.record_archive(&rec) {
                 tracing::error!(site = %r.site, "cannot record the archive in backups.db: {e:#}");
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    #[test]
+    fn a_run_time_is_in_a_later_second_than_the_call() {
+        for _ in 0..3 {
+            let before = Utc::now();
+            let at = super::run_time();
+            assert!(at.timestamp() > before.timestamp(), "{before} -> {at}");
         }
     }
 }

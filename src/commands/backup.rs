@@ -36,6 +36,7 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> anyhow::Result<Outcome> {
     }
     let storages = open_storages(&config, args.storage.as_deref())?;
     let _lock = RunLock::acquire(&paths.lock)?;
+    let started = backup::run_time();
     let db = LogDb::open(&paths.db)?;
     let rt = runtime()?;
     crate::interrupt::install(&rt, "aborting the upload in progress and stopping")?;
@@ -54,7 +55,7 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> anyhow::Result<Outcome> {
         config: &config,
         targets: &targets,
         db: &db,
-        started: Utc::now(),
+        started,
         show_bars: output::interactive() && !ctx.json && !ctx.quiet,
         dry_run: args.dry_run,
     }
