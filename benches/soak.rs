@@ -102,7 +102,10 @@ fn main() {
     eprintln!("== soak: seed {seed}, at most {runs} runs, at most {minutes} minutes");
     let started = Instant::now();
     let mut world = build_world();
-    eprintln!("   servers and sites up in {:.0} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "   servers and sites up in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
     let mut stats = Stats::default();
     let mut rng = Rng::new(seed);
     let mut allowed = BTreeSet::new();
@@ -124,8 +127,15 @@ fn main() {
             "run {:>4}: {:<36} {}",
             stats.runs,
             fault.name(),
-            if stats.broken.len() == broken_before { "ok" } else { "INVARIANT BROKEN" }
+            if stats.broken.len() == broken_before {
+                "ok"
+            } else {
+                "INVARIANT BROKEN"
+            }
         );
+    }
+    if args.iter().any(|a| a == "--prove-checks") {
+        damage(&world);
     }
     final_check(&world, &mut stats);
     let table = table(&stats, seed, started.elapsed());
@@ -204,7 +214,9 @@ impl World {
 fn write_env(w: &World) {
     let mut text = String::new();
     for (prefix, (key, secret)) in ["PRIMARY", "SECONDARY"].iter().zip(KEYS) {
-        text.push_str(&format!("{prefix}_ACCESS_KEY='{key}'\n{prefix}_SECRET_KEY='{secret}'\n"));
+        text.push_str(&format!(
+            "{prefix}_ACCESS_KEY='{key}'\n{prefix}_SECRET_KEY='{secret}'\n"
+        ));
     }
     for (k, v) in w.d1.env() {
         text.push_str(&format!("{k}='{v}'\n"));
@@ -269,7 +281,11 @@ fn one_round(
     for storage in &found.landed {
         *stats.landed.entry(storage.clone()).or_default() += 1;
     }
-    absorb(stats, found, &format!("run {} ({})", stats.runs, fault.name()));
+    absorb(
+        stats,
+        found,
+        &format!("run {} ({})", stats.runs, fault.name()),
+    );
     if fault != Fault::None {
         let found = run_and_check(w, Fault::None, Duration::ZERO, allowed);
         stats.clean_runs += 1;
@@ -319,7 +335,14 @@ fn run_and_check(
         Ok(struck) => found.struck = struck || fault.before_start(),
         Err(e) => found.broken.push(e),
     }
-    check_run(w, fault, (log_mark, archive_mark), &uploads_before, allowed, &mut found);
+    check_run(
+        w,
+        fault,
+        (log_mark, archive_mark),
+        &uploads_before,
+        allowed,
+        &mut found,
+    );
     found
 }
 
@@ -361,6 +384,9 @@ fn check_run(
     let left = checks::leftovers(&places);
     if fault == Fault::SigKill {
         found.expected_leftovers += left.len();
+        for l in &left {
+            eprintln!("   left by the SIGKILLed run (removed): {l}");
+        }
         checks::clear_tmp(&places);
     } else if !left.is_empty() {
         found.broken.push(format!("left behind: {left:?}"));
@@ -468,7 +494,9 @@ fn drill(w: &World, stats: &mut Stats) {
     let env = [("MYSQL_UNIX_PORT", w.db.socket.as_path())];
     match checks::wpbackup_ok(&places.home, &places.tmp, &["drill"], &env) {
         Ok(()) => stats.restores_checked += SITES.len(),
-        Err(e) => stats.broken.push(format!("drill after run {}: {e}", stats.runs)),
+        Err(e) => stats
+            .broken
+            .push(format!("drill after run {}: {e}", stats.runs)),
     }
     let dbs = w.db.sql("SHOW DATABASES LIKE 'wpbdrill%'");
     if !dbs.trim().is_empty() {
@@ -479,6 +507,25 @@ fn drill(w: &World, stats: &mut Stats) {
         stats.broken.push(format!("drill left: {left:?}"));
         checks::clear_tmp(&places);
     }
+}
+
+/// `--prove-checks`: break two invariants on purpose (one archive's bytes changed, a defaults
+/// file left in TMPDIR), so that the final check must report them.
+fn damage(w: &World) {
+    let places = w.places();
+    let rows = checks::new_archives(&places.home, 0).unwrap_or_default();
+    let last = rows.last().and_then(|(key, storage, _, _)| {
+        let (_, root) = places.bucket_roots.iter().find(|(n, _)| n == storage)?;
+        Some(root.join(key))
+    });
+    if let Some(path) = last {
+        let mut bytes = std::fs::read(&path).unwrap_or_default();
+        if let Some(b) = bytes.last_mut() {
+            *b ^= 1;
+        }
+        let _ = std::fs::write(&path, bytes);
+    }
+    let _ = std::fs::write(places.tmp.join("wpbackup-my-soak.cnf"), "[client]\n");
 }
 
 /// At the end: every archive ever recorded is still whole (size and sha256) on its storage.
@@ -493,19 +540,45 @@ fn final_check(w: &World, stats: &mut Stats) {
         }
         Err(e) => found.broken.push(format!("s3_archives unreadable: {e}")),
     }
+    let left = checks::leftovers(&places);
+    if !left.is_empty() {
+        found.broken.push(format!("left behind: {left:?}"));
+        checks::clear_tmp(&places);
+    }
     stats.uploads_left_by_faults = checks::open_uploads(&places).len();
-    // The last run was clean: D1 holds every row of backups.db (pushed again after D1 faults).
+    // D1 holds every row of backups.db once pushed (the rows of the D1 faults' runs too;
+    // `verify` and `drill` record rows that only the next push sends: `sync-d1` sends them).
+    if let Err(e) = checks::wpbackup_ok(&places.home, &places.tmp, &["sync-d1"], &[]) {
+        found.broken.push(format!("sync-d1 after the soak: {e}"));
+    }
     let local = checks::marks(&places.home);
-    let d1_rows = w.d1.count("SELECT COUNT(*) AS n FROM backup_log", json!([]));
+    let d1_rows =
+        w.d1.count("SELECT COUNT(*) AS n FROM backup_log", json!([]));
     let local_rows = rusqlite::Connection::open(places.home.join("backups.db"))
-        .and_then(|c| c.query_row("SELECT COUNT(*) FROM backup_log", [], |r| r.get::<_, i64>(0)))
+        .and_then(|c| {
+            c.query_row("SELECT COUNT(*) FROM backup_log", [], |r| {
+                r.get::<_, i64>(0)
+            })
+        })
         .unwrap_or(-1);
-    eprintln!("   final: backup_log {local_rows} rows here, {d1_rows} in D1 (last id {})", local.0);
+    eprintln!(
+        "   final: backup_log {local_rows} rows here, {d1_rows} in D1 (last id {})",
+        local.0
+    );
     if d1_rows != local_rows {
-        found.broken.push(format!("D1 has {d1_rows} backup_log rows, backups.db {local_rows}"));
+        found.broken.push(format!(
+            "D1 has {d1_rows} backup_log rows, backups.db {local_rows}"
+        ));
     }
     stats.d1_rows = d1_rows;
-    absorb(stats, Found { archives_verified: 0, ..found }, "final check");
+    absorb(
+        stats,
+        Found {
+            archives_verified: 0,
+            ..found
+        },
+        "final check",
+    );
 }
 
 fn table(stats: &Stats, seed: u64, took: Duration) -> String {
@@ -517,22 +590,64 @@ fn table(stats: &Stats, seed: u64, took: Duration) -> String {
         took.as_secs_f64() / 60.0
     ));
     t.push_str("| | |\n|---|---|\n");
-    t.push_str(&format!("| faulted runs (3 sites each) | {} |\n", stats.runs));
-    t.push_str(&format!("| clean runs after a fault | {} (mean {:.1} s) |\n", stats.clean_runs, stats.mean_clean_run().as_secs_f64()));
-    t.push_str(&format!("| faults that struck while the run was going | {} |\n", stats.struck));
-    let list = |m: &BTreeMap<String, usize>| m.iter().map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", ");
-    t.push_str(&format!("| site results in faulted runs | {} |\n", list(&stats.results)));
-    t.push_str(&format!("| archives of faulted runs, by storage | {} |\n", list(&stats.landed)));
+    t.push_str(&format!(
+        "| faulted runs (3 sites each) | {} |\n",
+        stats.runs
+    ));
+    t.push_str(&format!(
+        "| clean runs after a fault | {} (mean {:.1} s) |\n",
+        stats.clean_runs,
+        stats.mean_clean_run().as_secs_f64()
+    ));
+    t.push_str(&format!(
+        "| faults that struck while the run was going | {} |\n",
+        stats.struck
+    ));
+    let list = |m: &BTreeMap<String, usize>| {
+        m.iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    t.push_str(&format!(
+        "| site results in faulted runs | {} |\n",
+        list(&stats.results)
+    ));
+    t.push_str(&format!(
+        "| archives of faulted runs, by storage | {} |\n",
+        list(&stats.landed)
+    ));
     for (fault, n) in &stats.faults {
         t.push_str(&format!("| fault: {} | {n} |\n", fault.name()));
     }
-    t.push_str(&format!("| archives verified (sha256, size, `wpbackup verify`) | {} |\n", stats.archives_verified));
-    t.push_str(&format!("| restores checked (`wpbackup drill`, per site) | {} |\n", stats.restores_checked));
-    t.push_str(&format!("| files left by SIGKILLed runs (expected, removed) | {} |\n", stats.killed_leftovers));
-    t.push_str(&format!("| uploads left open on a killed/stalled server (expected) | {} |\n", stats.uploads_left_by_faults));
-    t.push_str(&format!("| backup_log rows in D1 at the end (all of backups.db) | {} |\n", stats.d1_rows));
-    t.push_str(&format!("| **invariants broken** | **{}** |\n", stats.broken.len()));
-    t.push_str(&format!("| seed | {seed} |\n| duration | {:.0} s |\n\n", took.as_secs_f64()));
+    t.push_str(&format!(
+        "| archives verified (sha256, size, `wpbackup verify`) | {} |\n",
+        stats.archives_verified
+    ));
+    t.push_str(&format!(
+        "| restores checked (`wpbackup drill`, per site) | {} |\n",
+        stats.restores_checked
+    ));
+    t.push_str(&format!(
+        "| files left by SIGKILLed runs (expected, removed) | {} |\n",
+        stats.killed_leftovers
+    ));
+    t.push_str(&format!(
+        "| uploads left open on a killed/stalled server (expected) | {} |\n",
+        stats.uploads_left_by_faults
+    ));
+    t.push_str(&format!(
+        "| backup_log rows in D1 at the end (all of backups.db) | {} |\n",
+        stats.d1_rows
+    ));
+    t.push_str(&format!(
+        "| **invariants broken** | **{}** |\n",
+        stats.broken.len()
+    ));
+    t.push_str(&format!(
+        "| seed | {seed} |\n| duration | {:.0} s |\n\n",
+        took.as_secs_f64()
+    ));
     for b in &stats.broken {
         t.push_str(&format!("- broken: {b}\n"));
     }

@@ -39,9 +39,11 @@ pub fn marks(home: &Path) -> (i64, i64) {
         return (0, 0);
     };
     let max = |table: &str| -> i64 {
-        conn.query_row(&format!("SELECT COALESCE(MAX(id), 0) FROM {table}"), [], |r| {
-            r.get(0)
-        })
+        conn.query_row(
+            &format!("SELECT COALESCE(MAX(id), 0) FROM {table}"),
+            [],
+            |r| r.get(0),
+        )
         .unwrap_or(0)
     };
     (max("backup_log"), max("s3_archives"))
@@ -54,8 +56,10 @@ fn new_rows(home: &Path, after: i64) -> rusqlite::Result<Vec<LogRow>> {
     let mut stmt = conn.prepare(
         "SELECT site_name, status, storage_name, archive_key FROM backup_log WHERE id > ?1",
     )?;
-    stmt.query_map([after], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-        .collect()
+    stmt.query_map([after], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+    })?
+    .collect()
 }
 
 type ArchiveRow = (String, String, i64, String);
@@ -66,8 +70,10 @@ pub fn new_archives(home: &Path, after: i64) -> rusqlite::Result<Vec<ArchiveRow>
     let mut stmt = conn.prepare(
         "SELECT filename, storage_name, file_size, COALESCE(sha256, '') FROM s3_archives WHERE id > ?1",
     )?;
-    stmt.query_map([after], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-        .collect()
+    stmt.query_map([after], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+    })?
+    .collect()
 }
 
 /// Every site has a row for the run; with `clean`, each says SUCCESS or WARNING.
@@ -89,7 +95,9 @@ pub fn rows(p: &Places, after: i64, clean: bool, found: &mut Found) {
     }
     for r in rows.iter().filter(|r| r.1 == "SUCCESS" || r.1 == "WARNING") {
         if r.3.is_none() || r.2.is_none() {
-            found.broken.push(format!("{} row without archive: {r:?}", r.1));
+            found
+                .broken
+                .push(format!("{} row without archive: {r:?}", r.1));
         }
     }
 }
@@ -111,19 +119,26 @@ fn sha256_file(path: &Path) -> std::io::Result<String> {
 
 /// Each archive recorded exists on its storage with its recorded size and sha256; with
 /// `verify`, `wpbackup verify` also checks it end to end (tar entries, manifest, dump).
-pub fn archives(p: &Places, rows: &[ArchiveRow], verify: &dyn Fn(&str, &str) -> Result<(), String>, found: &mut Found) {
+pub fn archives(
+    p: &Places,
+    rows: &[ArchiveRow],
+    verify: &dyn Fn(&str, &str) -> Result<(), String>,
+    found: &mut Found,
+) {
     for (key, storage, size, sha) in rows {
         found.landed.push(storage.clone());
         let Some((_, root)) = p.bucket_roots.iter().find(|(n, _)| n == storage) else {
-            found.broken.push(format!("{key}: unknown storage {storage}"));
+            found
+                .broken
+                .push(format!("{key}: unknown storage {storage}"));
             continue;
         };
         let path = root.join(key);
         let on_disk = std::fs::metadata(&path).map(|m| m.len() as i64);
         if on_disk.as_ref().ok() != Some(size) {
-            found
-                .broken
-                .push(format!("{storage}/{key}: size {on_disk:?}, recorded {size}"));
+            found.broken.push(format!(
+                "{storage}/{key}: size {on_disk:?}, recorded {size}"
+            ));
             continue;
         }
         match sha256_file(&path) {
@@ -134,7 +149,9 @@ pub fn archives(p: &Places, rows: &[ArchiveRow], verify: &dyn Fn(&str, &str) -> 
         }
         match verify(key, storage) {
             Ok(()) => found.archives_verified += 1,
-            Err(e) => found.broken.push(format!("{storage}/{key}: verify failed: {e}")),
+            Err(e) => found
+                .broken
+                .push(format!("{storage}/{key}: verify failed: {e}")),
         }
     }
 }
@@ -197,9 +214,8 @@ pub fn clear_tmp(p: &Places) {
 
 /// `PRAGMA integrity_check` of backups.db.
 pub fn integrity(home: &Path, found: &mut Found) {
-    let result = rusqlite::Connection::open(home.join("backups.db")).and_then(|c| {
-        c.query_row("PRAGMA integrity_check", [], |r| r.get::<_, String>(0))
-    });
+    let result = rusqlite::Connection::open(home.join("backups.db"))
+        .and_then(|c| c.query_row("PRAGMA integrity_check", [], |r| r.get::<_, String>(0)));
     match result {
         Ok(text) if text == "ok" => {}
         other => found
@@ -209,7 +225,12 @@ pub fn integrity(home: &Path, found: &mut Found) {
 }
 
 /// `wpbackup ARGS` with the soak's home; Ok or the end of its output.
-pub fn wpbackup_ok(home: &Path, tmp: &Path, args: &[&str], env: &[(&str, &Path)]) -> Result<(), String> {
+pub fn wpbackup_ok(
+    home: &Path,
+    tmp: &Path,
+    args: &[&str],
+    env: &[(&str, &Path)],
+) -> Result<(), String> {
     let mut cmd = Command::new(crate::util::bin());
     cmd.arg("--home").arg(home).args(args).env("TMPDIR", tmp);
     for (k, v) in env {

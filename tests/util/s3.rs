@@ -34,13 +34,20 @@ fn s3s_fs() -> PathBuf {
 }
 
 /// s3s-fs serving `root` on `port`, once it accepts connections.
-fn spawn(root: &std::path::Path, log: &std::path::Path, port: u16, keys: &(String, String)) -> Server {
+fn spawn(
+    root: &std::path::Path,
+    log: &std::path::Path,
+    port: u16,
+    keys: &(String, String),
+) -> Server {
     let mut cmd = Command::new(s3s_fs());
     cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()])
         .args(["--access-key", &keys.0, "--secret-key", &keys.1])
         .arg(root);
     let server = Server::spawn(cmd, log);
-    wait_for("s3s-fs", Duration::from_secs(20), &server, || port_open(port));
+    wait_for("s3s-fs", Duration::from_secs(20), &server, || {
+        port_open(port)
+    });
     server
 }
 
@@ -70,7 +77,10 @@ impl S3Server {
     pub fn restart(&mut self) {
         self.server.kill();
         self.restarts += 1;
-        let log = self._dir.path().join(format!("s3s-fs-{}.log", self.restarts));
+        let log = self
+            ._dir
+            .path()
+            .join(format!("s3s-fs-{}.log", self.restarts));
         self.server = spawn(&self.root, &log, self.port, &self.keys);
     }
 
