@@ -20,71 +20,27 @@ mod util;
 mod checks;
 #[path = "support/soak_faults.rs"]
 mod faults;
+#[path = "support/soak_report.rs"]
+mod report;
+#[path = "support/soak_world.rs"]
+mod world;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tempfile::TempDir;
 
 use checks::{Found, Places};
 use faults::{Fault, Rng, Servers};
-use util::d1::D1Sim;
-use util::mariadb::MariaDb;
-use util::s3::S3Server;
-use util::wordpress::WordPress;
+use report::Stats;
+use world::{SITES, World, build_world, write_config};
 
-const BUCKET: &str = "wp-backups";
-const KEYS: [(&str, &str); 2] = [
-    ("primary-access", "primary-secret-Zq9"),
-    ("secondary-access", "secondary-secret-Xw4"),
-];
-const SITES: [&str; 3] = ["alpha", "beta", "gamma"];
 /// The disk-full fault: no file of wpbackup may grow past this (EFBIG, as ENOSPC).
 const DISK_LIMIT: u64 = 3 * 1024 * 1024;
-
-struct World {
-    db: MariaDb,
-    sites: Vec<WordPress>,
-    primary: S3Server,
-    secondary: S3Server,
-    d1: D1Sim,
-    home: TempDir,
-    store: TempDir,
-    logs: TempDir,
-}
-
-#[derive(Default)]
-struct Stats {
-    runs: usize,
-    clean_runs: usize,
-    faults: BTreeMap<Fault, usize>,
-    archives_verified: usize,
-    restores_checked: usize,
-    killed_leftovers: usize,
-    uploads_left_by_faults: usize,
-    /// Faulted runs still going when their fault struck (or broken before they began).
-    struck: usize,
-    /// The results (backup_log status) of the sites in faulted runs.
-    results: BTreeMap<String, usize>,
-    /// Archives of faulted runs by the storage that took them.
-    landed: BTreeMap<String, usize>,
-    clean_time: Duration,
-    d1_rows: i64,
-    broken: Vec<String>,
-}
-
-impl Stats {
-    fn mean_clean_run(&self) -> Duration {
-        self.clean_time / (self.clean_runs.max(1) as u32)
-    }
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if !args.iter().any(|a| a == "--bench") {
@@ -138,7 +94,7 @@ fn main() {
         damage(&world);
     }
     final_check(&world, &mut stats);
-    let table = table(&stats, seed, started.elapsed());
+    let table = report::table(&stats, seed, started.elapsed());
     println!("{table}");
     if let Some(path) = out_file {
         let mut file = std::fs::OpenOptions::new()
@@ -148,121 +104,6 @@ fn main() {
             .expect("open the --out file");
         file.write_all(table.as_bytes()).expect("append the table");
     }
-}
-
-fn build_world() -> World {
-    let db = MariaDb::start();
-    let sites: Vec<WordPress> = SITES.iter().map(|n| WordPress::install(&db, n)).collect();
-    // One site big enough for a multipart upload (parts of 5 MiB).
-    sites[0].grow(12 * 1024 * 1024);
-    let primary = S3Server::start(KEYS[0].0, KEYS[0].1);
-    let secondary = S3Server::start(KEYS[1].0, KEYS[1].1);
-    primary.create_bucket(BUCKET);
-    secondary.create_bucket(BUCKET);
-    let d1 = D1Sim::start();
-    let tmp = |prefix: &str| {
-        tempfile::Builder::new()
-            .prefix(prefix)
-            .tempdir()
-            .expect("tempdir")
-    };
-    let world = World {
-        db,
-        sites,
-        primary,
-        secondary,
-        d1,
-        home: tmp("wpb-soak-home"),
-        store: tmp("wpb-soak-store"),
-        logs: tmp("wpb-soak-logs"),
-    };
-    std::fs::create_dir(world.tmp()).expect("TMPDIR of the runs");
-    write_env(&world);
-    write_config(&world, false);
-    world
-}
-
-impl World {
-    fn tmp(&self) -> PathBuf {
-        self.home.path().join("tmp")
-    }
-
-    fn places(&self) -> Places {
-        let bucket = |s: &S3Server| s.root.join(BUCKET);
-        Places {
-            home: self.home.path().to_path_buf(),
-            tmp: self.tmp(),
-            bucket_roots: vec![
-                ("primary".into(), bucket(&self.primary)),
-                ("secondary".into(), bucket(&self.secondary)),
-                ("disk".into(), self.store.path().to_path_buf()),
-            ],
-            s3_roots: vec![
-                ("primary".into(), self.primary.root.clone()),
-                ("secondary".into(), self.secondary.root.clone()),
-            ],
-            site_parents: self
-                .sites
-                .iter()
-                .filter_map(|s| s.path.parent().map(Path::to_path_buf))
-                .collect(),
-            sites: SITES.iter().map(|s| s.to_string()).collect(),
-        }
-    }
-}
-
-fn write_env(w: &World) {
-    let mut text = String::new();
-    for (prefix, (key, secret)) in ["PRIMARY", "SECONDARY"].iter().zip(KEYS) {
-        text.push_str(&format!(
-            "{prefix}_ACCESS_KEY='{key}'\n{prefix}_SECRET_KEY='{secret}'\n"
-        ));
-    }
-    for (k, v) in w.d1.env() {
-        text.push_str(&format!("{k}='{v}'\n"));
-    }
-    let path = w.home.path().join(".env");
-    std::fs::write(&path, text).expect("write .env");
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod .env");
-}
-
-/// config.json: the three sites, primary and secondary S3; with `disk_first`, a local storage
-/// before them (the disk-full fault).
-fn write_config(w: &World, disk_first: bool) {
-    let s3 = |name: &str, priority: u32, server: &S3Server, prefix: &str| {
-        json!({
-            "name": name, "type": "s3", "priority": priority,
-            "endpoint": server.endpoint, "region": "us-east-1", "bucket": BUCKET,
-            "path_style": true,
-            "access_key_env": format!("{prefix}_ACCESS_KEY"),
-            "secret_key_env": format!("{prefix}_SECRET_KEY"),
-        })
-    };
-    let mut storage = vec![
-        s3("primary", 2, &w.primary, "PRIMARY"),
-        s3("secondary", 3, &w.secondary, "SECONDARY"),
-    ];
-    if disk_first {
-        storage.insert(
-            0,
-            json!({ "name": "disk", "type": "local", "priority": 1, "path": w.store.path() }),
-        );
-    }
-    let sites: Vec<_> = w
-        .sites
-        .iter()
-        .zip(SITES)
-        .map(|(s, name)| json!({ "name": name, "path": s.path }))
-        .collect();
-    let config = json!({
-        "server_id": "soak",
-        "sites": sites,
-        "storage": storage,
-        "upload": { "part_size_mib": 5, "timeout_secs": 3, "connect_timeout_secs": 2, "max_attempts": 2 },
-        "database": { "connect_timeout_secs": 2, "stall_timeout_secs": 3 },
-    });
-    let text = serde_json::to_string_pretty(&config).expect("config json");
-    std::fs::write(w.home.path().join("config.json"), text).expect("write config.json");
 }
 
 /// One faulted run, its checks, then (after a fault) a clean run and its checks.
@@ -579,80 +420,4 @@ fn final_check(w: &World, stats: &mut Stats) {
         },
         "final check",
     );
-}
-
-fn table(stats: &Stats, seed: u64, took: Duration) -> String {
-    let mut t = String::new();
-    t.push_str(&format!(
-        "## {}: seed {seed}, {} runs in {:.0} min\n\n",
-        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
-        stats.runs,
-        took.as_secs_f64() / 60.0
-    ));
-    t.push_str("| | |\n|---|---|\n");
-    t.push_str(&format!(
-        "| faulted runs (3 sites each) | {} |\n",
-        stats.runs
-    ));
-    t.push_str(&format!(
-        "| clean runs after a fault | {} (mean {:.1} s) |\n",
-        stats.clean_runs,
-        stats.mean_clean_run().as_secs_f64()
-    ));
-    t.push_str(&format!(
-        "| faults that struck while the run was going | {} |\n",
-        stats.struck
-    ));
-    let list = |m: &BTreeMap<String, usize>| {
-        m.iter()
-            .map(|(k, n)| format!("{k} {n}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    t.push_str(&format!(
-        "| site results in faulted runs | {} |\n",
-        list(&stats.results)
-    ));
-    t.push_str(&format!(
-        "| archives of faulted runs, by storage | {} |\n",
-        list(&stats.landed)
-    ));
-    for (fault, n) in &stats.faults {
-        t.push_str(&format!("| fault: {} | {n} |\n", fault.name()));
-    }
-    t.push_str(&format!(
-        "| archives verified (sha256, size, `wpbackup verify`) | {} |\n",
-        stats.archives_verified
-    ));
-    t.push_str(&format!(
-        "| restores checked (`wpbackup drill`, per site) | {} |\n",
-        stats.restores_checked
-    ));
-    t.push_str(&format!(
-        "| files left by SIGKILLed runs (expected, removed) | {} |\n",
-        stats.killed_leftovers
-    ));
-    t.push_str(&format!(
-        "| uploads left open on a killed/stalled server (expected) | {} |\n",
-        stats.uploads_left_by_faults
-    ));
-    t.push_str(&format!(
-        "| backup_log rows in D1 at the end (all of backups.db) | {} |\n",
-        stats.d1_rows
-    ));
-    t.push_str(&format!(
-        "| **invariants broken** | **{}** |\n",
-        stats.broken.len()
-    ));
-    t.push_str(&format!(
-        "| seed | {seed} |\n| duration | {:.0} s |\n\n",
-        took.as_secs_f64()
-    ));
-    for b in &stats.broken {
-        t.push_str(&format!("- broken: {b}\n"));
-    }
-    if !stats.broken.is_empty() {
-        t.push('\n');
-    }
-    t
 }
