@@ -49,15 +49,19 @@ pub fn marks(home: &Path) -> (i64, i64) {
     (max("backup_log"), max("s3_archives"))
 }
 
-type LogRow = (String, String, Option<String>, Option<String>);
+/// (site, status, storage, archive key, whether s3_archives records that archive there).
+type LogRow = (String, String, Option<String>, Option<String>, bool);
 
 fn new_rows(home: &Path, after: i64) -> rusqlite::Result<Vec<LogRow>> {
     let conn = rusqlite::Connection::open(home.join("backups.db"))?;
     let mut stmt = conn.prepare(
-        "SELECT site_name, status, storage_name, archive_key FROM backup_log WHERE id > ?1",
+        "SELECT site_name, status, storage_name, archive_key,
+                EXISTS (SELECT 1 FROM s3_archives a
+                        WHERE a.filename = b.archive_key AND a.storage_name = b.storage_name)
+         FROM backup_log b WHERE id > ?1",
     )?;
     stmt.query_map([after], |r| {
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
     })?
     .collect()
 }
@@ -94,10 +98,10 @@ pub fn rows(p: &Places, after: i64, clean: bool, found: &mut Found) {
         }
     }
     for r in rows.iter().filter(|r| r.1 == "SUCCESS" || r.1 == "WARNING") {
-        if r.3.is_none() || r.2.is_none() {
+        if r.3.is_none() || r.2.is_none() || !r.4 {
             found
                 .broken
-                .push(format!("{} row without archive: {r:?}", r.1));
+                .push(format!("{} row without a recorded archive: {r:?}", r.1));
         }
     }
 }
