@@ -80,8 +80,9 @@ fn main() {
             drill(&world, &mut stats);
         }
         eprintln!(
-            "run {:>4}: {:<36} {}",
+            "run {:>4} {}: {:<36} {}",
             stats.runs,
+            chrono::Utc::now().format("%H:%M:%S%.3f"),
             fault.name(),
             if stats.broken.len() == broken_before {
                 "ok"
@@ -127,11 +128,37 @@ fn one_round(
         found,
         &format!("run {} ({})", stats.runs, fault.name()),
     );
+    recheck(
+        w,
+        stats,
+        &format!("after run {} ({})", stats.runs, fault.name()),
+    );
     if fault != Fault::None {
         let found = run_and_check(w, Fault::None, Duration::ZERO, allowed);
         stats.clean_runs += 1;
         stats.clean_time += found.took;
         absorb(stats, found, &format!("clean run after run {}", stats.runs));
+    }
+}
+
+/// Every archive recorded so far still has its recorded size (an archive must never change
+/// once recorded); a change is reported with the backup_log rows of its key.
+fn recheck(w: &World, stats: &mut Stats, when: &str) {
+    let places = w.places();
+    let Ok(rows) = checks::new_archives(&places.home, 0) else {
+        return;
+    };
+    for (key, storage, size, _) in rows {
+        let Some((_, root)) = places.bucket_roots.iter().find(|(n, _)| *n == storage) else {
+            continue;
+        };
+        let on_disk = std::fs::metadata(root.join(&key)).map(|m| m.len() as i64);
+        let known = format!("{storage}/{key}");
+        if on_disk.as_ref().ok() != Some(&size) && stats.changed.insert(known.clone()) {
+            let b = format!("{known}: recorded {size} bytes, now {on_disk:?} ({when})");
+            eprintln!("   BROKEN {b}\n{}", checks::rows_of(&places.home, &key));
+            stats.broken.push(b);
+        }
     }
 }
 
@@ -374,8 +401,12 @@ fn final_check(w: &World, stats: &mut Stats) {
     let places = w.places();
     let mut found = Found::default();
     match checks::new_archives(&places.home, 0) {
-        Ok(rows) => {
+        Ok(mut rows) => {
             let count = rows.len();
+            // Those already reported changed are not reported twice.
+            rows.retain(|(key, storage, _, _)| {
+                !stats.changed.contains(&format!("{storage}/{key}"))
+            });
             checks::archives(&places, &rows, &|_, _| Ok(()), &mut found);
             eprintln!("   final: {count} archives recorded, all checked on their storage");
         }

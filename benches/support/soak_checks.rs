@@ -106,6 +106,27 @@ pub fn rows(p: &Places, after: i64, clean: bool, found: &mut Found) {
     }
 }
 
+/// The backup_log and s3_archives rows that name `key`, for a report.
+pub fn rows_of(home: &Path, key: &str) -> String {
+    let Ok(conn) = rusqlite::Connection::open(home.join("backups.db")) else {
+        return String::new();
+    };
+    let mut out = String::new();
+    let queries = [
+        "SELECT id || ' ' || timestamp || ' ' || status || ' ' || COALESCE(storage_name, '') || ' ' || details FROM backup_log WHERE archive_key = ?1 OR details LIKE '%' || ?1 || '%'",
+        "SELECT 's3_archives ' || id || ' ' || storage_name || ' ' || file_size FROM s3_archives WHERE filename = ?1",
+    ];
+    for sql in queries {
+        if let Ok(mut stmt) = conn.prepare(sql) {
+            let rows = stmt.query_map([key], |r| r.get::<_, String>(0));
+            for row in rows.into_iter().flatten().flatten() {
+                out.push_str(&format!("      {row}\n"));
+            }
+        }
+    }
+    out
+}
+
 fn sha256_file(path: &Path) -> std::io::Result<String> {
     use std::io::Read;
     let mut file = std::fs::File::open(path)?;

@@ -22,6 +22,8 @@ pub struct Stats {
     pub landed: BTreeMap<String, usize>,
     pub clean_time: Duration,
     pub d1_rows: i64,
+    /// Archives seen changed after they were recorded (reported once each).
+    pub changed: std::collections::BTreeSet<String>,
     pub broken: Vec<String>,
 }
 
