@@ -596,3 +596,27 @@ fn a_file_that_changes_while_read_is_named_in_the_warning_and_the_manifest() {
         serde_json::from_slice(&std::fs::read(x.path().join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["changed"], serde_json::json!([rel]), "{manifest}");
 }
+
+/// Runs shorter than a second, one after the other (found by the soak, issue 15 item 3): each
+/// keeps its own archive, whole as recorded; none overwrites another under the same key.
+#[test]
+fn quick_runs_back_to_back_each_keep_their_own_archive() {
+    let f = Fixture::new("quick");
+    let mut config = f.default_config();
+    // A tiny archive: the run takes a fraction of a second.
+    config["sites"][0]["exclude"] = json!(["wp-admin", "wp-includes", "wp-content"]);
+    f.write_config(config);
+    for _ in 0..3 {
+        let out = f.run(&["backup"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+    let archives = f.archive_rows();
+    let keys: std::collections::BTreeSet<_> = archives.iter().map(|a| a.0.clone()).collect();
+    assert_eq!(keys.len(), 3, "three runs, three archives: {archives:?}");
+    for (key, _, size, _) in &archives {
+        let path = f.primary.object_path(fixture::BUCKET, key);
+        let len = std::fs::metadata(&path).map(|m| m.len() as i64).ok();
+        assert_eq!(len, Some(*size), "{key} is not the archive recorded");
+    }
+}
+

@@ -45,6 +45,18 @@ pub struct Run<'a> {
     pub dry_run: bool,
 }
 
+/// Wait, holding the run lock, until the clock has left the second of `started`: the keys
+/// name archives to the second, so a run begun in the same second (after a run shorter than
+/// a second) would overwrite this run's archives under the same keys, leaving backups.db's
+/// size and sha256 of them wrong.
+pub fn leave_the_second_of(started: DateTime<Utc>) {
+    let next = started.timestamp() + 1;
+    while Utc::now().timestamp() < next {
+        let left = 1_000 - u64::from(Utc::now().timestamp_subsec_millis()).min(999);
+        std::thread::sleep(std::time::Duration::from_millis(left));
+    }
+}
+
 impl Run<'_> {
     /// Back up each site in turn; one result per site, each recorded in backups.db.
     pub fn sites(&self, sites: &[SiteConfig]) -> Vec<SiteResult> {

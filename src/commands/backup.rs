@@ -49,12 +49,13 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> anyhow::Result<Outcome> {
         ),
     );
     let targets = rt.block_on(failover::preflight(storages));
+    let started = Utc::now();
     let results = backup::Run {
         rt: &rt,
         config: &config,
         targets: &targets,
         db: &db,
-        started: Utc::now(),
+        started,
         show_bars: output::interactive() && !ctx.json && !ctx.quiet,
         dry_run: args.dry_run,
     }
@@ -80,6 +81,8 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> anyhow::Result<Outcome> {
     }
     let total_secs = run_started.elapsed().as_secs_f64();
     print_summary(ctx, &config, &results, total_secs)?;
+    // The next run (which needs the lock) begins in a later second: its keys differ.
+    backup::leave_the_second_of(started);
     Ok(match (interrupted, any_failed) {
         (Some(sig), _) => Outcome::Interrupted(sig),
         (None, true) => Outcome::Failed,
