@@ -619,4 +619,3 @@ fn quick_runs_back_to_back_each_keep_their_own_archive() {
         assert_eq!(len, Some(*size), "{key} is not the archive recorded");
     }
 }
-
