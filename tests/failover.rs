@@ -47,6 +47,14 @@ fn primary_down_lands_whole_on_the_secondary() {
         rows[0].details
     );
     assert_intact_on_secondary(&f);
+
+    // Once the primary is back, the next run goes to it again.
+    f.primary.restart();
+    let out = f.run(&["backup"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let rows = f.rows();
+    assert_eq!(rows[1].status, "SUCCESS", "{:?}", rows[1]);
+    assert_eq!(rows[1].storage_name.as_deref(), Some("primary"));
 }
 
 #[test]

@@ -365,6 +365,15 @@ fn mariadb_killed_mid_dump_fails_that_site_only() {
     assert!(stored[0].0.contains("/blog/"), "{stored:?}");
     assert!(fixture::stored(&f.secondary).is_empty());
     assert!(f.archive_rows().iter().all(|a| !a.0.contains("victim")));
+
+    // Once the database is back, the next run backs the victim up again.
+    victim_db.restart();
+    let out = f.run(&["backup"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let rows = f.rows();
+    let v = rows.iter().rev().find(|r| r.site_name == "victim").unwrap();
+    assert_eq!(v.status, "SUCCESS", "{v:?}");
+    assert!(f.archive_rows().iter().any(|a| a.0.contains("victim")));
 }
 
 #[test]

@@ -16,6 +16,7 @@ pub struct MariaDb {
     /// The server's error log (where a crash leaves its stack trace).
     pub err_log: PathBuf,
     server: Server,
+    restarts: u32,
     _dir: TempDir,
 }
 
@@ -54,6 +55,37 @@ fn template() -> &'static Path {
     })
 }
 
+/// mariadbd on the data directory in `dir`, once it answers a ping.
+fn spawn(dir: &Path, port: u16, log: &str) -> Server {
+    let socket = dir.join("sock");
+    let mut cmd = Command::new(mariadbd());
+    cmd.arg("--no-defaults")
+        .arg(format!("--datadir={}", dir.join("data").display()))
+        .arg(format!("--socket={}", socket.display()))
+        .arg(format!("--port={port}"))
+        .arg(format!("--tmpdir={}", dir.join("tmp").display()))
+        .arg("--bind-address=127.0.0.1")
+        .arg(format!("--pid-file={}", dir.join("pid").display()))
+        .arg("--user=root")
+        .arg(format!("--log-error={}", dir.join("err.log").display()))
+        .args([
+            "--skip-log-bin",
+            "--innodb-buffer-pool-size=16M",
+            "--innodb-log-file-size=8M",
+        ]);
+    let server = Server::spawn(cmd, &dir.join(log));
+    wait_for("mariadbd", Duration::from_secs(60), &server, || {
+        Command::new("mariadb-admin")
+            .arg("--no-defaults")
+            .arg(format!("--socket={}", socket.display()))
+            .args(["-uroot", "ping"])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    });
+    server
+}
+
 impl MariaDb {
     pub fn start() -> MariaDb {
         let dir = tempfile::Builder::new()
@@ -62,50 +94,34 @@ impl MariaDb {
             .expect("tempdir");
         let data = dir.path().join("data");
         run_ok(Command::new("cp").arg("-a").arg(template()).arg(&data));
-        let socket = dir.path().join("sock");
         // Its own directory for internal temporary tables (information_schema queries, DESCRIBE):
         // with the shared /tmp, servers started side by side by parallel tests crashed while
         // creating them (signal 11 in create_tmp_table_for_schema -> ha_maria::drop_table).
-        let tmp = dir.path().join("tmp");
-        std::fs::create_dir(&tmp).expect("mariadb tmpdir");
+        std::fs::create_dir(dir.path().join("tmp")).expect("mariadb tmpdir");
         let port = free_port();
-        let mut cmd = Command::new(mariadbd());
-        cmd.arg("--no-defaults")
-            .arg(format!("--datadir={}", data.display()))
-            .arg(format!("--socket={}", socket.display()))
-            .arg(format!("--port={port}"))
-            .arg(format!("--tmpdir={}", tmp.display()))
-            .arg("--bind-address=127.0.0.1")
-            .arg(format!("--pid-file={}", dir.path().join("pid").display()))
-            .arg("--user=root")
-            .arg(format!(
-                "--log-error={}",
-                dir.path().join("err.log").display()
-            ))
-            .args([
-                "--skip-log-bin",
-                "--innodb-buffer-pool-size=16M",
-                "--innodb-log-file-size=8M",
-            ]);
-        let server = Server::spawn(cmd, &dir.path().join("stdout.log"));
-        let err_log = dir.path().join("err.log");
-        let sock = socket.clone();
-        wait_for("mariadbd", Duration::from_secs(60), &server, || {
-            Command::new("mariadb-admin")
-                .arg("--no-defaults")
-                .arg(format!("--socket={}", sock.display()))
-                .args(["-uroot", "ping"])
-                .output()
-                .map(|o| o.status.success())
-                .unwrap_or(false)
-        });
+        let server = spawn(dir.path(), port, "stdout.log");
         MariaDb {
             port,
-            socket,
-            err_log,
+            socket: dir.path().join("sock"),
+            err_log: dir.path().join("err.log"),
             server,
+            restarts: 0,
             _dir: dir,
         }
+    }
+
+    /// Start the server again (after `kill` or a fault) on the same data, port and socket.
+    pub fn restart(&mut self) {
+        self.server.kill();
+        self.restarts += 1;
+        let log = format!("stdout-{}.log", self.restarts);
+        self.server = spawn(self._dir.path(), self.port, &log);
+    }
+
+    /// The server's process id (it leads its own process group): benches/soak.rs stalls it.
+    #[allow(dead_code)]
+    pub fn pid(&self) -> Option<u32> {
+        self.server.pid()
     }
 
     fn client(&self) -> Command {

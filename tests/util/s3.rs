@@ -14,6 +14,8 @@ pub struct S3Server {
     pub endpoint: String,
     pub root: PathBuf,
     server: Server,
+    keys: (String, String),
+    restarts: u32,
     _dir: TempDir,
 }
 
@@ -31,6 +33,24 @@ fn s3s_fs() -> PathBuf {
     }
 }
 
+/// s3s-fs serving `root` on `port`, once it accepts connections.
+fn spawn(
+    root: &std::path::Path,
+    log: &std::path::Path,
+    port: u16,
+    keys: &(String, String),
+) -> Server {
+    let mut cmd = Command::new(s3s_fs());
+    cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--access-key", &keys.0, "--secret-key", &keys.1])
+        .arg(root);
+    let server = Server::spawn(cmd, log);
+    wait_for("s3s-fs", Duration::from_secs(20), &server, || {
+        port_open(port)
+    });
+    server
+}
+
 impl S3Server {
     pub fn start(access_key: &str, secret_key: &str) -> S3Server {
         let dir = tempfile::Builder::new()
@@ -40,21 +60,28 @@ impl S3Server {
         let root = dir.path().join("data");
         std::fs::create_dir(&root).expect("s3 root");
         let port = free_port();
-        let mut cmd = Command::new(s3s_fs());
-        cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--access-key", access_key, "--secret-key", secret_key])
-            .arg(&root);
-        let server = Server::spawn(cmd, &dir.path().join("s3s-fs.log"));
-        wait_for("s3s-fs", Duration::from_secs(20), &server, || {
-            port_open(port)
-        });
+        let keys = (access_key.to_string(), secret_key.to_string());
+        let server = spawn(&root, &dir.path().join("s3s-fs.log"), port, &keys);
         S3Server {
             port,
             endpoint: format!("http://127.0.0.1:{port}"),
             root,
             server,
+            keys,
+            restarts: 0,
             _dir: dir,
         }
+    }
+
+    /// Start the server again (after `kill` or a fault) on the same port and data.
+    pub fn restart(&mut self) {
+        self.server.kill();
+        self.restarts += 1;
+        let log = self
+            ._dir
+            .path()
+            .join(format!("s3s-fs-{}.log", self.restarts));
+        self.server = spawn(&self.root, &log, self.port, &self.keys);
     }
 
     pub fn create_bucket(&self, name: &str) {
