@@ -36,10 +36,11 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> anyhow::Result<Outcome> {
     }
     let storages = open_storages(&config, args.storage.as_deref())?;
     let _lock = RunLock::acquire(&paths.lock)?;
-    let started = backup::run_time();
     let db = LogDb::open(&paths.db)?;
     let rt = runtime()?;
     crate::interrupt::install(&rt, "aborting the upload in progress and stopping")?;
+    // After the handler: a signal during the wait is recorded like one during the run.
+    let started = backup::run_time();
     let monitor = crate::report::healthchecks::Monitor::start(
         config.healthchecks.clone().filter(|_| !args.dry_run),
         rt.handle().clone(),
