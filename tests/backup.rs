@@ -619,3 +619,28 @@ fn runs_one_after_another_never_share_an_archive_key() {
         assert_eq!(out.status.code(), Some(0), "{key}: {}", stderr(&out));
     }
 }
+
+#[test]
+fn a_sigterm_as_a_run_starts_is_recorded_as_an_interrupted_run() {
+    // A run waits for the next whole second before it starts (its keys must differ from the
+    // run before it): a signal in that wait is a stopped run with its rows, not a silent death.
+    let f = Fixture::new("early-term");
+    let child = f
+        .cmd(&["backup"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let status = crate::faults::wait_bounded(child, "SIGTERM as the run starts");
+    assert_eq!(status.code(), Some(143));
+    let rows = f.rows();
+    assert!(
+        rows.iter()
+            .any(|r| r.site_name == "blog" && r.details.contains("interrupted by SIGTERM")),
+        "{rows:?}"
+    );
+}
