@@ -11,8 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
-command -v s3s-fs >/dev/null 2>&1 || cargo install s3s-fs@0.14.1 --features binary --locked --quiet
-[ -d tests/d1/node_modules/miniflare ] || npm ci --prefix tests/d1 --silent
+scripts/setup.sh   # the test harness's servers and packages, when missing
 # shellcheck disable=SC2016 # the backquotes are markdown, not a command
 [ -f RELIABILITY.md ] || printf '# Reliability\n\nMade by `scripts/soak.sh`; see its header.\n\n' > RELIABILITY.md
 cargo bench --quiet --bench soak -- --bench --out RELIABILITY.md "$@"

@@ -57,7 +57,62 @@ pub struct Manifest {
     /// files are sampled from run to run); absent or empty in older archives.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub file_samples: Vec<FileSample>,
+    /// `full` or `differential`; absent in archives made before differentials (all full).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<Kind>,
+    /// A differential archive: what it holds the changes since, and the whole site it
+    /// describes with that chain. Absent in a full archive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub differential: Option<Differential>,
 }
+
+impl Manifest {
+    /// The archive's base, when it is a differential one.
+    pub fn base(&self) -> Option<&Base> {
+        self.differential.as_ref().map(|d| &d.base)
+    }
+}
+
+/// A full archive holds the whole site; a differential one the complete dump and the files
+/// that are new or changed since its base.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Full,
+    Differential,
+}
+
+/// `manifest.json` `differential` (formats.md "Differential archives").
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Differential {
+    /// 1: changes since a full archive; 2: changes since a level-1 differential.
+    pub level: u8,
+    pub base: Base,
+    /// Every path under `files/` (directories, files, symlinks) the site had at backup time,
+    /// sorted: a path of the chain's earlier archives that is not here was deleted.
+    pub paths: Vec<String>,
+    /// The paths of the chain's earlier archives the site no longer had (also in the archive's
+    /// `deleted.nul`, for restoring by hand).
+    pub deleted: Vec<String>,
+    /// Files and symlinks, and bytes of regular files, of the whole site at backup time (what
+    /// `file_count` and `bytes` would be in a full archive).
+    pub site_file_count: u64,
+    pub site_bytes: u64,
+}
+
+/// The archive a differential one builds on.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Base {
+    pub key: String,
+    pub sha256: String,
+    /// Its size as stored (bytes).
+    pub size: u64,
+    pub created_at: String,
+}
+
+/// The member of a differential archive listing the deleted paths (`files/...`, each ended by
+/// a NUL byte) for `xargs -0 rm -rf --`.
+pub const DELETED_LIST: &str = "deleted.nul";
 
 /// One sampled file: its path under `files/` and the sha256 and size of what was archived.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]

@@ -124,6 +124,8 @@ pub fn write_archive<W: Write>(
         home: wordpress.and_then(|w| w.home.clone()),
         published_posts: wordpress.map(|w| w.published_posts),
         file_samples: walked.samples,
+        kind: Some(crate::manifest::Kind::Full),
+        differential: None,
     };
     let json = serde_json::to_vec_pretty(&manifest)?;
     let mut header = Header::new_gnu();

@@ -222,6 +222,8 @@ mod tests {
             home: None,
             published_posts: None,
             file_samples: Vec::new(),
+            kind: None,
+            differential: None,
         }
     }
 

@@ -15,6 +15,20 @@ pub struct ArchiveName {
     pub server_id: String,
     pub site: String,
     pub created_at: DateTime<Utc>,
+    /// A differential archive's base: the time in the key of the archive it holds the changes
+    /// since (another archive of the same site and server). `None` for a full archive.
+    pub base: Option<DateTime<Utc>>,
+}
+
+impl ArchiveName {
+    /// `full` or `differential`, as `list` and backups.db say it.
+    pub fn kind(&self) -> &'static str {
+        if self.base.is_some() {
+            "differential"
+        } else {
+            "full"
+        }
+    }
 }
 
 /// One archive on one storage.
@@ -27,9 +41,24 @@ pub struct Listed {
 /// The object key: `{server_id}/{site}/{site}_{YYYYMMDDTHHMMSSZ}.tar.zst`, with `.age` after
 /// it when the archive is encrypted.
 pub fn object_key(server_id: &str, site: &str, at: DateTime<Utc>, encrypted: bool) -> String {
+    archive_key(server_id, site, at, None, encrypted)
+}
+
+/// The key of a full archive (`base` `None`, as [`object_key`]) or of a differential one:
+/// `{server_id}/{site}/{site}_{TIME}.diff-{BASE_TIME}.tar.zst[.age]`, where `BASE_TIME` is the
+/// time in the key of its base, so a listing alone tells each archive's chain.
+pub fn archive_key(
+    server_id: &str,
+    site: &str,
+    at: DateTime<Utc>,
+    base: Option<DateTime<Utc>>,
+    encrypted: bool,
+) -> String {
     format!(
-        "{server_id}/{site}/{site}_{}.tar.zst{}",
-        at.format("%Y%m%dT%H%M%SZ"),
+        "{server_id}/{site}/{site}_{}{}.tar.zst{}",
+        at.format(STAMP),
+        base.map(|b| format!(".diff-{}", b.format(STAMP)))
+            .unwrap_or_default(),
         if encrypted {
             crate::crypt::AGE_SUFFIX
         } else {
@@ -38,9 +67,12 @@ pub fn object_key(server_id: &str, site: &str, at: DateTime<Utc>, encrypted: boo
     )
 }
 
+const STAMP: &str = "%Y%m%dT%H%M%SZ";
+
 /// Parse `{server_id}/{site}/{site}_{YYYYMMDDTHHMMSSZ}.tar.zst` (the shape [`object_key`]
-/// writes), or the same with `.age` after it (an encrypted archive). Anything else (temporaries,
-/// other files in the bucket) is `None`.
+/// writes), the same with `.diff-{YYYYMMDDTHHMMSSZ}` before `.tar.zst` (a differential archive,
+/// [`archive_key`]), or either with `.age` after it (an encrypted archive). Anything else
+/// (temporaries, other files in the bucket) is `None`.
 pub fn parse_key(key: &str) -> Option<ArchiveName> {
     let mut parts = key.split('/');
     let (server_id, site, file) = (parts.next()?, parts.next()?, parts.next()?);
@@ -52,11 +84,21 @@ pub fn parse_key(key: &str) -> Option<ArchiveName> {
         .strip_prefix(site)?
         .strip_prefix('_')?
         .strip_suffix(".tar.zst")?;
-    let t = NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%SZ").ok()?;
+    let (stamp, base) = match stamp.split_once(".diff-") {
+        Some((at, base)) => (at, Some(NaiveDateTime::parse_from_str(base, STAMP).ok()?)),
+        None => (stamp, None),
+    };
+    let t = NaiveDateTime::parse_from_str(stamp, STAMP).ok()?;
+    let base = base.map(|b| Utc.from_utc_datetime(&b));
+    let created_at = Utc.from_utc_datetime(&t);
+    if base.is_some_and(|b| b >= created_at) {
+        return None;
+    }
     Some(ArchiveName {
         server_id: server_id.to_string(),
         site: site.to_string(),
-        created_at: Utc.from_utc_datetime(&t),
+        created_at,
+        base,
     })
 }
 
@@ -277,6 +319,16 @@ mod tests {
         );
         let e = parse_key("web-01/blog/blog_20261124T030405Z.tar.zst.age").unwrap();
         assert_eq!(e, n);
+        assert_eq!(n.kind(), "full");
+        let d = parse_key("web-01/blog/blog_20261124T030405Z.diff-20261120T010203Z.tar.zst.age")
+            .unwrap();
+        assert_eq!(d.created_at, n.created_at);
+        assert_eq!(d.base.unwrap().to_rfc3339(), "2026-11-20T01:02:03+00:00");
+        assert_eq!(d.kind(), "differential");
+        assert_eq!(
+            archive_key("web-01", "blog", d.created_at, d.base, true),
+            "web-01/blog/blog_20261124T030405Z.diff-20261120T010203Z.tar.zst.age"
+        );
         for bad in [
             "web-01/blog/other_20261124T030405Z.tar.zst",
             "web-01/blog/blog_20261124T030405Z.tar.zst.sha256",
@@ -286,6 +338,8 @@ mod tests {
             "blog/blog_20261124T030405Z.tar.zst",
             "a/web-01/blog/blog_20261124T030405Z.tar.zst",
             "web-01/blog/blog_2026.tar.zst",
+            "web-01/blog/blog_20261124T030405Z.diff-.tar.zst",
+            "web-01/blog/blog_20261124T030405Z.diff-20261124T030405Z.tar.zst",
         ] {
             assert_eq!(parse_key(bad), None, "{bad}");
         }

@@ -630,6 +630,8 @@ mod tests {
             home: None,
             published_posts: None,
             file_samples: Vec::new(),
+            kind: None,
+            differential: None,
         };
         serde_json::to_vec(&m).unwrap()
     }
