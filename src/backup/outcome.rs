@@ -22,6 +22,9 @@ pub struct SiteResult {
     pub sha256: Option<String>,
     pub files: Option<u64>,
     pub duration_secs: f64,
+    /// The key of the stored archive's base when it is a differential one (`None`: a full
+    /// archive, or nothing stored).
+    pub base_key: Option<String>,
 }
 
 /// A site that was not stored, and why.
@@ -36,6 +39,7 @@ pub fn failed(site: &str, started: Instant, details: String) -> SiteResult {
         sha256: None,
         files: None,
         duration_secs: started.elapsed().as_secs_f64(),
+        base_key: None,
     }
 }
 
@@ -108,6 +112,7 @@ pub fn stored(
         sha256: Some(out.sha256),
         files: Some(manifest.file_count),
         duration_secs: started.elapsed().as_secs_f64(),
+        base_key: manifest.base().map(|b| b.key.clone()),
     }
 }
 
