@@ -27,6 +27,10 @@ mod util;
 #[path = "support/rewrite.rs"]
 mod rewrite;
 
+// `--nights N`: N nights of a growing site, differential wpbackup against restic (issue 13).
+#[path = "support/nights.rs"]
+mod nights;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::os::unix::process::CommandExt;
@@ -120,6 +124,12 @@ fn main() {
         std::process::exit(2);
     };
     let runs: usize = arg("--runs").and_then(|r| r.parse().ok()).unwrap_or(3);
+    if let Some(n) = arg("--nights").and_then(|n| n.parse().ok()) {
+        // One restore run each unless --runs says otherwise: the nights are the long part.
+        let runs = arg("--runs").and_then(|r| r.parse().ok()).unwrap_or(1);
+        append(&nights::run(size, n, runs), out_file.as_deref());
+        return;
+    }
     // `--only TEXT`: only the backup ways whose name holds TEXT (the floor always runs).
     let only = arg("--only");
 

@@ -9,6 +9,22 @@
 #   scripts/bench.sh --size full --runs 3     # 800 MiB media, 10,000 code files, 100,000 posts
 #   scripts/bench.sh --size 3x | files100k
 #   scripts/bench.sh --rewrite-rows 100000,1000000   # restore --url's memory (issue 12 item 5)
+#   scripts/bench.sh --size full --nights 30  # differential backups (issue 13), ~40 min
+#   scripts/bench.sh --size small --nights 5  # the same, a quick try
+#
+# --nights N (issue 13): night 1 backs up the --size workload, each later night first grows the
+# site deterministically (~5 MiB of new incompressible uploads, 100 posts with a comment and a
+# meta row each) and the nights are simulated (WPBACKUP_NOW, restic --time: night n is
+# 2026-12-01T03:00Z + n-1 days). Each night runs, against the same S3 server, one bucket each:
+# wpbackup with differentials (config "differential": monthly full, weekly level 1, daily
+# level 2), restic (the site's directory and the dump written to a file beside it before each
+# backup: both tools get the same files and the same dump) and full-only wpbackup (its
+# archive really uploaded, its size recorded, the previous night's deleted to save disk).
+# The table: bytes uploaded and stored and wall time night by night; then the restore of the
+# longest chain (full + level 1 + level 2) against its floor (each archive zstd -d | tar -x in
+# turn, then mariadb < database.sql; --runs sets the runs, default 1) and an unchanged night
+# (wpbackup's differential against restic's second backup of the same site); the ratios
+# against issue 13's targets. Needs about 3 GiB of disk per 1 GiB of site per 10 nights.
 #
 # Everything runs on loopback. Baselines that are not installed are installed from Debian's
 # packages when possible (restic, borgbackup, awscli), else left out of the table.
