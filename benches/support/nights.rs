@@ -89,8 +89,9 @@ struct ChainRestore {
 
 struct Unchanged {
     diff: Step,
-    /// Members of the differential archive: (files under files/, bytes of database.sql).
-    members: (u64, u64),
+    /// Members of the differential archive: (files under files/, bytes of database.sql); `None`
+    /// when no archive of that time is in the bucket.
+    members: Option<(u64, u64)>,
     /// `mariadb-dump | zstd -T0 -3` of the same database, in bytes.
     dump_zst: u64,
     restic_second: Step,
@@ -278,7 +279,7 @@ fn grow(b: &Bench, n: u32) {
         .join(format!("wp-content/uploads/{}", at.format("%Y/%m")));
     std::fs::create_dir_all(&dir).expect("uploads");
     for (k, len) in GROW_FILES_MIB.iter().enumerate() {
-        let seed = 7_000_000 + u64::from(n) * 10 + k as u64;
+        let seed = 2 * (7_000_000 + u64::from(n) * 10 + k as u64) + 1; // odd: see grow_site
         std::fs::write(
             dir.join(format!("night-{n:03}-{k}.jpg")),
             noise(seed, (len * 1024 * 1024) as usize),
@@ -517,7 +518,8 @@ fn compare(b: &Bench, floor: &Path, ours: &Path, run: usize) -> Vec<String> {
         .output()
         .expect("diff");
     if !diff.status.success() {
-        let text = String::from_utf8_lossy(&diff.stdout);
+        let text = String::from_utf8_lossy(&diff.stdout).into_owned()
+            + &String::from_utf8_lossy(&diff.stderr);
         let lines: Vec<&str> = text.lines().collect();
         out.push(format!(
             "the restored trees differ ({} lines of `diff -rq`, first: {})",
@@ -553,8 +555,7 @@ fn unchanged(b: &Bench, last: DateTime<Utc>) -> Unchanged {
     let diff = timed(b, &wpbackup_backup(b, &b.diff_home, at), DIFF);
     let members = archives(b)
         .get(&at)
-        .map(|(key, _)| members(&b.s3.object_path(DIFF, key)))
-        .unwrap_or_default();
+        .map(|(key, _)| members(&b.s3.object_path(DIFF, key)));
     let dump_zst = sh(&format!("{} | zstd -T0 -3 -q | wc -c", b.dump))
         .trim()
         .parse()
@@ -566,8 +567,10 @@ fn unchanged(b: &Bench, last: DateTime<Utc>) -> Unchanged {
         "   wpbackup {:.2} s, up {:.1} MiB ({} files, dump {:.1} MiB; dump | zstd -3: {:.1} MiB); restic second backup {:.2} s, next nightly {:.2} s",
         diff.wall,
         mib(diff.uploaded),
-        members.0,
-        mib(members.1),
+        members
+            .map(|m| m.0.to_string())
+            .unwrap_or_else(|| "?".into()),
+        mib(members.map(|m| m.1).unwrap_or(0)),
         mib(dump_zst),
         restic_second.wall,
         restic_next.wall
@@ -691,10 +694,15 @@ fn summary(rows: &[Night], chain: &ChainRestore, u: &Unchanged) -> String {
     md += &format!(
         "| unchanged night: wpbackup uploaded | {:.2} MiB: {} files, database.sql {:.1} MiB (`mariadb-dump \\| zstd -T0 -3` alone: {:.2} MiB) | the compressed dump + the manifest | {} |\n",
         mib(u.diff.uploaded),
-        u.members.0,
-        mib(u.members.1),
+        u.members
+            .map(|m| m.0.to_string())
+            .unwrap_or_else(|| "no archive:".into()),
+        mib(u.members.map(|m| m.1).unwrap_or(0)),
         mib(u.dump_zst),
-        verdict(u.members.0 == 0 && u.diff.uploaded > 0)
+        verdict(
+            u.members
+                .is_some_and(|(files, dump)| files == 0 && dump > 0)
+        )
     );
     md += &format!(
         "| restore of the longest chain (night {}: {} archives) / its floor, {} run(s), medians | {:.2} s / {:.2} s = {:.2}x | at most 1.3x | {} |\n",
