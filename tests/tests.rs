@@ -6,6 +6,7 @@ mod backup;
 mod configure;
 mod dashboard;
 mod deploy;
+mod differential;
 mod dotenv;
 mod drill;
 mod encryption;
