@@ -83,7 +83,6 @@ fn list_json_shows_each_archives_kind_and_base_and_a_missing_base() {
             ])
         })
         .collect();
-    let null = Value::Null;
     assert_eq!(
         rows,
         [
