@@ -17,6 +17,7 @@ mod harness;
 mod healthchecks;
 mod layout;
 mod leftovers;
+mod list;
 mod parent_config;
 mod progress;
 mod prune;

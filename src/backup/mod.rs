@@ -305,6 +305,12 @@ impl Run<'_> {
                 created_at: self.started,
                 sha256: sha,
                 duration_secs: r.duration_secs,
+                kind: if r.base_key.is_some() {
+                    "differential"
+                } else {
+                    "full"
+                },
+                base_key: r.base_key.as_deref(),
             };
             if let Err(e) = self.db.record_archive(&rec) {
                 tracing::error!(site = %r.site, "cannot record the archive in backups.db: {e:#}");
