@@ -131,27 +131,9 @@ fn restore_by_hand(archives: &[&Path], dir: &Path) {
     assert!(out.status.success(), "{}", stderr(&out));
 }
 
-#[test]
-fn a_differential_holds_only_the_changes_and_a_new_server_restores_it_from_the_bucket() {
-    let f = Fixture::new("diff");
-    f.write_config(config(&f, json!({})));
-    prepare_the_site(&f);
-    let out = at_day(&f, 0, &["backup"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    change_the_site(&f);
-    let out = at_day(&f, 1, &["backup", "--json"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let k = keys(&f);
-    assert_eq!(k.len(), 2, "{k:?}");
-    assert!(!k[0].contains(".diff-"), "{k:?}");
-    assert_eq!(
-        k[1],
-        "test-server/blog/blog_20261102T030000Z.diff-20261101T030000Z.tar.zst"
-    );
-    let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
-    assert_eq!(json["sites"][0]["base_key"], k[0].as_str());
-
-    // The differential holds the changes, the complete dump and the paths, not the rest.
+/// The differential `k[1]` holds the changes, the complete dump and the site's paths, not the
+/// rest; the paths of the full `k[0]` and of it on disk.
+fn assert_only_the_changes(f: &Fixture, k: &[String]) -> (std::path::PathBuf, std::path::PathBuf) {
     let (full, diff) = (
         f.primary.object_path(BUCKET, &k[0]),
         f.primary.object_path(BUCKET, &k[1]),
@@ -180,9 +162,51 @@ fn a_differential_holds_only_the_changes_and_a_new_server_restores_it_from_the_b
         std::fs::metadata(&diff).unwrap().len(),
     );
     assert!(diff_size * 3 < full_size, "{diff_size} vs {full_size}");
+    (full, diff)
+}
+
+#[test]
+fn a_differential_holds_only_the_changes_and_a_new_server_restores_it_from_the_bucket() {
+    let f = Fixture::new("diff");
+    f.write_config(config(&f, json!({})));
+    prepare_the_site(&f);
+    let out = at_day(&f, 0, &["backup"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    change_the_site(&f);
+    let out = at_day(&f, 1, &["backup", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let k = keys(&f);
+    assert_eq!(k.len(), 2, "{k:?}");
+    assert!(!k[0].contains(".diff-"), "{k:?}");
+    assert_eq!(
+        k[1],
+        "test-server/blog/blog_20261102T030000Z.diff-20261101T030000Z.tar.zst"
+    );
+    let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(json["sites"][0]["base_key"], k[0].as_str());
+
+    let (full, diff) = assert_only_the_changes(&f, &k);
     let out = f.run(&["verify", "--site", "blog"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     assert!(stdout(&out).contains("base "), "{}", stdout(&out));
+    // A drill restores the restore point (both archives) and boots WordPress from it.
+    let scratch = tempfile::Builder::new()
+        .prefix("wpb-drill")
+        .tempdir()
+        .unwrap();
+    let out = f
+        .cmd(&["drill"])
+        .env("MYSQL_UNIX_PORT", &f.db.socket)
+        .env("TMPDIR", scratch.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
 
     // By hand, with plain tar: the same tree as the site.
     let by_hand = tempfile::Builder::new()

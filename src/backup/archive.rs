@@ -105,29 +105,7 @@ pub fn write_archive<W: Write>(
 
     progress.enter(Phase::Dump);
     let dump = dump()?;
-    let mut header = Header::new_gnu();
-    header.set_entry_type(EntryType::Regular);
-    header.set_size(dump.size);
-    header.set_mode(0o600);
-    header.set_mtime(spec.created_at.timestamp().max(0) as u64);
-    // The dump is zstd-compressed already: its header goes into the current frame, then its
-    // frames are spliced in unchanged, then the tar padding starts a new frame. `verify` and
-    // `restore` check the result against the manifest's sha256 of database.sql.
-    header
-        .set_path("database.sql")
-        .context("cannot add database.sql")?;
-    header.set_cksum();
-    let frames = tar.get_mut();
-    frames
-        .write_all(header.as_bytes())
-        .context("cannot add database.sql")?;
-    frames
-        .splice(&mut dump.compressed()?)
-        .context("cannot add database.sql")?;
-    let padding = (512 - dump.size % 512) % 512;
-    frames
-        .write_all(&[0u8; 512][..padding as usize])
-        .context("cannot add database.sql")?;
+    append_dump(&mut tar, spec, &dump)?;
 
     let wordpress = dump.facts.wordpress(&spec.table_prefix);
     let manifest = Manifest {
@@ -172,6 +150,37 @@ pub fn write_archive<W: Write>(
     let enc = tar.into_inner().context("cannot finish the tar stream")?;
     let out = enc.finish().context("cannot finish the zstd stream")?;
     Ok((out, manifest, walked.tree))
+}
+
+/// `database.sql`: the dump is zstd-compressed already, so its header goes into the current
+/// frame, then its frames are spliced in unchanged, then the tar padding starts a new frame.
+/// `verify` and `restore` check the result against the manifest's sha256 of database.sql.
+fn append_dump<W: Write>(
+    tar: &mut tar::Builder<Frames<W>>,
+    spec: &ArchiveSpec,
+    dump: &Dump,
+) -> anyhow::Result<()> {
+    let mut header = Header::new_gnu();
+    header.set_entry_type(EntryType::Regular);
+    header.set_size(dump.size);
+    header.set_mode(0o600);
+    header.set_mtime(spec.created_at.timestamp().max(0) as u64);
+    header
+        .set_path("database.sql")
+        .context("cannot add database.sql")?;
+    header.set_cksum();
+    let frames = tar.get_mut();
+    frames
+        .write_all(header.as_bytes())
+        .context("cannot add database.sql")?;
+    frames
+        .splice(&mut dump.compressed()?)
+        .context("cannot add database.sql")?;
+    let padding = (512 - dump.size % 512) % 512;
+    frames
+        .write_all(&[0u8; 512][..padding as usize])
+        .context("cannot add database.sql")?;
+    Ok(())
 }
 
 /// A differential archive's `deleted.nul` (the paths of its chain's earlier archives the site

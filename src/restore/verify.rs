@@ -219,21 +219,7 @@ fn verify_pinned(
         unpack::read(r, unpack::Options::default())
     })
     .map_err(|e| Unsound(vec![format!("download failed: {e}")]))?;
-    match &expected {
-        Ok(e) if e.sha256 != fetched.sha256 => problems.push(format!(
-            "sha256 mismatch: the stored object ({} bytes) has sha256 {} but the sha256 recorded in {} is {}",
-            fetched.size, fetched.sha256, e.source, e.sha256
-        )),
-        Ok(_) => {}
-        Err(e) if pinned.is_none() => problems.push(e.to_string()),
-        Err(_) => {}
-    }
-    if let Some(p) = pinned.filter(|p| !p.eq_ignore_ascii_case(&fetched.sha256)) {
-        problems.push(format!(
-            "sha256 mismatch: the stored object has sha256 {} but the differential archive built on it names {p}",
-            fetched.sha256
-        ));
-    }
+    problems.extend(sha_problems(&expected, &fetched, pinned));
     let contents = match contents {
         Ok(c) => c,
         Err(e) => {
@@ -276,6 +262,32 @@ fn verify_pinned(
         output::human_bytes(contents.bytes),
         output::human_bytes(db_bytes)
     ) + &chain)
+}
+
+/// What is wrong with a download's sha256: against the one recorded (needed unless `pinned`,
+/// the one a differential archive names for its base, stands in) and against `pinned`.
+fn sha_problems(
+    expected: &Result<catalog::Expected, catalog::ExpectedError>,
+    fetched: &fetch::Fetched,
+    pinned: Option<&str>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    match &expected {
+        Ok(e) if e.sha256 != fetched.sha256 => problems.push(format!(
+            "sha256 mismatch: the stored object ({} bytes) has sha256 {} but the sha256 recorded in {} is {}",
+            fetched.size, fetched.sha256, e.source, e.sha256
+        )),
+        Ok(_) => {}
+        Err(e) if pinned.is_none() => problems.push(e.to_string()),
+        Err(_) => {}
+    }
+    if let Some(p) = pinned.filter(|p| !p.eq_ignore_ascii_case(&fetched.sha256)) {
+        problems.push(format!(
+            "sha256 mismatch: the stored object has sha256 {} but the differential archive built on it names {p}",
+            fetched.sha256
+        ));
+    }
+    problems
 }
 
 /// A differential archive's base on the same storage, checked whole: `; base KEY ok` (and its
