@@ -176,6 +176,9 @@ pub struct BackupArgs {
     /// Check config, credentials and storages, and say what would be done; store nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Make full archives, even where config.json `differential` would make differential ones.
+    #[arg(long)]
+    pub full: bool,
     /// Do not push the log to Cloudflare D1 at the end.
     #[arg(long)]
     pub no_sync: bool,

@@ -7,6 +7,12 @@
 //! `drill_log` holds one row per site per restore drill (`drill`): the report and `status` read
 //! each site's last proven restore from it. WAL mode and a busy timeout let `status` read while
 //! a backup writes.
+//!
+//! `s3_archives.kind` (`full` or `differential`) and `base_key` (the key of a differential
+//! archive's base, NULL for a full one) came with differential archives (issue 13). Rows from
+//! before are full archives: the migration that adds the column sets `kind = 'full'` in them,
+//! and readers take a NULL kind as `full` too (an older wpbackup writing to the file after a
+//! downgrade leaves it NULL).
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -63,6 +69,10 @@ pub struct ArchiveRecord<'a> {
     pub created_at: DateTime<Utc>,
     pub sha256: &'a str,
     pub duration_secs: f64,
+    /// `full` or `differential`.
+    pub kind: &'a str,
+    /// A differential archive's base (its object key); `None` for a full archive.
+    pub base_key: Option<&'a str>,
 }
 
 /// A `backup_log` row as read back.
@@ -191,7 +201,17 @@ const EXTRA_COLUMNS: &[(&str, &str, &str)] = &[
     ("s3_archives", "created_at", "DATETIME"),
     ("s3_archives", "sha256", "TEXT"),
     ("s3_archives", "duration_secs", "REAL"),
+    ("s3_archives", "kind", "TEXT"),
+    ("s3_archives", "base_key", "TEXT"),
 ];
+
+/// Run once, right after the column named is added to an older file: its rows are full
+/// archives (every archive was, before differential ones).
+const BACKFILL: &[(&str, &str, &str)] = &[(
+    "s3_archives",
+    "kind",
+    "UPDATE s3_archives SET kind = 'full' WHERE kind IS NULL",
+)];
 
 /// The file's identity, made once: `db_id`, and for a file that had rows before it had an
 /// identity, each table's highest id at that moment (those rows may be in D1 already, pushed
@@ -278,6 +298,14 @@ impl LogDb {
                     .with_context(|| {
                         format!("{}: cannot add column {table}.{column}", path.display())
                     })?;
+                for (_, _, sql) in BACKFILL
+                    .iter()
+                    .filter(|(t, c, _)| t == table && c == column)
+                {
+                    conn.execute(sql, []).with_context(|| {
+                        format!("{}: cannot fill in {table}.{column}", path.display())
+                    })?;
+                }
             }
         }
         conn.execute_batch(CREATE_DRILL)
@@ -345,8 +373,8 @@ impl LogDb {
         self.conn
             .execute(
                 "INSERT INTO s3_archives (filename, storage_name, s3_endpoint, s3_bucket, file_size,
-                     server_id, site_name, created_at, sha256, duration_secs)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                     server_id, site_name, created_at, sha256, duration_secs, kind, base_key)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 params![
                     a.filename,
                     a.storage_name,
@@ -357,7 +385,9 @@ impl LogDb {
                     a.site_name,
                     sql_time(a.created_at),
                     a.sha256,
-                    a.duration_secs
+                    a.duration_secs,
+                    a.kind,
+                    a.base_key
                 ],
             )
             .context("cannot write to s3_archives")?;
@@ -526,6 +556,12 @@ mod tests {
                 [],
             )
             .unwrap();
+            c.execute(
+                "INSERT INTO s3_archives (filename, storage_name, file_size, server_id)
+                 VALUES ('s/a/a_0.tar.zst', 'b', 5, 's')",
+                [],
+            )
+            .unwrap();
         }
         let db = LogDb::open(&path).unwrap();
         db.log(&LogEntry {
@@ -555,8 +591,30 @@ mod tests {
             created_at: Utc::now(),
             sha256: "ab",
             duration_secs: 0.1,
+            kind: "differential",
+            base_key: Some("s/a/a_0.tar.zst"),
         })
         .unwrap();
+        // The row from before differential archives reads as full; the new one as written.
+        let kinds: Vec<(String, Option<String>, Option<String>)> = db
+            .conn()
+            .prepare("SELECT filename, kind, base_key FROM s3_archives ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            kinds,
+            [
+                ("s/a/a_0.tar.zst".into(), Some("full".into()), None),
+                (
+                    "s/a/a_1.tar.zst".into(),
+                    Some("differential".into()),
+                    Some("s/a/a_0.tar.zst".into())
+                )
+            ]
+        );
         let known = db.known_archives().unwrap();
         assert!(known.contains(&("s/a/a_1.tar.zst".to_string(), "b".to_string())));
         assert_eq!(

@@ -319,3 +319,124 @@ fn fleet_report_from_d1_shows_both_servers_with_failure_and_stale_site() {
         assert!(m.html.contains(server), "{}", m.html);
     }
 }
+
+/// The UTC date `back` days ago: `2026-11-25` and `20261125`.
+fn utc_day(back: i64) -> (String, String) {
+    let t = chrono::Utc::now() - chrono::Duration::days(back);
+    (
+        t.format("%Y-%m-%d").to_string(),
+        t.format("%Y%m%d").to_string(),
+    )
+}
+
+/// Three stored archives in `home`'s backups.db, each with its run, as a backup records them:
+/// site-00 full yesterday (3 MiB) and differential today (2 KiB), site-01 full today (1 MiB).
+/// Returns the keys of the two stored today.
+fn add_full_and_differential_runs(home: &crate::sync_d1::Home) -> (String, String) {
+    let full = format!("web-01/site-00/site-00_{}T000000Z.tar.zst", utc_day(1).1);
+    let diff = format!(
+        "web-01/site-00/site-00_{}T000000Z.diff-{}T000000Z.tar.zst",
+        utc_day(0).1,
+        utc_day(1).1
+    );
+    let other = format!("web-01/site-01/site-01_{}T000000Z.tar.zst", utc_day(0).1);
+    let conn = rusqlite::Connection::open(home.dir.path().join("backups.db")).unwrap();
+    for (key, site, back, size, kind, base) in [
+        (&full, "site-00", 1, 3 << 20, "full", None),
+        (&diff, "site-00", 0, 2048, "differential", Some(&full)),
+        (&other, "site-01", 0, 1 << 20, "full", None),
+    ] {
+        let at = format!("{} 00:00:00", utc_day(back).0);
+        conn.execute(
+            "INSERT INTO s3_archives (filename, storage_name, s3_endpoint, s3_bucket, file_size,
+                 server_id, site_name, created_at, sha256, duration_secs, kind, base_key)
+             VALUES (?1, 'local', 'local', '/b', ?2, 'web-01', ?3, ?4, 'ab', 1.0, ?5, ?6)",
+            rusqlite::params![key, size, site, at, kind, base],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO backup_log (timestamp, status, details, site_name, server_id, action,
+                 storage_name, archive_key, duration_secs)
+             VALUES (?1, 'SUCCESS', 'stored', ?2, 'web-01', 'backup', 'local', ?3, 1.0)",
+            rusqlite::params![at, site, key],
+        )
+        .unwrap();
+    }
+    (diff, other)
+}
+
+/// Differential archives (issue 13): `report --json` gives each site's last archive's kind
+/// and per UTC night the bytes uploaded and the full and differential archives, from
+/// backups.db's rows of both kinds (no server needed: `--dry-run` prints it).
+#[test]
+fn report_json_counts_uploads_per_night_full_and_differential() {
+    let home = crate::sync_d1::Home::new("web-01", 2, &[]);
+    home.failing_run();
+    add_full_and_differential_runs(&home);
+    let out = home.run(&["--json", "report", "--dry-run", "--since", "7d"]);
+    assert_eq!(out.status.code(), Some(0));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let server = &doc["report"]["servers"][0];
+    let nights = server["nights"].as_array().unwrap();
+    assert_eq!(nights.len(), 7);
+    assert_eq!(
+        nights[0],
+        json!({ "date": utc_day(0).0, "bytes": (1 << 20) + 2048, "full": 1, "differential": 1 })
+    );
+    assert_eq!(
+        nights[1],
+        json!({ "date": utc_day(1).0, "bytes": 3 << 20, "full": 1, "differential": 0 })
+    );
+    for (back, n) in nights.iter().enumerate().skip(2) {
+        assert_eq!(
+            n,
+            &json!({ "date": utc_day(back as i64).0, "bytes": 0, "full": 0, "differential": 0 })
+        );
+    }
+    let kinds: Vec<(&str, &str)> = server["sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["site"].as_str().unwrap(),
+                s["last_archive_kind"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(kinds, [("site-00", "differential"), ("site-01", "full")]);
+}
+
+/// The text a person reads: the last archive's size and kind, and the nights table.
+#[test]
+fn report_text_shows_last_upload_kind_and_nights_table() {
+    let home = crate::sync_d1::Home::new("web-01", 2, &[]);
+    home.failing_run();
+    let (diff, other) = add_full_and_differential_runs(&home);
+    let out = home.run(&["report", "--dry-run", "--since", "7d"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!(
+            "Last archive: {diff} on local, 2.0 KiB uploaded, differential"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "Last archive: {other} on local, 1.0 MiB uploaded, full"
+        )),
+        "{text}"
+    );
+    let row = |cells: &[&str]| {
+        text.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == cells)
+    };
+    assert!(
+        row(&["NIGHT", "(UTC)", "UPLOADED", "FULL", "DIFFERENTIAL"]),
+        "{text}"
+    );
+    assert!(row(&[&utc_day(0).0, "1.0", "MiB", "1", "1"]), "{text}");
+    assert!(row(&[&utc_day(1).0, "3.0", "MiB", "1", "0"]), "{text}");
+    assert!(row(&[&utc_day(6).0, "0", "B", "0", "0"]), "{text}");
+}

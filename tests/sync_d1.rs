@@ -463,8 +463,21 @@ fn an_original_d1_table_gains_the_new_columns_and_keeps_its_rows() {
          VALUES ('SUCCESS', 'from the original', 'old-site', 'web-00')",
         json!([]),
     );
+    // And its s3_archives, from before differential archives (issue 13): no kind, no base_key.
+    sim.query(
+        "CREATE TABLE s3_archives (id INTEGER PRIMARY KEY AUTOINCREMENT, filename TEXT,
+             storage_name TEXT, s3_endpoint TEXT, s3_bucket TEXT, file_size INTEGER,
+             server_id TEXT)",
+        json!([]),
+    );
+    sim.query(
+        "INSERT INTO s3_archives (filename, storage_name, file_size, server_id)
+         VALUES ('web-00/old-site/old-site_20261101T030000Z.tar.zst', 'idrive', 9, 'web-00')",
+        json!([]),
+    );
     let home = Home::new("web-01", 3, &sim.env());
     home.failing_run();
+    add_full_and_differential(&home);
     assert_eq!(home.sync(), (3, 3));
     assert_eq!(home.sync(), (0, 0));
     assert_exactly_once(&sim, &home);
@@ -476,6 +489,48 @@ fn an_original_d1_table_gains_the_new_columns_and_keeps_its_rows() {
         old,
         vec![json!({ "details": "from the original", "local_id": null })]
     );
+    // Each archive once, with its kind and base; the original row stays (NULL kind: full).
+    let archives = sim.query(
+        "SELECT server_id, local_id, filename, kind, base_key FROM s3_archives ORDER BY id",
+        json!([]),
+    );
+    assert_eq!(
+        archives,
+        vec![
+            json!({ "server_id": "web-00", "local_id": null, "kind": null, "base_key": null,
+                    "filename": "web-00/old-site/old-site_20261101T030000Z.tar.zst" }),
+            json!({ "server_id": "web-01", "local_id": 1, "kind": "full", "base_key": null,
+                    "filename": FULL_KEY }),
+            json!({ "server_id": "web-01", "local_id": 2, "kind": "differential",
+                    "base_key": FULL_KEY, "filename": DIFF_KEY }),
+        ]
+    );
+}
+
+const FULL_KEY: &str = "web-01/site-00/site-00_20261124T030000Z.tar.zst";
+const DIFF_KEY: &str = "web-01/site-00/site-00_20261125T030000Z.diff-20261124T030000Z.tar.zst";
+
+/// Two stored archives of site-00 in `home`'s backups.db, as a backup records them: a full one
+/// and a differential one on top of it.
+fn add_full_and_differential(home: &Home) {
+    let conn = rusqlite::Connection::open(home.dir.path().join("backups.db")).unwrap();
+    for (key, at, kind, base) in [
+        (FULL_KEY, "2026-11-24 03:00:00", "full", None),
+        (
+            DIFF_KEY,
+            "2026-11-25 03:00:00",
+            "differential",
+            Some(FULL_KEY),
+        ),
+    ] {
+        conn.execute(
+            "INSERT INTO s3_archives (filename, storage_name, s3_endpoint, s3_bucket, file_size,
+                 server_id, site_name, created_at, sha256, duration_secs, kind, base_key)
+             VALUES (?1, 'local', 'local', '/b', 100, 'web-01', 'site-00', ?2, 'ab', 1.0, ?3, ?4)",
+            rusqlite::params![key, at, kind, base],
+        )
+        .unwrap();
+    }
 }
 
 /// D1's backup_log rows of one server, per backups.db identity: (db_id, local_id, details).

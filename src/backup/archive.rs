@@ -19,13 +19,17 @@ use sha2::Digest as _;
 use tar::{EntryType, Header, HeaderMode};
 
 use crate::backup::frames::{self, Frames};
+use crate::backup::index::{Snapshot, Stat};
 use crate::backup::progress::{Phase, Progress};
 use crate::backup::sample::Sampler;
 use crate::backup::walk;
 use crate::config::Compression;
 use crate::dbtools::Dump;
+use crate::manifest::{
+    Base, DELETED_LIST, Differential, FileSample, Kind, Member, PARENT_WP_CONFIG,
+};
 pub use crate::manifest::{FORMAT_VERSION, Manifest};
-use crate::manifest::{FileSample, Member, PARENT_WP_CONFIG};
+use std::collections::BTreeMap;
 
 /// What goes into one archive besides the files themselves.
 #[derive(Debug, Clone)]
@@ -42,9 +46,29 @@ pub struct ArchiveSpec {
     pub siteurl: Option<String>,
     /// The parent directory's `wp-config.php`, when WordPress loads the site's from there.
     pub parent_wp_config: Option<PathBuf>,
+    /// Make a differential archive on this base; `None`: a full one.
+    pub differential: Option<DiffBase>,
 }
 
-fn exclude_set(patterns: &[String]) -> anyhow::Result<GlobSet> {
+/// The base a differential archive holds the changes since.
+#[derive(Debug, Clone)]
+pub struct DiffBase {
+    /// 1 (the base is a full archive) or 2 (a level-1 differential).
+    pub level: u8,
+    pub base: Arc<Snapshot>,
+    /// A level-2 differential's full archive (its base's base), which must be there too.
+    pub full: Option<Arc<Snapshot>>,
+}
+
+/// The site's tree as the archive saw it: what the index keeps for a later differential.
+#[derive(Debug, Clone, Default)]
+pub struct Tree {
+    pub entries: BTreeMap<String, Stat>,
+    /// Bytes of the regular files.
+    pub bytes: u64,
+}
+
+pub(crate) fn exclude_set(patterns: &[String]) -> anyhow::Result<GlobSet> {
     let mut b = GlobSetBuilder::new();
     for p in patterns {
         let p = p.trim_start_matches("./").trim_end_matches('/');
@@ -59,13 +83,14 @@ fn exclude_set(patterns: &[String]) -> anyhow::Result<GlobSet> {
 }
 
 /// Write the whole archive to `out`. `dump` is called after the files are in, so the database
-/// dump can run meanwhile; an error from it fails the archive.
+/// dump can run meanwhile; an error from it fails the archive. Also returns the site's tree as
+/// walked, for the index.
 pub fn write_archive<W: Write>(
     out: W,
     spec: &ArchiveSpec,
     dump: impl FnOnce() -> anyhow::Result<Arc<Dump>>,
     progress: &Progress,
-) -> anyhow::Result<(W, Manifest)> {
+) -> anyhow::Result<(W, Manifest, Tree)> {
     let enc = Frames::new(out, spec.compression).context("cannot start zstd")?;
     let mut tar = tar::Builder::new(enc);
     tar.mode(HeaderMode::Complete);
@@ -73,32 +98,14 @@ pub fn write_archive<W: Write>(
 
     let mut walked = append_files(&mut tar, spec, progress)?;
     let parent_wp_config = append_parent_config(&mut tar, spec, &mut walked.skipped)?;
+    let differential = match &spec.differential {
+        Some(d) => Some(append_deleted(&mut tar, spec, d, &walked)?),
+        None => None,
+    };
 
     progress.enter(Phase::Dump);
     let dump = dump()?;
-    let mut header = Header::new_gnu();
-    header.set_entry_type(EntryType::Regular);
-    header.set_size(dump.size);
-    header.set_mode(0o600);
-    header.set_mtime(spec.created_at.timestamp().max(0) as u64);
-    // The dump is zstd-compressed already: its header goes into the current frame, then its
-    // frames are spliced in unchanged, then the tar padding starts a new frame. `verify` and
-    // `restore` check the result against the manifest's sha256 of database.sql.
-    header
-        .set_path("database.sql")
-        .context("cannot add database.sql")?;
-    header.set_cksum();
-    let frames = tar.get_mut();
-    frames
-        .write_all(header.as_bytes())
-        .context("cannot add database.sql")?;
-    frames
-        .splice(&mut dump.compressed()?)
-        .context("cannot add database.sql")?;
-    let padding = (512 - dump.size % 512) % 512;
-    frames
-        .write_all(&[0u8; 512][..padding as usize])
-        .context("cannot add database.sql")?;
+    append_dump(&mut tar, spec, &dump)?;
 
     let wordpress = dump.facts.wordpress(&spec.table_prefix);
     let manifest = Manifest {
@@ -124,8 +131,12 @@ pub fn write_archive<W: Write>(
         home: wordpress.and_then(|w| w.home.clone()),
         published_posts: wordpress.map(|w| w.published_posts),
         file_samples: walked.samples,
-        kind: Some(crate::manifest::Kind::Full),
-        differential: None,
+        kind: Some(if differential.is_some() {
+            Kind::Differential
+        } else {
+            Kind::Full
+        }),
+        differential,
     };
     let json = serde_json::to_vec_pretty(&manifest)?;
     let mut header = Header::new_gnu();
@@ -138,7 +149,87 @@ pub fn write_archive<W: Write>(
 
     let enc = tar.into_inner().context("cannot finish the tar stream")?;
     let out = enc.finish().context("cannot finish the zstd stream")?;
-    Ok((out, manifest))
+    Ok((out, manifest, walked.tree))
+}
+
+/// `database.sql`: the dump is zstd-compressed already, so its header goes into the current
+/// frame, then its frames are spliced in unchanged, then the tar padding starts a new frame.
+/// `verify` and `restore` check the result against the manifest's sha256 of database.sql.
+fn append_dump<W: Write>(
+    tar: &mut tar::Builder<Frames<W>>,
+    spec: &ArchiveSpec,
+    dump: &Dump,
+) -> anyhow::Result<()> {
+    let mut header = Header::new_gnu();
+    header.set_entry_type(EntryType::Regular);
+    header.set_size(dump.size);
+    header.set_mode(0o600);
+    header.set_mtime(spec.created_at.timestamp().max(0) as u64);
+    header
+        .set_path("database.sql")
+        .context("cannot add database.sql")?;
+    header.set_cksum();
+    let frames = tar.get_mut();
+    frames
+        .write_all(header.as_bytes())
+        .context("cannot add database.sql")?;
+    frames
+        .splice(&mut dump.compressed()?)
+        .context("cannot add database.sql")?;
+    let padding = (512 - dump.size % 512) % 512;
+    frames
+        .write_all(&[0u8; 512][..padding as usize])
+        .context("cannot add database.sql")?;
+    Ok(())
+}
+
+/// A differential archive's `deleted.nul` (the paths of its chain's earlier archives the site
+/// no longer has, as `files/...` each ended by a NUL byte, for `xargs -0 rm -rf --`), and the
+/// manifest's description of it.
+fn append_deleted<W: Write>(
+    tar: &mut tar::Builder<Frames<W>>,
+    spec: &ArchiveSpec,
+    d: &DiffBase,
+    walked: &Walked,
+) -> anyhow::Result<Differential> {
+    let deleted: Vec<String> = d
+        .base
+        .seen()
+        .filter(|p| !walked.tree.entries.contains_key(*p))
+        .map(str::to_string)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut list = Vec::new();
+    for p in &deleted {
+        list.extend_from_slice(b"files/");
+        list.extend_from_slice(p.as_bytes());
+        list.push(0);
+    }
+    let mut header = Header::new_gnu();
+    header.set_entry_type(EntryType::Regular);
+    header.set_size(list.len() as u64);
+    header.set_mode(0o644);
+    header.set_mtime(spec.created_at.timestamp().max(0) as u64);
+    tar.append_data(&mut header, DELETED_LIST, list.as_slice())
+        .with_context(|| format!("cannot add {DELETED_LIST}"))?;
+    let site_file_count = walked.tree.entries.values().filter(|s| s.0 != 'd').count() as u64;
+    Ok(Differential {
+        level: d.level,
+        base: Base {
+            key: d.base.key.clone(),
+            sha256: d.base.sha256.clone(),
+            size: d.base.size,
+            created_at: d
+                .base
+                .created_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        },
+        paths: walked.tree.entries.keys().cloned().collect(),
+        deleted,
+        site_file_count,
+        site_bytes: walked.tree.bytes,
+    })
 }
 
 /// The largest parent `wp-config.php` stored (a real one is a few KiB).
@@ -220,6 +311,8 @@ struct Walked {
     changed: Vec<String>,
     /// A few files' sha256 (see [`crate::backup::sample`]).
     samples: Vec<FileSample>,
+    /// Every entry walked, archived or not (a differential leaves unchanged files out).
+    tree: Tree,
 }
 
 /// Walk the site (by handle: see [`walk`]) and append its entries under `files/`.
@@ -246,6 +339,7 @@ fn append_files<W: Write>(
             skipped: Vec::new(),
             changed: Vec::new(),
             samples: Vec::new(),
+            tree: Tree::default(),
         },
     };
     walk::walk(
@@ -276,6 +370,7 @@ impl<W: Write> FileWalk<'_, W> {
     /// An entry that cannot be read is left out and listed.
     fn skip(&mut self, rel: String, why: &dyn std::fmt::Display) {
         tracing::warn!(site = %self.spec.site, path = %rel, "skipped: {why}");
+        self.done.tree.entries.remove(&rel);
         self.done.skipped.push(rel);
     }
 
@@ -284,7 +379,9 @@ impl<W: Write> FileWalk<'_, W> {
         let name = |rel: &Path| Path::new("files").join(rel);
         match entry {
             walk::Entry::Dir { rel, handle } => {
-                let Some(mut header) = self.header(&rel, handle.metadata()) else {
+                let meta = handle.metadata();
+                self.note(&rel, 'd', &meta);
+                let Some(mut header) = self.header(&rel, meta) else {
                     return Ok(());
                 };
                 header.set_entry_type(EntryType::Directory);
@@ -293,6 +390,7 @@ impl<W: Write> FileWalk<'_, W> {
             }
             walk::Entry::Symlink { rel, target } => {
                 let meta = std::fs::symlink_metadata(self.spec.site_path.join(&rel));
+                self.note(&rel, 'l', &meta);
                 let Some(mut header) = self.header(&rel, meta) else {
                     return Ok(());
                 };
@@ -304,10 +402,15 @@ impl<W: Write> FileWalk<'_, W> {
             walk::Entry::File { rel, handle } => {
                 let meta = handle.metadata();
                 let size = meta.as_ref().map(|m| m.len()).unwrap_or_default();
+                if self.note(&rel, 'f', &meta) {
+                    self.done.tree.bytes += size;
+                    return Ok(());
+                }
                 let Some(header) = self.header(&rel, meta) else {
                     return Ok(());
                 };
                 self.file(handle, &rel, &name(&rel), header, size)?;
+                self.done.tree.bytes += size;
             }
             // Sockets, fifos and devices: not site content, and reading a fifo would block.
             walk::Entry::Special { rel } => {
@@ -315,6 +418,27 @@ impl<W: Write> FileWalk<'_, W> {
             }
         }
         Ok(())
+    }
+
+    /// Record the entry in the tree; true when it is a file unchanged since the differential's
+    /// base (left out of the archive). An entry whose metadata cannot be read is not recorded
+    /// (it is skipped, and a restore of this archive's chain will not have it).
+    fn note(&mut self, rel: &Path, kind: char, meta: &io::Result<std::fs::Metadata>) -> bool {
+        let (Ok(meta), Some(path)) = (meta, rel.to_str()) else {
+            return false;
+        };
+        if path.is_empty() {
+            return false;
+        }
+        let stat = Stat::of(kind, meta);
+        self.done.tree.entries.insert(path.to_string(), stat);
+        kind == 'f'
+            && self
+                .spec
+                .differential
+                .as_ref()
+                .and_then(|d| d.base.entries.get(path))
+                == Some(&stat)
     }
 
     /// A tar header with the entry's mode, owner and mtime; `None` (and the entry listed as
@@ -389,6 +513,9 @@ impl<W: Write> FileWalk<'_, W> {
         {
             let rel = rel.display().to_string();
             tracing::warn!(site = %self.spec.site, path = %rel, "changed while it was read");
+            if let Some(s) = self.done.tree.entries.get_mut(&rel) {
+                *s = s.unsettled();
+            }
             self.done.changed.push(rel);
         }
         self.done.count += 1;

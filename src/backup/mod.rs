@@ -10,7 +10,9 @@
 pub mod archive;
 pub mod dump;
 pub mod frames;
+pub mod index;
 pub mod outcome;
+pub mod plan;
 pub mod progress;
 pub mod sample;
 pub mod upload;
@@ -29,6 +31,7 @@ use archive::ArchiveSpec;
 use dump::DumpCell;
 pub use outcome::SiteResult;
 use outcome::failed;
+use plan::Plan;
 use upload::Upload;
 
 /// One backup run over a list of sites.
@@ -43,6 +46,10 @@ pub struct Run<'a> {
     pub show_bars: bool,
     /// Check the sites and storages only; store and record nothing.
     pub dry_run: bool,
+    /// wpbackup's home: each site's index of its bases is in `index/`.
+    pub home: &'a std::path::Path,
+    /// Make full archives whatever the differential policy says (`backup --full`).
+    pub force_full: bool,
 }
 
 /// The time of a run that has just taken the run lock: the start of the next whole second.
@@ -53,7 +60,16 @@ pub struct Run<'a> {
 /// then named an object of another size and sha256). Runs are one at a time (the lock), and
 /// the one before this one started before the lock was taken: waiting for the next second
 /// makes this run's time later than its, at the cost of under a second per run.
+///
+/// `WPBACKUP_NOW` (RFC 3339) replaces the clock, with no wait: tests and benchmarks simulate
+/// nights with it (formats.md "Environment").
 pub fn run_time() -> DateTime<Utc> {
+    if let Some(t) = std::env::var("WPBACKUP_NOW")
+        .ok()
+        .and_then(|v| DateTime::parse_from_rfc3339(v.trim()).ok())
+    {
+        return t.with_timezone(&Utc);
+    }
     let now = Utc::now();
     let into_second = std::time::Duration::from_nanos(u64::from(now.timestamp_subsec_nanos()));
     std::thread::sleep(std::time::Duration::from_secs(1).saturating_sub(into_second));
@@ -129,27 +145,103 @@ impl Run<'_> {
             Ok(s) => s,
             Err(e) => return failed(name, started, format!("{e:#}")),
         };
+        let index = self.index(name);
+        let plan = self.plan(site, index.as_ref());
         let dump = Arc::new(DumpCell::start(spec.1));
-        let key = crate::storage::catalog::object_key(
-            &self.config.server_id,
-            name,
-            self.started,
-            self.config.encryption.is_some(),
-        );
         let bar = output::site_bar(name, self.show_bars);
         let upload = Upload {
             rt: self.rt,
             spec: Arc::new(spec.0),
             dump,
             encryption: self.config.encryption.clone(),
-            key: &key,
+            plan: &plan,
             bar: &bar,
         };
         let stored = failover::store(self.targets, |st| upload.attempt(st));
         bar.finish_and_clear();
         match stored {
-            Ok(s) => outcome::stored(name, started, key, s),
+            Ok(s) => {
+                let a = s.value;
+                self.update_index(name, index, &a, &s.storage);
+                let s = failover::Stored {
+                    value: (a.out, a.manifest),
+                    storage: s.storage,
+                    position: s.position,
+                    failed_first: s.failed_first,
+                };
+                outcome::stored(name, started, a.key, s)
+            }
             Err(e) => failed(name, started, e.to_string()),
+        }
+    }
+
+    /// The site's index of its bases, when differentials are on.
+    fn index(&self, site: &str) -> Option<index::Index> {
+        self.config
+            .differential
+            .as_ref()
+            .and_then(|_| index::load(self.home, site))
+    }
+
+    /// Full or differential, as the policy, the index and the site's changes say.
+    fn plan(&self, site: &SiteConfig, index: Option<&index::Index>) -> Plan {
+        let policy = self.config.differential.as_ref();
+        let plan = plan::choose(policy, index, self.started, self.force_full);
+        let plan = match archive::exclude_set(&site.exclude) {
+            Ok(ex) => plan::within_share(plan, policy, index, &site.path, &|p| ex.is_match(p)),
+            Err(_) => plan,
+        };
+        if let Plan::Full { why: Some(why) } = &plan {
+            tracing::info!(site = %site.name, "a full archive: {why}");
+        }
+        plan
+    }
+
+    /// After a stored archive: a full or level-1 one becomes a base in the index. A failure
+    /// is a warning (the next run makes a full archive).
+    fn update_index(
+        &self,
+        site: &str,
+        index: Option<index::Index>,
+        a: &upload::Attempted,
+        storage: &str,
+    ) {
+        if self.config.differential.is_none() {
+            return;
+        }
+        let level = a.manifest.differential.as_ref().map_or(0, |d| d.level);
+        let snapshot = index::Snapshot {
+            key: a.key.clone(),
+            storage: storage.to_string(),
+            sha256: a.out.sha256.clone(),
+            size: a.out.size,
+            created_at: self.started,
+            level,
+            bytes: a.tree.bytes,
+            entries: a.tree.entries.clone(),
+            gone: a
+                .manifest
+                .differential
+                .as_ref()
+                .map(|d| d.deleted.clone())
+                .unwrap_or_default(),
+        };
+        let index = match (level, index) {
+            (0, _) => index::Index {
+                full: Some(snapshot),
+                ..Default::default()
+            },
+            (1, Some(i)) => index::Index {
+                level1: Some(snapshot),
+                ..i
+            },
+            _ => return,
+        };
+        if let Err(e) = index::save(self.home, site, &index) {
+            tracing::warn!(
+                site,
+                "cannot keep the index of this archive (the next run makes a full archive): {e:#}"
+            );
         }
     }
 
@@ -172,6 +264,7 @@ impl Run<'_> {
             table_prefix: resolved.table_prefix.clone(),
             siteurl,
             parent_wp_config: resolved.parent_wp_config.clone(),
+            differential: None,
         };
         Ok((spec, resolved.db))
     }
@@ -212,6 +305,12 @@ impl Run<'_> {
                 created_at: self.started,
                 sha256: sha,
                 duration_secs: r.duration_secs,
+                kind: if r.base_key.is_some() {
+                    "differential"
+                } else {
+                    "full"
+                },
+                base_key: r.base_key.as_deref(),
             };
             if let Err(e) = self.db.record_archive(&rec) {
                 tracing::error!(site = %r.site, "cannot record the archive in backups.db: {e:#}");

@@ -9,10 +9,12 @@ use std::sync::Arc;
 
 use indicatif::ProgressBar;
 
-use super::archive::{self, ArchiveSpec, Manifest};
+use super::archive::{self, ArchiveSpec, Manifest, Tree};
 use super::dump::DumpCell;
+use super::plan::{self, Plan};
 use super::progress::{Phase, Progress};
 use crate::crypt::Encryption;
+use crate::storage::catalog;
 use crate::storage::failover::AttemptError;
 use crate::storage::{Body, BodyWriter, PutOutcome, Storage};
 
@@ -26,25 +28,65 @@ pub struct Upload<'a> {
     pub spec: Arc<ArchiveSpec>,
     pub dump: Arc<DumpCell>,
     pub encryption: Option<Encryption>,
-    pub key: &'a str,
+    /// Full or differential; a storage that does not hold the base gets a full archive.
+    pub plan: &'a Plan,
     pub bar: &'a ProgressBar,
 }
 
+/// What an attempt stored.
+pub struct Attempted {
+    pub key: String,
+    pub out: PutOutcome,
+    pub manifest: Manifest,
+    /// The site's tree as walked (for the index of bases).
+    pub tree: Tree,
+}
+
 impl Upload<'_> {
+    /// The archive `st` gets: the plan's differential when `st` holds its base, else full.
+    fn spec_for(&self, st: &dyn Storage) -> Arc<ArchiveSpec> {
+        let Plan::Differential(d) = self.plan else {
+            return self.spec.clone();
+        };
+        match self.rt.block_on(plan::check_chain(st, d)) {
+            Ok(()) => Arc::new(ArchiveSpec {
+                differential: Some(d.clone()),
+                ..(*self.spec).clone()
+            }),
+            Err(why) => {
+                tracing::warn!(
+                    site = self.spec.site,
+                    storage = st.name(),
+                    "a full archive instead of a level-{} differential: {why}",
+                    d.level
+                );
+                self.spec.clone()
+            }
+        }
+    }
+
     /// Produce the archive into `st`; what it stored and the archive's manifest.
-    pub fn attempt(&self, st: &dyn Storage) -> Result<(PutOutcome, Manifest), AttemptError> {
+    pub fn attempt(&self, st: &dyn Storage) -> Result<Attempted, AttemptError> {
+        let spec = self.spec_for(st);
+        let key = catalog::archive_key(
+            &spec.server_id,
+            &spec.site,
+            spec.created_at,
+            spec.differential.as_ref().map(|d| d.base.created_at),
+            self.encryption.is_some(),
+        );
         let progress = Arc::new(Progress::new(&self.spec.site, st.name(), self.bar.clone()));
         progress.redraw();
         let (tx, body) = Body::channel(CHANNEL_CHUNKS);
         let body = body.with_progress(progress.clone());
         let producer = {
-            let (spec, dump, progress) = (self.spec.clone(), self.dump.clone(), progress.clone());
+            let (spec, dump, progress) = (spec.clone(), self.dump.clone(), progress.clone());
             let encryption = self.encryption.clone();
             let writer = BodyWriter::new(tx, CHUNK_SIZE);
             std::thread::spawn(move || produce(writer, &spec, &dump, &progress, encryption))
         };
         let ticker = self.ticker(progress);
-        let put = self.rt.block_on(st.put(self.key, body));
+        let put = self.rt.block_on(st.put(&key, body));
         ticker.abort();
         let produced = producer
             .join()
@@ -54,13 +96,18 @@ impl Upload<'_> {
             return Err(AttemptError::Stop(crate::interrupt::details(sig, &during)));
         }
         match (put, produced) {
-            (Ok(out), Ok(manifest)) => Ok((out, manifest)),
+            (Ok(out), Ok((manifest, tree))) => Ok(Attempted {
+                key,
+                out,
+                manifest,
+                tree,
+            }),
             (Err(e), Err(why)) if e.is_source() => Err(AttemptError::Source(why)),
             (Ok(_), Err(why)) => {
                 // The archive itself could not be made (dump failed, site unreadable): another
                 // storage would not help. (Ok with a producer error cannot happen: the writer
                 // aborts the upload; if it ever did, the object is removed.)
-                let _ = self.rt.block_on(st.delete(self.key));
+                let _ = self.rt.block_on(st.delete(&key));
                 Err(AttemptError::Source(why))
             }
             (Err(e), _) => {
@@ -93,23 +140,23 @@ fn produce(
     dump: &DumpCell,
     progress: &Progress,
     encryption: Option<Encryption>,
-) -> anyhow::Result<Manifest> {
+) -> anyhow::Result<(Manifest, Tree)> {
     let dump = || dump.get().map_err(anyhow::Error::from);
     match &encryption {
         // The storage sees the end of the stream only at `finish`: after the phase moved on.
         None => {
-            let (writer, manifest) = archive::write_archive(writer, spec, dump, progress)?;
+            let (writer, manifest, tree) = archive::write_archive(writer, spec, dump, progress)?;
             progress.enter(Phase::Upload);
             writer.finish()?;
-            Ok(manifest)
+            Ok((manifest, tree))
         }
         // tar | zstd | age: the stored object is the encrypted stream.
         Some(enc) => {
             let sealed = enc.encrypt(writer)?;
-            let (sealed, manifest) = archive::write_archive(sealed, spec, dump, progress)?;
+            let (sealed, manifest, tree) = archive::write_archive(sealed, spec, dump, progress)?;
             progress.enter(Phase::Upload);
             sealed.finish()?.finish()?;
-            Ok(manifest)
+            Ok((manifest, tree))
         }
     }
 }

@@ -59,6 +59,8 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> anyhow::Result<Outcome> {
         started,
         show_bars: output::interactive() && !ctx.json && !ctx.quiet,
         dry_run: args.dry_run,
+        home: &paths.home,
+        force_full: args.full,
     }
     .sites(&sites);
     let interrupted = crate::interrupt::received();

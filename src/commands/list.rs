@@ -1,9 +1,11 @@
 //! `wpbackup list`: every archive on every configured storage (or `--storage`), for all sites
 //! or `--site`, newest first, read from the buckets themselves so that it works on a new server
 //! with only config.json and the credentials; backups.db, when there is one, adds whether it
-//! knows each archive.
+//! knows each archive. Each archive is `full` or `differential`; a differential one names its
+//! base (found in the same listing: same storage, site and time), or says the base is missing
+//! from that storage.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
@@ -24,6 +26,16 @@ struct Row {
     size: u64,
     created_at: String,
     in_backups_db: bool,
+    /// `full` or `differential`.
+    kind: &'static str,
+    /// A differential archive's base: its key on the same storage (`None`: a full archive, or
+    /// the base is not there).
+    base: Option<String>,
+    /// The time in the key of a differential archive's base.
+    base_created_at: Option<String>,
+    /// A differential archive whose base is not on this storage: it cannot be restored from
+    /// here.
+    base_missing: bool,
 }
 
 pub fn run(ctx: &Context, args: &ListArgs) -> anyhow::Result<Outcome> {
@@ -71,21 +83,38 @@ fn listing(ctx: &Context, config: &Config, args: &ListArgs) -> anyhow::Result<Li
         .existing_logdb()
         .and_then(|db| db.known_archives().ok())
         .unwrap_or_default();
+    // Each archive by (storage, server, site, time): where a differential one finds its base.
+    let mut by_time = HashMap::new();
+    for (i, l) in &found {
+        let n = &l.name;
+        by_time
+            .entry((*i, n.server_id.as_str(), n.site.as_str(), n.created_at))
+            .or_insert(l.info.key.as_str());
+    }
+    let rfc3339 =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let rows: Vec<Row> = found
         .iter()
         .map(|(i, l)| {
             let storage = storages[*i].name().to_string();
+            let n = &l.name;
+            let base = n.base.and_then(|b| {
+                by_time
+                    .get(&(*i, n.server_id.as_str(), n.site.as_str(), b))
+                    .map(|k| k.to_string())
+            });
             Row {
                 in_backups_db: known.contains(&(l.info.key.clone(), storage.clone())),
                 key: l.info.key.clone(),
-                site: l.name.site.clone(),
-                server_id: l.name.server_id.clone(),
+                site: n.site.clone(),
+                server_id: n.server_id.clone(),
                 storage,
                 size: l.info.size,
-                created_at: l
-                    .name
-                    .created_at
-                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                created_at: rfc3339(n.created_at),
+                kind: n.kind(),
+                base_missing: n.base.is_some() && base.is_none(),
+                base,
+                base_created_at: n.base.map(rfc3339),
             }
         })
         .collect();
@@ -129,18 +158,34 @@ fn print_table(rows: &[Row]) {
             vec![
                 r.created_at.replace('T', " ").replace('Z', ""),
                 r.site.clone(),
+                r.kind.into(),
                 r.storage.clone(),
                 output::human_bytes(r.size),
                 if r.in_backups_db { "yes" } else { "no" }.into(),
+                base_cell(r),
                 r.key.clone(),
             ]
         })
         .collect();
-    print!(
-        "{}",
-        output::table(
-            &["TIME (UTC)", "SITE", "STORAGE", "SIZE", "IN DB", "KEY"],
-            &table
-        )
-    );
+    let header = [
+        "TIME (UTC)",
+        "SITE",
+        "KIND",
+        "STORAGE",
+        "SIZE",
+        "IN DB",
+        "BASE",
+        "KEY",
+    ];
+    print!("{}", output::table(&header, &table));
+}
+
+/// `-` for a full archive, the base's file name, or `MISSING (time)` when the base is not on
+/// the archive's storage.
+fn base_cell(r: &Row) -> String {
+    match (&r.base, &r.base_created_at) {
+        (Some(key), _) => key.rsplit('/').next().unwrap_or(key).to_string(),
+        (None, Some(at)) => format!("MISSING ({})", at.replace('T', " ").replace('Z', "")),
+        (None, None) => "-".into(),
+    }
 }

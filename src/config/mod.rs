@@ -66,6 +66,30 @@ pub struct Config {
     /// to it and to each failed site's page. `None`: no links.
     pub dashboard_url: Option<String>,
     pub drill: DrillSettings,
+    /// Differential archives between fulls; `None`: every archive is full.
+    pub differential: Option<DiffPolicy>,
+}
+
+/// `differential` in config.json: a full archive every `full_every_days`; between them a
+/// level-1 differential (the changes since the full) every `level1_every_days` (0: every
+/// differential is level 1), and level-2 ones (the changes since the newest level 1) on the
+/// other runs. A differential whose changed files would pass `max_share_percent` of the full's
+/// bytes is made one level up instead (level 2 -> level 1 -> full).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiffPolicy {
+    pub full_every_days: u32,
+    pub level1_every_days: u32,
+    pub max_share_percent: u32,
+}
+
+impl Default for DiffPolicy {
+    fn default() -> Self {
+        DiffPolicy {
+            full_every_days: 30,
+            level1_every_days: 7,
+            max_share_percent: 50,
+        }
+    }
 }
 
 /// `drill` in config.json.
@@ -275,6 +299,7 @@ impl Config {
             report: ReportSettings::default(),
             restore: RestoreSettings::default(),
             drill: DrillSettings::default(),
+            differential: None,
             encryption: None,
             healthchecks: None,
             database: Timeouts::default(),

@@ -33,6 +33,16 @@ pub(super) struct RawConfig {
     pub(super) dashboard_url: Option<String>,
     #[serde(default)]
     pub(super) drill: RawDrill,
+    pub(super) differential: Option<RawDifferential>,
+}
+
+/// `differential`: when a full archive is made and which base a differential one has.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDifferential {
+    pub(super) full_every_days: Option<u32>,
+    pub(super) level1_every_days: Option<u32>,
+    pub(super) max_share_percent: Option<u32>,
 }
 
 /// `drill`: how old a site's last proven restore may get, and where drills restore databases.

@@ -4,13 +4,13 @@
 use super::healthchecks::Healthchecks;
 use super::normalize;
 use super::raw::{
-    RawCompression, RawConfig, RawDatabase, RawDatabaseLimits, RawDrill, RawEncryption, RawRestore,
-    RawRetention, RawSite, RawStorage, RawUpload,
+    RawCompression, RawConfig, RawDatabase, RawDatabaseLimits, RawDifferential, RawDrill,
+    RawEncryption, RawRestore, RawRetention, RawSite, RawStorage, RawUpload,
 };
 use super::{
-    Compression, Config, ConfigError, DatabaseConfig, DrillSettings, Env, ReportSettings,
-    RestoreSettings, S3Config, SiteConfig, StorageConfig, StorageKind, Timeouts, UploadSettings,
-    default_server_id, is_safe_name, parse_db_host,
+    Compression, Config, ConfigError, DatabaseConfig, DiffPolicy, DrillSettings, Env,
+    ReportSettings, RestoreSettings, S3Config, SiteConfig, StorageConfig, StorageKind, Timeouts,
+    UploadSettings, default_server_id, is_safe_name, parse_db_host,
 };
 use crate::crypt::Encryption;
 use crate::retention::Policy;
@@ -105,6 +105,7 @@ impl Validator<'_> {
             },
             restore: self.restore(raw.restore)?,
             drill: self.drill(raw.drill, database)?,
+            differential: raw.differential.map(|d| self.differential(d)).transpose()?,
             encryption,
             healthchecks,
             database,
@@ -216,6 +217,37 @@ impl Validator<'_> {
         Ok(RestoreSettings {
             keep_copies_days: days,
         })
+    }
+
+    fn differential(&self, d: RawDifferential) -> Result<DiffPolicy, ConfigError> {
+        let def = DiffPolicy::default();
+        let p = DiffPolicy {
+            full_every_days: d.full_every_days.unwrap_or(def.full_every_days),
+            level1_every_days: d.level1_every_days.unwrap_or(def.level1_every_days),
+            max_share_percent: d.max_share_percent.unwrap_or(def.max_share_percent),
+        };
+        if p.full_every_days == 0 {
+            return Err(self.err(
+                "differential.full_every_days",
+                "must be at least 1 (default 30); to make every archive full, remove `differential`",
+            ));
+        }
+        if p.level1_every_days >= p.full_every_days {
+            return Err(self.err(
+                "differential.level1_every_days",
+                format!(
+                    "must be less than full_every_days ({}); 0 makes every differential level 1",
+                    p.full_every_days
+                ),
+            ));
+        }
+        if p.max_share_percent == 0 || p.max_share_percent > 100 {
+            return Err(self.err(
+                "differential.max_share_percent",
+                "must be 1 to 100 (default 50)",
+            ));
+        }
+        Ok(p)
     }
 
     fn drill(&self, d: RawDrill, timeouts: Timeouts) -> Result<DrillSettings, ConfigError> {

@@ -17,6 +17,8 @@
 //! - A high-water mark per D1 database and table (`d1_sync` in `backups.db`) moves forward only
 //!   after D1 reported success for every statement of a request, and only ever forward
 //!   (`MAX`), so an interrupted push resends from the last confirmed row: no gap.
+//! - `s3_archives` carries `kind` and `base_key` (issue 13, differential archives). Rows pushed
+//!   before D1 had the columns keep NULL there, which means `full` (every archive was).
 //! - Each request ends with the refresh of the summary table `site_latest` for the servers of
 //!   its rows (`summary.rs`), in the same batch: what the dashboard's fleet page reads.
 
@@ -96,6 +98,8 @@ const TABLES: [Table; 3] = [
             ("created_at", "DATETIME"),
             ("sha256", "TEXT"),
             ("duration_secs", "REAL"),
+            ("kind", "TEXT"),
+            ("base_key", "TEXT"),
         ],
         columns: &[
             "filename",
@@ -108,6 +112,8 @@ const TABLES: [Table; 3] = [
             "created_at",
             "sha256",
             "duration_secs",
+            "kind",
+            "base_key",
         ],
     },
     Table {

@@ -56,13 +56,17 @@ fn sha256_of(path: &Path) -> std::io::Result<String> {
 /// Check the files restored under `root` against `m`.
 pub fn check(root: &Path, m: &Manifest) -> FilesChecked {
     let mut out = FilesChecked::default();
+    // A differential archive's restore point is the whole site, as its manifest counts it.
+    let (want_files, want_bytes) = match &m.differential {
+        Some(d) => (d.site_file_count, d.site_bytes),
+        None => (m.file_count, m.bytes),
+    };
     match count(root) {
-        Ok((files, bytes)) if files == m.file_count && bytes == m.bytes => out
+        Ok((files, bytes)) if files == want_files && bytes == want_bytes => out
             .proven
             .push(format!("{files} files, {} as recorded", human_bytes(bytes))),
         Ok((files, bytes)) => out.failed.push(format!(
-            "the restored files do not match manifest.json: {files} files of {bytes} bytes on disk, {} of {} recorded",
-            m.file_count, m.bytes
+            "the restored files do not match manifest.json: {files} files of {bytes} bytes on disk, {want_files} of {want_bytes} recorded"
         )),
         Err(e) => out
             .failed

@@ -216,6 +216,12 @@ fn fetch(
         crate::output::human_bytes(fetched.size),
         fetched.expected.source
     ));
+    if !fetched.bases.is_empty() {
+        p.proven.push(format!(
+            "a differential archive: its bases {} each matched the sha256 its successor names",
+            fetched.bases.join(", ")
+        ));
+    }
     Ok(fetched.staged)
 }
 

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::uploads::{Upload, kind_of};
 use crate::config::Config;
 use crate::d1::{D1Client, D1Settings, Limits, Statement};
 use crate::logdb::{DrillRow, Drills, LogDb, sql_time};
@@ -42,6 +43,8 @@ pub struct Data {
     pub runs: Vec<Run>,
     /// Archive sizes: (server_id, filename, storage_name) -> bytes.
     pub sizes: HashMap<(String, String, String), u64>,
+    /// The archives stored since the lookback start (`s3_archives`), oldest first.
+    pub uploads: Vec<Upload>,
     /// Sites that should have backed up: (server_id, site_name).
     pub expected: Vec<(String, String)>,
     /// When the log began (its oldest row; the report's time for a missing or empty
@@ -86,24 +89,26 @@ pub fn local_data(
         })?
         .collect::<Result<Vec<_>, _>>()?;
     let mut stmt = conn.prepare(
-        "SELECT server_id, filename, storage_name, file_size FROM s3_archives
-         WHERE server_id = ?1 AND created_at >= ?2",
+        "SELECT server_id, filename, storage_name, file_size, created_at, kind FROM s3_archives
+         WHERE server_id = ?1 AND created_at >= ?2 ORDER BY created_at, id",
     )?;
-    let sizes = stmt
+    let uploads = stmt
         .query_map(rusqlite::params![server_id, sql_time(from)], |r| {
-            Ok((
-                (
-                    r.get::<_, Option<String>>(0)?.unwrap_or_default(),
-                    r.get::<_, Option<String>>(1)?.unwrap_or_default(),
-                    r.get::<_, Option<String>>(2)?.unwrap_or_default(),
-                ),
-                r.get::<_, Option<i64>>(3)?.unwrap_or(0).max(0) as u64,
-            ))
+            let filename = r.get::<_, Option<String>>(1)?.unwrap_or_default();
+            Ok(Upload {
+                server_id: r.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                kind: kind_of(r.get::<_, Option<String>>(5)?.as_deref(), &filename),
+                filename,
+                storage_name: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                file_size: r.get::<_, Option<i64>>(3)?.unwrap_or(0).max(0) as u64,
+                created_at: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+            })
         })?
-        .collect::<Result<HashMap<_, _>, _>>()?;
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Data {
         runs,
-        sizes,
+        sizes: sizes_of(&uploads),
+        uploads,
         expected: expected
             .iter()
             .map(|s| (server_id.to_string(), s.clone()))
@@ -152,25 +157,28 @@ pub async fn fleet_data(client: &D1Client, from: DateTime<Utc>) -> anyhow::Resul
             duration_secs: r.get("duration_secs").and_then(Value::as_f64),
         })
         .collect();
+    // The kind is read from the key: D1's s3_archives lacks the column until a server on a
+    // wpbackup with differential archives pushes.
     let archives = client
         .query(Statement::new(
-            "SELECT server_id, filename, storage_name, file_size FROM s3_archives
-             WHERE created_at >= ?1",
+            "SELECT server_id, filename, storage_name, file_size, created_at FROM s3_archives
+             WHERE created_at >= ?1 ORDER BY created_at, id",
             vec![from.clone()],
         ))
         .await?;
-    let sizes = archives
+    let uploads: Vec<Upload> = archives
         .results
         .iter()
         .map(|r| {
-            (
-                (
-                    text(r, "server_id").unwrap_or_default(),
-                    text(r, "filename").unwrap_or_default(),
-                    text(r, "storage_name").unwrap_or_default(),
-                ),
-                r.get("file_size").and_then(Value::as_u64).unwrap_or(0),
-            )
+            let filename = text(r, "filename").unwrap_or_default();
+            Upload {
+                server_id: text(r, "server_id").unwrap_or_default(),
+                kind: kind_of(None, &filename),
+                filename,
+                storage_name: text(r, "storage_name").unwrap_or_default(),
+                file_size: r.get("file_size").and_then(Value::as_u64).unwrap_or(0),
+                created_at: text(r, "created_at").unwrap_or_default(),
+            }
         })
         .collect();
     let mut expected: Vec<(String, String)> = runs
@@ -182,12 +190,30 @@ pub async fn fleet_data(client: &D1Client, from: DateTime<Utc>) -> anyhow::Resul
     expected.dedup();
     Ok(Data {
         runs,
-        sizes,
+        sizes: sizes_of(&uploads),
+        uploads,
         expected,
         log_began: None,
         drills: fleet_drills(client, from).await,
         drill_max_age_days: None,
     })
+}
+
+/// Archive sizes by (server_id, filename, storage_name).
+pub(super) fn sizes_of(uploads: &[Upload]) -> HashMap<(String, String, String), u64> {
+    uploads
+        .iter()
+        .map(|u| {
+            (
+                (
+                    u.server_id.clone(),
+                    u.filename.clone(),
+                    u.storage_name.clone(),
+                ),
+                u.file_size,
+            )
+        })
+        .collect()
 }
 
 /// Every server's drills from D1 (none when no server has pushed one yet: the table is

@@ -9,6 +9,9 @@
 //! is stale; the subject counts those as FAILED. So does a site whose last restore drill
 //! failed, or whose last proven restore is older than `drill.max_age_days` ([`drills`]).
 //!
+//! Per server: what the backups uploaded in each of the last nights, full and differential
+//! archives counted apart ([`uploads`]); per site, the kind of its last archive.
+//!
 //! Which sites are expected: for one server, the enabled sites of config.json (a site with runs
 //! in the period that is no longer there is named once, never flagged); for the fleet, every site with a backup row in D1 in the last
 //! [`FLEET_LOOKBACK_DAYS`] days (a site silent for longer is taken as retired).
@@ -21,6 +24,7 @@ mod links;
 pub mod mail;
 mod render;
 pub mod status;
+pub mod uploads;
 
 pub use data::{Data, Run, enabled_sites, fleet_data_from, local_data, server_data};
 pub use links::Dashboard;
@@ -63,6 +67,8 @@ pub struct ServerReport {
     pub run_error: Option<Run>,
     /// Sites with runs in the period that are no longer expected (not in config.json).
     pub not_configured: Vec<String>,
+    /// What was uploaded in each of the last [`uploads::NIGHTS`] UTC nights, newest first.
+    pub nights: Vec<uploads::Night>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -72,6 +78,8 @@ pub struct SiteReport {
     pub last: Option<Run>,
     /// The newest stored archive: key, storage, size.
     pub last_archive: Option<(String, String, Option<u64>)>,
+    /// That archive's kind: `full` or `differential`.
+    pub last_archive_kind: Option<String>,
     /// When the site was last stored (possibly before the period).
     pub last_success: Option<String>,
     pub runs: usize,
@@ -175,6 +183,7 @@ pub fn build(
         sites: Vec::new(),
         run_error: None,
         not_configured: Vec::new(),
+        nights: uploads::nights(&data.uploads, id, now),
     };
     for run in &data.runs {
         let key = (run.server_id.clone(), run.site_name.clone());
@@ -265,6 +274,9 @@ fn site_report(
         not_in_log,
         site,
         last_success: last_stored.map(|r| r.timestamp.clone()),
+        last_archive_kind: last_archive
+            .as_ref()
+            .map(|(key, storage, _)| uploads::kind_of_archive(&data.uploads, server, key, storage)),
         last_archive,
         runs: in_period.len(),
         failures: in_period
@@ -469,6 +481,71 @@ mod tests {
         assert_eq!(r.subject(), "[wpbackup] web-01: 1 OK; the last run failed");
         assert_eq!(r.text().matches("config.json: broken").count(), 1);
         assert!(!r.all_well());
+    }
+
+    /// Differential archives (issue 13): the last archive's kind, and the uploads per night.
+    #[test]
+    fn last_archive_kind_and_uploads_per_night() {
+        let now = DateTime::parse_from_rfc3339("2026-11-25T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let full = "web-01/a/a_20261124T030000Z.tar.zst";
+        let diff = "web-01/a/a_20261125T030000Z.diff-20261124T030000Z.tar.zst";
+        let mut last = run("web-01", "a", "2026-11-25 03:00:00", "SUCCESS", "stored");
+        last.archive_key = Some(diff.into());
+        let upload = |key: &str, at: &str, size: u64, kind: &str| uploads::Upload {
+            server_id: "web-01".into(),
+            filename: key.into(),
+            storage_name: "primary".into(),
+            file_size: size,
+            created_at: at.into(),
+            kind: kind.into(),
+        };
+        let uploads = vec![
+            upload(full, "2026-11-24 03:00:00", 3 * 1024 * 1024, "full"),
+            upload(diff, "2026-11-25 03:00:00", 2048, "differential"),
+        ];
+        let data = Data {
+            runs: vec![last],
+            sizes: super::data::sizes_of(&uploads),
+            uploads,
+            expected: vec![("web-01".into(), "a".into())],
+            ..Data::default()
+        };
+        let r = build("web-01", &data, now, Duration::hours(24), "24h");
+        let site = &r.servers[0].sites[0];
+        assert_eq!(site.last_archive_kind.as_deref(), Some("differential"));
+        let nights = &r.servers[0].nights;
+        assert_eq!(
+            (nights[0].bytes, nights[0].full, nights[0].differential),
+            (2048, 0, 1)
+        );
+        assert_eq!(
+            (nights[1].bytes, nights[1].full, nights[1].differential),
+            (3 << 20, 1, 0)
+        );
+        let text = r.text();
+        assert!(
+            text.contains(&format!(
+                "Last archive: {diff} on primary, 2.0 KiB uploaded, differential"
+            )),
+            "{text}"
+        );
+        assert!(text.contains("Uploaded per night, last 7"), "{text}");
+        let row = |date: &str, cells: &[&str]| {
+            text.lines()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>() == [&[date][..], cells].concat())
+        };
+        assert!(row("2026-11-25", &["2.0", "KiB", "0", "1"]), "{text}");
+        assert!(row("2026-11-24", &["3.0", "MiB", "1", "0"]), "{text}");
+        assert!(row("2026-11-19", &["0", "B", "0", "0"]), "{text}");
+        let html = r.html();
+        assert!(html.contains("<td style=\"padding:2px 8px;border-bottom:1px solid #ddd;text-align:right\">3.0 MiB</td>"), "{html}");
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(
+            json["servers"][0]["nights"][0],
+            serde_json::json!({"date": "2026-11-25", "bytes": 2048, "full": 0, "differential": 1})
+        );
     }
 
     #[test]

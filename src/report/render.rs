@@ -3,8 +3,8 @@
 
 use std::fmt::Write as _;
 
-use super::{Report, Run, ServerReport, SiteReport};
-use crate::output::human_bytes;
+use super::{Report, Run, ServerReport, SiteReport, uploads};
+use crate::output::{self, human_bytes};
 
 /// Failures listed per site at most (the rest are counted).
 const MAX_FAILURES_LISTED: usize = 10;
@@ -139,8 +139,12 @@ impl Report {
         }
         if let Some((key, storage, size)) = &s.last_archive {
             lines.push(format!(
-                "Last archive: {key} on {storage}{}",
-                size.map(|b| format!(", {}", human_bytes(b)))
+                "Last archive: {key} on {storage}{}{}",
+                size.map(|b| format!(", {} uploaded", human_bytes(b)))
+                    .unwrap_or_default(),
+                s.last_archive_kind
+                    .as_deref()
+                    .map(|k| format!(", {k}"))
                     .unwrap_or_default()
             ));
         }
@@ -205,23 +209,33 @@ impl Report {
                 let _ = writeln!(out, "{line}");
             }
             for s in Self::ordered(&server.sites) {
-                let _ = writeln!(out, "\n[{}] {}", s.label(), &s.site);
-                for line in Self::site_lines(s) {
-                    let _ = writeln!(out, "  {line}");
-                }
-                if let Some(url) = self.site_link(&server.server_id, s) {
-                    let _ = writeln!(out, "  Dashboard: {url}");
-                }
-                let failures = Self::failure_lines(s);
-                if !failures.is_empty() {
-                    let _ = writeln!(out, "  Earlier failures in the period:");
-                    for f in failures {
-                        let _ = writeln!(out, "    - {f}");
-                    }
-                }
+                Self::text_site(&mut out, self.site_link(&server.server_id, s), s);
+            }
+            let _ = writeln!(out, "\n{}", uploads::title());
+            let table = output::table(&uploads::HEADER, &uploads::rows(&server.nights));
+            for line in table.lines() {
+                let _ = writeln!(out, "  {line}");
             }
         }
         out
+    }
+
+    /// One site in the text body: its label and name, its lines, its link, its failures.
+    fn text_site(out: &mut String, link: Option<String>, s: &SiteReport) {
+        let _ = writeln!(out, "\n[{}] {}", s.label(), &s.site);
+        for line in Self::site_lines(s) {
+            let _ = writeln!(out, "  {line}");
+        }
+        if let Some(url) = link {
+            let _ = writeln!(out, "  Dashboard: {url}");
+        }
+        let failures = Self::failure_lines(s);
+        if !failures.is_empty() {
+            let _ = writeln!(out, "  Earlier failures in the period:");
+            for f in failures {
+                let _ = writeln!(out, "    - {f}");
+            }
+        }
     }
 
     /// One column, inline styles only, readable on a phone.
@@ -274,6 +288,7 @@ impl Report {
             for s in Self::ordered(&server.sites) {
                 self.html_site(&mut out, &server.server_id, s);
             }
+            html_nights(&mut out, &server.nights);
         }
         out.push_str("</div></body></html>");
         out
@@ -323,6 +338,34 @@ impl Report {
         }
         out.push_str("</div>");
     }
+}
+
+/// The nights table of one server, small enough for a phone.
+fn html_nights(out: &mut String, nights: &[uploads::Night]) {
+    let _ = write!(
+        out,
+        "<p style=\"margin:12px 0 4px\">{}</p>\
+         <table style=\"border-collapse:collapse;background:#fff;font-size:14px\"><tr>",
+        esc(&uploads::title())
+    );
+    let cell = "padding:2px 8px;border-bottom:1px solid #ddd";
+    for h in uploads::HEADER {
+        let _ = write!(out, "<th style=\"{cell};text-align:left\">{}</th>", esc(h));
+    }
+    out.push_str("</tr>");
+    for row in uploads::rows(nights) {
+        out.push_str("<tr>");
+        for (i, c) in row.iter().enumerate() {
+            let align = if i == 0 { "left" } else { "right" };
+            let _ = write!(
+                out,
+                "<td style=\"{cell};text-align:{align}\">{}</td>",
+                esc(c)
+            );
+        }
+        out.push_str("</tr>");
+    }
+    out.push_str("</table>");
 }
 
 fn esc(s: &str) -> String {

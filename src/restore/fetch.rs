@@ -119,12 +119,14 @@ pub struct Intact<T> {
 /// or backups.db when there is one). A copy that does not match, or has no recorded sha256,
 /// is refused, what `consume` made of it dropped (a staging directory removes itself), and the
 /// next storage tried. An error of `consume` on a matching copy is the archive's own: returned
-/// as it is.
+/// as it is. `pinned` is a sha256 the copy must also have (a differential archive's manifest
+/// names its base's).
 pub fn first_intact<T, F>(
     rt: &tokio::runtime::Runtime,
     key: &str,
     storages: &[&dyn Storage],
     logdb: Option<&LogDb>,
+    pinned: Option<&str>,
     consume: F,
 ) -> anyhow::Result<Intact<T>>
 where
@@ -142,6 +144,15 @@ where
             }
         };
         let recorded = logdb.and_then(|db| db.archive_sha256(key, name).ok().flatten());
+        if let (Some(p), Some(r)) = (pinned, &recorded)
+            && !p.eq_ignore_ascii_case(r)
+        {
+            refused.push(format!(
+                "{name}: backups.db records sha256 {r} but the differential archive built on it names {p}"
+            ));
+            continue;
+        }
+        let recorded = recorded.or(pinned.map(str::to_string));
         let expected = match catalog::expected(key, head.sha256.as_deref(), recorded.as_deref()) {
             Ok(e) => e,
             Err(e) => {

@@ -197,6 +197,12 @@ fn fetch(
     report.storage = fetched.storage.clone();
     report.sha256_source = fetched.expected.source.clone();
     report.archive_bytes = fetched.size;
+    if !fetched.bases.is_empty() {
+        tracing::info!(
+            "{key} is a differential archive: restored with its bases {}",
+            fetched.bases.join(", ")
+        );
+    }
     Ok(fetched.staged)
 }
 

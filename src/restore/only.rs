@@ -166,7 +166,7 @@ impl Extract {
             self.to.clone(),
             self.paths.clone(),
         );
-        let got = fetch::first_intact(rt, &key, holders, logdb, move |r| self.run(r))?;
+        let got = fetch::first_intact(rt, &key, holders, logdb, None, move |r| self.run(r))?;
         let (staging, selection) = got.value;
         let moves = plan_moves(&staging.path().join("files"), &to)?;
         if !moves.replacing.is_empty() {
@@ -204,6 +204,7 @@ impl Extract {
                 database_to: None,
                 preserve_owner: unsafe { libc::geteuid() } == 0,
                 only: Some(&mut selection),
+                chain: None,
             },
         )?;
         let problems = contents.problems();

@@ -18,18 +18,22 @@ use tempfile::NamedTempFile;
 use crate::config::{DatabaseConfig, SiteConfig, Timeouts};
 use crate::logdb::LogDb;
 use crate::restore::fetch;
-use crate::restore::unpack::{self, Contents};
+use std::sync::{Arc, Mutex};
+
+use crate::restore::unpack::{self, Chain, Contents};
 use crate::site::wpconfig;
 use crate::storage::Storage;
 use crate::storage::catalog::Expected;
 
-/// An archive whose sha256 matched, unpacked beside its target.
+/// A restore point whose archives' sha256 matched, unpacked beside its target.
 pub struct Fetched {
     pub staged: Staged,
     pub storage: String,
     pub expected: Expected,
-    /// Bytes downloaded (the stored object's size).
+    /// Bytes downloaded (the stored objects' sizes).
     pub size: u64,
+    /// The bases unpacked after the archive itself (a differential's), newest first.
+    pub bases: Vec<String>,
 }
 
 /// What to unpack an archive into.
@@ -46,10 +50,15 @@ pub struct StageTo {
     pub identities: Option<crate::crypt::Identities>,
 }
 
+/// A restore point has at most this many archives (a full, a level 1, a level 2).
+const MAX_CHAIN: usize = 3;
+
 /// Download `key` from the first of `storages` that has an intact copy, unpacking it while it
 /// arrives ([`stage`]) and hashing every byte ([`fetch::first_intact`]): nothing may be
 /// replaced by an archive that turns out to be damaged, and nothing live is touched here. No
-/// compressed copy is kept on disk.
+/// compressed copy is kept on disk. A differential archive's bases follow, newest first, from
+/// the storage it came from (a differential is only ever stored beside its base), each with
+/// the sha256 its successor's manifest names ([`unpack::Chain`]).
 pub fn fetch_and_stage(
     rt: &tokio::runtime::Runtime,
     key: &str,
@@ -57,16 +66,90 @@ pub fn fetch_and_stage(
     logdb: Option<&LogDb>,
     to: &StageTo,
 ) -> anyhow::Result<Fetched> {
-    let (owned_key, owned_to) = (key.to_string(), to.clone());
-    let got = fetch::first_intact(rt, key, storages, logdb, move |reader| {
-        stage(reader, &owned_key, &owned_to)
+    let chain = Arc::new(Mutex::new(Chain::default()));
+    let (owned_key, owned_to, c) = (key.to_string(), to.clone(), chain.clone());
+    let got = fetch::first_intact(rt, key, storages, logdb, None, move |reader| {
+        // A copy refused after unpacking leaves nothing: its staging directory goes with it.
+        *lock(&c) = Chain::default();
+        stage(reader, &owned_key, &owned_to, Some(&mut lock(&c)))
     })?;
-    Ok(Fetched {
+    let mut fetched = Fetched {
         staged: got.value,
         storage: got.storage,
         expected: got.expected,
         size: got.size,
-    })
+        bases: Vec::new(),
+    };
+    let mut next = fetched
+        .staged
+        .contents
+        .manifest
+        .as_ref()
+        .and_then(|m| m.differential.clone());
+    if let Some(d) = &next {
+        lock(&chain).want(&d.paths);
+    }
+    let holder: Vec<&dyn Storage> = storages
+        .iter()
+        .copied()
+        .filter(|s| s.name() == fetched.storage)
+        .collect();
+    while let Some(d) = next.take() {
+        if fetched.bases.len() + 1 >= MAX_CHAIN {
+            bail!(
+                "{key}: its chain of bases is longer than {MAX_CHAIN} archives; it was not made by wpbackup"
+            );
+        }
+        let contents = stage_base(rt, &holder, logdb, to, &fetched, &d.base, chain.clone())
+            .with_context(|| format!("{key} is a differential archive on {}", d.base.key))?;
+        fetched.size += contents.1;
+        fetched.bases.push(d.base.key.clone());
+        if fetched.staged.contents.wp_config.is_none() {
+            fetched.staged.contents.wp_config = contents.0.wp_config;
+        }
+        next = contents.0.manifest.and_then(|m| m.differential);
+    }
+    let chain = std::mem::take(&mut *lock(&chain));
+    chain.finish()?;
+    Ok(fetched)
+}
+
+fn lock(c: &Mutex<Chain>) -> std::sync::MutexGuard<'_, Chain> {
+    c.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Unpack one base of a restore point into the staging directory of its newest archive; its
+/// contents and its size.
+fn stage_base(
+    rt: &tokio::runtime::Runtime,
+    holder: &[&dyn Storage],
+    logdb: Option<&LogDb>,
+    to: &StageTo,
+    fetched: &Fetched,
+    base: &crate::manifest::Base,
+    chain: Arc<Mutex<Chain>>,
+) -> anyhow::Result<(Contents, u64)> {
+    let dir = fetched.staged.staging.as_ref().map(|s| s.dir.clone());
+    let (key, ids) = (base.key.clone(), to.identities.clone());
+    let got = fetch::first_intact(rt, &base.key, holder, logdb, Some(&base.sha256), move |r| {
+        let mut chain = lock(&chain);
+        let contents = unpack::read(
+            crate::crypt::open(r, &key, ids.as_ref())?,
+            unpack::Options {
+                extract_to: dir.as_deref(),
+                database_to: None,
+                preserve_owner: unsafe { libc::geteuid() } == 0,
+                only: None,
+                chain: Some(&mut chain),
+            },
+        )?;
+        let problems = contents.problems();
+        if !problems.is_empty() {
+            bail!("its base {key} is not whole: {}", problems.join("; "));
+        }
+        Ok(contents)
+    })?;
+    Ok((got.value, got.size))
 }
 
 /// The time in the names of directories a restore leaves (`20261124T030405Z`).
@@ -128,7 +211,12 @@ impl Staged {
 /// when the key says it is encrypted): `files/` under a new directory beside
 /// `to.files_target`, `database.sql` into a private temporary file in `to.tmp_dir`; fails
 /// (leaving nothing) unless the contents match the manifest.
-pub fn stage(archive: &mut dyn std::io::Read, key: &str, to: &StageTo) -> anyhow::Result<Staged> {
+pub fn stage(
+    archive: &mut dyn std::io::Read,
+    key: &str,
+    to: &StageTo,
+    chain: Option<&mut Chain>,
+) -> anyhow::Result<Staged> {
     use std::os::unix::fs::DirBuilderExt;
     let staging = match &to.files_target {
         None => None,
@@ -161,6 +249,7 @@ pub fn stage(archive: &mut dyn std::io::Read, key: &str, to: &StageTo) -> anyhow
             database_to: database_sql.as_mut().map(|f| f.as_file_mut()),
             preserve_owner: unsafe { libc::geteuid() } == 0,
             only: None,
+            chain,
         },
     )?;
     let problems = contents.problems();

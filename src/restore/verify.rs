@@ -191,6 +191,19 @@ pub fn verify_one(
     db: &LogDb,
     identities: Option<&Identities>,
 ) -> Result<String, Unsound> {
+    verify_pinned(rt, st, listed, db, identities, None)
+}
+
+/// [`verify_one`], with the sha256 a differential archive's manifest names for it (a base).
+/// A differential archive's bases are checked in turn, as a restore of it would need them.
+fn verify_pinned(
+    rt: &tokio::runtime::Runtime,
+    st: &dyn Storage,
+    listed: &Listed,
+    db: &LogDb,
+    identities: Option<&Identities>,
+    pinned: Option<&str>,
+) -> Result<String, Unsound> {
     let key = &listed.info.key;
     let mut problems = Vec::new();
     let metadata = match rt.block_on(crate::interrupt::until(st.head(key))) {
@@ -206,14 +219,7 @@ pub fn verify_one(
         unpack::read(r, unpack::Options::default())
     })
     .map_err(|e| Unsound(vec![format!("download failed: {e}")]))?;
-    match &expected {
-        Ok(e) if e.sha256 != fetched.sha256 => problems.push(format!(
-            "sha256 mismatch: the stored object ({} bytes) has sha256 {} but the sha256 recorded in {} is {}",
-            fetched.size, fetched.sha256, e.source, e.sha256
-        )),
-        Ok(_) => {}
-        Err(e) => problems.push(e.to_string()),
-    }
+    problems.extend(sha_problems(&expected, &fetched, pinned));
     let contents = match contents {
         Ok(c) => c,
         Err(e) => {
@@ -230,6 +236,16 @@ pub fn verify_one(
             m.site, listed.name.site
         ));
     }
+    let chain = match contents.manifest.as_ref().and_then(|m| m.base()) {
+        Some(base) => match verify_base(rt, st, base, db, identities) {
+            Ok(summary) => summary,
+            Err(Unsound(p)) => {
+                problems.extend(p);
+                String::new()
+            }
+        },
+        None => String::new(),
+    };
     if !problems.is_empty() {
         return Err(Unsound(problems));
     }
@@ -245,7 +261,67 @@ pub fn verify_one(
         contents.file_count,
         output::human_bytes(contents.bytes),
         output::human_bytes(db_bytes)
-    ))
+    ) + &chain)
+}
+
+/// What is wrong with a download's sha256: against the one recorded (needed unless `pinned`,
+/// the one a differential archive names for its base, stands in) and against `pinned`.
+fn sha_problems(
+    expected: &Result<catalog::Expected, catalog::ExpectedError>,
+    fetched: &fetch::Fetched,
+    pinned: Option<&str>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    match &expected {
+        Ok(e) if e.sha256 != fetched.sha256 => problems.push(format!(
+            "sha256 mismatch: the stored object ({} bytes) has sha256 {} but the sha256 recorded in {} is {}",
+            fetched.size, fetched.sha256, e.source, e.sha256
+        )),
+        Ok(_) => {}
+        Err(e) if pinned.is_none() => problems.push(e.to_string()),
+        Err(_) => {}
+    }
+    if let Some(p) = pinned.filter(|p| !p.eq_ignore_ascii_case(&fetched.sha256)) {
+        problems.push(format!(
+            "sha256 mismatch: the stored object has sha256 {} but the differential archive built on it names {p}",
+            fetched.sha256
+        ));
+    }
+    problems
+}
+
+/// A differential archive's base on the same storage, checked whole: `; base KEY ok` (and its
+/// own base's), or what is wrong with it.
+fn verify_base(
+    rt: &tokio::runtime::Runtime,
+    st: &dyn Storage,
+    base: &crate::manifest::Base,
+    db: &LogDb,
+    identities: Option<&Identities>,
+) -> Result<String, Unsound> {
+    let unsound = |why: String| Unsound(vec![format!("its base {}: {why}", base.key)]);
+    let Some(name) = catalog::parse_key(&base.key) else {
+        return Err(unsound("not the key of an archive".into()));
+    };
+    let info = match rt.block_on(crate::interrupt::until(st.head(&base.key))) {
+        Ok(Ok(info)) => info,
+        Ok(Err(e)) => {
+            return Err(unsound(format!(
+                "not on {} ({e}): this restore point cannot be restored",
+                st.name()
+            )));
+        }
+        Err(stop) => return Err(Unsound(vec![stop.to_string()])),
+    };
+    let listed = Listed { info, name };
+    match verify_pinned(rt, st, &listed, db, identities, Some(&base.sha256)) {
+        Ok(_) => Ok(format!("; base {} ok", base.key)),
+        Err(Unsound(p)) => Err(Unsound(
+            p.into_iter()
+                .map(|why| format!("its base {}: {why}", base.key))
+                .collect(),
+        )),
+    }
 }
 
 /// Record each result in backups.db (a failure to record is logged, not fatal).

@@ -3,7 +3,9 @@
 //! Keys are counted as restic's `forget` does (see `retention.rs`). Only keys that parse as
 //! this server's archives of the site are considered; the newest *good* archive of a site on a
 //! storage (one with a recorded sha256, which restore would accept) is always kept, whatever
-//! the policy says. Every deletion is a `backup_log` row.
+//! the policy says. Each archive is one restore point and is counted once; a kept differential
+//! archive keeps its bases (a full, and a level 2's level 1) whatever the policy says, so no
+//! restore point is left without its chain. Every deletion is a `backup_log` row.
 
 use chrono::Utc;
 use serde::Serialize;
@@ -104,6 +106,7 @@ impl Run<'_> {
         {
             reasons[i].push("newest good archive".into());
         }
+        keep_bases(&archives, &mut reasons);
         for (a, why) in archives.iter().zip(reasons) {
             let at = a
                 .name
@@ -171,6 +174,24 @@ impl Run<'_> {
             tracing::error!("cannot record the deletion in backups.db: {e:#}");
         }
         (action, details)
+    }
+}
+
+/// Keep every base a kept differential archive needs (its full, and a level 2's level 1), so
+/// that no restore point loses its chain. `archives` are newest first and a base is older than
+/// what builds on it, so one pass reaches whole chains.
+fn keep_bases(archives: &[Listed], reasons: &mut [Vec<String>]) {
+    for i in 0..archives.len() {
+        let (Some(base), false) = (archives[i].name.base, reasons[i].is_empty()) else {
+            continue;
+        };
+        let Some(j) = archives.iter().position(|b| b.name.created_at == base) else {
+            continue;
+        };
+        let name = archives[i].info.key.rsplit('/').next().unwrap_or_default();
+        if j > i && reasons[j].is_empty() {
+            reasons[j].push(format!("base of {name}"));
+        }
     }
 }
 

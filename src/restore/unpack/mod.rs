@@ -38,6 +38,53 @@ pub struct Options<'a> {
     pub preserve_owner: bool,
     /// Extract only these paths of `files/`.
     pub only: Option<&'a mut Selection>,
+    /// One archive of a restore point's chain (see [`Chain`]).
+    pub chain: Option<&'a mut Chain>,
+}
+
+/// A restore point of several archives, unpacked newest first into one directory: the newest
+/// archive whole; then from each base (a differential's, then its own), only the paths the
+/// restore point has (the newest manifest's `differential.paths`) that no newer archive
+/// provided. So every file is written once, from the newest archive that holds it, and what
+/// was deleted since a base never comes back. Symlinks made by any archive of the chain are
+/// never written through, and directories get their modes and times once all are in.
+#[derive(Default)]
+pub struct Chain {
+    /// `None` while the newest archive is read.
+    wanted: Option<HashSet<String>>,
+    /// Paths a newer archive provided.
+    done: HashSet<String>,
+    symlinks: HashSet<PathBuf>,
+    dirs: Vec<DirMeta>,
+}
+
+impl Chain {
+    /// After the newest archive: take from its bases only these paths.
+    pub fn want(&mut self, paths: &[String]) {
+        self.wanted = Some(paths.iter().cloned().collect());
+    }
+
+    /// Whether this archive's entry at `rel` (under `files/`) belongs in the restore point.
+    fn takes(&mut self, rel: &Path) -> bool {
+        let path = rel.to_string_lossy();
+        match &self.wanted {
+            None => {
+                self.done.insert(path.into_owned());
+                true
+            }
+            Some(_) if path.is_empty() || self.done.contains(path.as_ref()) => false,
+            Some(w) if !w.contains(path.as_ref()) => false,
+            Some(_) => {
+                self.done.insert(path.into_owned());
+                true
+            }
+        }
+    }
+
+    /// Give the directories of every archive their modes and times.
+    pub fn finish(self) -> anyhow::Result<()> {
+        finish_dirs(self.dirs)
+    }
 }
 
 /// `database.sql` as read.
@@ -152,6 +199,9 @@ impl Contents {
     }
 }
 
+/// The largest `manifest.json` read (a site of a million files lists about 60 MiB of paths).
+const MAX_MANIFEST: u64 = 512 * 1024 * 1024;
+
 /// Where an entry belongs.
 #[derive(Debug, PartialEq, Eq)]
 enum Place {
@@ -212,7 +262,11 @@ pub fn read(mut reader: impl Read, opts: Options) -> anyhow::Result<Contents> {
         database_to: opts.database_to,
         preserve_owner: opts.preserve_owner,
         only: opts.only,
+        chain: opts.chain,
     };
+    if let (Some(chain), Some(ex)) = (reading.chain.as_deref_mut(), reading.extractor.as_mut()) {
+        ex.symlinks = std::mem::take(&mut chain.symlinks);
+    }
     let decoder =
         zstd::stream::read::Decoder::new(&mut reader).context("cannot start the zstd decoder")?;
     let mut archive = tar::Archive::new(decoder);
@@ -231,7 +285,15 @@ pub fn read(mut reader: impl Read, opts: Options) -> anyhow::Result<Contents> {
     if let Some(f) = reading.database_to {
         f.flush().context("cannot write database.sql out")?;
     }
-    finish_dirs(reading.dirs)?;
+    match reading.chain {
+        Some(chain) => {
+            chain.dirs.append(&mut reading.dirs);
+            if let Some(ex) = reading.extractor {
+                chain.symlinks = ex.symlinks;
+            }
+        }
+        None => finish_dirs(reading.dirs)?,
+    }
     Ok(reading.contents)
 }
 
@@ -244,6 +306,7 @@ struct Reading<'a> {
     database_to: Option<&'a mut File>,
     preserve_owner: bool,
     only: Option<&'a mut Selection>,
+    chain: Option<&'a mut Chain>,
 }
 
 impl Reading<'_> {
@@ -256,7 +319,12 @@ impl Reading<'_> {
             Place::File(rel) => self.file(entry, &path, &rel),
             Place::Database => self.database(entry),
             Place::Manifest => {
-                let data = read_small(entry, "manifest.json")?;
+                // A differential archive's lists every path of the site: larger than the rest.
+                let mut data = Vec::new();
+                entry
+                    .take(MAX_MANIFEST)
+                    .read_to_end(&mut data)
+                    .context("cannot read manifest.json from the archive")?;
                 match serde_json::from_slice::<Manifest>(&data) {
                     Ok(m) => self.contents.manifest = Some(m),
                     Err(e) => self.contents.manifest_error = Some(e.to_string()),
@@ -295,6 +363,10 @@ impl Reading<'_> {
             self.contents.file_count += 1;
         } else if !is_dir {
             // Devices and fifos are never archived; a foreign archive's are skipped.
+            return Ok(());
+        }
+        // Counted and read, but a newer archive of the chain has it, or it was deleted since.
+        if self.chain.as_deref_mut().is_some_and(|c| !c.takes(rel)) {
             return Ok(());
         }
         let selected = match self.only.as_deref_mut() {
@@ -680,6 +752,7 @@ mod tests {
                 database_to: Some(&mut db),
                 preserve_owner: false,
                 only: None,
+                chain: None,
             },
         )
         .unwrap();
@@ -751,6 +824,7 @@ mod tests {
             Options {
                 extract_to: Some(dir.path()),
                 only: Some(&mut only),
+                chain: None,
                 ..Options::default()
             },
         )
@@ -782,6 +856,7 @@ mod tests {
             Options {
                 extract_to: Some(dir.path()),
                 only: Some(&mut only),
+                chain: None,
                 ..Options::default()
             },
         )

@@ -62,6 +62,7 @@ fn read_contained(archive: &[u8]) -> anyhow::Result<unpack::Contents> {
             database_to: Some(&mut db),
             preserve_owner: false,
             only: None,
+            chain: None,
         },
     );
     let outside = escaped(outer.path(), &target);
