@@ -730,12 +730,9 @@ fn grow_site(site: &WordPress, db: &MariaDb, size: Size) {
         std::fs::create_dir_all(&dir).expect("uploads");
         let len = ((1 + i % 4) * 1024 * 1024).min(left);
         let ext = ["jpg", "png", "webp", "mp4"][(i % 4) as usize];
-        // An odd seed per file: noise() sets the low bit, so seeds i + 1000 made each pair of
-        // files one stream, the shorter a prefix of the longer (a third of the media, which
-        // restic and borg deduplicated and real photos do not have).
         std::fs::write(
             dir.join(format!("media-{i:05}.{ext}")),
-            noise(2 * (i + 1000) + 1, len as usize),
+            noise(2 * (i + 1000) + 1, len as usize), // odd: i + 1000 gave pairs one stream
         )
         .expect("media");
         left -= len;

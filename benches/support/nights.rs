@@ -36,6 +36,7 @@ const DIFF: &str = "diff";
 const FULL: &str = "fullonly";
 const RESTIC: &str = "restic";
 const RESTIC2: &str = "restic2";
+const UNCHANGED: &str = "unchanged";
 const START: &str = "2026-12-01T03:00:00Z";
 const GROW_POSTS: u64 = 100;
 /// New uploads per night: 2 + 2 + 1 MiB.
@@ -51,6 +52,7 @@ struct Bench {
     bin: PathBuf,
     diff_home: PathBuf,
     full_home: PathBuf,
+    unchanged_home: PathBuf,
     dump: String,
     /// S3 credentials and restic's password, as `VAR=value ...` for sh.
     env: String,
@@ -95,6 +97,8 @@ struct Unchanged {
     /// `mariadb-dump | zstd -T0 -3` of the same database, in bytes.
     dump_zst: u64,
     restic_second: Step,
+    /// The night after the last, nothing changed that night, on the N-night bucket/repository.
+    diff_next: Step,
     restic_next: Step,
 }
 
@@ -154,7 +158,7 @@ fn setup(size: Size) -> Bench {
     let site = WordPress::install(&db, "bench");
     grow_site(&site, &db, size);
     let s3 = S3Server::start(KEY, SECRET);
-    for bucket in [DIFF, FULL, RESTIC, RESTIC2] {
+    for bucket in [DIFF, FULL, RESTIC, RESTIC2, UNCHANGED] {
         s3.create_bucket(bucket);
     }
     let work = tempfile::Builder::new()
@@ -180,6 +184,7 @@ fn setup(size: Size) -> Bench {
     );
     let diff_home = work.path().join("home-diff");
     let full_home = work.path().join("home-full");
+    let unchanged_home = work.path().join("home-unchanged");
     let (files_bytes, files) = tree_size(&site.path);
     let dump_bytes = crate::dump_cmd(&db, &site.db_name)
         .output()
@@ -193,6 +198,7 @@ fn setup(size: Size) -> Bench {
         bin: crate::util::bin(),
         diff_home,
         full_home,
+        unchanged_home,
         dump,
         env,
         defaults,
@@ -201,7 +207,7 @@ fn setup(size: Size) -> Bench {
     };
     home(&b, &b.diff_home, DIFF, true);
     home(&b, &b.full_home, FULL, false);
-    policy_check(&b);
+    home(&b, &b.unchanged_home, UNCHANGED, true);
     for repo in [RESTIC, RESTIC2] {
         sh(&format!(
             "{} restic -q -r {} init",
@@ -232,26 +238,6 @@ fn home(b: &Bench, home: &Path, bucket: &str, differential: bool) {
         config["differential"] = serde_json::from_str(POLICY).expect("policy");
     }
     std::fs::write(&path, config.to_string()).expect("config");
-}
-
-/// A binary older than differentials refuses the `differential` key: say so loudly and go on
-/// with full archives on both sides (the harness can then be tried before the feature lands).
-fn policy_check(b: &Bench) {
-    let out = Command::new(&b.bin)
-        .arg("--home")
-        .arg(&b.diff_home)
-        .args(["-q", "backup", "--dry-run", "--no-sync"])
-        .output()
-        .expect("wpbackup");
-    let said = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() && said.contains("differential") {
-        eprintln!(
-            "!! this wpbackup does not take `differential` ({}): both wpbackup columns are full-only",
-            said.trim()
-        );
-        std::fs::remove_dir_all(&b.diff_home).expect("home");
-        home(b, &b.diff_home, DIFF, false);
-    }
 }
 
 fn restic_repo(b: &Bench, bucket: &str) -> String {
@@ -365,7 +351,7 @@ fn night(b: &Bench, n: u32, full_stored: u64) -> Night {
     for (key, _) in previous {
         let _ = std::fs::remove_file(b.s3.object_path(FULL, &key));
     }
-    let archives = archives(b);
+    let archives = archives(b, DIFF);
     let kind = match chain(&archives, at).len() {
         0 => "?".to_string(),
         1 => "full".to_string(),
@@ -381,14 +367,14 @@ fn night(b: &Bench, n: u32, full_stored: u64) -> Night {
     }
 }
 
-/// wpbackup's archives in the `diff` bucket: time -> (key, base time).
-fn archives(b: &Bench) -> BTreeMap<DateTime<Utc>, (String, Option<DateTime<Utc>>)> {
+/// wpbackup's archives in `bucket`: time -> (key, base time).
+fn archives(b: &Bench, bucket: &str) -> BTreeMap<DateTime<Utc>, (String, Option<DateTime<Utc>>)> {
     let stamp = |s: &str| {
         chrono::NaiveDateTime::parse_from_str(s, "%Y%m%dT%H%M%SZ")
             .ok()
             .map(|t| t.and_utc())
     };
-    b.s3.objects(DIFF)
+    b.s3.objects(bucket)
         .into_iter()
         .filter_map(|(key, _)| {
             let file = key.rsplit('/').next()?.strip_prefix("bench_")?;
@@ -422,7 +408,7 @@ fn chain(
 /// The restore point with the longest chain (the latest of those), restored `runs` times by
 /// the floor and by `wpbackup restore --at`, then the two results compared.
 fn chain_restore(b: &Bench, rows: &[Night], runs: usize) -> ChainRestore {
-    let archives = archives(b);
+    let archives = archives(b, DIFF);
     let (night, at, keys) = rows
         .iter()
         .map(|r| (r.n, r.at, chain(&archives, r.at)))
@@ -497,7 +483,10 @@ fn floor_cmd(b: &Bench, keys: &[String], out: &Path, db_name: &str) -> String {
         } else {
             format!("cat {}", b.s3.object_path(DIFF, key).display())
         };
-        cmd += &format!("{fetch} | zstd -d -q | tar -x -C {} && ", out.display());
+        cmd += &format!(
+            "{fetch} | zstd -d -q | tar -x --warning=no-timestamp -C {} && ",
+            out.display()
+        );
     }
     cmd + &format!(
         "{{ [ ! -f {o}/deleted.nul ] || (cd {o} && xargs -0 -r rm -rf -- < deleted.nul); }} \
@@ -547,24 +536,30 @@ fn compare(b: &Bench, floor: &Path, ours: &Path, run: usize) -> Vec<String> {
     out
 }
 
-/// An unchanged night, 12 hours after `last`: wpbackup's differential, restic's next backup of
-/// the nightly repository, and restic's second backup of a fresh one.
+/// An unchanged site, 12 hours after `last`. Side by side from scratch (a bucket and a
+/// repository of their own): wpbackup's full then, timed, its differential with nothing
+/// changed; restic's first backup then, timed, its second. Then the night after the last one
+/// with nothing changed that night, on the N-night bucket and repository (for wpbackup a
+/// level 2 that still carries what changed since its level 1).
 fn unchanged(b: &Bench, last: DateTime<Utc>) -> Unchanged {
-    eprintln!("== an unchanged night");
+    eprintln!("== an unchanged site");
     let at = last + TimeDelta::hours(12);
-    let diff = timed(b, &wpbackup_backup(b, &b.diff_home, at), DIFF);
-    let members = archives(b)
+    sh(&wpbackup_backup(b, &b.unchanged_home, last)); // the full, untimed
+    let diff = timed(b, &wpbackup_backup(b, &b.unchanged_home, at), UNCHANGED);
+    let members = archives(b, UNCHANGED)
         .get(&at)
-        .map(|(key, _)| members(&b.s3.object_path(DIFF, key)));
+        .filter(|(_, base)| base.is_some())
+        .map(|(key, _)| members(&b.s3.object_path(UNCHANGED, key)));
     let dump_zst = sh(&format!("{} | zstd -T0 -3 -q | wc -c", b.dump))
         .trim()
         .parse()
         .unwrap_or(0);
-    let restic_next = timed(b, &restic_backup(b, RESTIC, at), RESTIC);
     sh(&restic_backup(b, RESTIC2, last)); // the first backup of the fresh repository, untimed
     let restic_second = timed(b, &restic_backup(b, RESTIC2, at), RESTIC2);
+    let diff_next = timed(b, &wpbackup_backup(b, &b.diff_home, at), DIFF);
+    let restic_next = timed(b, &restic_backup(b, RESTIC, at), RESTIC);
     eprintln!(
-        "   wpbackup {:.2} s, up {:.1} MiB ({} files, dump {:.1} MiB; dump | zstd -3: {:.1} MiB); restic second backup {:.2} s, next nightly {:.2} s",
+        "   wpbackup differential {:.2} s, up {:.2} MiB ({} files, dump {:.1} MiB; dump | zstd -3: {:.2} MiB); restic second backup {:.2} s, up {:.2} MiB",
         diff.wall,
         mib(diff.uploaded),
         members
@@ -573,13 +568,21 @@ fn unchanged(b: &Bench, last: DateTime<Utc>) -> Unchanged {
         mib(members.map(|m| m.1).unwrap_or(0)),
         mib(dump_zst),
         restic_second.wall,
-        restic_next.wall
+        mib(restic_second.uploaded),
+    );
+    eprintln!(
+        "   the night after the last, nothing changed: wpbackup {:.2} s, up {:.1} MiB; restic {:.2} s, up {:.1} MiB",
+        diff_next.wall,
+        mib(diff_next.uploaded),
+        restic_next.wall,
+        mib(restic_next.uploaded)
     );
     Unchanged {
         diff,
         members,
         dump_zst,
         restic_second,
+        diff_next,
         restic_next,
     }
 }
@@ -645,6 +648,41 @@ fn nights_table(b: &Bench, rows: &[Night]) -> String {
     md
 }
 
+/// The unchanged site's rows of the summary.
+fn unchanged_rows(u: &Unchanged, nights: usize) -> String {
+    let mut md = String::new();
+    md += &format!(
+        "| unchanged site (a bucket and a repository of their own; untimed first run): wpbackup's differential / restic's second backup, wall | {:.2} s / {:.2} s = {:.2}x | less than 1x | {} |\n",
+        u.diff.wall,
+        u.restic_second.wall,
+        u.diff.wall / u.restic_second.wall.max(0.001),
+        verdict(u.diff.ok && u.restic_second.ok && u.diff.wall < u.restic_second.wall)
+    );
+    md += &format!(
+        "| unchanged site: wpbackup uploaded (restic: {:.2} MiB) | {:.2} MiB: {} files, database.sql {:.1} MiB (`mariadb-dump \\| zstd -T0 -3` alone: {:.2} MiB) | the compressed dump + the manifest | {} |\n",
+        mib(u.restic_second.uploaded),
+        mib(u.diff.uploaded),
+        u.members
+            .map(|m| m.0.to_string())
+            .unwrap_or_else(|| "no differential archive:".into()),
+        mib(u.members.map(|m| m.1).unwrap_or(0)),
+        mib(u.dump_zst),
+        verdict(
+            u.members
+                .is_some_and(|(files, dump)| files == 0 && dump > 0)
+        )
+    );
+    md += &format!(
+        "| the night after night {n} with nothing changed that night, on the {n}-night bucket and repository: wpbackup / restic | {:.2} s, {:.1} MiB up / {:.2} s, {:.1} MiB up | (a level 2 holds what changed since its level 1) | |\n",
+        u.diff_next.wall,
+        mib(u.diff_next.uploaded),
+        u.restic_next.wall,
+        mib(u.restic_next.uploaded),
+        n = nights
+    );
+    md
+}
+
 fn verdict(ok: bool) -> &'static str {
     if ok { "met" } else { "**missed**" }
 }
@@ -682,28 +720,7 @@ fn summary(rows: &[Night], chain: &ChainRestore, u: &Unchanged) -> String {
         last.full.stored as f64 / one_full as f64,
         mib(last.full.stored)
     );
-    md += &format!(
-        "| unchanged night: wpbackup differential wall / restic's second backup (fresh repository) | {:.2} s / {:.2} s = {:.2}x (restic's next backup of the {}-night repository: {:.2} s) | less than 1x | {} |\n",
-        u.diff.wall,
-        u.restic_second.wall,
-        u.diff.wall / u.restic_second.wall.max(0.001),
-        rows.len(),
-        u.restic_next.wall,
-        verdict(u.diff.ok && u.restic_second.ok && u.diff.wall < u.restic_second.wall)
-    );
-    md += &format!(
-        "| unchanged night: wpbackup uploaded | {:.2} MiB: {} files, database.sql {:.1} MiB (`mariadb-dump \\| zstd -T0 -3` alone: {:.2} MiB) | the compressed dump + the manifest | {} |\n",
-        mib(u.diff.uploaded),
-        u.members
-            .map(|m| m.0.to_string())
-            .unwrap_or_else(|| "no archive:".into()),
-        mib(u.members.map(|m| m.1).unwrap_or(0)),
-        mib(u.dump_zst),
-        verdict(
-            u.members
-                .is_some_and(|(files, dump)| files == 0 && dump > 0)
-        )
-    );
+    md += &unchanged_rows(u, rows.len());
     md += &format!(
         "| restore of the longest chain (night {}: {} archives) / its floor, {} run(s), medians | {:.2} s / {:.2} s = {:.2}x | at most 1.3x | {} |\n",
         chain.night,
