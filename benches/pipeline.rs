@@ -4,6 +4,7 @@
 //! ```sh
 //! scripts/bench.sh                       # small workload, 3 runs (a few minutes)
 //! scripts/bench.sh --size full --runs 3  # 800 MiB media, 200 MiB code, 100,000 posts
+//! scripts/bench.sh --size full --nights 30  # differential backups against restic (issue 13)
 //! ```
 //!
 //! The workload is the test harness's real WordPress site (throwaway MariaDB, Debian's
