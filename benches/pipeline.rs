@@ -128,7 +128,11 @@ fn main() {
     if let Some(n) = arg("--nights").and_then(|n| n.parse().ok()) {
         // One restore run each unless --runs says otherwise: the nights are the long part.
         let runs = arg("--runs").and_then(|r| r.parse().ok()).unwrap_or(1);
-        append(&nights::run(size, n, runs), out_file.as_deref());
+        let policy = arg("--policy"); // config.json `differential`, JSON
+        append(
+            &nights::run(size, n, runs, policy.as_deref()),
+            out_file.as_deref(),
+        );
         return;
     }
     // `--only TEXT`: only the backup ways whose name holds TEXT (the floor always runs).

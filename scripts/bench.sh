@@ -24,7 +24,8 @@
 # longest chain (full + level 1 + level 2) against its floor (each archive zstd -d | tar -x in
 # turn, then mariadb < database.sql; --runs sets the runs, default 1) and an unchanged night
 # (wpbackup's differential against restic's second backup of the same site); the ratios
-# against issue 13's targets. --size full --nights 30 --runs 3 took 10 minutes and about 15 GB
+# against issue 13's targets. --policy JSON: another config.json "differential" to measure.
+# --size full --nights 30 --runs 3 took 10 minutes and about 15 GB
 # of temporary disk here (2 cores).
 #
 # Everything runs on loopback. Baselines that are not installed are installed from Debian's

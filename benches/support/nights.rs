@@ -41,7 +41,8 @@ const START: &str = "2026-12-01T03:00:00Z";
 const GROW_POSTS: u64 = 100;
 /// New uploads per night: 2 + 2 + 1 MiB.
 const GROW_FILES_MIB: [u64; 3] = [2, 2, 1];
-/// The policy measured (issue 13's example: monthly full, weekly level 1, daily level 2).
+/// The policy measured unless `--policy JSON` says otherwise (issue 13's example: monthly
+/// full, weekly level 1, daily level 2).
 const POLICY: &str = r#"{"full_every_days": 30, "level1_every_days": 7, "max_share_percent": 50}"#;
 
 struct Bench {
@@ -58,6 +59,8 @@ struct Bench {
     env: String,
     defaults: PathBuf,
     size: Size,
+    /// config.json `differential` of the differential homes.
+    policy: serde_json::Value,
     /// (files, bytes of files, bytes of dump) at night 1.
     workload: (u64, u64, u64),
 }
@@ -103,8 +106,9 @@ struct Unchanged {
 }
 
 /// Run the nights and return the markdown report.
-pub fn run(size: Size, nights: u32, runs: usize) -> String {
-    let b = setup(size);
+pub fn run(size: Size, nights: u32, runs: usize, policy: Option<&str>) -> String {
+    let policy = serde_json::from_str(policy.unwrap_or(POLICY)).expect("--policy: JSON");
+    let b = setup(size, policy);
     let mut rows: Vec<Night> = Vec::new();
     for n in 1..=nights {
         if n > 1 {
@@ -151,7 +155,7 @@ fn rfc3339(at: DateTime<Utc>) -> String {
 }
 
 /// The servers, the workload, wpbackup's two homes, restic's repositories.
-fn setup(size: Size) -> Bench {
+fn setup(size: Size, policy: serde_json::Value) -> Bench {
     eprintln!("== building the {} workload", size.name);
     let t = Instant::now();
     let db = MariaDb::start();
@@ -203,6 +207,7 @@ fn setup(size: Size) -> Bench {
         env,
         defaults,
         size,
+        policy,
         workload: (files, files_bytes, dump_bytes),
     };
     home(&b, &b.diff_home, DIFF, true);
@@ -235,7 +240,7 @@ fn home(b: &Bench, home: &Path, bucket: &str, differential: bool) {
         serde_json::from_slice(&std::fs::read(&path).expect("config")).expect("config");
     config["storage"][0]["bucket"] = bucket.into();
     if differential {
-        config["differential"] = serde_json::from_str(POLICY).expect("policy");
+        config["differential"] = b.policy.clone();
     }
     std::fs::write(&path, config.to_string()).expect("config");
 }
@@ -624,7 +629,8 @@ fn nights_table(b: &Bench, rows: &[Night]) -> String {
         GROW_POSTS
     );
     md += &format!(
-        "wpbackup: `\"differential\": {POLICY}`. restic 0.14: the site's directory and the dump written to a file beside it before each backup (the same `mariadb-dump` command; its time counted), `--time` of the night. Full-only wpbackup: no `differential`; each night's archive was uploaded to its own bucket, its size recorded and the previous night's deleted to save disk, so its \"stored\" is the sum of the sizes. Uploaded: what the night added to the bucket (restic: the repository's growth); stored: the bucket's total; MiB.\n\n"
+        "wpbackup: `\"differential\": {}`. restic 0.14: the site's directory and the dump written to a file beside it before each backup (the same `mariadb-dump` command; its time counted), `--time` of the night. Full-only wpbackup: no `differential`; each night's archive was uploaded to its own bucket, its size recorded and the previous night's deleted to save disk, so its \"stored\" is the sum of the sizes. Uploaded: what the night added to the bucket (restic: the repository's growth); stored: the bucket's total; MiB.\n\n",
+        b.policy
     );
     md += "| night | date | wpbackup archive | wpbackup uploaded | wpbackup stored | wpbackup wall | restic uploaded | restic stored | restic wall | full-only uploaded | full-only stored | full-only wall |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n";
     for r in rows {
