@@ -328,3 +328,44 @@ fn chains_survive_prune_and_a_missing_base_makes_a_full() {
     let out = f.run(&["verify", "--site", "blog"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 }
+
+#[test]
+fn an_encrypted_differential_restores_with_its_base() {
+    let f = Fixture::new("diff-age");
+    let keys_dir = tempfile::Builder::new()
+        .prefix("wpb-age")
+        .tempdir()
+        .unwrap();
+    let (identity, public) = crate::encryption::keygen(keys_dir.path());
+    f.write_config(config(
+        &f,
+        json!({ "encryption": { "recipients": [public] } }),
+    ));
+    prepare_the_site(&f);
+    let out = at_day(&f, 0, &["backup"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    change_the_site(&f);
+    let out = at_day(&f, 1, &["backup"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let k = keys(&f);
+    assert_eq!(k.len(), 2, "{k:?}");
+    assert!(
+        k[1].ends_with(".diff-20261101T030000Z.tar.zst.age"),
+        "{k:?}"
+    );
+    let id = identity.to_string_lossy().into_owned();
+    let out = f.run(&["verify", "--identity", &id]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+
+    let live = tree(&f.site.path);
+    std::fs::remove_dir_all(&f.site.path).unwrap();
+    std::fs::remove_dir_all(f.home().join("index")).unwrap();
+    let out = f.run(&["restore", "--site", "blog", "--yes", "--identity", &id]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(tree(&f.site.path), live);
+    // No index: the next run is a full archive again, and says why.
+    let out = at_day(&f, 2, &["backup"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no index"), "{}", stderr(&out));
+    assert!(keys(&f)[2].ends_with("blog_20261103T030000Z.tar.zst.age"));
+}
