@@ -5,6 +5,7 @@
 //!
 //! ```sh
 //! scripts/soak.sh --runs 300 --seed 15 --minutes 30
+//! scripts/soak.sh --differential     # differential archives on; a site changes every run
 //! ```
 //!
 //! Runs only under `cargo bench` (which passes `--bench`): `cargo test --all-targets` builds it
@@ -37,7 +38,7 @@ use serde_json::json;
 use checks::{Found, Places};
 use faults::{Fault, Rng, Servers};
 use report::Stats;
-use world::{SITES, World, build_world, write_config};
+use world::{SITES, World, build_world, churn, write_config};
 
 /// The disk-full fault: no file of wpbackup may grow past this (EFBIG, as ENOSPC).
 const DISK_LIMIT: u64 = 3 * 1024 * 1024;
@@ -55,9 +56,17 @@ fn main() {
     let seed: u64 = arg("--seed").and_then(|r| r.parse().ok()).unwrap_or(15);
     let minutes: u64 = arg("--minutes").and_then(|r| r.parse().ok()).unwrap_or(30);
     let out_file = arg("--out").map(PathBuf::from);
-    eprintln!("== soak: seed {seed}, at most {runs} runs, at most {minutes} minutes");
+    eprintln!(
+        "== soak: seed {seed}, at most {runs} runs, at most {minutes} minutes{}",
+        if args.iter().any(|a| a == "--differential") {
+            ", differential archives on"
+        } else {
+            ""
+        }
+    );
     let started = Instant::now();
-    let mut world = build_world();
+    let differential = args.iter().any(|a| a == "--differential");
+    let mut world = build_world(differential);
     eprintln!(
         "   servers and sites up in {:.0} s",
         started.elapsed().as_secs_f64()
@@ -73,6 +82,9 @@ fn main() {
         let typical = stats.mean_clean_run().max(Duration::from_millis(500));
         let delay = typical.mul_f64(rng.below(1000) as f64 / 1000.0);
         stats.runs += 1;
+        if differential {
+            churn(&world, stats.runs);
+        }
         *stats.faults.entry(fault).or_default() += 1;
         let broken_before = stats.broken.len();
         one_round(&mut world, fault, delay, &mut stats, &mut allowed);
@@ -95,7 +107,10 @@ fn main() {
         damage(&world);
     }
     final_check(&world, &mut stats);
-    let table = report::table(&stats, seed, started.elapsed());
+    let mut table = report::table(&stats, seed, started.elapsed());
+    if differential {
+        table = table.replacen(" min\n", " min, differential archives on\n", 1);
+    }
     println!("{table}");
     if let Some(path) = out_file {
         let mut file = std::fs::OpenOptions::new()

@@ -6,6 +6,7 @@
 # Prints a table and appends it to RELIABILITY.md.
 #
 #   scripts/soak.sh [--runs N] [--seed S] [--minutes M]     # defaults: 300 runs, seed 15, 30 min
+#   scripts/soak.sh --differential ...   # config.json `differential: {}`, a site changed each run
 #
 # Everything runs on loopback, on the test harness's servers (MariaDB, php, s3s-fs, miniflare).
 set -euo pipefail

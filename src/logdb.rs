@@ -544,6 +544,29 @@ impl LogDb {
 mod tests {
     use super::*;
 
+    /// The row from before differential archives reads as full; the new one as written.
+    fn assert_kinds(db: &LogDb) {
+        let kinds: Vec<(String, Option<String>, Option<String>)> = db
+            .conn()
+            .prepare("SELECT filename, kind, base_key FROM s3_archives ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            kinds,
+            [
+                ("s/a/a_0.tar.zst".into(), Some("full".into()), None),
+                (
+                    "s/a/a_1.tar.zst".into(),
+                    Some("differential".into()),
+                    Some("s/a/a_0.tar.zst".into())
+                )
+            ]
+        );
+    }
+
     #[test]
     fn migrates_an_original_database() {
         let dir = tempfile::tempdir().unwrap();
@@ -595,26 +618,7 @@ mod tests {
             base_key: Some("s/a/a_0.tar.zst"),
         })
         .unwrap();
-        // The row from before differential archives reads as full; the new one as written.
-        let kinds: Vec<(String, Option<String>, Option<String>)> = db
-            .conn()
-            .prepare("SELECT filename, kind, base_key FROM s3_archives ORDER BY id")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert_eq!(
-            kinds,
-            [
-                ("s/a/a_0.tar.zst".into(), Some("full".into()), None),
-                (
-                    "s/a/a_1.tar.zst".into(),
-                    Some("differential".into()),
-                    Some("s/a/a_0.tar.zst".into())
-                )
-            ]
-        );
+        assert_kinds(&db);
         let known = db.known_archives().unwrap();
         assert!(known.contains(&("s/a/a_1.tar.zst".to_string(), "b".to_string())));
         assert_eq!(

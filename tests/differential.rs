@@ -165,6 +165,52 @@ fn assert_only_the_changes(f: &Fixture, k: &[String]) -> (std::path::PathBuf, st
     (full, diff)
 }
 
+/// A drill of the restore point (both archives) boots WordPress from it, and `restore --only`
+/// takes a file from the full and one from the differential.
+fn drill_and_restore_only(f: &Fixture) {
+    // A drill restores the restore point (both archives) and boots WordPress from it.
+    let scratch = tempfile::Builder::new()
+        .prefix("wpb-drill")
+        .tempdir()
+        .unwrap();
+    let out = f
+        .cmd(&["drill"])
+        .env("MYSQL_UNIX_PORT", &f.db.socket)
+        .env("TMPDIR", scratch.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    // `restore --only`: a file the full holds and one the differential changed.
+    let only = tempfile::Builder::new()
+        .prefix("wpb-only")
+        .tempdir()
+        .unwrap();
+    let mut cmd = f.cmd(&["restore", "--site", "blog", "--yes", "--to"]);
+    cmd.arg(only.path()).args([
+        "--only",
+        "wp-includes/version.php",
+        "--only",
+        "wp-content/plugins/wpb-test",
+    ]);
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read(only.path().join("wp-includes/version.php")).unwrap(),
+        std::fs::read(f.site.path.join("wp-includes/version.php")).unwrap()
+    );
+    assert_eq!(
+        std::fs::read_to_string(only.path().join("wp-content/plugins/wpb-test/wpb-test.php"))
+            .unwrap(),
+        "<?php // version 2, edited after the full backup\n"
+    );
+}
+
 #[test]
 fn a_differential_holds_only_the_changes_and_a_new_server_restores_it_from_the_bucket() {
     let f = Fixture::new("diff");
@@ -189,24 +235,7 @@ fn a_differential_holds_only_the_changes_and_a_new_server_restores_it_from_the_b
     let out = f.run(&["verify", "--site", "blog"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     assert!(stdout(&out).contains("base "), "{}", stdout(&out));
-    // A drill restores the restore point (both archives) and boots WordPress from it.
-    let scratch = tempfile::Builder::new()
-        .prefix("wpb-drill")
-        .tempdir()
-        .unwrap();
-    let out = f
-        .cmd(&["drill"])
-        .env("MYSQL_UNIX_PORT", &f.db.socket)
-        .env("TMPDIR", scratch.path())
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    drill_and_restore_only(&f);
 
     // By hand, with plain tar: the same tree as the site.
     let by_hand = tempfile::Builder::new()
@@ -298,4 +327,45 @@ fn chains_survive_prune_and_a_missing_base_makes_a_full() {
     assert_eq!(keys(&f), k);
     let out = f.run(&["verify", "--site", "blog"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
+
+#[test]
+fn an_encrypted_differential_restores_with_its_base() {
+    let f = Fixture::new("diff-age");
+    let keys_dir = tempfile::Builder::new()
+        .prefix("wpb-age")
+        .tempdir()
+        .unwrap();
+    let (identity, public) = crate::encryption::keygen(keys_dir.path());
+    f.write_config(config(
+        &f,
+        json!({ "encryption": { "recipients": [public] } }),
+    ));
+    prepare_the_site(&f);
+    let out = at_day(&f, 0, &["backup"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    change_the_site(&f);
+    let out = at_day(&f, 1, &["backup"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let k = keys(&f);
+    assert_eq!(k.len(), 2, "{k:?}");
+    assert!(
+        k[1].ends_with(".diff-20261101T030000Z.tar.zst.age"),
+        "{k:?}"
+    );
+    let id = identity.to_string_lossy().into_owned();
+    let out = f.run(&["verify", "--identity", &id]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+
+    let live = tree(&f.site.path);
+    std::fs::remove_dir_all(&f.site.path).unwrap();
+    std::fs::remove_dir_all(f.home().join("index")).unwrap();
+    let out = f.run(&["restore", "--site", "blog", "--yes", "--identity", &id]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(tree(&f.site.path), live);
+    // No index: the next run is a full archive again, and says why.
+    let out = at_day(&f, 2, &["backup"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no index"), "{}", stderr(&out));
+    assert!(keys(&f)[2].ends_with("blog_20261103T030000Z.tar.zst.age"));
 }

@@ -217,7 +217,10 @@ pub fn leftovers(p: &Places) -> Vec<String> {
             let name = e.file_name().to_string_lossy().into_owned();
             if path.is_dir() {
                 stack.push(path);
-            } else if name.starts_with("wpbackup-my-") || name.contains(".partial-") {
+            } else if name.starts_with("wpbackup-my-")
+                || name.contains(".partial-")
+                || name.starts_with(".index-")
+            {
                 out.push(format!("left file: {}", path.display()));
             }
         }

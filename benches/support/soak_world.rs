@@ -28,9 +28,11 @@ pub struct World {
     pub home: TempDir,
     pub store: TempDir,
     pub logs: TempDir,
+    /// config.json turns differential archives on (`--differential`).
+    pub differential: bool,
 }
 
-pub fn build_world() -> World {
+pub fn build_world(differential: bool) -> World {
     let db = MariaDb::start();
     let sites: Vec<WordPress> = SITES.iter().map(|n| WordPress::install(&db, n)).collect();
     // One site big enough for a multipart upload (parts of 5 MiB).
@@ -55,11 +57,21 @@ pub fn build_world() -> World {
         home: tmp("wpb-soak-home"),
         store: tmp("wpb-soak-store"),
         logs: tmp("wpb-soak-logs"),
+        differential,
     };
     std::fs::create_dir(world.tmp()).expect("TMPDIR of the runs");
     write_env(&world);
     write_config(&world, false);
     world
+}
+
+/// With differentials on, what changes in a site between runs: a new upload in the second
+/// site, and the one of three runs before deleted.
+pub fn churn(w: &World, run: usize) {
+    let dir = w.sites[1].path.join("wp-content/uploads");
+    std::fs::create_dir_all(&dir).expect("uploads");
+    std::fs::write(dir.join(format!("soak-{run}.txt")), format!("run {run}\n")).expect("upload");
+    let _ = std::fs::remove_file(dir.join(format!("soak-{}.txt", run.saturating_sub(3))));
 }
 
 impl World {
@@ -134,13 +146,16 @@ pub fn write_config(w: &World, disk_first: bool) {
         .zip(SITES)
         .map(|(s, name)| json!({ "name": name, "path": s.path }))
         .collect();
-    let config = json!({
+    let mut config = json!({
         "server_id": "soak",
         "sites": sites,
         "storage": storage,
         "upload": { "part_size_mib": 5, "timeout_secs": 3, "connect_timeout_secs": 2, "max_attempts": 2 },
         "database": { "connect_timeout_secs": 2, "stall_timeout_secs": 3 },
     });
+    if w.differential {
+        config["differential"] = json!({});
+    }
     let text = serde_json::to_string_pretty(&config).expect("config json");
     std::fs::write(w.home.path().join("config.json"), text).expect("write config.json");
 }

@@ -126,6 +126,14 @@ pub fn save(home: &Path, site: &str, index: &Index) -> anyhow::Result<()> {
         .mode(0o700)
         .create(dir)
         .with_context(|| format!("cannot create {}", dir.display()))?;
+    // What a killed run left half-written (runs are one at a time: the run lock).
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(".index-") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
     let mut tmp = tempfile::Builder::new()
         .prefix(".index-")
         .tempfile_in(dir)

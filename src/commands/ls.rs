@@ -41,6 +41,14 @@ pub fn run(ctx: &Context, args: &LsArgs) -> anyhow::Result<Outcome> {
         identities.as_ref(),
     )?;
     print(ctx, &key, st.name(), &source, &entries)?;
+    if let Some(base) = crate::storage::catalog::parse_key(&key).and_then(|n| n.base)
+        && !ctx.quiet
+    {
+        eprintln!(
+            "{key} is a differential archive: it holds what changed since its base of {} UTC (`wpbackup ls --at` that time lists the rest); `restore --only` takes each path from the archive of the chain that holds it",
+            base.format("%Y-%m-%d %H:%M:%S")
+        );
+    }
     Ok(Outcome::Ok)
 }
 

@@ -21,7 +21,10 @@ use crate::crypt::Identities;
 use crate::error::UsageError;
 use crate::logdb::LogDb;
 use crate::output;
-use crate::restore::unpack::{self, Selection};
+use std::sync::{Arc, Mutex};
+
+use crate::manifest::Base;
+use crate::restore::unpack::{self, Chain, Selection};
 use crate::restore::{Confirm, choose_archive, fetch};
 use crate::storage::Storage;
 use crate::storage::catalog::Choice;
@@ -150,9 +153,23 @@ struct Extract {
     identities: Option<Identities>,
 }
 
+/// What the extraction has found so far, across the archives of a restore point.
+#[derive(Default)]
+struct Found {
+    selection: Option<Selection>,
+    chain: Chain,
+}
+
+type Shared = Arc<Mutex<Found>>;
+
+fn lock(f: &Mutex<Found>) -> std::sync::MutexGuard<'_, Found> {
+    f.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 impl Extract {
     /// Download, extract, check, and move into place (asking `confirm` first when files of
-    /// DIR would be replaced).
+    /// DIR would be replaced). A differential archive's bases follow, newest first, from the
+    /// storage it came from, for the paths it does not hold itself.
     fn restore(
         self,
         rt: &tokio::runtime::Runtime,
@@ -166,8 +183,32 @@ impl Extract {
             self.to.clone(),
             self.paths.clone(),
         );
-        let got = fetch::first_intact(rt, &key, holders, logdb, None, move |r| self.run(r))?;
-        let (staging, selection) = got.value;
+        let found: Shared = Arc::default();
+        let (job, f) = (self.clone(), found.clone());
+        let got = fetch::first_intact(rt, &key, holders, logdb, None, move |r| job.run(r, &f))?;
+        let (staging, mut next) = got.value;
+        let holder: Vec<&dyn Storage> = holders
+            .iter()
+            .copied()
+            .filter(|s| s.name() == got.storage)
+            .collect();
+        let mut size = got.size;
+        while let Some(base) = next.take() {
+            let (job, f, dir) = (self.clone(), found.clone(), staging.path().to_path_buf());
+            let b = fetch::first_intact(rt, &base.key, &holder, logdb, Some(&base.sha256), {
+                let key = base.key.clone();
+                move |r| job.run_base(r, &key, &dir, &f)
+            })
+            .with_context(|| format!("{key} is a differential archive on {}", base.key))?;
+            size += b.size;
+            next = b.value;
+        }
+        let found = std::mem::take(&mut *lock(&found));
+        found.chain.finish()?;
+        let selection = found
+            .selection
+            .unwrap_or_else(|| Selection::new(Vec::new()));
+        self.ensure_found(&selection)?;
         let moves = plan_moves(&staging.path().join("files"), &to)?;
         if !moves.replacing.is_empty() {
             confirm(&[replacing(&moves.replacing, &to)])?;
@@ -177,7 +218,7 @@ impl Extract {
             site,
             key,
             storage: got.storage,
-            archive_bytes: got.size,
+            archive_bytes: size,
             sha256_source: got.expected.source,
             to,
             paths,
@@ -190,27 +231,68 @@ impl Extract {
 
     /// Extract the selected paths of the archive read from `archive` into a new private
     /// directory inside DIR (removed when dropped); fails unless the archive matches its
-    /// manifest and holds every path.
-    fn run(&self, archive: &mut dyn Read) -> anyhow::Result<(TempDir, Selection)> {
+    /// manifest. Also its base, when it is a differential archive.
+    fn run(
+        &self,
+        archive: &mut dyn Read,
+        found: &Mutex<Found>,
+    ) -> anyhow::Result<(TempDir, Option<Base>)> {
         let staging = tempfile::Builder::new()
             .prefix(".wpbackup-only-")
             .tempdir_in(&self.to)
             .with_context(|| format!("cannot create a directory in {}", self.to.display()))?;
-        let mut selection = Selection::new(self.paths.clone());
+        let mut found = lock(found);
+        *found = Found {
+            selection: Some(Selection::new(self.paths.clone())),
+            chain: Chain::default(),
+        };
+        let base = self.read(archive, &self.key, staging.path(), &mut found)?;
+        Ok((staging, base))
+    }
+
+    /// A base of the restore point, into the staging directory `dir`; and its own base.
+    fn run_base(
+        &self,
+        archive: &mut dyn Read,
+        key: &str,
+        dir: &Path,
+        found: &Mutex<Found>,
+    ) -> anyhow::Result<Option<Base>> {
+        self.read(archive, key, dir, &mut lock(found))
+    }
+
+    /// Read one archive of the chain into `dir`, checked against its manifest.
+    fn read(
+        &self,
+        archive: &mut dyn Read,
+        key: &str,
+        dir: &Path,
+        found: &mut Found,
+    ) -> anyhow::Result<Option<Base>> {
+        let Found { selection, chain } = found;
         let contents = unpack::read(
-            crate::crypt::open(archive, &self.key, self.identities.as_ref())?,
+            crate::crypt::open(archive, key, self.identities.as_ref())?,
             unpack::Options {
-                extract_to: Some(staging.path()),
+                extract_to: Some(dir),
                 database_to: None,
                 preserve_owner: unsafe { libc::geteuid() } == 0,
-                only: Some(&mut selection),
-                chain: None,
+                only: selection.as_mut(),
+                chain: Some(chain),
             },
         )?;
         let problems = contents.problems();
         if !problems.is_empty() {
-            bail!("the archive is not whole: {}", problems.join("; "));
+            bail!("the archive {key} is not whole: {}", problems.join("; "));
         }
+        let differential = contents.manifest.and_then(|m| m.differential);
+        if let Some(d) = &differential {
+            chain.want(&d.paths);
+        }
+        Ok(differential.map(|d| d.base))
+    }
+
+    /// Every path asked for was in the restore point.
+    fn ensure_found(&self, selection: &Selection) -> anyhow::Result<()> {
         let missing: Vec<String> = selection
             .missing()
             .iter()
@@ -227,7 +309,7 @@ impl Extract {
                 under.display()
             );
         }
-        Ok((staging, selection))
+        Ok(())
     }
 }
 

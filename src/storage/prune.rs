@@ -211,3 +211,49 @@ fn item(
         why,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::ObjectInfo;
+
+    fn listed(key: &str) -> Listed {
+        Listed {
+            info: ObjectInfo {
+                key: key.into(),
+                size: 1,
+                last_modified: None,
+                sha256: None,
+            },
+            name: catalog::parse_key(key).unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_kept_differential_keeps_its_whole_chain_and_nothing_else() {
+        // Newest first: level 2 on level 1 on a full; an older full; a level 1 on that one.
+        let archives = [
+            listed("s/a/a_20261110T000000Z.diff-20261108T000000Z.tar.zst"),
+            listed("s/a/a_20261109T000000Z.diff-20261101T000000Z.tar.zst"),
+            listed("s/a/a_20261108T000000Z.diff-20261101T000000Z.tar.zst"),
+            listed("s/a/a_20261101T000000Z.tar.zst"),
+            listed("s/a/a_20261020T000000Z.diff-20261001T000000Z.tar.zst"),
+            listed("s/a/a_20261001T000000Z.tar.zst"),
+        ];
+        let mut reasons = vec![
+            vec!["last".to_string()],
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+        ];
+        keep_bases(&archives, &mut reasons);
+        let kept: Vec<bool> = reasons.iter().map(|r| !r.is_empty()).collect();
+        assert_eq!(kept, [true, false, true, true, false, false]);
+        assert_eq!(
+            reasons[2],
+            ["base of a_20261110T000000Z.diff-20261108T000000Z.tar.zst"]
+        );
+    }
+}

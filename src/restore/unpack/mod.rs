@@ -59,9 +59,12 @@ pub struct Chain {
 }
 
 impl Chain {
-    /// After the newest archive: take from its bases only these paths.
+    /// After the newest archive: take from its bases only these paths (the newest
+    /// archive's; a base's own list, given later, changes nothing).
     pub fn want(&mut self, paths: &[String]) {
-        self.wanted = Some(paths.iter().cloned().collect());
+        if self.wanted.is_none() {
+            self.wanted = Some(paths.iter().cloned().collect());
+        }
     }
 
     /// Whether this archive's entry at `rel` (under `files/`) belongs in the restore point.
