@@ -35,7 +35,7 @@ fn at_day(f: &Fixture, day: u32, args: &[&str]) -> Output {
     out
 }
 
-/// Config with differentials on (the defaults: a full every 30 days, a level 1 every 7).
+/// Config with differentials on (the defaults: a full every 30 days, a level 1 every 6).
 fn config(f: &Fixture, extra: Value) -> Value {
     let mut c = f.default_config();
     c["differential"] = json!({});
