@@ -16,8 +16,8 @@
 # site deterministically (~5 MiB of new incompressible uploads, 100 posts with a comment and a
 # meta row each) and the nights are simulated (WPBACKUP_NOW, restic --time: night n is
 # 2026-12-01T03:00Z + n-1 days). Each night runs, against the same S3 server, one bucket each:
-# wpbackup with differentials (config "differential": monthly full, weekly level 1, daily
-# level 2), restic (the site's directory and the dump written to a file beside it before each
+# wpbackup with differentials (config "differential": its defaults, a full every 30 days, a
+# level 1 every 6, level 2 on the other nights), restic (the site's directory and the dump written to a file beside it before each
 # backup: both tools get the same files and the same dump) and full-only wpbackup (its
 # archive really uploaded, its size recorded, the previous night's deleted to save disk).
 # The table: bytes uploaded and stored and wall time night by night; then the restore of the
