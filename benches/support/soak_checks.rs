@@ -151,7 +151,12 @@ pub fn archives(
     found: &mut Found,
 ) {
     for (key, storage, size, sha) in rows {
-        found.landed.push(storage.clone());
+        let kind = if key.contains(".diff-") {
+            "differential"
+        } else {
+            "full"
+        };
+        found.landed.push(format!("{storage} {kind}"));
         let Some((_, root)) = p.bucket_roots.iter().find(|(n, _)| n == storage) else {
             found
                 .broken

@@ -66,7 +66,7 @@ pub fn table(stats: &Stats, seed: u64, took: Duration) -> String {
         list(&stats.results)
     ));
     t.push_str(&format!(
-        "| archives of faulted runs, by storage | {} |\n",
+        "| archives of faulted runs, by storage and kind | {} |\n",
         list(&stats.landed)
     ));
     for (fault, n) in &stats.faults {
