@@ -279,7 +279,7 @@ pub fn list_all(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -295,7 +295,8 @@ mod tests {
         );
     }
 
-    fn listed(key: &str) -> Listed {
+    /// `key` as a listing of one byte would give it (tests of this and other modules).
+    pub(crate) fn listed(key: &str) -> Listed {
         Listed {
             info: ObjectInfo {
                 key: key.into(),

@@ -215,19 +215,7 @@ fn item(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::ObjectInfo;
-
-    fn listed(key: &str) -> Listed {
-        Listed {
-            info: ObjectInfo {
-                key: key.into(),
-                size: 1,
-                last_modified: None,
-                sha256: None,
-            },
-            name: catalog::parse_key(key).unwrap(),
-        }
-    }
+    use crate::storage::catalog::tests::listed;
 
     #[test]
     fn a_kept_differential_keeps_its_whole_chain_and_nothing_else() {
