@@ -14,7 +14,7 @@ missing=()
 command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || missing+=(mariadb-server)
 command -v mariadb-dump >/dev/null 2>&1 || missing+=(mariadb-client)
 command -v php >/dev/null 2>&1 || missing+=(php-cli)
-{ command -v php >/dev/null 2>&1 && php -m 2>/dev/null | grep -qi '^mysqli$'; } || missing+=(php-mysql)
+{ command -v php >/dev/null 2>&1 && php -m 2>/dev/null | grep -i '^mysqli$' >/dev/null; } || missing+=(php-mysql)
 [ -f /usr/share/wordpress/wp-settings.php ] || missing+=(wordpress)
 # A theme is only "recommended" by Debian's wordpress; without one the front page is empty.
 [ -d /usr/share/wordpress/wp-content/themes/twentytwentythree ] || missing+=(wordpress-theme-twentytwentythree)
@@ -57,25 +57,23 @@ if [ ! -f dashboard/node_modules/.package-lock.json ] \
   npm ci --prefix dashboard --no-audit --no-fund --loglevel=error
 fi
 
-# --- aiosmtpd, the SMTP test server (tests/smtp/.pylib) --------------------------------------
-AIOSMTPD_VERSION=1.4.6
-if [ ! -f "tests/smtp/.pylib/aiosmtpd-$AIOSMTPD_VERSION.dist-info/METADATA" ]; then
-  log "installing aiosmtpd $AIOSMTPD_VERSION into tests/smtp/.pylib"
-  rm -rf tests/smtp/.pylib
-  PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check --target tests/smtp/.pylib \
-    "aiosmtpd==$AIOSMTPD_VERSION"
-fi
-
-# --- moto's S3 server, the storage suite's second S3 implementation (tests/moto/.pylib) ------
+# --- python test servers, each pinned, in a directory of its own ---------------------------
+# pip_into DIR NAME VERSION [EXTRA]: NAME==VERSION (NAME[EXTRA]) into DIR, unless there.
+pip_into() {
+  local dir="$1" name="$2" version="$3" spec="$2"
+  [ -n "${4:-}" ] && spec="$2[$4]"
+  [ -f "$dir/$name-$version.dist-info/METADATA" ] && return 0
+  log "installing $spec $version into $dir"
+  rm -rf "$dir"
+  PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check \
+    --target "$dir" "$spec==$version"
+}
+# aiosmtpd: the SMTP test server.
+pip_into tests/smtp/.pylib aiosmtpd 1.4.6
+# moto's S3 server, the storage suite's second S3 implementation (about a minute, once).
 # 5.1.22: moto 5.2's new serializer answers CompleteMultipartUpload with a root element
 # the AWS SDKs for Rust reject (docs/storage.md).
-MOTO_VERSION=5.1.22
-if [ ! -f "tests/moto/.pylib/moto-$MOTO_VERSION.dist-info/METADATA" ]; then
-  log "installing moto[server] $MOTO_VERSION into tests/moto/.pylib (about a minute, once)"
-  rm -rf tests/moto/.pylib
-  PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check --target tests/moto/.pylib \
-    "moto[server]==$MOTO_VERSION"
-fi
+pip_into tests/moto/.pylib moto 5.1.22 server
 
 # --- s3s-fs, the S3-compatible test server ---------------------------------------------------
 CARGO_BIN="${CARGO_HOME:-$HOME/.cargo}/bin"
