@@ -302,7 +302,7 @@ fn spawn_backup(p: &Places, fault: Fault, log: &Path) -> Child {
         .stderr(err)
         .process_group(0);
     if fault == Fault::DiskFull {
-        limit_file_size(&mut cmd, DISK_LIMIT);
+        util::limit_file_size(&mut cmd, DISK_LIMIT);
     }
     cmd.spawn().expect("start wpbackup backup")
 }
@@ -349,24 +349,6 @@ fn strike(
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
             Err(e) => return Err(format!("wait for wpbackup: {e}")),
         }
-    }
-}
-
-/// No file of the process may grow past `limit` bytes: writes fail with EFBIG, as they fail
-/// with ENOSPC on a full disk.
-fn limit_file_size(cmd: &mut Command, limit: u64) {
-    unsafe {
-        cmd.pre_exec(move || {
-            let lim = libc::rlimit {
-                rlim_cur: limit,
-                rlim_max: limit,
-            };
-            if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-            Ok(())
-        });
     }
 }
 

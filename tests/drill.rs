@@ -172,12 +172,7 @@ fn a_drill_proves_the_site_restorable_from_the_bucket_alone() {
 
 /// A fixture whose archives go to a local directory, where they are easy to doctor.
 fn local_fixture(name: &str) -> (Fixture, tempfile::TempDir) {
-    let f = Fixture::new(name);
-    let store = tempfile::tempdir().unwrap();
-    let mut config = f.default_config();
-    config["storage"] =
-        json!([{ "name": "disk", "type": "local", "priority": 1, "path": store.path() }]);
-    f.write_config(config);
+    let (f, store) = Fixture::with_local_storage(name);
     let out = f.run(&["backup"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     (f, store)

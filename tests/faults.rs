@@ -5,7 +5,6 @@
 //! (exit status, backup_log row), and that the next run works.
 
 use std::net::TcpListener;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Output};
@@ -399,7 +398,7 @@ fn a_local_storage_out_of_space_is_a_clear_error_and_leaves_no_partial_file() {
     // with EFBIG, as they fail with ENOSPC on a full disk.
     let mut cmd = f.cmd(&["backup"]);
     cmd.env("TMPDIR", tmp.path()).env("PATH", path);
-    limit_file_size(&mut cmd, 2 * 1024 * 1024);
+    crate::util::limit_file_size(&mut cmd, 2 * 1024 * 1024);
     let (status, text) = output_bounded(&mut cmd, "out of space");
     assert_eq!(status.code(), Some(1), "{text}");
     let rows = f.rows();
@@ -417,23 +416,6 @@ fn a_local_storage_out_of_space_is_a_clear_error_and_leaves_no_partial_file() {
     assert!(f.archive_rows().is_empty());
 }
 
-/// Run `cmd` with no file allowed past `limit` bytes (EFBIG, as ENOSPC on a full disk).
-fn limit_file_size(cmd: &mut Command, limit: u64) {
-    unsafe {
-        cmd.pre_exec(move || {
-            let lim = libc::rlimit {
-                rlim_cur: limit,
-                rlim_max: limit,
-            };
-            if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-            Ok(())
-        });
-    }
-}
-
 #[test]
 fn a_temporary_directory_out_of_space_is_a_clear_error_and_leaves_nothing() {
     let f = Fixture::new("tmpfull");
@@ -447,7 +429,7 @@ fn a_temporary_directory_out_of_space_is_a_clear_error_and_leaves_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let mut cmd = f.cmd(&["backup"]);
     cmd.env("TMPDIR", tmp.path());
-    limit_file_size(&mut cmd, 1024 * 1024);
+    crate::util::limit_file_size(&mut cmd, 1024 * 1024);
     let (status, text) = output_bounded(&mut cmd, "temporary directory full");
     assert_eq!(status.code(), Some(1), "{text}");
     let rows = f.rows();

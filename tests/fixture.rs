@@ -63,6 +63,18 @@ impl Fixture {
         f
     }
 
+    /// A fixture whose one storage is the local directory returned beside it (its archives
+    /// are files, easy to doctor or to swap for FIFOs).
+    pub fn with_local_storage(site_name: &str) -> (Fixture, TempDir) {
+        let f = Fixture::new(site_name);
+        let store = tempfile::tempdir().expect("store tempdir");
+        let mut config = f.default_config();
+        config["storage"] =
+            json!([{ "name": "disk", "type": "local", "priority": 1, "path": store.path() }]);
+        f.write_config(config);
+        (f, store)
+    }
+
     pub fn home(&self) -> &Path {
         self.home.path()
     }

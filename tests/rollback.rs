@@ -356,17 +356,6 @@ fn open_when_read(path: &Path, child: &mut Child, log: &Path) -> std::fs::File {
     opened.into_inner().expect("opened")
 }
 
-/// A fixture whose one storage is a local directory (its archives can be swapped for FIFOs).
-fn with_a_local_storage(name: &str) -> (Fixture, TempDir) {
-    let f = Fixture::new(name);
-    let store = tempfile::tempdir().unwrap();
-    let mut config = f.default_config();
-    config["storage"] =
-        json!([{ "name": "disk", "type": "local", "priority": 1, "path": store.path() }]);
-    f.write_config(config);
-    (f, store)
-}
-
 /// Run `cmd`, which reads the FIFO `archive`: feed it the first 4 KiB of `bytes`, send `sig`,
 /// and wait for it to end. Its exit status and everything it printed.
 fn signalled_mid_read(
@@ -410,7 +399,7 @@ fn archive_through_a_pipe(f: &Fixture, store: &Path) -> (String, PathBuf, Vec<u8
 
 #[test]
 fn a_restore_only_stopped_by_sigterm_writes_nothing_into_its_directory() {
-    let (f, store) = with_a_local_storage("rollback-only");
+    let (f, store) = Fixture::with_local_storage("rollback-only");
     let (key, archive, bytes) = archive_through_a_pipe(&f, store.path());
     let to = tempfile::tempdir().unwrap();
     std::fs::write(to.path().join("mine.txt"), "kept").unwrap();
@@ -452,7 +441,7 @@ fn a_restore_only_stopped_by_sigterm_writes_nothing_into_its_directory() {
 
 #[test]
 fn a_verify_stopped_by_sigint_gives_no_verdict_and_leaves_nothing() {
-    let (f, store) = with_a_local_storage("rollback-verify");
+    let (f, store) = Fixture::with_local_storage("rollback-verify");
     let (key, archive, bytes) = archive_through_a_pipe(&f, store.path());
     let tmp = run_tmp(&f);
     let mut cmd = f.cmd(&["verify", "--archive", &key]);

@@ -162,3 +162,22 @@ pub fn freeze(pid: u32) {
     let r = unsafe { libc::kill(-(pid as i32), libc::SIGSTOP) };
     assert_eq!(r, 0, "cannot stop process group {pid}");
 }
+
+/// No file of the process may grow past `limit` bytes: writes fail with EFBIG, as they fail
+/// with ENOSPC on a full disk.
+pub fn limit_file_size(cmd: &mut Command, limit: u64) {
+    use std::os::unix::process::CommandExt as _;
+    unsafe {
+        cmd.pre_exec(move || {
+            let lim = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+}
