@@ -430,15 +430,16 @@ impl<W: Write> FileWalk<'_, W> {
         if path.is_empty() {
             return false;
         }
-        let stat = Stat::of(kind, meta);
-        self.done.tree.entries.insert(path.to_string(), stat);
+        self.done
+            .tree
+            .entries
+            .insert(path.to_string(), Stat::of(kind, meta));
         kind == 'f'
             && self
                 .spec
                 .differential
                 .as_ref()
-                .and_then(|d| d.base.entries.get(path))
-                == Some(&stat)
+                .is_some_and(|d| d.base.has_unchanged_file(path, meta))
     }
 
     /// A tar header with the entry's mode, owner and mtime; `None` (and the entry listed as

@@ -68,6 +68,12 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// Whether the file at `path` with metadata `meta` is the one this snapshot recorded
+    /// (same size, mtime, ctime and inode): a differential on this base leaves it out.
+    pub fn has_unchanged_file(&self, path: &str, meta: &std::fs::Metadata) -> bool {
+        self.entries.get(path) == Some(&Stat::of('f', meta))
+    }
+
     /// Every path a restore of this snapshot's chain unpacks before removing what is gone.
     pub fn seen(&self) -> impl Iterator<Item = &str> {
         self.entries

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::archive::DiffBase;
-use super::index::{Index, Snapshot, Stat};
+use super::index::{Index, Snapshot};
 use super::walk;
 use crate::config::DiffPolicy;
 use crate::storage::Storage;
@@ -126,8 +126,7 @@ fn changed_bytes(root: &Path, excluded: &dyn Fn(&Path) -> bool, base: &Snapshot)
         {
             let same = rel
                 .to_str()
-                .and_then(|p| base.entries.get(p))
-                .is_some_and(|s| *s == Stat::of('f', &meta));
+                .is_some_and(|p| base.has_unchanged_file(p, &meta));
             if !same {
                 changed += meta.len();
             }

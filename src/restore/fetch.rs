@@ -9,7 +9,7 @@
 
 use std::io::{self, Read};
 
-use anyhow::bail;
+use anyhow::{Context as _, bail};
 
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
@@ -17,6 +17,7 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
 use crate::logdb::LogDb;
+use crate::manifest::Base;
 use crate::storage::catalog::{self, Expected};
 use crate::storage::{Storage, StorageError, io_error};
 
@@ -190,6 +191,69 @@ where
         "refusing to restore {key}: no intact copy ({}); nothing was changed",
         refused.join("; ")
     )
+}
+
+/// A restore point has at most this many archives (a full, a level 1, a level 2).
+pub const MAX_CHAIN: usize = 3;
+
+/// One base of a restore point, as `consume` made of it.
+pub struct Based<T> {
+    pub key: String,
+    pub value: T,
+    /// Bytes downloaded.
+    pub size: u64,
+}
+
+/// The bases of the differential archive `key`, newest first from `first`, each downloaded
+/// from `storage` (the one `key` came from: a differential is only ever stored beside its
+/// bases) with the sha256 its successor's manifest names, and read by `consume` (which gets
+/// the base's key and returns what it made of it and that base's own base). A chain longer
+/// than [`MAX_CHAIN`] archives is refused.
+pub fn bases<T, F>(
+    rt: &tokio::runtime::Runtime,
+    key: &str,
+    storages: &[&dyn Storage],
+    storage: &str,
+    logdb: Option<&LogDb>,
+    first: Option<Base>,
+    consume: F,
+) -> anyhow::Result<Vec<Based<T>>>
+where
+    T: Send + 'static,
+    F: Fn(&mut dyn Read, &str) -> anyhow::Result<(T, Option<Base>)> + Clone + Send + 'static,
+{
+    let holder: Vec<&dyn Storage> = storages
+        .iter()
+        .copied()
+        .filter(|s| s.name() == storage)
+        .collect();
+    let mut out = Vec::new();
+    let mut next = first;
+    while let Some(base) = next.take() {
+        if out.len() + 1 >= MAX_CHAIN {
+            bail!(
+                "{key}: its chain of bases is longer than {MAX_CHAIN} archives; it was not made by wpbackup"
+            );
+        }
+        let (k, c) = (base.key.clone(), consume.clone());
+        let got = first_intact(
+            rt,
+            &base.key,
+            &holder,
+            logdb,
+            Some(&base.sha256),
+            move |r| c(r, &k),
+        )
+        .with_context(|| format!("{key} is a differential archive on {}", base.key))?;
+        let (value, its_base) = got.value;
+        next = its_base;
+        out.push(Based {
+            key: base.key,
+            value,
+            size: got.size,
+        });
+    }
+    Ok(out)
 }
 
 /// A blocking `Read` over chunks from an async channel.

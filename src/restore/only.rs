@@ -186,23 +186,18 @@ impl Extract {
         let found: Shared = Arc::default();
         let (job, f) = (self.clone(), found.clone());
         let got = fetch::first_intact(rt, &key, holders, logdb, None, move |r| job.run(r, &f))?;
-        let (staging, mut next) = got.value;
-        let holder: Vec<&dyn Storage> = holders
-            .iter()
-            .copied()
-            .filter(|s| s.name() == got.storage)
-            .collect();
-        let mut size = got.size;
-        while let Some(base) = next.take() {
-            let (job, f, dir) = (self.clone(), found.clone(), staging.path().to_path_buf());
-            let b = fetch::first_intact(rt, &base.key, &holder, logdb, Some(&base.sha256), {
-                let key = base.key.clone();
-                move |r| job.run_base(r, &key, &dir, &f)
-            })
-            .with_context(|| format!("{key} is a differential archive on {}", base.key))?;
-            size += b.size;
-            next = b.value;
-        }
+        let (staging, first) = got.value;
+        let (job, f, dir) = (self.clone(), found.clone(), staging.path().to_path_buf());
+        let bases = fetch::bases(
+            rt,
+            &key,
+            holders,
+            &got.storage,
+            logdb,
+            first,
+            move |r, k| Ok(((), job.run_base(r, k, &dir, &f)?)),
+        )?;
+        let size = got.size + bases.iter().map(|b| b.size).sum::<u64>();
         let found = std::mem::take(&mut *lock(&found));
         found.chain.finish()?;
         let selection = found

@@ -50,9 +50,6 @@ pub struct StageTo {
     pub identities: Option<crate::crypt::Identities>,
 }
 
-/// A restore point has at most this many archives (a full, a level 1, a level 2).
-const MAX_CHAIN: usize = 3;
-
 /// Download `key` from the first of `storages` that has an intact copy, unpacking it while it
 /// arrives ([`stage`]) and hashing every byte ([`fetch::first_intact`]): nothing may be
 /// replaced by an archive that turns out to be damaged, and nothing live is touched here. No
@@ -80,34 +77,39 @@ pub fn fetch_and_stage(
         size: got.size,
         bases: Vec::new(),
     };
-    let mut next = fetched
+    let first = fetched
         .staged
         .contents
         .manifest
         .as_ref()
         .and_then(|m| m.differential.clone());
-    if let Some(d) = &next {
+    if let Some(d) = &first {
         lock(&chain).want(&d.paths);
     }
-    let holder: Vec<&dyn Storage> = storages
-        .iter()
-        .copied()
-        .filter(|s| s.name() == fetched.storage)
-        .collect();
-    while let Some(d) = next.take() {
-        if fetched.bases.len() + 1 >= MAX_CHAIN {
-            bail!(
-                "{key}: its chain of bases is longer than {MAX_CHAIN} archives; it was not made by wpbackup"
-            );
-        }
-        let contents = stage_base(rt, &holder, logdb, to, &fetched, &d.base, chain.clone())
-            .with_context(|| format!("{key} is a differential archive on {}", d.base.key))?;
-        fetched.size += contents.1;
-        fetched.bases.push(d.base.key.clone());
+    let (dir, ids) = (
+        fetched.staged.staging.as_ref().map(|s| s.dir.clone()),
+        to.identities.clone(),
+    );
+    let c = chain.clone();
+    let bases = fetch::bases(
+        rt,
+        key,
+        storages,
+        &fetched.storage,
+        logdb,
+        first.map(|d| d.base),
+        move |r, key| {
+            let contents = stage_base(r, key, dir.as_deref(), ids.as_ref(), &mut lock(&c))?;
+            let its_base = contents.manifest.as_ref().and_then(|m| m.base().cloned());
+            Ok((contents, its_base))
+        },
+    )?;
+    for b in bases {
+        fetched.size += b.size;
+        fetched.bases.push(b.key);
         if fetched.staged.contents.wp_config.is_none() {
-            fetched.staged.contents.wp_config = contents.0.wp_config;
+            fetched.staged.contents.wp_config = b.value.wp_config;
         }
-        next = contents.0.manifest.and_then(|m| m.differential);
     }
     let chain = std::mem::take(&mut *lock(&chain));
     chain.finish()?;
@@ -118,38 +120,30 @@ fn lock(c: &Mutex<Chain>) -> std::sync::MutexGuard<'_, Chain> {
     c.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Unpack one base of a restore point into the staging directory of its newest archive; its
-/// contents and its size.
+/// Unpack one base of a restore point (read from `archive`, stored under `key`) into `dir`,
+/// the staging directory of its newest archive; its contents, checked against its manifest.
 fn stage_base(
-    rt: &tokio::runtime::Runtime,
-    holder: &[&dyn Storage],
-    logdb: Option<&LogDb>,
-    to: &StageTo,
-    fetched: &Fetched,
-    base: &crate::manifest::Base,
-    chain: Arc<Mutex<Chain>>,
-) -> anyhow::Result<(Contents, u64)> {
-    let dir = fetched.staged.staging.as_ref().map(|s| s.dir.clone());
-    let (key, ids) = (base.key.clone(), to.identities.clone());
-    let got = fetch::first_intact(rt, &base.key, holder, logdb, Some(&base.sha256), move |r| {
-        let mut chain = lock(&chain);
-        let contents = unpack::read(
-            crate::crypt::open(r, &key, ids.as_ref())?,
-            unpack::Options {
-                extract_to: dir.as_deref(),
-                database_to: None,
-                preserve_owner: unsafe { libc::geteuid() } == 0,
-                only: None,
-                chain: Some(&mut chain),
-            },
-        )?;
-        let problems = contents.problems();
-        if !problems.is_empty() {
-            bail!("its base {key} is not whole: {}", problems.join("; "));
-        }
-        Ok(contents)
-    })?;
-    Ok((got.value, got.size))
+    archive: &mut dyn std::io::Read,
+    key: &str,
+    dir: Option<&Path>,
+    identities: Option<&crate::crypt::Identities>,
+    chain: &mut Chain,
+) -> anyhow::Result<Contents> {
+    let contents = unpack::read(
+        crate::crypt::open(archive, key, identities)?,
+        unpack::Options {
+            extract_to: dir,
+            database_to: None,
+            preserve_owner: unsafe { libc::geteuid() } == 0,
+            only: None,
+            chain: Some(chain),
+        },
+    )?;
+    let problems = contents.problems();
+    if !problems.is_empty() {
+        bail!("its base {key} is not whole: {}", problems.join("; "));
+    }
+    Ok(contents)
 }
 
 /// The time in the names of directories a restore leaves (`20261124T030405Z`).
