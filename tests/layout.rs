@@ -13,10 +13,10 @@ use std::path::{Path, PathBuf};
 fn layer(top: &str) -> Option<u32> {
     Some(match top {
         "secret" | "interrupt" | "output" | "lock" | "error" | "crypt" | "retention"
-        | "manifest" | "logdb" | "cli" => 0,
+        | "manifest" | "logdb" | "cli" | "serialized" => 0,
         "config" => 1,
         "storage" | "dbtools" => 2,
-        "site" => 3,
+        "site" | "reader" | "clone" => 3,
         "backup" | "restore" | "d1" => 4,
         "report" | "drill" => 5,
         "configure" => 6,

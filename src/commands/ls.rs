@@ -1,11 +1,12 @@
 //! `wpbackup ls`: the files inside an archive, streamed from the storage (see
-//! [`crate::restore::browse`]), as a table or `--json`.
+//! [`crate::reader::browse`]), as a table or `--json`.
 
 use super::{Context, Outcome, UsageError};
 use crate::app::{open_storages, runtime};
 use crate::cli::LsArgs;
 use crate::output;
-use crate::restore::{self, browse};
+use crate::reader::browse;
+use crate::storage::catalog::choose_archive;
 
 pub fn run(ctx: &Context, args: &LsArgs) -> anyhow::Result<Outcome> {
     let choice = super::choice(args.archive.as_deref(), args.at.as_deref())?;
@@ -26,8 +27,7 @@ pub fn run(ctx: &Context, args: &LsArgs) -> anyhow::Result<Outcome> {
     let storages = open_storages(&config, args.storage.as_deref())?;
     let rt = runtime()?;
     let logdb = ctx.existing_logdb();
-    let (key, holders) =
-        restore::choose_archive(&rt, &storages, &config.server_id, &site, &choice)?;
+    let (key, holders) = choose_archive(&rt, &storages, &config.server_id, &site, &choice)?;
     let st = storages[holders[0]].as_ref();
     let recorded = logdb
         .as_ref()

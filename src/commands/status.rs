@@ -2,14 +2,14 @@
 //! backups.db; a site backups.db has no row of (a new backups.db) is looked for on the storages,
 //! as `list` does; each site's last proven restore (`drill`); then the copies restores kept
 //! ([`crate::restore::copies`]). See
-//! [`crate::report::status`].
+//! [`crate::report::overview`].
 
 use super::{Context, Outcome};
 use crate::app::{open_storages, runtime};
 use crate::config::Config;
 use crate::logdb::LogDb;
 use crate::report::enabled_sites;
-use crate::report::status::{self, Overview};
+use crate::report::overview::{self, Overview};
 use crate::storage::catalog;
 
 pub fn run(ctx: &Context) -> anyhow::Result<Outcome> {
@@ -28,7 +28,7 @@ pub fn run(ctx: &Context) -> anyhow::Result<Outcome> {
         None
     };
     let configured = config.as_ref().ok().map(enabled_sites);
-    let mut overview = status::from_log(db.as_ref(), &server_id, configured.as_deref())?;
+    let mut overview = overview::from_log(db.as_ref(), &server_id, configured.as_deref())?;
     if let Some(db) = &db {
         let max_age = match &config {
             Ok(c) => c.drill.max_age_days,

@@ -2,7 +2,7 @@
 //! archive of each site on each storage (or `--archive`, or `--all`): stream it down, check its
 //! sha256 against the recorded one, decompress and read every tar entry, and check
 //! `manifest.json` against the contents and `database.sql` for completeness (the mechanics are
-//! `restore::verify`). One result per archive, printed and recorded in `backup_log`; exit
+//! `reader::verify`). One result per archive, printed and recorded in `backup_log`; exit
 //! status 1 when any fails, 128 + the signal when SIGTERM or SIGINT stops it (the archive being
 //! checked then gets no result).
 
@@ -11,7 +11,7 @@ use crate::app::{open_storages, runtime};
 use crate::cli::VerifyArgs;
 use crate::logdb::LogDb;
 use crate::output;
-use crate::restore::verify::{self, Checked, Selection};
+use crate::reader::verify::{self, Checked, Selection};
 
 pub fn run(ctx: &Context, args: &VerifyArgs) -> anyhow::Result<Outcome> {
     let env = ctx.env()?;

@@ -26,8 +26,8 @@ use serde::Deserialize;
 use super::child::{self, Input};
 use crate::config::DatabaseConfig;
 use crate::manifest::Manifest;
-use crate::restore::stage;
-use crate::restore::unpack::ParentConfig;
+use crate::reader::unpack::ParentConfig;
+use crate::restore::wp_config;
 use crate::site::wpconfig;
 
 /// What the boot needs to know.
@@ -84,7 +84,7 @@ fn boot(b: &Boot, out: &mut Booted) -> anyhow::Result<Answer> {
         b.site_path.display().to_string(),
         b.files.display().to_string(),
     )];
-    stage::rewrite_wp_config_file(&wp, Some(b.db_name), &pairs)
+    wp_config::rewrite_wp_config_file(&wp, Some(b.db_name), &pairs)
         .context("cannot point the restored wp-config.php at the scratch database")?;
     if b.server.is_none() {
         try_credentials(&wp, b.db_name, out)?;

@@ -4,7 +4,7 @@
 //! 1. the newest archive is chosen from the buckets themselves (as restore does: no
 //!    backups.db needed), and the free space for it is checked;
 //! 2. it is downloaded into a private scratch directory ([`scratch`]), its sha256 and its
-//!    manifest checked as restore checks them (`restore::stage`);
+//!    manifest checked as restore checks them (`reader::stage`);
 //! 3. the files on disk are compared with the manifest: count, bytes and the sampled files'
 //!    sha256 ([`files`]);
 //! 4. `database.sql` is imported into a scratch database of its own ([`database`]), and each
@@ -37,7 +37,7 @@ use crate::config::{DatabaseConfig, SiteConfig, Timeouts};
 use crate::crypt::Identities;
 use crate::logdb::{DrillEntry, LogDb, Status};
 use crate::manifest::Manifest;
-use crate::restore::stage::{self, Staged};
+use crate::reader::stage::{self, Staged};
 use crate::storage::Storage;
 use crate::storage::catalog::Choice;
 
@@ -131,8 +131,13 @@ fn ensure_not_interrupted() -> anyhow::Result<()> {
 /// The steps; an error stops them (the checks that fail but let the next run are in `p`).
 fn prove(d: &Drill, site: &SiteConfig, p: &mut Proof, started: Instant) -> anyhow::Result<()> {
     let choice = Choice::Newest;
-    let (key, holders) =
-        crate::restore::choose_archive(d.rt, d.storages, &d.server_id, &site.name, &choice)?;
+    let (key, holders) = crate::storage::catalog::choose_archive(
+        d.rt,
+        d.storages,
+        &d.server_id,
+        &site.name,
+        &choice,
+    )?;
     p.archive_key = Some(key.clone());
     crate::crypt::ensure_identity(&key, d.identities.as_ref())?;
     let size = archive_size(d, &key, &holders);
@@ -246,7 +251,7 @@ fn scratch_database(
     });
     let creds = match &d.server {
         Some(s) => s.clone(),
-        None => stage::credentials(site, archived, d.timeouts)?.0,
+        None => crate::restore::wp_config::credentials(site, archived, d.timeouts)?.0,
     };
     let name = database::scratch_name(&site.name, Utc::now());
     database::ScratchDb::create(

@@ -22,8 +22,8 @@ pub mod healthchecks;
 mod html_page;
 mod links;
 pub mod mail;
+pub mod overview;
 mod render;
-pub mod status;
 pub mod uploads;
 
 pub use data::{Data, Run, enabled_sites, fleet_data_from, local_data, server_data};

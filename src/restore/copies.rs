@@ -8,7 +8,7 @@
 //! - `wp-config.php.before-restore-<time>` (same suffixes) in a site's parent directory: the
 //!   `wp-config.php` kept above the site, replaced.
 //!
-//! `<time>` is the restore's (`YYYYMMDDTHHMMSSZ`, UTC, as [`super::stage::stamp`] writes it)
+//! `<time>` is the restore's (`YYYYMMDDTHHMMSSZ`, UTC, as [`crate::reader::stage::stamp`] writes it)
 //! and a copy's age is counted from it: a directory's own mtime says when its content last
 //! changed, not when it was moved aside. `status` lists them; `prune` removes those older than
 //! `restore.keep_copies_days`, each one printed and recorded in backups.db. Anything whose name
@@ -173,7 +173,7 @@ fn named(
 }
 
 /// The time in `name` after `prefix`: `<time>`, or `<time>-<n>` with n from 2 (as
-/// `stage::sibling` numbers a name already taken).
+/// `reader::stage::sibling` numbers a name already taken).
 fn stamp_after(name: &[u8], prefix: &[u8]) -> Option<DateTime<Utc>> {
     let rest = name.strip_prefix(prefix)?;
     let (stamp, n) = match rest.iter().position(|&b| b == b'-') {

@@ -3,7 +3,7 @@
 //! The order is what makes it safe on the worst day: pick the archive from the buckets
 //! themselves (a key, a time, or the newest) and the storages that have it; download it,
 //! unpacking it beside the target as it arrives, and check its sha256 and its manifest
-//! (`stage::fetch_and_stage`); check everything that can be checked before anything changes
+//! (`reader::stage::fetch_and_stage`); check everything that can be checked before anything changes
 //! (`preflight`); only then ask (the caller's [`Confirm`]), save the live database's content to
 //! `<home>/before-restore/`, move its tables aside and import (`rollback`), move the site to
 //! the new address, move the live directory aside and the restored one into its place, and
@@ -14,20 +14,16 @@
 //! The command (`commands/restore.rs`) reads the command line, holds the lock, asks on the
 //! terminal and records the result; `verify` shares the download and unpacking.
 
-pub mod browse;
 pub mod copies;
 pub mod database;
 pub mod dumpcheck;
-pub mod fetch;
 pub mod only;
 pub mod parent;
 pub mod preflight;
+pub mod report;
 pub mod rollback;
-pub mod serialized;
-pub mod stage;
-pub mod summary;
-pub mod unpack;
-pub mod verify;
+pub mod swap;
+pub mod wp_config;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -35,15 +31,16 @@ use std::time::Instant;
 use anyhow::{Context as _, anyhow, bail};
 use chrono::Utc;
 
+use crate::clone::{self, url_pairs};
 use crate::config::{DatabaseConfig, DbHost, SiteConfig, Timeouts};
 use crate::crypt::Identities;
 use crate::logdb::LogDb;
 use crate::manifest::Manifest;
+use crate::reader::stage::{self, Staged};
 use crate::storage::Storage;
-use crate::storage::catalog::{self, Choice, list_all};
+use crate::storage::catalog::{Choice, choose_archive};
 use database::DbState;
-use stage::Staged;
-pub use summary::Report;
+pub use report::Report;
 
 /// What to restore, and where: the checked command line, in plain values.
 pub struct Request {
@@ -115,7 +112,7 @@ pub fn restore(
 
     // Not on a terminal and no --yes: refuse before downloading when the answer is known.
     if req.confirm_early {
-        let early = stage::credentials(&req.site, None, req.timeouts)
+        let early = wp_config::credentials(&req.site, None, req.timeouts)
             .ok()
             .map(|c| c.0);
         let target_db = req
@@ -240,9 +237,9 @@ impl<'a> Job<'a> {
                 .parent_wp_config
                 .as_ref()
                 .map(|p| p.data.as_slice()));
-            let (c, source) = stage::credentials(&req.site, archived, req.timeouts)?;
+            let (c, source) = wp_config::credentials(&req.site, archived, req.timeouts)?;
             tracing::info!("database credentials from {source}");
-            if req.db_name.is_none() && source == stage::LIVE_WP_CONFIG {
+            if req.db_name.is_none() && source == wp_config::LIVE_WP_CONFIG {
                 ensure_same_database(&c.name, &manifest.database_name)?;
             }
             Some(c)
@@ -376,9 +373,9 @@ impl<'a> Job<'a> {
             return Ok(());
         };
         let prefix = &self.manifest.table_prefix;
-        old_urls.extend(database::site_urls(creds, db_name, prefix)?);
+        old_urls.extend(clone::site_urls(creds, db_name, prefix)?);
         let pairs = url_pairs(old_urls, url);
-        let done = database::search_replace(creds, db_name, prefix, &pairs)
+        let done = clone::search_replace(creds, db_name, prefix, &pairs)
             .with_context(|| format!("moving database {db_name} to {url} failed"))?;
         tracing::info!("rewrote {} values for {url}", done.values());
         for what in &done.left_unchanged {
@@ -472,7 +469,8 @@ impl<'a> Job<'a> {
         let rewrite = self.rewrites_wp_config();
         let db_name = self.new_db_name();
         if wp.is_file() && rewrite {
-            report.wp_config_unlinked = stage::rewrite_wp_config_file(&wp, db_name, &replacements)?;
+            report.wp_config_unlinked =
+                wp_config::rewrite_wp_config_file(&wp, db_name, &replacements)?;
         }
         let parent_config = match &self.parent_config {
             Some(p) => p.prepare(rewrite.then_some(parent::Rewrite {
@@ -483,7 +481,7 @@ impl<'a> Job<'a> {
         };
         crate::interrupt::check()?;
         let staging = staged.staging.take().context("no staged files")?;
-        report.previous_files = stage::swap_into_place(staging, target, &self.stamp)?;
+        report.previous_files = swap::swap_into_place(staging, target, &self.stamp)?;
         report.files_to = Some(target.clone());
         Ok(parent_config)
     }
@@ -569,59 +567,6 @@ fn forget_saved_copy(report: &mut Report) {
     }
 }
 
-/// The archive `choice` picks, and the indexes of the storages that have it.
-pub fn choose_archive(
-    rt: &tokio::runtime::Runtime,
-    storages: &[Box<dyn Storage>],
-    server_id: &str,
-    site: &str,
-    choice: &Choice,
-) -> anyhow::Result<(String, Vec<usize>)> {
-    let prefix = catalog::prefix(server_id, Some(site));
-    let (found, errors) = list_all(rt, storages, &prefix);
-    let archives: Vec<catalog::Listed> = found.iter().map(|(_, l)| l.clone()).collect();
-    if let Some(chosen) = catalog::choose(&archives, choice) {
-        let key = chosen.info.key.clone();
-        let holders = found
-            .iter()
-            .filter(|(_, l)| l.info.key == key)
-            .map(|(i, _)| *i)
-            .collect();
-        return Ok((key, holders));
-    }
-    // A full key from elsewhere (another server's archive): ask the storages directly.
-    if let Choice::Key(k) = choice
-        && catalog::parse_key(k).is_some()
-    {
-        let holders: Vec<usize> = (0..storages.len())
-            .filter(|i| rt.block_on(storages[*i].head(k)).is_ok())
-            .collect();
-        if !holders.is_empty() {
-            return Ok((k.clone(), holders));
-        }
-    }
-    let mut msg = match choice {
-        Choice::Newest => format!("no archive of site {site} on the storages"),
-        Choice::At(t) => format!(
-            "no archive of site {site} made at or before {} UTC",
-            t.format("%Y-%m-%d %H:%M:%S")
-        ),
-        Choice::Key(k) => format!("archive {k} is not on the storages"),
-    };
-    if let Some(newest) = archives.first() {
-        msg.push_str(&format!(
-            " (the oldest is {}, the newest {}: `wpbackup list --site {}`)",
-            archives.last().map(|a| a.info.key.as_str()).unwrap_or(""),
-            newest.info.key,
-            site
-        ));
-    }
-    if !errors.is_empty() {
-        msg.push_str(&format!("; {}", errors.join("; ")));
-    }
-    bail!("{msg}")
-}
-
 /// The live `wp-config.php` is writable by the site, and a restore runs as root: it may not
 /// pick, unasked, another database than the one the archive was made from (a compromised site
 /// could point it at another tenant's). `--db-name` says which one to replace.
@@ -661,48 +606,6 @@ fn live_targets(
     live
 }
 
-/// The (old, new) address pairs: each distinct old address that is not already covered by a
-/// shorter one it starts with (home `http://a` covers siteurl `http://a/wp`).
-fn url_pairs(olds: &[String], new: &str) -> Vec<(String, String)> {
-    let mut olds: Vec<String> = olds
-        .iter()
-        .map(|o| o.trim_end_matches('/').to_string())
-        .filter(|o| !o.is_empty() && o != new)
-        .collect();
-    olds.sort();
-    olds.dedup();
-    let keep: Vec<String> = olds
-        .iter()
-        .filter(|o| !olds.iter().any(|p| p != *o && o.starts_with(p.as_str())))
-        .cloned()
-        .collect();
-    // Each address also as page builders and blocks store it: JSON-escaped (`http:\/\/a`,
-    // Gutenberg and Elementor) and URL-encoded (`http%3A%2F%2Fa`, links in query strings).
-    keep.into_iter()
-        .flat_map(|o| {
-            let json = |s: &str| s.replace('/', "\\/");
-            [
-                (json(&o), json(new)),
-                (url_encoded(&o), url_encoded(new)),
-                (o, new.to_string()),
-            ]
-        })
-        .collect()
-}
-
-/// `s` as JavaScript's `encodeURIComponent` writes it.
-fn url_encoded(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new()
@@ -710,31 +613,4 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
         .mode(0o700)
         .create(dir)
         .with_context(|| format!("cannot create {}", dir.display()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn address_pairs() {
-        let p = url_pairs(
-            &[
-                "http://a.example/wp".into(),
-                "http://a.example/".into(),
-                "http://a.example".into(),
-                "https://new".into(),
-            ],
-            "https://new",
-        );
-        assert_eq!(
-            p,
-            vec![
-                (r"http:\/\/a.example".into(), r"https:\/\/new".into()),
-                ("http%3A%2F%2Fa.example".into(), "https%3A%2F%2Fnew".into()),
-                ("http://a.example".into(), "https://new".into()),
-            ]
-        );
-        assert!(url_pairs(&["https://new".into()], "https://new").is_empty());
-    }
 }

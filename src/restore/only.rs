@@ -24,10 +24,12 @@ use crate::output;
 use std::sync::{Arc, Mutex};
 
 use crate::manifest::Base;
-use crate::restore::unpack::{self, Chain, Selection};
-use crate::restore::{Confirm, choose_archive, fetch};
+use crate::reader::unpack::{self, Chain, Selection};
+use crate::reader::{fetch, lock};
+use crate::restore::Confirm;
 use crate::storage::Storage;
 use crate::storage::catalog::Choice;
+use crate::storage::catalog::choose_archive;
 
 /// What to take back, and where to.
 pub struct OnlyRequest {
@@ -162,10 +164,6 @@ struct Found {
 
 type Shared = Arc<Mutex<Found>>;
 
-fn lock(f: &Mutex<Found>) -> std::sync::MutexGuard<'_, Found> {
-    f.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 impl Extract {
     /// Download, extract, check, and move into place (asking `confirm` first when files of
     /// DIR would be replaced). A differential archive's bases follow, newest first, from the
@@ -270,7 +268,7 @@ impl Extract {
             unpack::Options {
                 extract_to: Some(dir),
                 database_to: None,
-                preserve_owner: unsafe { libc::geteuid() } == 0,
+                preserve_owner: rustix::process::geteuid().is_root(),
                 only: selection.as_mut(),
                 chain: Some(chain),
             },

@@ -18,8 +18,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, bail};
 use tempfile::NamedTempFile;
 
-use crate::restore::stage;
-use crate::restore::unpack::ParentConfig;
+use crate::reader::stage;
+use crate::reader::unpack::ParentConfig;
+use crate::restore::wp_config;
 use crate::site::root;
 
 /// What the destination holds before the restore.
@@ -123,7 +124,7 @@ impl Placement {
         let content = match rewrite {
             Some(r) => {
                 let text = String::from_utf8_lossy(&a.data);
-                stage::rewrite_wp_config(&text, r.db_name, r.pairs)
+                wp_config::rewrite_wp_config(&text, r.db_name, r.pairs)
                     .context("cannot rewrite the archive's parent/wp-config.php for the copy")?
                     .into_bytes()
             }
@@ -140,7 +141,7 @@ impl Placement {
             .tempfile_in(dir)
             .with_context(cannot)?;
         tmp.write_all(&content).with_context(cannot)?;
-        if let Some((uid, gid)) = a.owner.filter(|_| unsafe { libc::geteuid() } == 0) {
+        if let Some((uid, gid)) = a.owner.filter(|_| rustix::process::geteuid().is_root()) {
             std::os::unix::fs::fchown(tmp.as_file(), Some(uid), Some(gid)).with_context(cannot)?;
         }
         let f = tmp.as_file();
@@ -266,7 +267,7 @@ mod tests {
         let parent = d.path().join("staging");
         std::fs::create_dir(&parent).unwrap();
         std::os::unix::fs::symlink(&shared, parent.join("wp-config.php")).unwrap();
-        // The path in code is rewritten (a comment keeps the old one: see stage.rs).
+        // The path in code is rewritten (a comment keeps the old one: see wp_config.rs).
         let a = archived("<?php define('DB_NAME', 'wp_live'); define('UPLOADS', '/srv/live');\n");
         let target = parent.join("htdocs");
         let p = check(&target, true, &a).unwrap();

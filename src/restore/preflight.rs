@@ -25,7 +25,7 @@ use crate::config::{DatabaseConfig, DbHost};
 use crate::dbtools::client::{sql, sql_str};
 use crate::output::human_bytes;
 use crate::restore::database::{self, DbState};
-use crate::restore::{rollback, stage};
+use crate::restore::{rollback, wp_config};
 
 const NOTHING: &str = "nothing was changed";
 
@@ -53,7 +53,7 @@ pub fn wp_config(wp: &Path, db_name: Option<&str>) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(wp)
         .map_err(|e| anyhow!("cannot read the restored {} ({e}); {NOTHING}", wp.display()))?;
     if let Some(db) = db_name {
-        stage::rewrite_wp_config(&text, Some(db), &[]).map_err(|e| {
+        wp_config::rewrite_wp_config(&text, Some(db), &[]).map_err(|e| {
             anyhow!(
                 "cannot point the restored wp-config.php at database {db} ({e:#}): restore the database with --db-only --db-name {db} and the files with --files-only, then set DB_NAME yourself; {NOTHING}"
             )

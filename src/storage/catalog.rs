@@ -1,10 +1,12 @@
 //! The archives that exist: reading keys back into (server, site, time), listing the archives
-//! of a prefix on a storage newest first, choosing one (`--archive`, `--at`, newest), and the
+//! of a prefix on a storage newest first, choosing one (`--archive`, `--at`, newest) and the
+//! storages that hold it ([`choose_archive`]), and the
 //! sha256 a download must match.
 //!
 //! Everything here works from the buckets themselves, so that a new server holding only
 //! config.json and the credentials can find every archive; backups.db only adds what it knows.
 
+use anyhow::bail;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 
 use crate::storage::{ObjectInfo, Storage, StorageError};
@@ -276,6 +278,60 @@ pub fn list_all(
             .then_with(|| ia.cmp(ib))
     });
     (found, errors)
+}
+
+/// The archive `choice` picks among a site's archives on every storage, and the indexes of
+/// the storages that have it; the error says which archives there are.
+pub fn choose_archive(
+    rt: &tokio::runtime::Runtime,
+    storages: &[Box<dyn Storage>],
+    server_id: &str,
+    site: &str,
+    choice: &Choice,
+) -> anyhow::Result<(String, Vec<usize>)> {
+    let prefix = prefix(server_id, Some(site));
+    let (found, errors) = list_all(rt, storages, &prefix);
+    let archives: Vec<Listed> = found.iter().map(|(_, l)| l.clone()).collect();
+    if let Some(chosen) = choose(&archives, choice) {
+        let key = chosen.info.key.clone();
+        let holders = found
+            .iter()
+            .filter(|(_, l)| l.info.key == key)
+            .map(|(i, _)| *i)
+            .collect();
+        return Ok((key, holders));
+    }
+    // A full key from elsewhere (another server's archive): ask the storages directly.
+    if let Choice::Key(k) = choice
+        && parse_key(k).is_some()
+    {
+        let holders: Vec<usize> = (0..storages.len())
+            .filter(|i| rt.block_on(storages[*i].head(k)).is_ok())
+            .collect();
+        if !holders.is_empty() {
+            return Ok((k.clone(), holders));
+        }
+    }
+    let mut msg = match choice {
+        Choice::Newest => format!("no archive of site {site} on the storages"),
+        Choice::At(t) => format!(
+            "no archive of site {site} made at or before {} UTC",
+            t.format("%Y-%m-%d %H:%M:%S")
+        ),
+        Choice::Key(k) => format!("archive {k} is not on the storages"),
+    };
+    if let Some(newest) = archives.first() {
+        msg.push_str(&format!(
+            " (the oldest is {}, the newest {}: `wpbackup list --site {}`)",
+            archives.last().map(|a| a.info.key.as_str()).unwrap_or(""),
+            newest.info.key,
+            site
+        ));
+    }
+    if !errors.is_empty() {
+        msg.push_str(&format!("; {}", errors.join("; ")));
+    }
+    bail!("{msg}")
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ fn site(name: &str, path: &Path) -> SiteConfig {
 fn the_time_is_read_as_stage_writes_it() {
     let now = Utc::now().with_nanosecond(0).unwrap();
     assert_eq!(
-        parse_stamp(super::super::stage::stamp(now).as_bytes()),
+        parse_stamp(crate::reader::stage::stamp(now).as_bytes()),
         Some(now)
     );
     for bad in [

@@ -10,7 +10,7 @@ use std::path::{Component, Path, PathBuf};
 use anyhow::Context as _;
 
 use crate::crypt::Identities;
-use crate::restore::fetch;
+use crate::reader::fetch;
 use crate::storage::Storage;
 use crate::storage::catalog;
 

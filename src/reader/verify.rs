@@ -13,7 +13,7 @@ use crate::crypt::Identities;
 use crate::error::UsageError;
 use crate::logdb::{LogDb, LogEntry, Status};
 use crate::output;
-use crate::restore::{fetch, unpack};
+use crate::reader::{fetch, unpack};
 use crate::storage::Storage;
 use crate::storage::catalog::{self, Listed, list_all};
 

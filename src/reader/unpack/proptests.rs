@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use tar::{EntryType, Header};
 
 use crate::config::proptests::{cases, json_value};
-use crate::restore::unpack;
+use crate::reader::unpack;
 
 // ---------------------------------------------------------------------------------------------
 // Archives: manifest.json and the tar stream.

@@ -1,0 +1,288 @@
+//! The restored `wp-config.php`: which credentials reach the database of a restore
+//! ([`credentials`]: config.json, the live site's wp-config.php, or the archive's), and its
+//! rewrite to point at another database, directory or address ([`rewrite_wp_config_file`]:
+//! never through a symlink; comments keep the old values).
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+
+use crate::config::{DatabaseConfig, SiteConfig, Timeouts};
+use crate::site::wpconfig;
+
+/// Where [`credentials`] found them when they come from the live site's `wp-config.php`.
+pub const LIVE_WP_CONFIG: &str = "the site's wp-config.php";
+
+/// Where the database credentials of a restore come from.
+pub fn credentials(
+    site: &SiteConfig,
+    archived_wp_config: Option<&[u8]>,
+    timeouts: Timeouts,
+) -> anyhow::Result<(DatabaseConfig, &'static str)> {
+    let from_wp = |w: wpconfig::WpConfig| DatabaseConfig {
+        name: w.db_name,
+        user: w.db_user,
+        password: w.db_password,
+        host: w.db_host,
+        table_prefix: Some(w.table_prefix),
+        timeouts,
+    };
+    if let Some(db) = &site.database {
+        return Ok((db.clone(), "config.json"));
+    }
+    let live = match wpconfig::read(&site.path) {
+        Ok(w) => return Ok((from_wp(w), LIVE_WP_CONFIG)),
+        Err(e) => e,
+    };
+    let Some(bytes) = archived_wp_config else {
+        bail!(
+            "cannot find the database credentials: {live}; the archive holds no wp-config.php either"
+        );
+    };
+    let w = wpconfig::parse_named(
+        &String::from_utf8_lossy(bytes),
+        "wp-config.php in the archive",
+    )
+    .context("cannot read the database credentials")?;
+    Ok((from_wp(w), "the archive's wp-config.php"))
+}
+
+/// Rewrite the restored `wp-config.php` at `wp` ([`rewrite_wp_config`]), never through a
+/// symlink: the archive keeps links as they were, and a deploy tool's layout
+/// (`wp-config.php -> /var/www/app/shared/wp-config.php`) links to the live site's own file.
+/// A link is replaced, in the restored tree only, by a regular file holding the rewritten
+/// content, with the mode (and, as root, the owner) of the file it pointed to; what it pointed
+/// to is only read. Nothing is written when the content does not change. Returns the link's
+/// target when a link was replaced.
+pub fn rewrite_wp_config_file(
+    wp: &Path,
+    db_name: Option<&str>,
+    replacements: &[(String, String)],
+) -> anyhow::Result<Option<PathBuf>> {
+    use std::io::Write;
+    use std::os::unix::fs::MetadataExt;
+    let link = match wp.symlink_metadata() {
+        Ok(m) if m.file_type().is_symlink() => Some(
+            std::fs::read_link(wp)
+                .with_context(|| format!("cannot read the link {}", wp.display()))?,
+        ),
+        _ => None,
+    };
+    let text =
+        std::fs::read_to_string(wp).with_context(|| format!("cannot read {}", wp.display()))?;
+    let new = rewrite_wp_config(&text, db_name, replacements)?;
+    if new == text {
+        return Ok(None);
+    }
+    // Followed: the mode and owner of the file the web server reads today.
+    let meta = std::fs::metadata(wp).with_context(|| format!("cannot read {}", wp.display()))?;
+    let dir = wp.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".wp-config.php.wpbackup-")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    let cannot = || format!("cannot write {}", wp.display());
+    tmp.write_all(new.as_bytes()).with_context(cannot)?;
+    if rustix::process::geteuid().is_root() {
+        std::os::unix::fs::fchown(tmp.as_file(), Some(meta.uid()), Some(meta.gid()))
+            .with_context(cannot)?;
+    }
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(meta.mode() & 0o7777))
+        .and_then(|_| tmp.as_file().sync_all())
+        .with_context(cannot)?;
+    // The rename replaces the link itself, never what it points to.
+    tmp.persist(wp).map_err(|e| e.error).with_context(cannot)?;
+    if let Some(target) = &link {
+        tracing::warn!(
+            "{} was a symlink to {}: it is now a regular file with the rewritten content ({} is unchanged)",
+            wp.display(),
+            target.display(),
+            target.display()
+        );
+    }
+    Ok(link)
+}
+
+/// A PHP single-quoted string literal.
+fn php_str(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// Point a restored wp-config.php at `db_name` (every `DB_NAME` definition) and apply the
+/// plain `replacements` (old directory and address to new ones), in live code only: comments
+/// (`//`, `#`, `/* */`, found by the PHP lexer of [`wpconfig::comments`]) keep the old values,
+/// as a person left them (a commented-out `define('DB_NAME', 'old')` stays a note of the old).
+pub fn rewrite_wp_config(
+    text: &str,
+    db_name: Option<&str>,
+    replacements: &[(String, String)],
+) -> anyhow::Result<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut found = 0;
+    let mut at = 0;
+    let end = text.len()..text.len();
+    for comment in wpconfig::comments(text).into_iter().chain([end]) {
+        let mut code = text[at..comment.start].to_string();
+        if let Some(name) = db_name {
+            let (named, n) = point_db_name(&code, name);
+            code = named;
+            found += n;
+        }
+        for (from, to) in replacements {
+            if !from.is_empty() && from != to {
+                code = code.replace(from.as_str(), to);
+            }
+        }
+        out.push_str(&code);
+        out.push_str(&text[comment.clone()]);
+        at = comment.end;
+    }
+    if db_name.is_some() && found == 0 {
+        bail!("wp-config.php: DB_NAME is not defined as a plain string");
+    }
+    Ok(out)
+}
+
+/// `code` with the value of every `DB_NAME` definition (`'DB_NAME', '...'` or
+/// `DB_NAME = '...'`) replaced by `name`, and how many there were.
+fn point_db_name(code: &str, name: &str) -> (String, usize) {
+    let mut result = String::with_capacity(code.len());
+    let mut rest = code;
+    let mut found = 0;
+    while let Some(i) = rest.find("DB_NAME") {
+        let (before, after) = rest.split_at(i + "DB_NAME".len());
+        result.push_str(before);
+        rest = after;
+        let prev = before[..i].chars().next_back();
+        if prev.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+            continue;
+        }
+        // `'DB_NAME', '...'` or `DB_NAME = '...'`: find the value literal.
+        let t = rest.trim_start_matches(['\'', '"']);
+        let t2 = t.trim_start();
+        let Some(t3) = t2.strip_prefix([',', '=']) else {
+            continue;
+        };
+        let t4 = t3.trim_start();
+        let Some(quote) = t4.chars().next().filter(|c| *c == '\'' || *c == '"') else {
+            continue;
+        };
+        let body = &t4[1..];
+        let mut end = None;
+        let mut escaped = false;
+        for (j, c) in body.char_indices() {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == quote {
+                end = Some(j);
+                break;
+            }
+        }
+        let Some(end) = end else { continue };
+        let literal_start = rest.len() - t4.len();
+        result.push_str(&rest[..literal_start]);
+        result.push_str(&php_str(name));
+        rest = &body[end + 1..];
+        found += 1;
+    }
+    result.push_str(rest);
+    (result, found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wp_config_points_at_the_new_database() {
+        let src = "<?php\n// DB_NAME is below\ndefine( 'DB_NAME', 'wp_old' );\ndefine(\"DB_NAME_X\", 'no');\ndefine('DB_USER', 'u');\nconst DB_NAME = \"it\\\"s\";\ndefine('WP_CONTENT_DIR', '/var/www/old/wp-content');\n";
+        let out = rewrite_wp_config(
+            src,
+            Some("wp_new's"),
+            &[("/var/www/old".into(), "/srv/clone".into())],
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            "<?php\n// DB_NAME is below\ndefine( 'DB_NAME', 'wp_new\\'s' );\ndefine(\"DB_NAME_X\", 'no');\ndefine('DB_USER', 'u');\nconst DB_NAME = 'wp_new\\'s';\ndefine('WP_CONTENT_DIR', '/srv/clone/wp-content');\n"
+        );
+        assert!(rewrite_wp_config("<?php\n", Some("x"), &[]).is_err());
+        assert_eq!(
+            rewrite_wp_config("a b a", None, &[("a".into(), "c".into())]).unwrap(),
+            "c b c"
+        );
+    }
+
+    #[test]
+    fn commented_out_lines_keep_the_old_values() {
+        let src = "<?php
+// define('DB_NAME', 'wp_old');
+# define( 'DB_NAME', 'wp_older' ); moved from /var/www/old
+/* Until 2024 at http://old.example:
+define('DB_NAME', 'wp_oldest');
+define('WP_HOME', 'http://old.example'); */
+define('DB_NAME', 'wp_old'); // was 'DB_NAME', 'wp_old' at http://old.example
+define('WP_HOME', 'http://old.example');
+define('WP_CONTENT_DIR', '/var/www/old/wp-content'); # not /var/www/old/x
+$a = 'http://old.example // in a string'; $b = \"# /var/www/old\";
+";
+        let out = rewrite_wp_config(
+            src,
+            Some("wp_clone"),
+            &[
+                ("/var/www/old".into(), "/srv/clone".into()),
+                ("http://old.example".into(), "https://clone.example".into()),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            "<?php
+// define('DB_NAME', 'wp_old');
+# define( 'DB_NAME', 'wp_older' ); moved from /var/www/old
+/* Until 2024 at http://old.example:
+define('DB_NAME', 'wp_oldest');
+define('WP_HOME', 'http://old.example'); */
+define('DB_NAME', 'wp_clone'); // was 'DB_NAME', 'wp_old' at http://old.example
+define('WP_HOME', 'https://clone.example');
+define('WP_CONTENT_DIR', '/srv/clone/wp-content'); # not /var/www/old/x
+$a = 'https://clone.example // in a string'; $b = \"# /srv/clone\";
+"
+        );
+        // Only a commented-out definition: the live file defines none.
+        let e = rewrite_wp_config("<?php\n// define('DB_NAME', 'a');\n", Some("b"), &[]);
+        assert!(e.is_err(), "{e:?}");
+    }
+
+    #[test]
+    fn a_symlinked_wp_config_is_replaced_not_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = dir.path().join("shared-wp-config.php");
+        let text = "<?php\ndefine('DB_NAME', 'wp_live');\n";
+        std::fs::write(&shared, text).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let files = dir.path().join("files");
+        std::fs::create_dir(&files).unwrap();
+        let wp = files.join("wp-config.php");
+        std::os::unix::fs::symlink(&shared, &wp).unwrap();
+
+        let was = rewrite_wp_config_file(&wp, Some("wp_stg"), &[]).unwrap();
+        assert_eq!(was.as_deref(), Some(shared.as_path()));
+        assert_eq!(std::fs::read_to_string(&shared).unwrap(), text);
+        let meta = wp.symlink_metadata().unwrap();
+        assert!(meta.file_type().is_file());
+        assert_eq!(meta.permissions().mode() & 0o777, 0o640);
+        assert!(std::fs::read_to_string(&wp).unwrap().contains("'wp_stg'"));
+        // A regular file is rewritten in place; an unchanged one is not written.
+        assert_eq!(
+            rewrite_wp_config_file(&wp, Some("wp_2"), &[]).unwrap(),
+            None
+        );
+        assert!(std::fs::read_to_string(&wp).unwrap().contains("'wp_2'"));
+        assert_eq!(std::fs::read_dir(&files).unwrap().count(), 1);
+    }
+}
