@@ -1023,12 +1023,7 @@ fn real_sources() -> Vec<(String, String)> {
 
 /// Cycles the real tree has, each tolerated by name until it is gone (the test then asks for
 /// its line here to be removed): the folder, and the children in the cycle.
-const KNOWN_CYCLES: &[(&str, &[&str])] = &[
-    // catalog.rs takes a `&dyn Storage`; the trait (storage/mod.rs) returns
-    // `leftovers::Cleanup` from `clean_leftovers`; leftovers.rs calls `catalog::parse_key`.
-    // Ended by `Cleanup` beside the trait in mod.rs, or `is_ours` moved into catalog.rs.
-    ("storage", &["catalog", "leftovers"]),
-];
+const KNOWN_CYCLES: &[(&str, &[&str])] = &[];
 
 /// The real tree, scanned once for all the tests below.
 fn real() -> &'static Scan {

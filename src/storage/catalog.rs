@@ -334,9 +334,26 @@ pub fn choose_archive(
     bail!("{msg}")
 }
 
+/// True when `key` (relative to the storage's prefix) is an archive key of `server_id`: what
+/// a run may remove of what a killed run left ([`super::leftovers`]).
+pub fn is_ours(key: &str, server_id: &str) -> bool {
+    parse_key(key).is_some_and(|n| n.server_id == server_id)
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn only_this_servers_archive_keys_are_ours() {
+        let key = "srv/blog/blog_20260101T030000Z.tar.zst";
+        assert!(is_ours(key, "srv"));
+        assert!(is_ours("srv/blog/blog_20260101T030000Z.tar.zst.age", "srv"));
+        assert!(!is_ours(key, "other"));
+        assert!(!is_ours("srv/blog/notes.txt", "srv"));
+        assert!(!is_ours("srv/blog_20260101T030000Z.tar.zst", "srv"));
+        assert!(!is_ours("x/srv/blog/blog_20260101T030000Z.tar.zst", "srv"));
+    }
 
     #[test]
     fn key_format() {

@@ -5,7 +5,7 @@
 //! kept, and billed, until someone aborts it. A local storage leaves a hidden partial file. Once
 //! per run, before the first site, [`after_crash`] asks each usable storage to remove what runs
 //! of *this* server left ([`Storage::clean_leftovers`]): only keys that parse as this server's
-//! archives ([`catalog::parse_key`]), only uploads older than [`min_age`], so that a run still
+//! archives ([`super::catalog::is_ours`]), only uploads older than [`min_age`], so that a run still
 //! uploading elsewhere under the same server id is not cut off. A failure is a warning; the
 //! backup goes on.
 
@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::catalog;
 use super::{Storage, StorageError};
 
 /// How old an unfinished upload must be before a run removes it: 12 hours. wpbackup runs daily
@@ -48,11 +47,6 @@ pub struct Cleanup {
     pub removed: Vec<Removed>,
     /// One line per leftover that could not be removed (it is tried again next run).
     pub failed: Vec<String>,
-}
-
-/// True when `key` (relative to the storage's prefix) is an archive key of `server_id`.
-pub fn is_ours(key: &str, server_id: &str) -> bool {
-    catalog::parse_key(key).is_some_and(|n| n.server_id == server_id)
 }
 
 /// The age of something started at `started`, when it is at least `min_age` (else `None`).
@@ -114,17 +108,6 @@ fn log(storage: &str, result: Result<Cleanup, StorageError>) {
 mod tests {
     use super::*;
     use chrono::TimeZone;
-
-    #[test]
-    fn only_this_servers_archive_keys_are_ours() {
-        let key = "srv/blog/blog_20260101T030000Z.tar.zst";
-        assert!(is_ours(key, "srv"));
-        assert!(is_ours("srv/blog/blog_20260101T030000Z.tar.zst.age", "srv"));
-        assert!(!is_ours(key, "other"));
-        assert!(!is_ours("srv/blog/notes.txt", "srv"));
-        assert!(!is_ours("srv/blog_20260101T030000Z.tar.zst", "srv"));
-        assert!(!is_ours("x/srv/blog/blog_20260101T030000Z.tar.zst", "srv"));
-    }
 
     #[test]
     fn only_uploads_older_than_the_minimum_are_stale() {

@@ -105,7 +105,7 @@ impl LocalStorage {
                 continue;
             };
             let key = format!("{}/{file}", dir.to_string_lossy());
-            if entry.file_type().is_file() && leftovers::is_ours(&key, server_id) {
+            if entry.file_type().is_file() && super::catalog::is_ours(&key, server_id) {
                 out.push((entry.path().to_path_buf(), key));
             }
         }

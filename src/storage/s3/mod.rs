@@ -254,7 +254,7 @@ impl Storage for S3Storage {
             let Some(age) = started.and_then(|t| leftovers::stale(t, now, min_age)) else {
                 continue;
             };
-            if !leftovers::is_ours(key, server_id) {
+            if !super::catalog::is_ours(key, server_id) {
                 continue;
             }
             match self.try_abort(&full, &id).await {
