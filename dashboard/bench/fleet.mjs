@@ -10,7 +10,7 @@
 // The D1 tables are created as `wpbackup sync-d1` creates them (src/d1/sync.rs) and filled
 // inside SQLite by generating statements (one per server), so seeding takes seconds. The
 // summary table, its indexes and its refresh are `sync-d1`'s own statements, read from
-// src/d1/summary.rs.
+// src/d1/site_latest.rs.
 import { Miniflare } from "miniflare";
 import { fileURLToPath } from "node:url";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -77,9 +77,9 @@ async function seed(mf) {
   return db.prepare("SELECT COUNT(*) AS n FROM backup_log").first("n");
 }
 
-/// `sync-d1`'s summary statements (src/d1/summary.rs): its schema and its refresh.
+/// `sync-d1`'s summary statements (src/d1/site_latest.rs): its schema and its refresh.
 function summarySql() {
-  const rust = readFileSync(path.join(root, "../src/d1/summary.rs"), "utf8");
+  const rust = readFileSync(path.join(root, "../src/d1/site_latest.rs"), "utf8");
   const schema = rust.slice(rust.indexOf("pub const SCHEMA"), rust.indexOf("];"));
   return {
     schema: [...schema.matchAll(/"(CREATE [^"]+)"/g)].map((m) => m[1]),

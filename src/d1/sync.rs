@@ -20,7 +20,7 @@
 //! - `s3_archives` carries `kind` and `base_key` (issue 13, differential archives). Rows pushed
 //!   before D1 had the columns keep NULL there, which means `full` (every archive was).
 //! - Each request ends with the refresh of the summary table `site_latest` for the servers of
-//!   its rows (`summary.rs`), in the same batch: what the dashboard's fleet page reads.
+//!   its rows (`site_latest.rs`), in the same batch: what the dashboard's fleet page reads.
 
 use std::time::Duration;
 
@@ -28,7 +28,7 @@ use anyhow::Context as _;
 use rusqlite::types::Value as SqlValue;
 use serde_json::Value;
 
-use crate::d1::{D1Client, D1Settings, Limits, MAX_PARAMS, Statement, summary};
+use crate::d1::{D1Client, D1Settings, Limits, MAX_PARAMS, Statement, site_latest};
 use crate::logdb::LogDb;
 
 /// Rows read and sent per request at most.
@@ -201,7 +201,7 @@ pub async fn push(
             let mut stmts = insert_statements(table, &rows);
             let inserts = stmts.len();
             if let Some(c) = table.columns.iter().position(|c| *c == "server_id") {
-                stmts.extend(summary::refresh(&rows, c));
+                stmts.extend(site_latest::refresh(&rows, c));
             }
             let results = client.batch(&stmts).await.with_context(|| {
                 format!(
@@ -271,7 +271,7 @@ async fn ensure_schema(client: &D1Client) -> anyhow::Result<()> {
         }
         last.extend(unique_key(table.name));
     }
-    last.extend(summary::schema());
+    last.extend(site_latest::schema());
     client.batch(&last).await?;
     Ok(())
 }
