@@ -7,10 +7,11 @@
 //
 //   node dashboard/bench/fleet.mjs [--servers 100] [--sites 20] [--nights 90] [--runs 15]
 //
-// The D1 tables are created as `wpbackup sync-d1` creates them (src/d1/sync.rs) and filled
-// inside SQLite by generating statements (one per server), so seeding takes seconds. The
-// summary table, its indexes and its refresh are `sync-d1`'s own statements, read from
-// src/d1/site_latest.rs.
+// The D1 tables are created as `wpbackup sync-d1` creates them (the columns of
+// src/logdb/schema.rs, but s3_archives' kind and base_key: the dashboard does not read them)
+// and filled inside SQLite by generating statements (one per server), so seeding takes
+// seconds. The summary table, its indexes and its refresh are `sync-d1`'s own statements,
+// read from src/d1/site_latest.rs.
 import { Miniflare } from "miniflare";
 import { fileURLToPath } from "node:url";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
