@@ -7,10 +7,11 @@
 //
 //   node dashboard/bench/fleet.mjs [--servers 100] [--sites 20] [--nights 90] [--runs 15]
 //
-// The D1 tables are created as `wpbackup sync-d1` creates them (src/d1/sync.rs) and filled
-// inside SQLite by generating statements (one per server), so seeding takes seconds. The
-// summary table, its indexes and its refresh are `sync-d1`'s own statements, read from
-// src/d1/summary.rs.
+// The D1 tables are created as `wpbackup sync-d1` creates them (the columns of
+// src/logdb/schema.rs, but s3_archives' kind and base_key: the dashboard does not read them)
+// and filled inside SQLite by generating statements (one per server), so seeding takes
+// seconds. The summary table, its indexes and its refresh are `sync-d1`'s own statements,
+// read from src/d1/site_latest.rs.
 import { Miniflare } from "miniflare";
 import { fileURLToPath } from "node:url";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -77,9 +78,9 @@ async function seed(mf) {
   return db.prepare("SELECT COUNT(*) AS n FROM backup_log").first("n");
 }
 
-/// `sync-d1`'s summary statements (src/d1/summary.rs): its schema and its refresh.
+/// `sync-d1`'s summary statements (src/d1/site_latest.rs): its schema and its refresh.
 function summarySql() {
-  const rust = readFileSync(path.join(root, "../src/d1/summary.rs"), "utf8");
+  const rust = readFileSync(path.join(root, "../src/d1/site_latest.rs"), "utf8");
   const schema = rust.slice(rust.indexOf("pub const SCHEMA"), rust.indexOf("];"));
   return {
     schema: [...schema.matchAll(/"(CREATE [^"]+)"/g)].map((m) => m[1]),

@@ -4,7 +4,7 @@
 // statement walks an index and touches a few rows per site, never the whole log:
 //
 // - the fleet page reads `site_latest`, one row per site, which `sync-d1` refreshes in the
-//   same batch as it pushes rows (src/d1/summary.rs); only the sites of servers with no row
+//   same batch as it pushes rows (src/d1/site_latest.rs); only the sites of servers with no row
 //   there (an older wpbackup) are read from the logs, as below, and all of them when the
 //   table does not exist yet;
 // - the (server, site) pairs are found by a "loose index scan" (a recursive query that jumps

@@ -1,6 +1,6 @@
 //! Cloudflare D1 through its REST API: settings from `.env`, one HTTP client, the request and
 //! response shapes, and errors a person can act on. What is pushed, and when, is
-//! `sync`'s job (with `summary`, the per-site table the dashboard reads); `settings` reads
+//! `sync`'s job (with `site_latest`, the per-site table the dashboard reads); `settings` reads
 //! `.env`, `client` talks to the API.
 //!
 //! `POST {D1_API_BASE}/accounts/{CF_ACCOUNT_ID}/d1/database/{D1_DATABASE_ID}/query` with
@@ -24,7 +24,7 @@
 
 pub mod client;
 mod settings;
-mod summary;
+mod site_latest;
 pub mod sync;
 
 pub use client::{D1Client, Statement};

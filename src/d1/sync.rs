@@ -6,7 +6,9 @@
 //! - D1 holds the same tables for every server, with the original columns first, then
 //!   wpbackup's, among them `local_id` (the row's id in the `backups.db` it came from) and
 //!   `db_id` (that file's identity, so a recreated backups.db, whose ids start again at 1, is
-//!   not mistaken for the old one), and a unique index on `(server_id, db_id, local_id)`.
+//!   not mistaken for the old one), and a unique index on `(server_id, db_id, local_id)`. The
+//!   tables, their columns and which are D1's only are `logdb::schema`'s, the one definition
+//!   backups.db is made from too: every column backups.db stores is pushed.
 //!   Missing tables, columns and the index are created on each push (an original D1 table gains
 //!   the columns; rows pushed before identities existed get `db_id = ''`, as the rows of their
 //!   backups.db from before its identity are pushed, so none is doubled).
@@ -20,7 +22,7 @@
 //! - `s3_archives` carries `kind` and `base_key` (issue 13, differential archives). Rows pushed
 //!   before D1 had the columns keep NULL there, which means `full` (every archive was).
 //! - Each request ends with the refresh of the summary table `site_latest` for the servers of
-//!   its rows (`summary.rs`), in the same batch: what the dashboard's fleet page reads.
+//!   its rows (`site_latest.rs`), in the same batch: what the dashboard's fleet page reads.
 
 use std::time::Duration;
 
@@ -28,122 +30,15 @@ use anyhow::Context as _;
 use rusqlite::types::Value as SqlValue;
 use serde_json::Value;
 
-use crate::d1::{D1Client, D1Settings, Limits, MAX_PARAMS, Statement, summary};
+use crate::d1::{D1Client, D1Settings, Limits, MAX_PARAMS, Statement, site_latest};
 use crate::logdb::LogDb;
+use crate::logdb::schema::{Column, Role, TABLES, Table};
 
 /// Rows read and sent per request at most.
 const ROWS_PER_REQUEST: usize = 100;
 /// Bytes of bound values per request at most (well under D1's 2 MB row and 100 KB statement
 /// limits, and a small request to resend if it fails).
 const BYTES_PER_REQUEST: usize = 512 * 1024;
-
-/// A table pushed to D1.
-struct Table {
-    name: &'static str,
-    /// The table as first created in D1 (the original tool's, for its two), created when
-    /// missing.
-    create: &'static str,
-    /// wpbackup's columns after the original ones, in D1 (`local_id` among them).
-    extra: &'static [(&'static str, &'static str)],
-    /// Local columns pushed (besides `id`, which becomes `local_id`, and the file's `db_id`).
-    columns: &'static [&'static str],
-}
-
-const TABLES: [Table; 3] = [
-    Table {
-        name: "backup_log",
-        create: "CREATE TABLE IF NOT EXISTS backup_log (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            timestamp DATETIME DEFAULT CURRENT_TIMESTAMP,
-            status TEXT,
-            details TEXT,
-            site_name TEXT,
-            server_id TEXT
-        )",
-        extra: &[
-            ("local_id", "INTEGER"),
-            ("db_id", "TEXT"),
-            ("action", "TEXT"),
-            ("storage_name", "TEXT"),
-            ("archive_key", "TEXT"),
-            ("duration_secs", "REAL"),
-        ],
-        columns: &[
-            "timestamp",
-            "status",
-            "details",
-            "site_name",
-            "server_id",
-            "action",
-            "storage_name",
-            "archive_key",
-            "duration_secs",
-        ],
-    },
-    Table {
-        name: "s3_archives",
-        create: "CREATE TABLE IF NOT EXISTS s3_archives (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            filename TEXT,
-            storage_name TEXT,
-            s3_endpoint TEXT,
-            s3_bucket TEXT,
-            file_size INTEGER,
-            server_id TEXT
-        )",
-        extra: &[
-            ("local_id", "INTEGER"),
-            ("db_id", "TEXT"),
-            ("site_name", "TEXT"),
-            ("created_at", "DATETIME"),
-            ("sha256", "TEXT"),
-            ("duration_secs", "REAL"),
-            ("kind", "TEXT"),
-            ("base_key", "TEXT"),
-        ],
-        columns: &[
-            "filename",
-            "storage_name",
-            "s3_endpoint",
-            "s3_bucket",
-            "file_size",
-            "server_id",
-            "site_name",
-            "created_at",
-            "sha256",
-            "duration_secs",
-            "kind",
-            "base_key",
-        ],
-    },
-    Table {
-        name: "drill_log",
-        create: "CREATE TABLE IF NOT EXISTS drill_log (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            timestamp DATETIME,
-            server_id TEXT,
-            site_name TEXT,
-            archive_key TEXT,
-            storage_name TEXT,
-            result TEXT,
-            failed TEXT,
-            recovery_secs REAL,
-            details TEXT
-        )",
-        extra: &[("local_id", "INTEGER"), ("db_id", "TEXT")],
-        columns: &[
-            "timestamp",
-            "server_id",
-            "site_name",
-            "archive_key",
-            "storage_name",
-            "result",
-            "failed",
-            "recovery_secs",
-            "details",
-        ],
-    },
-];
 
 /// The local record of what D1 confirmed.
 const CREATE_MARKS: &str = "CREATE TABLE IF NOT EXISTS d1_sync (
@@ -200,8 +95,8 @@ pub async fn push(
             }
             let mut stmts = insert_statements(table, &rows);
             let inserts = stmts.len();
-            if let Some(c) = table.columns.iter().position(|c| *c == "server_id") {
-                stmts.extend(summary::refresh(&rows, c));
+            if let Some(c) = server_col(table) {
+                stmts.extend(site_latest::refresh(&rows, c));
             }
             let results = client.batch(&stmts).await.with_context(|| {
                 format!(
@@ -228,40 +123,19 @@ pub async fn push(
 
 /// Create what is missing in D1: the tables, wpbackup's columns, the unique key.
 async fn ensure_schema(client: &D1Client) -> anyhow::Result<()> {
-    // A new table gets every column at once; an existing one (the original tool's) gains the
-    // missing ones below.
-    let mut first: Vec<Statement> = TABLES
-        .iter()
-        .map(|t| {
-            let extra: Vec<String> = t.extra.iter().map(|(c, ty)| format!("{c} {ty}")).collect();
-            let create = t.create.trim_end().trim_end_matches(')').trim_end();
-            Statement::new(
-                format!("{create},\n    {}\n)", extra.join(",\n    ")),
-                vec![],
-            )
-        })
-        .collect();
-    first.extend(
-        TABLES
-            .iter()
-            .map(|t| Statement::new(format!("PRAGMA table_info({})", t.name), vec![])),
-    );
+    let first = schema_probe();
     let results = client.batch(&first).await?;
     let mut last = Vec::new();
     for (i, table) in TABLES.iter().enumerate() {
-        let have: Vec<String> = results[TABLES.len() + i]
+        let have: Vec<String> = results
+            .get(TABLES.len() + i)
+            .context("D1 answered fewer results than statements")?
             .results
             .iter()
             .filter_map(|r| r.get("name").and_then(Value::as_str).map(str::to_string))
             .collect();
-        for (column, ty) in table.extra {
-            if have.iter().any(|h| h == column) {
-                continue;
-            }
-            let alter = Statement::new(
-                format!("ALTER TABLE {} ADD COLUMN {column} {ty}", table.name),
-                vec![],
-            );
+        for column in missing_columns(table, &have) {
+            let alter = Statement::new(column.add_to(table.name), vec![]);
             if let Err(e) = client.query(alter).await {
                 // Another server may have added it a moment ago.
                 if !e.to_string().contains("duplicate column") {
@@ -271,9 +145,33 @@ async fn ensure_schema(client: &D1Client) -> anyhow::Result<()> {
         }
         last.extend(unique_key(table.name));
     }
-    last.extend(summary::schema());
+    last.extend(site_latest::schema());
     client.batch(&last).await?;
     Ok(())
+}
+
+/// The first request: each table created with every column when missing (an existing one, the
+/// original tool's or an older wpbackup's, gains the columns it lacks afterwards: see
+/// [`missing_columns`]), then each table's columns as D1 has them, in [`TABLES`] order.
+fn schema_probe() -> Vec<Statement> {
+    let creates = TABLES.iter().map(|t| Statement::new(t.create_d1(), vec![]));
+    let probes = TABLES
+        .iter()
+        .map(|t| Statement::new(format!("PRAGMA table_info({})", t.name), vec![]));
+    creates.chain(probes).collect()
+}
+
+/// The columns a D1 table that has the columns `have` must gain (`ALTER TABLE`).
+fn missing_columns<'a>(table: &'a Table, have: &[String]) -> Vec<&'a Column> {
+    table
+        .added_d1()
+        .filter(|c| !have.iter().any(|h| h == c.name))
+        .collect()
+}
+
+/// Where `server_id` is among a row's values (the columns of [`Table::pushed`]).
+fn server_col(table: &Table) -> Option<usize> {
+    table.pushed().position(|c| c.name == "server_id")
 }
 
 /// The unique key on `(server_id, db_id, local_id)`, after the rows pushed before `db_id`
@@ -336,8 +234,9 @@ fn advance(db: &LogDb, database_id: &str, table: &str, last_id: i64) -> anyhow::
     Ok(())
 }
 
-/// The next rows after `after` (values in `table.columns` order, then db_id and the local id),
-/// bounded by [`ROWS_PER_REQUEST`] and [`BYTES_PER_REQUEST`]; and the last id among them.
+/// The next rows after `after` (values in [`Table::pushed`] order: each local column's, and
+/// the row's id and the file's identity where D1 has `local_id` and `db_id`), bounded by
+/// [`ROWS_PER_REQUEST`] and [`BYTES_PER_REQUEST`]; and the last id among them.
 fn read_rows(
     db: &LogDb,
     table: &Table,
@@ -345,33 +244,46 @@ fn read_rows(
     server_id: &str,
     ident: &Identity,
 ) -> anyhow::Result<(Vec<Vec<Value>>, i64)> {
+    let data: Vec<&str> = table
+        .pushed()
+        .filter(|c| c.role == Role::Data)
+        .map(|c| c.name)
+        .collect();
     let sql = format!(
         "SELECT id, {} FROM {} WHERE id > ?1 ORDER BY id LIMIT ?2",
-        table.columns.join(", "),
+        data.join(", "),
         table.name
     );
     let mut stmt = db.conn().prepare(&sql)?;
-    let server_col = table.columns.iter().position(|c| *c == "server_id");
+    let server_col = server_col(table);
     let mut rows = stmt.query(rusqlite::params![after, ROWS_PER_REQUEST as i64])?;
     let (mut out, mut last_id, mut bytes) = (Vec::new(), after, 0usize);
     while let Some(r) = rows.next()? {
         let id: i64 = r.get(0)?;
-        let mut values = Vec::with_capacity(table.columns.len() + 1);
-        for i in 0..table.columns.len() {
-            values.push(json_value(r.get::<_, SqlValue>(i + 1)?));
+        let db_id = if id <= ident.legacy_last_id {
+            ""
+        } else {
+            ident.db_id
+        };
+        let mut values = Vec::with_capacity(data.len() + 2);
+        let mut data_index = 0; // 0 is the id
+        for column in table.pushed() {
+            values.push(match column.role {
+                Role::Data => {
+                    data_index += 1;
+                    json_value(r.get::<_, SqlValue>(data_index)?)
+                }
+                Role::LocalId => Value::from(id),
+                Role::DbId => Value::from(db_id),
+                // Not pushed: D1 numbers its own rows.
+                Role::RowId => continue,
+            });
         }
         if let Some(c) = server_col
             && values[c].as_str().is_none_or(str::is_empty)
         {
             values[c] = Value::String(server_id.to_string());
         }
-        let db_id = if id <= ident.legacy_last_id {
-            ""
-        } else {
-            ident.db_id
-        };
-        values.push(Value::from(db_id));
-        values.push(Value::from(id));
         let size: usize = values.iter().map(|v| v.to_string().len()).sum();
         if !out.is_empty() && bytes + size > BYTES_PER_REQUEST {
             break;
@@ -397,16 +309,17 @@ fn json_value(v: SqlValue) -> Value {
 
 /// Multi-row inserts, each with at most [`MAX_PARAMS`] bound values.
 fn insert_statements(table: &Table, rows: &[Vec<Value>]) -> Vec<Statement> {
-    let width = table.columns.len() + 2;
+    let columns: Vec<&str> = table.pushed().map(|c| c.name).collect();
+    let width = columns.len();
     let per_statement = (MAX_PARAMS / width).max(1);
     let tuple = format!("({})", vec!["?"; width].join(", "));
     rows.chunks(per_statement)
         .map(|chunk| {
             let sql = format!(
-                "INSERT INTO {} ({}, db_id, local_id) VALUES {}
+                "INSERT INTO {} ({}) VALUES {}
                  ON CONFLICT (server_id, db_id, local_id) DO NOTHING",
                 table.name,
-                table.columns.join(", "),
+                columns.join(", "),
                 vec![tuple.as_str(); chunk.len()].join(", ")
             );
             debug_assert!(sql.len() < crate::d1::MAX_STATEMENT_BYTES);
@@ -473,7 +386,7 @@ mod tests {
     #[test]
     fn inserts_stay_within_the_parameter_limit() {
         for table in &TABLES {
-            let width = table.columns.len() + 2;
+            let width = table.pushed().count();
             let rows: Vec<Vec<Value>> = (0..37)
                 .map(|i| (0..width).map(|_| Value::from(i)).collect())
                 .collect();
@@ -487,6 +400,278 @@ mod tests {
                     s.sql
                         .ends_with("ON CONFLICT (server_id, db_id, local_id) DO NOTHING")
                 );
+            }
+        }
+    }
+
+    /// D1's tables as wpbackup created them before the schema was written once (issue 21),
+    /// pasted: a new D1 database must get the same tables, an older one must need nothing.
+    const D1_BEFORE: &str = "CREATE TABLE IF NOT EXISTS backup_log (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            timestamp DATETIME DEFAULT CURRENT_TIMESTAMP,
+            status TEXT,
+            details TEXT,
+            site_name TEXT,
+            server_id TEXT,
+    local_id INTEGER,
+    db_id TEXT,
+    action TEXT,
+    storage_name TEXT,
+    archive_key TEXT,
+    duration_secs REAL
+);
+CREATE TABLE IF NOT EXISTS s3_archives (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            filename TEXT,
+            storage_name TEXT,
+            s3_endpoint TEXT,
+            s3_bucket TEXT,
+            file_size INTEGER,
+            server_id TEXT,
+    local_id INTEGER,
+    db_id TEXT,
+    site_name TEXT,
+    created_at DATETIME,
+    sha256 TEXT,
+    duration_secs REAL,
+    kind TEXT,
+    base_key TEXT
+);
+CREATE TABLE IF NOT EXISTS drill_log (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            timestamp DATETIME,
+            server_id TEXT,
+            site_name TEXT,
+            archive_key TEXT,
+            storage_name TEXT,
+            result TEXT,
+            failed TEXT,
+            recovery_secs REAL,
+            details TEXT,
+    local_id INTEGER,
+    db_id TEXT
+);";
+
+    /// The original tool's D1 tables, pasted.
+    const D1_ORIGINAL: &str = "CREATE TABLE backup_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    timestamp DATETIME DEFAULT CURRENT_TIMESTAMP,
+    status TEXT,
+    details TEXT,
+    site_name TEXT,
+    server_id TEXT
+);
+CREATE TABLE s3_archives (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    filename TEXT,
+    storage_name TEXT,
+    s3_endpoint TEXT,
+    s3_bucket TEXT,
+    file_size INTEGER,
+    server_id TEXT
+);";
+
+    /// A table's columns, in order: (name, type, notnull, default, pk).
+    fn table_info(
+        conn: &rusqlite::Connection,
+        table: &str,
+    ) -> Vec<(String, String, bool, Option<String>, i64)> {
+        conn.prepare(&format!("PRAGMA table_info({table})"))
+            .unwrap()
+            .query_map([], |r| {
+                Ok((r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    fn names(conn: &rusqlite::Connection, table: &str) -> Vec<String> {
+        table_info(conn, table).into_iter().map(|c| c.0).collect()
+    }
+
+    /// A table's `CREATE TABLE`, its whitespace made single spaces.
+    fn create_text(conn: &rusqlite::Connection, table: &str) -> String {
+        let sql: String = conn
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                [table],
+                |r| r.get(0),
+            )
+            .unwrap();
+        sql.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
+    /// SQLite standing in for D1: `before` run, then the schema statements a push runs (the
+    /// tables created, the columns they lack added, the unique key, `site_latest`).
+    fn d1_standin(before: &str) -> rusqlite::Connection {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch(before).unwrap();
+        let probe = schema_probe();
+        assert_eq!(probe.len(), 2 * TABLES.len());
+        for (i, table) in TABLES.iter().enumerate() {
+            conn.execute_batch(&probe[i].sql).unwrap();
+            assert_eq!(
+                probe[TABLES.len() + i].sql,
+                format!("PRAGMA table_info({})", table.name)
+            );
+        }
+        for table in &TABLES {
+            for column in missing_columns(table, &names(&conn, table.name)) {
+                conn.execute_batch(&column.add_to(table.name)).unwrap();
+            }
+            for s in unique_key(table.name) {
+                conn.execute_batch(&s.sql).unwrap();
+            }
+        }
+        for s in site_latest::schema() {
+            conn.execute_batch(&s.sql).unwrap();
+        }
+        conn
+    }
+
+    /// Run a statement as D1 binds it.
+    fn run(conn: &rusqlite::Connection, s: &Statement) -> usize {
+        let params: Vec<SqlValue> = s
+            .params
+            .iter()
+            .map(|v| match v {
+                Value::Null => SqlValue::Null,
+                Value::Number(n) => n
+                    .as_i64()
+                    .map(SqlValue::Integer)
+                    .or_else(|| n.as_f64().map(SqlValue::Real))
+                    .unwrap(),
+                Value::String(t) => SqlValue::Text(t.clone()),
+                other => panic!("not a D1 parameter: {other}"),
+            })
+            .collect();
+        conn.execute(&s.sql, rusqlite::params_from_iter(params))
+            .unwrap()
+    }
+
+    /// A new D1 database gets the tables wpbackup made before; one made then, or by the
+    /// original tool, ends up with the same columns in the same order.
+    #[test]
+    fn d1_tables_are_those_made_before() {
+        let new = d1_standin("");
+        let before = rusqlite::Connection::open_in_memory().unwrap();
+        before.execute_batch(D1_BEFORE).unwrap();
+        for table in &TABLES {
+            assert_eq!(
+                create_text(&new, table.name),
+                create_text(&before, table.name)
+            );
+            assert_eq!(
+                missing_columns(table, &names(&before, table.name)).len(),
+                0,
+                "{}: a D1 table made before lacks nothing",
+                table.name
+            );
+        }
+        for older in [D1_BEFORE, D1_ORIGINAL] {
+            let migrated = d1_standin(older);
+            for table in &TABLES {
+                assert_eq!(
+                    table_info(&migrated, table.name),
+                    table_info(&new, table.name),
+                    "{}",
+                    table.name
+                );
+            }
+        }
+    }
+
+    /// The column names of an `INSERT INTO t (a, b) ...`.
+    fn insert_columns(sql: &str) -> Vec<String> {
+        let (_, rest) = sql.split_once('(').unwrap();
+        let (list, _) = rest.split_once(')').unwrap();
+        list.split(',').map(|c| c.trim().to_string()).collect()
+    }
+
+    /// Every table of backups.db is pushed, and every column of it: a row with each column
+    /// set (read from the file itself, not from the schema) reaches D1 with each value in its
+    /// column, beside `local_id` and `db_id`.
+    #[test]
+    fn every_column_backups_db_stores_is_pushed() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = LogDb::open(&dir.path().join("backups.db")).unwrap();
+        db.conn().execute_batch(CREATE_MARKS).unwrap();
+        let tables: Vec<String> = db
+            .conn()
+            .prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'table'
+                 AND name NOT IN ('meta', 'd1_sync', 'sqlite_sequence') ORDER BY name",
+            )
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let mut pushed: Vec<&str> = TABLES.iter().map(|t| t.name).collect();
+        pushed.sort();
+        assert_eq!(tables, pushed, "backups.db's tables are the ones pushed");
+
+        let d1 = d1_standin("");
+        let ident = Identity {
+            db_id: "f00d",
+            legacy_last_id: 0,
+        };
+        for table in &TABLES {
+            let local: Vec<String> = names(db.conn(), table.name)
+                .into_iter()
+                .filter(|c| c != "id")
+                .collect();
+            let value = |c: &str| format!("{}.{c}", table.name);
+            db.conn()
+                .execute(
+                    &format!(
+                        "INSERT INTO {} ({}) VALUES ({})",
+                        table.name,
+                        local.join(", "),
+                        vec!["?"; local.len()].join(", ")
+                    ),
+                    rusqlite::params_from_iter(local.iter().map(|c| value(c))),
+                )
+                .unwrap();
+            let (rows, last_id) = read_rows(&db, table, 0, "fallback", &ident).unwrap();
+            assert_eq!((rows.len(), last_id), (1, 1));
+            let stmts = insert_statements(table, &rows);
+            assert_eq!(stmts.len(), 1);
+
+            // The statement: each local column with its value, and the row's identity.
+            let columns = insert_columns(&stmts[0].sql);
+            let mut expected: Vec<String> = local.clone();
+            expected.extend(["local_id".to_string(), "db_id".to_string()]);
+            let mut sorted = columns.clone();
+            sorted.sort();
+            expected.sort();
+            assert_eq!(sorted, expected, "{}: the columns pushed", table.name);
+            for (column, param) in columns.iter().zip(&stmts[0].params) {
+                let want = match column.as_str() {
+                    "local_id" => Value::from(1),
+                    "db_id" => Value::from("f00d"),
+                    c => Value::from(value(c)),
+                };
+                assert_eq!(param, &want, "{}.{column}", table.name);
+            }
+
+            // In D1: the same columns (and D1's own id), each holding its value.
+            assert_eq!(run(&d1, &stmts[0]), 1);
+            assert_eq!(run(&d1, &stmts[0]), 0, "a second push changes nothing");
+            let mut d1_columns = names(&d1, table.name);
+            d1_columns.retain(|c| c != "id");
+            d1_columns.sort();
+            assert_eq!(d1_columns, expected, "{}: D1's columns", table.name);
+            for column in &local {
+                let got: String = d1
+                    .query_row(
+                        &format!("SELECT {column} FROM {} WHERE local_id = 1", table.name),
+                        [],
+                        |r| r.get(0),
+                    )
+                    .unwrap();
+                assert_eq!(got, value(column));
             }
         }
     }

@@ -12,14 +12,16 @@
 //!
 //! The table is written by `sync-d1` only; a server still on an older wpbackup leaves no row
 //! here, and the dashboard reads that server's sites from the logs as before. A column added
-//! later needs an `ALTER TABLE` like `sync`'s other tables (`CREATE TABLE IF NOT EXISTS` will
-//! not add it).
+//! later needs an `ALTER TABLE` for the D1 databases that have the table already, as the
+//! pushed tables' added columns get theirs (`logdb::schema`; `CREATE TABLE IF NOT EXISTS` will
+//! not add it), and its place in [`REFRESH`] (a unit test keeps the refresh writing every
+//! column of the table).
 
 use serde_json::Value;
 
 use crate::d1::Statement;
 
-/// The summary table and the indexes its refresh walks (the dashboard creates the same indexes,
+/// The `site_latest` table and the indexes its refresh walks (the dashboard creates the same indexes,
 /// `IF NOT EXISTS`, in dashboard/src/queries.mjs: a unit test keeps the texts equal).
 pub const SCHEMA: [&str; 4] = [
     "CREATE INDEX IF NOT EXISTS backup_log_dash_runs
@@ -134,6 +136,58 @@ mod tests {
             let sql = sql.replace("status IN ('SUCCESS', 'WARNING')", "${STORED}");
             assert!(queries.contains(&sql), "not in queries.mjs: {sql}");
         }
+    }
+
+    /// The names between the parentheses after `head` in `sql`, split at commas.
+    fn names_after(sql: &str, head: &str) -> Vec<String> {
+        let rest = sql
+            .split(head)
+            .nth(1)
+            .unwrap_or_else(|| panic!("no {head:?} in {sql}"));
+        let inside = rest
+            .split_once('(')
+            .and_then(|(_, r)| r.split_once(')'))
+            .map(|(inside, _)| inside)
+            .unwrap_or_else(|| panic!("no column list after {head:?}"));
+        inside
+            .split(',')
+            .filter_map(|c| c.split_whitespace().next())
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The refresh writes every column of the table, and updates every one but the key: a
+    /// column added to the table and forgotten here would stay NULL.
+    #[test]
+    fn the_refresh_writes_every_column() {
+        let create = SCHEMA
+            .iter()
+            .find(|s| s.contains("CREATE TABLE IF NOT EXISTS site_latest"))
+            .unwrap_or_else(|| panic!("no site_latest in SCHEMA"));
+        let columns: Vec<String> = create
+            .split_once('(')
+            .and_then(|(_, r)| r.split_once("PRIMARY KEY"))
+            .map(|(defs, _)| defs)
+            .unwrap_or_else(|| panic!("no column list in {create}"))
+            .split(',')
+            .filter_map(|c| c.split_whitespace().next())
+            .map(str::to_string)
+            .collect();
+        assert_eq!(columns.len(), 15, "{columns:?}");
+        assert_eq!(names_after(REFRESH, "INSERT INTO site_latest"), columns);
+        let updated: Vec<String> = REFRESH
+            .split("DO UPDATE SET")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no DO UPDATE SET in REFRESH"))
+            .split(',')
+            .map(|a| {
+                let (col, value) = a.split_once('=').unwrap_or_else(|| panic!("{a}"));
+                let col = col.trim();
+                assert_eq!(value.trim(), format!("excluded.{col}"));
+                col.to_string()
+            })
+            .collect();
+        assert_eq!(updated, columns[2..]);
     }
 
     #[test]

@@ -5,8 +5,9 @@
 //! verify or prune) and `s3_archives` (one row per stored archive). wpbackup's extra columns
 //! come after the original ones and are added to an older database on open. wpbackup's own
 //! `drill_log` holds one row per site per restore drill (`drill`): the report and `status` read
-//! each site's last proven restore from it. WAL mode and a busy timeout let `status` read while
-//! a backup writes.
+//! each site's last proven restore from it. The three tables' columns are written once, in
+//! [`schema`], which `d1::sync` pushes from too. WAL mode and a busy timeout let `status` read
+//! while a backup writes.
 //!
 //! `s3_archives.kind` (`full` or `differential`) and `base_key` (the key of a differential
 //! archive's base, NULL for a full one) came with differential archives (issue 13). Rows from
@@ -21,6 +22,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
+
+pub mod schema;
 
 /// `backup_log.status` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -111,43 +114,6 @@ pub struct LogDb {
     conn: Connection,
 }
 
-/// The original tool's tables.
-const CREATE: &str = "
-CREATE TABLE IF NOT EXISTS backup_log (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    timestamp DATETIME DEFAULT CURRENT_TIMESTAMP,
-    status TEXT,
-    details TEXT,
-    site_name TEXT,
-    server_id TEXT
-);
-CREATE TABLE IF NOT EXISTS s3_archives (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    filename TEXT,
-    storage_name TEXT,
-    s3_endpoint TEXT,
-    s3_bucket TEXT,
-    file_size INTEGER,
-    server_id TEXT
-);
-";
-
-/// `drill_log`: one row per site per drill (wpbackup's own table).
-const CREATE_DRILL: &str = "
-CREATE TABLE IF NOT EXISTS drill_log (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    timestamp DATETIME,
-    server_id TEXT,
-    site_name TEXT,
-    archive_key TEXT,
-    storage_name TEXT,
-    result TEXT,
-    failed TEXT,
-    recovery_secs REAL,
-    details TEXT
-);
-";
-
 /// One `drill_log` row to write.
 #[derive(Debug, Clone)]
 pub struct DrillEntry<'a> {
@@ -191,28 +157,6 @@ pub struct Drills {
     pub last_passed: Option<DrillRow>,
 }
 
-/// wpbackup's columns, after the original ones.
-const EXTRA_COLUMNS: &[(&str, &str, &str)] = &[
-    ("backup_log", "action", "TEXT"),
-    ("backup_log", "storage_name", "TEXT"),
-    ("backup_log", "archive_key", "TEXT"),
-    ("backup_log", "duration_secs", "REAL"),
-    ("s3_archives", "site_name", "TEXT"),
-    ("s3_archives", "created_at", "DATETIME"),
-    ("s3_archives", "sha256", "TEXT"),
-    ("s3_archives", "duration_secs", "REAL"),
-    ("s3_archives", "kind", "TEXT"),
-    ("s3_archives", "base_key", "TEXT"),
-];
-
-/// Run once, right after the column named is added to an older file: its rows are full
-/// archives (every archive was, before differential ones).
-const BACKFILL: &[(&str, &str, &str)] = &[(
-    "s3_archives",
-    "kind",
-    "UPDATE s3_archives SET kind = 'full' WHERE kind IS NULL",
-)];
-
 /// The file's identity, made once: `db_id`, and for a file that had rows before it had an
 /// identity, each table's highest id at that moment (those rows may be in D1 already, pushed
 /// without one).
@@ -253,6 +197,33 @@ fn create_identity(conn: &Connection) -> rusqlite::Result<()> {
     }
 }
 
+/// Create `table` when missing, then add the columns an older file lacks, each filled in as its
+/// [`schema::Column::backfill`] says.
+fn migrate(conn: &Connection, table: &schema::Table) -> anyhow::Result<()> {
+    let name = table.name;
+    conn.execute(&table.create_local(), [])
+        .with_context(|| format!("cannot create {name} (is it a SQLite database?)"))?;
+    for column in table.added_local() {
+        let exists: bool = conn
+            .query_row(
+                &format!("SELECT COUNT(*) > 0 FROM pragma_table_info('{name}') WHERE name = ?1"),
+                [column.name],
+                |r| r.get(0),
+            )
+            .with_context(|| format!("cannot read the schema of {name}"))?;
+        if exists {
+            continue;
+        }
+        conn.execute(&column.add_to(name), [])
+            .with_context(|| format!("cannot add column {name}.{}", column.name))?;
+        if let Some(sql) = column.backfill {
+            conn.execute(sql, [])
+                .with_context(|| format!("cannot fill in {name}.{}", column.name))?;
+        }
+    }
+    Ok(())
+}
+
 /// SQLite's DATETIME text form, in UTC, as the original wrote it.
 pub fn sql_time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S").to_string()
@@ -275,41 +246,9 @@ impl LogDb {
         conn.busy_timeout(Duration::from_secs(30))?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .with_context(|| format!("{}: cannot switch to WAL mode", path.display()))?;
-        conn.execute_batch(CREATE).with_context(|| {
-            format!(
-                "{}: cannot create the tables (is it a SQLite database?)",
-                path.display()
-            )
-        })?;
-        for (table, column, ty) in EXTRA_COLUMNS {
-            let exists: bool = conn
-                .query_row(
-                    &format!(
-                        "SELECT COUNT(*) > 0 FROM pragma_table_info('{table}') WHERE name = ?1"
-                    ),
-                    [column],
-                    |r| r.get(0),
-                )
-                .with_context(|| {
-                    format!("{}: cannot read the schema of {table}", path.display())
-                })?;
-            if !exists {
-                conn.execute(&format!("ALTER TABLE {table} ADD COLUMN {column} {ty}"), [])
-                    .with_context(|| {
-                        format!("{}: cannot add column {table}.{column}", path.display())
-                    })?;
-                for (_, _, sql) in BACKFILL
-                    .iter()
-                    .filter(|(t, c, _)| t == table && c == column)
-                {
-                    conn.execute(sql, []).with_context(|| {
-                        format!("{}: cannot fill in {table}.{column}", path.display())
-                    })?;
-                }
-            }
+        for table in &schema::TABLES {
+            migrate(&conn, table).with_context(|| path.display().to_string())?;
         }
-        conn.execute_batch(CREATE_DRILL)
-            .with_context(|| format!("{}: cannot create drill_log", path.display()))?;
         create_identity(&conn)
             .with_context(|| format!("{}: cannot create the meta table", path.display()))?;
         Ok(LogDb { conn })
@@ -544,6 +483,231 @@ impl LogDb {
 mod tests {
     use super::*;
 
+    /// The original tool's tables, pasted: its files must keep opening.
+    const ORIGINAL: &str = "
+CREATE TABLE IF NOT EXISTS backup_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    timestamp DATETIME DEFAULT CURRENT_TIMESTAMP,
+    status TEXT,
+    details TEXT,
+    site_name TEXT,
+    server_id TEXT
+);
+CREATE TABLE IF NOT EXISTS s3_archives (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    filename TEXT,
+    storage_name TEXT,
+    s3_endpoint TEXT,
+    s3_bucket TEXT,
+    file_size INTEGER,
+    server_id TEXT
+);
+";
+
+    /// What `LogDb::open` ran on a new file before the schema was written once (issue 21),
+    /// after [`ORIGINAL`], pasted: a new file must come out the same, byte for byte.
+    const BEFORE_ISSUE_21: &str = "
+ALTER TABLE backup_log ADD COLUMN action TEXT;
+ALTER TABLE backup_log ADD COLUMN storage_name TEXT;
+ALTER TABLE backup_log ADD COLUMN archive_key TEXT;
+ALTER TABLE backup_log ADD COLUMN duration_secs REAL;
+ALTER TABLE s3_archives ADD COLUMN site_name TEXT;
+ALTER TABLE s3_archives ADD COLUMN created_at DATETIME;
+ALTER TABLE s3_archives ADD COLUMN sha256 TEXT;
+ALTER TABLE s3_archives ADD COLUMN duration_secs REAL;
+ALTER TABLE s3_archives ADD COLUMN kind TEXT;
+ALTER TABLE s3_archives ADD COLUMN base_key TEXT;
+CREATE TABLE IF NOT EXISTS drill_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    timestamp DATETIME,
+    server_id TEXT,
+    site_name TEXT,
+    archive_key TEXT,
+    storage_name TEXT,
+    result TEXT,
+    failed TEXT,
+    recovery_secs REAL,
+    details TEXT
+);
+";
+
+    /// A file as wpbackup left it before differential archives (issue 13), after [`ORIGINAL`]:
+    /// no `kind`, no `base_key`, and its identity.
+    const BEFORE_ISSUE_13: &str = "
+ALTER TABLE backup_log ADD COLUMN action TEXT;
+ALTER TABLE backup_log ADD COLUMN storage_name TEXT;
+ALTER TABLE backup_log ADD COLUMN archive_key TEXT;
+ALTER TABLE backup_log ADD COLUMN duration_secs REAL;
+ALTER TABLE s3_archives ADD COLUMN site_name TEXT;
+ALTER TABLE s3_archives ADD COLUMN created_at DATETIME;
+ALTER TABLE s3_archives ADD COLUMN sha256 TEXT;
+ALTER TABLE s3_archives ADD COLUMN duration_secs REAL;
+CREATE TABLE IF NOT EXISTS drill_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    timestamp DATETIME,
+    server_id TEXT,
+    site_name TEXT,
+    archive_key TEXT,
+    storage_name TEXT,
+    result TEXT,
+    failed TEXT,
+    recovery_secs REAL,
+    details TEXT
+);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO meta (key, value) VALUES ('db_id', '0123456789abcdef0123456789abcdef');
+INSERT INTO meta (key, value) VALUES ('legacy_last_id.backup_log', '0');
+INSERT INTO meta (key, value) VALUES ('legacy_last_id.s3_archives', '0');
+";
+
+    /// Every table and index of a file, as SQLite keeps their text (`meta` left out: its
+    /// identity is random).
+    fn schema_text(conn: &Connection) -> Vec<(String, String, Option<String>)> {
+        conn.prepare(
+            "SELECT type, name, sql FROM sqlite_master WHERE tbl_name <> 'meta' ORDER BY rowid",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+    }
+
+    /// A table's columns, in order: (name, type, notnull, default, pk).
+    fn table_info(
+        conn: &Connection,
+        table: &str,
+    ) -> Vec<(String, String, bool, Option<String>, i64)> {
+        conn.prepare(&format!("PRAGMA table_info({table})"))
+            .unwrap()
+            .query_map([], |r| {
+                Ok((r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    /// A new file is what the hand-written schema made of it, byte for byte.
+    #[test]
+    fn a_new_file_is_made_as_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let before = Connection::open(dir.path().join("before.db")).unwrap();
+        before.execute_batch(ORIGINAL).unwrap();
+        before.execute_batch(BEFORE_ISSUE_21).unwrap();
+        let now = LogDb::open(&dir.path().join("now.db")).unwrap();
+        let text = schema_text(now.conn());
+        assert_eq!(text, schema_text(&before));
+        let tables: Vec<&str> = text.iter().map(|(_, name, _)| name.as_str()).collect();
+        assert_eq!(
+            tables,
+            ["backup_log", "sqlite_sequence", "s3_archives", "drill_log"]
+        );
+    }
+
+    /// Files from the original tool and from wpbackup before differential archives gain what
+    /// they lack, keep their rows (older archives: `full`), and end up with a new file's
+    /// columns in a new file's order.
+    #[test]
+    fn older_files_are_migrated_to_a_new_files_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let new = LogDb::open(&dir.path().join("new.db")).unwrap();
+        for (name, older) in [("original", ""), ("issue-13", BEFORE_ISSUE_13)] {
+            let path = dir.path().join(format!("{name}.db"));
+            {
+                let c = Connection::open(&path).unwrap();
+                c.execute_batch(ORIGINAL).unwrap();
+                c.execute_batch(older).unwrap();
+                c.execute(
+                    "INSERT INTO s3_archives (filename, storage_name, file_size, server_id)
+                     VALUES ('s/a/a_0.tar.zst', 'b', 5, 's')",
+                    [],
+                )
+                .unwrap();
+            }
+            let db = LogDb::open(&path).unwrap();
+            for table in &schema::TABLES {
+                assert_eq!(
+                    table_info(db.conn(), table.name),
+                    table_info(new.conn(), table.name),
+                    "{name}: {}",
+                    table.name
+                );
+            }
+            let kind: Option<String> = db
+                .conn()
+                .query_row("SELECT kind FROM s3_archives", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(kind.as_deref(), Some("full"), "{name}");
+            if !older.is_empty() {
+                assert_eq!(db.db_id().unwrap(), "0123456789abcdef0123456789abcdef");
+            }
+        }
+    }
+
+    /// Each writer fills every column of its table when every value is given: a column added
+    /// to the schema and forgotten in its writer stays NULL, and fails here.
+    #[test]
+    fn every_writer_fills_every_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = LogDb::open(&dir.path().join("backups.db")).unwrap();
+        db.log(&LogEntry {
+            timestamp: Utc::now(),
+            status: Status::Success,
+            details: "d",
+            site_name: "a",
+            server_id: "s",
+            action: "backup",
+            storage_name: Some("b"),
+            archive_key: Some("k"),
+            duration_secs: Some(1.0),
+        })
+        .unwrap();
+        db.record_archive(&ArchiveRecord {
+            filename: "k",
+            storage_name: "b",
+            s3_endpoint: "e",
+            s3_bucket: "u",
+            file_size: 1,
+            server_id: "s",
+            site_name: "a",
+            created_at: Utc::now(),
+            sha256: "ab",
+            duration_secs: 0.1,
+            kind: "differential",
+            base_key: Some("k0"),
+        })
+        .unwrap();
+        db.log_drill(&DrillEntry {
+            timestamp: Utc::now(),
+            server_id: "s",
+            site_name: "a",
+            archive_key: Some("k"),
+            storage_name: Some("b"),
+            result: Status::Error,
+            failed: Some("f"),
+            recovery_secs: 2.0,
+            details: "d",
+        })
+        .unwrap();
+        for table in &schema::TABLES {
+            for column in table.local() {
+                let nulls: i64 = db
+                    .conn()
+                    .query_row(
+                        &format!(
+                            "SELECT COUNT(*) FROM {} WHERE {} IS NULL",
+                            table.name, column.name
+                        ),
+                        [],
+                        |r| r.get(0),
+                    )
+                    .unwrap();
+                assert_eq!(nulls, 0, "{}.{} is not written", table.name, column.name);
+            }
+        }
+    }
+
     /// The row from before differential archives reads as full; the new one as written.
     fn assert_kinds(db: &LogDb) {
         let kinds: Vec<(String, Option<String>, Option<String>)> = db
@@ -573,7 +737,7 @@ mod tests {
         let path = dir.path().join("backups.db");
         {
             let c = Connection::open(&path).unwrap();
-            c.execute_batch(CREATE).unwrap();
+            c.execute_batch(ORIGINAL).unwrap();
             c.execute(
                 "INSERT INTO backup_log (status, details, site_name, server_id) VALUES ('SUCCESS','old','a','s')",
                 [],
@@ -725,7 +889,7 @@ mod tests {
         let old = dir.path().join("old.db");
         {
             let c = Connection::open(&old).unwrap();
-            c.execute_batch(CREATE).unwrap();
+            c.execute_batch(ORIGINAL).unwrap();
             c.execute_batch("INSERT INTO backup_log (status) VALUES ('SUCCESS'), ('ERROR');")
                 .unwrap();
         }
