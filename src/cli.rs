@@ -13,7 +13,8 @@ use clap::{Args, Parser, Subcommand};
 /// `backups.db`.
 ///
 /// Exit status: 0 all done (warnings included); 1 a site or archive failed; 2 bad usage or
-/// config; 75 another run holds the lock.
+/// config; 75 another run holds the lock; 130 stopped by SIGINT (Ctrl-C); 143 stopped by
+/// SIGTERM (systemd stopping the unit).
 #[derive(Debug, Parser)]
 #[command(name = "wpbackup", version, about, long_about)]
 pub struct Cli {

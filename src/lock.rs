@@ -1,4 +1,5 @@
-//! The run lock: one backup at a time per home directory.
+//! The run lock: one `backup`, `restore` or `prune` at a time per home directory (and
+//! `restore --only` when it writes into a site's directory; `drill` has a lock of its own).
 //!
 //! An advisory `flock` on `<home>/wpbackup.lock`, taken without waiting. The kernel releases it
 //! when the process ends, however it ends (even SIGKILL), so a stale lock cannot block later

@@ -2,9 +2,10 @@
 //! real servers: with backups.db gone, one upload folder and one plugin come back into a new
 //! directory as they were archived (modes, a symlink kept as a link), and a deleted photo
 //! back into the live site, without the database or anything else being touched; an existing
-//! file is replaced only with --yes; a path the archive does not hold, a damaged archive, a
-//! directory where the archive has a file, or no --to are refused with nothing written; an
-//! encrypted archive needs its identity.
+//! file is replaced only with --yes; into the site it takes the run lock (exit 75 while
+//! another run holds it), aside it goes ahead while a run holds it; a path the archive does
+//! not hold, a damaged archive, a directory where the archive has a file, or no --to are
+//! refused with nothing written; an encrypted archive needs its identity.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -59,6 +60,18 @@ fn staging_left(dir: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The run lock of `f`'s home, held (as a running backup holds it) until dropped.
+fn hold_run_lock(f: &Fixture) -> std::fs::File {
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(f.home().join("wpbackup.lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    lock
+}
+
 #[test]
 fn only_takes_an_upload_folder_and_a_plugin_back_from_the_bucket_alone() {
     let f = Fixture::new("only");
@@ -86,12 +99,16 @@ fn only_takes_an_upload_folder_and_a_plugin_back_from_the_bucket_alone() {
         .tempdir()
         .unwrap();
     let to = out_dir.path().join("back");
+    // Aside, into no site's directory: a run holding the lock (the night's backup) is no
+    // reason to wait.
+    let running = hold_run_lock(&f);
     let out = only(
         &f,
         &["wp-content/uploads/", "wp-content/plugins/akismet"],
         &to,
         &[],
     );
+    drop(running);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let want: Vec<(String, String)> = archived
         .iter()
@@ -133,6 +150,25 @@ fn put_a_deleted_file_back_into_the_live_site(
     live: &[(String, String)],
 ) {
     let media = f.site.path.join(MEDIA_PATH);
+    // Into the site while another run holds the lock: exit 75, nothing written.
+    let running = hold_run_lock(f);
+    let out = only(f, &[MEDIA_PATH], &f.site.path, &[]);
+    assert_eq!(out.status.code(), Some(75), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("another wpbackup run holds the lock"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!media.exists());
+    assert_eq!(site_tree(&f.site.path), live);
+    // The same below the site (its uploads folder as DIR): refused before the archive is
+    // even read (without the lock, "2026" would be a path the archive does not hold: exit 1).
+    let uploads = f.site.path.join("wp-content/uploads");
+    let out = only(f, &["2026"], &uploads, &[]);
+    assert_eq!(out.status.code(), Some(75), "{}", stderr(&out));
+    drop(running);
+    assert!(staging_left(&f.site.path).is_empty() && staging_left(&uploads).is_empty());
+
     let out = only(f, &[MEDIA_PATH], &f.site.path, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(std::fs::read(&media).unwrap() == photo, "the photo differs");

@@ -3,6 +3,8 @@
 
 pub mod backup;
 pub mod configure;
+#[cfg(test)]
+mod docs;
 pub mod drill;
 pub mod list;
 pub mod ls;
@@ -39,13 +41,18 @@ pub enum Outcome {
 
 impl Outcome {
     pub fn exit_code(self) -> ExitCode {
-        ExitCode::from(match self {
+        ExitCode::from(self.code())
+    }
+
+    /// The exit status, as `--help`, README and docs/formats.md list them (`docs.rs` checks).
+    pub fn code(self) -> u8 {
+        match self {
             Outcome::Ok => 0,
             Outcome::Failed => 1,
             Outcome::Usage => 2,
             Outcome::Locked => 75,
             Outcome::Interrupted(sig) => (128 + sig).clamp(0, 255) as u8,
-        })
+        }
     }
 
     /// The outcome an error that reached `main` stands for.

@@ -52,7 +52,7 @@ pub struct Config {
     /// Sorted by priority, 1 first.
     pub storage: Vec<StorageConfig>,
     pub compression: Compression,
-    /// `None`: no retention configured; `prune` refuses and `backup` deletes nothing.
+    /// `None`: no retention configured; nothing is deleted (`prune` keeps every archive).
     pub retention: Option<Policy>,
     /// `None`: archives stored as plain `.tar.zst`; else encrypted to these age recipients.
     pub encryption: Option<crate::crypt::Encryption>,

@@ -259,6 +259,41 @@ fn retention_rules_default_to_zero() {
     );
 }
 
+/// `"retention": {}` is the documented default policy, not a refusal; explicit zeros still are
+/// refused, and a block with some rules keeps its meaning (the absent rules are 0).
+#[test]
+fn an_empty_retention_block_takes_the_defaults() {
+    let c = Config::parse(r#"{"retention":{}}"#, "c", &env()).unwrap();
+    let p = c.retention.expect("an empty block is a policy");
+    assert_eq!(p, super::validate::DEFAULT_RETENTION);
+    assert_eq!(
+        (
+            p.keep_last,
+            p.keep_daily,
+            p.keep_weekly,
+            p.keep_monthly,
+            p.keep_yearly
+        ),
+        (0, 7, 4, 12, 0),
+        "the defaults docs/formats.md and README state"
+    );
+    let doc = "`{}` takes the defaults: keep_daily 7, keep_weekly 4, keep_monthly 12";
+    assert!(
+        include_str!("../../docs/formats.md").contains(doc),
+        "docs/formats.md must state the defaults: {doc}"
+    );
+    let c = Config::parse(r#"{"retention":{"keep_last":2}}"#, "c", &env()).unwrap();
+    assert_eq!(
+        c.retention,
+        Some(Policy {
+            keep_last: 2,
+            ..Policy::default()
+        })
+    );
+    let e = err(r#"{"retention":{"keep_daily":0,"keep_weekly":0}}"#);
+    assert!(e.contains("retention: keeps nothing"), "{e}");
+}
+
 #[test]
 fn restore_copies_are_kept_a_week_unless_said() {
     let c = Config::parse("{}", "c", &env()).unwrap();

@@ -16,6 +16,17 @@ use crate::crypt::Encryption;
 use crate::retention::Policy;
 use crate::secret::Secret;
 
+/// `"retention": {}`: a week of daily archives, a month of weekly ones, a year of monthly ones.
+/// Only an empty block means this; once any rule is given, the absent ones are 0 (restic's
+/// counting), so an existing policy never changes meaning.
+pub(super) const DEFAULT_RETENTION: Policy = Policy {
+    keep_last: 0,
+    keep_daily: 7,
+    keep_weekly: 4,
+    keep_monthly: 12,
+    keep_yearly: 0,
+};
+
 /// Checks the raw structs; `file` names config.json in errors, `env` resolves `_env` fields.
 pub(super) struct Validator<'a> {
     pub(super) file: &'a str,
@@ -285,6 +296,16 @@ impl Validator<'_> {
     }
 
     fn retention(&self, r: RawRetention) -> Result<Policy, ConfigError> {
+        let rules = [
+            r.keep_last,
+            r.keep_daily,
+            r.keep_weekly,
+            r.keep_monthly,
+            r.keep_yearly,
+        ];
+        if rules.iter().all(Option::is_none) {
+            return Ok(DEFAULT_RETENTION); // `"retention": {}`
+        }
         let p = Policy {
             keep_last: r.keep_last.unwrap_or(0),
             keep_daily: r.keep_daily.unwrap_or(0),
@@ -295,7 +316,10 @@ impl Validator<'_> {
         if p.is_empty() {
             return Err(self.err(
                 "retention",
-                "keeps nothing: set at least one of keep_last, keep_daily, keep_weekly, keep_monthly, keep_yearly above 0 (or remove the block to keep everything)",
+                format!(
+                    "keeps nothing: set at least one of keep_last, keep_daily, keep_weekly, keep_monthly, keep_yearly above 0, write {{}} for the defaults ({}), or remove the block to keep everything",
+                    DEFAULT_RETENTION.describe()
+                ),
             ));
         }
         Ok(p)
