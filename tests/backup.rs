@@ -476,8 +476,7 @@ fn secrets_stay_out_of_ps_logs_db_and_keys() {
     eprintln!("dump seen in ps: {seen_dump}");
 }
 
-/// Peak RSS of a finished child, from the kernel's own accounting (wait4).
-
+/// Peak RSS (the process's own VmHWM) of a backup of a small and of a large site.
 #[test]
 fn peak_memory_does_not_grow_with_the_site() {
     let f = Fixture::new("memory");
@@ -631,7 +630,11 @@ fn a_sigterm_as_a_run_starts_is_recorded_as_an_interrupted_run() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(150));
+    // As soon as it catches SIGTERM (not after a fixed time: a loaded machine starts it late).
+    assert!(crate::fixture::wait_until_catching(
+        child.id(),
+        libc::SIGTERM
+    ));
     unsafe {
         libc::kill(child.id() as i32, libc::SIGTERM);
     }

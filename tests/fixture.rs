@@ -215,25 +215,62 @@ pub fn extract(archive: &Path) -> TempDir {
     dir
 }
 
-/// Run `cmd` to its end: (exit code, peak RSS in bytes from wait4, wall seconds).
+/// Run `cmd` to its end: (exit code, peak RSS in bytes (the child's own VmHWM), wall seconds).
 pub fn run_measured(mut cmd: Command) -> (i32, u64, f64) {
     let started = std::time::Instant::now();
-    let child = cmd
+    let mut child = cmd
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(r, pid);
-    std::mem::forget(child);
-    (
-        libc::WEXITSTATUS(status),
-        usage.ru_maxrss as u64 * 1024,
-        started.elapsed().as_secs_f64(),
-    )
+    // The child's own high-water mark (VmHWM, per address space), read until it exits. Not
+    // wait4's ru_maxrss: a child spawned with vfork (posix_spawn) inherits the test process's
+    // high-water mark at exec, and parallel tests push that to hundreds of MiB.
+    let status = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    let code = loop {
+        if let Some(hwm) = std::fs::read_to_string(&status).ok().and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        }) {
+            peak = peak.max(hwm * 1024);
+        }
+        if let Some(s) = child.try_wait().unwrap() {
+            break s.code().unwrap_or(-1);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    assert!(peak > 0, "no VmHWM read for the child");
+    (code, peak, started.elapsed().as_secs_f64())
+}
+
+/// Block until process `pid` catches `signal` (its handler is installed: bit `signal - 1` of
+/// SigCgt in /proc/PID/status), so that a test's signal is handled rather than killing the
+/// process before it could be; false if it exited first.
+pub fn wait_until_catching(pid: u32, signal: i32) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while std::time::Instant::now() < deadline {
+        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+            return false;
+        };
+        if text
+            .lines()
+            .any(|l| l.starts_with("State:") && l.contains("zombie"))
+        {
+            return false;
+        }
+        let caught = text
+            .lines()
+            .find_map(|l| l.strip_prefix("SigCgt:"))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            .unwrap_or(0);
+        if caught & (1 << (signal - 1)) != 0 {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    false
 }
 
 /// Entries under `dir`, recursively (0 when it does not exist).
