@@ -112,6 +112,24 @@ pub fn human_duration(secs: f64) -> String {
     }
 }
 
+/// Text made safe inside HTML elements and quoted attributes (single or double): `&`, `<`,
+/// `>`, `"` and `'` as entities. The mail report's HTML and `report --html` use it; the
+/// dashboard's `esc` (dashboard/src/html.mjs) writes the same entities.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// How long ago something happened `secs` seconds ago: `just now`, `5 minutes ago`,
 /// `3 hours ago`, `3 days ago`.
 pub fn human_age(secs: i64) -> String {
@@ -170,5 +188,17 @@ mod tests {
             table(&["A", "BB"], &[vec!["xyz".into(), "1".into()]]),
             "A    BB\nxyz  1\n"
         );
+    }
+
+    #[test]
+    fn html_escapes_the_five_characters_once() {
+        assert_eq!(
+            escape_html(r#"<a href="x" title='y'>Tom & Jerry</a>"#),
+            "&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;Tom &amp; Jerry&lt;/a&gt;"
+        );
+        // Text already escaped is escaped again: each `&` once, as itself.
+        assert_eq!(escape_html("&amp; &#39;"), "&amp;amp; &amp;#39;");
+        assert_eq!(escape_html("café ✓ plain"), "café ✓ plain");
+        assert_eq!(escape_html(""), "");
     }
 }

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 use super::{Report, SiteReport};
-use crate::output::human_bytes;
+use crate::output::{escape_html as esc, human_bytes};
 
 /// The dashboard's stylesheet, shared so both pages look the same.
 const CSS: &str = include_str!("../../dashboard/src/page.css");
@@ -41,14 +41,6 @@ fn human_duration(secs: Option<f64>) -> String {
         Some(s) if s < 60.0 => format!("{s:.1} s"),
         Some(s) => format!("{} min {} s", (s / 60.0).floor(), (s % 60.0).round()),
     }
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }
 
 /// One site's row, as pages.mjs's `fleetRow` writes it.
