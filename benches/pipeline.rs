@@ -17,7 +17,7 @@
 //! of the site); the database server's own CPU is not counted for any way.
 //!
 //! Runs only under `cargo bench` (which passes `--bench`): `cargo test --all-targets` builds it
-//! and returns at once.
+//! and returns at once. `cargo bench --bench pipeline -- --help` lists the flags ([`Args`]).
 
 // The test harness, of which the benchmark uses only the MariaDB and S3 servers.
 #[allow(unused_imports, dead_code)]
@@ -103,40 +103,92 @@ struct Sample {
     ok: bool,
 }
 
+/// scripts/bench.sh's flags (it passes its own on, after `--bench --out BENCHMARKS.md`).
+#[derive(Debug, clap::Parser)]
+#[command(
+    bin_name = "scripts/bench.sh",
+    // scripts/*.sh pass --bench and cargo bench adds its own; the last of a repeated flag wins.
+    args_override_self = true,
+    about = "wpbackup backup and restore against the floor, the original tool's way, restic and borg, on one workload"
+)]
+struct Args {
+    /// Passed by `cargo bench`; without it (`cargo test --all-targets`) nothing runs.
+    #[arg(long, hide = true)]
+    bench: bool,
+    /// Append the table to this file (scripts/bench.sh: BENCHMARKS.md).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// The workload: small, full (800 MiB media, 10,000 code files, 100,000 posts), 3x or
+    /// files100k.
+    #[arg(long, value_name = "SIZE", default_value = "small", value_parser = size_named)]
+    size: Size,
+    /// Timed runs of each way (medians); with --nights, runs of the restores [default: 3, with
+    /// --nights 1].
+    #[arg(long, value_name = "N", value_parser = at_least_one())]
+    runs: Option<usize>,
+    /// N nights of a growing site: differential wpbackup against restic (issue 13).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    nights: Option<u32>,
+    /// With --nights: another config.json "differential" to measure, as JSON.
+    #[arg(long, value_name = "JSON", value_parser = json_text, requires = "nights")]
+    policy: Option<String>,
+    /// Only the URL rewrite's memory, at these numbers of rows (issue 12 item 5).
+    #[arg(long, value_name = "N,...", value_delimiter = ',')]
+    rewrite_rows: Option<Vec<u64>>,
+    /// Only the backup ways whose name holds TEXT (the floor always runs).
+    #[arg(long, value_name = "TEXT")]
+    only: Option<String>,
+    /// Build the workload, start the servers and wait until stdin closes (profiling by hand).
+    #[arg(long)]
+    hold: bool,
+}
+
+/// `--size`: one of [`SIZES`], by name.
+fn size_named(name: &str) -> Result<Size, String> {
+    SIZES
+        .iter()
+        .copied()
+        .find(|s| s.name == name)
+        .ok_or_else(|| {
+            let names: Vec<_> = SIZES.iter().map(|s| s.name).collect();
+            format!("one of {}", names.join(", "))
+        })
+}
+
+/// A count that 0 would make meaningless.
+fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::new().range(1..)
+}
+
+/// `--policy`: JSON text, checked here rather than when the nights have begun.
+fn json_text(text: &str) -> Result<String, String> {
+    serde_json::from_str::<serde_json::Value>(text)
+        .map(|_| text.to_string())
+        .map_err(|e| format!("not JSON: {e}"))
+}
+
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if !args.iter().any(|a| a == "--bench") {
+    if !std::env::args().any(|a| a == "--bench") {
         return; // built by `cargo test --all-targets`: nothing to do
     }
-    let arg = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1).cloned())
-    };
-    let out_file = arg("--out").map(PathBuf::from);
-    if let Some(rows) = arg("--rewrite-rows") {
-        let rows: Vec<u64> = rows.split(',').filter_map(|n| n.parse().ok()).collect();
+    let args = <Args as clap::Parser>::parse();
+    let out_file = args.out;
+    if let Some(rows) = args.rewrite_rows {
         append(&rewrite::run(&rows), out_file.as_deref());
         return;
     }
-    let size_name = arg("--size").unwrap_or_else(|| "small".into());
-    let Some(size) = SIZES.iter().copied().find(|s| s.name == size_name) else {
-        eprintln!("--size: one of small, full, 3x, files100k");
-        std::process::exit(2);
-    };
-    let runs: usize = arg("--runs").and_then(|r| r.parse().ok()).unwrap_or(3);
-    if let Some(n) = arg("--nights").and_then(|n| n.parse().ok()) {
+    let size = args.size;
+    if let Some(n) = args.nights {
         // One restore run each unless --runs says otherwise: the nights are the long part.
-        let runs = arg("--runs").and_then(|r| r.parse().ok()).unwrap_or(1);
-        let policy = arg("--policy"); // config.json `differential`, JSON
+        let runs = args.runs.unwrap_or(1);
         append(
-            &nights::run(size, n, runs, policy.as_deref()),
+            &nights::run(size, n, runs, args.policy.as_deref()),
             out_file.as_deref(),
         );
         return;
     }
-    // `--only TEXT`: only the backup ways whose name holds TEXT (the floor always runs).
-    let only = arg("--only");
+    let runs = args.runs.unwrap_or(3);
+    let only = args.only;
 
     eprintln!("== building the {} workload", size.name);
     let t = Instant::now();
@@ -193,7 +245,7 @@ fn main() {
         .arg(".")
         .status();
 
-    if args.iter().any(|a| a == "--hold") {
+    if args.hold {
         // For profiling by hand: keep the servers up until stdin closes.
         eprintln!(
             "holding: wpbackup --home {} backup   (MariaDB socket {}); close stdin to stop",

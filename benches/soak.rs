@@ -9,8 +9,9 @@
 //! ```
 //!
 //! Runs only under `cargo bench` (which passes `--bench`): `cargo test --all-targets` builds it
-//! and returns at once. Everything is on loopback, every server is the test harness's own
-//! (stopped when the soak ends, also when it panics).
+//! and returns at once; `cargo bench --bench soak -- --help` lists the flags ([`Args`]).
+//! Everything is on loopback, every server is the test harness's own (stopped when the soak
+//! ends, also when it panics).
 
 // The test harness: MariaDB, WordPress, s3s-fs, the D1 simulator.
 #[allow(unused_imports, dead_code)]
@@ -42,30 +43,61 @@ use world::{SITES, World, build_world, churn, write_config};
 
 /// The disk-full fault: no file of wpbackup may grow past this (EFBIG, as ENOSPC).
 const DISK_LIMIT: u64 = 3 * 1024 * 1024;
+
+/// scripts/soak.sh's flags (it passes its own on, after `--bench --out RELIABILITY.md`).
+#[derive(Debug, clap::Parser)]
+#[command(
+    bin_name = "scripts/soak.sh",
+    // scripts/*.sh pass --bench and cargo bench adds its own; the last of a repeated flag wins.
+    args_override_self = true,
+    about = "wpbackup backup runs under seeded faults, the invariants checked after each"
+)]
+struct Args {
+    /// Passed by `cargo bench`; without it (`cargo test --all-targets`) nothing runs.
+    #[arg(long, hide = true)]
+    bench: bool,
+    /// Append the table to this file (scripts/soak.sh: RELIABILITY.md).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// At most this many runs.
+    #[arg(long, value_name = "N", default_value_t = 300, value_parser = at_least_one())]
+    runs: usize,
+    /// The seed of the faults drawn.
+    #[arg(long, value_name = "S", default_value_t = 15)]
+    seed: u64,
+    /// At most this many minutes.
+    #[arg(long, value_name = "M", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    minutes: u64,
+    /// Differential archives on (config.json `differential: {}`), a site changed each run.
+    #[arg(long)]
+    differential: bool,
+    /// Break two invariants on purpose before the final check: it must report them.
+    #[arg(long)]
+    prove_checks: bool,
+}
+
+/// A count that 0 would make meaningless.
+fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::new().range(1..)
+}
+
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if !args.iter().any(|a| a == "--bench") {
+    if !std::env::args().any(|a| a == "--bench") {
         return; // built by `cargo test --all-targets`: nothing to do
     }
-    let arg = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1).cloned())
-    };
-    let runs: usize = arg("--runs").and_then(|r| r.parse().ok()).unwrap_or(300);
-    let seed: u64 = arg("--seed").and_then(|r| r.parse().ok()).unwrap_or(15);
-    let minutes: u64 = arg("--minutes").and_then(|r| r.parse().ok()).unwrap_or(30);
-    let out_file = arg("--out").map(PathBuf::from);
+    let args = <Args as clap::Parser>::parse();
+    let (runs, seed, minutes, differential) =
+        (args.runs, args.seed, args.minutes, args.differential);
+    let out_file = args.out;
     eprintln!(
         "== soak: seed {seed}, at most {runs} runs, at most {minutes} minutes{}",
-        if args.iter().any(|a| a == "--differential") {
+        if differential {
             ", differential archives on"
         } else {
             ""
         }
     );
     let started = Instant::now();
-    let differential = args.iter().any(|a| a == "--differential");
     let mut world = build_world(differential);
     eprintln!(
         "   servers and sites up in {:.0} s",
@@ -103,7 +135,7 @@ fn main() {
             }
         );
     }
-    if args.iter().any(|a| a == "--prove-checks") {
+    if args.prove_checks {
         damage(&world);
     }
     final_check(&world, &mut stats);

@@ -98,18 +98,40 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
-/// A duration a person reads at a glance: `4.2s`, `3m 05s`, `2h 07m`.
+/// A duration a person reads at a glance: `4.2s`, `3m 05s`, `2h 07m`, each rounded to the
+/// nearest unit it shows, so that no field reaches its next unit (119.6 s is `2m 00s`, never
+/// `1m 60s`; 59.96 s is `1m 00s`, never `60.0s`). The dashboard's `humanDuration`
+/// (dashboard/src/model.mjs) is the same function, for `report --html` to match its page.
 pub fn human_duration(secs: f64) -> String {
-    let secs = secs.max(0.0);
-    if secs < 60.0 {
-        return format!("{secs:.1}s");
+    let secs = secs.max(0.0); // NaN too
+    let tenths = (secs * 10.0).round();
+    if tenths < 600.0 {
+        return format!("{:.1}s", tenths / 10.0);
     }
     let whole = secs.round() as u64;
     if whole < 3600 {
-        format!("{}m {:02}s", whole / 60, whole % 60)
-    } else {
-        format!("{}h {:02}m", whole / 3600, whole % 3600 / 60)
+        return format!("{}m {:02}s", whole / 60, whole % 60);
     }
+    let mins = (secs / 60.0).round() as u64;
+    format!("{}h {:02}m", mins / 60, mins % 60)
+}
+
+/// Text made safe inside HTML elements and quoted attributes (single or double): `&`, `<`,
+/// `>`, `"` and `'` as entities. The mail report's HTML and `report --html` use it; the
+/// dashboard's `esc` (dashboard/src/html.mjs) writes the same entities.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// How long ago something happened `secs` seconds ago: `just now`, `5 minutes ago`,
@@ -170,5 +192,43 @@ mod tests {
             table(&["A", "BB"], &[vec!["xyz".into(), "1".into()]]),
             "A    BB\nxyz  1\n"
         );
+    }
+
+    #[test]
+    fn durations_round_to_the_unit_shown_and_carry_over() {
+        for (secs, shown) in [
+            (0.0, "0.0s"),
+            (-3.0, "0.0s"),
+            (f64::NAN, "0.0s"),
+            (59.6, "59.6s"),
+            (59.94, "59.9s"),
+            (59.96, "1m 00s"),
+            (60.0, "1m 00s"),
+            (60.4, "1m 00s"),
+            (119.4, "1m 59s"),
+            (119.6, "2m 00s"),
+            (190.0, "3m 10s"),
+            (3599.4, "59m 59s"),
+            (3599.6, "1h 00m"),
+            (3629.0, "1h 00m"),
+            (3631.0, "1h 01m"),
+            (7169.0, "1h 59m"),
+            (7199.6, "2h 00m"),
+            (90_000.0, "25h 00m"),
+        ] {
+            assert_eq!(human_duration(secs), shown, "{secs} s");
+        }
+    }
+
+    #[test]
+    fn html_escapes_the_five_characters_once() {
+        assert_eq!(
+            escape_html(r#"<a href="x" title='y'>Tom & Jerry</a>"#),
+            "&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;Tom &amp; Jerry&lt;/a&gt;"
+        );
+        // Text already escaped is escaped again: each `&` once, as itself.
+        assert_eq!(escape_html("&amp; &#39;"), "&amp;amp; &amp;#39;");
+        assert_eq!(escape_html("café ✓ plain"), "café ✓ plain");
+        assert_eq!(escape_html(""), "");
     }
 }

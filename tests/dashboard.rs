@@ -380,3 +380,37 @@ fn fleet_page_reads_about_one_d1_row_per_site_and_shows_a_server_not_upgraded() 
 fn fleet_page_without_the_summary_table_reads_the_logs() {
     fleet_with_a_server_not_upgraded(3, true);
 }
+
+/// The dashboard's durations (model.mjs's `humanDuration`, run by node) read as wpbackup's
+/// (`output::human_duration`): `report --html` shows the dashboard's fleet page, and neither
+/// may say `1 min 60 s` at a unit's boundary.
+#[test]
+fn dashboard_durations_read_as_wpbackups_at_every_boundary() {
+    let values = [
+        0.0, 0.25, 4.24, 4.26, 59.6, 59.94, 59.95, 59.96, 60.0, 60.4, 119.4, 119.5, 119.6, 185.4,
+        3599.4, 3599.5, 3599.6, 3629.0, 3630.0, 3631.0, 7169.0, 7199.6, 7640.0, 90_000.0,
+    ];
+    let model = crate::util::dashboard::project_dir().join("src/model.mjs");
+    let script = format!(
+        "const {{ humanDuration }} = await import({model});\n\
+         for (const v of {values}) console.log(humanDuration(v));",
+        model = serde_json::to_string(&format!("file://{}", model.display())).unwrap(),
+        values = serde_json::to_string(&values).unwrap(),
+    );
+    let out = Command::new("node")
+        .args(["--input-type=module", "-e", &script])
+        .output()
+        .expect("run node");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen = String::from_utf8(out.stdout).unwrap();
+    let expected: Vec<String> = values
+        .iter()
+        .map(|&v| wpbackup::output::human_duration(v))
+        .collect();
+    assert_eq!(seen.lines().collect::<Vec<_>>(), expected);
+    assert!(expected.contains(&"2m 00s".to_string()), "{expected:?}");
+}

@@ -135,10 +135,16 @@ export function ago(then, now) {
   return `${Math.floor(hours / 24)} d ${hours % 24} h ago`;
 }
 
-/// `4.2 s`, `3 min 10 s`.
+/// `4.2s`, `3m 05s`, `2h 07m`: src/output.rs's `human_duration`, the same rounding (to the
+/// nearest unit shown, so 119.6 s is `2m 00s`, never `1m 60s`), for `report --html` to match
+/// this page (tests/dashboard.rs compares the two).
 export function humanDuration(secs) {
   if (secs === null || secs === undefined) return "";
-  const s = Number(secs);
-  if (s < 60) return `${s.toFixed(1)} s`;
-  return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+  const s = Math.max(0, Number(secs)) || 0; // NaN too
+  const tenths = Math.round(s * 10);
+  if (tenths < 600) return `${(tenths / 10).toFixed(1)}s`;
+  const whole = Math.round(s);
+  if (whole < 3600) return `${Math.floor(whole / 60)}m ${String(whole % 60).padStart(2, "0")}s`;
+  const mins = Math.round(s / 60);
+  return `${Math.floor(mins / 60)}h ${String(mins % 60).padStart(2, "0")}m`;
 }

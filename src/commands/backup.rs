@@ -125,22 +125,9 @@ fn select_sites(config: &Config, args: &BackupArgs) -> anyhow::Result<Vec<SiteCo
         }
         return Ok(sites);
     }
-    let known = || {
-        let names: Vec<_> = config.sites.iter().map(|s| s.name.as_str()).collect();
-        names.join(", ")
-    };
     args.sites
         .iter()
-        .map(|name| {
-            let found = config.sites.iter().find(|s| &s.name == name).cloned();
-            found.ok_or_else(|| {
-                UsageError(format!(
-                    "--site {name}: no such site in config.json (known: {})",
-                    known()
-                ))
-                .into()
-            })
-        })
+        .map(|name| Ok(config.site(name)?.clone()))
         .collect()
 }
 

@@ -62,18 +62,7 @@ fn chosen<'a>(config: &'a Config, names: &[String]) -> Result<Vec<&'a SiteConfig
     if names.is_empty() {
         return Ok(config.sites.iter().filter(|s| s.enabled).collect());
     }
-    names
-        .iter()
-        .map(|n| {
-            config.sites.iter().find(|s| &s.name == n).ok_or_else(|| {
-                let known: Vec<_> = config.sites.iter().map(|s| s.name.as_str()).collect();
-                UsageError(format!(
-                    "--site {n}: no such site in config.json (known: {})",
-                    known.join(", ")
-                ))
-            })
-        })
-        .collect()
+    names.iter().map(|n| config.site(n)).collect()
 }
 
 fn print(ctx: &Context, server: &str, proofs: &[Proof]) -> anyhow::Result<()> {

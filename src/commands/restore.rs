@@ -145,18 +145,11 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<Outcome> {
 
 /// The site `name` of config.json.
 pub fn find_site(config: &Config, name: Option<&str>) -> Result<SiteConfig, UsageError> {
-    let found = match name {
-        Some(name) => config.sites.iter().find(|s| s.name == name),
-        None => config.sites.first(), // --path: the one site it stands for
-    };
-    found.cloned().ok_or_else(|| {
-        let known: Vec<_> = config.sites.iter().map(|s| s.name.as_str()).collect();
-        UsageError(format!(
-            "--site {}: no such site in config.json (known: {})",
-            name.unwrap_or_default(),
-            known.join(", ")
-        ))
-    })
+    match (name, config.sites.first()) {
+        (Some(name), _) => config.site(name).cloned(),
+        (None, Some(first)) => Ok(first.clone()), // --path: the one site it stands for
+        (None, None) => config.site("").cloned(), // none: the same error, with no name
+    }
 }
 
 /// Ask on the terminal before replacing `live` things; without one, --yes is needed.

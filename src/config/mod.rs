@@ -30,6 +30,7 @@ pub use validate::check_dashboard_url;
 
 use std::path::{Path, PathBuf};
 
+use crate::error::UsageError;
 use crate::retention::Policy;
 use crate::secret::Secret;
 
@@ -221,6 +222,18 @@ impl Default for UploadSettings {
 }
 
 impl Config {
+    /// The site called `name` (as `--site` names it), or the usage error that lists the known
+    /// ones.
+    pub fn site(&self, name: &str) -> Result<&SiteConfig, UsageError> {
+        self.sites.iter().find(|s| s.name == name).ok_or_else(|| {
+            let known: Vec<_> = self.sites.iter().map(|s| s.name.as_str()).collect();
+            UsageError(format!(
+                "--site {name}: no such site in config.json (known: {})",
+                known.join(", ")
+            ))
+        })
+    }
+
     /// Read and validate `path`, looking secrets up in `env`.
     pub fn load(path: &Path, env: &Env) -> Result<Config, ConfigError> {
         let file = path.display().to_string();

@@ -388,3 +388,24 @@ fn drill_settings_default_and_are_checked() {
         (r#"{"drill":{"max_age":3}}"#, "drill.max_age: unknown key"),
     ]);
 }
+
+#[test]
+fn a_site_is_found_by_name_or_the_error_lists_the_known_ones() {
+    let c = Config::parse(
+        r#"{"sites":[{"name":"blog","path":"/srv/blog"},{"name":"shop","path":"/srv/shop","enabled":false}],
+            "storage":[{"name":"disk","type":"local","priority":1,"path":"/b"}]}"#,
+        "c",
+        &env(),
+    )
+    .unwrap();
+    assert_eq!(c.site("shop").unwrap().path, Path::new("/srv/shop"));
+    assert_eq!(
+        c.site("Blog").unwrap_err().to_string(),
+        "--site Blog: no such site in config.json (known: blog, shop)"
+    );
+    let none = Config::parse("{}", "c", &env()).unwrap();
+    assert_eq!(
+        none.site("blog").unwrap_err().to_string(),
+        "--site blog: no such site in config.json (known: )"
+    );
+}

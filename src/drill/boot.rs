@@ -156,7 +156,7 @@ fn try_credentials(wp: &Path, db_name: &str, out: &mut Booted) -> anyhow::Result
 }
 
 fn is_root() -> bool {
-    unsafe { libc::geteuid() == 0 }
+    rustix::process::geteuid().is_root()
 }
 
 /// Who php runs as: ourselves, or (as root) the owner and group of wp-config.php, with

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::{Report, Run, ServerReport, SiteReport, uploads};
-use crate::output::{self, human_bytes};
+use crate::output::{self, escape_html as esc, human_bytes};
 
 /// Failures listed per site at most (the rest are counted).
 const MAX_FAILURES_LISTED: usize = 10;
@@ -366,11 +366,4 @@ fn html_nights(out: &mut String, nights: &[uploads::Night]) {
         out.push_str("</tr>");
     }
     out.push_str("</table>");
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
