@@ -169,15 +169,21 @@ pub fn write_private(path: &Path, data: &[u8]) -> anyhow::Result<()> {
 
 /// Warn when a file holding secrets is readable by others.
 pub fn warn_if_public(path: &Path) {
-    if let Ok(m) = std::fs::metadata(path)
-        && m.permissions().mode() & 0o077 != 0
-    {
-        tracing::warn!(
+    if let Some(w) = public_warning(path) {
+        tracing::warn!("{w}");
+    }
+}
+
+/// The warning for a file holding secrets that is readable by group or others, if it is.
+pub fn public_warning(path: &Path) -> Option<String> {
+    let m = std::fs::metadata(path).ok()?;
+    (m.permissions().mode() & 0o077 != 0).then(|| {
+        format!(
             "{} holds secrets and is readable by group or others: run `chmod 600 {}`",
             path.display(),
             path.display()
-        );
-    }
+        )
+    })
 }
 
 #[cfg(test)]
