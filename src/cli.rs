@@ -121,7 +121,8 @@ pub enum Command {
     ///
     /// SMTP settings come from .env: SMTP_HOST, SMTP_PORT, SMTP_TLS (starttls, tls or none),
     /// SMTP_USERNAME and SMTP_PASSWORD (AUTH when a username is set), REPORT_FROM, REPORT_TO
-    /// (comma separated).
+    /// (comma separated). Without SMTP_HOST (and no --to) the report is printed instead,
+    /// with a note on stderr that no mail was sent, and the exit status is 0.
     Report(ReportArgs),
     /// Set up wpbackup: find the WordPress sites, choose and test storage, D1 and email, and
     /// write config.json and .env (mode 0600).

@@ -358,8 +358,14 @@ mod tests {
         assert_eq!(public_secrets_warning(&plain, &a), None);
 
         for (name, text) in [
-            ("s3.json", r#"{"storage": [{"name": "s3", "secret_key": "k"}]}"#),
-            ("d1.json", r#"{"d1": {"account_id": "a", "database_id": "d", "api_token": "t"}}"#),
+            (
+                "s3.json",
+                r#"{"storage": [{"name": "s3", "secret_key": "k"}]}"#,
+            ),
+            (
+                "d1.json",
+                r#"{"d1": {"account_id": "a", "database_id": "d", "api_token": "t"}}"#,
+            ),
             (
                 "smtp.json",
                 r#"{"smtp": {"host": "h", "password": "p", "to": ["ops@example.com"]}}"#,
@@ -369,7 +375,10 @@ mod tests {
             let a = load(&path).unwrap();
             assert!(a.holds_secrets(), "{name}");
             let w = public_secrets_warning(&path, &a).unwrap();
-            assert!(w.contains("holds secrets") && w.contains("chmod 600"), "{w}");
+            assert!(
+                w.contains("holds secrets") && w.contains("chmod 600"),
+                "{w}"
+            );
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
             assert_eq!(public_secrets_warning(&path, &a), None, "{name}");
         }
