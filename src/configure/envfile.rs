@@ -5,7 +5,7 @@
 //! line, and a new one is appended. Values are read back with the same reader wpbackup loads
 //! `.env` with ([`crate::config::dotenv`]), and written quoted so that it reads exactly the
 //! value given (no lost `#`, quote or newline). Writing is atomic and private: see [`write_private`];
-//! [`warn_if_public`] warns about a secrets file others can read.
+//! [`public_warning`] is the warning for a secrets file others can read.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -165,13 +165,6 @@ pub fn write_private(path: &Path, data: &[u8]) -> anyhow::Result<()> {
         let _ = d.sync_all();
     }
     Ok(())
-}
-
-/// Warn when a file holding secrets is readable by others.
-pub fn warn_if_public(path: &Path) {
-    if let Some(w) = public_warning(path) {
-        tracing::warn!("{w}");
-    }
 }
 
 /// The warning for a file holding secrets that is readable by group or others, if it is.
