@@ -90,6 +90,23 @@ fn backup_list_verify_and_restore_with_no_config() {
         "{err}"
     );
     assert!(!err.contains("config.json not found"), "{err}");
+    let clone = home.path().join("clone");
+    wpbackup(
+        home.path(),
+        &[
+            "restore",
+            "--site",
+            "quick",
+            "--to",
+            &clone.to_string_lossy(),
+            "--files-only",
+            "--yes",
+        ],
+    );
+    assert_eq!(
+        std::fs::read(clone.join(MEDIA_PATH)).unwrap(),
+        std::fs::read(site.path.join(MEDIA_PATH)).unwrap()
+    );
     // Look inside before restoring (issue 16, item 9): the media file is there, with its size.
     let out = wpbackup(
         home.path(),
