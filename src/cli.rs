@@ -188,7 +188,8 @@ pub struct BackupArgs {
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
-    /// The site to restore (its name in config.json).
+    /// The site to restore (its name in config.json; without config.json, as `list` shows it,
+    /// and then a whole restore needs --to DIR).
     #[arg(long, value_name = "NAME", required_unless_present = "path")]
     pub site: Option<String>,
     /// The site to restore, by its directory: the site of config.json with that path, or
@@ -252,7 +253,8 @@ pub struct ListArgs {
 
 #[derive(Debug, Args)]
 pub struct LsArgs {
-    /// The site whose archive to look into (its name in config.json).
+    /// The site whose archive to look into (its name in config.json; without config.json, as
+    /// `list` shows it).
     #[arg(long, value_name = "NAME", required_unless_present = "path")]
     pub site: Option<String>,
     /// The site, by its directory (as `restore --path`; works with no config.json).
