@@ -12,8 +12,9 @@
 #   - installs systemd/wpbackup{,-report,-drill}.{service,timer} with the paths and the backup
 #     time filled in (the backup unit may write to the home directory and to the directories
 #     of config.json's local storages: run deploy.sh again after adding one), and enables the
-#     timers: the nightly backup, the weekly report and the weekly restore drill; without
-#     systemd it writes cron entries instead.
+#     timers: the nightly backup, the weekly report (only when the server's .env sets
+#     SMTP_HOST: without mail settings it is left disabled, saying how to enable it) and the
+#     weekly restore drill; without systemd it writes cron entries instead.
 #
 # Options:
 #   --binary PATH   install this binary instead of building one with cargo
@@ -157,6 +158,12 @@ has_systemd() {
   esac
 }
 
+# Whether the server's .env sets SMTP_HOST to something (the weekly report is mailed only then).
+smtp_configured() {
+  local q="[\"']"
+  [ -f "$1" ] && grep -Eq "^[[:space:]]*(export[[:space:]]+)?SMTP_HOST=[[:space:]]*($q?)[^[:space:]\"'#]" "$1"
+}
+
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
 
@@ -199,6 +206,10 @@ deploy_local() {
     for unit in "${TIMERS[@]}"; do
       if "${ctl[@]}" is-enabled --quiet "$unit" 2>/dev/null; then
         say "unchanged: $unit enabled"
+      elif [ "$unit" = wpbackup-report.timer ] && ! smtp_configured "$home/.env"; then
+        say "not enabled: $unit: no SMTP_HOST in $HOME_DIR/.env, so there is no mail to send" \
+          "(\`wpbackup report\` prints the report); set the SMTP settings there and run deploy.sh again," \
+          "or \`systemctl enable --now $unit\`"
       elif [ -n "$DESTDIR" ]; then
         change "${ctl[@]}" enable --quiet "$unit"
         did "enabled: $unit"

@@ -55,6 +55,11 @@ impl Context {
     /// wp-config.php, with config.json's settings (storages, compression...) when the file
     /// exists, else the quick start's (`<home>/archives`). Without `path`, config.json; when it
     /// is missing and `quick_start` is allowed (reading commands), the quick start's archives.
+    /// Whether there is a config.json (or `--config FILE` names one): not the quick start.
+    pub fn has_config(&self) -> bool {
+        self.config_given || self.paths.config.exists()
+    }
+
     pub fn config_for(
         &self,
         path: Option<&Path>,

@@ -121,7 +121,8 @@ pub enum Command {
     ///
     /// SMTP settings come from .env: SMTP_HOST, SMTP_PORT, SMTP_TLS (starttls, tls or none),
     /// SMTP_USERNAME and SMTP_PASSWORD (AUTH when a username is set), REPORT_FROM, REPORT_TO
-    /// (comma separated).
+    /// (comma separated). Without SMTP_HOST (and no --to) the report is printed instead,
+    /// with a note on stderr that no mail was sent, and the exit status is 0.
     Report(ReportArgs),
     /// Set up wpbackup: find the WordPress sites, choose and test storage, D1 and email, and
     /// write config.json and .env (mode 0600).
@@ -187,7 +188,8 @@ pub struct BackupArgs {
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
-    /// The site to restore (its name in config.json).
+    /// The site to restore (its name in config.json; without config.json, as `list` shows it,
+    /// and then a whole restore needs --to DIR).
     #[arg(long, value_name = "NAME", required_unless_present = "path")]
     pub site: Option<String>,
     /// The site to restore, by its directory: the site of config.json with that path, or
@@ -251,7 +253,8 @@ pub struct ListArgs {
 
 #[derive(Debug, Args)]
 pub struct LsArgs {
-    /// The site whose archive to look into (its name in config.json).
+    /// The site whose archive to look into (its name in config.json; without config.json, as
+    /// `list` shows it).
     #[arg(long, value_name = "NAME", required_unless_present = "path")]
     pub site: Option<String>,
     /// The site, by its directory (as `restore --path`; works with no config.json).

@@ -183,7 +183,7 @@ fn deploy_installs_everything_keeps_the_config_and_a_second_run_changes_nothing(
     std::fs::create_dir_all(&home).unwrap();
     std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::write(home.join("config.json"), "{\"server_id\":\"keep-me\"}").unwrap();
-    std::fs::write(home.join(".env"), "SECRET=1\n").unwrap();
+    std::fs::write(home.join(".env"), "SECRET=1\nSMTP_HOST=mail.example.com\n").unwrap();
 
     // --dry-run changes nothing.
     let before = snapshot(r);
@@ -208,7 +208,7 @@ fn deploy_installs_everything_keeps_the_config_and_a_second_run_changes_nothing(
     );
     assert_eq!(
         std::fs::read_to_string(home.join(".env")).unwrap(),
-        "SECRET=1\n"
+        "SECRET=1\nSMTP_HOST=mail.example.com\n"
     );
     let units = r.join("etc/systemd/system");
     for u in UNITS {
@@ -242,6 +242,49 @@ fn deploy_installs_everything_keeps_the_config_and_a_second_run_changes_nothing(
     assert!(text(&out).contains("done: 1 change(s)"), "{}", text(&out));
     let timer = std::fs::read_to_string(units.join("wpbackup.timer")).unwrap();
     assert!(timer.contains("OnCalendar=*-*-* 04:00:00"), "{timer}");
+}
+
+/// The weekly report timer is enabled only where the server's .env has SMTP settings: without
+/// them there is no mail to send, and deploy.sh says so and how to enable it later (issue 26).
+#[test]
+fn the_report_timer_is_enabled_only_with_smtp_settings() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    let home = r.join("opt/wordpress-backup");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(home.join(".env"), "AK=a\nSMTP_HOST=\n").unwrap();
+    let env = [("WPBACKUP_SYSTEMD", "yes")];
+    let wants = r.join("etc/systemd/system/timers.target.wants");
+
+    let out = deploy(r, &env, &[]);
+    assert!(out.status.success());
+    let said = text(&out);
+    assert!(
+        said.contains(
+            "not enabled: wpbackup-report.timer: no SMTP_HOST in /opt/wordpress-backup/.env"
+        ),
+        "{said}"
+    );
+    assert!(
+        said.contains("systemctl enable --now wpbackup-report.timer"),
+        "{said}"
+    );
+    assert!(!wants.join("wpbackup-report.timer").exists());
+    for t in ["wpbackup.timer", "wpbackup-drill.timer"] {
+        assert!(wants.join(t).is_symlink(), "{t} is not enabled");
+    }
+
+    // SMTP configured later: the next run enables it.
+    std::fs::write(home.join(".env"), "AK=a\nSMTP_HOST=\"mail.example.com\"\n").unwrap();
+    let out = deploy(r, &env, &[]);
+    assert!(out.status.success());
+    assert!(
+        text(&out).contains("enabled: wpbackup-report.timer"),
+        "{}",
+        text(&out)
+    );
+    assert!(text(&out).contains("done: 1 change(s)"), "{}", text(&out));
+    assert!(wants.join("wpbackup-report.timer").is_symlink());
 }
 
 #[test]

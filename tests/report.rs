@@ -137,6 +137,33 @@ fn report_arrives_authenticated_with_both_parts_and_flags_failed_and_stale_sites
     assert_eq!(mail.messages().len(), 1);
 }
 
+/// A server without SMTP settings (issue 26): `report` prints the report and succeeds, saying
+/// on stderr that no mail was sent and why, so the weekly report unit does not fail. `--to`
+/// asks for mail, which then needs SMTP_HOST.
+#[test]
+fn report_without_smtp_prints_the_report_and_succeeds() {
+    let f = Fixture::new("nosmtp");
+    f.write_env(&[]);
+    f.write_config(config_with_sites(&f, "test-server", &[]));
+    let out = f.run(&["backup"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let out = f.run(&["report"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        printed.starts_with("Subject: [wpbackup] test-server: "),
+        "{printed}"
+    );
+    assert!(printed.contains("[OK] blog"), "{printed}");
+    let err = stderr(&out);
+    assert!(err.contains("no mail sent: SMTP_HOST is not set"), "{err}");
+
+    let out = f.run(&["report", "--to", "me@example.com"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("SMTP_HOST"), "{}", stderr(&out));
+}
+
 #[test]
 fn only_failures_is_quiet_when_all_is_well_and_backup_reports_its_own_failure() {
     let f = Fixture::new("onfail");

@@ -11,8 +11,10 @@ use crate::storage::catalog::choose_archive;
 pub fn run(ctx: &Context, args: &LsArgs) -> anyhow::Result<Outcome> {
     let choice = super::choice(args.archive.as_deref(), args.at.as_deref())?;
     let env = ctx.env()?;
-    let config = ctx.config_for(args.path.as_deref(), &env, false)?;
+    // Without config.json, --site names a site found in the quick start's archives.
+    let config = ctx.config_for(args.path.as_deref(), &env, args.site.is_some())?;
     let site = match &args.site {
+        Some(name) if !ctx.has_config() => super::quick_start_site_name(name)?,
         Some(name) => name.clone(),
         None => config
             .sites

@@ -20,7 +20,7 @@ pub mod verify;
 use std::process::ExitCode;
 
 pub use crate::app::Context;
-use crate::config::ConfigError;
+use crate::config::{ConfigError, SiteConfig};
 pub use crate::error::UsageError;
 use crate::lock::LockedError;
 
@@ -79,5 +79,41 @@ pub fn choice(
         (Some(k), _) => Choice::Key(k.to_string()),
         (None, Some(t)) => Choice::At(parse_time(t).map_err(|e| UsageError(format!("--at: {e}")))?),
         (None, None) => Choice::Newest,
+    })
+}
+
+/// `--site NAME` with no config.json (the quick start): NAME is a site as `list` shows it,
+/// found in the buckets, not in a file. Its name must be one a key can hold.
+pub fn quick_start_site_name(name: &str) -> Result<String, UsageError> {
+    if crate::config::is_safe_name(name) {
+        Ok(name.to_string())
+    } else {
+        Err(UsageError(format!(
+            "--site {name:?}: not a site name (letters, digits, '.', '-', '_'): `wpbackup list` shows the sites"
+        )))
+    }
+}
+
+/// `restore --site NAME` with no config.json: where the site lives is known from no file, so
+/// it goes where `--to DIR` says (the database as the archive's wp-config.php names it, or
+/// `--db-name`); without `--to`, the error says what to give.
+pub fn quick_start_site(
+    name: &str,
+    to: Option<&std::path::Path>,
+) -> Result<SiteConfig, UsageError> {
+    let name = quick_start_site_name(name)?;
+    let Some(to) = to else {
+        return Err(UsageError(format!(
+            "--site {name}: there is no config.json, so the site's directory is not known: restore into the site with --path DIR (its directory) instead of --site, or into another directory with --to DIR"
+        )));
+    };
+    let to =
+        std::path::absolute(to).map_err(|e| UsageError(format!("--to {}: {e}", to.display())))?;
+    Ok(SiteConfig {
+        name,
+        path: crate::config::normalize(&to),
+        exclude: Vec::new(),
+        database: None,
+        enabled: true,
     })
 }

@@ -1,5 +1,6 @@
 //! `wpbackup report`: build the report (see `report`) for this server from backups.db, or for
-//! the fleet from D1, and email it (see `mail`), print it (`--dry-run`), or stay quiet when all
+//! the fleet from D1, and email it (see `mail`), print it (`--dry-run`, or without `SMTP_HOST`
+//! in `.env`, with a warning that no mail was sent), or stay quiet when all
 //! is well (`--only-failures`), or write it as the fleet page (`--html FILE`, see
 //! `report::html_page`). `backup` calls `report::after_failed_backup` when
 //! `report.on_failure` is set.
@@ -21,8 +22,16 @@ pub fn run(ctx: &Context, args: &ReportArgs) -> anyhow::Result<Outcome> {
     let env = ctx.env()?;
     let period =
         report::parse_period(&args.since).map_err(|e| UsageError(format!("--since {e}")))?;
-    // Check the mail settings before the work, unless nothing is to be sent.
+    // Check the mail settings before the work, unless nothing is to be sent. Without
+    // SMTP_HOST (and no --to asking for mail) the report is printed: a server with no mail
+    // set up still gets its report, in the journal or cron.log, and the run succeeds.
     let smtp = if args.dry_run || args.html.is_some() {
+        None
+    } else if args.to.is_empty() && !mail::smtp_configured(&env) {
+        tracing::warn!(
+            "no mail sent: SMTP_HOST is not set in {}; the report is printed instead (set SMTP_HOST and REPORT_TO there to email it)",
+            env.file_path().display()
+        );
         None
     } else {
         Some(SmtpSettings::from_env(&env, &args.to)?)

@@ -85,8 +85,11 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let plan = plan(args)?;
     let env = ctx.env()?;
-    let config = ctx.config_for(args.path.as_deref(), &env, false)?;
-    let site = find_site(&config, args.site.as_deref())?;
+    let config = ctx.config_for(args.path.as_deref(), &env, args.site.is_some())?;
+    let site = match &args.site {
+        Some(name) if !ctx.has_config() => super::quick_start_site(name, args.to.as_deref())?,
+        _ => find_site(&config, args.site.as_deref())?,
+    };
     let storages = open_storages(&config, args.storage.as_deref())?;
     let _lock = RunLock::acquire(&ctx.paths.lock)?;
     let logdb = LogDb::open(&ctx.paths.db)?;

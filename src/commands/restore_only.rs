@@ -40,8 +40,12 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<Outcome> {
         .collect::<Result<Vec<_>, _>>()?;
     let choice = super::choice(args.archive.as_deref(), args.at.as_deref())?;
     let env = ctx.env()?;
-    let config = ctx.config_for(args.path.as_deref(), &env, false)?;
-    let site = find_site(&config, args.site.as_deref())?;
+    // Without config.json, --site names a site found in the quick start's archives.
+    let config = ctx.config_for(args.path.as_deref(), &env, args.site.is_some())?;
+    let site = match &args.site {
+        Some(name) if !ctx.has_config() => super::quick_start_site(name, Some(to.as_path()))?,
+        _ => find_site(&config, args.site.as_deref())?,
+    };
     let storages = open_storages(&config, args.storage.as_deref())?;
     let rt = runtime()?;
     let logdb = ctx.existing_logdb();

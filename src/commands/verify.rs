@@ -4,7 +4,8 @@
 //! `manifest.json` against the contents and `database.sql` for completeness (the mechanics are
 //! `reader::verify`). One result per archive, printed and recorded in `backup_log`; exit
 //! status 1 when any fails, 128 + the signal when SIGTERM or SIGINT stops it (the archive being
-//! checked then gets no result).
+//! checked then gets no result). With no config.json (the quick start) the sites are those
+//! the storages hold archives of; when there are none, it says so and exits 1.
 
 use super::{Context, Outcome};
 use crate::app::{open_storages, runtime};
@@ -30,11 +31,23 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> anyhow::Result<Outcome> {
         None => Selection::Sites {
             sites: match &args.site {
                 Some(s) => vec![s.clone()],
+                None if !ctx.has_config() => quick_start_sites(&rt, &storages, server),
                 None => config.sites.iter().map(|s| s.name.clone()).collect(),
             },
             all: args.all,
         },
     };
+    if matches!(&selection, Selection::Sites { sites, .. } if sites.is_empty()) {
+        eprintln!(
+            "wpbackup: verify: nothing to check: no config.json, and no archive of server {server} on {} (back up first: `wpbackup backup --path DIR`)",
+            storages
+                .iter()
+                .map(|s| s.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return Ok(Outcome::Failed);
+    }
     let targets = verify::targets(&rt, &storages, server, &selection)?;
     let missing = targets.missing.len();
     let mut results = targets.missing;
@@ -61,6 +74,27 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Failed
     })
+}
+
+/// The quick start (no config.json): the sites are those whose archives the storages hold
+/// for this server, as `list` shows them.
+fn quick_start_sites(
+    rt: &tokio::runtime::Runtime,
+    storages: &[Box<dyn crate::storage::Storage>],
+    server: &str,
+) -> Vec<String> {
+    let (found, errors) = crate::storage::catalog::list_all(
+        rt,
+        storages,
+        &crate::storage::catalog::prefix(server, None),
+    );
+    for e in errors {
+        tracing::warn!("{e}");
+    }
+    let mut sites: Vec<String> = found.into_iter().map(|(_, l)| l.name.site).collect();
+    sites.sort();
+    sites.dedup();
+    sites
 }
 
 fn print(ctx: &Context, server: &str, results: &[Checked]) -> anyhow::Result<()> {

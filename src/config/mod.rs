@@ -262,7 +262,8 @@ impl Config {
             let path = match inner.classify() {
                 // Not valid JSON: where in the text is what a person can act on.
                 serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-                    format!("line {}, column {}", inner.line(), inner.column())
+                    let (line, column) = syntax_position(text, &inner);
+                    format!("line {line}, column {column}")
                 }
                 _ if path.is_empty() || path == "." => "(root)".into(),
                 _ => path,
@@ -319,6 +320,36 @@ impl Config {
             database: Timeouts::default(),
             dashboard_url: None,
         }
+    }
+}
+
+/// Where a syntax error is, as line and column (1-based). serde_json reports a trailing comma at
+/// the `]` or `}` after it; the comma is what to remove, so that is where it points.
+fn syntax_position(text: &str, e: &serde_json::Error) -> (usize, usize) {
+    let at = (e.line(), e.column());
+    if !e.to_string().starts_with("trailing comma") {
+        return at;
+    }
+    // The byte offset of the reported position (serde_json counts columns in bytes).
+    let Some(line_start) = text
+        .split_inclusive('\n')
+        .take(e.line().saturating_sub(1))
+        .map(str::len)
+        .try_fold(0usize, usize::checked_add)
+    else {
+        return at;
+    };
+    let end = (line_start + e.column().saturating_sub(1)).min(text.len());
+    let Some(before) = text.get(..end) else {
+        return at;
+    };
+    match before.trim_end().strip_suffix(',') {
+        Some(head) => {
+            let line = head.matches('\n').count() + 1;
+            let column = head.len() - head.rfind('\n').map_or(0, |i| i + 1) + 1;
+            (line, column)
+        }
+        None => at,
     }
 }
 

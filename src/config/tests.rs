@@ -209,6 +209,14 @@ fn broken_json_is_named_by_line_and_column_and_priorities_are_unique() {
             "config.json: line 2, column 16: key must be a string",
         ),
         (
+            "{\"storage\": [\n  {\"name\": \"a\", \"type\": \"local\", \"path\": \"/a\"},\n]}",
+            "config.json: line 2, column 47: trailing comma",
+        ),
+        (
+            "{\"server_id\": \"x\",\n\n  }",
+            "config.json: line 1, column 18: trailing comma",
+        ),
+        (
             "{\"server_id\": \"x\"",
             "config.json: line 1, column 17: EOF while parsing an object",
         ),

@@ -146,16 +146,45 @@ pub enum Missing {
     Bucket,
 }
 
-/// Read an answers file; errors name the JSON path.
+/// Read an answers file; errors name the JSON path. Warns when it holds secrets that group or
+/// others can read.
 pub fn load(path: &Path) -> anyhow::Result<Answers> {
-    crate::configure::envfile::warn_if_public(path);
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the answers file {}", path.display()))?;
     let de = &mut serde_json::Deserializer::from_str(&text);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let answers: Answers = serde_path_to_error::deserialize(de).map_err(|e| {
         let at = e.path().to_string();
-        crate::error::UsageError(format!("{}: {at}: {}", path.display(), e.inner())).into()
-    })
+        anyhow::Error::from(crate::error::UsageError(format!(
+            "{}: {at}: {}",
+            path.display(),
+            e.inner()
+        )))
+    })?;
+    if let Some(w) = public_secrets_warning(path, &answers) {
+        tracing::warn!("{w}");
+    }
+    Ok(answers)
+}
+
+/// The warning for an answers file that holds secrets and is readable by others; none for a
+/// file without secrets (`access_key`, `secret_key`, `api_token`, `password`), whatever its mode.
+fn public_secrets_warning(path: &Path, a: &Answers) -> Option<String> {
+    if !a.holds_secrets() {
+        return None;
+    }
+    crate::configure::envfile::public_warning(path)
+}
+
+impl Answers {
+    /// Whether any answer is a secret that goes to `.env`.
+    pub fn holds_secrets(&self) -> bool {
+        let given = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.is_empty());
+        self.storage
+            .iter()
+            .any(|s| given(&s.access_key) || given(&s.secret_key))
+            || self.d1.as_ref().is_some_and(|d| given(&d.api_token))
+            || self.smtp.as_ref().is_some_and(|s| given(&s.password))
+    }
 }
 
 fn absolute(p: &Path) -> PathBuf {
@@ -300,4 +329,58 @@ fn storage(draft: &mut Draft, s: StorageAnswer) -> Result<(), Missing> {
     e.path_style = s.path_style.or(e.path_style);
     draft.upsert_storage(e, s.access_key.as_deref(), s.secret_key.as_deref());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn answers_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        path
+    }
+
+    #[test]
+    fn only_an_answers_file_with_secrets_is_said_to_hold_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = answers_file(
+            dir.path(),
+            "plain.json",
+            r#"{"server_id": "web-01", "storage": [{"name": "disk", "preset": "local", "path": "/b"}],
+                "smtp": {"host": "smtp.example.com", "to": ["ops@example.com"]}}"#,
+        );
+        let a = load(&plain).unwrap();
+        assert!(!a.holds_secrets());
+        assert_eq!(public_secrets_warning(&plain, &a), None);
+
+        for (name, text) in [
+            (
+                "s3.json",
+                r#"{"storage": [{"name": "s3", "secret_key": "k"}]}"#,
+            ),
+            (
+                "d1.json",
+                r#"{"d1": {"account_id": "a", "database_id": "d", "api_token": "t"}}"#,
+            ),
+            (
+                "smtp.json",
+                r#"{"smtp": {"host": "h", "password": "p", "to": ["ops@example.com"]}}"#,
+            ),
+        ] {
+            let path = answers_file(dir.path(), name, text);
+            let a = load(&path).unwrap();
+            assert!(a.holds_secrets(), "{name}");
+            let w = public_secrets_warning(&path, &a).unwrap();
+            assert!(
+                w.contains("holds secrets") && w.contains("chmod 600"),
+                "{w}"
+            );
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+            assert_eq!(public_secrets_warning(&path, &a), None, "{name}");
+        }
+    }
 }

@@ -5,7 +5,7 @@
 //! line, and a new one is appended. Values are read back with the same reader wpbackup loads
 //! `.env` with ([`crate::config::dotenv`]), and written quoted so that it reads exactly the
 //! value given (no lost `#`, quote or newline). Writing is atomic and private: see [`write_private`];
-//! [`warn_if_public`] warns about a secrets file others can read.
+//! [`public_warning`] is the warning for a secrets file others can read.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -167,17 +167,16 @@ pub fn write_private(path: &Path, data: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Warn when a file holding secrets is readable by others.
-pub fn warn_if_public(path: &Path) {
-    if let Ok(m) = std::fs::metadata(path)
-        && m.permissions().mode() & 0o077 != 0
-    {
-        tracing::warn!(
+/// The warning for a file holding secrets that is readable by group or others, if it is.
+pub fn public_warning(path: &Path) -> Option<String> {
+    let m = std::fs::metadata(path).ok()?;
+    (m.permissions().mode() & 0o077 != 0).then(|| {
+        format!(
             "{} holds secrets and is readable by group or others: run `chmod 600 {}`",
             path.display(),
             path.display()
-        );
-    }
+        )
+    })
 }
 
 #[cfg(test)]

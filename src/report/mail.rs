@@ -36,6 +36,11 @@ pub struct SmtpSettings {
     pub to: Vec<Mailbox>,
 }
 
+/// Whether `.env` sets `SMTP_HOST` (to something other than blanks): mail is meant to be sent.
+pub fn smtp_configured(env: &Env) -> bool {
+    env.get("SMTP_HOST").is_some_and(|h| !h.trim().is_empty())
+}
+
 impl SmtpSettings {
     /// Read the settings; `to` replaces `REPORT_TO` when not empty.
     pub fn from_env(env: &Env, to: &[String]) -> Result<SmtpSettings, ConfigError> {
