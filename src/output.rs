@@ -112,6 +112,22 @@ pub fn human_duration(secs: f64) -> String {
     }
 }
 
+/// `n` and a noun, singular for one: `plural(1, "site")` is `1 site`, `plural(3, "copy")` is
+/// `3 copies`, `plural(2, "server")` is `2 servers`.
+pub fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        return format!("{n} {noun}");
+    }
+    let many = match noun.strip_suffix('y') {
+        Some(stem) if !stem.ends_with(['a', 'e', 'i', 'o', 'u']) => format!("{stem}ies"),
+        _ if noun.ends_with('s') || noun.ends_with("sh") || noun.ends_with("ch") => {
+            format!("{noun}es")
+        }
+        _ => format!("{noun}s"),
+    };
+    format!("{n} {many}")
+}
+
 /// How long ago something happened `secs` seconds ago: `just now`, `5 minutes ago`,
 /// `3 hours ago`, `3 days ago`.
 pub fn human_age(secs: i64) -> String {
@@ -154,6 +170,19 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn plurals() {
+        use super::plural;
+        assert_eq!(plural(1, "copy"), "1 copy");
+        assert_eq!(plural(2, "copy"), "2 copies");
+        assert_eq!(plural(0, "site"), "0 sites");
+        assert_eq!(plural(1, "site"), "1 site");
+        assert_eq!(plural(1, "server"), "1 server");
+        assert_eq!(plural(3, "server"), "3 servers");
+        assert_eq!(plural(2, "day"), "2 days");
+        assert_eq!(plural(2, "pass"), "2 passes");
+    }
+
     use super::*;
 
     #[test]
