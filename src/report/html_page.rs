@@ -53,7 +53,12 @@ fn esc(s: &str) -> String {
 
 /// One site's row, as pages.mjs's `fleetRow` writes it.
 fn row(out: &mut String, server: &str, s: &SiteReport, now: DateTime<Utc>) {
-    let label = s.label();
+    // pages.mjs knows no drills: a site only never drilled shows its backup's label.
+    let label = match s.label() {
+        "NOT DRILLED" if s.last.as_ref().is_some_and(|r| r.status == "WARNING") => "WARNING",
+        "NOT DRILLED" => "OK",
+        l => l,
+    };
     let attention = s.needs_attention();
     let (storage, size) = match &s.last_archive {
         Some((_, storage, size)) => (storage.as_str(), size.map(human_bytes).unwrap_or_default()),
