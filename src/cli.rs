@@ -27,7 +27,8 @@ pub struct Cli {
     /// .env to use instead of <home>/.env.
     #[arg(long = "env-file", global = true, value_name = "FILE")]
     pub env_file: Option<PathBuf>,
-    /// More log output (-v debug, -vv trace).
+    /// More log output: -v wpbackup's debug (a line per phase), -vv adds the AWS SDK's and
+    /// other libraries' debug, -vvv trace. RUST_LOG, when set, wins.
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
     /// Only errors.

@@ -17,22 +17,26 @@ pub fn interactive() -> bool {
     std::io::stderr().is_terminal()
 }
 
-/// Log to stderr at a level from `-v`/`-q` (or `RUST_LOG`).
+/// The log filter for `-v`/`-q` when `RUST_LOG` is not set: wpbackup's own lines at the level
+/// asked for, its dependencies (the AWS SDK, hyper, rustls, h2, globset, ...) at WARN, so `-v`
+/// shows wpbackup's phases and not the SDK's hundreds of lines per upload; `-vv` lets every
+/// crate's debug through (the SDK's requests included), `-vvv` its trace.
+pub fn log_filter(verbose: u8, quiet: bool) -> String {
+    if quiet {
+        return "error".into();
+    }
+    match verbose {
+        0 => "warn,wpbackup=info".into(),
+        1 => "warn,wpbackup=debug".into(),
+        2 => "debug".into(),
+        _ => "trace".into(),
+    }
+}
+
+/// Log to stderr at a level from `-v`/`-q` ([`log_filter`]); an explicit `RUST_LOG` wins.
 pub fn init_logging(verbose: u8, quiet: bool) {
-    let level = if quiet {
-        "error"
-    } else {
-        match verbose {
-            0 => "info",
-            1 => "debug",
-            _ => "trace",
-        }
-    };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new(format!(
-            "{level},aws_smithy_runtime=warn,aws_config=warn,hyper=warn,rustls=warn,h2=warn"
-        ))
-    });
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(log_filter(verbose, quiet)));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -134,6 +138,22 @@ pub fn escape_html(s: &str) -> String {
     out
 }
 
+/// `n` and a noun, singular for one: `plural(1, "site")` is `1 site`, `plural(3, "copy")` is
+/// `3 copies`, `plural(2, "server")` is `2 servers`.
+pub fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        return format!("{n} {noun}");
+    }
+    let many = match noun.strip_suffix('y') {
+        Some(stem) if !stem.ends_with(['a', 'e', 'i', 'o', 'u']) => format!("{stem}ies"),
+        _ if noun.ends_with('s') || noun.ends_with("sh") || noun.ends_with("ch") => {
+            format!("{noun}es")
+        }
+        _ => format!("{noun}s"),
+    };
+    format!("{n} {many}")
+}
+
 /// How long ago something happened `secs` seconds ago: `just now`, `5 minutes ago`,
 /// `3 hours ago`, `3 days ago`.
 pub fn human_age(secs: i64) -> String {
@@ -176,6 +196,35 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn verbosity_filters() {
+        use super::log_filter;
+        use tracing_subscriber::EnvFilter;
+        assert_eq!(log_filter(0, true), "error");
+        assert_eq!(log_filter(0, false), "warn,wpbackup=info");
+        // -v: wpbackup's debug (its phases), the dependencies still at WARN.
+        assert_eq!(log_filter(1, false), "warn,wpbackup=debug");
+        // -vv: the SDK's debug too.
+        assert_eq!(log_filter(2, false), "debug");
+        assert_eq!(log_filter(3, false), "trace");
+        for (v, q) in [(0, true), (0, false), (1, false), (2, false), (5, false)] {
+            assert!(EnvFilter::try_new(log_filter(v, q)).is_ok(), "{v} {q}");
+        }
+    }
+
+    #[test]
+    fn plurals() {
+        use super::plural;
+        assert_eq!(plural(1, "copy"), "1 copy");
+        assert_eq!(plural(2, "copy"), "2 copies");
+        assert_eq!(plural(0, "site"), "0 sites");
+        assert_eq!(plural(1, "site"), "1 site");
+        assert_eq!(plural(1, "server"), "1 server");
+        assert_eq!(plural(3, "server"), "3 servers");
+        assert_eq!(plural(2, "day"), "2 days");
+        assert_eq!(plural(2, "pass"), "2 passes");
+    }
+
     use super::*;
 
     #[test]

@@ -647,3 +647,37 @@ fn a_sigterm_as_a_run_starts_is_recorded_as_an_interrupted_run() {
         "{rows:?}"
     );
 }
+
+/// Issue 26: `-v` shows wpbackup's own debug lines (one per phase), not the hundreds of the AWS
+/// SDK and its HTTP stack; `-vv` adds those.
+#[test]
+fn verbose_shows_wpbackups_phases_not_the_sdks_debug() {
+    let f = Fixture::new("verbose");
+    let out = f.cmd(&["-v", "backup"]).output().expect("run wpbackup");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    for phase in ["dump", "upload", "completing"] {
+        assert!(
+            err.lines()
+                .any(|l| l.contains("backup phase") && l.contains(&format!("phase=\"{phase}\""))),
+            "no `{phase}` phase line with -v: {err}"
+        );
+    }
+    // The SDK's lines are in its spans (`S3.PutObject{rpc.system="aws-api" ...}`); other
+    // dependencies' debug (globset's "built glob set") is not wpbackup's either.
+    let foreign: Vec<&str> = err
+        .lines()
+        .filter(|l| {
+            l.contains("aws-api") || l.contains("sdk_invocation_id") || l.contains("built glob set")
+        })
+        .collect();
+    assert!(
+        foreign.is_empty(),
+        "dependencies' debug with -v: {foreign:#?}"
+    );
+    let out = f.cmd(&["-vv", "backup"]).output().expect("run wpbackup");
+    let more = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{more}");
+    assert!(more.contains("aws-api"), "-vv adds no SDK debug:\n{more}");
+    assert!(more.contains("backup phase"), "{more}");
+}

@@ -140,4 +140,33 @@ fn an_s3_storage_that_cannot_list_unfinished_uploads_is_a_warning_not_a_failure(
         assert!(line.contains("lifecycle rule"), "{line}");
         assert!(!line.contains(crate::fixture::PRIMARY_SECRET), "{line}");
     }
+
+    // Issue 26: said once per storage. The next run does not warn again (it says it at
+    // DEBUG, with -v), remembering it in a 0600 file in the home.
+    let out = f.run(&["-v", "backup"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let again: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("ListMultipartUploads"))
+        .collect();
+    assert!(again.is_empty(), "warned again: {again:#?}");
+    for storage in ["primary", "secondary"] {
+        assert!(
+            err.lines().any(|l| l.contains("DEBUG")
+                && l.contains(storage)
+                && l.contains("ListMultipartUploads")),
+            "no DEBUG line for {storage} with -v: {err}"
+        );
+    }
+    let noted = f.home().join("storages-without-upload-listing.json");
+    let meta = std::fs::metadata(&noted).expect("the storages noted");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let text = std::fs::read_to_string(&noted).unwrap();
+    assert!(
+        text.contains("primary") && text.contains("secondary"),
+        "{text}"
+    );
+    assert!(!text.contains(crate::fixture::PRIMARY_SECRET), "{text}");
 }

@@ -74,7 +74,7 @@ fn report_arrives_authenticated_with_both_parts_and_flags_failed_and_stale_sites
     assert_eq!(out.status.code(), Some(0));
     let printed = String::from_utf8_lossy(&out.stdout);
     assert!(
-        printed.starts_with("Subject: [wpbackup] test-server: 2 FAILED, 1 OK\n"),
+        printed.starts_with("Subject: [wpbackup] test-server: 2 FAILED, 1 NOT DRILLED\n"),
         "{printed}"
     );
     assert!(mail.messages().is_empty());
@@ -91,7 +91,7 @@ fn report_arrives_authenticated_with_both_parts_and_flags_failed_and_stale_sites
     );
     assert_eq!(env["mail_from"], "wpbackup@web-01.example.com");
     let m = smtp::parse(&msgs[0].raw);
-    assert_eq!(m.subject, "[wpbackup] test-server: 2 FAILED, 1 OK");
+    assert_eq!(m.subject, "[wpbackup] test-server: 2 FAILED, 1 NOT DRILLED");
     assert_eq!(m.content_type, "multipart/alternative");
     let key = f.rows()[0].archive_key.clone().unwrap();
     for (part, body) in [("text", &m.text), ("html", &m.html)] {
@@ -115,13 +115,13 @@ fn report_arrives_authenticated_with_both_parts_and_flags_failed_and_stale_sites
     }
     assert!(m.text.contains("[STALE] shop"), "{}", m.text);
     assert!(m.text.contains("[FAILED] broken"), "{}", m.text);
-    assert!(m.text.contains("[OK] blog"), "{}", m.text);
+    assert!(m.text.contains("[NOT DRILLED] blog"), "{}", m.text);
     assert!(
         m.html.contains("<meta name=\"viewport\""),
         "phone-readable HTML"
     );
     // Sites needing attention come first.
-    assert!(m.text.find("broken").unwrap() < m.text.find("[OK] blog").unwrap());
+    assert!(m.text.find("broken").unwrap() < m.text.find("[NOT DRILLED] blog").unwrap());
 
     // A wrong password: a clear error, nothing sent, no secret shown.
     env_with(&f, &[mail.env("wrong-pass-Zz9")]);
@@ -192,7 +192,7 @@ fn only_failures_is_quiet_when_all_is_well_and_backup_reports_its_own_failure() 
     assert_eq!(msgs.len(), 1);
     assert_eq!(
         smtp::parse(&msgs[0].raw).subject,
-        "[wpbackup] test-server: 1 OK"
+        "[wpbackup] test-server: 1 NOT DRILLED"
     );
     assert_eq!(msgs[0].envelope["rcpt_tos"], json!(["me@example.com"]));
 
@@ -205,7 +205,7 @@ fn only_failures_is_quiet_when_all_is_well_and_backup_reports_its_own_failure() 
     let msgs = mail.messages();
     assert_eq!(msgs.len(), 2);
     let m = smtp::parse(&msgs[1].raw);
-    assert_eq!(m.subject, "[wpbackup] test-server: 1 FAILED, 1 OK");
+    assert_eq!(m.subject, "[wpbackup] test-server: 1 FAILED, 1 NOT DRILLED");
     assert!(m.text.contains("[FAILED] broken"), "{}", m.text);
     assert!(!m.text.contains("Dashboard"), "no dashboard_url, no link");
 
@@ -235,7 +235,7 @@ fn report_links_to_the_dashboard_and_to_each_site_needing_attention() {
     let broken = "https://dash.example.workers.dev/site/web-01/broken";
     for msg in &msgs {
         let m = smtp::parse(&msg.raw);
-        assert_eq!(m.subject, "[wpbackup] web-01: 1 FAILED, 1 OK");
+        assert_eq!(m.subject, "[wpbackup] web-01: 1 FAILED, 1 NOT DRILLED");
         let lines: Vec<&str> = m.text.lines().map(str::trim_end).collect();
         assert!(
             lines.contains(&format!("Dashboard: {fleet}").as_str()),
@@ -334,14 +334,22 @@ fn fleet_report_from_d1_shows_both_servers_with_failure_and_stale_site() {
     assert_eq!(msgs.len(), 1);
     assert_eq!(msgs[0].envelope["auth_user"], USER);
     let m = smtp::parse(&msgs[0].raw);
-    assert_eq!(m.subject, "[wpbackup] fleet of 2 servers: 2 FAILED, 2 OK");
+    assert_eq!(
+        m.subject,
+        "[wpbackup] fleet of 2 servers: 2 FAILED, 2 NOT DRILLED"
+    );
     let web1_at = m.text.find("== web-01").expect("web-01 section");
     let web2_at = m.text.find("== web-02").expect("web-02 section");
     let broken_at = m.text.find("[FAILED] broken").expect("failed site");
     let shop_at = m.text.find("[STALE] shop").expect("stale site");
     assert!(web1_at < broken_at && broken_at < web2_at, "{}", m.text);
     assert!(web2_at < shop_at, "{}", m.text);
-    assert_eq!(m.text.matches("[OK] blog").count(), 2, "{}", m.text);
+    assert_eq!(
+        m.text.matches("[NOT DRILLED] blog").count(),
+        2,
+        "{}",
+        m.text
+    );
     for server in ["web-01", "web-02"] {
         assert!(m.html.contains(server), "{}", m.html);
     }

@@ -63,7 +63,10 @@ fn a_config_error_is_superseded_by_the_next_good_backup() {
         "{text}"
     );
     let (subject, text) = report_subject(&f);
-    assert_eq!(subject, "Subject: [wpbackup] web-01: 1 OK", "{text}");
+    assert_eq!(
+        subject, "Subject: [wpbackup] web-01: 1 NOT DRILLED",
+        "{text}"
+    );
     assert!(!text.contains("FAILED"), "{text}");
 }
 
@@ -94,7 +97,10 @@ fn a_site_removed_from_config_after_failing_is_not_shown_as_failing() {
         "{text}"
     );
     let (subject, text) = report_subject(&f);
-    assert_eq!(subject, "Subject: [wpbackup] test-server: 1 OK", "{text}");
+    assert_eq!(
+        subject, "Subject: [wpbackup] test-server: 1 NOT DRILLED",
+        "{text}"
+    );
     assert!(!text.contains("[FAILED]"), "{text}");
     assert!(text.contains("(not counted): oldshop"), "{text}");
 }

@@ -84,8 +84,9 @@ impl Run<'_> {
             // files): removed once per run, before the first site; failures are warnings.
             let usable = failover::usable(self.targets);
             let server_id = &self.config.server_id;
-            self.rt
-                .block_on(crate::storage::leftovers::after_crash(&usable, server_id));
+            self.rt.block_on(crate::storage::leftovers::after_crash(
+                &usable, server_id, self.home,
+            ));
         }
         let mut results = Vec::new();
         for site in sites {

@@ -1,7 +1,8 @@
 //! Each site's restore drills as a report and `status` show them: the last proven restore
 //! ("3 days ago, 41.0s"), the last drill when it failed (with what failed), and a stale flag,
-//! like a stale backup's, when the last passed drill is older than `drill.max_age_days`. A
-//! server that has never run a drill is not judged (its sites say how to start).
+//! like a stale backup's, when the last passed drill is older than `drill.max_age_days`. A site
+//! never drilled (none recorded: a new install, or a lost backups.db) is NOT DRILLED, the same
+//! whether or not its server has drilled other sites: unproven, not failed.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Serialize;
@@ -18,7 +19,7 @@ pub struct DrillView {
     pub last_failed: Option<DrillRow>,
     /// This server has run drills: its sites are judged.
     pub in_use: bool,
-    /// Drills are in use and none of this site passed within `max_age_days`.
+    /// Its last passed drill is older than `max_age_days` (never drilled is not stale).
     pub stale: bool,
     pub max_age_days: u32,
     /// When the last proven restore was, in words (`3 days ago`).
@@ -29,6 +30,11 @@ impl DrillView {
     /// The newest drill failed.
     pub fn failed(&self) -> bool {
         self.last_failed.is_some()
+    }
+
+    /// No drill of this site is recorded, passed or failed.
+    pub fn never(&self) -> bool {
+        self.last_proven.is_none() && self.last_failed.is_none()
     }
 
     /// `3 days ago, 41.0s`, or `never`.
@@ -63,7 +69,7 @@ pub fn view(
     let max = i64::from(max_age_days) * 86_400;
     DrillView {
         last_failed: drills.and_then(|d| d.last.clone()).filter(|l| !l.passed()),
-        stale: in_use && age.is_none_or(|a| a > max),
+        stale: age.is_some_and(|a| a > max),
         proven_ago: age.map(human_age),
         last_proven,
         in_use,
@@ -143,12 +149,13 @@ mod tests {
         let v = view(Some(&d), true, 2, now);
         assert!(v.stale);
         assert!(lines(&v).join("\n").contains("STALE DRILL"));
-        assert!(
-            view(None, true, 8, now).stale,
-            "never proven, while drills are in use"
-        );
+        // Never drilled: unproven, neither stale nor failed, whether or not the server has
+        // drilled other sites (after backups.db was lost) or none (day one).
+        for in_use in [true, false] {
+            let v = view(None, in_use, 8, now);
+            assert!(v.never() && !v.stale && !v.failed(), "{in_use}");
+        }
         let v = view(None, false, 8, now);
-        assert!(!v.stale && !v.failed());
         assert_eq!(v.proven_text(), "never");
     }
 }

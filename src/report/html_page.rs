@@ -36,7 +36,12 @@ fn ago(ts: Option<&str>, now: DateTime<Utc>) -> String {
 
 /// One site's row, as pages.mjs's `fleetRow` writes it.
 fn row(out: &mut String, server: &str, s: &SiteReport, now: DateTime<Utc>) {
-    let label = s.label();
+    // pages.mjs knows no drills: a site only never drilled shows its backup's label.
+    let label = match s.label() {
+        "NOT DRILLED" if s.last.as_ref().is_some_and(|r| r.status == "WARNING") => "WARNING",
+        "NOT DRILLED" => "OK",
+        l => l,
+    };
     let attention = s.needs_attention();
     let (storage, size) = match &s.last_archive {
         Some((_, storage, size)) => (storage.as_str(), size.map(human_bytes).unwrap_or_default()),
@@ -97,11 +102,20 @@ impl Report {
         let bad = self.problems();
         let banner = if bad == 0 {
             format!(
-                "<p class=\"banner\">All {total} sites backed up in the last {}</p>",
+                "<p class=\"banner\">{} backed up in the last {}</p>",
+                if total == 1 {
+                    "The 1 site".to_string()
+                } else {
+                    format!("All {}", crate::output::plural(total, "site"))
+                },
                 esc(&self.period)
             )
         } else {
-            format!("<p class=\"banner bad\">{bad} of {total} sites need attention</p>")
+            format!(
+                "<p class=\"banner bad\">{bad} of {} need{} attention</p>",
+                crate::output::plural(total, "site"),
+                if bad == 1 { "s" } else { "" }
+            )
         };
         let mut rows = String::new();
         for (server, s) in &sites {
@@ -129,11 +143,12 @@ impl Report {
             "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n\
              <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
              <title>{title}</title>\n<style>{CSS}</style></head>\n<body><main>\
-             <h1>wpbackup {scope}</h1>\n<p class=\"sub\">{servers} servers, {total} sites; stale: no stored backup in the last {period} (since {since}). Generated {until}.</p>\n\
+             <h1>wpbackup {scope}</h1>\n<p class=\"sub\">{servers}, {sites}; stale: no stored backup in the last {period} (since {since}). Generated {until}.</p>\n\
              {banner}\n{notes}<table id=\"fleet\"><thead><tr><th>status</th><th>server</th><th>site</th><th>last success</th><th>last run</th><th>storage</th><th class=\"num\">archive</th><th class=\"num\">duration</th></tr></thead>\n<tbody>\n{rows}</tbody></table>\n\
              <footer>Written by <code>wpbackup report --html</code>, with the same rule as <code>wpbackup report</code>.</footer></main></body></html>\n",
             scope = esc(&self.scope),
-            servers = self.servers.len(),
+            servers = crate::output::plural(self.servers.len(), "server"),
+            sites = crate::output::plural(total, "site"),
             period = esc(&self.period),
             since = esc(&self.since),
             until = esc(&self.until),

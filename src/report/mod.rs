@@ -7,7 +7,8 @@
 //! successful backup (SUCCESS or WARNING) in the period: a site that silently stopped backing
 //! up is the failure that hurts most. A site "needs attention" when its last run failed or it
 //! is stale; the subject counts those as FAILED. So does a site whose last restore drill
-//! failed, or whose last proven restore is older than `drill.max_age_days` ([`drills`]).
+//! failed, or whose last proven restore is older than `drill.max_age_days` ([`drills`]); a
+//! site never drilled is counted apart, as NOT DRILLED, never as FAILED.
 //!
 //! Per server: what the backups uploaded in each of the last nights, full and differential
 //! archives counted apart ([`uploads`]); per site, the kind of its last archive.
@@ -107,6 +108,7 @@ impl SiteReport {
             _ if self.drill.failed() => "DRILL FAILED",
             _ if self.drill.stale => "STALE DRILL",
             _ if self.not_in_log => "NOT IN LOG",
+            _ if self.drill.never() => "NOT DRILLED",
             _ if self.last.as_ref().is_some_and(|r| r.status == "WARNING") => "WARNING",
             _ => "OK",
         }
@@ -433,7 +435,8 @@ mod tests {
         assert!(!rec.needs_attention());
         assert_eq!(rec.failures.len(), 1);
         assert_eq!(r.problems(), 3);
-        assert_eq!(r.subject(), "[wpbackup] web-01: 3 FAILED, 2 OK");
+        // ok and recovered backed up, but no drill proves them restorable.
+        assert_eq!(r.subject(), "[wpbackup] web-01: 3 FAILED, 2 NOT DRILLED");
     }
 
     #[test]
@@ -468,7 +471,7 @@ mod tests {
             ..Data::default()
         };
         let r = build("web-01", &data, now, Duration::hours(24), "24h");
-        assert_eq!(r.subject(), "[wpbackup] web-01: 1 OK");
+        assert_eq!(r.subject(), "[wpbackup] web-01: 1 NOT DRILLED");
         assert!(
             r.servers[0].run_error.is_none(),
             "superseded by a later run"
@@ -478,7 +481,10 @@ mod tests {
             .push(run("web-01", "*", &ts(1), "ERROR", "config.json: broken"));
         let r = build("web-01", &data, now, Duration::hours(24), "24h");
         assert_eq!(r.servers[0].sites.len(), 1);
-        assert_eq!(r.subject(), "[wpbackup] web-01: 1 OK; the last run failed");
+        assert_eq!(
+            r.subject(),
+            "[wpbackup] web-01: 1 NOT DRILLED; the last run failed"
+        );
         assert_eq!(r.text().matches("config.json: broken").count(), 1);
         assert!(!r.all_well());
     }
@@ -552,13 +558,62 @@ mod tests {
     fn all_ok_subject() {
         let now = Utc::now();
         let ts = sql_time(now - Duration::hours(1));
-        let data = Data {
+        let mut data = Data {
             runs: vec![run("web-01", "a", &ts, "SUCCESS", "stored")],
             expected: vec![("web-01".into(), "a".into())],
             ..Data::default()
         };
+        data.drills
+            .insert(("web-01".into(), "a".into()), passed_drill("a", &ts));
         let r = build("web-01", &data, now, Duration::hours(24), "24h");
         assert!(r.all_well());
         assert_eq!(r.subject(), "[wpbackup] web-01: 1 OK");
+    }
+
+    fn passed_drill(site: &str, ts: &str) -> crate::logdb::Drills {
+        let row = crate::logdb::DrillRow {
+            timestamp: ts.into(),
+            site_name: site.into(),
+            archive_key: Some("k".into()),
+            result: "SUCCESS".into(),
+            failed: None,
+            recovery_secs: Some(4.0),
+        };
+        crate::logdb::Drills {
+            last: Some(row.clone()),
+            last_passed: Some(row),
+        }
+    }
+
+    /// Issue 26: every backup succeeded, and a site was never drilled. On day one (no drill
+    /// anywhere) and after backups.db was lost (another site drilled since), the subject says
+    /// NOT DRILLED, never FAILED.
+    #[test]
+    fn a_never_drilled_site_is_not_drilled_not_failed() {
+        let now = Utc::now();
+        let ts = sql_time(now - Duration::hours(1));
+        let mut data = Data {
+            runs: vec![
+                run("web-01", "a", &ts, "SUCCESS", "stored"),
+                run("web-01", "b", &ts, "SUCCESS", "stored"),
+            ],
+            expected: vec![("web-01".into(), "a".into()), ("web-01".into(), "b".into())],
+            ..Data::default()
+        };
+        let day_one = build("web-01", &data, now, Duration::hours(24), "24h");
+        assert_eq!(day_one.subject(), "[wpbackup] web-01: 2 NOT DRILLED");
+        assert!(day_one.all_well());
+
+        // backups.db lost, then a drilled since: b is still never drilled.
+        data.log_began = Some(sql_time(now - Duration::hours(2)));
+        data.drills
+            .insert(("web-01".into(), "a".into()), passed_drill("a", &ts));
+        let after_loss = build("web-01", &data, now, Duration::hours(24), "24h");
+        let subject = after_loss.subject();
+        assert!(!subject.contains("FAILED"), "{subject}");
+        assert_eq!(subject, "[wpbackup] web-01: 1 NOT DRILLED, 1 OK");
+        assert!(after_loss.all_well());
+        let text = after_loss.text();
+        assert!(text.contains("[NOT DRILLED] b"), "{text}");
     }
 }

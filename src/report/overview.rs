@@ -259,8 +259,8 @@ impl Overview {
         let head = ["KIND", "SITE", "MADE (UTC)", "AGE", "SIZE", "PRUNE", "PATH"];
         let rows = copies::status_rows(&self.restore_copies, self.keep_copies_days, now);
         format!(
-            "\nkept by restores to undo them: {} copies, {}; `wpbackup prune` removes those older than {} days (restore.keep_copies_days)\n{}",
-            self.restore_copies.len(),
+            "\nkept by restores to undo them: {}, {}; `wpbackup prune` removes those older than {} days (restore.keep_copies_days)\n{}",
+            output::plural(self.restore_copies.len(), "copy"),
             output::human_bytes(bytes),
             self.keep_copies_days,
             output::table(&head, &rows)

@@ -50,11 +50,18 @@ impl Report {
             (1, true) => "; 1 server's last run failed".into(),
             (n, true) => format!("; {n} servers' last run failed"),
         };
-        let unknown = self.sites().filter(|s| s.not_in_log).count();
+        let labelled = |l: &str| {
+            self.sites()
+                .filter(|s| !s.needs_attention() && s.label() == l)
+                .count()
+        };
+        let unknown = labelled("NOT IN LOG");
+        let undrilled = labelled("NOT DRILLED");
         let counts: Vec<String> = [
             (bad, "FAILED"),
             (unknown, "NOT IN LOG"),
-            (total - bad - unknown, "OK"),
+            (undrilled, "NOT DRILLED"),
+            (total - bad - unknown - undrilled, "OK"),
         ]
         .iter()
         .filter(|(n, _)| *n > 0)
@@ -306,7 +313,7 @@ impl Report {
             "FAILED" | "DRILL FAILED" => "#cf222e",
             "STALE" | "STALE DRILL" => "#bc4c00",
             "WARNING" => "#9a6700",
-            "NOT IN LOG" => "#57606a",
+            "NOT IN LOG" | "NOT DRILLED" => "#57606a",
             _ => "#1a7f37",
         };
         let _ = write!(

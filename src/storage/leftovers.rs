@@ -8,7 +8,14 @@
 //! archives ([`super::catalog::is_ours`]), only uploads older than [`min_age`], so that a run still
 //! uploading elsewhere under the same server id is not cut off. A failure is a warning; the
 //! backup goes on.
+//!
+//! A storage that cannot list unfinished uploads at all (its server answers `NotImplemented`
+//! to ListMultipartUploads: s3s-fs, some providers) is said once, as a WARN, and remembered in
+//! [`NOTED_FILE`] in wpbackup's home (by storage name, endpoint and bucket); later runs say it
+//! at DEBUG. A storage that lists them again is forgotten, so a later regression warns again.
 
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -47,6 +54,40 @@ pub struct Cleanup {
     pub removed: Vec<Removed>,
     /// One line per leftover that could not be removed (it is tried again next run).
     pub failed: Vec<String>,
+    /// The storage cannot list unfinished uploads at all (NotImplemented): why, in one line.
+    pub unsupported: Option<String>,
+}
+
+/// The file in wpbackup's home where storages that cannot list unfinished uploads are
+/// remembered (JSON: `"name endpoint bucket"` -> the first time it was seen, UTC).
+pub const NOTED_FILE: &str = "storages-without-upload-listing.json";
+
+/// The storages already noted in `home`'s [`NOTED_FILE`] (none when it is missing or
+/// unreadable: then the warning is said again, which is harmless).
+fn noted(home: &Path) -> BTreeMap<String, String> {
+    std::fs::read(home.join(NOTED_FILE))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+/// Write `noted` to `home`'s [`NOTED_FILE`] atomically (a temporary file, 0600, renamed).
+fn save_noted(home: &Path, noted: &BTreeMap<String, String>) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut tmp = tempfile::NamedTempFile::new_in(home)?;
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    tmp.write_all(&serde_json::to_vec_pretty(noted).map_err(std::io::Error::other)?)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(home.join(NOTED_FILE)).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// The key a storage is remembered by: its name, endpoint and bucket.
+fn storage_key(st: &dyn Storage) -> String {
+    let (endpoint, bucket) = st.location();
+    format!("{} {endpoint} {bucket}", st.name())
 }
 
 /// The age of something started at `started`, when it is at least `min_age` (else `None`).
@@ -68,15 +109,50 @@ pub fn human(age: Duration) -> String {
 
 /// Ask each storage (those the pre-flight check let through), concurrently, to remove what
 /// dead runs of `server_id` left; log each removal and each failure (a warning: the backup
-/// goes on).
-pub async fn after_crash(usable: &[&dyn Storage], server_id: &str) {
+/// goes on). A storage that cannot list them is warned about once per `home` ([`NOTED_FILE`]).
+pub async fn after_crash(usable: &[&dyn Storage], server_id: &str, home: &Path) {
     let min_age = min_age();
     let runs = usable
         .iter()
         .map(|st| st.clean_leftovers(server_id, min_age));
     let results = futures_util::future::join_all(runs).await;
+    let before = noted(home);
+    let mut now_noted = before.clone();
     for (st, result) in usable.iter().zip(results) {
+        let key = storage_key(*st);
+        match &result {
+            Ok(Cleanup {
+                unsupported: Some(why),
+                ..
+            }) => {
+                if before.contains_key(&key) {
+                    tracing::debug!(
+                        storage = st.name(),
+                        "cannot look for uploads earlier runs left unfinished: {why} (said once, \
+                         noted in {NOTED_FILE})"
+                    );
+                } else {
+                    tracing::warn!(
+                        storage = st.name(),
+                        "cannot look for uploads earlier runs left unfinished: {why}; the backup \
+                         goes on. A lifecycle rule on the bucket that expires incomplete \
+                         multipart uploads removes them instead (see README). Said once: later \
+                         runs log this at DEBUG"
+                    );
+                    now_noted.insert(key, Utc::now().format("%Y-%m-%d %H:%M:%S").to_string());
+                }
+            }
+            Ok(_) => {
+                now_noted.remove(&key);
+            }
+            Err(_) => {}
+        }
         log(st.name(), result);
+    }
+    if now_noted != before
+        && let Err(e) = save_noted(home, &now_noted)
+    {
+        tracing::debug!("cannot write {}: {e}", home.join(NOTED_FILE).display());
     }
 }
 

@@ -247,7 +247,15 @@ impl Storage for S3Storage {
         let prefix = self.full_key(&super::catalog::prefix(server_id, None));
         let now = Utc::now();
         let mut cleanup = Cleanup::default();
-        for (full, id, started) in self.unfinished_uploads(&prefix).await? {
+        let Some(uploads) = self.unfinished_uploads(&prefix).await? else {
+            cleanup.unsupported = Some(format!(
+                "{}: listing of unfinished multipart uploads (ListMultipartUploads): not \
+                 implemented by this server (NotImplemented)",
+                self.describe()
+            ));
+            return Ok(cleanup);
+        };
+        for (full, id, started) in uploads {
             let Some(key) = full.strip_prefix(&self.prefix) else {
                 continue;
             };

@@ -332,11 +332,12 @@ impl S3Storage {
     }
 
     /// The multipart uploads in progress under `prefix` (a full key prefix): key, upload id
-    /// and when each was started.
+    /// and when each was started; `None` when the server does not implement the listing
+    /// (s3s-fs, some providers answer `NotImplemented`).
     pub(super) async fn unfinished_uploads(
         &self,
         prefix: &str,
-    ) -> Result<Vec<(String, String, Option<DateTime<Utc>>)>, StorageError> {
+    ) -> Result<Option<Vec<(String, String, Option<DateTime<Utc>>)>>, StorageError> {
         let what = "listing of unfinished multipart uploads (ListMultipartUploads)";
         let mut out = Vec::new();
         let (mut key_marker, mut id_marker) = (None, None);
@@ -349,8 +350,12 @@ impl S3Storage {
                 .set_key_marker(key_marker.take())
                 .set_upload_id_marker(id_marker.take())
                 .send()
-                .await
-                .map_err(|e| self.classify(what, &e))?;
+                .await;
+            let page = match page {
+                Ok(page) => page,
+                Err(e) if not_implemented(&e) => return Ok(None),
+                Err(e) => return Err(self.classify(what, &e)),
+            };
             for u in page.uploads() {
                 if let (Some(key), Some(id)) = (u.key(), u.upload_id()) {
                     out.push((key.to_string(), id.to_string(), to_chrono(u.initiated())));
@@ -362,8 +367,22 @@ impl S3Storage {
             key_marker = page.next_key_marker().map(str::to_string);
             id_marker = page.next_upload_id_marker().map(str::to_string);
         }
-        Ok(out)
+        Ok(Some(out))
     }
+}
+
+/// The server answered that it does not implement the call (`NotImplemented`, HTTP 501).
+fn not_implemented<E: aws_sdk_s3::error::ProvideErrorMetadata>(
+    err: &aws_sdk_s3::error::SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> bool {
+    let code = match err {
+        aws_sdk_s3::error::SdkError::ServiceError(e) => e.err().code(),
+        _ => None,
+    };
+    code == Some("NotImplemented")
+        || err
+            .raw_response()
+            .is_some_and(|r| r.status().as_u16() == 501)
 }
 
 fn joined<T>(r: Result<T, tokio::task::JoinError>) -> Result<T, StorageError> {
