@@ -170,3 +170,36 @@ fn list_table_has_kind_and_base_columns() {
     );
     assert_eq!(cells(FULL, "disk"), want("full", "-"));
 }
+
+/// A new server with another `server_id` (the worst day, config.json rewritten by hand):
+/// restore and `ls` find nothing of their own, and say which server's archives the buckets
+/// hold, as `list` does, instead of only "no archive".
+#[test]
+fn a_wrong_server_id_is_named_with_the_servers_the_buckets_hold() {
+    let home = home_with_archives();
+    let path = home.path().join("config.json");
+    let mut config: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    config["server_id"] = json!("web-02");
+    std::fs::write(&path, config.to_string()).unwrap();
+    for args in [
+        &["ls", "--site", "blog"][..],
+        &["restore", "--site", "blog", "--yes"][..],
+    ] {
+        let out = Command::new(crate::util::bin())
+            .arg("--home")
+            .arg(home.path())
+            .args(args)
+            .env_remove("WPBACKUP_HOME")
+            .env_remove("SERVER_ID")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_ne!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(
+            err.contains("of server web-02")
+                && err.contains("archives of site blog of server(s) web-01")
+                && err.contains("\"server_id\""),
+            "{args:?}: {err}"
+        );
+    }
+}

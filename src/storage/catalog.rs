@@ -327,11 +327,38 @@ pub fn choose_archive(
             newest.info.key,
             site
         ));
+    } else if errors.is_empty() {
+        // None at all under this server: a new server with another server_id, as `list` says.
+        let others = servers_holding(rt, storages, site);
+        if !others.is_empty() {
+            msg.push_str(&format!(
+                " of server {server_id}; the buckets hold archives of site {site} of server(s) {}: set \"server_id\" in config.json (or SERVER_ID in .env) to that name",
+                others.join(", ")
+            ));
+        }
     }
     if !errors.is_empty() {
         msg.push_str(&format!("; {}", errors.join("; ")));
     }
     bail!("{msg}")
+}
+
+/// The servers whose archives of `site` the storages hold (every key is listed: only asked
+/// when this server has none).
+fn servers_holding(
+    rt: &tokio::runtime::Runtime,
+    storages: &[Box<dyn Storage>],
+    site: &str,
+) -> Vec<String> {
+    let (all, _) = list_all(rt, storages, "");
+    let mut servers: Vec<String> = all
+        .into_iter()
+        .filter(|(_, l)| l.name.site == site)
+        .map(|(_, l)| l.name.server_id)
+        .collect();
+    servers.sort();
+    servers.dedup();
+    servers
 }
 
 /// True when `key` (relative to the storage's prefix) is an archive key of `server_id`: what
