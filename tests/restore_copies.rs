@@ -166,3 +166,42 @@ fn restore_copies_are_listed_and_only_old_ones_are_pruned() {
     );
     assert!(f.site.path.join("wp-config.php").exists(), "the live site");
 }
+
+/// No timer runs `prune`: the nightly backup removes the copies restores kept once they are
+/// older than `restore.keep_copies_days` (issue 26), recording each, and leaves the fresh ones
+/// and whatever only looks like a copy.
+#[test]
+fn the_nightly_backup_removes_old_restore_copies() {
+    let f = Fixture::new("copies-nightly");
+    assert_eq!(f.run(&["backup"]).status.code(), Some(0));
+    assert_eq!(
+        f.run(&["restore", "--site", "blog", "--yes"]).status.code(),
+        Some(0)
+    );
+    let parent = f.site.path.parent().unwrap().to_path_buf();
+    let dir = f.site.path.file_name().unwrap().to_string_lossy();
+    let outside = parent.join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("keep.txt"), b"not the copy's").unwrap();
+    let old = old_copies(&f, &parent, &dir, &outside);
+    let decoys = look_alikes(&f, &parent, &dir);
+    let fresh = assert_status_lists_the_copies(&f, &old, &decoys);
+
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(f.run(&["backup"]).status.code(), Some(0));
+    for p in &old {
+        assert!(p.symlink_metadata().is_err(), "{} still there", p.display());
+        let recorded = f
+            .rows()
+            .iter()
+            .any(|r| r.status == "SUCCESS" && r.details.contains(&*p.to_string_lossy()));
+        assert!(recorded, "{} not in backups.db", p.display());
+    }
+    for p in decoys.iter().chain(&fresh) {
+        assert!(p.exists(), "{} was touched", p.display());
+    }
+    assert_eq!(
+        std::fs::read(outside.join("keep.txt")).unwrap(),
+        b"not the copy's"
+    );
+}

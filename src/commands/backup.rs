@@ -1,6 +1,7 @@
 //! `wpbackup backup`: options to config (`--path`, `--site`, `--storage`), the run lock, one
 //! call into the backup pipeline ([`crate::backup`]), then the follow-ups (retention, the
-//! failure report, the D1 sync, the dead man's switch) and the summary.
+//! failure report, the D1 sync, the old restore copies removed, the dead man's switch) and the
+//! summary.
 
 use anyhow::Context as _;
 use chrono::Utc;
@@ -13,6 +14,7 @@ use crate::config::{Config, ConfigError, Env, SiteConfig};
 use crate::lock::RunLock;
 use crate::logdb::{LogDb, LogEntry, Status};
 use crate::output;
+use crate::restore::copies;
 use crate::storage::failover;
 
 pub fn run(ctx: &Context, args: &BackupArgs) -> anyhow::Result<Outcome> {
@@ -72,6 +74,9 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> anyhow::Result<Outcome> {
         let (sites, live) = (outcome::stored_sites(&results), failover::usable(&targets));
         crate::storage::prune::after_backup(&rt, &config, &db, &sites, &live);
     }
+    if follow_up {
+        remove_old_restore_copies(&paths.home, &config, &db, &sites);
+    }
     let ping = outcome::ping_body(&config.server_id, &results);
     monitor.finish(!any_failed, &ping);
     if follow_up {
@@ -89,6 +94,41 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> anyhow::Result<Outcome> {
         (None, true) => Outcome::Failed,
         (None, false) => Outcome::Ok,
     })
+}
+
+/// The copies restores kept of what they replaced (`before-restore/`, `*.before-restore-*`)
+/// of the sites of this run, older than `restore.keep_copies_days`, removed as `prune` removes
+/// them (each a `backup_log` row): no timer runs `prune`, and a default install must not pile
+/// them up. A failure is a warning; the run's result is its backups'.
+fn remove_old_restore_copies(
+    home: &std::path::Path,
+    config: &Config,
+    db: &LogDb,
+    sites: &[SiteConfig],
+) {
+    let pruned = copies::Pruning {
+        db,
+        server_id: &config.server_id,
+        keep_days: config.restore.keep_copies_days,
+        now: Utc::now(),
+        dry_run: false,
+    }
+    .run(copies::find(home, sites));
+    for p in &pruned {
+        match p.action {
+            "deleted" => tracing::info!(
+                "removed {} (a copy a restore kept, {})",
+                p.copy.path.display(),
+                p.why
+            ),
+            "failed" => tracing::warn!(
+                "cannot remove {} (a copy a restore kept): {}",
+                p.copy.path.display(),
+                p.why
+            ),
+            _ => {}
+        }
+    }
 }
 
 fn ensure_home(home: &std::path::Path) -> anyhow::Result<()> {
