@@ -50,16 +50,16 @@ impl Context {
         Ok((env, config))
     }
 
-    /// The config a command works from. With `path` (`--path DIR`), one site at DIR: the site
-    /// of config.json with that path when there is one, else a site read from DIR's
-    /// wp-config.php, with config.json's settings (storages, compression...) when the file
-    /// exists, else the quick start's (`<home>/archives`). Without `path`, config.json; when it
-    /// is missing and `quick_start` is allowed (reading commands), the quick start's archives.
     /// Whether there is a config.json (or `--config FILE` names one): not the quick start.
     pub fn has_config(&self) -> bool {
         self.config_given || self.paths.config.exists()
     }
 
+    /// The config a command works from. With `path` (`--path DIR`), one site at DIR: the site
+    /// of config.json with that path when there is one, else a site read from DIR's
+    /// wp-config.php, with config.json's settings (storages, compression...) when the file
+    /// exists, else the quick start's (`<home>/archives`). Without `path`, config.json; when it
+    /// is missing and `quick_start` is allowed (reading commands), the quick start's archives.
     pub fn config_for(
         &self,
         path: Option<&Path>,
