@@ -155,7 +155,9 @@ fn report_without_smtp_prints_the_report_and_succeeds() {
         printed.starts_with("Subject: [wpbackup] test-server: "),
         "{printed}"
     );
-    assert!(printed.contains("[OK] blog"), "{printed}");
+    // Backed up, never drilled: NOT DRILLED (issue 26), not FAILED.
+    assert!(printed.contains("[NOT DRILLED] blog"), "{printed}");
+    assert!(!printed.contains("FAILED"), "{printed}");
     let err = stderr(&out);
     assert!(err.contains("no mail sent: SMTP_HOST is not set"), "{err}");
 
