@@ -406,13 +406,7 @@ fn option_files_of_the_system_and_the_user_change_no_dump() {
 #[test]
 fn a_second_concurrent_run_exits_75() {
     let f = Fixture::new("locked");
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(f.home().join("wpbackup.lock"))
-        .unwrap();
-    lock.lock().unwrap();
+    let lock = f.hold_run_lock();
     let out = f.run(&["backup"]);
     assert_eq!(out.status.code(), Some(75));
     assert!(

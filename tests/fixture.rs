@@ -79,6 +79,18 @@ impl Fixture {
         self.home.path()
     }
 
+    /// The run lock of the home, held (as a running backup holds it) until dropped.
+    pub fn hold_run_lock(&self) -> std::fs::File {
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.home().join("wpbackup.lock"))
+            .unwrap();
+        lock.lock().unwrap();
+        lock
+    }
+
     pub fn storage_json(name: &str, priority: u32, server: &S3Server, prefix: &str) -> Value {
         json!({
             "name": name, "type": "s3", "priority": priority,

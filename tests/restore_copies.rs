@@ -138,9 +138,17 @@ fn assert_prune_removes_the_old_ones(f: &Fixture, old: &[PathBuf]) {
     assert!(text.contains("deleted 4; kept 2"), "{text}");
 }
 
-#[test]
-fn restore_copies_are_listed_and_only_old_ones_are_pruned() {
-    let f = Fixture::new("copies");
+/// What [`restore_and_plant`] left: the old copies, the look-alikes, and the directory the
+/// old copies' symlinks point into.
+struct Planted {
+    old: Vec<PathBuf>,
+    decoys: Vec<PathBuf>,
+    outside: PathBuf,
+}
+
+/// A backup and a restore (its two fresh copies), then old copies and look-alikes made by
+/// hand beside the site and in the home.
+fn restore_and_plant(f: &Fixture) -> Planted {
     assert_eq!(f.run(&["backup"]).status.code(), Some(0));
     assert_eq!(
         f.run(&["restore", "--site", "blog", "--yes"]).status.code(),
@@ -151,8 +159,21 @@ fn restore_copies_are_listed_and_only_old_ones_are_pruned() {
     let outside = parent.join("outside");
     std::fs::create_dir_all(&outside).unwrap();
     std::fs::write(outside.join("keep.txt"), b"not the copy's").unwrap();
-    let old = old_copies(&f, &parent, &dir, &outside);
-    let decoys = look_alikes(&f, &parent, &dir);
+    Planted {
+        old: old_copies(f, &parent, &dir, &outside),
+        decoys: look_alikes(f, &parent, &dir),
+        outside,
+    }
+}
+
+#[test]
+fn restore_copies_are_listed_and_only_old_ones_are_pruned() {
+    let f = Fixture::new("copies");
+    let Planted {
+        old,
+        decoys,
+        outside,
+    } = restore_and_plant(&f);
 
     let fresh = assert_status_lists_the_copies(&f, &old, &decoys);
     assert_dry_run_names_the_old_ones(&f, &old);
@@ -173,18 +194,11 @@ fn restore_copies_are_listed_and_only_old_ones_are_pruned() {
 #[test]
 fn the_nightly_backup_removes_old_restore_copies() {
     let f = Fixture::new("copies-nightly");
-    assert_eq!(f.run(&["backup"]).status.code(), Some(0));
-    assert_eq!(
-        f.run(&["restore", "--site", "blog", "--yes"]).status.code(),
-        Some(0)
-    );
-    let parent = f.site.path.parent().unwrap().to_path_buf();
-    let dir = f.site.path.file_name().unwrap().to_string_lossy();
-    let outside = parent.join("outside");
-    std::fs::create_dir_all(&outside).unwrap();
-    std::fs::write(outside.join("keep.txt"), b"not the copy's").unwrap();
-    let old = old_copies(&f, &parent, &dir, &outside);
-    let decoys = look_alikes(&f, &parent, &dir);
+    let Planted {
+        old,
+        decoys,
+        outside,
+    } = restore_and_plant(&f);
     let fresh = assert_status_lists_the_copies(&f, &old, &decoys);
 
     std::thread::sleep(std::time::Duration::from_millis(1100));

@@ -60,18 +60,6 @@ fn staging_left(dir: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The run lock of `f`'s home, held (as a running backup holds it) until dropped.
-fn hold_run_lock(f: &Fixture) -> std::fs::File {
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(f.home().join("wpbackup.lock"))
-        .unwrap();
-    lock.lock().unwrap();
-    lock
-}
-
 #[test]
 fn only_takes_an_upload_folder_and_a_plugin_back_from_the_bucket_alone() {
     let f = Fixture::new("only");
@@ -101,7 +89,7 @@ fn only_takes_an_upload_folder_and_a_plugin_back_from_the_bucket_alone() {
     let to = out_dir.path().join("back");
     // Aside, into no site's directory: a run holding the lock (the night's backup) is no
     // reason to wait.
-    let running = hold_run_lock(&f);
+    let running = f.hold_run_lock();
     let out = only(
         &f,
         &["wp-content/uploads/", "wp-content/plugins/akismet"],
@@ -151,7 +139,7 @@ fn put_a_deleted_file_back_into_the_live_site(
 ) {
     let media = f.site.path.join(MEDIA_PATH);
     // Into the site while another run holds the lock: exit 75, nothing written.
-    let running = hold_run_lock(f);
+    let running = f.hold_run_lock();
     let out = only(f, &[MEDIA_PATH], &f.site.path, &[]);
     assert_eq!(out.status.code(), Some(75), "{}", stderr(&out));
     assert!(
