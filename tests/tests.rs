@@ -32,3 +32,4 @@ mod security;
 mod status;
 mod storage_suite;
 mod sync_d1;
+mod worst_day;
