@@ -8,6 +8,7 @@
 //! dump (the database is dumped once per run). One site failing never stops the others.
 
 pub mod archive;
+pub mod clock;
 pub mod dump;
 pub mod frames;
 pub mod index;
@@ -28,6 +29,7 @@ use crate::logdb::{ArchiveRecord, LogDb, LogEntry, Status};
 use crate::output;
 use crate::storage::failover::{self, Target};
 use archive::ArchiveSpec;
+pub use clock::run_time;
 use dump::DumpCell;
 pub use outcome::SiteResult;
 use outcome::failed;
@@ -50,30 +52,6 @@ pub struct Run<'a> {
     pub home: &'a std::path::Path,
     /// Make full archives whatever the differential policy says (`backup --full`).
     pub force_full: bool,
-}
-
-/// The time of a run that has just taken the run lock: the start of the next whole second.
-///
-/// Object keys name the run's time to the second, so two runs in the same second would give
-/// their archives the same key and the second would overwrite the first (found by the soak:
-/// a clean run right after a fault replaced the faulted run's archive, whose backups.db row
-/// then named an object of another size and sha256). Runs are one at a time (the lock), and
-/// the one before this one started before the lock was taken: waiting for the next second
-/// makes this run's time later than its, at the cost of under a second per run.
-///
-/// `WPBACKUP_NOW` (RFC 3339) replaces the clock, with no wait: tests and benchmarks simulate
-/// nights with it (formats.md "Environment").
-pub fn run_time() -> DateTime<Utc> {
-    if let Some(t) = std::env::var("WPBACKUP_NOW")
-        .ok()
-        .and_then(|v| DateTime::parse_from_rfc3339(v.trim()).ok())
-    {
-        return t.with_timezone(&Utc);
-    }
-    let now = Utc::now();
-    let into_second = std::time::Duration::from_nanos(u64::from(now.timestamp_subsec_nanos()));
-    std::thread::sleep(std::time::Duration::from_secs(1).saturating_sub(into_second));
-    Utc::now().max(now + chrono::Duration::seconds(1))
 }
 
 impl Run<'_> {
@@ -316,20 +294,6 @@ impl Run<'_> {
             if let Err(e) = self.db.record_archive(&rec) {
                 tracing::error!(site = %r.site, "cannot record the archive in backups.db: {e:#}");
             }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use chrono::Utc;
-
-    #[test]
-    fn a_run_time_is_in_a_later_second_than_the_call() {
-        for _ in 0..3 {
-            let before = Utc::now();
-            let at = super::run_time();
-            assert!(at.timestamp() > before.timestamp(), "{before} -> {at}");
         }
     }
 }

@@ -42,7 +42,7 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> anyhow::Result<Outcome> {
     let rt = runtime()?;
     crate::interrupt::install(&rt, "aborting the upload in progress and stopping")?;
     // After the handler: a signal during the wait is recorded like one during the run.
-    let started = backup::run_time();
+    let started = backup::run_time(&paths.home);
     let monitor = crate::report::healthchecks::Monitor::start(
         config.healthchecks.clone().filter(|_| !args.dry_run),
         rt.handle().clone(),
