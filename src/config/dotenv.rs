@@ -27,6 +27,8 @@ pub struct DotenvError {
 /// The variables of a `.env` text, in file order (a later line wins when read into a map).
 pub fn parse(text: &str, file: &Path) -> Result<Vec<(String, String)>, DotenvError> {
     let mut out = Vec::new();
+    // A byte order mark, as some Windows editors write one, is not part of the first key.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     for (i, raw) in text.lines().enumerate() {
         let fail = |key: Option<&str>, problem: &str| DotenvError {
             file: file.display().to_string(),
@@ -154,6 +156,8 @@ mod tests {
         );
         assert_eq!(one("A="), "");
         assert_eq!(one("A=$NOT_EXPANDED"), "$NOT_EXPANDED");
+        let all = read("\u{feff}A=1\r\nB=2\n").unwrap();
+        assert_eq!(all, [("A".into(), "1".into()), ("B".into(), "2".into())]);
         let all = read("# c\n\nA=1\r\nB=2\n").unwrap();
         assert_eq!(all, [("A".into(), "1".into()), ("B".into(), "2".into())]);
     }

@@ -101,6 +101,26 @@ fn errors_name_the_json_path_of_sites_and_storage() {
             "storage[0].bucket: not allowed for a local storage",
         ),
         (r#"{"sites": 3}"#, "sites: invalid type"),
+        (
+            r#"{"storage":[{"name":"a","type":"local","priority":1,"path":"/srv/b\n/etc"}]}"#,
+            "storage[0].path: holds a control character (a line break?)",
+        ),
+        (
+            r#"{"storage":[{"name":"a","type":"local","priority":1,"path":"/srv/\"b"}]}"#,
+            "storage[0].path: holds a control character (a line break?), a quote",
+        ),
+        (
+            r#"{"storage":[{"name":"a","type":"local","priority":1,"path":"/"}]}"#,
+            "storage[0].path: is the root directory",
+        ),
+        (
+            r#"{"storage":[{"name":"a","type":"local","priority":1,"path":"/etc/wpb/"}]}"#,
+            "storage[0].path: is inside /etc, a system directory",
+        ),
+        (
+            r#"{"storage":[{"name":"a","type":"local","priority":1,"path":"/srv/../etc"}]}"#,
+            "storage[0].path: holds `..`",
+        ),
     ]);
 }
 

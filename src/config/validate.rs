@@ -428,6 +428,9 @@ impl Validator<'_> {
         if !path.is_absolute() {
             return Err(self.err(format!("{p}.path"), "must be an absolute path"));
         }
+        if let Some(problem) = unfit_local_storage(&path) {
+            return Err(self.err(format!("{p}.path"), problem));
+        }
         Ok(StorageKind::Local { path })
     }
 
@@ -539,4 +542,41 @@ pub fn check_dashboard_url(text: &str) -> Result<String, String> {
         ));
     }
     Ok(url.as_str().trim_end_matches('/').to_string())
+}
+
+/// Why `path` (absolute, normalized) cannot be a local storage, if it cannot: deploy.sh makes
+/// it writable for the hardened backup unit (`ReadWritePaths=`, one line each), so a control
+/// character (a newline would start another line), a quote or a backslash (deploy.sh writes it
+/// quoted) is refused, and so are `/` and the system's own directories, which no backup should
+/// be able to write into.
+fn unfit_local_storage(path: &std::path::Path) -> Option<String> {
+    const SYSTEM: &[&str] = &[
+        "/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/proc", "/run", "/sbin",
+        "/sys", "/usr",
+    ];
+    let text = path.to_string_lossy();
+    if text
+        .chars()
+        .any(|c| c.is_control() || c == '"' || c == '\\')
+    {
+        return Some(
+            "holds a control character (a line break?), a quote or a backslash: name a plain directory"
+                .into(),
+        );
+    }
+    if path
+        .components()
+        .any(|c| c == std::path::Component::ParentDir)
+    {
+        return Some("holds `..`: write the directory itself".into());
+    }
+    if path == std::path::Path::new("/") {
+        return Some("is the root directory: name a directory of its own for the archives".into());
+    }
+    SYSTEM
+        .iter()
+        .find(|dir| path.starts_with(dir))
+        .map(|dir| {
+            format!("is inside {dir}, a system directory: name a directory of its own (say /var/backups/wpbackup)")
+        })
 }
