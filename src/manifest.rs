@@ -64,6 +64,10 @@ pub struct Manifest {
     /// describes with that chain. Absent in a full archive.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub differential: Option<Differential>,
+    /// The site's `exclude_tables` the database had: `database.sql` creates them but holds
+    /// none of their rows, so a restore brings them back empty. Absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excluded_tables: Vec<String>,
 }
 
 impl Manifest {

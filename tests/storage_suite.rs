@@ -69,6 +69,7 @@ pub fn upload_settings() -> UploadSettings {
         connect_timeout_secs: 10,
         timeout_secs: 120,
         max_attempts: 3,
+        max_bytes_per_sec: None,
     }
 }
 

@@ -15,6 +15,7 @@ mod faults;
 mod fixture;
 mod harness;
 mod healthchecks;
+mod hooks;
 mod layout;
 mod leftovers;
 mod list;

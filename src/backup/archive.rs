@@ -37,6 +37,8 @@ pub struct ArchiveSpec {
     pub site: String,
     pub site_path: PathBuf,
     pub exclude: Vec<String>,
+    /// Tables dumped without their rows (`sites[].exclude_tables`).
+    pub exclude_tables: Vec<String>,
     pub server_id: String,
     pub created_at: DateTime<Utc>,
     pub compression: Compression,
@@ -137,6 +139,12 @@ pub fn write_archive<W: Write>(
             Kind::Full
         }),
         differential,
+        excluded_tables: spec
+            .exclude_tables
+            .iter()
+            .filter(|t| dump.facts.rows.contains_key(*t))
+            .cloned()
+            .collect(),
     };
     let json = serde_json::to_vec_pretty(&manifest)?;
     let mut header = Header::new_gnu();

@@ -30,9 +30,11 @@ enum DumpState {
 }
 
 impl DumpCell {
-    /// Start dumping `db` into the temporary directory (within `db.timeouts`).
-    pub fn start(db: DatabaseConfig) -> DumpCell {
-        let handle = std::thread::spawn(move || dbtools::run_dump(&db, &std::env::temp_dir()));
+    /// Start dumping `db` into the temporary directory (within `db.timeouts`), the tables of
+    /// `no_rows` without their rows.
+    pub fn start(db: DatabaseConfig, no_rows: Vec<String>) -> DumpCell {
+        let handle =
+            std::thread::spawn(move || dbtools::run_dump(&db, &std::env::temp_dir(), &no_rows));
         DumpCell {
             state: Mutex::new(DumpState::Running(handle)),
         }

@@ -27,6 +27,7 @@ use chrono::{DateTime, Utc};
 use crate::config::{Config, SiteConfig};
 use crate::logdb::{ArchiveRecord, LogDb, LogEntry, Status};
 use crate::output;
+use crate::site::hooks;
 use crate::storage::failover::{self, Target};
 use archive::ArchiveSpec;
 pub use clock::run_time;
@@ -35,6 +36,48 @@ pub use outcome::SiteResult;
 use outcome::failed;
 use plan::Plan;
 use upload::Upload;
+
+/// The site's `after_backup` hooks, told how its backup went; their failure is added to the
+/// result (a success becomes a warning: the archive is stored, but what the hook should have
+/// undone may not be).
+fn after_backup(site: &SiteConfig, mut result: SiteResult) -> SiteResult {
+    if !hooks::any(site, hooks::Phase::AfterBackup) {
+        return result;
+    }
+    let vars = hooks::Vars {
+        status: Some(result.status.as_str().to_ascii_lowercase()),
+        archive_key: result.key.clone(),
+        storage: result.storage.clone(),
+        restore_to: None,
+    };
+    if let Err(e) = hooks::run(site, hooks::Phase::AfterBackup, &vars) {
+        if result.status == Status::Success {
+            result.status = Status::Warning;
+        }
+        result.details.push_str("; ");
+        result.details.push_str(&e);
+    }
+    result
+}
+
+/// The site's `exclude_tables` its database does not have (a typo leaves a big table's rows
+/// in every archive): the warning that names them, or `None`.
+fn unknown_tables(site: &SiteConfig, manifest: &archive::Manifest) -> Option<String> {
+    let rows = manifest.table_rows.as_ref()?;
+    let unknown: Vec<&str> = site
+        .exclude_tables
+        .iter()
+        .filter(|t| !rows.contains_key(*t))
+        .map(String::as_str)
+        .collect();
+    (!unknown.is_empty()).then(|| {
+        format!(
+            "exclude_tables: database {} has no table {} (check the name and its prefix in config.json)",
+            manifest.database_name,
+            unknown.join(", ")
+        )
+    })
+}
 
 /// One backup run over a list of sites.
 pub struct Run<'a> {
@@ -114,19 +157,30 @@ impl Run<'_> {
         )
     }
 
+    /// The site's backup between its hooks: a failing `before_backup` hook stops it (an
+    /// ERROR with the hook's output); `after_backup` runs whatever happened after that, and
+    /// its failure makes a success a WARNING.
     fn backup_site(&self, site: &SiteConfig) -> SiteResult {
         let started = Instant::now();
-        let name = site.name.as_str();
         if let Err(e) = failover::ensure_any(self.targets) {
-            return failed(name, started, e.to_string());
+            return failed(&site.name, started, e.to_string());
         }
+        let result = match hooks::run(site, hooks::Phase::BeforeBackup, &hooks::Vars::default()) {
+            Err(e) => failed(&site.name, started, format!("not backed up: {e}")),
+            Ok(()) => self.store_site(site, started),
+        };
+        after_backup(site, result)
+    }
+
+    fn store_site(&self, site: &SiteConfig, started: Instant) -> SiteResult {
+        let name = site.name.as_str();
         let spec = match self.spec(site) {
             Ok(s) => s,
             Err(e) => return failed(name, started, format!("{e:#}")),
         };
         let index = self.index(name);
         let plan = self.plan(site, index.as_ref());
-        let dump = Arc::new(DumpCell::start(spec.1));
+        let dump = Arc::new(DumpCell::start(spec.1, site.exclude_tables.clone()));
         let bar = output::site_bar(name, self.show_bars);
         let upload = Upload {
             rt: self.rt,
@@ -135,6 +189,7 @@ impl Run<'_> {
             encryption: self.config.encryption.clone(),
             plan: &plan,
             bar: &bar,
+            limit: self.config.upload.max_bytes_per_sec,
         };
         let stored = failover::store(self.targets, |st| upload.attempt(st));
         bar.finish_and_clear();
@@ -142,13 +197,20 @@ impl Run<'_> {
             Ok(s) => {
                 let a = s.value;
                 self.update_index(name, index, &a, &s.storage);
+                let unknown = unknown_tables(site, &a.manifest);
                 let s = failover::Stored {
                     value: (a.out, a.manifest),
                     storage: s.storage,
                     position: s.position,
                     failed_first: s.failed_first,
                 };
-                outcome::stored(name, started, a.key, s)
+                let mut result = outcome::stored(name, started, a.key, s);
+                if let Some(note) = unknown {
+                    result.status = Status::Warning;
+                    result.details.push_str("; ");
+                    result.details.push_str(&note);
+                }
+                result
             }
             Err(e) => failed(name, started, e.to_string()),
         }
@@ -235,6 +297,7 @@ impl Run<'_> {
             site: site.name.clone(),
             site_path: site.path.clone(),
             exclude: site.exclude.clone(),
+            exclude_tables: site.exclude_tables.clone(),
             server_id: self.config.server_id.clone(),
             created_at: self.started,
             compression: self.config.compression,

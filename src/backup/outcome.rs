@@ -229,6 +229,7 @@ mod tests {
             file_samples: Vec::new(),
             kind: None,
             differential: None,
+            excluded_tables: Vec::new(),
         }
     }
 

@@ -31,6 +31,8 @@ pub struct Upload<'a> {
     /// Full or differential; a storage that does not hold the base gets a full archive.
     pub plan: &'a Plan,
     pub bar: &'a ProgressBar,
+    /// `upload.max_mib_per_sec`, in bytes per second.
+    pub limit: Option<u64>,
 }
 
 /// What an attempt stored.
@@ -78,7 +80,7 @@ impl Upload<'_> {
         let progress = Arc::new(Progress::new(&self.spec.site, st.name(), self.bar.clone()));
         progress.redraw();
         let (tx, body) = Body::channel(CHANNEL_CHUNKS);
-        let body = body.with_progress(progress.clone());
+        let body = body.with_progress(progress.clone()).with_limit(self.limit);
         let producer = {
             let (spec, dump, progress) = (spec.clone(), self.dump.clone(), progress.clone());
             let encryption = self.encryption.clone();

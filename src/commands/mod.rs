@@ -115,5 +115,7 @@ pub fn quick_start_site(
         exclude: Vec::new(),
         database: None,
         enabled: true,
+        hooks: Default::default(),
+        exclude_tables: Vec::new(),
     })
 }

@@ -128,6 +128,7 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<Outcome> {
     let interrupted = interrupt::received().filter(|_| result.is_err());
     let how = interrupted.map_or("failed".into(), |s| interrupt::Interrupted(s).to_string());
     let (status, details) = match &result {
+        Ok(()) if report.hook_failure.is_some() => (Status::Warning, report.summary()),
         Ok(()) => (Status::Success, report.summary()),
         Err(e) => (Status::Error, format!("restore {how}: {e:#}")),
     };
@@ -138,6 +139,9 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<Outcome> {
         return Ok(Outcome::Interrupted(sig));
     }
     result?;
+    if let Some(failure) = &report.hook_failure {
+        tracing::warn!("the restore is done, but {failure}");
+    }
     if ctx.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else if !ctx.quiet {

@@ -131,6 +131,8 @@ mod tests {
             exclude: Vec::new(),
             database: None,
             enabled: true,
+            hooks: Default::default(),
+            exclude_tables: Vec::new(),
         }
     }
 

@@ -69,6 +69,8 @@ pub struct Config {
     pub drill: DrillSettings,
     /// Differential archives between fulls; `None`: every archive is full.
     pub differential: Option<DiffPolicy>,
+    /// `upload`: how archives are uploaded (its limit applies to every storage).
+    pub upload: UploadSettings,
 }
 
 /// `differential` in config.json: a full archive every `full_every_days`; between them a
@@ -145,6 +147,34 @@ pub struct SiteConfig {
     /// `None`: read the credentials from the site's wp-config.php.
     pub database: Option<DatabaseConfig>,
     pub enabled: bool,
+    /// Commands run before and after the site's backup and restore (`hooks`).
+    pub hooks: Hooks,
+    /// Tables whose structure is dumped but not their rows (`exclude_tables`).
+    pub exclude_tables: Vec<String>,
+}
+
+/// `sites[].hooks` in config.json: commands (argv arrays, no shell unless one is named) run
+/// before and after the site's backup and restore, each within `timeout_secs`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hooks {
+    pub before_backup: Vec<Vec<String>>,
+    pub after_backup: Vec<Vec<String>>,
+    pub before_restore: Vec<Vec<String>>,
+    pub after_restore: Vec<Vec<String>>,
+    /// The longest one command may run before it is killed (default 300).
+    pub timeout_secs: u64,
+}
+
+impl Default for Hooks {
+    fn default() -> Self {
+        Hooks {
+            before_backup: Vec::new(),
+            after_backup: Vec::new(),
+            before_restore: Vec::new(),
+            after_restore: Vec::new(),
+            timeout_secs: 300,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -204,6 +234,9 @@ pub struct UploadSettings {
     /// Per request attempt.
     pub timeout_secs: u64,
     pub max_attempts: u32,
+    /// `upload.max_mib_per_sec` in bytes per second: no storage is handed an archive faster
+    /// (`None`: no limit).
+    pub max_bytes_per_sec: Option<u64>,
 }
 
 impl Default for UploadSettings {
@@ -217,6 +250,7 @@ impl Default for UploadSettings {
             connect_timeout_secs: 10,
             timeout_secs: 120,
             max_attempts: 3,
+            max_bytes_per_sec: None,
         }
     }
 }
@@ -292,6 +326,8 @@ impl Config {
             exclude: Vec::new(),
             database: None,
             enabled: true,
+            hooks: Hooks::default(),
+            exclude_tables: Vec::new(),
         });
         config
     }
@@ -319,6 +355,7 @@ impl Config {
             healthchecks: None,
             database: Timeouts::default(),
             dashboard_url: None,
+            upload: UploadSettings::default(),
         }
     }
 }

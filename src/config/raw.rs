@@ -93,6 +93,24 @@ pub(super) struct RawSite {
     pub(super) exclude: Vec<String>,
     pub(super) database: Option<RawDatabase>,
     pub(super) enabled: Option<bool>,
+    pub(super) hooks: Option<RawHooks>,
+    #[serde(default)]
+    pub(super) exclude_tables: Vec<String>,
+}
+
+/// `sites[].hooks`: commands run before and after the site's backup and restore.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHooks {
+    #[serde(default)]
+    pub(super) before_backup: Vec<Vec<String>>,
+    #[serde(default)]
+    pub(super) after_backup: Vec<Vec<String>>,
+    #[serde(default)]
+    pub(super) before_restore: Vec<Vec<String>>,
+    #[serde(default)]
+    pub(super) after_restore: Vec<Vec<String>>,
+    pub(super) timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -138,6 +156,7 @@ pub(super) struct RawUpload {
     pub(super) connect_timeout_secs: Option<u64>,
     pub(super) timeout_secs: Option<u64>,
     pub(super) max_attempts: Option<u32>,
+    pub(super) max_mib_per_sec: Option<f64>,
 }
 
 /// `retention`: how many archives `prune` keeps per site per storage (restic's counting).

@@ -437,3 +437,75 @@ fn a_site_is_found_by_name_or_the_error_lists_the_known_ones() {
         "--site blog: no such site in config.json (known: )"
     );
 }
+
+#[test]
+fn errors_name_the_json_path_of_hooks_excluded_tables_and_the_upload_limit() {
+    assert_errors(&[
+        (
+            r#"{"sites":[{"name":"a","path":"/x","exclude_tables":["wp_logs","wp.posts"]}]}"#,
+            "sites[0].exclude_tables[1]: \"wp.posts\" is not a table name",
+        ),
+        (
+            r#"{"sites":[{"name":"a","path":"/x","exclude_tables":["wp_logs","wp_logs"]}]}"#,
+            "sites[0].exclude_tables[1]: \"wp_logs\" is listed twice",
+        ),
+        (
+            r#"{"sites":[{"name":"a","path":"/x","exclude_tables":[""]}]}"#,
+            "sites[0].exclude_tables[0]: \"\" is not a table name",
+        ),
+        (
+            r#"{"sites":[{"name":"a","path":"/x"},{"name":"b","path":"/y","hooks":{"before_backup":[["true"],[]]}}]}"#,
+            "sites[1].hooks.before_backup[1]: an empty command",
+        ),
+        (
+            r#"{"sites":[{"name":"a","path":"/x","hooks":{"after_restore":[["", "x"]]}}]}"#,
+            "sites[0].hooks.after_restore[0][0]: the program is empty",
+        ),
+        (
+            r#"{"sites":[{"name":"a","path":"/x","hooks":{"after_backup":"wp cache flush"}}]}"#,
+            "sites[0].hooks.after_backup: invalid type: string",
+        ),
+        (
+            r#"{"sites":[{"name":"a","path":"/x","hooks":{"before_backup":[["a"]],"timeout_secs":0}}]}"#,
+            "sites[0].hooks.timeout_secs: must be between 1 and 86400",
+        ),
+        (
+            r#"{"sites":[{"name":"a","path":"/x","hooks":{"befor_backup":[]}}]}"#,
+            "sites[0].hooks.befor_backup: unknown key",
+        ),
+        (
+            r#"{"upload":{"max_mib_per_sec":0}}"#,
+            "upload.max_mib_per_sec: must be a number above 0",
+        ),
+        (
+            r#"{"upload":{"max_mib_per_sec":-2.5}}"#,
+            "upload.max_mib_per_sec: must be a number above 0",
+        ),
+        (
+            r#"{"upload":{"max_mib_per_sec":"fast"}}"#,
+            "upload.max_mib_per_sec: invalid type: string",
+        ),
+    ]);
+}
+
+#[test]
+fn hooks_excluded_tables_and_the_upload_limit_are_read() {
+    let text = r#"{"sites":[{"name":"a","path":"/x","exclude_tables":["wp_logs","wp_$x-1"],
+        "hooks":{"before_backup":[["wp","maintenance-mode","activate"]],"after_backup":[["sh","-c","echo done"]],"timeout_secs":60}}],
+        "upload":{"max_mib_per_sec":0.5}}"#;
+    let c = Config::parse(text, "config.json", &env()).unwrap();
+    let site = &c.sites[0];
+    assert_eq!(site.exclude_tables, ["wp_logs", "wp_$x-1"]);
+    assert_eq!(
+        site.hooks.before_backup,
+        [["wp", "maintenance-mode", "activate"]]
+    );
+    assert_eq!(site.hooks.after_backup, [["sh", "-c", "echo done"]]);
+    assert!(site.hooks.before_restore.is_empty() && site.hooks.after_restore.is_empty());
+    assert_eq!(site.hooks.timeout_secs, 60);
+    assert_eq!(c.upload.max_bytes_per_sec, Some(512 * 1024));
+    let plain = Config::parse(r#"{"sites":[{"name":"a","path":"/x"}]}"#, "c", &env()).unwrap();
+    assert_eq!(plain.sites[0].hooks, Hooks::default());
+    assert_eq!(plain.sites[0].hooks.timeout_secs, 300);
+    assert_eq!(plain.upload.max_bytes_per_sec, None);
+}

@@ -5,10 +5,10 @@ use super::healthchecks::Healthchecks;
 use super::normalize;
 use super::raw::{
     RawCompression, RawConfig, RawDatabase, RawDatabaseLimits, RawDifferential, RawDrill,
-    RawEncryption, RawRestore, RawRetention, RawSite, RawStorage, RawUpload,
+    RawEncryption, RawHooks, RawRestore, RawRetention, RawSite, RawStorage, RawUpload,
 };
 use super::{
-    Compression, Config, ConfigError, DatabaseConfig, DiffPolicy, DrillSettings, Env,
+    Compression, Config, ConfigError, DatabaseConfig, DiffPolicy, DrillSettings, Env, Hooks,
     ReportSettings, RestoreSettings, S3Config, SiteConfig, StorageConfig, StorageKind, Timeouts,
     UploadSettings, default_server_id, is_safe_name, parse_db_host,
 };
@@ -124,6 +124,7 @@ impl Validator<'_> {
                 .dashboard_url
                 .map(|u| self.dashboard_url(&u))
                 .transpose()?,
+            upload,
         })
     }
 
@@ -343,12 +344,74 @@ impl Validator<'_> {
             None => None,
             Some(d) => Some(self.database(d, &format!("{p}.database"))?),
         };
+        let hooks = match s.hooks {
+            None => Hooks::default(),
+            Some(h) => self.hooks(h, &format!("{p}.hooks"))?,
+        };
+        for (j, table) in s.exclude_tables.iter().enumerate() {
+            if !is_table_name(table) {
+                return Err(self.err(
+                    format!("{p}.exclude_tables[{j}]"),
+                    format!("{table:?} is not a table name: give the table's full name as the database has it (with its prefix, e.g. \"wp_actionscheduler_logs\"): letters, digits, '_', '$' and '-', at most 64"),
+                ));
+            }
+            if s.exclude_tables[..j].contains(table) {
+                return Err(self.err(
+                    format!("{p}.exclude_tables[{j}]"),
+                    format!("{table:?} is listed twice"),
+                ));
+            }
+        }
         Ok(SiteConfig {
             name,
             path,
             exclude: s.exclude,
             database,
             enabled: s.enabled.unwrap_or(true),
+            hooks,
+            exclude_tables: s.exclude_tables,
+        })
+    }
+
+    fn hooks(&self, h: RawHooks, p: &str) -> Result<Hooks, ConfigError> {
+        let timeout_secs = h.timeout_secs.unwrap_or(Hooks::default().timeout_secs);
+        if !(1..=86_400).contains(&timeout_secs) {
+            return Err(self.err(
+                format!("{p}.timeout_secs"),
+                "must be between 1 and 86400 seconds (default 300)",
+            ));
+        }
+        for (phase, commands) in [
+            ("before_backup", &h.before_backup),
+            ("after_backup", &h.after_backup),
+            ("before_restore", &h.before_restore),
+            ("after_restore", &h.after_restore),
+        ] {
+            for (j, argv) in commands.iter().enumerate() {
+                let at = format!("{p}.{phase}[{j}]");
+                match argv.first() {
+                    None => {
+                        return Err(self.err(
+                            at,
+                            "an empty command: give the program and its arguments, e.g. [\"wp\", \"maintenance-mode\", \"activate\"] (for a shell line: [\"sh\", \"-c\", \"...\"])",
+                        ));
+                    }
+                    Some(program) if program.trim().is_empty() => {
+                        return Err(self.err(format!("{at}[0]"), "the program is empty"));
+                    }
+                    Some(_) => {}
+                }
+                if let Some(k) = argv.iter().position(|a| a.contains('\0')) {
+                    return Err(self.err(format!("{at}[{k}]"), "holds a NUL byte"));
+                }
+            }
+        }
+        Ok(Hooks {
+            before_backup: h.before_backup,
+            after_backup: h.after_backup,
+            before_restore: h.before_restore,
+            after_restore: h.after_restore,
+            timeout_secs,
         })
     }
 
@@ -497,6 +560,19 @@ impl Validator<'_> {
             connect_timeout_secs: u.connect_timeout_secs.unwrap_or(d.connect_timeout_secs),
             timeout_secs: u.timeout_secs.unwrap_or(d.timeout_secs),
             max_attempts: u.max_attempts.unwrap_or(d.max_attempts),
+            max_bytes_per_sec: match u.max_mib_per_sec {
+                None => None,
+                Some(mib) if mib.is_finite() && mib > 0.0 && mib <= 1_000_000.0 => {
+                    // At least one byte a second: 0.000001 MiB/s would never end.
+                    Some(((mib * 1024.0 * 1024.0) as u64).max(1))
+                }
+                Some(_) => {
+                    return Err(self.err(
+                        "upload.max_mib_per_sec",
+                        "must be a number above 0 (MiB per second, e.g. 10 or 0.5); remove it for no limit",
+                    ));
+                }
+            },
         };
         if s.parts_in_flight == 0 || s.parts_in_flight > 16 {
             return Err(self.err("upload.parts_in_flight", "must be between 1 and 16"));
@@ -509,6 +585,15 @@ impl Validator<'_> {
         }
         Ok(s)
     }
+}
+
+/// A table name as `exclude_tables` takes it: what MariaDB accepts unquoted (plus `-`), and no
+/// `.`, which would read as `database.table` in the dump tool's `--ignore-table-data`.
+fn is_table_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '$' | '-'))
 }
 
 /// Every site's own database block gets the timeouts of config.json's `database` block.

@@ -23,8 +23,9 @@ use crate::config::DatabaseConfig;
 /// The line every complete dump ends with.
 pub const COMPLETION_MARKER: &[u8] = b"-- Dump completed";
 
-/// Arguments of the dump tool (no secret among them).
-pub fn dump_args(defaults: &Path, db_name: &str) -> Vec<OsString> {
+/// Arguments of the dump tool (no secret among them); the tables of `no_rows` are dumped
+/// without their rows (`--ignore-table-data`: their structure stays).
+pub fn dump_args(defaults: &Path, db_name: &str, no_rows: &[String]) -> Vec<OsString> {
     let mut args: Vec<OsString> = vec![super::defaults_arg(defaults)];
     for a in [
         "--single-transaction",
@@ -36,10 +37,13 @@ pub fn dump_args(defaults: &Path, db_name: &str) -> Vec<OsString> {
         "--no-tablespaces",
         "--add-drop-table",
         "--comments",
-        "--",
     ] {
         args.push(a.into());
     }
+    for table in no_rows {
+        args.push(format!("--ignore-table-data={db_name}.{table}").into());
+    }
+    args.push("--".into());
     args.push(db_name.into());
     args
 }
@@ -95,9 +99,9 @@ impl<W: Write> Write for Tap<W> {
     }
 }
 
-/// Dump the site's database into a compressed temporary file in `tmp_dir`.
-/// Blocking: run it on a thread of its own, beside the file walk.
-pub fn run_dump(db: &DatabaseConfig, tmp_dir: &Path) -> anyhow::Result<Dump> {
+/// Dump the site's database into a compressed temporary file in `tmp_dir`, the tables of
+/// `no_rows` without their rows. Blocking: run it on a thread of its own, beside the file walk.
+pub fn run_dump(db: &DatabaseConfig, tmp_dir: &Path, no_rows: &[String]) -> anyhow::Result<Dump> {
     let tool = find_tool(&["mariadb-dump", "mysqldump"])?;
     let tool_name = tool
         .file_name()
@@ -110,7 +114,7 @@ pub fn run_dump(db: &DatabaseConfig, tmp_dir: &Path) -> anyhow::Result<Dump> {
         .tempfile_in(tmp_dir)
         .with_context(|| format!("cannot create a temporary file in {}", tmp_dir.display()))?;
     let mut child = command(&tool)
-        .args(dump_args(defaults.path(), &db.name))
+        .args(dump_args(defaults.path(), &db.name, no_rows))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -339,7 +343,7 @@ mod tests {
 
     #[test]
     fn secrets_stay_out_of_arguments() {
-        let args = dump_args(Path::new("/tmp/x.cnf"), "wp");
+        let args = dump_args(Path::new("/tmp/x.cnf"), "wp", &["wp_logs".to_string()]);
         let joined: Vec<String> = args
             .iter()
             .map(|a| a.to_string_lossy().into_owned())
@@ -349,5 +353,10 @@ mod tests {
         assert!(joined.contains(&"--hex-blob".to_string()));
         assert_eq!(joined.last().map(String::as_str), Some("wp"));
         assert!(!joined.iter().any(|a| a.contains("pass")));
+        let ignored = joined
+            .iter()
+            .position(|a| a == "--ignore-table-data=wp.wp_logs");
+        let end = joined.iter().position(|a| a == "--");
+        assert!(ignored.is_some() && ignored < end, "{joined:?}");
     }
 }

@@ -37,6 +37,7 @@ use crate::crypt::Identities;
 use crate::logdb::LogDb;
 use crate::manifest::Manifest;
 use crate::reader::stage::{self, Staged};
+use crate::site::hooks;
 use crate::storage::Storage;
 use crate::storage::catalog::{Choice, choose_archive};
 use database::DbState;
@@ -142,12 +143,38 @@ pub fn restore(
     // 6. Ask before replacing anything live.
     confirm(&job.live()).map_err(stopped)?;
 
-    // 7. The database (its previous tables kept aside); 8. the files; 9. the old tables go.
-    let (old_urls, undo) = job.database(&staged, report)?;
-    let files = job.files(&mut staged, &old_urls, report);
-    let parent_config = job.settle(undo, files, report)?;
-    // 10. The wp-config.php of the directory above, once the rest is in place.
-    job.put_parent_config(parent_config, report)
+    // The site's before_restore hooks: one failing stops the restore, nothing changed.
+    let mut vars = hooks::Vars {
+        archive_key: Some(key.clone()),
+        storage: Some(report.storage.clone()),
+        restore_to: Some(
+            job.files_target
+                .as_ref()
+                .map(|t| t.display().to_string())
+                .unwrap_or_default(),
+        ),
+        ..hooks::Vars::default()
+    };
+    let result = match hooks::run(&req.site, hooks::Phase::BeforeRestore, &vars) {
+        Err(e) => Err(anyhow!(
+            "{e}; the restore was not started: nothing was changed"
+        )),
+        Ok(()) => job.replace(&mut staged, report),
+    };
+    // The after_restore hooks, whatever happened since the before_restore ones ran.
+    if hooks::any(&req.site, hooks::Phase::AfterRestore) {
+        vars.status = Some(if result.is_ok() { "success" } else { "error" }.into());
+        if let Err(e) = hooks::run(&req.site, hooks::Phase::AfterRestore, &vars) {
+            return match result {
+                Ok(()) => {
+                    report.hook_failure = Some(e);
+                    Ok(())
+                }
+                Err(err) => Err(anyhow!("{err:#}; {e}")),
+            };
+        }
+    }
+    result
 }
 
 /// `err`, unless a SIGTERM or SIGINT explains it: then the interruption, before anything
@@ -302,6 +329,15 @@ impl<'a> Job<'a> {
         self.new_db_name().is_some()
             || self.req.url.is_some()
             || self.files_target.as_ref() != Some(&self.req.site.path)
+    }
+
+    /// Steps 7 to 10, what changes the live site: the database (its previous tables kept
+    /// aside), the files, the old tables dropped, the wp-config.php of the directory above.
+    fn replace(&self, staged: &mut Staged, report: &mut Report) -> anyhow::Result<()> {
+        let (old_urls, undo) = self.database(staged, report)?;
+        let files = self.files(staged, &old_urls, report);
+        let parent_config = self.settle(undo, files, report)?;
+        self.put_parent_config(parent_config, report)
     }
 
     /// What this restore replaces, in words.

@@ -34,6 +34,9 @@ pub struct Report {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub left_unchanged: Vec<String>,
     pub duration_secs: f64,
+    /// The site's `after_restore` hooks failed (the restore itself is done): what failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hook_failure: Option<String>,
 }
 
 impl Report {
@@ -91,6 +94,9 @@ impl Report {
                 ));
             }
             parts.push(s + ")");
+        }
+        if let Some(failure) = &self.hook_failure {
+            parts.push(format!("but {failure}"));
         }
         format!("{}; took {:.1}s", parts.join("; "), self.duration_secs)
     }

@@ -6,6 +6,7 @@
 //! before the dump starts).
 
 pub mod discover;
+pub mod hooks;
 #[cfg(test)]
 mod proptests;
 pub mod root;

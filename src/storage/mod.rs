@@ -128,6 +128,27 @@ pub struct Body {
     hasher: Sha256,
     size: u64,
     progress: ProgressSink,
+    /// `upload.max_mib_per_sec`: the pace chunks are handed to the storage at.
+    pace: Option<Pace>,
+}
+
+/// A bandwidth limit, as a schedule: the body's first `n` bytes are not all handed over before
+/// `n / bytes_per_sec` seconds after the first one was asked for. Without a burst allowance, so
+/// the whole body takes at least its size over the limit; a storage that waited (a slow part
+/// upload) does not earn a burst beyond the schedule either, it only finds the next chunk due.
+#[derive(Debug, Clone, Copy)]
+struct Pace {
+    bytes_per_sec: u64,
+    /// When the first chunk was asked for.
+    start: Option<tokio::time::Instant>,
+}
+
+impl Pace {
+    /// When the body's first `total` bytes may all have been handed over.
+    fn due(&mut self, total: u64) -> tokio::time::Instant {
+        let start = *self.start.get_or_insert_with(tokio::time::Instant::now);
+        start + std::time::Duration::from_secs_f64(total as f64 / self.bytes_per_sec as f64)
+    }
 }
 
 impl Body {
@@ -141,6 +162,7 @@ impl Body {
                 hasher: Sha256::new(),
                 size: 0,
                 progress: ProgressSink::default(),
+                pace: None,
             },
         )
     }
@@ -148,6 +170,15 @@ impl Body {
     /// Tell `progress` what the storage does with this body.
     pub fn with_progress(mut self, progress: std::sync::Arc<dyn UploadProgress>) -> Body {
         self.progress = ProgressSink(Some(progress));
+        self
+    }
+
+    /// Hand the chunks over no faster than `bytes_per_sec` (`None`: as fast as they come).
+    pub fn with_limit(mut self, bytes_per_sec: Option<u64>) -> Body {
+        self.pace = bytes_per_sec.filter(|b| *b > 0).map(|bytes_per_sec| Pace {
+            bytes_per_sec,
+            start: None,
+        });
         self
     }
 
@@ -159,15 +190,12 @@ impl Body {
     /// The next chunk, `Ok(None)` at the end, or the producer's failure.
     /// A SIGTERM or SIGINT ends the body with an error, so the storage aborts the upload.
     pub async fn next(&mut self) -> Result<Option<Bytes>, StorageError> {
+        if let Some(pace) = &mut self.pace {
+            pace.due(0); // the clock starts when the storage first asks
+        }
         let received = tokio::select! {
             biased;
-            sig = crate::interrupt::wait() => {
-                return Err(ProducerError::msg(format!(
-                    "interrupted by {}",
-                    crate::interrupt::name(sig)
-                ))
-                .into());
-            }
+            sig = crate::interrupt::wait() => return Err(interrupted(sig)),
             r = self.rx.recv() => r,
         };
         match received {
@@ -175,6 +203,14 @@ impl Body {
             Some(Ok(bytes)) => {
                 self.hasher.update(&bytes);
                 self.size += bytes.len() as u64;
+                if let Some(pace) = &mut self.pace {
+                    let due = pace.due(self.size);
+                    tokio::select! {
+                        biased;
+                        sig = crate::interrupt::wait() => return Err(interrupted(sig)),
+                        _ = tokio::time::sleep_until(due) => {}
+                    }
+                }
                 Ok(Some(bytes))
             }
             Some(Err(reason)) => Err(StorageError::Source(reason)),
@@ -188,6 +224,11 @@ impl Body {
             sha256: hex::encode(self.hasher.finalize()),
         }
     }
+}
+
+/// The error that ends a body when the run is interrupted by `sig`.
+fn interrupted(sig: i32) -> StorageError {
+    ProducerError::msg(format!("interrupted by {}", crate::interrupt::name(sig))).into()
 }
 
 /// A download, as an async byte stream.

@@ -707,6 +707,7 @@ mod tests {
             file_samples: Vec::new(),
             kind: None,
             differential: None,
+            excluded_tables: Vec::new(),
         };
         serde_json::to_vec(&m).unwrap()
     }

@@ -18,6 +18,8 @@ fn site(name: &str, path: &Path) -> SiteConfig {
         exclude: Vec::new(),
         database: None,
         enabled: true,
+        hooks: Default::default(),
+        exclude_tables: Vec::new(),
     }
 }
 
