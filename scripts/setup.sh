@@ -24,6 +24,7 @@ command -v python3 >/dev/null 2>&1 || missing+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)        # deploy.sh lint
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)      # unit file checks
+command -v systemd-nspawn >/dev/null 2>&1 || missing+=(systemd-container) # tests/real_server.rs boots one
 { command -v age >/dev/null 2>&1 && command -v age-keygen >/dev/null 2>&1; } || missing+=(age)
 [ -x /usr/bin/chromium ] || missing+=(chromium)                          # the dashboard's browser tests
 if [ ${#missing[@]} -gt 0 ]; then

@@ -23,6 +23,7 @@ mod parent_config;
 mod progress;
 mod prune;
 mod quickstart;
+mod real_server;
 mod refusals;
 mod report;
 mod restore;

@@ -403,7 +403,7 @@ impl Draft {
     fn smtp_line(&self) -> String {
         match self.smtp() {
             Some(Ok(s)) => format!(
-                "email reports: {}:{} ({:?}), user {}, password {}, from {} to {}  ({})\n",
+                "email reports: {}:{} (tls: {}), user {}, password {}, from {} to {}  ({})\n",
                 s.host,
                 s.port,
                 s.tls,

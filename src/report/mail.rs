@@ -24,6 +24,17 @@ pub enum TlsMode {
     None,
 }
 
+/// The mode as `SMTP_TLS` spells it in `.env`.
+impl std::fmt::Display for TlsMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TlsMode::StartTls => "starttls",
+            TlsMode::Tls => "tls",
+            TlsMode::None => "none",
+        })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SmtpSettings {
     pub host: String,

@@ -19,7 +19,7 @@ pub struct S3Server {
     _dir: TempDir,
 }
 
-fn s3s_fs() -> PathBuf {
+pub fn s3s_fs() -> PathBuf {
     let cargo_home = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
