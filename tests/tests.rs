@@ -18,6 +18,7 @@ mod healthchecks;
 mod layout;
 mod leftovers;
 mod list;
+mod ls;
 mod parent_config;
 mod progress;
 mod prune;
