@@ -154,7 +154,7 @@ fn print(ctx: &Context, key: &str, storage: &str, listed: &Listed) -> anyhow::Re
             "deleted".into(),
             dash(),
             dash(),
-            stamps[0].clone(),
+            stamps.first().cloned().unwrap_or_default(),
             path.clone(),
         ]);
     }
