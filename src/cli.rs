@@ -78,8 +78,12 @@ pub enum Command {
     /// List the files inside an archive (the newest of the site by default), streamed from the
     /// storage: nothing is downloaded to disk, and the sha256 is checked at the end.
     ///
+    /// A differential archive is listed with its bases: every path of the restore point, as a
+    /// restore makes it (deleted paths left out), FROM naming the archive each comes from
+    /// (the time in its key); --changes lists only the differential's own changes.
     /// `wpbackup ls --site example.com wp-content/uploads/2026` shows what a restore of that
-    /// folder would bring back. Works without backups.db.
+    /// folder would bring back. Works without backups.db. Control characters in names are
+    /// shown escaped (`\x1b`); --json gives them exactly.
     Ls(LsArgs),
     /// Check archives end to end: download, sha256, every tar entry, manifest, complete dump.
     ///
@@ -273,6 +277,12 @@ pub struct LsArgs {
     /// age identity file, for an encrypted (.tar.zst.age) archive.
     #[arg(long, value_name = "FILE")]
     pub identity: Option<PathBuf>,
+    /// A differential archive's own changes only: what it holds itself (new and changed
+    /// files, every directory and symlink) and the paths deleted since its base, without
+    /// reading its bases. Without it, a differential is listed with its bases: the whole
+    /// restore point, as a restore makes it.
+    #[arg(long)]
+    pub changes: bool,
     /// Only what is under this path of the site (e.g. wp-content/uploads).
     #[arg(value_name = "PATH")]
     pub under: Option<PathBuf>,

@@ -33,7 +33,10 @@ fn main() -> ExitCode {
     match result {
         Ok(outcome) => outcome.exit_code(),
         Err(err) => {
-            eprintln!("wpbackup: error: {err:#}");
+            // It may name files of a site or an archive: nothing in it reaches the terminal
+            // as a control sequence (a message of several lines keeps its lines).
+            let message = format!("{err:#}");
+            eprintln!("wpbackup: error: {}", output::printable_message(&message));
             Outcome::from_error(&err).exit_code()
         }
     }

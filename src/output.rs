@@ -138,6 +138,52 @@ pub fn escape_html(s: &str) -> String {
     out
 }
 
+/// Text from outside (a file name from a site or an archive, an object key) made safe to print
+/// on a terminal: every character a terminal may act on instead of showing it is written as
+/// an escape, so a file name cannot move the cursor, retitle the window or hide what follows
+/// it. C0 controls (tab and newline too) and DEL become `\xHH` (ESC is `\x1b`); C1 controls,
+/// the bidirectional overrides, embeddings and isolates (U+061C, U+200E, U+200F,
+/// U+202A-U+202E, U+2066-U+2069) and the line and paragraph separators (U+2028, U+2029)
+/// become `\u{HHHH}`. Everything else, backslashes included, is left as it is. Tables
+/// ([`table`]) and the error wpbackup ends with pass through it; `--json` output does not
+/// (it is exact, and JSON escapes its own controls).
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    printable_keeping(s, &[])
+}
+
+/// [`printable`], leaving the characters of `keep` (a newline, in a message of several lines).
+pub fn printable_keeping<'a>(s: &'a str, keep: &[char]) -> std::borrow::Cow<'a, str> {
+    let unsafe_char = |c: char| acted_on(c) && !keep.contains(&c);
+    if !s.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if !unsafe_char(c) {
+            out.push(c);
+        } else if (c as u32) < 0x80 {
+            out.push_str(&format!("\\x{:02x}", c as u32));
+        } else {
+            out.push_str(&format!("\\u{{{:04x}}}", c as u32));
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// A message (an error chain, which may name files of a site or an archive) made
+/// [`printable`], its lines and tabs kept.
+pub fn printable_message(s: &str) -> std::borrow::Cow<'_, str> {
+    printable_keeping(s, &['\n', '\t'])
+}
+
+/// A character a terminal acts on rather than shows (see [`printable`]).
+fn acted_on(c: char) -> bool {
+    matches!(c,
+        '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}'
+        | '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}'
+        | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}')
+}
+
 /// `n` and a noun, singular for one: `plural(1, "site")` is `1 site`, `plural(3, "copy")` is
 /// `3 copies`, `plural(2, "server")` is `2 servers`.
 pub fn plural(n: usize, noun: &str) -> String {
@@ -166,10 +212,15 @@ pub fn human_age(secs: i64) -> String {
     format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" })
 }
 
-/// A plain text table with a header row, columns padded to their widest cell.
+/// A plain text table with a header row, columns padded to their widest cell. Every cell is
+/// [`printable`]: a table shows names that come from outside (sites, archives, buckets).
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<std::borrow::Cow<'_, str>>> = rows
+        .iter()
+        .map(|row| row.iter().map(|c| printable(c)).collect())
+        .collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
+    for row in &rows {
         for (i, cell) in row.iter().enumerate() {
             if i < widths.len() {
                 widths[i] = widths[i].max(cell.chars().count());
@@ -188,8 +239,8 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         s.trim_end().to_string() + "\n"
     };
     let mut out = line(header.to_vec());
-    for row in rows {
-        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    for row in &rows {
+        out.push_str(&line(row.iter().map(|c| c.as_ref()).collect()));
     }
     out
 }
@@ -267,6 +318,33 @@ mod tests {
         ] {
             assert_eq!(human_duration(secs), shown, "{secs} s");
         }
+    }
+
+    #[test]
+    fn controls_are_escaped_and_the_rest_left_alone() {
+        assert_eq!(
+            printable("evil\u{1b}]0;pwned\u{7}.txt"),
+            "evil\\x1b]0;pwned\\x07.txt"
+        );
+        assert_eq!(printable("a\nb\tc\u{7f}"), "a\\x0ab\\x09c\\x7f");
+        assert_eq!(
+            printable("\u{9b}31m \u{202e}gpj.exe \u{2066}x\u{2069}"),
+            "\\u{009b}31m \\u{202e}gpj.exe \\u{2066}x\\u{2069}"
+        );
+        for plain in ["wp-content/uploads/café ✓.jpg", r"a\x1b", "日本語", ""] {
+            assert!(
+                matches!(printable(plain), std::borrow::Cow::Borrowed(_)),
+                "{plain}"
+            );
+        }
+        assert_eq!(
+            printable_keeping("one\ntwo\u{1b}", &['\n']),
+            "one\ntwo\\x1b"
+        );
+        assert_eq!(
+            table(&["PATH"], &[vec!["x\u{1b}[2J".into()]]),
+            "PATH\nx\\x1b[2J\n"
+        );
     }
 
     #[test]

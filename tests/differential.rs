@@ -23,7 +23,7 @@ fn stderr(out: &Output) -> String {
 }
 
 /// `wpbackup ARGS` at the simulated time `day` (days after 2026-11-01 03:00 UTC).
-fn at_day(f: &Fixture, day: u32, args: &[&str]) -> Output {
+pub(crate) fn at_day(f: &Fixture, day: u32, args: &[&str]) -> Output {
     let now = format!("2026-11-{:02}T03:00:00Z", day + 1);
     let out = f.cmd(args).env("WPBACKUP_NOW", &now).output().unwrap();
     eprintln!(
@@ -36,7 +36,7 @@ fn at_day(f: &Fixture, day: u32, args: &[&str]) -> Output {
 }
 
 /// Config with differentials on (the defaults: a full every 30 days, a level 1 every 6).
-fn config(f: &Fixture, extra: Value) -> Value {
+pub(crate) fn config(f: &Fixture, extra: Value) -> Value {
     let mut c = f.default_config();
     c["differential"] = json!({});
     if let (Some(c), Some(extra)) = (c.as_object_mut(), extra.as_object()) {
@@ -48,7 +48,7 @@ fn config(f: &Fixture, extra: Value) -> Value {
 }
 
 /// The primary bucket's keys, oldest first.
-fn keys(f: &Fixture) -> Vec<String> {
+pub(crate) fn keys(f: &Fixture) -> Vec<String> {
     let mut k: Vec<String> = fixture::stored(&f.primary)
         .into_iter()
         .map(|(k, _)| k)
@@ -62,7 +62,7 @@ fn manifest_of(dir: &Path) -> Value {
 }
 
 /// Every change a site sees between two nights.
-fn change_the_site(f: &Fixture) {
+pub(crate) fn change_the_site(f: &Fixture) {
     let site = &f.site.path;
     f.db.sql_db(
         &f.site.db_name,
@@ -85,7 +85,7 @@ fn change_the_site(f: &Fixture) {
 }
 
 /// What the site has before the full backup, to be changed afterwards.
-fn prepare_the_site(f: &Fixture) {
+pub(crate) fn prepare_the_site(f: &Fixture) {
     let site = &f.site.path;
     std::fs::create_dir_all(site.join("wp-content/plugins/wpb-test")).unwrap();
     std::fs::write(

@@ -19,6 +19,7 @@ mod hooks;
 mod layout;
 mod leftovers;
 mod list;
+mod ls;
 mod parent_config;
 mod progress;
 mod prune;

@@ -377,7 +377,7 @@ struct FileWalk<'a, W: Write> {
 impl<W: Write> FileWalk<'_, W> {
     /// An entry that cannot be read is left out and listed.
     fn skip(&mut self, rel: String, why: &dyn std::fmt::Display) {
-        tracing::warn!(site = %self.spec.site, path = %rel, "skipped: {why}");
+        tracing::warn!(site = %self.spec.site, path = %crate::output::printable(&rel), "skipped: {why}");
         self.done.tree.entries.remove(&rel);
         self.done.skipped.push(rel);
     }
@@ -521,7 +521,7 @@ impl<W: Write> FileWalk<'_, W> {
             || after.and_then(|m| m.modified().ok()) != before
         {
             let rel = rel.display().to_string();
-            tracing::warn!(site = %self.spec.site, path = %rel, "changed while it was read");
+            tracing::warn!(site = %self.spec.site, path = %crate::output::printable(&rel), "changed while it was read");
             if let Some(s) = self.done.tree.entries.get_mut(&rel) {
                 *s = s.unsettled();
             }

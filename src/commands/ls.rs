@@ -1,12 +1,16 @@
-//! `wpbackup ls`: the files inside an archive, streamed from the storage (see
-//! [`crate::reader::browse`]), as a table or `--json`.
+//! `wpbackup ls`: the files of a restore point (an archive, and a differential's bases),
+//! streamed from the storage (see [`crate::reader::browse`]), as a table or `--json`.
+
+use std::io::Write;
+
+use serde::Serialize;
 
 use super::{Context, Outcome, UsageError};
 use crate::app::{open_storages, runtime};
 use crate::cli::LsArgs;
 use crate::output;
-use crate::reader::browse;
-use crate::storage::catalog::choose_archive;
+use crate::reader::browse::{self, FileEntry, Listed};
+use crate::storage::catalog::{self, choose_archive};
 
 pub fn run(ctx: &Context, args: &LsArgs) -> anyhow::Result<Outcome> {
     let choice = super::choice(args.archive.as_deref(), args.at.as_deref())?;
@@ -34,41 +38,98 @@ pub fn run(ctx: &Context, args: &LsArgs) -> anyhow::Result<Outcome> {
     let recorded = logdb
         .as_ref()
         .and_then(|db| db.archive_sha256(&key, st.name()).ok().flatten());
-    let (entries, source) = browse::list(
+    let listed = browse::list(
         &rt,
         st,
-        &key,
-        recorded.as_deref(),
-        args.under.as_deref(),
-        identities.as_ref(),
+        logdb.as_ref(),
+        &browse::Request {
+            key: &key,
+            recorded: recorded.as_deref(),
+            under: args.under.as_deref(),
+            identities: identities.as_ref(),
+            changes: args.changes,
+        },
     )?;
-    print(ctx, &key, st.name(), &source, &entries)?;
-    if let Some(base) = crate::storage::catalog::parse_key(&key).and_then(|n| n.base)
-        && !ctx.quiet
-    {
+    print(ctx, &key, st.name(), &listed)?;
+    if ctx.quiet {
+        return Ok(Outcome::Ok);
+    }
+    let differential = catalog::parse_key(&key).and_then(|n| n.base).is_some();
+    if differential && args.changes {
         eprintln!(
-            "{key} is a differential archive: it holds what changed since its base of {} UTC (`wpbackup ls --at` that time lists the rest); `restore --only` takes each path from the archive of the chain that holds it",
-            base.format("%Y-%m-%d %H:%M:%S")
+            "{key} is a differential archive: listed are what it holds itself (new and changed files, every directory and symlink) and the paths deleted since its base; without --changes, the whole restore point"
+        );
+    } else if differential {
+        eprintln!(
+            "{key} is a differential archive: listed with its bases ({}), as a restore makes the site of them; FROM is the archive each path comes from (--changes: only its own changes)",
+            listed.archives[1..].join(", ")
         );
     }
     Ok(Outcome::Ok)
 }
 
-fn print(
-    ctx: &Context,
-    key: &str,
-    storage: &str,
-    source: &str,
-    entries: &[browse::FileEntry],
-) -> anyhow::Result<()> {
+/// The time in an archive's key (`20261101T030000Z`), what FROM shows; the key itself when it
+/// has none.
+fn stamp(key: &str) -> String {
+    match catalog::parse_key(key) {
+        Some(n) => n.created_at.format("%Y%m%dT%H%M%SZ").to_string(),
+        None => key.to_string(),
+    }
+}
+
+/// One file of `--json`: the entry and the key of the archive it comes from.
+#[derive(Serialize)]
+struct Row<'a> {
+    #[serde(flatten)]
+    entry: &'a FileEntry,
+    from: &'a str,
+}
+
+/// `files` of `--json`, written as they are read (no copy of the listing).
+struct Files<'a>(&'a Listed);
+
+impl Serialize for Files<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let keys = &self.0.archives;
+        s.collect_seq(self.0.entries.iter().map(|entry| Row {
+            entry,
+            from: keys.get(entry.archive).map_or("", String::as_str),
+        }))
+    }
+}
+
+#[derive(Serialize)]
+struct Doc<'a> {
+    key: &'a str,
+    storage: &'a str,
+    sha256_checked_against: &'a str,
+    /// The archives listed: `key`, then its bases, newest first.
+    restore_point: &'a [String],
+    files: Files<'a>,
+    /// With --changes, the paths a differential records as deleted since its base.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    deleted: &'a [String],
+}
+
+fn print(ctx: &Context, key: &str, storage: &str, listed: &Listed) -> anyhow::Result<()> {
     if ctx.json {
-        let doc = serde_json::json!({
-            "key": key, "storage": storage, "sha256_checked_against": source, "files": entries,
-        });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        let doc = Doc {
+            key,
+            storage,
+            sha256_checked_against: &listed.source,
+            restore_point: &listed.archives,
+            files: Files(listed),
+            deleted: &listed.deleted,
+        };
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        serde_json::to_writer_pretty(&mut out, &doc)?;
+        writeln!(out)?;
+        out.flush()?;
         return Ok(());
     }
-    let rows: Vec<Vec<String>> = entries
+    let stamps: Vec<String> = listed.archives.iter().map(|k| stamp(k)).collect();
+    let mut rows: Vec<Vec<String>> = listed
+        .entries
         .iter()
         .map(|e| {
             let when = chrono::DateTime::from_timestamp(e.mtime as i64, 0)
@@ -82,18 +143,39 @@ fn print(
                 format!("{} {:04o}", e.kind, e.mode),
                 output::human_bytes(e.size),
                 when,
+                stamps.get(e.archive).cloned().unwrap_or_default(),
                 path,
             ]
         })
         .collect();
+    for path in &listed.deleted {
+        let dash = || "-".to_string();
+        rows.push(vec![
+            "deleted".into(),
+            dash(),
+            dash(),
+            stamps.first().cloned().unwrap_or_default(),
+            path.clone(),
+        ]);
+    }
+    // Names come from the site: the table shows their control characters escaped.
     print!(
         "{}",
-        output::table(&["KIND", "SIZE", "TIME (UTC)", "PATH"], &rows)
+        output::table(&["KIND", "SIZE", "TIME (UTC)", "FROM", "PATH"], &rows)
     );
     if !ctx.quiet {
+        let checked = if listed.archives.len() > 1 {
+            format!(
+                "{} archives, each sha256 checked ({key}'s against {})",
+                listed.archives.len(),
+                listed.source
+            )
+        } else {
+            format!("sha256 checked against {}", listed.source)
+        };
         eprintln!(
-            "{key} on {storage}: {} entries, sha256 checked against {source}",
-            entries.len()
+            "{key} on {storage}: {} entries; {checked}",
+            listed.entries.len()
         );
     }
     Ok(())

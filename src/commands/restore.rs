@@ -134,7 +134,7 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<Outcome> {
     };
     record(&logdb, &config.server_id, &report, status, &details);
     if let Some(sig) = interrupted {
-        eprintln!("wpbackup: {details}");
+        eprintln!("wpbackup: {}", crate::output::printable_message(&details));
         rt.shutdown_background(); // a read blocked on a local storage must not hold the exit
         return Ok(Outcome::Interrupted(sig));
     }
@@ -164,7 +164,8 @@ pub fn confirm(live: &[String], yes: bool) -> anyhow::Result<()> {
     if live.is_empty() || yes {
         return Ok(());
     }
-    let what = live.join(" and ");
+    // Names of files in the archive among them: shown, never acted on by the terminal.
+    let what = crate::output::printable(&live.join(" and ")).into_owned();
     if !std::io::stdin().is_terminal() {
         return Err(UsageError(format!(
             "this restore replaces {what}: run it again with --yes to confirm (nothing was changed)"

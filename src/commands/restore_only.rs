@@ -66,9 +66,11 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<Outcome> {
     let confirm = |replaced: &[String]| confirm(replaced, args.yes);
     let result = restore_only(&rt, &storages, logdb.as_ref(), &request, &confirm);
     if let (Err(e), Some(sig)) = (&result, crate::interrupt::received()) {
+        let message = format!("{e:#}");
         eprintln!(
-            "wpbackup: restore --only {}: {e:#}; nothing was written to {}",
+            "wpbackup: restore --only {}: {}; nothing was written to {}",
             crate::interrupt::Interrupted(sig),
+            crate::output::printable_message(&message),
             request.to.display()
         );
         rt.shutdown_background(); // a read blocked on a local storage must not hold the exit

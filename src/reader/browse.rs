@@ -1,103 +1,171 @@
-//! Looking inside an archive without restoring it (`wpbackup ls`): the archive is streamed
-//! from the storage and read entry by entry, nothing written to disk, and the entries under
-//! `files/` (or under one path of the site) are listed with their kind, mode, size and time.
-//! The download is hashed on the way and checked against the recorded sha256 at the end, so a
-//! listing of a damaged or changed archive says so.
+//! Looking inside a restore point without restoring it (`wpbackup ls`): the archive is
+//! streamed from the storage and read entry by entry, nothing written to disk, and the entries
+//! under `files/` (or under one path of the site) are listed with their kind, mode, size and
+//! time. A differential archive is listed with its bases, as a restore makes the site of
+//! them: its bases are read after it, newest first, from the same storage, each with the
+//! sha256 its successor's manifest names ([`fetch::bases`]), and [`unpack::Chain`] decides
+//! which archive each path comes from and leaves out what was deleted. Every download is
+//! hashed on the way and checked against its recorded sha256, and every archive against its
+//! manifest, so a listing of a damaged or changed archive says so.
 
-use std::io::Read;
 use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 
 use crate::crypt::Identities;
-use crate::reader::fetch;
+use crate::logdb::LogDb;
+use crate::reader::unpack::{self, Chain, Listing};
+use crate::reader::{fetch, lock};
 use crate::storage::Storage;
 use crate::storage::catalog;
 
-/// One entry of the site's tree in an archive.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct FileEntry {
-    /// `d` directory, `f` file, `l` symlink, `h` hard link, `?` anything else.
-    pub kind: char,
-    pub mode: u32,
-    pub size: u64,
-    /// Seconds since the epoch.
-    pub mtime: u64,
-    /// Relative to the site.
-    pub path: String,
-    pub link: Option<String>,
+pub use crate::reader::unpack::FileEntry;
+
+/// What to list.
+pub struct Request<'a> {
+    pub key: &'a str,
+    /// The sha256 backups.db recorded for `key` on `st`, when it has one.
+    pub recorded: Option<&'a str>,
+    /// Only what is under this path of the site; everything when `None`.
+    pub under: Option<&'a Path>,
+    pub identities: Option<&'a Identities>,
+    /// Only what the archive itself holds (for a differential: its changes), not the restore
+    /// point it makes with its bases.
+    pub changes: bool,
 }
 
-/// The entries of `key` on `st` under `under` (relative to the site; everything when `None`),
-/// and where the sha256 the download was checked against came from.
+/// A listing, every archive of it checked.
+pub struct Listed {
+    /// In path order; [`FileEntry::archive`] indexes `archives`.
+    pub entries: Vec<FileEntry>,
+    /// The archives read: the one asked for, then its bases, newest first.
+    pub archives: Vec<String>,
+    /// Where the sha256 the archive asked for was checked against came from.
+    pub source: String,
+    /// With [`Request::changes`], the paths (under `under`) a differential archive records
+    /// as deleted since its base; empty otherwise.
+    pub deleted: Vec<String>,
+}
+
+/// The extractor's state across the archives of the restore point.
+#[derive(Default)]
+struct State {
+    chain: Chain,
+    listing: Listing,
+}
+
+type Shared = Arc<Mutex<State>>;
+
+/// The entries of `req.key` on `st` (with its bases, unless `req.changes`), checked.
 pub fn list(
     rt: &tokio::runtime::Runtime,
     st: &dyn Storage,
-    key: &str,
-    recorded: Option<&str>,
-    under: Option<&Path>,
-    identities: Option<&Identities>,
-) -> anyhow::Result<(Vec<FileEntry>, String)> {
+    logdb: Option<&LogDb>,
+    req: &Request,
+) -> anyhow::Result<Listed> {
+    let key = req.key;
     let metadata = rt
         .block_on(st.head(key))
         .with_context(|| format!("{}: cannot read {key}", st.name()))?
         .sha256;
-    let expected = catalog::expected(key, metadata.as_deref(), recorded)?;
-    let under: Option<PathBuf> = under.map(|p| {
+    let expected = catalog::expected(key, metadata.as_deref(), req.recorded)?;
+    let under: Option<PathBuf> = req.under.map(|p| {
         p.components()
             .filter(|c| matches!(c, Component::Normal(_)))
             .collect()
     });
-    let (name, ids) = (key.to_string(), identities.cloned());
-    let (entries, fetched) = fetch::stream(rt, st, key, move |r| {
-        let mut r = crate::crypt::open(r, &name, ids.as_ref())?;
-        entries(&mut r, under.as_deref())
+    let state: Shared = Arc::new(Mutex::new(State {
+        chain: Chain::default(),
+        listing: Listing {
+            under: under.clone(),
+            ..Listing::default()
+        },
+    }));
+    let (name, ids, s) = (key.to_string(), req.identities.cloned(), state.clone());
+    let (contents, fetched) = fetch::stream(rt, st, key, move |r| {
+        read(r, &name, ids.as_ref(), &mut lock(&s))
     })?;
-    let entries = entries?;
     if fetched.sha256 != expected.sha256 {
-        anyhow::bail!(
+        bail!(
             "{key}: sha256 mismatch: the stored object has {} but {} records {}: do not trust this listing (nor the archive)",
             fetched.sha256,
             expected.source,
             expected.sha256
         );
     }
-    Ok((entries, expected.source))
+    let differential = contents?.differential;
+    let mut archives = vec![key.to_string()];
+    let mut deleted = Vec::new();
+    match differential {
+        Some(d) if req.changes => {
+            deleted = d
+                .deleted
+                .into_iter()
+                .filter(|p| under.as_ref().is_none_or(|u| Path::new(p).starts_with(u)))
+                .collect();
+        }
+        Some(d) => {
+            lock(&state).chain.want(&d.paths);
+            let (ids, s) = (req.identities.cloned(), state.clone());
+            let bases = fetch::bases(
+                rt,
+                key,
+                &[st],
+                st.name(),
+                logdb,
+                Some(d.base),
+                move |r, k| {
+                    let mut s = lock(&s);
+                    s.listing.archive += 1;
+                    let its = read(r, k, ids.as_ref(), &mut s)?.differential;
+                    Ok(((), its.map(|d| d.base)))
+                },
+            )?;
+            archives.extend(bases.into_iter().map(|b| b.key));
+        }
+        None => {}
+    }
+    let state = std::mem::take(&mut *lock(&state));
+    state.chain.finish()?;
+    Ok(Listed {
+        entries: state.listing.sorted(),
+        archives,
+        source: expected.source,
+        deleted,
+    })
 }
 
-/// Read the tar.zst stream and keep the entries under `files/` (and `under`).
-fn entries(r: &mut dyn Read, under: Option<&Path>) -> anyhow::Result<Vec<FileEntry>> {
-    let decoder = zstd::stream::read::Decoder::new(r).context("not a zstd stream")?;
-    let mut archive = tar::Archive::new(decoder);
-    let mut out = Vec::new();
-    for entry in archive.entries().context("not a tar stream")? {
-        let entry = entry.context("damaged tar entry")?;
-        let path = entry.path().context("damaged tar entry name")?.into_owned();
-        let Ok(rel) = path.strip_prefix("files") else {
-            continue;
-        };
-        if under.is_some_and(|u| !rel.starts_with(u)) {
-            continue;
-        }
-        let h = entry.header();
-        out.push(FileEntry {
-            kind: match h.entry_type() {
-                tar::EntryType::Directory => 'd',
-                tar::EntryType::Regular | tar::EntryType::Continuous => 'f',
-                tar::EntryType::Symlink => 'l',
-                tar::EntryType::Link => 'h',
-                _ => '?',
-            },
-            mode: h.mode().unwrap_or(0) & 0o7777,
-            size: h.size().unwrap_or(0),
-            mtime: h.mtime().unwrap_or(0),
-            path: rel.display().to_string(),
-            link: entry
-                .link_name()
-                .ok()
-                .flatten()
-                .map(|l| l.display().to_string()),
-        });
+/// What a listing needs of an archive's manifest: a differential's base and paths.
+struct Facts {
+    differential: Option<crate::manifest::Differential>,
+}
+
+/// Read one archive of the restore point (`key`, from `archive`), its entries into
+/// `state.listing` as `state.chain` takes them; fails unless it matches its manifest.
+fn read(
+    archive: &mut dyn std::io::Read,
+    key: &str,
+    identities: Option<&Identities>,
+    state: &mut State,
+) -> anyhow::Result<Facts> {
+    let State { chain, listing } = state;
+    let contents = unpack::read(
+        crate::crypt::open(archive, key, identities)?,
+        unpack::Options {
+            chain: Some(chain),
+            listing: Some(listing),
+            ..unpack::Options::default()
+        },
+    )?;
+    let problems = contents.problems();
+    if !problems.is_empty() {
+        bail!(
+            "the archive {key} is not whole: {}: do not trust this listing (nor the archive)",
+            problems.join("; ")
+        );
     }
-    Ok(out)
+    Ok(Facts {
+        differential: contents.manifest.and_then(|m| m.differential),
+    })
 }

@@ -125,6 +125,7 @@ fn stage_base(
             preserve_owner: rustix::process::geteuid().is_root(),
             only: None,
             chain: Some(chain),
+            listing: None,
         },
     )?;
     let problems = contents.problems();
@@ -229,6 +230,7 @@ pub fn stage(
             preserve_owner: rustix::process::geteuid().is_root(),
             only: None,
             chain,
+            listing: None,
         },
     )?;
     let problems = contents.problems();

@@ -271,6 +271,7 @@ impl Extract {
                 preserve_owner: rustix::process::geteuid().is_root(),
                 only: selection.as_mut(),
                 chain: Some(chain),
+                listing: None,
             },
         )?;
         let problems = contents.problems();

@@ -24,7 +24,9 @@ use tar::EntryType;
 use crate::dbtools::COMPLETION_MARKER;
 use crate::manifest::{FORMAT_VERSION, Manifest, PARENT_WP_CONFIG};
 
+mod listing;
 mod select;
+pub use listing::{FileEntry, Listing};
 pub use select::Selection;
 
 /// What to do with the archive's contents besides checking them.
@@ -40,6 +42,8 @@ pub struct Options<'a> {
     pub only: Option<&'a mut Selection>,
     /// One archive of a restore point's chain (see [`Chain`]).
     pub chain: Option<&'a mut Chain>,
+    /// Keep the entries of `files/` the restore point takes (`ls`).
+    pub listing: Option<&'a mut Listing>,
 }
 
 /// A restore point of several archives, unpacked newest first into one directory: the newest
@@ -266,6 +270,7 @@ pub fn read(mut reader: impl Read, opts: Options) -> anyhow::Result<Contents> {
         preserve_owner: opts.preserve_owner,
         only: opts.only,
         chain: opts.chain,
+        listing: opts.listing,
     };
     if let (Some(chain), Some(ex)) = (reading.chain.as_deref_mut(), reading.extractor.as_mut()) {
         ex.symlinks = std::mem::take(&mut chain.symlinks);
@@ -310,6 +315,7 @@ struct Reading<'a> {
     preserve_owner: bool,
     only: Option<&'a mut Selection>,
     chain: Option<&'a mut Chain>,
+    listing: Option<&'a mut Listing>,
 }
 
 impl Reading<'_> {
@@ -371,6 +377,9 @@ impl Reading<'_> {
         // Counted and read, but a newer archive of the chain has it, or it was deleted since.
         if self.chain.as_deref_mut().is_some_and(|c| !c.takes(rel)) {
             return Ok(());
+        }
+        if let Some(listing) = self.listing.as_deref_mut() {
+            listing.add(rel, entry);
         }
         let selected = match self.only.as_deref_mut() {
             Some(only) => only.wants(rel, kind, entry.size()),
@@ -757,6 +766,7 @@ mod tests {
                 preserve_owner: false,
                 only: None,
                 chain: None,
+                listing: None,
             },
         )
         .unwrap();

@@ -63,6 +63,7 @@ fn read_contained(archive: &[u8]) -> anyhow::Result<unpack::Contents> {
             preserve_owner: false,
             only: None,
             chain: None,
+            listing: None,
         },
     );
     let outside = escaped(outer.path(), &target);
