@@ -105,6 +105,19 @@ pub(crate) fn prepare_the_site(f: &Fixture) {
     .unwrap();
 }
 
+/// A fixture site with differentials on, backed up full on day 0 and, changed, again on day 1
+/// with `day1_args` (`backup` and its flags): that second run's output.
+pub(crate) fn full_then_differential(f: &Fixture, day1_args: &[&str]) -> Output {
+    f.write_config(config(f, json!({})));
+    prepare_the_site(f);
+    let out = at_day(f, 0, &["backup"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    change_the_site(f);
+    let out = at_day(f, 1, day1_args);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    out
+}
+
 /// The site's tree as a restore must give it (excludes left out: none exist here).
 fn tree(root: &Path) -> Vec<(String, String)> {
     fixture::tree(root, &|_| false)
@@ -214,13 +227,7 @@ fn drill_and_restore_only(f: &Fixture) {
 #[test]
 fn a_differential_holds_only_the_changes_and_a_new_server_restores_it_from_the_bucket() {
     let f = Fixture::new("diff");
-    f.write_config(config(&f, json!({})));
-    prepare_the_site(&f);
-    let out = at_day(&f, 0, &["backup"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    change_the_site(&f);
-    let out = at_day(&f, 1, &["backup", "--json"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = full_then_differential(&f, &["backup", "--json"]);
     let k = keys(&f);
     assert_eq!(k.len(), 2, "{k:?}");
     assert!(!k[0].contains(".diff-"), "{k:?}");

@@ -12,7 +12,7 @@ use std::process::Output;
 
 use serde_json::{Value, json};
 
-use crate::differential::{at_day, change_the_site, config, keys, prepare_the_site};
+use crate::differential::{full_then_differential, keys};
 use crate::fixture::{self, Fixture};
 
 fn stdout(out: &Output) -> String {
@@ -46,13 +46,7 @@ fn sources(doc: &Value) -> BTreeMap<String, String> {
 #[test]
 fn ls_of_a_differential_lists_the_restore_point_with_where_each_path_comes_from() {
     let f = Fixture::new("lsdiff");
-    f.write_config(config(&f, json!({})));
-    prepare_the_site(&f);
-    let out = at_day(&f, 0, &["backup"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    change_the_site(&f);
-    let out = at_day(&f, 1, &["backup"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    full_then_differential(&f, &["backup"]);
     let k = keys(&f);
     assert_eq!(k.len(), 2, "{k:?}");
     let (full, diff) = (k[0].as_str(), k[1].as_str());

@@ -26,20 +26,31 @@ use std::process::{Child, Command, Stdio};
 
 use tempfile::TempDir;
 
-/// The script the container's test unit runs once it has booted. Every fact goes to /srv/out:
-/// `fact NAME CMD...` keeps CMD's output in NAME and its exit status in NAME.rc.
-const BOOT_SCRIPT: &str = r##"#!/bin/bash
+/// The start of both scripts: strict mode, where the inputs and results are, and the
+/// helpers `fail` (an error for the test to report), `fact NAME CMD...` (CMD's output in NAME,
+/// its exit status in NAME.rc) and `wait_port PORT`.
+macro_rules! script_prelude {
+    () => {
+        r##"#!/bin/bash
 set -uo pipefail
 IN=/srv/in
 OUT=/srv/out
-exec >"$OUT/boot.log" 2>&1
-set -x
 fail() { echo "FAILED: $*" >> "$OUT/errors"; }
 fact() { local n="$1"; shift; "$@" >"$OUT/$n" 2>&1; echo $? >"$OUT/$n.rc"; }
 wait_port() {
   for _ in $(seq 600); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
   fail "nothing listens on port $1"; return 1
 }
+"##
+    };
+}
+
+/// The script the container's test unit runs once it has booted. Every fact goes to /srv/out:
+/// `fact NAME CMD...` keeps CMD's output in NAME and its exit status in NAME.rc.
+const BOOT_SCRIPT: &str = concat!(
+    script_prelude!(),
+    r##"exec >"$OUT/boot.log" 2>&1
+set -x
 start_s3() {
   systemd-run --unit=wpb-s3 --property=Type=exec "$IN/s3s-fs" --host 127.0.0.1 --port 9000 \
     --access-key s3-access --secret-key s3-secret-Zq9 "$OUT/s3" && wait_port 9000
@@ -109,23 +120,16 @@ run backup-smtp wpbackup.service
 run report wpbackup-report.service
 fact failed-with-smtp systemctl --failed --no-legend --plain --no-pager
 touch "$OUT/boot.done"
-"##;
+"##
+);
 
 /// The script the same container runs afterwards, booted without systemd (the command is the
 /// container's PID 1): the servers started by hand, deploy.sh left to find out there is no
 /// systemd, then each command of the cron file run as cron runs it.
-const CRON_SCRIPT: &str = r##"#!/bin/bash
-set -uo pipefail
-IN=/srv/in
-OUT=/srv/out
-exec >"$OUT/cron-run.log" 2>&1
+const CRON_SCRIPT: &str = concat!(
+    script_prelude!(),
+    r##"exec >"$OUT/cron-run.log" 2>&1
 set -x
-fail() { echo "FAILED: $*" >> "$OUT/errors"; }
-fact() { local n="$1"; shift; "$@" >"$OUT/$n" 2>&1; echo $? >"$OUT/$n.rc"; }
-wait_port() {
-  for _ in $(seq 600); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
-  fail "nothing listens on port $1"; return 1
-}
 [ -d /run/systemd/system ] && fail "systemd runs in the container meant to have none"
 install -d -o mysql -g mysql /run/mysqld
 mariadbd --user=mysql --datadir=/var/lib/mysql --socket=/run/mysqld/mysqld.sock > "$OUT/cron-mariadb.log" 2>&1 &
@@ -157,7 +161,8 @@ mariadb-admin shutdown
 mkdir -p "$OUT/db"
 cp -a /opt/wordpress-backup/backups.db* "$OUT/db/"
 touch "$OUT/cron.done"
-"##;
+"##
+);
 
 /// The container's test unit: runs the boot script, then powers the container off whatever
 /// became of it.
