@@ -1,5 +1,5 @@
 //! The MariaDB/MySQL client (`mariadb`, or `mysql`) as a way to run SQL, with the dump's
-//! secret handling: the password only in a `0600` defaults file, a child environment with
+//! secret handling: the password only in a sealed `0600` defaults file in memory, a child environment with
 //! nothing of ours in it, and SQL fed on stdin, never on a command line. Also the quoting of
 //! SQL string literals and identifiers, and the root account reached through the local socket.
 //! A script ([`source`]) runs in a process group of its own, stopped when the run is
@@ -81,7 +81,9 @@ fn run(creds: &DatabaseConfig, database: Option<&str>, input: Input) -> anyhow::
     let mut cmd = dbtools::command(&tool);
     // A script from an archive: no client command in it is run (`\!`, `system`...).
     let script = matches!(input, Input::File(_));
-    cmd.args(client_args(defaults.path(), database, script))
+    defaults
+        .pass_to(&mut cmd)
+        .args(client_args(&defaults.path(), database, script))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let out = match input {
@@ -174,15 +176,17 @@ pub struct Session {
     stdin: Option<std::process::ChildStdin>,
     stderr: Option<std::thread::JoinHandle<Vec<u8>>>,
     tool: PathBuf,
-    _defaults: tempfile::NamedTempFile,
+    _defaults: dbtools::Defaults,
 }
 
 impl Session {
     pub fn open(creds: &DatabaseConfig, database: &str) -> anyhow::Result<Session> {
         let tool = dbtools::find_tool(&["mariadb", "mysql"])?;
         let defaults = dbtools::defaults_file(&tool, creds)?;
-        let mut child = dbtools::command(&tool)
-            .args(client_args(defaults.path(), Some(database), false))
+        let mut cmd = dbtools::command(&tool);
+        let mut child = defaults
+            .pass_to(&mut cmd)
+            .args(client_args(&defaults.path(), Some(database), false))
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -113,8 +113,10 @@ pub fn run_dump(db: &DatabaseConfig, tmp_dir: &Path, no_rows: &[String]) -> anyh
         .suffix(".sql.zst")
         .tempfile_in(tmp_dir)
         .with_context(|| format!("cannot create a temporary file in {}", tmp_dir.display()))?;
-    let mut child = command(&tool)
-        .args(dump_args(defaults.path(), &db.name, no_rows))
+    let mut cmd = command(&tool);
+    let mut child = defaults
+        .pass_to(&mut cmd)
+        .args(dump_args(&defaults.path(), &db.name, no_rows))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -1,8 +1,9 @@
 //! The MariaDB/MySQL client tools: finding them, the connection's defaults file, the child's
 //! command, and small queries; the dump itself is in [`dump`].
 //!
-//! The password is never on a command line or in the child's environment: it goes into a
-//! `0600` defaults file that is removed as soon as the tool has run. It is passed as
+//! The password is never on a command line, in the child's environment or on disk: it goes
+//! into a sealed `0600` defaults file in memory ([`Defaults`], a memfd the child alone
+//! inherits), gone as soon as the tool has run. It is passed as
 //! `--defaults-file` ([`defaults_arg`]), so it is the **only** option file the tool reads:
 //! the `[client]`, `[mysqldump]` and `[mysql]` groups of `/etc/mysql/...` or `~/.my.cnf` could
 //! otherwise turn the dump into a partial one (`no-data`, `ignore-table`) that still ends with
@@ -21,7 +22,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{Context as _, bail};
-use tempfile::NamedTempFile;
 
 use crate::config::{DatabaseConfig, DbHost};
 pub use dump::{COMPLETION_MARKER, Dump, run_dump};
@@ -109,21 +109,64 @@ fn configured_socket(tool: &Path) -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
-/// Write the defaults file for `tool`: created `0600` by tempfile, removed when dropped.
-pub fn defaults_file(tool: &Path, db: &DatabaseConfig) -> anyhow::Result<NamedTempFile> {
+/// The defaults file holding the connection's password: a sealed, `0600` memory file
+/// (`memfd_create`), never on disk, so nothing is left behind when wpbackup is killed outright
+/// (a file in `$TMPDIR` was, outside systemd). A child reads it as `/dev/fd/N` ([`Self::path`])
+/// once [`Self::pass_to`] let it inherit the descriptor; no other child does.
+pub struct Defaults {
+    fd: std::os::fd::OwnedFd,
+}
+
+impl Defaults {
+    /// The path the child opens: its own copy of the descriptor, `/dev/fd/N`.
+    pub fn path(&self) -> PathBuf {
+        use std::os::fd::AsRawFd as _;
+        PathBuf::from(format!("/dev/fd/{}", self.fd.as_raw_fd()))
+    }
+
+    /// Let `cmd`'s child, and only it, inherit the descriptor (close-on-exec is cleared in the
+    /// child after the fork; the parent's copy keeps it, so no other child gets it).
+    pub fn pass_to<'c>(&self, cmd: &'c mut Command) -> &'c mut Command {
+        use std::os::fd::AsRawFd as _;
+        use std::os::unix::process::CommandExt as _;
+        let raw = self.fd.as_raw_fd();
+        // SAFETY: between fork and exec only `fcntl`, which is async-signal-safe, runs; `raw`
+        // stays open in the parent until the child has been spawned (`self` is borrowed).
+        unsafe {
+            cmd.pre_exec(move || {
+                let fd = std::os::fd::BorrowedFd::borrow_raw(raw);
+                rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
+                Ok(())
+            })
+        }
+    }
+}
+
+/// The defaults file for `tool` ([`Defaults`]), closed (and gone) when dropped.
+pub fn defaults_file(tool: &Path, db: &DatabaseConfig) -> anyhow::Result<Defaults> {
+    use rustix::fs::{MemfdFlags, SealFlags};
     let socket = match db.host {
         DbHost::Socket(None) => configured_socket(tool),
         _ => None,
     };
-    let mut f = tempfile::Builder::new()
-        .prefix("wpbackup-my-")
-        .suffix(".cnf")
-        .tempfile()
-        .context("cannot create a temporary MySQL defaults file")?;
-    f.write_all(defaults_text(db, socket.as_deref()).as_bytes())
-        .and_then(|_| f.flush())
-        .context("cannot write the temporary MySQL defaults file")?;
-    Ok(f)
+    let fd = rustix::fs::memfd_create(
+        "wpbackup-my.cnf",
+        MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
+    )
+    .context("cannot create the MySQL defaults file in memory (memfd_create)")?;
+    // MariaDB ignores a world-writable option file; a memfd starts as 0777.
+    rustix::fs::fchmod(&fd, rustix::fs::Mode::from_raw_mode(0o600))
+        .context("cannot make the MySQL defaults file private")?;
+    let mut file = std::fs::File::from(fd);
+    file.write_all(defaults_text(db, socket.as_deref()).as_bytes())
+        .context("cannot write the MySQL defaults file")?;
+    let fd = std::os::fd::OwnedFd::from(file);
+    rustix::fs::fcntl_add_seals(
+        &fd,
+        SealFlags::WRITE | SealFlags::GROW | SealFlags::SHRINK | SealFlags::SEAL,
+    )
+    .context("cannot seal the MySQL defaults file")?;
+    Ok(Defaults { fd })
 }
 
 /// The tool's first argument (it must come first): our defaults file, and no other.
@@ -172,8 +215,10 @@ pub(crate) fn tail_text(buf: &[u8], max: usize) -> String {
 pub fn query(db: &DatabaseConfig, sql: &str) -> anyhow::Result<String> {
     let tool = find_tool(&["mariadb", "mysql"])?;
     let defaults = defaults_file(&tool, db)?;
-    let out = command(&tool)
-        .args(query_args(defaults.path(), db, sql))
+    let mut cmd = command(&tool);
+    let out = defaults
+        .pass_to(&mut cmd)
+        .args(query_args(&defaults.path(), db, sql))
         .stdin(Stdio::null())
         .output()
         .with_context(|| format!("cannot run {}", tool.display()))?;
@@ -241,15 +286,38 @@ mod tests {
     }
 
     #[test]
-    fn defaults_file_is_private_and_removed() {
+    fn the_defaults_file_is_private_sealed_and_reaches_only_the_child_it_is_passed_to() {
         use std::os::unix::fs::PermissionsExt;
-        let f = defaults_file(Path::new("/nonexistent"), &db(DbHost::Socket(None))).unwrap();
-        let path = f.path().to_path_buf();
-        assert_eq!(
-            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o600
+        let d = db(DbHost::Socket(None));
+        let f = defaults_file(Path::new("/nonexistent"), &d).unwrap();
+        let path = f.path();
+        assert!(path.starts_with("/dev/fd"), "{path:?}: not in memory");
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        let writer = std::fs::OpenOptions::new().append(true).open(&path);
+        assert!(
+            writer
+                .and_then(|mut w| w.write_all(b"password=other\n"))
+                .is_err(),
+            "not sealed"
         );
-        drop(f);
-        assert!(!path.exists());
+        let cat = |pass: bool| {
+            let mut cmd = Command::new("cat");
+            cmd.arg(&path).stderr(Stdio::null());
+            if pass {
+                f.pass_to(&mut cmd);
+            }
+            cmd.output().unwrap()
+        };
+        let passed = cat(true);
+        assert!(passed.status.success());
+        assert_eq!(
+            String::from_utf8_lossy(&passed.stdout),
+            defaults_text(&d, None)
+        );
+        assert!(
+            !cat(false).status.success(),
+            "a child it was not passed to read it"
+        );
     }
 }

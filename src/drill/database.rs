@@ -128,8 +128,9 @@ impl ScratchDb {
         let tool = dbtools::find_tool(&["mariadb", "mysql"])?;
         let defaults = dbtools::defaults_file(&tool, &self.admin)?;
         let mut cmd = dbtools::command(&tool);
+        defaults.pass_to(&mut cmd);
         cmd.args(dbtools::client::client_args(
-            defaults.path(),
+            &defaults.path(),
             Some(&self.name),
             true,
         ));
