@@ -32,6 +32,8 @@
 //! INSERT, TRIGGER): no CREATE DATABASE.
 
 use std::collections::BTreeSet;
+use std::io::Write as _;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -275,7 +277,25 @@ impl Aside {
                 .with_context(|| format!("cannot create {}", dir.display()))?;
         }
         let data = serde_json::to_vec_pretty(&plan)?;
-        crate::configure::envfile::write_private(&self.plan, &data)
+        // Atomic: a temporary file beside it (0600 from the start), synced, renamed over it.
+        let cannot = || format!("cannot write {}", self.plan.display());
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".plan-")
+            .tempfile_in(dir)
+            .with_context(cannot)?;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o600))
+            .with_context(cannot)?;
+        tmp.write_all(&data)
+            .and_then(|()| tmp.as_file().sync_all())
+            .with_context(cannot)?;
+        tmp.persist(&self.plan)
+            .map_err(|e| e.error)
+            .with_context(cannot)?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
     }
 
     /// The plan removed: the database is settled.
@@ -609,7 +629,6 @@ mod tests {
             settled: true,
         };
         aside.write_plan("blog", "20261205T030000Z").unwrap();
-        use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&plan).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         let read: Plan = serde_json::from_slice(&std::fs::read(&plan).unwrap()).unwrap();
