@@ -168,8 +168,14 @@ fn assert_only_the_changes(f: &Fixture, k: &[String]) -> (std::path::PathBuf, st
     assert!(x.path().join("database.sql").is_file());
     let deleted = std::fs::read(x.path().join("deleted.nul")).unwrap();
     assert_eq!(deleted, b"files/wp-content/uploads/old-notes.txt\0");
-    let paths = m["differential"]["paths"].as_array().unwrap();
-    assert!(paths.iter().any(|p| p == "wp-includes/version.php"));
+    // Since format 2 the site's paths are the member paths.nul, not a list in manifest.json.
+    assert!(m["differential"].get("paths").is_none());
+    let paths = std::fs::read(x.path().join("paths.nul")).unwrap();
+    assert!(
+        paths
+            .split(|b| *b == 0)
+            .any(|p| p == b"files/wp-includes/version.php")
+    );
     let (full_size, diff_size) = (
         std::fs::metadata(&full).unwrap().len(),
         std::fs::metadata(&diff).unwrap().len(),
