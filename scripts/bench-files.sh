@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:?usage: scripts/bench.sh --files N}
-BIN=$PWD/target/release/wpbackup
+BIN=${WPBACKUP_BIN:-$PWD/target/release/wpbackup}
 [ -x "$BIN" ] || cargo build --release --quiet
 W=$(mktemp -d /var/tmp/wpb-files.XXXXXX)
 DBPID=""
@@ -90,7 +90,7 @@ rm -rf "$W/restored" "$W/diff/archives"
 home "$W/plain" ''
 night 1; measure "wpbackup full, differential off" "$BIN" --home "$W/plain" -q backup; unset WPBACKUP_NOW
 rm -rf "$W/plain/archives"
-measure "floor: tar -c | zstd -3 > /dev/null (files only)" sh -c "tar -C '$W/site' -cf - . | zstd -3 -q -T0 > /dev/null"
+measure "floor: tar -c, zstd -3 to /dev/null (files only)" sh -c "tar -C '$W/site' -cf - . | zstd -3 -q -T0 > /dev/null"
 if command -v restic >/dev/null 2>&1; then
   export RESTIC_PASSWORD=bench RESTIC_REPOSITORY="$W/restic"
   restic init -q >/dev/null
