@@ -114,6 +114,8 @@ fn assert_nothing_left(f: &Fixture, tmp: &Path) {
     assert!(in_tmp.is_empty(), "in TMPDIR: {in_tmp:?}");
     let tables = f.db.sql_db(&f.site.db_name, "SHOW TABLES LIKE 'wpbackup%'");
     assert!(tables.is_empty(), "{tables}");
+    let plan = f.home().join("rollback").join("blog.json");
+    assert!(!plan.exists(), "the plan is left: {}", plan.display());
     assert_no_saved_copy(f);
 }
 

@@ -161,17 +161,24 @@ fn put_back(ctx: &Context, name: &str) -> anyhow::Result<Outcome> {
     let site = config.site(name)?.clone();
     let _lock = RunLock::acquire(&ctx.paths.lock)?;
     let plan = rollback::plan_path(&ctx.paths.home, &site.name);
-    let (creds, source) = wp_config::credentials(&site, None, config.database)?;
-    tracing::info!("database credentials from {source}");
+    let credentials = || wp_config::credentials(&site, None, config.database);
     if !plan.exists() {
-        let old = rollback::lookalikes(&creds, &creds.name)
-            .unwrap_or_default()
-            .into_iter()
-            .any(|t| t == rollback::OLD_MAP_TABLE);
-        let hint = if old {
+        // Only to point at a table an older release left: the answer is the same without it.
+        let old = credentials().ok().map(|(c, _)| c).filter(|c| {
+            rollback::lookalikes(c, &c.name)
+                .unwrap_or_default()
+                .iter()
+                .any(|t| t == rollback::OLD_MAP_TABLE)
+        });
+        let hint = if let Some(creds) = old {
+            // A name to paste into a shell: only when it holds nothing a shell would read.
+            let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '$');
+            let db = match creds.name.chars().all(plain) {
+                true => creds.name.clone(),
+                false => "DATABASE".to_string(),
+            };
             format!(
                 "; database {db} holds a table {t}, which a release before 2026-12 wrote (or the site's user did): wpbackup never runs it. Read it as the site's user without running anything: mariadb --binary-mode {db} -e \"SELECT step, kind, name, aside FROM {t} ORDER BY step\", and rename the tables it lists back by hand (README, \"A restore that was killed outright\")",
-                db = creds.name,
                 t = rollback::OLD_MAP_TABLE
             )
         } else {
@@ -183,6 +190,8 @@ fn put_back(ctx: &Context, name: &str) -> anyhow::Result<Outcome> {
             plan.display()
         );
     }
+    let (creds, source) = credentials()?;
+    tracing::info!("database credentials from {source}");
     let said = rollback::put_back_plan(&creds, &plan)?;
     if ctx.json {
         println!(
