@@ -69,3 +69,157 @@ fn a_wp_config_linked_to_another_sites_is_refused() {
         "A's archive holds B's database"
     );
 }
+
+#[test]
+fn a_restored_file_is_never_setuid_nor_roots_in_a_users_site() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let f = Fixture::new("blog");
+    chown_tree(&f.site.path, "www-data");
+    let setuid = f.site.path.join("wp-content/tool");
+    std::fs::write(&setuid, "#!/bin/sh\n").unwrap();
+    chown_tree(&setuid, "www-data");
+    std::fs::set_permissions(&setuid, std::fs::Permissions::from_mode(0o6755)).unwrap();
+    // A file root left in the user's site (the test runs as root).
+    let rooted = f.site.path.join("wp-content/rooted.txt");
+    std::fs::write(&rooted, "root's\n").unwrap();
+    assert_eq!(std::fs::metadata(&setuid).unwrap().mode() & 0o6000, 0o6000);
+
+    let out = f.run(&["backup"]);
+    assert_eq!(out.status.code(), Some(0));
+    std::fs::remove_file(&setuid).unwrap();
+    std::fs::remove_file(&rooted).unwrap();
+    let out = f.run(&["restore", "--site", "blog", "--yes"]);
+    assert_eq!(out.status.code(), Some(0));
+
+    let www_data = std::fs::metadata(&f.site.path).unwrap().uid();
+    assert_ne!(www_data, 0);
+    for p in [&setuid, &rooted] {
+        let m = std::fs::symlink_metadata(p).unwrap();
+        assert_eq!(
+            m.mode() & 0o6000,
+            0,
+            "{} is setuid or setgid after the restore",
+            p.display()
+        );
+        assert_eq!(
+            (m.uid(), m.gid()),
+            (www_data, www_data),
+            "{} is not the site owner's after the restore",
+            p.display()
+        );
+    }
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("wp-content/tool") && said.contains("setuid"),
+        "the restore names the setuid file it changed: {said}"
+    );
+}
+
+/// Every path under `dir` with its owner and mode (what a chown or chmod would change).
+fn owners_and_modes(dir: &Path) -> Vec<(String, u32, u32)> {
+    use std::os::unix::fs::MetadataExt;
+    walkdir::WalkDir::new(dir)
+        .follow_links(false)
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            let m = e.path().symlink_metadata().unwrap();
+            (e.path().display().to_string(), m.uid(), m.mode())
+        })
+        .collect()
+}
+
+/// A process of the site's owner, killed when dropped.
+struct Racer(std::process::Child);
+
+impl Drop for Racer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn restore_only_into_the_site_never_changes_a_path_outside_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = Fixture::new("blog");
+    chown_tree(&f.site.path, "www-data");
+    // The site's owner can reach their site.
+    let above = f.site.path.parent().unwrap();
+    std::fs::set_permissions(above, std::fs::Permissions::from_mode(0o711)).unwrap();
+    let out = f.run(&["backup"]);
+    assert_eq!(out.status.code(), Some(0));
+    let month = f.site.path.join("wp-content/uploads/2026");
+    std::fs::remove_dir_all(&month).unwrap();
+
+    // A stand-in for /etc: root's, private.
+    let etc_dir = tempfile::Builder::new()
+        .prefix("wpb-etc")
+        .tempdir()
+        .unwrap();
+    let etc = etc_dir.path().join("etc");
+    std::fs::create_dir(&etc).unwrap();
+    std::fs::write(etc.join("shadow"), "root:x:\n").unwrap();
+    std::fs::set_permissions(&etc, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let before = owners_and_modes(etc_dir.path());
+
+    // The owner, for the whole restore: moves each staging directory away and plants a link
+    // to the stand-in in its place.
+    let script = r#"cd "$1" || exit 1; i=0
+while :; do
+  for d in .wpbackup-only-*; do
+    [ -d "$d" ] && [ ! -L "$d" ] || continue
+    i=$((i+1)); mv "$d" "swapped.$i" 2>/dev/null && ln -s "$2" "$d"
+  done
+done"#;
+    let racer = Racer(
+        Command::new("setpriv")
+            .args([
+                "--reuid=33",
+                "--regid=33",
+                "--clear-groups",
+                "sh",
+                "-c",
+                script,
+                "racer",
+            ])
+            .arg(&f.site.path)
+            .arg(&etc)
+            .spawn()
+            .expect("start the racing owner"),
+    );
+    let to = f.site.path.to_string_lossy().into_owned();
+    let out = f.run(&[
+        "restore",
+        "--site",
+        "blog",
+        "--only",
+        "wp-content/uploads/2026",
+        "--to",
+        &to,
+    ]);
+    drop(racer);
+
+    let swapped = std::fs::read_dir(&f.site.path)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("swapped."))
+        .count();
+    assert!(
+        swapped > 0,
+        "the owner never got to swap the staging directory"
+    );
+    assert_eq!(
+        owners_and_modes(etc_dir.path()),
+        before,
+        "a path outside the site changed"
+    );
+    assert_eq!(out.status.code(), Some(0), "the restore went through");
+    assert!(
+        f.site
+            .path
+            .join(crate::util::wordpress::MEDIA_PATH)
+            .is_file(),
+        "the file is back in the site"
+    );
+}

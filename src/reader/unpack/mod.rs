@@ -365,6 +365,13 @@ impl Reading<'_> {
     ) -> anyhow::Result<()> {
         let kind = entry.header().entry_type();
         let is_dir = kind == EntryType::Directory;
+        if is_dir
+            && rel.as_os_str().is_empty()
+            && let Some(ex) = self.extractor.as_mut()
+        {
+            // Whose the site's root was: root-owned entries below it become theirs.
+            ex.root_owner = Meta::of(entry.header(), true, 0).owner;
+        }
         if kind.is_file() || kind == EntryType::Continuous {
             self.contents.file_count += 1;
             self.contents.bytes += entry.size();
@@ -372,6 +379,12 @@ impl Reading<'_> {
             self.contents.file_count += 1;
         } else if !is_dir {
             // Devices and fifos are never archived; a foreign archive's are skipped.
+            if self.extractor.is_some() {
+                tracing::warn!(
+                    "files/{} is a device node, fifo or socket in the archive: not restored (a site holds none)",
+                    rel.display()
+                );
+            }
             return Ok(());
         }
         // Counted and read, but a newer archive of the chain has it, or it was deleted since.
@@ -394,7 +407,11 @@ impl Reading<'_> {
         if is_dir {
             self.dirs.push(DirMeta {
                 path: extractor.dir(rel)?,
-                meta: Meta::of(entry.header(), self.preserve_owner, 0o755),
+                meta: Meta::of(entry.header(), self.preserve_owner, 0o755).in_site(
+                    extractor.root_owner,
+                    rel,
+                    true,
+                ),
             });
         } else if kind == EntryType::Symlink {
             let target = link_target(entry, path, "symlink")?;
@@ -465,6 +482,8 @@ struct Extractor {
     /// Directories (relative to `files`) known to exist.
     dirs: HashSet<PathBuf>,
     preserve_owner: bool,
+    /// The owner of the site's root in the archive (`files/`), once read.
+    root_owner: Option<(u32, u32)>,
     buf: Vec<u8>,
 }
 
@@ -475,6 +494,7 @@ impl Extractor {
             symlinks: HashSet::new(),
             dirs: HashSet::new(),
             preserve_owner,
+            root_owner: None,
             buf: vec![0u8; 256 * 1024],
         }
     }
@@ -530,7 +550,8 @@ impl Extractor {
         self.guard(rel)?;
         self.parent_of(rel)?;
         let dst = self.files.join(rel);
-        let Meta { mode, mtime, owner } = Meta::of(entry.header(), self.preserve_owner, 0o644);
+        let Meta { mode, mtime, owner } = Meta::of(entry.header(), self.preserve_owner, 0o644)
+            .in_site(self.root_owner, rel, false);
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -565,7 +586,8 @@ impl Extractor {
         std::os::unix::fs::symlink(target, &dst)
             .with_context(|| format!("cannot create the symlink {}", dst.display()))?;
         self.symlinks.insert(rel.to_path_buf());
-        let Meta { mtime, owner, .. } = Meta::of(header, self.preserve_owner, 0o777);
+        let Meta { mtime, owner, .. } =
+            Meta::of(header, self.preserve_owner, 0o777).in_site(self.root_owner, rel, false);
         if let Some((uid, gid)) = owner {
             std::os::unix::fs::lchown(&dst, Some(uid), Some(gid))
                 .with_context(|| format!("cannot set the owner of {}", dst.display()))?;
@@ -621,6 +643,33 @@ impl Meta {
                 _ => None,
             },
         }
+    }
+}
+
+impl Meta {
+    /// What an entry of a site may be: never setuid or setgid (a directory keeps its setgid,
+    /// which only passes its group on), and never root's inside a site whose root is not
+    /// root's (`root`: the archived owner of the site's root): uid and gid 0 become the
+    /// root's. Stripped bits are named in a WARNING (`rel`: the entry's path in `files/`).
+    fn in_site(mut self, root: Option<(u32, u32)>, rel: &Path, dir: bool) -> Meta {
+        let strip = if dir { 0o4000 } else { 0o6000 };
+        if self.mode & strip != 0 {
+            tracing::warn!(
+                "files/{} is setuid or setgid in the archive: restored without those bits (mode {:o})",
+                rel.display(),
+                self.mode & !strip
+            );
+            self.mode &= !strip;
+        }
+        if let (Some((uid, gid)), Some((ruid, rgid))) = (self.owner, root)
+            && ruid != 0
+        {
+            self.owner = Some((
+                if uid == 0 { ruid } else { uid },
+                if gid == 0 { rgid } else { gid },
+            ));
+        }
+        self
     }
 }
 
