@@ -223,3 +223,98 @@ done"#;
         "the file is back in the site"
     );
 }
+
+/// `chown user: path` and `chmod mode path`, the path itself only.
+fn give(path: &Path, user: &str, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    let out = Command::new("chown")
+        .args(["-h", &format!("{user}:{user}")])
+        .arg(path)
+        .output()
+        .expect("run chown");
+    assert!(out.status.success(), "chown: {out:?}");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn a_full_restore_beside_the_owners_own_directory_never_changes_a_path_outside_the_site() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = Fixture::new("blog");
+    chown_tree(&f.site.path, "www-data");
+    // The site's parent is its owner's, as /home/alice is for /home/alice/public_html.
+    let home = f.site.path.parent().unwrap().to_path_buf();
+    give(&home, "www-data", 0o755);
+    let out = f.run(&["backup"]);
+    assert_eq!(out.status.code(), Some(0));
+    let media = f.site.path.join(crate::util::wordpress::MEDIA_PATH);
+    std::fs::remove_file(&media).unwrap();
+
+    // A stand-in for /etc: root's, holding a private `files` of root's (what a restore's
+    // staging directory holds), and something for a chmod to change.
+    let etc_dir = tempfile::Builder::new()
+        .prefix("wpb-etc")
+        .tempdir()
+        .unwrap();
+    let etc = etc_dir.path().join("etc");
+    std::fs::create_dir_all(etc.join("files")).unwrap();
+    std::fs::write(etc.join("files/shadow"), "root:x:\n").unwrap();
+    std::fs::set_permissions(etc.join("files"), std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::set_permissions(&etc, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let before = owners_and_modes(etc_dir.path());
+
+    // The owner, for the whole of both restores: every staging directory, kept copy and
+    // temporary file wpbackup makes in the parent is moved away and a link to the stand-in
+    // planted in its place.
+    let script = r#"cd "$1" || exit 1; i=0
+while :; do
+  for d in blog.* copy.* .wpbackup-* .wp-config.php.*; do
+    [ -e "$d" ] && [ ! -L "$d" ] || continue
+    i=$((i+1)); mv "$d" "swapped.$i" 2>/dev/null && ln -s "$2" "$d"
+  done
+done"#;
+    let racer = Racer(
+        Command::new("setpriv")
+            .args([
+                "--reuid=33",
+                "--regid=33",
+                "--clear-groups",
+                "sh",
+                "-c",
+                script,
+                "racer",
+            ])
+            .arg(&home)
+            .arg(&etc)
+            .spawn()
+            .expect("start the racing owner"),
+    );
+    let in_place = f.run(&["restore", "--site", "blog", "--yes"]);
+    let copy = home.join("copy");
+    let mut cmd = f.cmd(&["restore", "--site", "blog", "--yes", "--files-only", "--to"]);
+    let cloned = cmd.arg(&copy).output().unwrap();
+    drop(racer);
+
+    let swapped: Vec<String> = std::fs::read_dir(&home)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("swapped."))
+        .collect();
+    assert!(
+        !swapped.is_empty(),
+        "the owner never got to swap anything wpbackup made"
+    );
+    assert_eq!(
+        owners_and_modes(etc_dir.path()),
+        before,
+        "a path outside the site changed"
+    );
+    let said = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(in_place.status.code(), Some(0), "{}", said(&in_place));
+    assert_eq!(cloned.status.code(), Some(0), "{}", said(&cloned));
+    assert!(media.is_file(), "the file is back in the site");
+    assert!(
+        copy.join(crate::util::wordpress::MEDIA_PATH).is_file(),
+        "the copy holds the file"
+    );
+}

@@ -18,13 +18,11 @@
 //! component at a time without following a symlink (one planted on the way is refused).
 
 use std::io::Read;
-use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use rustix::fs::{Mode, OFlags};
 use serde::Serialize;
-use tempfile::TempDir;
 
 use crate::crypt::Identities;
 use crate::error::UsageError;
@@ -33,6 +31,8 @@ use crate::output;
 use std::sync::{Arc, Mutex};
 
 use crate::manifest::Base;
+use crate::reader::handles::Dir;
+use crate::reader::stage::Staging;
 use crate::reader::unpack::{self, Chain, Selection};
 use crate::reader::{fetch, lock};
 use crate::restore::Confirm;
@@ -140,14 +140,9 @@ pub fn restore_only(
     std::fs::create_dir_all(&req.to)
         .with_context(|| format!("cannot create {}", req.to.display()))?;
     let holders: Vec<&dyn Storage> = holding.iter().map(|i| storages[*i].as_ref()).collect();
-    // Followed once, as typed; from here on DIR is this directory, whatever is renamed.
-    let to_fd = rustix::fs::open(
-        &req.to,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(std::io::Error::from)
-    .with_context(|| format!("cannot open {}", req.to.display()))?;
+    // Opened once, by handle (a link planted on the way by a user is refused); from here on
+    // DIR is this directory, whatever is renamed.
+    let to_fd = Dir::open(&req.to)?;
     let job = Extract {
         key,
         site: req.site.clone(),
@@ -171,26 +166,8 @@ struct Extract {
     paths: Vec<PathBuf>,
     to: PathBuf,
     /// DIR, opened once: everything in it is reached from here.
-    to_fd: Arc<OwnedFd>,
+    to_fd: Arc<Dir>,
     identities: Option<Identities>,
-}
-
-/// The staging directory: removed when dropped, written only through `fd`.
-struct Staging {
-    dir: TempDir,
-    fd: OwnedFd,
-}
-
-impl Staging {
-    /// Where the staging directory is, through its handle (renames of it change nothing).
-    fn anchored(&self) -> PathBuf {
-        anchored(&self.fd)
-    }
-}
-
-/// A path that reaches the directory `fd` itself, whatever its name now.
-fn anchored(fd: &OwnedFd) -> PathBuf {
-    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
 }
 
 /// What the extraction has found so far, across the archives of a restore point.
@@ -242,7 +219,7 @@ impl Extract {
         self.ensure_found(&selection)?;
         let moves = plan_moves(
             &staging.anchored().join("files"),
-            &anchored(&self.to_fd),
+            &self.to_fd.anchored(),
             &to,
         )?;
         if !moves.replacing.is_empty() {
@@ -287,32 +264,14 @@ impl Extract {
     /// plant something in its place, but cannot enter it.
     fn staging(&self) -> anyhow::Result<Staging> {
         let cannot = || format!("cannot create a staging directory in {}", self.to.display());
-        let dir = tempfile::Builder::new()
-            .prefix(".wpbackup-only-")
-            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
-            .tempdir_in(anchored(&self.to_fd))
-            .with_context(cannot)?;
-        let name = dir.path().file_name().unwrap_or_default().to_owned();
-        let fd = rustix::fs::openat(
-            &*self.to_fd,
-            &name,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(std::io::Error::from)
-        .with_context(cannot)?;
-        let st = rustix::fs::fstat(&fd)
-            .map_err(std::io::Error::from)
-            .with_context(cannot)?;
-        if st.st_uid != rustix::process::geteuid().as_raw() || st.st_mode & 0o077 != 0 {
-            bail!(
-                "{}: the staging directory {} was replaced as it was made (by the owner of {}?); nothing was restored",
-                cannot(),
-                name.to_string_lossy(),
-                self.to.display()
-            );
-        }
-        Ok(Staging { dir, fd })
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let name = self.to_fd.free_name(
+            ".wpbackup-only-".as_ref(),
+            &format!("{}-{nanos:09}", std::process::id()),
+        );
+        Staging::create(self.to_fd.try_clone().with_context(cannot)?, &name)
     }
 
     /// A base of the restore point, into the staging directory `dir`; and its own base.
@@ -464,17 +423,12 @@ fn replacing(replacing: &[PathBuf], to: &Path) -> String {
 
 /// Rename every entry of `moves` from the staging directory into `to`. Should one fail, the
 /// staging directory is kept (what was not moved is there) and the error says where.
-fn move_into_place(
-    staging: Staging,
-    moves: &Moves,
-    to_fd: &OwnedFd,
-    to: &Path,
-) -> anyhow::Result<()> {
+fn move_into_place(staging: Staging, moves: &Moves, to_fd: &Dir, to: &Path) -> anyhow::Result<()> {
     let files = staging.anchored().join("files");
     for (done, rel) in moves.renames.iter().enumerate() {
         let (src, dst) = (files.join(rel), to.join(rel));
         if let Err(e) = rename_into(&src, to_fd, rel) {
-            let kept = to.join(staging.dir.keep().file_name().unwrap_or_default());
+            let kept = staging.keep();
             return Err(e).with_context(|| {
                 format!(
                     "cannot move {} into place; {done} of {} entries were moved into {}, the others are still in {}",
@@ -492,7 +446,7 @@ fn move_into_place(
 /// Rename `src` to `rel` under the directory `to_fd`: the directories on the way are opened
 /// from the handle one at a time, never through a symlink, and the entry is renamed relative
 /// to the last one (a link planted on the way is an error, never followed).
-fn rename_into(src: &Path, to_fd: &OwnedFd, rel: &Path) -> std::io::Result<()> {
+fn rename_into(src: &Path, to_fd: &Dir, rel: &Path) -> std::io::Result<()> {
     let names: Vec<&std::ffi::OsStr> = rel
         .components()
         .filter_map(|c| match c {

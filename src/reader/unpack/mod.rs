@@ -454,6 +454,11 @@ pub fn read(mut reader: impl Read, opts: Options) -> anyhow::Result<Contents> {
     if let Some(f) = reading.database_to {
         f.flush().context("cannot write database.sql out")?;
     }
+    if let Some(ex) = &reading.extractor {
+        for d in &mut reading.dirs {
+            d.meta.owner = site_owner(d.meta.owner, ex.root_owner);
+        }
+    }
     match reading.chain {
         Some(chain) => {
             chain.end_archive()?;
@@ -534,8 +539,9 @@ impl Reading<'_> {
             && rel.as_os_str().is_empty()
             && let Some(ex) = self.extractor.as_mut()
         {
-            // Whose the site's root was: root-owned entries below it become theirs.
-            ex.root_owner = Meta::of(entry.header(), true, 0).owner;
+            // Whose the site's root was: root-owned entries below it become theirs (also
+            // those extracted before it: entries may come in any order).
+            ex.set_root_owner(Meta::of(entry.header(), true, 0).owner)?;
         }
         if kind.is_file() || kind == EntryType::Continuous {
             self.contents.file_count += 1;
@@ -707,6 +713,8 @@ struct Extractor {
     preserve_owner: bool,
     /// The owner of the site's root in the archive (`files/`), once read.
     root_owner: Option<(u32, u32)>,
+    /// Files and symlinks given uid or gid 0 before the site's root was read, with that owner.
+    rooted: Vec<(PathBuf, (u32, u32))>,
     buf: Vec<u8>,
 }
 
@@ -718,7 +726,32 @@ impl Extractor {
             dirs: HashSet::new(),
             preserve_owner,
             root_owner: None,
+            rooted: Vec::new(),
             buf: vec![0u8; 256 * 1024],
+        }
+    }
+
+    /// The archived owner of the site's root, once read: the root-owned files and symlinks
+    /// extracted before it become that owner's (see [`Meta::in_site`]).
+    fn set_root_owner(&mut self, owner: Option<(u32, u32)>) -> anyhow::Result<()> {
+        self.root_owner = owner;
+        for (rel, was) in std::mem::take(&mut self.rooted) {
+            if let Some((uid, gid)) = site_owner(Some(was), owner).filter(|o| *o != was) {
+                let dst = self.files.join(&rel);
+                std::os::unix::fs::lchown(&dst, Some(uid), Some(gid))
+                    .with_context(|| format!("cannot set the owner of {}", dst.display()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `owner` given to `rel`: remembered when it is root's and the site's root is not read yet.
+    fn note_owner(&mut self, rel: &Path, owner: Option<(u32, u32)>) {
+        if let Some((uid, gid)) = owner
+            && self.root_owner.is_none()
+            && (uid == 0 || gid == 0)
+        {
+            self.rooted.push((rel.to_path_buf(), (uid, gid)));
         }
     }
 
@@ -791,6 +824,7 @@ impl Extractor {
             }
         };
         copy().with_context(|| format!("cannot extract {}", dst.display()))?;
+        self.note_owner(rel, owner);
         if let Some((uid, gid)) = owner {
             std::os::unix::fs::fchown(&f, Some(uid), Some(gid))
                 .with_context(|| format!("cannot set the owner of {}", dst.display()))?;
@@ -811,6 +845,7 @@ impl Extractor {
         self.symlinks.insert(rel.to_path_buf());
         let Meta { mtime, owner, .. } =
             Meta::of(header, self.preserve_owner, 0o777).in_site(self.root_owner, rel, false);
+        self.note_owner(rel, owner);
         if let Some((uid, gid)) = owner {
             std::os::unix::fs::lchown(&dst, Some(uid), Some(gid))
                 .with_context(|| format!("cannot set the owner of {}", dst.display()))?;
@@ -884,15 +919,20 @@ impl Meta {
             );
             self.mode &= !strip;
         }
-        if let (Some((uid, gid)), Some((ruid, rgid))) = (self.owner, root)
-            && ruid != 0
-        {
-            self.owner = Some((
-                if uid == 0 { ruid } else { uid },
-                if gid == 0 { rgid } else { gid },
-            ));
-        }
+        self.owner = site_owner(self.owner, root);
         self
+    }
+}
+
+/// `owner` of an entry of a site whose root is `root`'s: uid and gid 0 become the root's,
+/// unless the root is root's.
+fn site_owner(owner: Option<(u32, u32)>, root: Option<(u32, u32)>) -> Option<(u32, u32)> {
+    match (owner, root) {
+        (Some((uid, gid)), Some((ruid, rgid))) if ruid != 0 => Some((
+            if uid == 0 { ruid } else { uid },
+            if gid == 0 { rgid } else { gid },
+        )),
+        _ => owner,
     }
 }
 
@@ -1024,6 +1064,56 @@ mod tests {
             ("database.sql", EntryType::Regular, DUMP),
             ("manifest.json", EntryType::Regular, &m),
         ])
+    }
+
+    #[test]
+    fn entries_of_a_users_site_are_never_setuid_nor_roots_whatever_their_order() {
+        use std::os::unix::fs::MetadataExt;
+        if !rustix::process::geteuid().is_root() {
+            return;
+        }
+        let m = manifest(2, 4, DUMP);
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut add = |name: &str, kind: EntryType, mode: u32, uid: u64, data: &[u8]| {
+            let mut h = Header::new_gnu();
+            h.set_entry_type(kind);
+            h.set_size(data.len() as u64);
+            h.set_mode(mode);
+            h.set_uid(uid);
+            h.set_gid(uid);
+            h.set_mtime(1_700_000_000);
+            h.set_path(name).unwrap();
+            h.set_cksum();
+            tar.append(&h, data).unwrap();
+        };
+        // Root's setuid file before the root entry (a user's, 33), a setgid directory after.
+        add("files/tool", EntryType::Regular, 0o6755, 0, b"ab");
+        add("files", EntryType::Directory, 0o755, 33, b"");
+        add("files/up", EntryType::Directory, 0o2775, 0, b"");
+        add("files/up/x", EntryType::Regular, 0o4644, 33, b"cd");
+        add("database.sql", EntryType::Regular, 0o644, 0, DUMP);
+        add("manifest.json", EntryType::Regular, 0o644, 0, &m);
+        let bytes = zstd::encode_all(tar.into_inner().unwrap().as_slice(), 3).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let c = read(
+            bytes.as_slice(),
+            Options {
+                extract_to: Some(dir.path()),
+                preserve_owner: true,
+                ..Options::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(c.problems(), Vec::<String>::new());
+        let meta = |p: &str| std::fs::symlink_metadata(dir.path().join(p)).unwrap();
+        let tool = meta("files/tool");
+        assert_eq!(
+            (tool.uid(), tool.gid(), tool.mode() & 0o7777),
+            (33, 33, 0o755)
+        );
+        let up = meta("files/up");
+        assert_eq!((up.uid(), up.mode() & 0o7777), (33, 0o2775));
+        assert_eq!(meta("files/up/x").mode() & 0o7777, 0o644);
     }
 
     #[test]
