@@ -11,11 +11,12 @@
 //! directory (or the reverse) is always refused. The database is never touched.
 //!
 //! DIR is usually the site, which its owner can change while root writes into it. So DIR is
-//! opened once and reached only through that handle (`/proc/self/fd/N`); the staging
-//! directory is created there root-owned and 0700, checked after opening, and written only
-//! through its own handle (renaming it away or planting a link in its place changes nothing);
-//! and each entry moves in with `renameat` into a directory opened from DIR's handle one
-//! component at a time without following a symlink (one planted on the way is refused).
+//! opened once ([`Dir::open`]: no symlink a user could have planted is followed on the way)
+//! and reached only through that handle; the staging directory is created there root-owned
+//! and 0700, checked after opening, and written only through its own handle
+//! ([`Staging`]: renaming it away or planting a link in its place changes nothing); and each
+//! entry moves in with `renameat` into a directory opened from DIR's handle one component at a
+//! time without following a symlink (one planted on the way is refused).
 
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
