@@ -1,15 +1,14 @@
 //! What a clone's rewrite would change, counted in the archive's `database.sql` without a
 //! database (`restore --dry-run`): the dump is read line by line as `mariadb-dump` writes it
-//! (a `CREATE TABLE` names each table's columns in order, one extended `INSERT INTO ...
-//! VALUES (...),(...);` line holds its rows), each string value unescaped, and each value of a
+//! (a `CREATE TABLE` names each table's columns in order, an extended `INSERT INTO ...
+//! VALUES (...),(...);` holds its rows, on one line or, since MariaDB 10.11, a row a line), each string value unescaped, and each value of a
 //! text column (`char`, `varchar`, the `text` types) of a table with the site's prefix, posts'
 //! `guid` left out, given to the same [`crate::serialized::replace`] the clone runs: the
 //! values it would change, per table, and those it would leave unchanged (keys that would
 //! collide, nesting too deep). The site's `home` and `siteurl` are read from the same dump
 //! ([`site_urls`]).
 //!
-//! A dump written otherwise (`--complete-insert`, one row per statement) is read too, as long
-//! as each statement is one line; a line the reader does not understand is skipped, so the
+//! A dump written otherwise (`--complete-insert`, one row per statement) is read too; a line the reader does not understand is skipped, so the
 //! counts are what the dump shows, not a promise.
 
 use std::collections::BTreeMap;
@@ -123,9 +122,21 @@ fn scan(
             }
             continue;
         }
-        let Some(rest) = line.strip_prefix(b"INSERT INTO ") else {
+        if !line.starts_with(b"INSERT INTO ") {
             continue;
-        };
+        }
+        // MariaDB 10.11's dump puts each row on a line of its own: the statement goes on to
+        // the line that ends in `;` (a value's own line breaks are written `\n`).
+        while !line.trim_ascii_end().ends_with(b";") {
+            if dump
+                .read_until(b'\n', &mut line)
+                .context("cannot read database.sql")?
+                == 0
+            {
+                break;
+            }
+        }
+        let rest = &line[b"INSERT INTO ".len()..];
         let Some((table, rest)) = quoted_name(rest) else {
             continue;
         };
@@ -324,7 +335,9 @@ CREATE TABLE `wp_posts` (
   `blob` longblob,
   PRIMARY KEY (`ID`)
 ) ENGINE=InnoDB;
-INSERT INTO `wp_posts` VALUES (1,'see http:\\/\\/old.example\\/p and //old.example/q','http://old.example/?p=1',0x687474703a2f2f6f6c642e6578616d706c65),(2,NULL,'',NULL);
+INSERT INTO `wp_posts` VALUES
+(1,'see http:\\/\\/old.example\\/p and //old.example/q','http://old.example/?p=1',0x687474703a2f2f6f6c642e6578616d706c65),
+(2,NULL,'',NULL);
 INSERT INTO `other_posts` VALUES (1,'http://old.example','http://old.example',NULL);
 "#;
 

@@ -348,6 +348,10 @@ impl DryRun {
                 ));
             }
         }
-        output::printable(&out.join("\n")).into_owned()
+        // Names from the archive and the database, shown, never acted on by the terminal.
+        out.iter()
+            .map(|line| output::printable(line).into_owned())
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 }
