@@ -259,6 +259,37 @@ mod tests {
     }
 
     #[test]
+    fn a_clone_names_its_own_user_and_password() {
+        let src = "<?php
+// define('DB_USER', 'prod_user'); define('DB_PASSWORD', 'prod-pw');
+define( 'DB_NAME', 'wp_live' );
+define( 'DB_USER', 'prod_user' );
+define( 'DB_PASSWORD', 'prod-pw' );
+define( 'DB_USER_X', 'other' );
+";
+        let password = Secret::new("n3w'pw\\");
+        let point = Point {
+            db_name: Some("wp_stg"),
+            user: Some(("wp_stg", &password)),
+        };
+        let out = rewrite_wp_config_to(src, point, &[]).unwrap();
+        assert_eq!(
+            out,
+            "<?php
+// define('DB_USER', 'prod_user'); define('DB_PASSWORD', 'prod-pw');
+define( 'DB_NAME', 'wp_stg' );
+define( 'DB_USER', 'wp_stg' );
+define( 'DB_PASSWORD', 'n3w\\'pw\\\\' );
+define( 'DB_USER_X', 'other' );
+"
+        );
+        // A password PHP computes cannot be pointed at: refused, named, never guessed.
+        let computed = "<?php define('DB_NAME', 'a'); define('DB_USER', 'u'); define('DB_PASSWORD', getenv('PW'));";
+        let e = rewrite_wp_config_to(computed, point, &[]).unwrap_err();
+        assert!(e.to_string().contains("DB_PASSWORD"), "{e}");
+    }
+
+    #[test]
     fn commented_out_lines_keep_the_old_values() {
         let src = "<?php
 // define('DB_NAME', 'wp_old');
