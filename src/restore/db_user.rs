@@ -282,16 +282,25 @@ impl Made {
 
 /// A connection that may create users and grant them: the restore's own when it holds
 /// `CREATE USER` with `GRANT OPTION` and reads `mysql.user`, else root through the local
-/// socket when it does.
+/// socket when it does and is the same server (a site on a remote server gets no user made on
+/// this machine's).
 fn find_admin(creds: &DatabaseConfig, socket: Option<PathBuf>) -> Option<DatabaseConfig> {
     let own = DatabaseConfig {
         name: String::new(),
         table_prefix: None,
         ..creds.clone()
     };
-    [own, admin(socket, creds.timeouts)]
-        .into_iter()
-        .find(can_admin)
+    if can_admin(&own) {
+        return Some(own);
+    }
+    let root = admin(socket, creds.timeouts);
+    (can_admin(&root) && same_server(&own, &root)).then_some(root)
+}
+
+/// `a` and `b` reach the same server (its host name, port and data directory).
+fn same_server(a: &DatabaseConfig, b: &DatabaseConfig) -> bool {
+    let id = |c: &DatabaseConfig| sql(c, None, "SELECT @@hostname, @@port, @@datadir").ok();
+    matches!((id(a), id(b)), (Some(x), Some(y)) if x == y)
 }
 
 fn can_admin(c: &DatabaseConfig) -> bool {
