@@ -224,6 +224,16 @@ pub struct RestoreArgs {
     /// the database, inside PHP-serialized values too (lengths fixed, as `wp search-replace`).
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
+    /// The database user the clone's wp-config.php names (with --to and --db-name). Default: a
+    /// new user named after --db-name (cut to 80 characters on MariaDB, 32 on MySQL; `_2`...
+    /// when taken) with a random password, granted all privileges on that database only, at
+    /// the hosts the site's own user has; made as root through the local socket (or as the
+    /// site's user when it may create users). An existing user's password is read from
+    /// WPBACKUP_CLONE_DB_PASSWORD (the environment or the home's .env), never from the command
+    /// line; naming the site's own user shares its password, as asked. A password is never
+    /// printed or logged.
+    #[arg(long, value_name = "NAME", requires_all = ["to", "db_name"], conflicts_with_all = ["files_only", "db_only"])]
+    pub db_user: Option<String>,
     /// Restore only the files.
     #[arg(long, conflicts_with = "db_only")]
     pub files_only: bool,
@@ -247,8 +257,16 @@ pub struct RestoreArgs {
     /// Put back what a restore of --site that was killed outright moved aside in its database,
     /// as its plan in <home>/rollback/<site>.json lists it (the site's own database user, no
     /// client command run), then remove the plan. Exit status 1 when there is no plan.
-    #[arg(long, requires = "site", conflicts_with_all = ["path", "archive", "at", "storage", "to", "db_name", "url", "files_only", "db_only", "only", "identity"])]
+    #[arg(long, requires = "site", conflicts_with_all = ["path", "archive", "at", "storage", "to", "db_name", "db_user", "url", "files_only", "db_only", "only", "identity", "dry_run"])]
     pub put_back: bool,
+    /// Say what this restore (or clone) would do, and change nothing: the archives of the
+    /// restore point, the files and bytes, the directory moved aside, the database replaced or
+    /// created, the database user created, and with --url each (old, new) address pair and
+    /// how many values per table it would change (counted in the archive's database.sql, no
+    /// database needed). Downloads the archive (its sha256 checked); writes nothing but an
+    /// unnamed temporary copy of database.sql, gone when it ends; no backups.db row.
+    #[arg(long, conflicts_with = "only")]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 mod util;
 
 mod backup;
+mod clone;
 mod configure;
 mod dashboard;
 mod deploy;

@@ -1,8 +1,10 @@
 //! A clone: a site restored at another address. The (old, new) address pairs in every form a
 //! site stores them ([`url_pairs`]), and the rewrite of the restored database to the new
 //! address ([`rewrite`]), PHP-serialized values kept valid by [`crate::serialized`]. The
-//! restored `wp-config.php` is rewritten by `restore/wp_config.rs` with the same pairs.
+//! restored `wp-config.php` is rewritten by `restore/wp_config.rs` with the same pairs. What
+//! the rewrite would change, counted in a dump without a database: [`dump_count`].
 
+pub mod dump_count;
 pub mod rewrite;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};

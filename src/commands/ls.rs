@@ -48,6 +48,7 @@ pub fn run(ctx: &Context, args: &LsArgs) -> anyhow::Result<Outcome> {
             under: args.under.as_deref(),
             identities: identities.as_ref(),
             changes: args.changes,
+            database_to: None,
         },
     )?;
     print(ctx, &key, st.name(), &listed)?;

@@ -56,6 +56,13 @@ fn plan(args: &RestoreArgs) -> Result<Plan, UsageError> {
             "--db-name {name:?}: not a usable database name"
         )));
     }
+    if let Some(user) = &args.db_user
+        && (user.is_empty() || user.chars().count() > 80 || user.chars().any(char::is_control))
+    {
+        return Err(UsageError(format!(
+            "--db-user {user:?}: not a usable database user name"
+        )));
+    }
     Ok(Plan {
         choice,
         files: !args.db_only,
@@ -94,10 +101,6 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<Outcome> {
         _ => find_site(&config, args.site.as_deref())?,
     };
     let storages = open_storages(&config, args.storage.as_deref())?;
-    let _lock = RunLock::acquire(&ctx.paths.lock)?;
-    let logdb = LogDb::open(&ctx.paths.db)?;
-    let rt = runtime()?;
-    interrupt::install(&rt, "stopping; what was changed is put back")?;
     let request = Request {
         site,
         server_id: config.server_id.clone(),
@@ -107,12 +110,30 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<Outcome> {
         url: plan.url,
         to: args.to.as_deref().map(crate::config::normalize),
         db_name: args.db_name.clone(),
+        db_user: args.db_user.clone(),
+        db_password: env.secret(restore::db_user::PASSWORD_ENV),
         identity: args.identity.clone(),
         home: ctx.paths.home.clone(),
         timeouts: config.database,
         mysql_unix_port: env.get("MYSQL_UNIX_PORT").map(PathBuf::from),
         confirm_early: !args.yes && !std::io::stdin().is_terminal(),
     };
+    if args.dry_run {
+        // Reads only: no lock, no backups.db row (nor a backups.db created).
+        let rt = runtime()?;
+        let logdb = ctx.existing_logdb();
+        let plan = restore::dry_run::dry_run(&rt, &storages, logdb.as_ref(), &request)?;
+        if ctx.json {
+            println!("{}", serde_json::to_string_pretty(&plan)?);
+        } else if !ctx.quiet {
+            println!("{}", plan.text(&ctx.paths.home));
+        }
+        return Ok(Outcome::Ok);
+    }
+    let _lock = RunLock::acquire(&ctx.paths.lock)?;
+    let logdb = LogDb::open(&ctx.paths.db)?;
+    let rt = runtime()?;
+    interrupt::install(&rt, "stopping; what was changed is put back")?;
     let mut report = Report {
         site: request.site.name.clone(),
         ..Report::default()

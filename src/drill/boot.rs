@@ -84,8 +84,15 @@ fn boot(b: &Boot, out: &mut Booted) -> anyhow::Result<Answer> {
         b.site_path.display().to_string(),
         b.files.display().to_string(),
     )];
-    wp_config::rewrite_wp_config_file(&wp, Some(b.db_name), &pairs)
-        .context("cannot point the restored wp-config.php at the scratch database")?;
+    wp_config::rewrite_wp_config_file(
+        &wp,
+        wp_config::Point {
+            db_name: Some(b.db_name),
+            user: None,
+        },
+        &pairs,
+    )
+    .context("cannot point the restored wp-config.php at the scratch database")?;
     if b.server.is_none() {
         try_credentials(&wp, b.db_name, out)?;
     }

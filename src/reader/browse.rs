@@ -33,6 +33,8 @@ pub struct Request<'a> {
     /// Only what the archive itself holds (for a differential: its changes), not the restore
     /// point it makes with its bases.
     pub changes: bool,
+    /// Copy the archive's `database.sql` into this file (`restore --dry-run` reads it).
+    pub database_to: Option<&'a std::fs::File>,
 }
 
 /// A listing, every archive of it checked.
@@ -46,6 +48,10 @@ pub struct Listed {
     /// With [`Request::changes`], the paths (under `under`) a differential archive records
     /// as deleted since its base; empty otherwise.
     pub deleted: Vec<String>,
+    /// The manifest of the archive asked for.
+    pub manifest: Option<crate::manifest::Manifest>,
+    /// Its `wp-config.php` (the site's, else `parent/wp-config.php`), when it has one.
+    pub wp_config: Option<Vec<u8>>,
 }
 
 /// The extractor's state across the archives of the restore point.
@@ -83,8 +89,13 @@ pub fn list(
         },
     }));
     let (name, ids, s) = (key.to_string(), req.identities.cloned(), state.clone());
+    let mut database_to = req
+        .database_to
+        .map(std::fs::File::try_clone)
+        .transpose()
+        .context("cannot copy database.sql")?;
     let (contents, fetched) = fetch::stream(rt, st, key, move |r| {
-        read(r, &name, ids.as_ref(), &mut lock(&s))
+        read(r, &name, ids.as_ref(), &mut lock(&s), database_to.as_mut())
     })?;
     if fetched.sha256 != expected.sha256 {
         bail!(
@@ -95,7 +106,8 @@ pub fn list(
         );
     }
     let facts = contents?;
-    let differential = facts.differential;
+    let (manifest, wp_config) = (facts.manifest, facts.wp_config);
+    let differential = manifest.as_ref().and_then(|m| m.differential.clone());
     let mut archives = vec![key.to_string()];
     let mut deleted = Vec::new();
     match differential {
@@ -124,8 +136,8 @@ pub fn list(
                 move |r, k| {
                     let mut s = lock(&s);
                     s.listing.archive += 1;
-                    let its = read(r, k, ids.as_ref(), &mut s)?.differential;
-                    Ok(((), its.map(|d| d.base)))
+                    let its = read(r, k, ids.as_ref(), &mut s, None)?.manifest;
+                    Ok(((), its.and_then(|m| m.differential).map(|d| d.base)))
                 },
             )?;
             archives.extend(bases.into_iter().map(|b| b.key));
@@ -139,14 +151,18 @@ pub fn list(
         archives,
         source: expected.source,
         deleted,
+        manifest,
+        wp_config,
     })
 }
 
-/// What a listing needs of an archive's manifest: a differential's base and paths.
+/// What a listing needs of an archive: its manifest (a differential's base and paths), its
+/// `wp-config.php`.
 struct Facts {
-    differential: Option<crate::manifest::Differential>,
+    manifest: Option<crate::manifest::Manifest>,
     /// `deleted.nul`'s paths (format 2).
     deleted: Vec<String>,
+    wp_config: Option<Vec<u8>>,
 }
 
 /// Read one archive of the restore point (`key`, from `archive`), its entries into
@@ -156,6 +172,7 @@ fn read(
     key: &str,
     identities: Option<&Identities>,
     state: &mut State,
+    database_to: Option<&mut std::fs::File>,
 ) -> anyhow::Result<Facts> {
     let State { chain, listing } = state;
     let contents = unpack::read(
@@ -163,6 +180,7 @@ fn read(
         unpack::Options {
             chain: Some(chain),
             listing: Some(listing),
+            database_to,
             ..unpack::Options::default()
         },
     )?;
@@ -173,8 +191,12 @@ fn read(
             problems.join("; ")
         );
     }
+    let wp_config = contents
+        .wp_config
+        .or(contents.parent_wp_config.map(|p| p.data));
     Ok(Facts {
-        differential: contents.manifest.and_then(|m| m.differential),
+        manifest: contents.manifest,
         deleted: contents.deleted,
+        wp_config,
     })
 }

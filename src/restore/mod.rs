@@ -16,6 +16,8 @@
 
 pub mod copies;
 pub mod database;
+pub mod db_user;
+pub mod dry_run;
 pub mod dumpcheck;
 pub mod only;
 pub mod parent;
@@ -58,6 +60,11 @@ pub struct Request {
     pub to: Option<PathBuf>,
     /// Import into this database instead of the site's.
     pub db_name: Option<String>,
+    /// `--db-user`: the user a clone's wp-config.php names (default: a new one, see
+    /// [`db_user`]).
+    pub db_user: Option<String>,
+    /// [`db_user::PASSWORD_ENV`]: the password of an existing `--db-user`.
+    pub db_password: Option<crate::secret::Secret>,
     /// The age identity file of an encrypted archive.
     pub identity: Option<PathBuf>,
     /// wpbackup's home: `before-restore/` is here, and `database.sql` when no files are restored.
@@ -137,7 +144,7 @@ pub fn restore(
     };
     let mut staged = fetch(src, &key, &holding, &to, report).map_err(stopped)?;
     // 4. Credentials and target database; 5. everything that can be checked beforehand.
-    let job = Job::new(req, stamp, files_target, &staged).map_err(stopped)?;
+    let mut job = Job::new(req, stamp, files_target, &staged).map_err(stopped)?;
     job.preflight(&staged).map_err(stopped)?;
 
     // 6. Ask before replacing anything live.
@@ -242,6 +249,12 @@ struct Job<'a> {
     target_db: Option<String>,
     /// Where the archive's `parent/wp-config.php` goes, when it has one and files are restored.
     parent_config: Option<parent::Placement>,
+    /// The user and password of the archive's `wp-config.php` (the site's own user).
+    site_user: Option<(String, crate::secret::Secret)>,
+    /// A clone's own database user, decided by the preflight.
+    clone_user: Option<db_user::Plan>,
+    /// The user the restore created for the clone, until it has succeeded.
+    made_user: std::cell::RefCell<Option<db_user::Made>>,
 }
 
 impl<'a> Job<'a> {
@@ -257,13 +270,18 @@ impl<'a> Job<'a> {
             .manifest
             .clone()
             .context("the archive has no manifest.json")?;
+        // The site's wp-config.php, else the one from the directory above it.
+        let archived = staged.contents.wp_config.as_deref().or(staged
+            .contents
+            .parent_wp_config
+            .as_ref()
+            .map(|p| p.data.as_slice()));
+        let site_user = archived.and_then(|a| {
+            crate::site::wpconfig::parse_named(&String::from_utf8_lossy(a), "wp-config.php")
+                .ok()
+                .map(|w| (w.db_user, w.db_password))
+        });
         let creds = if req.database || req.db_name.is_some() {
-            // The site's wp-config.php, else the one from the directory above it.
-            let archived = staged.contents.wp_config.as_deref().or(staged
-                .contents
-                .parent_wp_config
-                .as_ref()
-                .map(|p| p.data.as_slice()));
             let (c, source) = wp_config::credentials(&req.site, archived, req.timeouts)?;
             tracing::info!("database credentials from {source}");
             if req.db_name.is_none() && source == wp_config::LIVE_WP_CONFIG {
@@ -281,7 +299,7 @@ impl<'a> Job<'a> {
             (Some(t), Some(p)) => Some(parent::check(t, *t != req.site.path, p)?),
             _ => None,
         };
-        Ok(Job {
+        let job = Job {
             req,
             stamp,
             files_target,
@@ -289,12 +307,37 @@ impl<'a> Job<'a> {
             creds,
             target_db,
             parent_config,
+            site_user,
+            clone_user: None,
+            made_user: std::cell::RefCell::new(None),
+        };
+        if let (Some(u), false) = (&req.db_user, job.own_user()) {
+            bail!(
+                "--db-user {u}: only a clone with its own database (--to DIR --db-name NAME, not the site's database) gets its own user; nothing was changed"
+            );
+        }
+        Ok(job)
+    }
+
+    /// A clone with a database of its own: its wp-config.php names a user of its own.
+    fn own_user(&self) -> bool {
+        self.req.database
+            && self.files_target.is_some()
+            && self.files_target.as_ref() != Some(&self.req.site.path)
+            && self.new_db_name().is_some()
+    }
+
+    /// Root's socket, when a database or user must be made.
+    fn admin_socket(&self, creds: &DatabaseConfig) -> Option<PathBuf> {
+        self.req.mysql_unix_port.clone().or(match &creds.host {
+            DbHost::Socket(Some(p)) => Some(p.clone()),
+            _ => None,
         })
     }
 
     /// Step 5, what can be checked before anything changes: the target can be moved aside, the
     /// restored wp-config.php rewritten, the database reached and used, and there is space.
-    fn preflight(&self, staged: &Staged) -> anyhow::Result<()> {
+    fn preflight(&mut self, staged: &Staged) -> anyhow::Result<()> {
         if let Some(t) = &self.files_target {
             preflight::movable(t)?;
         }
@@ -304,7 +347,7 @@ impl<'a> Job<'a> {
         {
             let wp = files.join("wp-config.php");
             if wp.is_file() {
-                preflight::wp_config(&wp, self.new_db_name())?;
+                preflight::wp_config(&wp, self.new_db_name(), self.own_user())?;
             }
         }
         if let (true, Some(creds), Some(db)) = (self.req.database, &self.creds, &self.target_db) {
@@ -317,7 +360,22 @@ impl<'a> Job<'a> {
             let plan = rollback::plan_path(&self.req.home, &self.req.site.name);
             preflight::database(creds, db, sql_size, &copy_dir, &plan)?;
         }
+        if let (true, Some(creds), Some(db)) = (self.own_user(), &self.creds, &self.target_db) {
+            self.clone_user = Some(db_user::plan(&self.user_ask(creds, db))?);
+        }
         Ok(())
+    }
+
+    /// What [`db_user::plan`] needs to know.
+    fn user_ask<'b>(&'b self, creds: &'b DatabaseConfig, db: &'b str) -> db_user::Ask<'b> {
+        db_user::Ask {
+            user: self.req.db_user.as_deref(),
+            password: self.req.db_password.clone(),
+            creds,
+            site_user: self.site_user.clone(),
+            db,
+            admin_socket: self.admin_socket(creds),
+        }
     }
 
     /// The database the restored wp-config.php must name, when it is not the one it names.
@@ -381,7 +439,10 @@ impl<'a> Job<'a> {
         dumpcheck::check(dump)?;
         crate::interrupt::check().map_err(|s| stopped(anyhow::Error::from(s)))?;
         let undo = self.prepare(creds, db_name, report)?;
-        match self.import(creds, db_name, sql_file.path(), &mut old_urls, report) {
+        let imported = self
+            .import(creds, db_name, sql_file.path(), &mut old_urls, report)
+            .and_then(|()| self.make_user(db_name, report));
+        match imported {
             Ok(()) => Ok((old_urls, Some(undo))),
             Err(e) => Err(self.revert(undo, e, report)),
         }
@@ -427,6 +488,19 @@ impl<'a> Job<'a> {
         Ok(())
     }
 
+    /// The clone's own user made (when new) and let into `db_name`.
+    fn make_user(&self, db_name: &str, report: &mut Report) -> anyhow::Result<()> {
+        let Some(plan) = &self.clone_user else {
+            return Ok(());
+        };
+        crate::interrupt::check()?;
+        *self.made_user.borrow_mut() = plan.apply(db_name)?;
+        tracing::info!("the clone connects as database user {}", plan.user);
+        report.db_user = Some(plan.user.clone());
+        report.db_user_note = Some(plan.note(db_name));
+        Ok(())
+    }
+
     /// The target database made ready for the import: created when missing; else its content
     /// saved (when it holds tables) and its tables moved aside.
     fn prepare(
@@ -437,10 +511,7 @@ impl<'a> Job<'a> {
     ) -> anyhow::Result<Undo> {
         let tables = match database::state(creds, db_name).map_err(stopped)? {
             DbState::Missing => {
-                let admin_socket = self.req.mysql_unix_port.clone().or(match &creds.host {
-                    DbHost::Socket(Some(p)) => Some(p.clone()),
-                    _ => None,
-                });
+                let admin_socket = self.admin_socket(creds);
                 let created = database::create(creds, db_name, admin_socket)
                     .map_err(|e| stopped(e.into()))?;
                 report.database_note = Some(created.note.clone());
@@ -509,13 +580,19 @@ impl<'a> Job<'a> {
         }
         let rewrite = self.rewrites_wp_config();
         let db_name = self.new_db_name();
+        let user = self
+            .clone_user
+            .as_ref()
+            .map(|u| (u.user.as_str(), &u.password));
         if wp.is_file() && rewrite {
+            let point = wp_config::Point { db_name, user };
             report.wp_config_unlinked =
-                wp_config::rewrite_wp_config_file(&wp, db_name, &replacements)?;
+                wp_config::rewrite_wp_config_file(&wp, point, &replacements)?;
         }
         let parent_config = match &self.parent_config {
             Some(p) => p.prepare(rewrite.then_some(parent::Rewrite {
                 db_name,
+                user,
                 pairs: &replacements,
             }))?,
             None => None,
@@ -573,6 +650,13 @@ impl<'a> Job<'a> {
     fn revert(&self, undo: Undo, err: anyhow::Error, report: &mut Report) -> anyhow::Error {
         let db = self.target_db.as_deref().unwrap_or_default();
         report.database = None;
+        if let Some(made) = self.made_user.borrow_mut().take() {
+            report.db_user = None;
+            report.db_user_note = None;
+            if let Err(e) = made.drop_again() {
+                tracing::warn!("{e:#}");
+            }
+        }
         let reverted = match (undo, &self.creds) {
             (Undo::Aside(mut aside), _) => aside.put_back(),
             (Undo::Created(created), Some(creds)) => created.drop_again(creds),

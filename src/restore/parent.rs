@@ -41,6 +41,8 @@ pub enum Existing {
 pub struct Rewrite<'a> {
     /// Every `DB_NAME` definition set to this database.
     pub db_name: Option<&'a str>,
+    /// Every `DB_USER` and `DB_PASSWORD` definition set to the clone's own user.
+    pub user: Option<(&'a str, &'a crate::secret::Secret)>,
     /// (old, new) directory and address pairs.
     pub pairs: &'a [(String, String)],
 }
@@ -153,7 +155,11 @@ impl Placement {
         let content = match rewrite {
             Some(r) => {
                 let text = String::from_utf8_lossy(&a.data);
-                wp_config::rewrite_wp_config(&text, r.db_name, r.pairs)
+                let point = wp_config::Point {
+                    db_name: r.db_name,
+                    user: r.user,
+                };
+                wp_config::rewrite_wp_config_to(&text, point, r.pairs)
                     .context("cannot rewrite the archive's parent/wp-config.php for the copy")?
                     .into_bytes()
             }
@@ -343,6 +349,7 @@ mod tests {
         let pairs = [("/srv/live".to_string(), target.display().to_string())];
         let rewrite = Rewrite {
             db_name: Some("wp_stg"),
+            user: None,
             pairs: &pairs,
         };
         let prepared = p.prepare(Some(rewrite)).unwrap().unwrap();

@@ -50,10 +50,22 @@ pub fn movable(target: &Path) -> anyhow::Result<()> {
 }
 
 /// The restored `wp-config.php` at `wp` can be rewritten: pointed at database `db_name` when
-/// given, and replaced by a new file in its directory.
-pub fn wp_config(wp: &Path, db_name: Option<&str>) -> anyhow::Result<()> {
+/// given, at a user of its own when `own_user`, and replaced by a new file in its directory.
+pub fn wp_config(wp: &Path, db_name: Option<&str>, own_user: bool) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(wp)
         .map_err(|e| anyhow!("cannot read the restored {} ({e}); {NOTHING}", wp.display()))?;
+    if own_user {
+        let password = crate::secret::Secret::new("x");
+        let point = wp_config::Point {
+            db_name: None,
+            user: Some(("x", &password)),
+        };
+        wp_config::rewrite_wp_config_to(&text, point, &[]).map_err(|e| {
+            anyhow!(
+                "cannot point the restored wp-config.php at the clone's own database user ({e:#}): restore the database with --db-only --db-name NAME and the files with --files-only, then set DB_USER and DB_PASSWORD yourself; {NOTHING}"
+            )
+        })?;
+    }
     if let Some(db) = db_name {
         wp_config::rewrite_wp_config(&text, Some(db), &[]).map_err(|e| {
             anyhow!(
@@ -219,11 +231,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let wp = dir.path().join("wp-config.php");
         std::fs::write(&wp, "<?php define('DB_NAME', getenv('DB'));\n").unwrap();
-        assert!(wp_config(&wp, None).is_ok());
-        let err = format!("{:#}", wp_config(&wp, Some("wp_stg")).unwrap_err());
+        assert!(wp_config(&wp, None, false).is_ok());
+        let err = format!("{:#}", wp_config(&wp, Some("wp_stg"), false).unwrap_err());
         assert!(err.contains("--db-only --db-name wp_stg"), "{err}");
         std::fs::write(&wp, "<?php define('DB_NAME', 'wp');\n").unwrap();
-        assert!(wp_config(&wp, Some("wp_stg")).is_ok());
+        assert!(wp_config(&wp, Some("wp_stg"), false).is_ok());
+        let err = format!("{:#}", wp_config(&wp, Some("wp_stg"), true).unwrap_err());
+        assert!(err.contains("DB_USER is not defined"), "{err}");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }

@@ -28,6 +28,12 @@ pub struct Report {
     pub database: Option<String>,
     pub database_note: Option<String>,
     pub previous_database: Option<PathBuf>,
+    /// The database user a clone's wp-config.php names (never its password).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub db_user: Option<String>,
+    /// How that user came to be, in words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub db_user_note: Option<String>,
     pub url: Option<String>,
     pub replaced_values: Option<u64>,
     /// Values holding an old address that the move left unchanged, each named with why.
@@ -82,6 +88,13 @@ impl Report {
                     " (its previous content is saved in {})",
                     p.display()
                 ));
+            }
+            parts.push(s);
+        }
+        if let Some(user) = &self.db_user {
+            let mut s = format!("the clone connects as database user {user}");
+            if let Some(n) = &self.db_user_note {
+                s.push_str(&format!(" ({n})"));
             }
             parts.push(s);
         }

@@ -1,7 +1,7 @@
 //! The restored `wp-config.php`: which credentials reach the database of a restore
 //! ([`credentials`]: config.json, the live site's wp-config.php, or the archive's), and its
-//! rewrite to point at another database, directory or address ([`rewrite_wp_config_file`]:
-//! never through a symlink; comments keep the old values).
+//! rewrite to point at another database, user, directory or address
+//! ([`rewrite_wp_config_file`]: never through a symlink; comments keep the old values).
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, bail};
 
 use crate::config::{DatabaseConfig, SiteConfig, Timeouts};
+use crate::secret::Secret;
 use crate::site::wpconfig;
 
 /// Where [`credentials`] found them when they come from the live site's `wp-config.php`.
@@ -48,7 +49,17 @@ pub fn credentials(
     Ok((from_wp(w), "the archive's wp-config.php"))
 }
 
-/// Rewrite the restored `wp-config.php` at `wp` ([`rewrite_wp_config`]), never through a
+/// What a restored `wp-config.php` is pointed at besides the rewritten addresses and directory.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Point<'a> {
+    /// Every `DB_NAME` definition set to this database.
+    pub db_name: Option<&'a str>,
+    /// Every `DB_USER` and `DB_PASSWORD` definition set to this user and password (a clone's
+    /// own user: the password is written here and nowhere else).
+    pub user: Option<(&'a str, &'a Secret)>,
+}
+
+/// Rewrite the restored `wp-config.php` at `wp` ([`rewrite_wp_config_to`]), never through a
 /// symlink: the archive keeps links as they were, and a deploy tool's layout
 /// (`wp-config.php -> /var/www/app/shared/wp-config.php`) links to the live site's own file.
 /// A link is replaced, in the restored tree only, by a regular file holding the rewritten
@@ -57,7 +68,7 @@ pub fn credentials(
 /// target when a link was replaced.
 pub fn rewrite_wp_config_file(
     wp: &Path,
-    db_name: Option<&str>,
+    point: Point,
     replacements: &[(String, String)],
 ) -> anyhow::Result<Option<PathBuf>> {
     use std::io::Write;
@@ -71,7 +82,7 @@ pub fn rewrite_wp_config_file(
     };
     let text =
         std::fs::read_to_string(wp).with_context(|| format!("cannot read {}", wp.display()))?;
-    let new = rewrite_wp_config(&text, db_name, replacements)?;
+    let new = rewrite_wp_config_to(&text, point, replacements)?;
     if new == text {
         return Ok(None);
     }
@@ -110,25 +121,47 @@ fn php_str(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
-/// Point a restored wp-config.php at `db_name` (every `DB_NAME` definition) and apply the
-/// plain `replacements` (old directory and address to new ones), in live code only: comments
-/// (`//`, `#`, `/* */`, found by the PHP lexer of [`wpconfig::comments`]) keep the old values,
-/// as a person left them (a commented-out `define('DB_NAME', 'old')` stays a note of the old).
+/// [`rewrite_wp_config_to`] with only the database named.
 pub fn rewrite_wp_config(
     text: &str,
     db_name: Option<&str>,
     replacements: &[(String, String)],
 ) -> anyhow::Result<String> {
+    let point = Point {
+        db_name,
+        user: None,
+    };
+    rewrite_wp_config_to(text, point, replacements)
+}
+
+/// Point a restored wp-config.php at `point`'s database (every `DB_NAME` definition) and user
+/// (every `DB_USER` and `DB_PASSWORD`), and apply the plain `replacements` (old directory and
+/// address to new ones), in live code only: comments (`//`, `#`, `/* */`, found by the PHP
+/// lexer of [`wpconfig::comments`]) keep the old values, as a person left them (a
+/// commented-out `define('DB_NAME', 'old')` stays a note of the old).
+pub fn rewrite_wp_config_to(
+    text: &str,
+    point: Point,
+    replacements: &[(String, String)],
+) -> anyhow::Result<String> {
     let mut out = String::with_capacity(text.len());
-    let mut found = 0;
+    let mut defines: Vec<(&str, &str)> = Vec::new();
+    if let Some(name) = point.db_name {
+        defines.push(("DB_NAME", name));
+    }
+    if let Some((user, password)) = point.user {
+        defines.push(("DB_USER", user));
+        defines.push(("DB_PASSWORD", password.expose()));
+    }
+    let mut found = vec![0; defines.len()];
     let mut at = 0;
     let end = text.len()..text.len();
     for comment in wpconfig::comments(text).into_iter().chain([end]) {
         let mut code = text[at..comment.start].to_string();
-        if let Some(name) = db_name {
-            let (named, n) = point_db_name(&code, name);
+        for ((constant, value), found) in defines.iter().zip(found.iter_mut()) {
+            let (named, n) = point_define(&code, constant, value);
             code = named;
-            found += n;
+            *found += n;
         }
         // All at once, as the database is rewritten: a replaced address is not read again,
         // and a longer host or name the old one merely starts is left alone.
@@ -145,20 +178,22 @@ pub fn rewrite_wp_config(
         out.push_str(&text[comment.clone()]);
         at = comment.end;
     }
-    if db_name.is_some() && found == 0 {
-        bail!("wp-config.php: DB_NAME is not defined as a plain string");
+    for ((constant, _), found) in defines.iter().zip(found) {
+        if found == 0 {
+            bail!("wp-config.php: {constant} is not defined as a plain string");
+        }
     }
     Ok(out)
 }
 
-/// `code` with the value of every `DB_NAME` definition (`'DB_NAME', '...'` or
+/// `code` with the value of every definition of `constant` (`'DB_NAME', '...'` or
 /// `DB_NAME = '...'`) replaced by `name`, and how many there were.
-fn point_db_name(code: &str, name: &str) -> (String, usize) {
+fn point_define(code: &str, constant: &str, name: &str) -> (String, usize) {
     let mut result = String::with_capacity(code.len());
     let mut rest = code;
     let mut found = 0;
-    while let Some(i) = rest.find("DB_NAME") {
-        let (before, after) = rest.split_at(i + "DB_NAME".len());
+    while let Some(i) = rest.find(constant) {
+        let (before, after) = rest.split_at(i + constant.len());
         result.push_str(before);
         rest = after;
         let prev = before[..i].chars().next_back();
@@ -224,6 +259,37 @@ mod tests {
     }
 
     #[test]
+    fn a_clone_names_its_own_user_and_password() {
+        let src = "<?php
+// define('DB_USER', 'prod_user'); define('DB_PASSWORD', 'prod-pw');
+define( 'DB_NAME', 'wp_live' );
+define( 'DB_USER', 'prod_user' );
+define( 'DB_PASSWORD', 'prod-pw' );
+define( 'DB_USER_X', 'other' );
+";
+        let password = Secret::new("n3w'pw\\");
+        let point = Point {
+            db_name: Some("wp_stg"),
+            user: Some(("wp_stg", &password)),
+        };
+        let out = rewrite_wp_config_to(src, point, &[]).unwrap();
+        assert_eq!(
+            out,
+            "<?php
+// define('DB_USER', 'prod_user'); define('DB_PASSWORD', 'prod-pw');
+define( 'DB_NAME', 'wp_stg' );
+define( 'DB_USER', 'wp_stg' );
+define( 'DB_PASSWORD', 'n3w\\'pw\\\\' );
+define( 'DB_USER_X', 'other' );
+"
+        );
+        // A password PHP computes cannot be pointed at: refused, named, never guessed.
+        let computed = "<?php define('DB_NAME', 'a'); define('DB_USER', 'u'); define('DB_PASSWORD', getenv('PW'));";
+        let e = rewrite_wp_config_to(computed, point, &[]).unwrap_err();
+        assert!(e.to_string().contains("DB_PASSWORD"), "{e}");
+    }
+
+    #[test]
     fn commented_out_lines_keep_the_old_values() {
         let src = "<?php
 // define('DB_NAME', 'wp_old');
@@ -276,7 +342,11 @@ $a = 'https://clone.example // in a string'; $b = \"# /srv/clone\";
         let wp = files.join("wp-config.php");
         std::os::unix::fs::symlink(&shared, &wp).unwrap();
 
-        let was = rewrite_wp_config_file(&wp, Some("wp_stg"), &[]).unwrap();
+        let point = |db| Point {
+            db_name: Some(db),
+            user: None,
+        };
+        let was = rewrite_wp_config_file(&wp, point("wp_stg"), &[]).unwrap();
         assert_eq!(was.as_deref(), Some(shared.as_path()));
         assert_eq!(std::fs::read_to_string(&shared).unwrap(), text);
         let meta = wp.symlink_metadata().unwrap();
@@ -285,7 +355,7 @@ $a = 'https://clone.example // in a string'; $b = \"# /srv/clone\";
         assert!(std::fs::read_to_string(&wp).unwrap().contains("'wp_stg'"));
         // A regular file is rewritten in place; an unchanged one is not written.
         assert_eq!(
-            rewrite_wp_config_file(&wp, Some("wp_2"), &[]).unwrap(),
+            rewrite_wp_config_file(&wp, point("wp_2"), &[]).unwrap(),
             None
         );
         assert!(std::fs::read_to_string(&wp).unwrap().contains("'wp_2'"));

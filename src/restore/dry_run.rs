@@ -1,0 +1,357 @@
+//! `restore --dry-run`: what a restore or a clone would do, and nothing done. The archive is
+//! chosen as a restore chooses it and streamed as `ls` streams it ([`browse::list`]: its
+//! sha256 and manifest checked, a differential's bases read after it), so the restore point's
+//! files and bytes are what a restore would write; `database.sql` is copied into an unnamed
+//! temporary file (gone when the run ends) and read there: the site's old addresses, and how
+//! many values of each table the rewrite to `--url` would change ([`dump_count`], counted in
+//! the dump, no database needed). The database is only looked at (does it exist, how many
+//! tables), and a clone's own user decided as the restore would ([`db_user::plan`], read-only
+//! queries). No lock is taken, no backups.db row written, nothing created, moved or dropped.
+
+use std::collections::BTreeMap;
+use std::io::{BufReader, Seek as _};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+use super::database::{self, DbState};
+use super::{Request, db_user, wp_config};
+use crate::clone::{dump_count, url_pairs};
+use crate::config::{DatabaseConfig, DbHost};
+use crate::crypt::Identities;
+use crate::logdb::LogDb;
+use crate::output;
+use crate::reader::browse;
+use crate::storage::Storage;
+use crate::storage::catalog::choose_archive;
+
+/// What a restore would do, as printed (and with `--json`, as written).
+#[derive(Debug, Serialize)]
+pub struct DryRun {
+    pub site: String,
+    pub key: String,
+    pub storage: String,
+    pub sha256_checked_against: String,
+    /// The archives of the restore point: the one restored, then its bases, newest first.
+    pub restore_point: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub files: Option<Files>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<Database>,
+    /// The database users the restore would create (a clone's own).
+    pub users_created: Vec<User>,
+    /// The user a clone's wp-config.php would name, when it is an existing one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub existing_user: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rewrite: Option<Rewrite>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Files {
+    pub to: PathBuf,
+    /// Files and symlinks.
+    pub count: u64,
+    /// Bytes of the regular files.
+    pub bytes: u64,
+    /// The directory there now, moved aside (and kept) by the restore; `None`: nothing there.
+    pub moved_aside: Option<PathBuf>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Database {
+    pub name: String,
+    /// `replaced` (its tables kept aside until the import has succeeded, its content saved
+    /// first when it holds tables) or `created`.
+    pub action: &'static str,
+    /// Tables it holds now.
+    pub tables: u64,
+    /// The user that imports.
+    pub user: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct User {
+    pub name: String,
+    pub hosts: Vec<String>,
+    /// The only database it is granted.
+    pub database: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Rewrite {
+    pub url: String,
+    pub pairs: Vec<Pair>,
+    /// Values each table would have changed, counted in the archive's database.sql.
+    pub values_per_table: BTreeMap<String, u64>,
+    /// Values holding an old address it would leave unchanged (named in warnings by a
+    /// restore), per table.
+    pub left_unchanged_per_table: BTreeMap<String, u64>,
+    pub counted_in: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Pair {
+    pub from: String,
+    pub to: String,
+}
+
+/// Say what `req` would do (see the module's documentation).
+pub fn dry_run(
+    rt: &tokio::runtime::Runtime,
+    storages: &[Box<dyn Storage>],
+    logdb: Option<&LogDb>,
+    req: &Request,
+) -> anyhow::Result<DryRun> {
+    let files_target = match (req.files, &req.to) {
+        (false, _) => None,
+        (true, Some(to)) => Some(std::path::absolute(to).context("--to")?),
+        (true, None) => Some(req.site.path.clone()),
+    };
+    let (key, holding) = choose_archive(rt, storages, &req.server_id, &req.site.name, &req.choice)?;
+    let identities = match &req.identity {
+        Some(path) => Some(Identities::load(path)?),
+        None => None,
+    };
+    crate::crypt::ensure_identity(&key, identities.as_ref())?;
+    let st = storages[holding[0]].as_ref();
+    let recorded = logdb.and_then(|db| db.archive_sha256(&key, st.name()).ok().flatten());
+    // Unnamed: nothing is left of it, however the run ends.
+    let mut dump = tempfile::tempfile().context("cannot create a temporary file")?;
+    let listed = browse::list(
+        rt,
+        st,
+        logdb,
+        &browse::Request {
+            key: &key,
+            recorded: recorded.as_deref(),
+            under: None,
+            identities: identities.as_ref(),
+            changes: false,
+            database_to: req.database.then_some(&dump),
+        },
+    )?;
+    let manifest = listed
+        .manifest
+        .clone()
+        .context("the archive has no manifest.json")?;
+    let files = files_target.map(|to| {
+        let count = listed.entries.iter().filter(|e| e.kind != 'd').count() as u64;
+        let bytes = listed
+            .entries
+            .iter()
+            .filter(|e| e.kind == 'f')
+            .map(|e| e.size)
+            .sum();
+        let there = std::fs::read_dir(&to).is_ok_and(|mut d| d.next().is_some());
+        Files {
+            moved_aside: there.then(|| to.clone()),
+            to,
+            count,
+            bytes,
+        }
+    });
+    let mut plan = DryRun {
+        site: req.site.name.clone(),
+        key: key.clone(),
+        storage: st.name().to_string(),
+        sha256_checked_against: listed.source.clone(),
+        restore_point: listed.archives.clone(),
+        files,
+        database: None,
+        users_created: Vec::new(),
+        existing_user: None,
+        rewrite: None,
+    };
+    if !req.database {
+        return Ok(plan);
+    }
+    let (creds, source) =
+        wp_config::credentials(&req.site, listed.wp_config.as_deref(), req.timeouts)?;
+    tracing::info!("database credentials from {source}");
+    let db = req.db_name.clone().unwrap_or_else(|| creds.name.clone());
+    let state = database::state(&creds, &db).with_context(|| {
+        format!(
+            "the restore would refuse: cannot reach database {db} as user {}",
+            creds.user
+        )
+    })?;
+    plan.database = Some(Database {
+        name: db.clone(),
+        action: if state == DbState::Missing {
+            "created"
+        } else {
+            "replaced"
+        },
+        tables: match state {
+            DbState::Tables(n) => n,
+            DbState::Missing => 0,
+        },
+        user: creds.user.clone(),
+    });
+    let clone = plan.files.as_ref().is_some_and(|f| f.to != req.site.path) && db != creds.name;
+    if let (Some(u), false) = (&req.db_user, clone) {
+        anyhow::bail!(
+            "--db-user {u}: only a clone with its own database (--to DIR --db-name NAME, not the site's database) gets its own user"
+        );
+    }
+    if clone {
+        let site_user = listed.wp_config.as_deref().and_then(|a| {
+            crate::site::wpconfig::parse_named(&String::from_utf8_lossy(a), "wp-config.php")
+                .ok()
+                .map(|w| (w.db_user, w.db_password))
+        });
+        let ask = db_user::Ask {
+            user: req.db_user.as_deref(),
+            password: req.db_password.clone(),
+            creds: &creds,
+            site_user,
+            db: &db,
+            admin_socket: admin_socket(req, &creds),
+        };
+        let user = db_user::plan(&ask).context("the restore would refuse")?;
+        if user.create {
+            plan.users_created.push(User {
+                name: user.user.clone(),
+                hosts: user.hosts.clone(),
+                database: db.clone(),
+            });
+        } else {
+            plan.existing_user = Some(user.user.clone());
+        }
+    }
+    if let Some(url) = &req.url {
+        let prefix = &manifest.table_prefix;
+        dump.rewind().context("cannot read database.sql")?;
+        let mut olds: Vec<String> = manifest.siteurl.iter().cloned().collect();
+        olds.extend(dump_count::site_urls(BufReader::new(&dump), prefix)?);
+        let pairs = url_pairs(&olds, url);
+        dump.rewind().context("cannot read database.sql")?;
+        let counted = dump_count::count(BufReader::new(&dump), prefix, &pairs)?;
+        plan.rewrite = Some(Rewrite {
+            url: url.clone(),
+            pairs: pairs
+                .into_iter()
+                .map(|(from, to)| Pair { from, to })
+                .collect(),
+            values_per_table: counted.per_table,
+            left_unchanged_per_table: counted.left_unchanged,
+            counted_in: "the archive's database.sql, without a database",
+        });
+    }
+    Ok(plan)
+}
+
+/// Root's socket, as the restore would use it.
+fn admin_socket(req: &Request, creds: &DatabaseConfig) -> Option<PathBuf> {
+    req.mysql_unix_port.clone().or(match &creds.host {
+        DbHost::Socket(Some(p)) => Some(p.clone()),
+        _ => None,
+    })
+}
+
+impl DryRun {
+    /// In words, one thing a line.
+    pub fn text(&self, home: &Path) -> String {
+        let mut out = vec![format!(
+            "restore --dry-run of site {}: nothing was changed; a restore would:",
+            self.site
+        )];
+        let chain = match self.restore_point.as_slice() {
+            [_] => String::new(),
+            [_, bases @ ..] => format!(" with its bases {}", bases.join(", ")),
+            [] => String::new(),
+        };
+        out.push(format!(
+            "- restore {}{chain} from {} (sha256 checked against {})",
+            self.key, self.storage, self.sha256_checked_against
+        ));
+        if let Some(f) = &self.files {
+            let aside = match &f.moved_aside {
+                Some(p) => format!(
+                    "; the directory there now is moved aside to {}.before-restore-<time> and kept",
+                    p.display()
+                ),
+                None => String::new(),
+            };
+            out.push(format!(
+                "- write {} files ({}) to {}{aside}",
+                f.count,
+                output::human_bytes(f.bytes),
+                f.to.display()
+            ));
+        }
+        if let Some(d) = &self.database {
+            out.push(match d.action {
+                "created" => format!(
+                    "- create database {} and import database.sql into it as user {}",
+                    d.name, d.user
+                ),
+                _ => format!(
+                    "- replace database {} ({} tables now{}) with database.sql, imported as user {}",
+                    d.name,
+                    d.tables,
+                    if d.tables > 0 {
+                        format!(
+                            "; its content saved first in {}",
+                            home.join("before-restore").display()
+                        )
+                    } else {
+                        String::new()
+                    },
+                    d.user
+                ),
+            });
+        }
+        for u in &self.users_created {
+            out.push(format!(
+                "- create database user {} at {} with a random password, granted all privileges on database {} only, and name it in the clone's wp-config.php",
+                u.name,
+                u.hosts.join(", "),
+                u.database
+            ));
+        }
+        if let Some(u) = &self.existing_user {
+            out.push(format!(
+                "- name the existing database user {u} in the clone's wp-config.php"
+            ));
+        }
+        if let Some(r) = &self.rewrite {
+            out.push(format!(
+                "- move the site to {} with {} address pairs:",
+                r.url,
+                r.pairs.len()
+            ));
+            for p in &r.pairs {
+                out.push(format!("    {} -> {}", p.from, p.to));
+            }
+            let total: u64 = r.values_per_table.values().sum();
+            let per: Vec<String> = r
+                .values_per_table
+                .iter()
+                .map(|(t, n)| format!("{t} {n}"))
+                .collect();
+            out.push(format!(
+                "  changing {total} values ({}), counted in {}",
+                if per.is_empty() {
+                    "none".to_string()
+                } else {
+                    per.join(", ")
+                },
+                r.counted_in
+            ));
+            let left: u64 = r.left_unchanged_per_table.values().sum();
+            if left > 0 {
+                out.push(format!(
+                    "  and leaving {left} values that hold an old address unchanged (keys that would collide, or nested too deep)"
+                ));
+            }
+        }
+        // Names from the archive and the database, shown, never acted on by the terminal.
+        out.iter()
+            .map(|line| output::printable(line).into_owned())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
