@@ -119,28 +119,62 @@ impl Dir {
         })
     }
 
-    /// A new directory `name` here, mode 0700, opened without following a link and checked to
-    /// be a fresh one of the running user's that nobody else can enter (its owner may have
-    /// swapped something in between mkdir and open: refused then).
-    pub fn private_dir(&self, name: &OsStr) -> anyhow::Result<Dir> {
+    /// A new directory here, mode 0700, opened without following a link and checked to be a
+    /// fresh one of the running user's that nobody else can enter; and the name it got:
+    /// `name`, or `name-2`, `name-3`... when the directory's owner took that name or swapped
+    /// something in between mkdir and open (a few tries: then refused, nothing changed).
+    pub fn private_dir(&self, name: &OsStr) -> anyhow::Result<(OsString, Dir)> {
+        const TRIES: u32 = 8;
+        for n in 1..=TRIES {
+            let mut tried = name.to_os_string();
+            if n > 1 {
+                tried.push(format!("-{n}"));
+            }
+            if let Some(dir) = self.fresh_private_dir(&tried)? {
+                return Ok((tried, dir));
+            }
+        }
+        bail!(
+            "cannot create {}: something else was put in its place each time it was made ({TRIES} tries; by the owner of {}?); nothing was changed",
+            self.path.join(name).display(),
+            self.path.display()
+        )
+    }
+
+    /// One try of [`Dir::private_dir`]: `None` when the name was taken or what was made got
+    /// swapped before it could be opened and checked.
+    fn fresh_private_dir(&self, name: &OsStr) -> anyhow::Result<Option<Dir>> {
         let shown = self.path.join(name);
         let cannot = || format!("cannot create {}", shown.display());
-        rustix::fs::mkdirat(&self.fd, name, Mode::from_raw_mode(0o700))
-            .map_err(std::io::Error::from)
-            .with_context(cannot)?;
-        let dir = self.open_dir(name).with_context(cannot)?;
+        match rustix::fs::mkdirat(&self.fd, name, Mode::from_raw_mode(0o700)) {
+            Err(rustix::io::Errno::EXIST) => return Ok(None),
+            r => r.map_err(std::io::Error::from).with_context(cannot)?,
+        }
+        let dir = match self.open_dir(name) {
+            Ok(d) => d,
+            // Renamed away, or a link or a file planted in its place.
+            Err(e)
+                if matches!(
+                    rustix::io::Errno::from_io_error(&e),
+                    Some(
+                        rustix::io::Errno::NOENT
+                            | rustix::io::Errno::LOOP
+                            | rustix::io::Errno::NOTDIR
+                    )
+                ) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(e).with_context(cannot),
+        };
         let st = dir.fstat().with_context(cannot)?;
         let empty = std::fs::read_dir(dir.anchored())
             .map(|mut d| d.next().is_none())
             .unwrap_or(false);
         if st.st_uid != rustix::process::geteuid().as_raw() || st.st_mode & 0o077 != 0 || !empty {
-            bail!(
-                "{}: something else was put in its place as it was made (by the owner of {}?); nothing was changed",
-                cannot(),
-                self.path.display()
-            );
+            return Ok(None);
         }
-        Ok(dir)
+        Ok(Some(dir))
     }
 
     /// `from` here renamed to `to` in `into` (a symlink is moved itself, never followed).
@@ -287,7 +321,8 @@ mod tests {
         let parent = Dir::open(d.path()).unwrap();
         let name = parent.free_name(OsStr::new("site"), ".restoring-T");
         assert_eq!(name, "site.restoring-T");
-        let staging = parent.private_dir(&name).unwrap();
+        let (made, staging) = parent.private_dir(&name).unwrap();
+        assert_eq!(made, name);
         assert_eq!(
             parent.free_name(OsStr::new("site"), ".restoring-T"),
             "site.restoring-T-2"
@@ -297,7 +332,10 @@ mod tests {
         symlink("/", d.path().join(&name)).unwrap();
         std::fs::write(staging.anchored().join("f"), "x").unwrap();
         assert!(d.path().join("moved/f").is_file());
-        // A name taken in between: refused.
-        assert!(parent.private_dir(OsStr::new("moved")).is_err());
+        // A name taken in between: the next free one, never the taken one.
+        let (made, again) = parent.private_dir(OsStr::new("moved")).unwrap();
+        assert_eq!(made, "moved-2");
+        assert!(again.fstat().unwrap().st_mode & 0o077 == 0);
+        assert!(!d.path().join("moved-2/f").exists());
     }
 }

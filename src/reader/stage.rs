@@ -166,12 +166,12 @@ pub struct Staging {
 }
 
 impl Staging {
-    /// A new private directory `name` in `parent`.
+    /// A new private directory `name` (or `name-2`... when raced) in `parent`.
     pub fn create(parent: Dir, name: &std::ffi::OsStr) -> anyhow::Result<Staging> {
-        let dir = parent.private_dir(name)?;
+        let (name, dir) = parent.private_dir(name)?;
         Ok(Staging {
             parent,
-            name: name.to_os_string(),
+            name,
             dir: Some(dir),
         })
     }
