@@ -62,6 +62,9 @@ impl Drills {
         let grants =
             f.db.sql("SELECT COUNT(*) FROM mysql.db WHERE Db LIKE 'wpbdrill%'");
         assert_eq!(grants.trim(), "0", "grant on a scratch database left");
+        let users =
+            f.db.sql("SELECT COUNT(*) FROM mysql.user WHERE User LIKE 'wpbdrill%'");
+        assert_eq!(users.trim(), "0", "a scratch database's user left");
     }
 }
 
@@ -376,11 +379,33 @@ fn a_sigterm_during_the_drill_removes_the_scratch_database_and_directory() {
 
 #[test]
 fn a_drill_on_the_server_of_drill_database_boots_wordpress_against_it() {
-    let (f, store) = local_fixture("drill-server");
+    let (f, store) = Fixture::with_local_storage("drill-server");
+    // A planted plugin records the credentials the drill's php holds.
+    let spy = tempfile::Builder::new()
+        .prefix("wpb-spy")
+        .tempdir()
+        .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(spy.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    }
+    let report = spy.path().join("creds.txt");
+    let mu = f.site.path.join("wp-content/mu-plugins");
+    std::fs::create_dir_all(&mu).unwrap();
+    std::fs::write(
+        mu.join("creds.php"),
+        format!(
+            "<?php file_put_contents('{}', DB_USER . \"\\n\" . DB_PASSWORD);",
+            report.display()
+        ),
+    )
+    .unwrap();
+    let out = f.run(&["backup"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     // A server (here the same one) and a user of its own for the drills' scratch databases;
     // the site's user may not create databases and root is not let in.
     f.db.sql(
-        "CREATE USER 'driller'@'%' IDENTIFIED BY 'drill-pass'; GRANT ALL ON *.* TO 'driller'@'%';",
+        "CREATE USER 'driller'@'%' IDENTIFIED BY 'drill-pass'; GRANT ALL ON *.* TO 'driller'@'%' WITH GRANT OPTION;",
     );
     let mut config = f.default_config();
     config["storage"] =
@@ -405,6 +430,12 @@ fn a_drill_on_the_server_of_drill_database_boots_wordpress_against_it() {
     );
     let (_, _, result, _, _) = drill_rows(&f).pop().unwrap();
     assert_eq!(result, "SUCCESS");
+    let held = std::fs::read_to_string(&report).expect("the planted plugin ran");
+    let (user, password) = held.split_once('\n').unwrap();
+    assert!(
+        user.starts_with("wpbdrill_") && password != "drill-pass",
+        "php held drill.database's credentials: {user}"
+    );
     d.assert_clean(&f);
 }
 
@@ -432,4 +463,126 @@ fn a_site_whose_wp_config_is_above_it_boots_from_the_archived_parent_config() {
         "the live wp-config.php changed"
     );
     d.assert_clean(&f);
+}
+
+/// Processes whose command line holds `needle`.
+fn processes_with(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
+            let line = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if line.contains(needle) {
+                found.push(format!("{}: {line}", entry.file_name().to_string_lossy()));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn the_drills_php_runs_as_a_fresh_uid_with_throwaway_credentials_reaching_and_reading_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = Fixture::new("drill-sandbox");
+    // The site belongs to www-data (uid 33), its wp-config.php 0640 as hosts set it, in a
+    // directory anyone may traverse; another site's wp-config.php belongs to daemon (uid 1).
+    let site_parent = f.site.path.parent().unwrap();
+    std::fs::set_permissions(site_parent, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let other = tempfile::Builder::new()
+        .prefix("wpb-other")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(other.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let other_config = other.path().join("wp-config.php");
+    std::fs::write(
+        &other_config,
+        "<?php define('DB_PASSWORD', 'other-site-secret');",
+    )
+    .unwrap();
+    std::os::unix::fs::chown(&other_config, Some(1), Some(1)).unwrap();
+    std::fs::set_permissions(&other_config, std::fs::Permissions::from_mode(0o640)).unwrap();
+    // Where the planted plugin reports (anyone may write there).
+    let spy = tempfile::Builder::new()
+        .prefix("wpb-spy")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(spy.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let report = spy.path().join("report.json");
+    // A service on another loopback port.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let live = f.site.path.display().to_string();
+    let plugin = format!(
+        r#"<?php
+if (strpos(ABSPATH, '{live}') === 0) {{ return; }}
+preg_match('/^Uid:\s+(\d+)/m', (string) file_get_contents('/proc/self/status'), $m);
+$tcp = @fsockopen('127.0.0.1', {port}, $errno, $errstr, 3);
+exec('setsid sleep 987654 > /dev/null 2>&1 &');
+file_put_contents('{report}', json_encode(array(
+    'uid' => (int) $m[1],
+    'user' => DB_USER,
+    'password' => DB_PASSWORD,
+    'tcp' => $tcp !== false,
+    'other' => @file_get_contents('{other}') !== false,
+    'live' => @file_get_contents('{live}/wp-config.php') !== false,
+)));
+"#,
+        report = report.display(),
+        other = other_config.display(),
+    );
+    let mu = f.site.path.join("wp-content/mu-plugins");
+    std::fs::create_dir_all(&mu).unwrap();
+    std::fs::write(mu.join("spy.php"), plugin).unwrap();
+    let status = Command::new("chown")
+        .args(["-R", "33:33"])
+        .arg(&f.site.path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let wp = f.site.path.join("wp-config.php");
+    std::fs::set_permissions(&wp, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let out = f.run(&["backup", "--no-sync"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    let d = Drills::new();
+    let out = d.run(&f, &[]);
+    let forked = processes_with("sleep 987654");
+    for p in &forked {
+        if let Some(pid) = p.split(':').next() {
+            let _ = Command::new("kill").args(["-9", pid]).status();
+        }
+    }
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let said: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report).expect("the planted plugin ran")).unwrap();
+    eprintln!("the plugin saw {said}");
+    let uid = said["uid"].as_u64().unwrap();
+    assert!(
+        ![0, 33, 1, 65534].contains(&uid),
+        "php ran as uid {uid}: root, the site's owner, the other site's or nobody"
+    );
+    let user = said["user"].as_str().unwrap();
+    let password = said["password"].as_str().unwrap();
+    assert!(
+        user.starts_with("wpbdrill_") && user != f.site.db_user && user != "root",
+        "php held the credentials of {user}"
+    );
+    assert_ne!(password, f.site.db_password, "php held the site's password");
+    assert_eq!(said["tcp"], json!(false), "php reached a TCP service");
+    assert_eq!(
+        said["other"],
+        json!(false),
+        "php read another site's wp-config.php"
+    );
+    assert_eq!(
+        said["live"],
+        json!(false),
+        "php read the live wp-config.php"
+    );
+    assert_eq!(
+        forked,
+        Vec::<String>::new(),
+        "a process php started outlived the drill"
+    );
+    d.assert_clean(&f);
+    drop(listener);
 }

@@ -8,15 +8,16 @@
 //! directory, as a restore with `--to --db-name` rewrites a clone's; an object cache drop-in
 //! (`wp-content/object-cache.php`, which may reach the live site's cache server) is set aside;
 //! the script turns off cron, page caching and every HTTP request WordPress would make, and
-//! php may not send mail. The database password stays in the scratch `wp-config.php` (the
-//! scratch directory is `0700`), never on a command line. Run as root, php runs as the owner of
-//! `wp-config.php` (the user the site's own PHP runs as), `nobody` when that is root: the code
-//! of an archive never runs as root.
+//! php may not send mail. php connects as the scratch database's own throwaway user
+//! ([`super::database::Login`]), whose credentials the boot script defines ahead of
+//! `wp-config.php`: never drill.database's or root's. As root, php runs as a fresh uid of the
+//! drill's own, confined ([`super::sandbox`]): never root, the site owner's or another site's
+//! uid, without the network when the database is a socket, and everything it started is killed
+//! when the check ends.
 //!
 //! Before php, the credentials in the restored `wp-config.php` are tried with the database
 //! client, so a password that no longer works is named as such, with the server's answer.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -24,7 +25,9 @@ use anyhow::{Context as _, bail};
 use serde::Deserialize;
 
 use super::child::{self, Input};
-use crate::config::DatabaseConfig;
+use super::database::Login;
+use super::sandbox::Sandbox;
+use crate::config::{DatabaseConfig, DbHost};
 use crate::manifest::Manifest;
 use crate::reader::unpack::ParentConfig;
 use crate::restore::wp_config;
@@ -39,8 +42,11 @@ pub struct Boot<'a> {
     /// The live site's path, replaced by `files` in the restored wp-config.php.
     pub site_path: &'a Path,
     pub db_name: &'a str,
-    /// config.json's `drill.database`: WordPress connects there instead.
+    /// config.json's `drill.database`: the scratch database is there.
     pub server: Option<&'a DatabaseConfig>,
+    /// The scratch database's own user: WordPress connects as it (`None`: as the archived
+    /// wp-config.php says).
+    pub login: Option<&'a Login>,
     /// The archive's `parent/wp-config.php`, when it has one.
     pub parent_config: Option<&'a ParentConfig>,
     /// php is stopped after this long.
@@ -97,9 +103,31 @@ fn boot(b: &Boot, out: &mut Booted) -> anyhow::Result<Answer> {
             "wp-content/object-cache.php was set aside (it may reach the live site's cache server): WordPress booted without its object cache".into(),
         );
     }
-    let owner = php_user(&wp)?;
-    let script = write_script(b, owner)?;
-    run_php(&script, owner, b.limit)
+    let host = match b.login {
+        Some(l) => Some(l.host.clone()),
+        None => std::fs::read_to_string(&wp)
+            .ok()
+            .and_then(|t| wpconfig::parse_named(&t, "the restored wp-config.php").ok())
+            .map(|w| w.db_host),
+    };
+    let socket = matches!(host, Some(DbHost::Socket(_)));
+    let sandbox = Sandbox::new(socket)?;
+    let script = write_script(b, &sandbox)?;
+    let answer = run_php(&script, &sandbox, b.limit);
+    sandbox.kill_all();
+    if let Some(uid) = sandbox.uid {
+        out.proven.push(match (socket, host) {
+            (true, _) => format!(
+                "php ran as uid {uid}, a fresh one, without the network (the database through its socket), as the database's throwaway user"
+            ),
+            (false, Some(DbHost::Tcp { host, port })) => format!(
+                "php ran as uid {uid}, a fresh one, with the host's network: the scratch database is reachable only over TCP ({host}{}); a socket (drill.database's host localhost:/path) cuts php off the network",
+                port.map(|p| format!(":{p}")).unwrap_or_default()
+            ),
+            (false, _) => format!("php ran as uid {uid}, a fresh one, with the host's network"),
+        });
+    }
+    answer
 }
 
 /// The restored site's wp-config.php: its own, else the archived parent one put above it.
@@ -115,10 +143,7 @@ fn wp_config(b: &Boot) -> anyhow::Result<PathBuf> {
     };
     let above = b.files.parent().unwrap_or(b.scratch).join("wp-config.php");
     std::fs::write(&above, &p.data).with_context(|| format!("cannot write {}", above.display()))?;
-    if let Some((uid, gid)) = p.owner.filter(|_| is_root()) {
-        std::os::unix::fs::chown(&above, Some(uid), Some(gid))
-            .with_context(|| format!("cannot set the owner of {}", above.display()))?;
-    }
+    // Its owner is php's uid, given with the rest of the scratch copy.
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&above, std::fs::Permissions::from_mode(p.mode & 0o7777))
         .with_context(|| format!("cannot set the mode of {}", above.display()))?;
@@ -155,31 +180,16 @@ fn try_credentials(wp: &Path, db_name: &str, out: &mut Booted) -> anyhow::Result
     Ok(())
 }
 
-fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
-}
-
-/// Who php runs as: ourselves, or (as root) the owner and group of wp-config.php, with
-/// `nobody`/`nogroup` for root's.
-fn php_user(wp: &Path) -> anyhow::Result<Option<(u32, u32)>> {
-    if !is_root() {
-        return Ok(None);
-    }
-    let m = std::fs::metadata(wp).with_context(|| format!("cannot read {}", wp.display()))?;
-    let pick = |id: u32| if id == 0 { 65534 } else { id };
-    Ok(Some((pick(m.uid()), pick(m.gid()))))
-}
-
 /// A PHP single-quoted string.
 fn php_str(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
-/// The boot script, written into the scratch directory (and the directories on the way to
-/// the site made traversable for php's user).
-fn write_script(b: &Boot, owner: Option<(u32, u32)>) -> anyhow::Result<PathBuf> {
+/// The boot script, written into the scratch directory, and the scratch copy handed to php's
+/// uid.
+fn write_script(b: &Boot, sandbox: &Sandbox) -> anyhow::Result<PathBuf> {
     let mut defines = String::new();
-    if let Some(s) = b.server {
+    if let Some(s) = b.login {
         let host = match &s.host {
             crate::config::DbHost::Tcp { host, port } => match port {
                 Some(p) => format!("{host}:{p}"),
@@ -201,18 +211,11 @@ fn write_script(b: &Boot, owner: Option<(u32, u32)>) -> anyhow::Result<PathBuf> 
         .replace("/*SITE*/", &php_str(&b.files.display().to_string()));
     let path = b.scratch.join("wpbackup-drill-boot.php");
     std::fs::write(&path, script).with_context(|| format!("cannot write {}", path.display()))?;
-    if let Some((uid, gid)) = owner {
-        let mut dir = b.files.parent();
-        while let Some(d) = dir.filter(|d| d.starts_with(b.scratch)) {
-            std::os::unix::fs::chown(d, Some(uid), Some(gid))
-                .with_context(|| format!("cannot hand {} to php's user", d.display()))?;
-            dir = d.parent();
-        }
-        std::os::unix::fs::chown(&path, Some(uid), Some(gid))
-            .with_context(|| format!("cannot hand {} to php's user", path.display()))?;
-    }
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    // The scratch copy is throwaway: php's uid gets all of it (the scratch directory stays
+    // 0700, so nobody else gets in).
+    sandbox.hand_over(b.scratch)?;
     Ok(path)
 }
 
@@ -252,8 +255,7 @@ echo "\nWPBACKUP-DRILL " . json_encode(array('home' => $home, 'published_posts' 
 "#;
 
 /// Run the script with php-cli; WordPress's answer.
-fn run_php(script: &Path, owner: Option<(u32, u32)>, limit: Duration) -> anyhow::Result<Answer> {
-    use std::os::unix::process::CommandExt;
+fn run_php(script: &Path, sandbox: &Sandbox, limit: Duration) -> anyhow::Result<Answer> {
     let php = crate::dbtools::find_tool(&["php"])
         .context("cannot boot WordPress: install php-cli and php-mysql")?;
     let mut cmd = crate::dbtools::command(&php);
@@ -266,9 +268,7 @@ fn run_php(script: &Path, owner: Option<(u32, u32)>, limit: Duration) -> anyhow:
         "sendmail_path=/bin/false",
     ])
     .arg(script);
-    if let Some((uid, gid)) = owner {
-        cmd.uid(uid).gid(gid);
-    }
+    sandbox.confine(&mut cmd);
     let out = child::run(cmd, "php", Input::None, limit)?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let Some(json) = stdout.lines().rev().find_map(|l| l.strip_prefix(MARK)) else {

@@ -9,6 +9,13 @@
 //! Who creates it: `drill.database`'s user; else the site's own user when it may create
 //! databases; else root through the local socket (`MYSQL_UNIX_PORT`, or the site's own socket,
 //! as restore does), which also grants WordPress's user access to it.
+//!
+//! What php connects as: the scratch database's own user (`wpbdrill_<time>_<random>`, a
+//! random password, every right on that database and on nothing else), made by whoever
+//! created the database when they may create users (drill.database's user, root), and dropped
+//! with the database; one a killed drill left is dropped by the next drill once a day old.
+//! php never sees drill.database's or root's credentials. When the creator may not create
+//! users (the site's own user made the database), php connects as the site's user.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,6 +28,7 @@ use super::child::{self, Input};
 use crate::config::{DatabaseConfig, DbHost};
 use crate::dbtools;
 use crate::dbtools::client::{admin, ident, sql, sql_str};
+use crate::secret::Secret;
 
 /// Scratch databases' names start with this.
 const PREFIX: &str = "wpbdrill_";
@@ -37,6 +45,17 @@ pub struct Placement<'a> {
     pub server: Option<&'a DatabaseConfig>,
 }
 
+/// The scratch database's own user, what php connects as.
+pub struct Login {
+    pub user: String,
+    pub password: Secret,
+    /// Where php reaches the server: a socket when one is known.
+    pub host: DbHost,
+}
+
+/// Hosts the scratch database's own user is made for (a socket's, a TCP client's).
+const LOGIN_HOSTS: [&str; 2] = ["localhost", "%"];
+
 /// A scratch database, dropped when the guard is.
 pub struct ScratchDb {
     pub name: String,
@@ -44,6 +63,8 @@ pub struct ScratchDb {
     admin: DatabaseConfig,
     /// `(user, host)` granted access to it (by root), revoked when it is dropped.
     grants: Vec<(String, String)>,
+    /// Its own user, dropped with it (`None`: the creator may not create users).
+    pub login: Option<Login>,
     /// How it was created, in words.
     pub how: String,
 }
@@ -79,6 +100,7 @@ impl ScratchDb {
             name: name.to_string(),
             admin,
             grants: Vec::new(),
+            login: None,
             how,
         };
         if let Some(server) = at.server {
@@ -90,13 +112,18 @@ impl ScratchDb {
             })?;
             remove_leftovers(server, Utc::now());
             let how = format!("on drill.database's server, as user {}", server.user);
-            return Ok(scratch(server.clone(), how));
+            let mut db = scratch(server.clone(), how);
+            db.login = Some(make_login(server, name, server.host.clone())?);
+            return Ok(db);
         }
         let as_user = match sql(at.site, None, &create) {
             Ok(_) => {
                 remove_leftovers(at.site, Utc::now());
                 let how = format!("as the site's user {}", at.site.user);
-                return Ok(scratch(at.site.clone(), how));
+                let mut db = scratch(at.site.clone(), how);
+                // The site's user may seldom create users: then php connects as it.
+                db.login = make_login(at.site, name, at.site.host.clone()).ok();
+                return Ok(db);
             }
             Err(e) => e,
         };
@@ -106,6 +133,7 @@ impl ScratchDb {
         });
         let root = admin(socket, at.site.timeouts);
         let user = at.wp_user.unwrap_or(&at.site.user);
+        let root_host = root.host.clone();
         let grants = create_as_root(&root, name, &create, user).map_err(|as_root| {
             anyhow::anyhow!(
                 "cannot create a scratch database for the drill: as user {}: {as_user:#}; as root through the local socket: {as_root:#}. Let root in through the socket (MYSQL_UNIX_PORT in .env names it), or give drills a server of their own (drill.database in config.json)",
@@ -118,6 +146,7 @@ impl ScratchDb {
             format!("as root through the local socket, for user {user}"),
         );
         db.grants = grants;
+        db.login = Some(make_login(&db.admin, name, root_host)?);
         Ok(db)
     }
 
@@ -172,7 +201,8 @@ impl ScratchDb {
 
 impl Drop for ScratchDb {
     fn drop(&mut self) {
-        if let Err(e) = drop_scratch(&self.admin, &self.name, &self.grants) {
+        let users: Vec<&str> = self.login.iter().map(|l| l.user.as_str()).collect();
+        if let Err(e) = drop_scratch(&self.admin, &self.name, &self.grants, &users) {
             tracing::error!(
                 "cannot drop the drill's scratch database {}: {e:#}; drop it by hand (DROP DATABASE `{}`)",
                 self.name,
@@ -192,14 +222,15 @@ fn server_error(stderr: &[u8]) -> String {
     }
 }
 
-/// Drop `name` and revoke `grants` on it.
+/// Drop `name`, revoke `grants` on it and drop its own `users`.
 fn drop_scratch(
     admin: &DatabaseConfig,
     name: &str,
     grants: &[(String, String)],
+    users: &[&str],
 ) -> anyhow::Result<()> {
     let mut script = format!("DROP DATABASE IF EXISTS {};", ident(name));
-    for (user, host) in grants {
+    for (user, host) in grants.iter().filter(|(u, _)| !users.contains(&u.as_str())) {
         script.push_str(&format!(
             "\nREVOKE ALL PRIVILEGES ON {}.* FROM {}@{};",
             ident(name),
@@ -207,7 +238,66 @@ fn drop_scratch(
             sql_str(host)
         ));
     }
+    for user in users {
+        script.push_str(&drop_user(user));
+    }
     sql(admin, None, &script).map(|_| ())
+}
+
+/// SQL dropping the scratch database's own `user` at each of its hosts.
+fn drop_user(user: &str) -> String {
+    LOGIN_HOSTS
+        .iter()
+        .map(|h| format!("\nDROP USER IF EXISTS {}@{};", sql_str(user), sql_str(h)))
+        .collect()
+}
+
+/// `wpbdrill_<time>_<random>`: 32 characters, MySQL's limit for user names.
+pub fn login_name(now: DateTime<Utc>) -> String {
+    format!(
+        "{PREFIX}{}_{}",
+        now.format("%Y%m%dt%H%M%Sz"),
+        hex::encode(super::sandbox::random_bytes::<3>())
+    )
+}
+
+/// Make the scratch database's own user, with a random password and every right on `name`
+/// only, reached at `host`.
+fn make_login(admin: &DatabaseConfig, name: &str, host: DbHost) -> anyhow::Result<Login> {
+    let user = login_name(Utc::now());
+    let password = hex::encode(super::sandbox::random_bytes::<24>());
+    let mut script = String::new();
+    for h in LOGIN_HOSTS {
+        script.push_str(&format!(
+            "CREATE USER {}@{} IDENTIFIED BY {};\nGRANT ALL PRIVILEGES ON {}.* TO {}@{};\n",
+            sql_str(&user),
+            sql_str(h),
+            sql_str(&password),
+            ident(name),
+            sql_str(&user),
+            sql_str(h)
+        ));
+    }
+    if let Err(e) = sql(admin, None, &script) {
+        // What was made of it goes (a user made at one host but not the other).
+        let _ = sql(admin, None, &drop_user(&user));
+        // Only the server's answer: the statement the client echoes may hold the password.
+        let said = format!("{e:#}");
+        let said = said
+            .rfind("ERROR ")
+            .map_or("the server refused", |i| &said[i..]);
+        bail!(
+            "cannot create the scratch database's own user as {}: {said}; php connects only as such a user, never as {}: grant {} CREATE USER and GRANT OPTION (GRANT ALL ON *.* TO ... WITH GRANT OPTION)",
+            admin.user,
+            admin.user,
+            admin.user
+        );
+    }
+    Ok(Login {
+        user,
+        password: Secret::new(password),
+        host,
+    })
 }
 
 /// Create as root and grant `user` (at each of its hosts) everything on it; the grants made.
@@ -284,12 +374,33 @@ fn remove_leftovers(admin: &DatabaseConfig, now: DateTime<Utc>) {
                 (f.next()? == name).then(|| Some((f.next()?.to_string(), f.next()?.to_string())))?
             })
             .collect();
-        match drop_scratch(admin, &name, &on) {
+        match drop_scratch(admin, &name, &on, &[]) {
             Ok(()) => tracing::warn!(
                 "dropped the scratch database {name}, left by a drill that was killed"
             ),
             Err(e) => {
                 tracing::warn!("cannot drop the scratch database {name} a killed drill left: {e:#}")
+            }
+        }
+    }
+    let users = sql(
+        admin,
+        None,
+        &format!("SELECT DISTINCT User FROM mysql.user WHERE User LIKE {like}"),
+    )
+    .unwrap_or_default();
+    for user in users.lines().map(str::trim).filter(|u| !u.is_empty()) {
+        let old =
+            super::scratch::stamp_of(user).is_some_and(|t| now - t > chrono::Duration::days(1));
+        if !old {
+            continue;
+        }
+        match sql(admin, None, &drop_user(user)) {
+            Ok(_) => {
+                tracing::warn!("dropped the scratch user {user}, left by a drill that was killed")
+            }
+            Err(e) => {
+                tracing::warn!("cannot drop the scratch user {user} a killed drill left: {e:#}")
             }
         }
     }

@@ -11,7 +11,7 @@
 //!    table's rows are compared with those the backup counted in the dump;
 //! 5. WordPress boots from the restored files against that database and answers with its
 //!    `home` option and its count of published posts, compared with the recorded ones
-//!    ([`boot`]);
+//!    ([`boot`]), its php run as a fresh uid without the network ([`sandbox`]);
 //! 6. the time from the start to that answer is the site's measured recovery time.
 //!
 //! Every failure is named; later checks still run where they can (files are checked even
@@ -24,6 +24,7 @@ pub mod boot;
 pub mod child;
 pub mod database;
 pub mod files;
+pub mod sandbox;
 pub mod scratch;
 
 use std::path::PathBuf;
@@ -176,6 +177,7 @@ fn prove(d: &Drill, site: &SiteConfig, p: &mut Proof, started: Instant) -> anyho
             site_path: &site.path,
             db_name: &db.name,
             server: d.server.as_ref(),
+            login: db.login.as_ref(),
             parent_config: staged.contents.parent_wp_config.as_ref(),
             limit: Duration::from_secs(d.timeouts.stall_secs),
         },
