@@ -11,6 +11,7 @@
 #   scripts/bench.sh --rewrite-rows 100000,1000000   # restore --url's memory (issue 12 item 5)
 #   scripts/bench.sh --size full --nights 30  # differential backups (issue 13)
 #   scripts/bench.sh --size small --nights 5  # the same, a quick try
+#   scripts/bench.sh --files 1000000          # peak RSS at a million files (issue 25)
 #
 # --nights N (issue 13): night 1 backs up the --size workload, each later night first grows the
 # site deterministically (~5 MiB of new incompressible uploads, 100 posts with a comment and a
@@ -32,6 +33,9 @@
 # packages when possible (restic, borgbackup, awscli), else left out of the table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# --files N (issue 25): memory on a site of N small files; see scripts/bench-files.sh.
+if [ "${1:-}" = "--files" ]; then exec scripts/bench-files.sh "${2:?--files N}"; fi
 
 scripts/setup.sh   # the test harness's servers and packages, when missing
 SUDO=""

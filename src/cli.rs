@@ -244,6 +244,11 @@ pub struct RestoreArgs {
     /// age identity file (from `age-keygen`) to decrypt an encrypted (.tar.zst.age) archive.
     #[arg(long, value_name = "FILE")]
     pub identity: Option<PathBuf>,
+    /// Put back what a restore of --site that was killed outright moved aside in its database,
+    /// as its plan in <home>/rollback/<site>.json lists it (the site's own database user, no
+    /// client command run), then remove the plan. Exit status 1 when there is no plan.
+    #[arg(long, requires = "site", conflicts_with_all = ["path", "archive", "at", "storage", "to", "db_name", "url", "files_only", "db_only", "only", "identity"])]
+    pub put_back: bool,
 }
 
 #[derive(Debug, Args)]

@@ -242,8 +242,15 @@ fn assert_browser(chromium: &Chromium, dash: &Dashboard) {
             .contains("a storage failed first: primary")
     );
     assert_eq!(site["archives"].as_array().unwrap().len(), 2);
+    // Log out: the session ends in this browser, the fleet asks for the token again.
+    let base = dash.url.trim_end_matches('/');
+    assert_eq!(
+        seen["logout"],
+        json!({"status": 401, "url": format!("{base}/"), "then": 401, "form": true}),
+        "{seen:#}"
+    );
     assert_eq!(seen["blocked"], json!([]));
-    // The only errors the browser logged: the two 401 answers to the token form.
+    // The only errors the browser logged: the 401 answers to the token form.
     let errors = seen["console_errors"].as_array().unwrap();
     assert!(
         errors
@@ -413,4 +420,123 @@ fn dashboard_durations_read_as_wpbackups_at_every_boundary() {
         .collect();
     assert_eq!(seen.lines().collect::<Vec<_>>(), expected);
     assert!(expected.contains(&"2m 00s".to_string()), "{expected:?}");
+}
+
+/// HMAC-SHA256 of `message` under `key`, base64url (as dashboard/src/auth.mjs), by node.
+fn node_hmac(key: &str, message: &str) -> String {
+    let out = Command::new("node")
+        .args([
+            "-e",
+            "process.stdout.write(require('crypto').createHmac('sha256', process.env.K).update(process.env.M).digest('base64url'))",
+        ])
+        .env("K", key)
+        .env("M", message)
+        .output()
+        .expect("node");
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// What the dashboard echoes from the request (a site, a server, a period) is escaped on its
+/// message pages; a session cookie ends (12 hours, logout) and cannot be made from an old
+/// one; the token form is rate limited.
+#[test]
+fn dashboard_escapes_what_it_echoes_and_sessions_end() {
+    let mut sim = D1Sim::start();
+    let home = crate::sync_d1::Home::new("web-01", 1, &sim.env());
+    home.failing_run();
+    home.sync();
+    sim.kill();
+    let dash = Dashboard::start(&sim.state_dir(), d1::DATABASE, Some(TOKEN));
+
+    // A meta refresh to a phishing page, in every place a message page repeats.
+    let evil = "%3Cmeta%20http-equiv%3D%22refresh%22%20content%3D%220%3Burl%3Dhttp%3A%2F%2F127.0.0.1%3A9%2Fphish%22%3E";
+    for (path, status) in [
+        (format!("/site/web-01/{evil}"), 404),
+        (format!("/site/{evil}/blog"), 404),
+        (format!("/?since={evil}"), 400),
+    ] {
+        let a = dash.get(&path, Some(TOKEN));
+        assert_eq!(a.status, status, "{path}: {}", a.body);
+        assert!(
+            !a.body.to_ascii_lowercase().contains("<meta http-equiv"),
+            "{path}: {}",
+            a.body
+        );
+        assert!(
+            a.body.contains("&lt;meta http-equiv="),
+            "{path}: {}",
+            a.body
+        );
+    }
+
+    // The token form gives a session that ends in 12 hours.
+    let a = dash.request("POST", "/login", "", &format!("token={TOKEN}"));
+    assert_eq!(a.status, 303, "{}", a.body);
+    let set = a.header("set-cookie").expect("a session cookie");
+    assert!(
+        set.contains("Max-Age=43200") && set.contains("HttpOnly"),
+        "{set}"
+    );
+    let value = set
+        .strip_prefix("wpb_session=")
+        .and_then(|v| v.split(';').next())
+        .expect("wpb_session=VALUE")
+        .to_string();
+    let parts: Vec<&str> = value.split('.').collect();
+    assert_eq!(parts.len(), 3, "{value}");
+    let expires: i64 = parts[1].parse().unwrap();
+    let now = chrono::Utc::now().timestamp();
+    assert!((expires - now - 43200).abs() < 300, "{expires} vs {now}");
+    let with = |cookie: &str| {
+        dash.request(
+            "GET",
+            "/api/fleet",
+            &format!("Cookie: wpb_session={cookie}\r\n"),
+            "",
+        )
+    };
+    assert_eq!(with(&value).status, 200);
+
+    // Cookies that must not open it: the old release's (a fixed HMAC of the token, valid
+    // forever), one that ended, one whose end was moved.
+    let v1 = node_hmac(TOKEN, "wpbackup-dashboard-session-v1");
+    let ended = now - 10;
+    let ended = format!(
+        "v2.{ended}.{}",
+        node_hmac(TOKEN, &format!("wpbackup-dashboard-session-v2|{ended}"))
+    );
+    let moved = format!("v2.{}.{}", expires + 86400, parts[2]);
+    for cookie in [v1.as_str(), ended.as_str(), moved.as_str()] {
+        assert_eq!(with(cookie).status, 401, "{cookie}");
+    }
+
+    // Logout clears the cookie in the browser.
+    let a = dash.request(
+        "POST",
+        "/logout",
+        &format!("Cookie: wpb_session={value}\r\n"),
+        "",
+    );
+    assert_eq!(a.status, 303);
+    assert_eq!(a.header("location").as_deref(), Some("/login"));
+    let set = a.header("set-cookie").expect("a cleared cookie");
+    assert!(
+        set.starts_with("wpb_session=;") && set.contains("Max-Age=0"),
+        "{set}"
+    );
+
+    // Guessing the token: 5 tries a minute, then 429 (12 tries span at most two minutes'
+    // windows, so at least two are refused whatever the clock).
+    let refused: Vec<Answer> = (0..12)
+        .map(|i| dash.request("POST", "/login", "", &format!("token=guess-{i}")))
+        .filter(|a| a.status == 429)
+        .collect();
+    assert!(refused.len() >= 2, "{} tries refused", refused.len());
+    assert_eq!(refused[0].header("retry-after").as_deref(), Some("60"));
+    assert!(
+        refused[0].body.contains("Too many token tries"),
+        "{}",
+        refused[0].body
+    );
 }

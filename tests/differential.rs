@@ -168,8 +168,14 @@ fn assert_only_the_changes(f: &Fixture, k: &[String]) -> (std::path::PathBuf, st
     assert!(x.path().join("database.sql").is_file());
     let deleted = std::fs::read(x.path().join("deleted.nul")).unwrap();
     assert_eq!(deleted, b"files/wp-content/uploads/old-notes.txt\0");
-    let paths = m["differential"]["paths"].as_array().unwrap();
-    assert!(paths.iter().any(|p| p == "wp-includes/version.php"));
+    // Since format 2 the site's paths are the member paths.nul, not a list in manifest.json.
+    assert!(m["differential"].get("paths").is_none());
+    let paths = std::fs::read(x.path().join("paths.nul")).unwrap();
+    assert!(
+        paths
+            .split(|b| *b == 0)
+            .any(|p| p == b"files/wp-includes/version.php")
+    );
     let (full_size, diff_size) = (
         std::fs::metadata(&full).unwrap().len(),
         std::fs::metadata(&diff).unwrap().len(),
@@ -375,4 +381,142 @@ fn an_encrypted_differential_restores_with_its_base() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stderr(&out).contains("no index"), "{}", stderr(&out));
     assert!(keys(&f)[2].ends_with("blog_20261103T030000Z.tar.zst.age"));
+}
+
+/// Rewrite the differential archive `key` as wpbackup wrote it before format 2 (issue 25): the
+/// site's paths and the deleted ones as lists in manifest.json, no `paths.nul`, format 1; its
+/// new size and sha256 recorded in backups.db, as if it had been stored so.
+fn rewrite_as_format_1(f: &Fixture, key: &str) {
+    let object = f.primary.object_path(BUCKET, key);
+    let x = fixture::extract(&object);
+    let mut m = manifest_of(x.path());
+    let list = |name: &str| -> Vec<Value> {
+        std::fs::read(x.path().join(name))
+            .unwrap()
+            .split(|b| *b == 0)
+            .filter(|p| !p.is_empty())
+            .map(|p| json!(String::from_utf8_lossy(&p[b"files/".len()..])))
+            .collect()
+    };
+    let d = &mut m["differential"];
+    d["paths"] = Value::Array(list("paths.nul"));
+    d["deleted"] = Value::Array(list("deleted.nul"));
+    let d = d.as_object_mut().unwrap();
+    d.remove("paths_nul");
+    d.remove("deleted_nul");
+    m["format_version"] = json!(1);
+    std::fs::write(
+        x.path().join("manifest.json"),
+        serde_json::to_vec_pretty(&m).unwrap(),
+    )
+    .unwrap();
+    std::fs::remove_file(x.path().join("paths.nul")).unwrap();
+    let out = Command::new("tar")
+        .args(["--zstd", "-cf"])
+        .arg(&object)
+        .arg("-C")
+        .arg(x.path())
+        .args(["files", "deleted.nul", "database.sql", "manifest.json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let bytes = std::fs::read(&object).unwrap();
+    use sha2::Digest as _;
+    let sha = hex::encode(sha2::Sha256::digest(&bytes));
+    let db = rusqlite::Connection::open(f.home().join("backups.db")).unwrap();
+    let old: String = db
+        .query_row(
+            "SELECT sha256 FROM s3_archives WHERE filename = ?1",
+            [key],
+            |r| r.get(0),
+        )
+        .unwrap();
+    // s3s-fs keeps the object's metadata (its sha256 among it) in hidden files beside.
+    let root = f.primary.object_path(BUCKET, "");
+    let root = root.parent().unwrap();
+    for e in std::fs::read_dir(root).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') && name.ends_with(".json") {
+            let text = std::fs::read_to_string(e.path()).unwrap();
+            if text.contains(&old) {
+                std::fs::write(e.path(), text.replace(&old, &sha)).unwrap();
+            }
+        }
+    }
+    let n = db
+        .execute(
+            "UPDATE s3_archives SET sha256 = ?1, file_size = ?2 WHERE filename = ?3",
+            rusqlite::params![sha, bytes.len() as i64, key],
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+}
+
+#[test]
+fn a_differential_made_before_format_2_is_still_listed_and_restored() {
+    let f = Fixture::new("diffold");
+    full_then_differential(&f, &["backup"]);
+    let k = keys(&f);
+    assert_eq!(k.len(), 2, "{k:?}");
+    let ls = |f: &Fixture| -> Value {
+        let out = f.run(&["--json", "ls", "--site", "blog"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        doc["files"].clone()
+    };
+    let listed = ls(&f);
+    rewrite_as_format_1(&f, &k[1]);
+    let m = manifest_of(fixture::extract(&f.primary.object_path(BUCKET, &k[1])).path());
+    assert_eq!(m["format_version"], 1);
+    assert!(m["differential"]["paths"].as_array().unwrap().len() > 10);
+
+    // The same restore point as before the rewrite.
+    let after = ls(&f);
+    assert!(
+        after == listed,
+        "ls lists {} paths of the format-1 chain, {} before the rewrite",
+        after.as_array().map_or(0, Vec::len),
+        listed.as_array().map_or(0, Vec::len)
+    );
+    let out = f.run(&["--json", "ls", "--site", "blog", "--changes"]);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        doc["deleted"],
+        json!(["wp-content/uploads/old-notes.txt"]),
+        "{doc}"
+    );
+    // Restored with its base: an unchanged file from the full, a changed one from it, and
+    // what it deleted stays deleted.
+    let to = tempfile::Builder::new()
+        .prefix("wpb-old")
+        .tempdir()
+        .unwrap();
+    let mut cmd = f.cmd(&["restore", "--site", "blog", "--yes", "--to"]);
+    cmd.arg(to.path()).args([
+        "--only",
+        "wp-includes",
+        "--only",
+        "wp-content/plugins/wpb-test",
+    ]);
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        tree(&to.path().join("wp-includes")),
+        tree(&f.site.path.join("wp-includes"))
+    );
+    assert_eq!(
+        std::fs::read_to_string(to.path().join("wp-content/plugins/wpb-test/wpb-test.php"))
+            .unwrap(),
+        "<?php // version 2, edited after the full backup\n"
+    );
+    let elsewhere = tempfile::Builder::new()
+        .prefix("wpb-old")
+        .tempdir()
+        .unwrap();
+    let mut cmd = f.cmd(&["restore", "--site", "blog", "--yes", "--to"]);
+    cmd.arg(elsewhere.path())
+        .args(["--only", "wp-content/uploads/old-notes.txt"]);
+    let out = cmd.output().unwrap();
+    assert_ne!(out.status.code(), Some(0), "a deleted file is not restored");
+    assert!(stderr(&out).contains("not in archive"), "{}", stderr(&out));
 }

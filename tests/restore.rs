@@ -224,6 +224,7 @@ fn clone_site_at(f: &Fixture, db_suffix: &str, port: u16) -> Clone {
 fn clone_to_another_directory_database_and_address() {
     let f = Fixture::new("restore-clone");
     let builder_post = seed_page_builder_forms(&f);
+    let forms_post = seed_address_forms(&f);
     let port = four_digit_port();
     let clash = seed_url_keys(&f, &format!("http://127.0.0.1:{port}"));
     let commented = comment_out_old_settings(&f);
@@ -266,6 +267,7 @@ fn clone_to_another_directory_database_and_address() {
     assert_eq!(status, 200);
 
     assert_page_builder_forms_moved(&f, &clone_db, &builder_post, &new_url);
+    assert_address_forms_moved(&f, &clone_db, &forms_post, &new_url);
     // The original is untouched.
     assert_eq!(site_tree(&f.site.path), tree);
     assert_eq!(option(&f, &f.site.db_name, "siteurl"), f.site.url);
@@ -396,6 +398,66 @@ fn assert_page_builder_forms_moved(f: &Fixture, db: &str, id: &str, new_url: &st
     let url = php("echo json_decode(stream_get_contents(STDIN))->url;", &attrs);
     assert_eq!(url, format!("{new_url}/a.jpg"), "{attrs}");
     assert_eq!(post("guid"), format!("{}/?p=builder", f.site.url));
+}
+
+/// The site's address in the other forms a post holds it (issue 24 item 2), each ending in a
+/// path: `https://` for a site on `http://`, scheme-relative, and the same two JSON-escaped
+/// and URL-encoded; and three lookalikes that must stay: a longer host, another port and a
+/// longer port.
+fn address_forms(url: &str) -> (String, Vec<String>) {
+    let https = url.replacen("http://", "https://", 1);
+    let relative = url.replacen("http:", "", 1);
+    let json = |s: &str| s.replace('/', "\\/");
+    let encoded = |s: &str| s.replace(':', "%3A").replace('/', "%2F");
+    let forms = vec![
+        format!("{https}/s.jpg"),
+        format!("{relative}/r.css"),
+        format!("{}\\/j", json(&https)),
+        format!("{}\\/k", json(&relative)),
+        format!("{}%2Fq", encoded(&https)),
+        format!("{}%2Fe", encoded(&relative)),
+    ];
+    let lookalikes = format!("{url}.evil.example/x {url}0/y {https}9/z");
+    (lookalikes, forms)
+}
+
+fn seed_address_forms(f: &Fixture) -> String {
+    let (lookalikes, forms) = address_forms(&f.site.url);
+    let content = format!("{} | {lookalikes}", forms.join(" "));
+    f.db.sql_db(
+        &f.site.db_name,
+        &format!(
+            "INSERT INTO wp_posts (post_title, post_content, post_status, post_type, guid, post_excerpt, to_ping, pinged, post_content_filtered) \
+             VALUES ('Forms', '{}', 'draft', 'post', '{}/?p=forms', '', '', '', ''); SELECT LAST_INSERT_ID();",
+            content.replace('\\', "\\\\"),
+            f.site.url
+        ),
+    )
+    .trim()
+    .to_string()
+}
+
+/// In the clone, each form names the new address in the same form, and the lookalikes are as
+/// they were: exactly.
+fn assert_address_forms_moved(f: &Fixture, db: &str, id: &str, new_url: &str) {
+    let hex = f.db.sql_db(
+        db,
+        &format!("SELECT HEX(post_content) FROM wp_posts WHERE ID = {id}"),
+    );
+    let content = String::from_utf8(hex::decode(hex.trim()).unwrap()).unwrap();
+    let (lookalikes, _) = address_forms(&f.site.url);
+    let relative = new_url.replacen("http:", "", 1);
+    let json = |s: &str| s.replace('/', "\\/");
+    let encoded = |s: &str| s.replace(':', "%3A").replace('/', "%2F");
+    let want = [
+        format!("{new_url}/s.jpg"),
+        format!("{relative}/r.css"),
+        format!("{}\\/j", json(new_url)),
+        format!("{}\\/k", json(&relative)),
+        format!("{}%2Fq", encoded(new_url)),
+        format!("{}%2Fe", encoded(&relative)),
+    ];
+    assert_eq!(content, format!("{} | {lookalikes}", want.join(" ")));
 }
 
 /// `s:N:"text";` with N in bytes.

@@ -114,6 +114,8 @@ fn assert_nothing_left(f: &Fixture, tmp: &Path) {
     assert!(in_tmp.is_empty(), "in TMPDIR: {in_tmp:?}");
     let tables = f.db.sql_db(&f.site.db_name, "SHOW TABLES LIKE 'wpbackup%'");
     assert!(tables.is_empty(), "{tables}");
+    let plan = f.home().join("rollback").join("blog.json");
+    assert!(!plan.exists(), "the plan is left: {}", plan.display());
     assert_no_saved_copy(f);
 }
 
@@ -138,14 +140,17 @@ fn front_page(f: &Fixture) -> String {
 }
 
 /// A `mariadb` that runs every query as the real client, but passes an import (the only run
-/// with `--binary-mode`) on only up to the rows of `wp_posts` (the tables before it replaced,
-/// `wp_posts` empty), then runs `then_inside` (still feeding the client), then `then_after`.
+/// with `--binary-mode` that reads a file, not a pipe: SQL holding trigger definitions comes
+/// through a pipe in binary mode too) on only up to the rows of `wp_posts` (the tables before
+/// it replaced, `wp_posts` empty), then runs `then_inside` (still feeding the client), then
+/// `then_after`.
 fn fake_mariadb(then_inside: &str, then_after: &str) -> (TempDir, String) {
     let real = which("mariadb");
     fixture::fake_tool(
         "mariadb",
         &format!(
-            "#!/bin/bash\ncase \" $* \" in *' --binary-mode '*) ;; *) exec '{real}' \"$@\" ;; esac\n\
+            "#!/bin/bash\n[ -p /dev/stdin ] && exec '{real}' \"$@\"\n\
+             case \" $* \" in *' --binary-mode '*) ;; *) exec '{real}' \"$@\" ;; esac\n\
              {{ awk '{{ print }} /^-- Dumping data for table `wp_posts`/ {{ exit }}'; {then_inside}; }} | '{real}' \"$@\"\n\
              {then_after}\n",
             real = real.display()
@@ -545,15 +550,19 @@ fn what_can_be_checked_beforehand_stops_a_restore_with_nothing_changed() {
     let said = format!("cannot reach database {db} as user {user} on 127.0.0.1:{port}");
     refused(&f, &["restore", "--site", "blog"], &tmp, &said);
 
-    // A restore killed outright left its list of what it moved aside.
+    // A restore killed outright left its plan in the home.
     f.write_config(config_with_credentials(&f, &server));
-    site_sql(&f, "CREATE TABLE wpbackup_rollback (kind VARCHAR(8))");
-    let said = format!("database {db} holds wpbackup_rollback, left by a restore that was killed");
-    refused(&f, &["restore", "--site", "blog"], &tmp, &said);
+    let plan = f.home().join("rollback").join("blog.json");
+    std::fs::create_dir_all(plan.parent().unwrap()).unwrap();
+    std::fs::write(&plan, "{}").unwrap();
+    let said = "a restore of this site was killed before it could finish";
+    refused(&f, &["restore", "--site", "blog"], &tmp, said);
+    std::fs::remove_file(&plan).unwrap();
 }
 
-/// The README's block that puts back what a killed restore moved aside, for database `db`, as
-/// a script that runs `mariadb` as root on the fixture's server (`less` left out).
+/// The README's block that puts back what a killed restore moved aside, for site `blog` whose
+/// database is `db`, as a script run as root: `wpbackup` is the fixture's, `mariadb` root's
+/// through the server's socket (`less` left out).
 fn readme_put_back(f: &Fixture, db: &str) -> String {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"));
     let readme = readme.unwrap();
@@ -565,14 +574,39 @@ fn readme_put_back(f: &Fixture, db: &str) -> String {
         .expect("README's put-back block");
     let lines: Vec<&str> = block.lines().filter(|l| !l.starts_with("less ")).collect();
     format!(
-        "set -e\nmariadb() {{ command mariadb --no-defaults --socket='{}' -uroot \"$@\"; }}\n{}\n",
+        "set -e\nmariadb() {{ command mariadb --no-defaults --socket='{}' -uroot \"$@\"; }}\n\
+         wpbackup() {{ '{}' --home '{}' \"$@\"; }}\n{}\n",
         f.db.socket.display(),
-        lines.join("\n").replace("wp_example", db)
+        crate::util::bin().display(),
+        f.home().display(),
+        lines
+            .join("\n")
+            .replace("wp_example", db)
+            .replace("example.com", "blog")
+            .replace("/opt/wordpress-backup", &f.home().to_string_lossy())
     )
 }
 
+/// Run README's put-back block (see [`readme_put_back`]) in `work`.
+fn run_readme_put_back(f: &Fixture, db: &str, work: &Path) -> Output {
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(readme_put_back(f, db))
+        .current_dir(work)
+        .env_remove("WPBACKUP_HOME")
+        .output()
+        .unwrap();
+    eprintln!(
+        "README's put-back -> {:?}\n{}{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        stderr(&out)
+    );
+    out
+}
+
 #[test]
-fn a_restore_killed_outright_is_put_back_by_hand_as_the_readme_says() {
+fn a_restore_killed_outright_is_put_back_by_put_back_as_the_readme_says() {
     let f = Fixture::new("rollback-kill");
     add_a_view_and_a_trigger(&f);
     backup(&f);
@@ -595,26 +629,140 @@ fn a_restore_killed_outright_is_put_back_by_hand_as_the_readme_says() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let db = f.site.db_name.clone();
+    // The plan is root's, in the home; nothing of it is in the database.
+    let plan = f.home().join("rollback").join("blog.json");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&plan).map(|m| m.permissions().mode() & 0o777);
+    assert_eq!(mode.ok(), Some(0o600), "{}", plan.display());
+    assert!(
+        f.db.sql_db(&db, "SHOW TABLES LIKE 'wpbackup_rollback'")
+            .is_empty()
+    );
     let out = f
         .cmd(&["restore", "--site", "blog", "--yes"])
         .env("TMPDIR", &tmp)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("holds wpbackup_rollback and 14 wpbackup_old_* tables, left by a restore that was killed"),
+        err.contains("a restore of this site was killed before it could finish")
+            && err.contains("wpbackup restore --put-back"),
         "{err}"
     );
 
     let work = tempfile::tempdir().unwrap();
-    let out = Command::new("bash")
-        .arg("-c")
-        .arg(readme_put_back(&f, &db))
-        .current_dir(work.path())
-        .output()
-        .unwrap();
+    let out = run_readme_put_back(&f, &db, work.path());
     assert!(out.status.success(), "{}", stderr(&out));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains(&format!("database {db} is as it was")) && said.contains("put back"),
+        "{said}"
+    );
     assert_eq!(snapshot(&f), before, "the database is not as it was");
     assert!(f.db.sql_db(&db, "SHOW TABLES LIKE 'wpbackup%'").is_empty());
+    assert!(!plan.exists(), "the plan is removed once applied");
+    assert!(
+        front_page(&f).contains(AFTER),
+        "the site shows its old posts"
+    );
+
+    // Nothing left to put back: said so, exit status 1.
+    let out = f.run(&["restore", "--put-back", "--site", "blog"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("no restore of site blog is waiting to be put back"));
+}
+
+/// What the site's database user plants to be run as root: a `wpbackup_rollback` table as a
+/// release before 2026-12 wrote it, whose SQL holds client commands that touch files in
+/// `marks`, tables named like a restore's, and a trigger whose body names a client command.
+fn plant(f: &Fixture, marks: &Path) {
+    let m = |n: &str| marks.join(n).display().to_string();
+    let rows = [
+        format!("\\! touch {}", m("shell")),
+        format!("system touch {}", m("system")),
+        format!("SELECT 1;\n\\! touch {}\n", m("newline")),
+        format!("DROP TABLE IF EXISTS x; \\! touch {};", m("after")),
+    ];
+    let values: Vec<String> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, sql)| {
+            format!(
+                "({i}, 'table', 'wp_posts', 'wpbackup_old_wp_posts', X'{}', '20261201T000000Z')",
+                hex::encode(sql)
+            )
+        })
+        .collect();
+    site_sql(
+        f,
+        &format!(
+            "CREATE TABLE wpbackup_rollback (step INT NOT NULL PRIMARY KEY, kind VARCHAR(8) NOT NULL, name VARCHAR(64) NOT NULL, aside VARCHAR(64) NULL, put_back LONGTEXT NOT NULL, restore_started VARCHAR(20) NOT NULL);
+             INSERT INTO wpbackup_rollback VALUES {};
+             CREATE TABLE wpbackup_old_wp_posts (note VARCHAR(64)); INSERT INTO wpbackup_old_wp_posts VALUES ('planted');
+             CREATE TABLE wpbdrill_blog_20261201t000000z_1 (id INT);
+             CREATE TRIGGER wpb_planted BEFORE INSERT ON wpbackup_old_wp_posts FOR EACH ROW SET NEW.note = CONCAT(NEW.note, ' \\\\! touch {}');",
+            values.join(", "),
+            m("trigger")
+        ),
+    );
+}
+
+#[test]
+fn tables_a_site_planted_never_run_as_root_nor_block_a_restore() {
+    let f = Fixture::new("rollback-planted");
+    backup(&f);
+    change_after_backup(&f);
+    let marks = tempfile::tempdir().unwrap();
+    plant(&f, marks.path());
+    let db = f.site.db_name.clone();
+    let planted = |f: &Fixture| {
+        ["wpbackup_rollback", "wpbackup_old_wp_posts"]
+            .map(|t| f.db.sql_db(&db, &format!("CHECKSUM TABLE `{t}` EXTENDED")))
+    };
+    let was = planted(&f);
+    let ran = |marks: &Path| {
+        std::fs::read_dir(marks)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+    };
+
+    // What README says to do after a killed restore: nothing of the rows runs, and it says
+    // how to read them without running them.
+    let work = tempfile::tempdir().unwrap();
+    let out = run_readme_put_back(&f, &db, work.path());
+    assert_eq!(ran(marks.path()), Vec::<String>::new(), "ran as root");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("no restore of site blog is waiting to be put back")
+            && err.contains("--binary-mode"),
+        "{err}"
+    );
+
+    // A restore goes ahead: the planted tables are the site's, kept as they were.
+    let tmp = run_tmp(&f);
+    let out = f
+        .cmd(&["restore", "--site", "blog", "--yes"])
+        .env("TMPDIR", &tmp)
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    eprintln!("{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("holds wpbackup_rollback, which no plan of wpbackup lists"),
+        "{err}"
+    );
+    assert!(!f.site.post_titles(&f.db).iter().any(|t| t == AFTER));
+    assert_eq!(planted(&f), was, "the planted tables changed");
+    assert_eq!(ran(marks.path()), Vec::<String>::new(), "ran as root");
+    let trigger = f.db.sql(&format!(
+        "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = '{db}' AND TRIGGER_NAME = 'wpb_planted'"
+    ));
+    assert_eq!(trigger.trim(), "1", "the site's trigger is kept");
+    let aside = f.db.sql_db(&db, "SHOW TABLES LIKE 'wpbackup_old2%'");
+    assert!(aside.is_empty(), "{aside}");
+    assert!(!f.home().join("rollback").join("blog.json").exists());
 }

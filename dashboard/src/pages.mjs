@@ -56,7 +56,8 @@ ${banner}
 <tbody>
 ${rows}
 </tbody></table>
-<footer>Same rule as <code>wpbackup report</code>. JSON: <a href="/api/fleet">/api/fleet</a></footer>`;
+<footer>Same rule as <code>wpbackup report</code>. JSON: <a href="/api/fleet">/api/fleet</a></footer>
+${LOGOUT_FORM}`;
   return document(bad ? `wpbackup: ${bad} need attention` : "wpbackup: all well", body);
 }
 
@@ -109,7 +110,8 @@ ${lineChart("Duration", durations, humanDuration, "duration")}
 ${eventList(model.runs)}
 <h2>Archives</h2>
 ${archiveTable(model.archives)}
-<footer>${model.runs.length} newest runs${span ? ` (${span} ${span === 1 ? "day" : "days"})` : ""}. JSON: <a href="/api${sitePath(model.server_id, model.site)}">/api${esc(sitePath(model.server_id, model.site))}</a></footer>`;
+<footer>${model.runs.length} newest runs${span ? ` (${span} ${span === 1 ? "day" : "days"})` : ""}. JSON: <a href="/api${sitePath(model.server_id, model.site)}">/api${esc(sitePath(model.server_id, model.site))}</a></footer>
+${LOGOUT_FORM}`;
   return document(`wpbackup: ${model.site} on ${model.server_id}`, body);
 }
 
@@ -125,7 +127,19 @@ ${refused ? '<p class="refused" id="refused">Token refused: it is not this dashb
   return document("wpbackup: token needed", body);
 }
 
-/// A page that says what to do: `title` and a sentence (already safe HTML).
-export function messagePage(title, sentence) {
-  return document(`wpbackup: ${title}`, `<h1>${esc(title)}</h1><p>${sentence}</p>`);
+/// A page that says what to do: `title` and a plain-text sentence. Both are escaped (they may
+/// hold a site, server or period from the request or from D1); `code` in backquotes is shown
+/// as code. `home`: a link back to the fleet.
+export function messagePage(title, sentence, { home = false } = {}) {
+  const text = esc(sentence).replace(/`([^`]*)`/g, "<code>$1</code>");
+  const link = home ? ' <a href="/">The fleet</a>.' : "";
+  return document(`wpbackup: ${title}`, `<h1>${esc(title)}</h1><p>${text}${link}</p>`);
+}
+
+/// The logout button (a POST, so that no link or image elsewhere can end a session).
+const LOGOUT_FORM = '<form class="logout" method="post" action="/logout"><button type="submit">Log out</button></form>';
+
+/// The page GET /logout shows: the button.
+export function logoutPage() {
+  return document("wpbackup: log out", `<h1>Log out</h1><p>End this browser's session.</p>${LOGOUT_FORM}`);
 }

@@ -4,14 +4,16 @@
 //   GET  /site/SERVER/SITE          one site's page
 //   GET  /api/fleet                 the fleet as JSON (same ?since)
 //   GET  /api/site/SERVER/SITE      one site as JSON
-//   GET  /login, POST /login        the token form (sets the session cookie)
-// Everything but /login answers 401 without the token (auth.mjs). Each answer says how many
+//   GET  /login, POST /login        the token form (sets a 12-hour session cookie; rate limited)
+//   POST /logout                    ends the session in this browser (GET shows the button)
+// Everything but /login and /logout answers 401 without the token (auth.mjs). Every text that
+// comes from D1 or from the request is escaped (pages.mjs, html.mjs). Each answer says how many
 // rows D1 read for it (header x-d1-rows-read): D1 bills rows read.
 
-import { allowed, sessionCookie, tokenMatches } from "./auth.mjs";
+import { allowed, loginAllowed, logoutCookie, sessionCookie, tokenMatches } from "./auth.mjs";
 import { fleet, NoDataYet, site } from "./queries.mjs";
 import { LOOKBACK_DAYS, fleetModel, parsePeriod, siteModel, sqlTime } from "./model.mjs";
-import { fleetPage, loginPage, messagePage, sitePage } from "./pages.mjs";
+import { fleetPage, loginPage, logoutPage, messagePage, sitePage } from "./pages.mjs";
 
 const SECURITY_HEADERS = {
   "Content-Security-Policy":
@@ -53,6 +55,13 @@ export function route(pathname) {
 
 async function login(request, env) {
   if (request.method !== "POST") return html(loginPage(false), 401);
+  if (!(await loginAllowed(request, env))) {
+    return html(
+      messagePage("Too many tries", "Too many token tries from this address: wait a minute, then try again."),
+      429,
+      { "Retry-After": "60" },
+    );
+  }
   const form = await request.formData().catch(() => null);
   const token = form?.get("token");
   if (!(await tokenMatches(env, typeof token === "string" ? token.trim() : ""))) {
@@ -61,6 +70,14 @@ async function login(request, env) {
   return new Response(null, {
     status: 303,
     headers: { Location: "/", "Set-Cookie": await sessionCookie(request, env), ...SECURITY_HEADERS },
+  });
+}
+
+function logout(request) {
+  if (request.method !== "POST") return html(logoutPage(), 200);
+  return new Response(null, {
+    status: 303,
+    headers: { Location: "/login", "Set-Cookie": logoutCookie(request), ...SECURITY_HEADERS },
   });
 }
 
@@ -105,9 +122,10 @@ export default {
   async fetch(request, env) {
     const url = new URL(request.url);
     if (url.pathname === "/login") return login(request, env);
+    if (url.pathname === "/logout") return logout(request);
     const r = route(url.pathname);
     if (!(await allowed(request, env))) return refused(r, env);
-    if (!r) return html(messagePage("Not found", "No such page: start from the fleet, <a href=\"/\">/</a>."), 404);
+    if (!r) return html(messagePage("Not found", "No such page: start from the fleet.", { home: true }), 404);
     if (request.method !== "GET" && request.method !== "HEAD") {
       return html(messagePage("Not allowed", "The dashboard only reads."), 405);
     }
@@ -116,7 +134,7 @@ export default {
     } catch (e) {
       if (e instanceof NoDataYet) {
         const what =
-          "D1 has no backup_log or s3_archives table yet: run <code>wpbackup sync-d1</code> on a server (with the same D1 database id as wrangler.toml).";
+          "D1 has no backup_log or s3_archives table yet: run `wpbackup sync-d1` on a server (with the same D1 database id as wrangler.toml).";
         return r.api ? json({ error: "no data yet: run wpbackup sync-d1 on a server" }, 503) : html(messagePage("No data yet", what), 503);
       }
       throw e;

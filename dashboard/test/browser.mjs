@@ -104,6 +104,14 @@ async function dashboard(browser) {
   ]);
   seen.site = { status: site.status(), url: page.url(), ...(await siteSeen(page)) };
   await page.screenshot({ path: path.join(shots, "site.png"), fullPage: true });
+  const [out] = await Promise.all([page.waitForNavigation(), page.click("form.logout button")]);
+  const after = await page.goto(new URL("/", base).href);
+  seen.logout = {
+    status: out.status(),
+    url: page.url(),
+    then: after.status(),
+    form: (await page.$("#token")) !== null,
+  };
 }
 
 async function file(browser) {

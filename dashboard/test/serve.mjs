@@ -23,6 +23,8 @@ const mf = new Miniflare({
   d1Databases: { DB: env.DASH_DATABASE },
   d1Persist: env.DASH_D1_DIR,
   bindings,
+  // As wrangler.toml's [[ratelimits]] LOGIN_LIMIT.
+  ratelimits: { LOGIN_LIMIT: { simple: { limit: 5, period: 60 } } },
 });
 const url = await mf.ready;
 console.log(`ready ${url}`);

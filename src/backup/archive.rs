@@ -19,17 +19,18 @@ use sha2::Digest as _;
 use tar::{EntryType, Header, HeaderMode};
 
 use crate::backup::frames::{self, Frames};
-use crate::backup::index::{Snapshot, Stat};
+use crate::backup::index::{self, Snapshot, Stat, TreeFile, TreeWriter};
 use crate::backup::progress::{Phase, Progress};
 use crate::backup::sample::Sampler;
 use crate::backup::walk;
 use crate::config::Compression;
 use crate::dbtools::Dump;
+use crate::manifest::paths::{List, ListWriter};
 use crate::manifest::{
-    Base, DELETED_LIST, Differential, FileSample, Kind, Member, PARENT_WP_CONFIG,
+    Base, DELETED_LIST, Differential, FULL_FORMAT_VERSION, FileSample, Kind, ListMember, Member,
+    PARENT_WP_CONFIG, PATH_LIST,
 };
 pub use crate::manifest::{FORMAT_VERSION, Manifest};
-use std::collections::BTreeMap;
 
 /// What goes into one archive besides the files themselves.
 #[derive(Debug, Clone)]
@@ -50,6 +51,9 @@ pub struct ArchiveSpec {
     pub parent_wp_config: Option<PathBuf>,
     /// Make a differential archive on this base; `None`: a full one.
     pub differential: Option<DiffBase>,
+    /// Where the walk writes the site's tree for the index (`index/<site>.trees`), when
+    /// differentials are on.
+    pub index_dir: Option<PathBuf>,
 }
 
 /// The base a differential archive holds the changes since.
@@ -63,9 +67,10 @@ pub struct DiffBase {
 }
 
 /// The site's tree as the archive saw it: what the index keeps for a later differential.
-#[derive(Debug, Clone, Default)]
+#[derive(Default)]
 pub struct Tree {
-    pub entries: BTreeMap<String, Stat>,
+    /// Written in the walk's order, when the spec asked for it (`index_dir`).
+    pub file: Option<TreeFile>,
     /// Bytes of the regular files.
     pub bytes: u64,
 }
@@ -101,8 +106,15 @@ pub fn write_archive<W: Write>(
     let mut walked = append_files(&mut tar, spec, progress)?;
     let parent_wp_config = append_parent_config(&mut tar, spec, &mut walked.skipped)?;
     let differential = match &spec.differential {
-        Some(d) => Some(append_deleted(&mut tar, spec, d, &walked)?),
+        Some(d) => Some(append_lists(&mut tar, spec, d, &mut walked)?),
         None => None,
+    };
+    let tree = Tree {
+        file: match walked.tree.take() {
+            Some(t) => Some(t.finish()?),
+            None => None,
+        },
+        bytes: walked.site_bytes,
     };
 
     progress.enter(Phase::Dump);
@@ -111,7 +123,11 @@ pub fn write_archive<W: Write>(
 
     let wordpress = dump.facts.wordpress(&spec.table_prefix);
     let manifest = Manifest {
-        format_version: FORMAT_VERSION,
+        format_version: if differential.is_some() {
+            FORMAT_VERSION
+        } else {
+            FULL_FORMAT_VERSION
+        },
         wpbackup_version: env!("CARGO_PKG_VERSION").to_string(),
         site: spec.site.clone(),
         server_id: spec.server_id.clone(),
@@ -157,7 +173,7 @@ pub fn write_archive<W: Write>(
 
     let enc = tar.into_inner().context("cannot finish the tar stream")?;
     let out = enc.finish().context("cannot finish the zstd stream")?;
-    Ok((out, manifest, walked.tree))
+    Ok((out, manifest, tree))
 }
 
 /// `database.sql`: the dump is zstd-compressed already, so its header goes into the current
@@ -192,36 +208,41 @@ fn append_dump<W: Write>(
 }
 
 /// A differential archive's `deleted.nul` (the paths of its chain's earlier archives the site
-/// no longer has, as `files/...` each ended by a NUL byte, for `xargs -0 rm -rf --`), and the
-/// manifest's description of it.
-fn append_deleted<W: Write>(
+/// no longer has, as `files/...` each ended by a NUL byte, for `xargs -0 rm -rf --`) and
+/// `paths.nul` (every path the site has, the same way), both in the walk's order as the walk
+/// spooled them, and the manifest's description of them.
+fn append_lists<W: Write>(
     tar: &mut tar::Builder<Frames<W>>,
     spec: &ArchiveSpec,
     d: &DiffBase,
-    walked: &Walked,
+    walked: &mut Walked,
 ) -> anyhow::Result<Differential> {
-    let deleted: Vec<String> = d
-        .base
-        .seen()
-        .filter(|p| !walked.tree.entries.contains_key(*p))
-        .map(str::to_string)
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let mut list = Vec::new();
-    for p in &deleted {
-        list.extend_from_slice(b"files/");
-        list.extend_from_slice(p.as_bytes());
-        list.push(0);
-    }
-    let mut header = Header::new_gnu();
-    header.set_entry_type(EntryType::Regular);
-    header.set_size(list.len() as u64);
-    header.set_mode(0o644);
-    header.set_mtime(spec.created_at.timestamp().max(0) as u64);
-    tar.append_data(&mut header, DELETED_LIST, list.as_slice())
-        .with_context(|| format!("cannot add {DELETED_LIST}"))?;
-    let site_file_count = walked.tree.entries.values().filter(|s| s.0 != 'd').count() as u64;
+    let deleted = walked.finish_join()?;
+    let paths = walked
+        .paths
+        .take()
+        .context("no list of paths was kept")?
+        .finish()
+        .context("cannot keep the list of paths")?;
+    let mut member = |name: &str, list: &List| -> anyhow::Result<ListMember> {
+        let mut header = Header::new_gnu();
+        header.set_entry_type(EntryType::Regular);
+        header.set_size(list.bytes);
+        header.set_mode(0o644);
+        header.set_mtime(spec.created_at.timestamp().max(0) as u64);
+        let reader = list
+            .reader()
+            .with_context(|| format!("cannot read back {name}"))?;
+        tar.append_data(&mut header, name, reader)
+            .with_context(|| format!("cannot add {name}"))?;
+        Ok(ListMember {
+            count: list.count,
+            bytes: list.bytes,
+            sha256: list.sha256.clone(),
+        })
+    };
+    let deleted_nul = member(DELETED_LIST, &deleted)?;
+    let paths_nul = member(PATH_LIST, &paths)?;
     Ok(Differential {
         level: d.level,
         base: Base {
@@ -233,10 +254,12 @@ fn append_deleted<W: Write>(
                 .created_at
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         },
-        paths: walked.tree.entries.keys().cloned().collect(),
-        deleted,
-        site_file_count,
-        site_bytes: walked.tree.bytes,
+        paths: Vec::new(),
+        deleted: Vec::new(),
+        paths_nul: Some(paths_nul),
+        deleted_nul: Some(deleted_nul),
+        site_file_count: walked.site_file_count,
+        site_bytes: walked.site_bytes,
     })
 }
 
@@ -319,8 +342,131 @@ struct Walked {
     changed: Vec<String>,
     /// A few files' sha256 (see [`crate::backup::sample`]).
     samples: Vec<FileSample>,
-    /// Every entry walked, archived or not (a differential leaves unchanged files out).
-    tree: Tree,
+    /// Files and symlinks, and bytes of regular files, of the whole site (a differential's
+    /// unchanged files too).
+    site_file_count: u64,
+    site_bytes: u64,
+    /// The tree for the index, every entry walked (archived or not) in the walk's order.
+    tree: Option<TreeWriter>,
+    /// A differential's base's tree, joined against the walk as both go.
+    base: Option<index::Cursor>,
+    /// A differential's `paths.nul` and `deleted.nul`, spooled as the walk goes.
+    paths: Option<ListWriter>,
+    deleted: Option<ListWriter>,
+    /// The path whose record of the base the last look-up consumed.
+    matched: Option<String>,
+}
+
+/// A path of the base the site no longer has: listed as deleted, and kept in the new tree
+/// (kind `x`) so that a differential on this one deletes it too.
+fn gone(
+    deleted: &mut Option<ListWriter>,
+    tree: &mut Option<TreeWriter>,
+    path: &str,
+) -> io::Result<()> {
+    if let Some(d) = deleted {
+        d.push(path.as_bytes())?;
+    }
+    if let Some(t) = tree {
+        t.push(path, Stat::GONE)?;
+    }
+    Ok(())
+}
+
+impl Walked {
+    fn new(spec: &ArchiveSpec) -> anyhow::Result<Walked> {
+        let tree = match &spec.index_dir {
+            Some(dir) => Some(TreeWriter::new(dir)?),
+            None => None,
+        };
+        let (base, paths, deleted) = match &spec.differential {
+            Some(d) => (
+                Some(d.base.cursor()?),
+                Some(ListWriter::new(b"files/").context("cannot keep the list of paths")?),
+                Some(ListWriter::new(b"files/").context("cannot keep the list of paths")?),
+            ),
+            None => (None, None, None),
+        };
+        Ok(Walked {
+            count: 0,
+            bytes: 0,
+            skipped: Vec::new(),
+            changed: Vec::new(),
+            samples: Vec::new(),
+            site_file_count: 0,
+            site_bytes: 0,
+            tree,
+            base,
+            paths,
+            deleted,
+            matched: None,
+        })
+    }
+
+    /// The base's record of `path`, the base's paths before it listed as deleted.
+    fn look(&mut self, path: &str) -> anyhow::Result<Option<Stat>> {
+        let Walked {
+            base,
+            deleted,
+            tree,
+            ..
+        } = self;
+        let Some(base) = base else {
+            return Ok(None);
+        };
+        let found = base
+            .seek(path, &mut |p, _| gone(deleted, tree, &p))
+            .context("cannot read the index while walking")?;
+        self.matched = found.map(|_| path.to_string());
+        Ok(found)
+    }
+
+    /// An entry walked and archived (or left out as unchanged): in the tree and the paths.
+    fn record(&mut self, path: &str, stat: Stat) -> anyhow::Result<()> {
+        self.matched = None;
+        if let Some(t) = &mut self.tree {
+            t.push(path, stat).context("cannot write the index")?;
+        }
+        if let Some(p) = &mut self.paths {
+            p.push(path.as_bytes())
+                .context("cannot keep the list of paths")?;
+        }
+        if stat.0 != 'd' {
+            self.site_file_count += 1;
+        }
+        if stat.0 == 'f' {
+            self.site_bytes += stat.1;
+        }
+        Ok(())
+    }
+
+    /// An entry left out after its look-up: deleted, as far as this archive's chain knows.
+    fn unrecord(&mut self, path: &str) -> io::Result<()> {
+        if self.matched.as_deref() == Some(path) {
+            self.matched = None;
+            return gone(&mut self.deleted, &mut self.tree, path);
+        }
+        Ok(())
+    }
+
+    /// After the walk: the base's paths it did not see are deleted; the list of them.
+    fn finish_join(&mut self) -> anyhow::Result<List> {
+        let Walked {
+            base,
+            deleted,
+            tree,
+            ..
+        } = self;
+        if let Some(base) = base {
+            base.rest(&mut |p, _| gone(deleted, tree, &p))
+                .context("cannot read the index while walking")?;
+        }
+        self.deleted
+            .take()
+            .context("no list of deleted paths was kept")?
+            .finish()
+            .context("cannot keep the list of deleted paths")
+    }
 }
 
 /// Walk the site (by handle: see [`walk`]) and append its entries under `files/`.
@@ -341,24 +487,14 @@ fn append_files<W: Write>(
         spec,
         progress,
         sampler: Sampler::default(),
-        done: Walked {
-            count: 0,
-            bytes: 0,
-            skipped: Vec::new(),
-            changed: Vec::new(),
-            samples: Vec::new(),
-            tree: Tree::default(),
-        },
+        done: Walked::new(spec)?,
     };
     walk::walk(
         root,
         &|rel| excludes.is_match(rel),
         &mut |entry| match entry {
             Ok(e) => walk.append(e),
-            Err(s) => {
-                walk.skip(s.rel.display().to_string(), &s);
-                Ok(())
-            }
+            Err(s) => walk.skip(s.rel.display().to_string(), &s),
         },
     )?;
     walk.done.samples = walk.sampler.finish();
@@ -376,10 +512,13 @@ struct FileWalk<'a, W: Write> {
 
 impl<W: Write> FileWalk<'_, W> {
     /// An entry that cannot be read is left out and listed.
-    fn skip(&mut self, rel: String, why: &dyn std::fmt::Display) {
+    fn skip(&mut self, rel: String, why: &dyn std::fmt::Display) -> anyhow::Result<()> {
         tracing::warn!(site = %self.spec.site, path = %crate::output::printable(&rel), "skipped: {why}");
-        self.done.tree.entries.remove(&rel);
+        self.done
+            .unrecord(&rel)
+            .context("cannot keep the list of deleted paths")?;
         self.done.skipped.push(rel);
+        Ok(())
     }
 
     /// Append one entry of the walk (directory, symlink or regular file).
@@ -388,37 +527,42 @@ impl<W: Write> FileWalk<'_, W> {
         match entry {
             walk::Entry::Dir { rel, handle } => {
                 let meta = handle.metadata();
-                self.note(&rel, 'd', &meta);
-                let Some(mut header) = self.header(&rel, meta) else {
+                let (stat, _) = self.note(&rel, 'd', &meta)?;
+                let Some(mut header) = self.header(&rel, meta)? else {
                     return Ok(());
                 };
                 header.set_entry_type(EntryType::Directory);
                 header.set_size(0);
                 self.tar.append_data(&mut header, name(&rel), io::empty())?;
+                self.record(&rel, stat)?;
             }
             walk::Entry::Symlink { rel, target } => {
                 let meta = std::fs::symlink_metadata(self.spec.site_path.join(&rel));
-                self.note(&rel, 'l', &meta);
-                let Some(mut header) = self.header(&rel, meta) else {
+                let (stat, _) = self.note(&rel, 'l', &meta)?;
+                let Some(mut header) = self.header(&rel, meta)? else {
                     return Ok(());
                 };
                 header.set_entry_type(EntryType::Symlink);
                 header.set_size(0);
                 self.tar.append_link(&mut header, name(&rel), &target)?;
                 self.done.count += 1;
+                self.record(&rel, stat)?;
             }
             walk::Entry::File { rel, handle } => {
                 let meta = handle.metadata();
                 let size = meta.as_ref().map(|m| m.len()).unwrap_or_default();
-                if self.note(&rel, 'f', &meta) {
-                    self.done.tree.bytes += size;
-                    return Ok(());
+                let (stat, unchanged) = self.note(&rel, 'f', &meta)?;
+                if unchanged {
+                    return self.record(&rel, stat);
                 }
-                let Some(header) = self.header(&rel, meta) else {
+                let Some(header) = self.header(&rel, meta)? else {
                     return Ok(());
                 };
-                self.file(handle, &rel, &name(&rel), header, size)?;
-                self.done.tree.bytes += size;
+                match self.file(handle, &rel, &name(&rel), header, size)? {
+                    Some(true) => self.record(&rel, stat.map(|(p, s)| (p, s.unsettled())))?,
+                    Some(false) => self.record(&rel, stat)?,
+                    None => {}
+                }
             }
             // Sockets, fifos and devices: not site content, and reading a fifo would block.
             walk::Entry::Special { rel } => {
@@ -428,45 +572,60 @@ impl<W: Write> FileWalk<'_, W> {
         Ok(())
     }
 
-    /// Record the entry in the tree; true when it is a file unchanged since the differential's
-    /// base (left out of the archive). An entry whose metadata cannot be read is not recorded
-    /// (it is skipped, and a restore of this archive's chain will not have it).
-    fn note(&mut self, rel: &Path, kind: char, meta: &io::Result<std::fs::Metadata>) -> bool {
+    /// The entry's record for the tree (`None` when its metadata cannot be read or its path
+    /// is not UTF-8: it is then not recorded, and a restore of this archive's chain will not
+    /// have it from a base), and whether it is a file unchanged since the differential's
+    /// base (left out of the archive).
+    fn note(
+        &mut self,
+        rel: &Path,
+        kind: char,
+        meta: &io::Result<std::fs::Metadata>,
+    ) -> anyhow::Result<(Option<(String, Stat)>, bool)> {
         let (Ok(meta), Some(path)) = (meta, rel.to_str()) else {
-            return false;
+            return Ok((None, false));
         };
         if path.is_empty() {
-            return false;
+            return Ok((None, false));
         }
-        self.done
-            .tree
-            .entries
-            .insert(path.to_string(), Stat::of(kind, meta));
-        kind == 'f'
-            && self
-                .spec
-                .differential
-                .as_ref()
-                .is_some_and(|d| d.base.has_unchanged_file(path, meta))
+        let stat = Stat::of(kind, meta);
+        let base = self.done.look(path)?;
+        Ok((
+            Some((path.to_string(), stat)),
+            kind == 'f' && base == Some(stat),
+        ))
+    }
+
+    /// Record an entry in the tree and the list of paths.
+    fn record(&mut self, _rel: &Path, stat: Option<(String, Stat)>) -> anyhow::Result<()> {
+        match stat {
+            Some((path, stat)) => self.done.record(&path, stat),
+            None => Ok(()),
+        }
     }
 
     /// A tar header with the entry's mode, owner and mtime; `None` (and the entry listed as
     /// skipped) when its metadata cannot be read.
-    fn header(&mut self, rel: &Path, meta: io::Result<std::fs::Metadata>) -> Option<Header> {
+    fn header(
+        &mut self,
+        rel: &Path,
+        meta: io::Result<std::fs::Metadata>,
+    ) -> anyhow::Result<Option<Header>> {
         match meta {
             Ok(meta) => {
                 let mut header = Header::new_gnu();
                 header.set_metadata_in_mode(&meta, HeaderMode::Complete);
-                Some(header)
+                Ok(Some(header))
             }
             Err(e) => {
-                self.skip(rel.display().to_string(), &e);
-                None
+                self.skip(rel.display().to_string(), &e)?;
+                Ok(None)
             }
         }
     }
 
-    /// Append a regular file, in the kind of zstd frame its name and first bytes call for.
+    /// Append a regular file, in the kind of zstd frame its name and first bytes call for:
+    /// `None` when it could not be read (left out), else whether it changed while read.
     fn file(
         &mut self,
         file: std::fs::File,
@@ -474,7 +633,7 @@ impl<W: Write> FileWalk<'_, W> {
         name: &Path,
         mut header: Header,
         size: u64,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<Option<bool>> {
         // A large file's first bytes tell which kind of zstd frame it goes into.
         let mut sample = Vec::new();
         if size >= frames::DECIDING_SIZE
@@ -482,8 +641,8 @@ impl<W: Write> FileWalk<'_, W> {
                 .take(frames::SAMPLE_SIZE as u64)
                 .read_to_end(&mut sample)
         {
-            self.skip(rel.display().to_string(), &e);
-            return Ok(());
+            self.skip(rel.display().to_string(), &e)?;
+            return Ok(None);
         }
         let mode = frames::choose(rel, size, &sample, self.tar.get_ref().mode());
         self.tar
@@ -516,21 +675,20 @@ impl<W: Write> FileWalk<'_, W> {
             );
         }
         // Written while it was read (a log, a cache, an upload in progress): said, not hidden.
+        let mut changed = false;
         let after = file.metadata().ok();
         if after.as_ref().map(|m| m.len()) != Some(size)
             || after.and_then(|m| m.modified().ok()) != before
         {
             let rel = rel.display().to_string();
             tracing::warn!(site = %self.spec.site, path = %crate::output::printable(&rel), "changed while it was read");
-            if let Some(s) = self.done.tree.entries.get_mut(&rel) {
-                *s = s.unsettled();
-            }
             self.done.changed.push(rel);
+            changed = true;
         }
         self.done.count += 1;
         self.done.bytes += size;
         self.progress.files.fetch_add(1, Ordering::Relaxed);
-        Ok(())
+        Ok(Some(changed))
     }
 }
 

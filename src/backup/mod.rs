@@ -195,8 +195,8 @@ impl Run<'_> {
         bar.finish_and_clear();
         match stored {
             Ok(s) => {
-                let a = s.value;
-                self.update_index(name, index, &a, &s.storage);
+                let mut a = s.value;
+                self.update_index(name, index, &mut a, &s.storage);
                 let unknown = unknown_tables(site, &a.manifest);
                 let s = failover::Stored {
                     value: (a.out, a.manifest),
@@ -244,13 +244,19 @@ impl Run<'_> {
         &self,
         site: &str,
         index: Option<index::Index>,
-        a: &upload::Attempted,
+        a: &mut upload::Attempted,
         storage: &str,
     ) {
         if self.config.differential.is_none() {
             return;
         }
         let level = a.manifest.differential.as_ref().map_or(0, |d| d.level);
+        if level > 1 {
+            return;
+        }
+        let Some(tree) = a.tree.file.take() else {
+            return;
+        };
         let snapshot = index::Snapshot {
             key: a.key.clone(),
             storage: storage.to_string(),
@@ -259,13 +265,10 @@ impl Run<'_> {
             created_at: self.started,
             level,
             bytes: a.tree.bytes,
-            entries: a.tree.entries.clone(),
-            gone: a
-                .manifest
-                .differential
-                .as_ref()
-                .map(|d| d.deleted.clone())
-                .unwrap_or_default(),
+            tree: index::tree_name(self.started, level),
+            tree_sha256: tree.sha256.clone(),
+            paths: tree.paths,
+            dir: index::trees(self.home, site),
         };
         let index = match (level, index) {
             (0, _) => index::Index {
@@ -278,7 +281,7 @@ impl Run<'_> {
             },
             _ => return,
         };
-        if let Err(e) = index::save(self.home, site, &index) {
+        if let Err(e) = index::save(self.home, site, &index, Some(tree)) {
             tracing::warn!(
                 site,
                 "cannot keep the index of this archive (the next run makes a full archive): {e:#}"
@@ -307,6 +310,11 @@ impl Run<'_> {
             siteurl,
             parent_wp_config: resolved.parent_wp_config.clone(),
             differential: None,
+            index_dir: self
+                .config
+                .differential
+                .as_ref()
+                .map(|_| index::trees(self.home, &site.name)),
         };
         Ok((spec, resolved.db))
     }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::archive::DiffBase;
-use super::index::{Index, Snapshot};
+use super::index::{Index, Snapshot, Stat};
 use super::walk;
 use crate::config::DiffPolicy;
 use crate::storage::Storage;
@@ -117,17 +117,26 @@ pub fn within_share(
 }
 
 /// Bytes of the regular files under `root` whose metadata differs from `base`'s (new ones
-/// included). A walk that fails counts as everything changed.
+/// included), the walk joined against the base's tree as both go (memory does not grow with
+/// the site). A walk that fails counts as everything changed.
 fn changed_bytes(root: &Path, excluded: &dyn Fn(&Path) -> bool, base: &Snapshot) -> u64 {
+    let mut cursor = match base.cursor() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!("{e:#}");
+            return u64::MAX;
+        }
+    };
     let mut changed = 0u64;
     let walked = walk::walk(root, excluded, &mut |entry| {
         if let Ok(walk::Entry::File { rel, handle }) = entry
             && let Ok(meta) = handle.metadata()
         {
-            let same = rel
-                .to_str()
-                .is_some_and(|p| base.has_unchanged_file(p, &meta));
-            if !same {
+            let was = match rel.to_str() {
+                Some(p) => cursor.seek(p, &mut |_, _| Ok(()))?,
+                None => None,
+            };
+            if was != Some(Stat::of('f', &meta)) {
                 changed += meta.len();
             }
         }
@@ -176,7 +185,6 @@ async fn check_base(st: &dyn Storage, base: &Snapshot) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
     fn snap(level: u8, created_at: DateTime<Utc>) -> Snapshot {
         Snapshot {
@@ -187,8 +195,10 @@ mod tests {
             created_at,
             level,
             bytes: 100,
-            entries: BTreeMap::new(),
-            gone: Vec::new(),
+            tree: String::new(),
+            tree_sha256: String::new(),
+            paths: 0,
+            dir: Default::default(),
         }
     }
 

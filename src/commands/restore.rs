@@ -20,7 +20,7 @@ use crate::config::{Config, SiteConfig};
 use crate::interrupt;
 use crate::lock::RunLock;
 use crate::logdb::{LogDb, LogEntry, Status};
-use crate::restore::{self, Report, Request, Sources};
+use crate::restore::{self, Report, Request, Sources, rollback, wp_config};
 use crate::storage::catalog::Choice;
 
 /// The checked command line.
@@ -82,6 +82,9 @@ fn clone_url(u: &str) -> Result<String, UsageError> {
 }
 
 pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<Outcome> {
+    if args.put_back {
+        return put_back(ctx, args.site.as_deref().unwrap_or_default());
+    }
     let started = Instant::now();
     let plan = plan(args)?;
     let env = ctx.env()?;
@@ -146,6 +149,57 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<Outcome> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else if !ctx.quiet {
         println!("{}", report.summary());
+    }
+    Ok(Outcome::Ok)
+}
+
+/// `restore --put-back --site NAME`: what a restore of the site killed outright moved aside,
+/// put back from the plan in the home, as the site's database user.
+fn put_back(ctx: &Context, name: &str) -> anyhow::Result<Outcome> {
+    let env = ctx.env()?;
+    let config = ctx.config_for(None, &env, false)?;
+    let site = config.site(name)?.clone();
+    let _lock = RunLock::acquire(&ctx.paths.lock)?;
+    let plan = rollback::plan_path(&ctx.paths.home, &site.name);
+    let credentials = || wp_config::credentials(&site, None, config.database);
+    if !plan.exists() {
+        // Only to point at a table an older release left: the answer is the same without it.
+        let old = credentials().ok().map(|(c, _)| c).filter(|c| {
+            rollback::lookalikes(c, &c.name)
+                .unwrap_or_default()
+                .iter()
+                .any(|t| t == rollback::OLD_MAP_TABLE)
+        });
+        let hint = if let Some(creds) = old {
+            // A name to paste into a shell: only when it holds nothing a shell would read.
+            let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '$');
+            let db = match creds.name.chars().all(plain) {
+                true => creds.name.clone(),
+                false => "DATABASE".to_string(),
+            };
+            format!(
+                "; database {db} holds a table {t}, which a release before 2026-12 wrote (or the site's user did): wpbackup never runs it. Read it as the site's user without running anything: mariadb --binary-mode {db} -e \"SELECT step, kind, name, aside FROM {t} ORDER BY step\", and rename the tables it lists back by hand (README, \"A restore that was killed outright\")",
+                t = rollback::OLD_MAP_TABLE
+            )
+        } else {
+            String::new()
+        };
+        anyhow::bail!(
+            "no restore of site {} is waiting to be put back: there is no plan {}{hint}",
+            site.name,
+            plan.display()
+        );
+    }
+    let (creds, source) = credentials()?;
+    tracing::info!("database credentials from {source}");
+    let said = rollback::put_back_plan(&creds, &plan)?;
+    if ctx.json {
+        println!(
+            "{}",
+            serde_json::json!({ "site": site.name, "put_back": said })
+        );
+    } else if !ctx.quiet {
+        println!("{}", crate::output::printable(&said));
     }
     Ok(Outcome::Ok)
 }

@@ -71,6 +71,8 @@ fn tail(buf: &[u8]) -> String {
 /// What the client reads on stdin.
 enum Input<'a> {
     Sql(&'a [u8]),
+    /// SQL that holds text read from a database (a trigger's body): run in binary mode.
+    Script(&'a [u8]),
     File(&'a Path),
 }
 
@@ -79,8 +81,9 @@ fn run(creds: &DatabaseConfig, database: Option<&str>, input: Input) -> anyhow::
     let tool = dbtools::find_tool(&["mariadb", "mysql"])?;
     let defaults = dbtools::defaults_file(&tool, creds)?;
     let mut cmd = dbtools::command(&tool);
-    // A script from an archive: no client command in it is run (`\!`, `system`...).
-    let script = matches!(input, Input::File(_));
+    // A script from an archive or a database: no client command in it is run (`\!`,
+    // `system`...).
+    let script = matches!(input, Input::File(_) | Input::Script(_));
     defaults
         .pass_to(&mut cmd)
         .args(client_args(&defaults.path(), database, script))
@@ -99,7 +102,7 @@ fn run(creds: &DatabaseConfig, database: Option<&str>, input: Input) -> anyhow::
                 .with_context(|| format!("cannot run {}", tool.display()))?;
             wait_or_stop(child)?
         }
-        Input::Sql(sql) => {
+        Input::Sql(sql) | Input::Script(sql) => {
             let child = cmd
                 .stdin(Stdio::piped())
                 .spawn()
@@ -166,6 +169,13 @@ fn feed(mut child: std::process::Child, sql: &[u8]) -> anyhow::Result<Output> {
 /// Run SQL as `creds`; stdout as tab-separated rows.
 pub fn sql(creds: &DatabaseConfig, database: Option<&str>, sql: &str) -> anyhow::Result<String> {
     run(creds, database, Input::Sql(sql.as_bytes()))
+}
+
+/// Run SQL that holds text read from a database as `creds`, in binary mode: the client runs
+/// none of its own commands (`\!`, `system`, `source`...) whatever that text holds; only
+/// `DELIMITER` still works.
+pub fn script(creds: &DatabaseConfig, database: &str, sql: &str) -> anyhow::Result<String> {
+    run(creds, Some(database), Input::Script(sql.as_bytes()))
 }
 
 /// A client kept open as `creds` in `database` and fed SQL piece by piece, so that one

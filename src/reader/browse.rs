@@ -94,13 +94,19 @@ pub fn list(
             expected.sha256
         );
     }
-    let differential = contents?.differential;
+    let facts = contents?;
+    let differential = facts.differential;
     let mut archives = vec![key.to_string()];
     let mut deleted = Vec::new();
     match differential {
         Some(d) if req.changes => {
-            deleted = d
-                .deleted
+            // Format 1 lists them in the manifest, format 2 in deleted.nul.
+            let listed = if d.deleted.is_empty() {
+                facts.deleted
+            } else {
+                d.deleted
+            };
+            deleted = listed
                 .into_iter()
                 .filter(|p| under.as_ref().is_none_or(|u| Path::new(p).starts_with(u)))
                 .collect();
@@ -139,6 +145,8 @@ pub fn list(
 /// What a listing needs of an archive's manifest: a differential's base and paths.
 struct Facts {
     differential: Option<crate::manifest::Differential>,
+    /// `deleted.nul`'s paths (format 2).
+    deleted: Vec<String>,
 }
 
 /// Read one archive of the restore point (`key`, from `archive`), its entries into
@@ -167,5 +175,6 @@ fn read(
     }
     Ok(Facts {
         differential: contents.manifest.and_then(|m| m.differential),
+        deleted: contents.deleted,
     })
 }

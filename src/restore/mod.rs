@@ -311,7 +311,8 @@ impl<'a> Job<'a> {
                 .and_then(|f| f.as_file().metadata().ok())
                 .map_or(0, |m| m.len());
             let copy_dir = self.req.home.join("before-restore");
-            preflight::database(creds, db, sql_size, &copy_dir)?;
+            let plan = rollback::plan_path(&self.req.home, &self.req.site.name);
+            preflight::database(creds, db, sql_size, &copy_dir, &plan)?;
         }
         Ok(())
     }
@@ -447,7 +448,8 @@ impl<'a> Job<'a> {
         if tables > 0 {
             self.save_copy(creds, db_name, report).map_err(stopped)?;
         }
-        match rollback::move_aside(creds, db_name, &self.stamp) {
+        let plan = rollback::plan_path(&self.req.home, &self.req.site.name);
+        match rollback::move_aside(creds, db_name, &self.req.site.name, &self.stamp, &plan) {
             Ok(aside) => Ok(Undo::Aside(aside)),
             Err(e @ rollback::MoveError::Unchanged(..)) => {
                 forget_saved_copy(report);
@@ -583,7 +585,7 @@ impl<'a> Job<'a> {
             Err(e) => {
                 let saved = match &report.previous_database {
                     Some(p) => format!(
-                        "; its previous content is also in {} (zstd -dc FILE | mariadb {db})",
+                        "; its previous content is also in {} (zstd -dc FILE | mariadb --binary-mode {db})",
                         p.display()
                     ),
                     None => String::new(),

@@ -4,8 +4,10 @@
 //! - the files' target can be moved aside (it is not a mount point);
 //! - the restored `wp-config.php`, when it must be rewritten, can be: its `DB_NAME` is a plain
 //!   string when it must name another database, and its directory takes a new file;
-//! - the target database answers with the credentials, holds nothing that a restore killed
-//!   outright left behind, and its user may create, rename and drop tables in it (the import
+//! - no plan of a restore of the site killed outright is waiting to be put back
+//!   (`<home>/rollback/<site>.json`); the target database answers with the credentials (tables
+//!   named like a restore's that no plan lists are the site's: a WARNING, not a refusal), and
+//!   its user may create, rename and drop tables in it (the import
 //!   keeps the live tables aside until it has succeeded: [`rollback`]);
 //! - there is space for the copy of the live database saved in `<home>/before-restore/` (at
 //!   most the size of its data) and, when the database server runs on this machine and its
@@ -80,7 +82,14 @@ pub fn database(
     db: &str,
     sql_size: u64,
     copy_dir: &Path,
+    plan: &Path,
 ) -> anyhow::Result<DbState> {
+    if plan.exists() {
+        bail!(
+            "a restore of this site was killed before it could finish: {} lists the tables it moved aside; put them back with `wpbackup restore --put-back --site SITE` (README, \"A restore that was killed outright\"), then run restore again; {NOTHING}",
+            plan.display()
+        );
+    }
     let state = database::state(creds, db).map_err(|e| {
         anyhow!(
             "cannot reach database {db} as user {} on {} ({e:#}): check that the database server runs and that the credentials are right; {NOTHING}",
@@ -91,21 +100,16 @@ pub fn database(
     if state == DbState::Missing {
         return Ok(state);
     }
-    let left = rollback::leftovers(creds, db)?;
-    if !left.is_empty() {
-        let map = left.iter().any(|t| t == rollback::MAP_TABLE);
-        let aside = left.len() - usize::from(map);
-        let what = match (map, aside) {
-            (true, 0) => rollback::MAP_TABLE.to_string(),
-            (true, n) => format!(
-                "{} and {n} {}* tables",
-                rollback::MAP_TABLE,
-                rollback::ASIDE_PREFIX
-            ),
-            (false, n) => format!("{n} {}* tables", rollback::ASIDE_PREFIX),
+    for name in rollback::lookalikes(creds, db)? {
+        // The site's user may have made it: kept as one of its tables, never run.
+        let hint = if name == rollback::OLD_MAP_TABLE {
+            " (an older wpbackup may have left it: README, \"A restore that was killed outright\", says how to read it safely)"
+        } else {
+            ""
         };
-        bail!(
-            "database {db} holds {what}, left by a restore that was killed before it could finish: put its previous tables back, or drop these (README, \"A restore that was killed outright\"), then run restore again; {NOTHING}"
+        tracing::warn!(
+            "database {db} holds {}, which no plan of wpbackup lists: it is treated as one of the site's tables, moved aside and back like the others{hint}",
+            crate::output::printable(&name)
         );
     }
     rollback::probe(creds, db).map_err(|e| {

@@ -3,16 +3,24 @@
 //! MariaDB cannot rename a database, and a site's user is rarely allowed to create one, so the
 //! previous content is kept *inside* the target database: before the import, every table and
 //! view it holds is renamed, in one atomic `RENAME TABLE`, to `wpbackup_old_<name>`
-//! ([`move_aside`]), and the import runs in a database that looks empty. The list of what was
-//! moved (and the definition of each trigger) is written first to the table
-//! `wpbackup_rollback`, with the SQL that puts each back, so that a person can do it by hand if
-//! the process is killed outright (README, "A restore that was killed outright").
+//! ([`move_aside`]), and the import runs in a database that looks empty. What was moved (and
+//! the definition of each trigger) is written first to the *plan*, `<home>/rollback/<site>.json`
+//! (0600, written atomically), so that `wpbackup restore --put-back SITE` ([`put_back_plan`])
+//! can put it back if the process is killed outright. The plan is root's: nothing of it is in
+//! the database, where the site's user could write it, and nothing read from the database is
+//! ever run as a client command (trigger definitions go through the client in binary mode).
 //!
 //! - The import or a later step fails, or SIGTERM/SIGINT arrives: [`Aside::put_back`] drops what
 //!   the import made and renames the old tables back (metadata only: no row is copied).
 //! - The restore succeeds: [`Aside::finish`] drops the old tables the archive replaced and
 //!   renames back the others (a table the archive does not hold is kept, as a plain import
 //!   would have kept it).
+//!
+//! Either removes the plan. Tables named like a restore's (`wpbackup_old_*`, `wpbackup_rollback`,
+//! `wpbdrill_*`) that no plan lists are the site's own as far as wpbackup knows: they are moved
+//! aside and back like any other table, and never read as instructions. When some table's name
+//! already starts with `wpbackup_old_`, the restore's aside names start with the first of
+//! `wpbackup_old2_`, `wpbackup_old3_`... that none does ([`aside_prefix`]).
 //!
 //! A trigger's name is unique in its database and a trigger follows its table when it is
 //! renamed, so the archive's own triggers (the same names) could not be created beside the old
@@ -24,18 +32,26 @@
 //! INSERT, TRIGGER): no CREATE DATABASE.
 
 use std::collections::BTreeSet;
+use std::io::Write as _;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context as _, bail};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::config::DatabaseConfig;
-use crate::dbtools::client::{ident, sql, sql_str};
+use crate::dbtools::client::{ident, script, sql, sql_str};
 
-/// The table that lists what a restore moved aside, while it runs.
-pub const MAP_TABLE: &str = "wpbackup_rollback";
-/// What the name of a table or view moved aside starts with.
+/// The table in which a release before 2026-12 listed, inside the database, what a restore
+/// moved aside. Never read or run now: a site's user can write it.
+pub const OLD_MAP_TABLE: &str = "wpbackup_rollback";
+/// What the name of a table or view moved aside starts with, unless some table's name does
+/// already ([`aside_prefix`]).
 pub const ASIDE_PREFIX: &str = "wpbackup_old_";
+/// The directory of the home that holds the plans.
+pub const PLAN_DIR: &str = "rollback";
 /// MariaDB's longest table name, in characters.
 const NAME_MAX: usize = 64;
 
@@ -47,19 +63,30 @@ struct Table {
 }
 
 /// A table or view moved aside.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Moved {
-    table: Table,
+    name: String,
+    view: bool,
     aside: String,
 }
 
 /// A trigger, as it is created again.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Trigger {
     name: String,
     table: String,
     sql_mode: String,
     create: String,
+}
+
+/// `<home>/rollback/<site>.json`: what a restore of the site moved aside, while it runs.
+#[derive(Debug, Serialize, Deserialize)]
+struct Plan {
+    site: String,
+    database: String,
+    restore_started: String,
+    moved: Vec<Moved>,
+    triggers: Vec<Trigger>,
 }
 
 /// The previous content of a database while an import runs in its place: put back or
@@ -69,35 +96,68 @@ pub struct Aside {
     db: String,
     moved: Vec<Moved>,
     triggers: Vec<Trigger>,
+    /// The plan file, removed once settled.
+    plan: PathBuf,
     settled: bool,
 }
 
-/// Where table `name` goes while an import runs: `wpbackup_old_<name>`, shortened with a hash
-/// of the name when that would be longer than MariaDB allows.
-pub fn aside_name(name: &str) -> String {
-    if ASIDE_PREFIX.chars().count() + name.chars().count() <= NAME_MAX {
-        return format!("{ASIDE_PREFIX}{name}");
-    }
-    let hash = hex::encode(&Sha256::digest(name.as_bytes())[..4]);
-    let keep = NAME_MAX - ASIDE_PREFIX.len() - 1 - hash.len();
-    let head: String = name.chars().take(keep).collect();
-    format!("{ASIDE_PREFIX}{head}_{hash}")
+/// Where the plan of a restore of `site` is kept.
+pub fn plan_path(home: &Path, site: &str) -> PathBuf {
+    home.join(PLAN_DIR).join(format!("{site}.json"))
 }
 
-/// The tables and views of `db` that a restore killed before it could finish left behind.
-pub fn leftovers(creds: &DatabaseConfig, db: &str) -> anyhow::Result<Vec<String>> {
+/// What the names of the tables moved aside start with: [`ASIDE_PREFIX`], else the first of
+/// `wpbackup_old2_`, `wpbackup_old3_`... that no table's name in `existing` starts with, so
+/// that no name moved aside is already taken.
+fn aside_prefix<'a>(existing: impl Iterator<Item = &'a str> + Clone) -> String {
+    let mut n = 1;
+    loop {
+        let prefix = match n {
+            1 => ASIDE_PREFIX.to_string(),
+            n => format!("wpbackup_old{n}_"),
+        };
+        if !existing.clone().any(|t| t.starts_with(&prefix)) {
+            return prefix;
+        }
+        n += 1;
+    }
+}
+
+/// Where table `name` goes while an import runs: `<prefix><name>`, shortened with a hash of
+/// the name when that would be longer than MariaDB allows.
+fn aside_name(prefix: &str, name: &str) -> String {
+    if prefix.chars().count() + name.chars().count() <= NAME_MAX {
+        return format!("{prefix}{name}");
+    }
+    let hash = hex::encode(&Sha256::digest(name.as_bytes())[..4]);
+    let keep = NAME_MAX - prefix.len() - 1 - hash.len();
+    let head: String = name.chars().take(keep).collect();
+    format!("{prefix}{head}_{hash}")
+}
+
+/// The tables and views of `db` named like those of a restore (`wpbackup_old*`,
+/// `wpbackup_rollback`, `wpbdrill_*`): no plan of wpbackup lists them, so they are the site's.
+pub fn lookalikes(creds: &DatabaseConfig, db: &str) -> anyhow::Result<Vec<String>> {
     Ok(tables(creds, db)?
         .into_iter()
         .map(|t| t.name)
-        .filter(|n| n == MAP_TABLE || n.starts_with(ASIDE_PREFIX))
+        .filter(|n| {
+            n == OLD_MAP_TABLE || n.starts_with("wpbackup_old") || n.starts_with("wpbdrill_")
+        })
         .collect())
 }
 
 /// Check, leaving nothing behind, that `creds` may create, rename and drop tables in `db`.
 pub fn probe(creds: &DatabaseConfig, db: &str) -> anyhow::Result<()> {
-    // Names a killed restore's leftovers never have: a probe killed halfway is only in the way
-    // of nothing.
-    let (a, b) = (ident("wpbackup_probe"), ident("wpbackup_probe_renamed"));
+    // Names no table of the site has (a table it made cannot be in the way).
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let tag = format!("{}_{nanos}", std::process::id());
+    let (a, b) = (
+        ident(&format!("wpbackup_probe_{tag}")),
+        ident(&format!("wpbackup_probe_{tag}_renamed")),
+    );
     let tried = sql(
         creds,
         Some(db),
@@ -123,75 +183,134 @@ pub enum MoveError {
     Stuck(String, anyhow::Error, anyhow::Error),
 }
 
-/// Move every table and view of `db` aside (see the module's documentation), writing the list
-/// to [`MAP_TABLE`] first. `stamp` names the restore in that list.
-pub fn move_aside(creds: &DatabaseConfig, db: &str, stamp: &str) -> Result<Aside, MoveError> {
+/// Move every table and view of `db` aside (see the module's documentation), writing the plan
+/// to `plan` first. `site` and `stamp` name the restore in it.
+pub fn move_aside(
+    creds: &DatabaseConfig,
+    db: &str,
+    site: &str,
+    stamp: &str,
+    plan: &Path,
+) -> Result<Aside, MoveError> {
     let started = Instant::now();
     let unchanged = |e: anyhow::Error| MoveError::Unchanged(db.to_string(), e);
     let before = tables(creds, db).map_err(unchanged)?;
-    if let Some(t) = before
-        .iter()
-        .find(|t| t.name == MAP_TABLE || t.name.starts_with(ASIDE_PREFIX))
-    {
-        return Err(unchanged(anyhow::anyhow!(
-            "it holds {}, left by a restore that was killed: put the tables back by hand (README, \"A restore that was killed outright\")",
-            t.name
-        )));
-    }
+    let prefix = aside_prefix(before.iter().map(|t| t.name.as_str()));
     let mut aside = Aside {
         creds: creds.clone(),
         db: db.to_string(),
         moved: before
             .into_iter()
-            .map(|table| Moved {
-                aside: aside_name(&table.name),
-                table,
+            .map(|t| Moved {
+                aside: aside_name(&prefix, &t.name),
+                name: t.name,
+                view: t.view,
             })
             .collect(),
         triggers: triggers(creds, db).map_err(unchanged)?,
+        plan: plan.to_path_buf(),
         settled: false,
     };
     if aside.moved.is_empty() && aside.triggers.is_empty() {
+        aside.settled = true;
         return Ok(aside);
     }
-    if let Err(e) = sql(creds, Some(db), &aside.move_script(stamp)) {
+    if let Err(e) = aside.write_plan(site, stamp) {
+        aside.settled = true;
+        return Err(unchanged(e));
+    }
+    if let Err(e) = sql(creds, Some(db), &aside.move_script()) {
         return Err(match aside.put_back() {
             Ok(()) => unchanged(e),
             Err(p) => MoveError::Stuck(db.to_string(), e, p),
         });
     }
     tracing::info!(
-        "moved the {} tables and views of database {db} aside in {:.3}s",
+        "moved the {} tables and views of database {db} aside (as {prefix}*) in {:.3}s",
         aside.moved.len(),
         started.elapsed().as_secs_f64()
     );
     Ok(aside)
 }
 
+/// Put back what the restore whose plan is `plan` moved aside in its database, as `creds`
+/// (the site's user), and remove the plan. What it put back, in words.
+pub fn put_back_plan(creds: &DatabaseConfig, plan: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read(plan).with_context(|| format!("cannot read {}", plan.display()))?;
+    let p: Plan = serde_json::from_slice(&text)
+        .with_context(|| format!("{} is not a plan wpbackup wrote", plan.display()))?;
+    let mut aside = Aside {
+        creds: creds.clone(),
+        db: p.database.clone(),
+        moved: p.moved,
+        triggers: p.triggers,
+        plan: plan.to_path_buf(),
+        settled: false,
+    };
+    aside.put_back()?;
+    Ok(format!(
+        "database {} is as it was before the restore started at {}: {} tables and views and {} triggers put back",
+        p.database,
+        p.restore_started,
+        aside.moved.len(),
+        aside.triggers.len()
+    ))
+}
+
 impl Aside {
-    /// The list written, the triggers dropped, the tables renamed: one client run.
-    fn move_script(&self, stamp: &str) -> String {
-        let text = |s: &str| format!("CONVERT(X'{}' USING utf8mb4)", hex::encode(s));
-        let rows: Vec<String> = self
-            .put_back_steps()
-            .iter()
-            .enumerate()
-            .map(|(step, (kind, name, aside, sql))| {
-                format!(
-                    "({step}, '{kind}', {}, {}, {}, {})",
-                    text(name),
-                    aside.map_or("NULL".into(), text),
-                    text(sql),
-                    sql_str(stamp)
-                )
-            })
-            .collect();
-        let mut s = format!(
-            "CREATE TABLE {} (step INT NOT NULL PRIMARY KEY, kind VARCHAR(8) NOT NULL, name VARCHAR(64) NOT NULL, aside VARCHAR(64) NULL, put_back LONGTEXT NOT NULL, restore_started VARCHAR(20) NOT NULL) DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin COMMENT='wpbackup restore in progress: what it moved aside, and the SQL that puts it back (README)';\nINSERT INTO {} VALUES {};\n",
-            ident(MAP_TABLE),
-            ident(MAP_TABLE),
-            rows.join(", ")
-        );
+    /// The plan, written atomically (0600) before anything is moved.
+    fn write_plan(&self, site: &str, stamp: &str) -> anyhow::Result<()> {
+        let plan = Plan {
+            site: site.to_string(),
+            database: self.db.clone(),
+            restore_started: stamp.to_string(),
+            moved: self.moved.clone(),
+            triggers: self.triggers.clone(),
+        };
+        let dir = self.plan.parent().unwrap_or(Path::new("."));
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        let data = serde_json::to_vec_pretty(&plan)?;
+        // Atomic: a temporary file beside it (0600 from the start), synced, renamed over it.
+        let cannot = || format!("cannot write {}", self.plan.display());
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".plan-")
+            .tempfile_in(dir)
+            .with_context(cannot)?;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o600))
+            .with_context(cannot)?;
+        tmp.write_all(&data)
+            .and_then(|()| tmp.as_file().sync_all())
+            .with_context(cannot)?;
+        tmp.persist(&self.plan)
+            .map_err(|e| e.error)
+            .with_context(cannot)?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+
+    /// The plan removed: the database is settled.
+    fn remove_plan(&self) -> anyhow::Result<()> {
+        match std::fs::remove_file(&self.plan) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("cannot remove {}", self.plan.display()))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The triggers dropped, the tables renamed: one client run.
+    fn move_script(&self) -> String {
+        let mut s = String::new();
         for t in &self.triggers {
             s.push_str(&format!("DROP TRIGGER {};\n", ident(&t.name)));
         }
@@ -199,38 +318,15 @@ impl Aside {
             let pairs: Vec<String> = self
                 .moved
                 .iter()
-                .map(|m| format!("{} TO {}", ident(&m.table.name), ident(&m.aside)))
+                .map(|m| format!("{} TO {}", ident(&m.name), ident(&m.aside)))
                 .collect();
             s.push_str(&format!("RENAME TABLE {};\n", pairs.join(", ")));
         }
         s
     }
 
-    /// For a person, should the process be killed outright: each step that puts the database
-    /// back (kind, name, where it is aside, the SQL), in order, the last one dropping the list.
-    fn put_back_steps(&self) -> Vec<(&'static str, &str, Option<&str>, String)> {
-        let mut steps = vec![("setup", "", None, "SET FOREIGN_KEY_CHECKS = 0;".to_string())];
-        for m in &self.moved {
-            let (kind, what) = if m.table.view {
-                ("view", "VIEW")
-            } else {
-                ("table", "TABLE")
-            };
-            let (name, aside) = (ident(&m.table.name), ident(&m.aside));
-            let sql = format!("DROP {what} IF EXISTS {name}; RENAME TABLE {aside} TO {name};");
-            steps.push((kind, m.table.name.as_str(), Some(m.aside.as_str()), sql));
-        }
-        for t in &self.triggers {
-            let sql = format!("DELIMITER ;;\n{};;\nDELIMITER ;", t.create);
-            steps.push(("trigger", t.name.as_str(), None, sql));
-        }
-        let done = format!("DROP TABLE {};", ident(MAP_TABLE));
-        steps.push(("done", MAP_TABLE, None, done));
-        steps
-    }
-
     /// The database as it was: what the import made is dropped, what was moved aside renamed
-    /// back, the triggers created again, the list dropped.
+    /// back, the triggers created again, the plan removed.
     pub fn put_back(&mut self) -> anyhow::Result<()> {
         self.settled = true;
         let (creds, db) = (&self.creds, self.db.as_str());
@@ -241,31 +337,26 @@ impl Aside {
         let present = asides.iter().filter(|a| names.contains(*a)).count();
         let renamed = match present {
             n if n == self.moved.len() => true,
-            0 if self
-                .moved
-                .iter()
-                .all(|m| names.contains(m.table.name.as_str())) =>
-            {
-                false
-            }
+            0 if self.moved.iter().all(|m| names.contains(m.name.as_str())) => false,
             _ => bail!(
-                "{} of the {} tables of database {db} moved aside are gone: its previous content is only in the copy saved before the restore",
+                "{} of the {} tables of database {db} moved aside are gone: its previous content is only in the copy saved before the restore (keep the database as it is and remove {})",
                 self.moved.len() - present,
-                self.moved.len()
+                self.moved.len(),
+                self.plan.display()
             ),
         };
         let mut script = String::from("SET FOREIGN_KEY_CHECKS = 0;\n");
         if renamed {
             let made: Vec<&Table> = now
                 .iter()
-                .filter(|t| t.name != MAP_TABLE && !asides.contains(t.name.as_str()))
+                .filter(|t| !asides.contains(t.name.as_str()))
                 .collect();
             script.push_str(&drop_all(&made));
             if !self.moved.is_empty() {
                 let pairs: Vec<String> = self
                     .moved
                     .iter()
-                    .map(|m| format!("{} TO {}", ident(&m.aside), ident(&m.table.name)))
+                    .map(|m| format!("{} TO {}", ident(&m.aside), ident(&m.name)))
                     .collect();
                 script.push_str(&format!("RENAME TABLE {};\n", pairs.join(", ")));
             }
@@ -273,16 +364,11 @@ impl Aside {
         sql(creds, Some(db), &script).with_context(|| self.kept(db))?;
         let all: Vec<&Trigger> = self.triggers.iter().collect();
         self.recreate(&all).with_context(|| self.kept(db))?;
-        sql(
-            creds,
-            Some(db),
-            &format!("DROP TABLE IF EXISTS {};", ident(MAP_TABLE)),
-        )?;
-        Ok(())
+        self.remove_plan()
     }
 
     /// The import is kept: the old tables it replaced are dropped, the others (the archive does
-    /// not hold them) renamed back with their triggers, the list dropped.
+    /// not hold them) renamed back with their triggers, the plan removed.
     pub fn finish(&mut self) -> anyhow::Result<()> {
         self.settled = true;
         if self.moved.is_empty() && self.triggers.is_empty() {
@@ -292,20 +378,20 @@ impl Aside {
         let (creds, db) = (&self.creds, self.db.as_str());
         let now: BTreeSet<String> = tables(creds, db)?.into_iter().map(|t| t.name).collect();
         let (replaced, kept): (Vec<&Moved>, Vec<&Moved>) =
-            self.moved.iter().partition(|m| now.contains(&m.table.name));
+            self.moved.iter().partition(|m| now.contains(&m.name));
         let mut script = String::from("SET FOREIGN_KEY_CHECKS = 0;\n");
         let old: Vec<Table> = replaced
             .iter()
             .map(|m| Table {
                 name: m.aside.clone(),
-                view: m.table.view,
+                view: m.view,
             })
             .collect();
         script.push_str(&drop_all(&old.iter().collect::<Vec<_>>()));
         if !kept.is_empty() {
             let pairs: Vec<String> = kept
                 .iter()
-                .map(|m| format!("{} TO {}", ident(&m.aside), ident(&m.table.name)))
+                .map(|m| format!("{} TO {}", ident(&m.aside), ident(&m.name)))
                 .collect();
             script.push_str(&format!("RENAME TABLE {};\n", pairs.join(", ")));
         }
@@ -313,14 +399,10 @@ impl Aside {
         let back: Vec<&Trigger> = self
             .triggers
             .iter()
-            .filter(|t| kept.iter().any(|m| m.table.name == t.table))
+            .filter(|t| kept.iter().any(|m| m.name == t.table))
             .collect();
         self.recreate(&back).with_context(|| self.kept(db))?;
-        sql(
-            creds,
-            Some(db),
-            &format!("DROP TABLE IF EXISTS {};", ident(MAP_TABLE)),
-        )?;
+        self.remove_plan()?;
         tracing::info!(
             "dropped the {} previous tables of database {db} the archive replaced and kept {} it does not hold, in {:.3}s",
             replaced.len(),
@@ -343,17 +425,18 @@ impl Aside {
         if missing.is_empty() {
             return Ok(());
         }
-        // Trigger bodies hold `;`: the client splits statements at `;;` here, as dumps do.
-        let mut script = String::from("DELIMITER ;;\n");
+        // Trigger bodies hold `;`: the client splits statements at `;;` here, as dumps do. They
+        // were read from the database: binary mode, so no client command in them runs.
+        let mut text = String::from("DELIMITER ;;\n");
         for t in missing {
-            script.push_str(&format!(
+            text.push_str(&format!(
                 "SET SESSION sql_mode = {};;\n{};;\n",
                 sql_str(&t.sql_mode),
                 t.create
             ));
         }
-        script.push_str("DELIMITER ;\n");
-        sql(&self.creds, Some(&self.db), &script)
+        text.push_str("DELIMITER ;\n");
+        script(&self.creds, &self.db, &text)
             .map(|_| ())
             .context("cannot create the previous triggers again")
     }
@@ -361,7 +444,8 @@ impl Aside {
     /// Where the previous content is when it could not be settled.
     fn kept(&self, db: &str) -> String {
         format!(
-            "the previous tables of database {db} are kept as {ASIDE_PREFIX}* and listed, with its triggers, in its table {MAP_TABLE} (README, \"A restore that was killed outright\")"
+            "the previous tables of database {db} are kept under the names listed, with its triggers, in {} (README, \"A restore that was killed outright\": wpbackup restore --put-back)",
+            self.plan.display()
         )
     }
 }
@@ -476,14 +560,31 @@ mod tests {
 
     #[test]
     fn aside_names_fit_and_stay_apart() {
-        assert_eq!(aside_name("wp_posts"), "wpbackup_old_wp_posts");
+        let p = ASIDE_PREFIX;
+        assert_eq!(aside_name(p, "wp_posts"), "wpbackup_old_wp_posts");
         let long = format!("wp_{}", "x".repeat(60));
-        let a = aside_name(&long);
+        let a = aside_name(p, &long);
         assert_eq!(a.chars().count(), NAME_MAX, "{a}");
         assert!(a.starts_with("wpbackup_old_wp_xxx"), "{a}");
-        let other = aside_name(&format!("{long}y"));
+        let other = aside_name(p, &format!("{long}y"));
         assert_ne!(a, other);
-        assert_eq!(aside_name(&"ü".repeat(51)).chars().count(), NAME_MAX);
+        assert_eq!(aside_name(p, &"ü".repeat(51)).chars().count(), NAME_MAX);
+        let b = aside_name("wpbackup_old12_", &long);
+        assert_eq!(b.chars().count(), NAME_MAX, "{b}");
+    }
+
+    #[test]
+    fn tables_named_like_a_restore_s_push_the_aside_names_elsewhere() {
+        let prefix = |names: &[&str]| aside_prefix(names.iter().copied());
+        assert_eq!(prefix(&["wp_posts", "wpbackup_rollback"]), "wpbackup_old_");
+        assert_eq!(
+            prefix(&["wp_posts", "wpbackup_old_wp_posts"]),
+            "wpbackup_old2_"
+        );
+        assert_eq!(
+            prefix(&["wpbackup_old_x", "wpbackup_old2_", "wpbackup_old3_y"]),
+            "wpbackup_old4_"
+        );
     }
 
     #[test]
@@ -506,37 +607,39 @@ mod tests {
     }
 
     #[test]
-    fn the_steps_a_person_runs_put_tables_views_and_triggers_back_in_order() {
-        let moved = |name: &str, view| Moved {
-            table: Table {
-                name: name.into(),
-                view,
-            },
-            aside: aside_name(name),
-        };
+    fn the_plan_names_every_table_and_trigger_and_nothing_else_is_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = plan_path(dir.path(), "blog");
         let aside = Aside {
             creds: crate::dbtools::client::admin(None, Default::default()),
             db: "wp".into(),
-            moved: vec![moved("wp_posts", false), moved("v", true)],
+            moved: vec![Moved {
+                name: "wp_posts".into(),
+                view: false,
+                aside: "wpbackup_old_wp_posts".into(),
+            }],
             triggers: vec![Trigger {
                 name: "t".into(),
                 table: "wp_posts".into(),
                 sql_mode: String::new(),
-                create: "CREATE TRIGGER `t` BEFORE INSERT ON `wp_posts` FOR EACH ROW BEGIN SET @a = 1; END".into(),
+                create: "CREATE TRIGGER `t` BEFORE INSERT ON `wp_posts` FOR EACH ROW SET @a = 1"
+                    .into(),
             }],
+            plan: plan.clone(),
             settled: true,
         };
-        let steps: Vec<String> = aside.put_back_steps().into_iter().map(|s| s.3).collect();
+        aside.write_plan("blog", "20261205T030000Z").unwrap();
+        let mode = std::fs::metadata(&plan).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let read: Plan = serde_json::from_slice(&std::fs::read(&plan).unwrap()).unwrap();
+        assert_eq!(read.database, "wp");
+        assert_eq!(read.moved[0].aside, "wpbackup_old_wp_posts");
         assert_eq!(
-            steps,
-            [
-                "SET FOREIGN_KEY_CHECKS = 0;",
-                "DROP TABLE IF EXISTS `wp_posts`; RENAME TABLE `wpbackup_old_wp_posts` TO `wp_posts`;",
-                "DROP VIEW IF EXISTS `v`; RENAME TABLE `wpbackup_old_v` TO `v`;",
-                "DELIMITER ;;\nCREATE TRIGGER `t` BEFORE INSERT ON `wp_posts` FOR EACH ROW BEGIN SET @a = 1; END;;\nDELIMITER ;",
-                "DROP TABLE `wpbackup_rollback`;",
-            ]
+            aside.move_script(),
+            "DROP TRIGGER `t`;\nRENAME TABLE `wp_posts` TO `wpbackup_old_wp_posts`;\n"
         );
+        aside.remove_plan().unwrap();
+        assert!(!plan.exists());
     }
 
     #[test]

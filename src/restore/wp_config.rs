@@ -130,10 +130,16 @@ pub fn rewrite_wp_config(
             code = named;
             found += n;
         }
-        for (from, to) in replacements {
-            if !from.is_empty() && from != to {
-                code = code.replace(from.as_str(), to);
-            }
+        // All at once, as the database is rewritten: a replaced address is not read again,
+        // and a longer host or name the old one merely starts is left alone.
+        let pairs: Vec<(&[u8], &[u8])> = replacements
+            .iter()
+            .filter(|(from, to)| !from.is_empty() && from != to)
+            .map(|(from, to)| (from.as_bytes(), to.as_bytes()))
+            .collect();
+        if !pairs.is_empty() {
+            code = String::from_utf8(crate::serialized::plain_replace(code.as_bytes(), &pairs))
+                .context("wp-config.php: the rewrite split a character")?;
         }
         out.push_str(&code);
         out.push_str(&text[comment.clone()]);

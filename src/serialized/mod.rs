@@ -114,15 +114,17 @@ fn replace_value(
 }
 
 /// Every non-overlapping occurrence, left to right; at one position the longest `from` wins.
-/// Replacements are not scanned again.
-fn plain_replace(value: &[u8], pairs: &[(&[u8], &[u8])]) -> Vec<u8> {
+/// Replacements are not scanned again. An occurrence that the text goes on from, as a longer
+/// host or name would ([`continues_at`]), is not one: `http://old.example` is not replaced in
+/// `http://old.example.com.evil/` nor in `http://old.example:8080/`.
+pub fn plain_replace(value: &[u8], pairs: &[(&[u8], &[u8])]) -> Vec<u8> {
     let mut sorted: Vec<(&[u8], &[u8])> = pairs.to_vec();
     sorted.sort_by_key(|(from, _)| std::cmp::Reverse(from.len()));
     let mut out = Vec::with_capacity(value.len());
     let mut i = 0;
     'outer: while i < value.len() {
         for (from, to) in &sorted {
-            if value[i..].starts_with(from) {
+            if value[i..].starts_with(from) && !continues_at(value, from, i + from.len()) {
                 out.extend_from_slice(to);
                 i += from.len();
                 continue 'outer;
@@ -132,6 +134,22 @@ fn plain_replace(value: &[u8], pairs: &[(&[u8], &[u8])]) -> Vec<u8> {
         i += 1;
     }
     out
+}
+
+/// Whether `value` goes on at `end` from a `from` that ends there, the way a longer host, port,
+/// name or path segment would: `from` ends in a letter or digit and the next byte is a letter,
+/// a digit, `-` or `_`, or a `.` or `:` followed by a letter or digit. A `/`, `?`, `#`, quote,
+/// space, `\` (JSON's `\/`), `%` (`%2F`) or a sentence's final `.` end it.
+fn continues_at(value: &[u8], from: &[u8], end: usize) -> bool {
+    let word = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_alphanumeric());
+    if !word(from.last()) {
+        return false;
+    }
+    match value.get(end) {
+        Some(b) if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_') => true,
+        Some(b'.' | b':') => word(value.get(end + 1)),
+        _ => false,
+    }
 }
 
 /// WordPress's `is_serialized()` shape test on a trimmed value, before trying a full parse.

@@ -60,7 +60,10 @@ impl Gen {
         let mut t = String::new();
         for _ in 0..self.next(6) {
             if self.next(3) == 0 {
+                // Followed by a path, as addresses are: `http://old.examplex` is another host
+                // (plain_replace leaves it; its own tests show that).
                 t.push_str(OLD);
+                t.push('/');
                 match place {
                     Place::Value => self.counts.values += 1,
                     Place::ArrayKey => self.counts.array_keys += 1,

@@ -25,7 +25,7 @@ pub struct Dashboard {
 /// One HTTP answer.
 pub struct Answer {
     pub status: u16,
-    /// The header lines, lower-cased.
+    /// The header lines, as sent.
     pub head: String,
     pub body: String,
 }
@@ -35,12 +35,14 @@ impl Answer {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
 
-    /// A header's value (name lower-case).
+    /// A header's value (the name in any case).
     pub fn header(&self, name: &str) -> Option<String> {
-        self.head
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{name}:")))
-            .map(|v| v.trim().to_string())
+        self.head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
+        })
     }
 }
 
@@ -88,14 +90,28 @@ impl Dashboard {
 
     /// GET `path`, with `Authorization: Bearer {token}` when given.
     pub fn get(&self, path: &str, token: Option<&str>) -> Answer {
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(60))).ok();
         let auth = token
             .map(|t| format!("Authorization: Bearer {t}\r\n"))
             .unwrap_or_default();
+        self.request("GET", path, &auth, "")
+    }
+
+    /// `method path` with the extra header lines `headers` (each ending in CRLF) and a
+    /// form-encoded `body` (when not empty).
+    pub fn request(&self, method: &str, path: &str, headers: &str, body: &str) -> Answer {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(60))).ok();
+        let form = if body.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+                body.len()
+            )
+        };
         // HTTP/1.0: the answer is not chunked and ends when the connection closes.
         let request = format!(
-            "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{}\r\n{auth}\r\n",
+            "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{}\r\n{headers}{form}\r\n{body}",
             self.port
         );
         s.write_all(request.as_bytes()).expect("send");
@@ -110,7 +126,7 @@ impl Dashboard {
             .unwrap_or(0);
         Answer {
             status,
-            head: head.to_ascii_lowercase(),
+            head: head.to_string(),
             body: body.to_string(),
         }
     }

@@ -22,7 +22,10 @@ use sha2::{Digest, Sha256};
 use tar::EntryType;
 
 use crate::dbtools::COMPLETION_MARKER;
-use crate::manifest::{FORMAT_VERSION, Manifest, PARENT_WP_CONFIG};
+use crate::manifest::paths::{Items, List, ListWriter, walk_order};
+use crate::manifest::{
+    DELETED_LIST, FORMAT_VERSION, ListMember, Manifest, PARENT_WP_CONFIG, PATH_LIST,
+};
 
 mod listing;
 mod select;
@@ -48,44 +51,175 @@ pub struct Options<'a> {
 
 /// A restore point of several archives, unpacked newest first into one directory: the newest
 /// archive whole; then from each base (a differential's, then its own), only the paths the
-/// restore point has (the newest manifest's `differential.paths`) that no newer archive
-/// provided. So every file is written once, from the newest archive that holds it, and what
-/// was deleted since a base never comes back. Symlinks made by any archive of the chain are
-/// never written through, and directories get their modes and times once all are in.
+/// restore point has (the newest archive's `paths.nul`, or its manifest's `differential.paths`
+/// before format 2) that no newer archive provided. So every file is written once, from the
+/// newest archive that holds it, and what was deleted since a base never comes back. Symlinks
+/// made by any archive of the chain are never written through, and directories get their
+/// modes and times once all are in.
+///
+/// Since format 2 the lists are streams: a base's entries, the paths wanted and the paths the
+/// newer archives provided all come in the walk's order and are joined as the base is read
+/// (what was provided is spooled to a temporary file for the next base), so memory does not
+/// grow with the number of files. A base whose entries are not in that order is refused.
 #[derive(Default)]
 pub struct Chain {
     /// `None` while the newest archive is read.
-    wanted: Option<HashSet<String>>,
-    /// Paths a newer archive provided.
+    wanted: Option<Wanted>,
+    /// Before format 2: the paths a newer archive provided.
     done: HashSet<String>,
+    /// The paths the archives read so far provided, in the order read.
+    provided: Option<List>,
+    /// The same, being written while an archive is read.
+    providing: Option<ListWriter>,
+    /// `provided` being joined against the archive read.
+    provided_items: Option<Items>,
+    /// The wanted paths being joined against the archive read.
+    wanted_items: Option<Items>,
+    /// The last path of `files/` the archive read had (its order checked).
+    last: Option<Vec<u8>>,
+    /// The newest archive's `paths.nul`, as read.
+    listed: Option<List>,
     symlinks: HashSet<PathBuf>,
     dirs: Vec<DirMeta>,
 }
 
+/// The paths a restore point has.
+enum Wanted {
+    /// Archives before format 2: the manifest's list.
+    Set(HashSet<String>),
+    /// `paths.nul`, in the walk's order.
+    Stream(List),
+}
+
 impl Chain {
     /// After the newest archive: take from its bases only these paths (the newest
-    /// archive's; a base's own list, given later, changes nothing).
+    /// archive's `paths.nul` when it has one, else its manifest's `paths`; a base's own
+    /// list, given later, changes nothing).
     pub fn want(&mut self, paths: &[String]) {
-        if self.wanted.is_none() {
-            self.wanted = Some(paths.iter().cloned().collect());
+        if self.wanted.is_some() {
+            return;
         }
+        if paths.is_empty()
+            && let Some(list) = self.listed.take()
+        {
+            self.wanted = Some(Wanted::Stream(list));
+            return;
+        }
+        // Format 1: the newest archive's paths in memory, as they were then.
+        if let Some(provided) = self.provided.take()
+            && let Ok(mut items) = provided.items()
+        {
+            while let Ok(Some(p)) = items.next_item() {
+                self.done.insert(String::from_utf8_lossy(&p).into_owned());
+            }
+        }
+        self.wanted = Some(Wanted::Set(paths.iter().cloned().collect()));
     }
 
     /// Whether this archive's entry at `rel` (under `files/`) belongs in the restore point.
-    fn takes(&mut self, rel: &Path) -> bool {
+    fn takes(&mut self, rel: &Path) -> anyhow::Result<bool> {
         let path = rel.to_string_lossy();
         match &self.wanted {
             None => {
-                self.done.insert(path.into_owned());
-                true
+                self.provide(path.as_bytes())?;
+                Ok(true)
             }
-            Some(_) if path.is_empty() || self.done.contains(path.as_ref()) => false,
-            Some(w) if !w.contains(path.as_ref()) => false,
-            Some(_) => {
+            Some(Wanted::Set(_)) if path.is_empty() || self.done.contains(path.as_ref()) => {
+                Ok(false)
+            }
+            Some(Wanted::Set(w)) if !w.contains(path.as_ref()) => Ok(false),
+            Some(Wanted::Set(_)) => {
                 self.done.insert(path.into_owned());
-                true
+                Ok(true)
+            }
+            Some(Wanted::Stream(_)) if path.is_empty() => Ok(false),
+            Some(Wanted::Stream(_)) => self.takes_streamed(path.as_bytes()),
+        }
+    }
+
+    /// `takes` since format 2: the base's entry joined against what newer archives provided
+    /// and against the paths wanted.
+    fn takes_streamed(&mut self, path: &[u8]) -> anyhow::Result<bool> {
+        if let Some(last) = &self.last
+            && walk_order(last, path) != std::cmp::Ordering::Less
+        {
+            bail!(
+                "files/{} comes after files/{} in a base of this restore point, which wpbackup never writes: refusing to restore the chain from it",
+                String::from_utf8_lossy(path),
+                String::from_utf8_lossy(last)
+            );
+        }
+        self.last = Some(path.to_vec());
+        self.open_joins()?;
+        let (Some(provided), Some(wanted), Some(out)) = (
+            self.provided_items.as_mut(),
+            self.wanted_items.as_mut(),
+            self.providing.as_mut(),
+        ) else {
+            bail!("the restore point's lists are not open");
+        };
+        let spool = "cannot keep the list of paths restored";
+        if provided.seek(path, &mut |p| out.push(&p)).context(spool)? {
+            out.push(path).context(spool)?;
+            return Ok(false);
+        }
+        let wanted = wanted.seek(path, &mut |_| Ok(())).context(spool)?;
+        if wanted {
+            out.push(path).context(spool)?;
+        }
+        Ok(wanted)
+    }
+
+    /// The lists joined against the archive being read, opened at its first entry.
+    fn open_joins(&mut self) -> anyhow::Result<()> {
+        let spool = "cannot keep the list of paths restored";
+        if self.providing.is_none() {
+            self.providing = Some(ListWriter::new(b"").context(spool)?);
+        }
+        if self.provided_items.is_none()
+            && let Some(p) = &self.provided
+        {
+            self.provided_items = Some(p.items().context(spool)?);
+        }
+        if self.wanted_items.is_none()
+            && let Some(Wanted::Stream(w)) = &self.wanted
+        {
+            self.wanted_items = Some(w.items().context(spool)?);
+        }
+        Ok(())
+    }
+
+    /// The newest archive's entry, provided.
+    fn provide(&mut self, path: &[u8]) -> anyhow::Result<()> {
+        let spool = "cannot keep the list of paths restored";
+        if self.providing.is_none() {
+            self.providing = Some(ListWriter::new(b"").context(spool)?);
+        }
+        if let Some(out) = self.providing.as_mut() {
+            out.push(path).context(spool)?;
+        }
+        Ok(())
+    }
+
+    /// After an archive: what it and the newer ones provided, for the next base.
+    fn end_archive(&mut self) -> anyhow::Result<()> {
+        if matches!(self.wanted, Some(Wanted::Set(_))) {
+            return Ok(());
+        }
+        let spool = "cannot keep the list of paths restored";
+        self.open_joins()?;
+        if let (Some(items), Some(out)) = (self.provided_items.as_mut(), self.providing.as_mut()) {
+            while let Some(p) = items.next_item().context(spool)? {
+                out.push(&p).context(spool)?;
             }
         }
+        if let Some(out) = self.providing.take() {
+            self.provided = Some(out.finish().context(spool)?);
+        }
+        self.provided_items = None;
+        self.wanted_items = None;
+        self.last = None;
+        Ok(())
     }
 
     /// Give the directories of every archive their modes and times.
@@ -117,6 +251,11 @@ pub struct Contents {
     pub wp_config: Option<Vec<u8>>,
     /// `parent/wp-config.php`, when the archive has one.
     pub parent_wp_config: Option<ParentConfig>,
+    /// `paths.nul` and `deleted.nul` as read (count, bytes, sha256), when the archive has them.
+    pub paths_nul: Option<ListMember>,
+    pub deleted_nul: Option<ListMember>,
+    /// The paths of `deleted.nul` (relative to the site), kept when a listing was asked for.
+    pub deleted: Vec<String>,
 }
 
 /// `parent/wp-config.php` as read: the site's `wp-config.php` from the directory above it.
@@ -160,6 +299,23 @@ impl Contents {
             ));
         }
         out.extend(self.parent_config_problem(m));
+        if let Some(d) = &m.differential {
+            for (name, want, got) in [
+                (PATH_LIST, &d.paths_nul, &self.paths_nul),
+                (DELETED_LIST, &d.deleted_nul, &self.deleted_nul),
+            ] {
+                match (want, got) {
+                    (Some(w), Some(g)) if w != g => out.push(format!(
+                        "{name} ({} paths, {} bytes, sha256 {}) is not the list manifest.json describes ({} paths, {} bytes, sha256 {})",
+                        g.count, g.bytes, g.sha256, w.count, w.bytes, w.sha256
+                    )),
+                    (Some(_), None) => out.push(format!(
+                        "manifest.json lists {name} but the archive does not hold it"
+                    )),
+                    _ => {}
+                }
+            }
+        }
         match &self.database {
             None => out.push("database.sql is missing".into()),
             Some(db) => {
@@ -217,6 +373,9 @@ enum Place {
     Database,
     Manifest,
     ParentConfig,
+    /// `paths.nul`, `deleted.nul`.
+    PathList,
+    DeletedList,
     /// Another top-level entry (a later format's): read and ignored.
     Other,
 }
@@ -247,6 +406,8 @@ fn place(path: &Path) -> Result<Place, UnsafePath> {
         [first, rest @ ..] if *first == "files" => Place::File(rest.iter().collect()),
         [only] if *only == "database.sql" => Place::Database,
         [only] if *only == "manifest.json" => Place::Manifest,
+        [only] if *only == PATH_LIST => Place::PathList,
+        [only] if *only == DELETED_LIST => Place::DeletedList,
         [dir, name] if *dir == "parent" && *name == "wp-config.php" => Place::ParentConfig,
         _ => Place::Other,
     })
@@ -295,6 +456,7 @@ pub fn read(mut reader: impl Read, opts: Options) -> anyhow::Result<Contents> {
     }
     match reading.chain {
         Some(chain) => {
+            chain.end_archive()?;
             chain.dirs.append(&mut reading.dirs);
             if let Some(ex) = reading.extractor {
                 chain.symlinks = ex.symlinks;
@@ -352,7 +514,10 @@ impl Reading<'_> {
                 });
                 Ok(())
             }
-            Place::ParentConfig | Place::Other => Ok(()),
+            Place::PathList | Place::DeletedList if entry.header().entry_type().is_file() => {
+                self.list(entry, place(&path)? == Place::PathList)
+            }
+            Place::ParentConfig | Place::PathList | Place::DeletedList | Place::Other => Ok(()),
         }
     }
 
@@ -375,7 +540,9 @@ impl Reading<'_> {
             return Ok(());
         }
         // Counted and read, but a newer archive of the chain has it, or it was deleted since.
-        if self.chain.as_deref_mut().is_some_and(|c| !c.takes(rel)) {
+        if let Some(chain) = self.chain.as_deref_mut()
+            && !chain.takes(rel)?
+        {
             return Ok(());
         }
         if let Some(listing) = self.listing.as_deref_mut() {
@@ -413,6 +580,62 @@ impl Reading<'_> {
                         .with_context(|| format!("cannot read back {}", dst.display()))?,
                 );
             }
+        }
+        Ok(())
+    }
+
+    /// `paths.nul` or `deleted.nul`: counted and hashed; the newest archive's `paths.nul` is
+    /// kept (spooled) for its chain, and `deleted.nul`'s paths for a listing.
+    fn list(&mut self, entry: &mut tar::Entry<impl Read>, paths: bool) -> anyhow::Result<()> {
+        let name = if paths { PATH_LIST } else { DELETED_LIST };
+        let spool = || format!("cannot keep {name} of the archive");
+        let mut keep = match &self.chain {
+            Some(c) if paths && c.wanted.is_none() => {
+                Some(ListWriter::new(b"").with_context(spool)?)
+            }
+            _ => None,
+        };
+        let keep_deleted = !paths && self.listing.is_some();
+        let mut hasher = Sha256::new();
+        let (mut bytes, mut count) = (0u64, 0u64);
+        let mut reader = io::BufReader::new(entry);
+        let mut item = Vec::new();
+        loop {
+            item.clear();
+            let n = io::BufRead::read_until(&mut reader, 0, &mut item)
+                .with_context(|| format!("cannot read {name} from the archive"))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&item);
+            bytes += n as u64;
+            count += 1;
+            let path = item
+                .strip_suffix(b"\0")
+                .unwrap_or(&item)
+                .strip_prefix(b"files/")
+                .unwrap_or_default();
+            if let Some(k) = keep.as_mut() {
+                k.push(path).with_context(spool)?;
+            }
+            if keep_deleted {
+                self.contents
+                    .deleted
+                    .push(String::from_utf8_lossy(path).into_owned());
+            }
+        }
+        let facts = ListMember {
+            count,
+            bytes,
+            sha256: hex::encode(hasher.finalize()),
+        };
+        if paths {
+            self.contents.paths_nul = Some(facts);
+        } else {
+            self.contents.deleted_nul = Some(facts);
+        }
+        if let (Some(k), Some(chain)) = (keep, self.chain.as_deref_mut()) {
+            chain.listed = Some(k.finish().with_context(spool)?);
         }
         Ok(())
     }

@@ -6,8 +6,15 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// Version of the archive layout described in formats.md.
-pub const FORMAT_VERSION: u32 = 1;
+pub mod paths;
+
+/// Version of the archive layout described in formats.md: the newest this wpbackup reads.
+/// A differential archive whose path lists are members of their own (`paths.nul`) has 2; a
+/// full archive keeps 1 (its layout did not change, and an older wpbackup still reads it).
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The format version of a full archive.
+pub const FULL_FORMAT_VERSION: u32 = 1;
 
 /// Where the archive keeps the site's `wp-config.php` when WordPress loads it from the
 /// directory above the site (beside `files/`, which stays the site's own tree).
@@ -92,12 +99,22 @@ pub struct Differential {
     /// 1: changes since a full archive; 2: changes since a level-1 differential.
     pub level: u8,
     pub base: Base,
-    /// Every path under `files/` (directories, files, symlinks) the site had at backup time,
-    /// sorted: a path of the chain's earlier archives that is not here was deleted.
+    /// Archives of format 1 only: every path under `files/` the site had at backup time. Since
+    /// format 2 they are the member [`PATH_LIST`], described by `paths_nul`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub paths: Vec<String>,
-    /// The paths of the chain's earlier archives the site no longer had (also in the archive's
-    /// `deleted.nul`, for restoring by hand).
+    /// Archives of format 1 only: the paths of the chain's earlier archives the site no longer
+    /// had. Since format 2 they are only in [`DELETED_LIST`], described by `deleted_nul`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deleted: Vec<String>,
+    /// [`PATH_LIST`]: every path under `files/` (directories, files, symlinks) the site had at
+    /// backup time, in the walk's order: a path of the chain's earlier archives that is not
+    /// there was deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paths_nul: Option<ListMember>,
+    /// [`DELETED_LIST`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_nul: Option<ListMember>,
     /// Files and symlinks, and bytes of regular files, of the whole site at backup time (what
     /// `file_count` and `bytes` would be in a full archive).
     pub site_file_count: u64,
@@ -117,6 +134,19 @@ pub struct Base {
 /// The member of a differential archive listing the deleted paths (`files/...`, each ended by
 /// a NUL byte) for `xargs -0 rm -rf --`.
 pub const DELETED_LIST: &str = "deleted.nul";
+
+/// The member of a differential archive listing every path of the site (`files/...`, each
+/// ended by a NUL byte, in the walk's order).
+pub const PATH_LIST: &str = "paths.nul";
+
+/// A NUL-separated member as the manifest describes it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ListMember {
+    /// Paths listed.
+    pub count: u64,
+    pub bytes: u64,
+    pub sha256: String,
+}
 
 /// One sampled file: its path under `files/` and the sha256 and size of what was archived.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
