@@ -390,12 +390,16 @@ fn a_drill_on_the_server_of_drill_database_boots_wordpress_against_it() {
         std::fs::set_permissions(spy.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
     }
     let report = spy.path().join("creds.txt");
+    // A service on another loopback port: the database is reached over TCP here, and php
+    // through the drill's relay must reach that database and nothing else.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
     let mu = f.site.path.join("wp-content/mu-plugins");
     std::fs::create_dir_all(&mu).unwrap();
     std::fs::write(
         mu.join("creds.php"),
         format!(
-            "<?php file_put_contents('{}', DB_USER . \"\\n\" . DB_PASSWORD);",
+            "<?php $tcp = @fsockopen('127.0.0.1', {port}, $errno, $errstr, 3); file_put_contents('{}', DB_USER . \"\\n\" . DB_PASSWORD . \"\\n\" . ($tcp ? 'reached' : 'unreached'));",
             report.display()
         ),
     )
@@ -431,12 +435,18 @@ fn a_drill_on_the_server_of_drill_database_boots_wordpress_against_it() {
     let (_, _, result, _, _) = drill_rows(&f).pop().unwrap();
     assert_eq!(result, "SUCCESS");
     let held = std::fs::read_to_string(&report).expect("the planted plugin ran");
-    let (user, password) = held.split_once('\n').unwrap();
+    let held: Vec<&str> = held.split('\n').collect();
     assert!(
-        user.starts_with("wpbdrill_") && password != "drill-pass",
-        "php held drill.database's credentials: {user}"
+        held[0].starts_with("wpbdrill_") && held[1] != "drill-pass",
+        "php held drill.database's credentials: {}",
+        held[0]
+    );
+    assert_eq!(
+        held[2], "unreached",
+        "php reached a TCP service other than the scratch database"
     );
     d.assert_clean(&f);
+    drop(listener);
 }
 
 #[test]
@@ -484,7 +494,8 @@ fn the_drills_php_runs_as_a_fresh_uid_with_throwaway_credentials_reaching_and_re
     use std::os::unix::fs::PermissionsExt;
     let f = Fixture::new("drill-sandbox");
     // The site belongs to www-data (uid 33), its wp-config.php 0640 as hosts set it, in a
-    // directory anyone may traverse; another site's wp-config.php belongs to daemon (uid 1).
+    // directory anyone may traverse; another site's wp-config.php belongs to daemon (uid 1),
+    // readable by the web server's group (www-data), as hosts set it.
     let site_parent = f.site.path.parent().unwrap();
     std::fs::set_permissions(site_parent, std::fs::Permissions::from_mode(0o755)).unwrap();
     let other = tempfile::Builder::new()
@@ -498,7 +509,7 @@ fn the_drills_php_runs_as_a_fresh_uid_with_throwaway_credentials_reaching_and_re
         "<?php define('DB_PASSWORD', 'other-site-secret');",
     )
     .unwrap();
-    std::os::unix::fs::chown(&other_config, Some(1), Some(1)).unwrap();
+    std::os::unix::fs::chown(&other_config, Some(1), Some(33)).unwrap();
     std::fs::set_permissions(&other_config, std::fs::Permissions::from_mode(0o640)).unwrap();
     // Where the planted plugin reports (anyone may write there).
     let spy = tempfile::Builder::new()
@@ -585,4 +596,103 @@ file_put_contents('{report}', json_encode(array(
     );
     d.assert_clean(&f);
     drop(listener);
+}
+
+#[test]
+fn a_drill_never_reads_another_sites_wp_config_through_a_link_in_the_archive() {
+    use std::os::unix::fs::PermissionsExt;
+    let (f, store) = Fixture::with_local_storage("drill-link");
+    // Site B: daemon's (uid 1), its wp-config.php readable by the web server's group, as hosts
+    // set it, naming B's own database user. That user may reach every database (as a hosting
+    // panel's often may), so only the drill's own rule keeps A's code from B's credentials.
+    let b = tempfile::Builder::new()
+        .prefix("wpb-site-b")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(b.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let b_secret = "b-site-secret-7d1f";
+    f.db.sql(&format!(
+        "CREATE USER 'b_user'@'%' IDENTIFIED BY '{b_secret}'; CREATE USER 'b_user'@'localhost' IDENTIFIED BY '{b_secret}'; GRANT ALL ON *.* TO 'b_user'@'%'; GRANT ALL ON *.* TO 'b_user'@'localhost';"
+    ));
+    let a_config = std::fs::read_to_string(f.site.path.join("wp-config.php")).unwrap();
+    let b_config = b.path().join("wp-config.php");
+    std::fs::write(
+        &b_config,
+        a_config
+            .replace(&f.site.db_password, b_secret)
+            .replace(&format!("'{}'", f.site.db_user), "'b_user'"),
+    )
+    .unwrap();
+    std::os::unix::fs::chown(&b_config, Some(1), Some(33)).unwrap();
+    std::fs::set_permissions(&b_config, std::fs::Permissions::from_mode(0o640)).unwrap();
+    // A's planted plugin reports its uid, its password and whether its wp-config.php holds B's.
+    let spy = tempfile::Builder::new()
+        .prefix("wpb-spy")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(spy.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let report = spy.path().join("report.json");
+    let live = f.site.path.display().to_string();
+    let plugin = format!(
+        r#"<?php
+if (strpos(ABSPATH, '{live}') === 0) {{ return; }}
+preg_match('/^Uid:\s+(\d+)/m', (string) file_get_contents('/proc/self/status'), $m);
+file_put_contents('{report}', json_encode(array(
+    'uid' => (int) $m[1],
+    'password' => DB_PASSWORD,
+    'config' => (string) @file_get_contents(ABSPATH . 'wp-config.php'),
+)));
+"#,
+        report = report.display(),
+    );
+    let mu = f.site.path.join("wp-content/mu-plugins");
+    std::fs::create_dir_all(&mu).unwrap();
+    std::fs::write(mu.join("spy.php"), plugin).unwrap();
+    let status = Command::new("chown")
+        .args(["-R", "33:33"])
+        .arg(&f.site.path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = f.run(&["backup"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // A's owner made their wp-config.php a link to B's, and the archive holds the link.
+    rewrite_archive(store.path(), |w| {
+        let wp = w.join("files/wp-config.php");
+        std::fs::remove_file(&wp).unwrap();
+        std::os::unix::fs::symlink(&b_config, &wp).unwrap();
+    });
+
+    let d = Drills::new();
+    let out = d.run(&f, &[]);
+    let said = text(&out);
+    assert_ne!(out.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains("symlink") && said.contains(&b_config.display().to_string()),
+        "the drill names the link it would not read through: {said}"
+    );
+    assert!(
+        !said.contains(b_secret),
+        "B's password in the drill's output"
+    );
+    if let Ok(seen) = std::fs::read(&report) {
+        let seen: serde_json::Value = serde_json::from_slice(&seen).unwrap();
+        assert_ne!(seen["uid"], json!(1), "php ran as B's owner");
+        assert!(
+            !seen.to_string().contains(b_secret),
+            "php saw B's password: {seen}"
+        );
+    }
+    d.assert_clean(&f);
+
+    // The same link to a file of A's own owner (a deploy tool's shared wp-config.php) is
+    // read through: the drill boots from it.
+    std::os::unix::fs::chown(&b_config, Some(33), Some(33)).unwrap();
+    let out = d.run(&f, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let seen: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report).expect("the planted plugin ran")).unwrap();
+    assert_ne!(seen["uid"], json!(33), "php ran as the site's owner");
+    assert_ne!(seen["password"], json!(b_secret), "php connected as b_user");
+    d.assert_clean(&f);
 }

@@ -7,15 +7,16 @@
 //! drill left are dropped by the next drill once they are a day old.
 //!
 //! Who creates it: `drill.database`'s user; else the site's own user when it may create
-//! databases; else root through the local socket (`MYSQL_UNIX_PORT`, or the site's own socket,
-//! as restore does), which also grants WordPress's user access to it.
+//! databases and users; else root through the local socket (`MYSQL_UNIX_PORT`, or the site's
+//! own socket, as restore does).
 //!
-//! What php connects as: the scratch database's own user (`wpbdrill_<time>_<random>`, a
-//! random password, every right on that database and on nothing else), made by whoever
-//! created the database when they may create users (drill.database's user, root), and dropped
-//! with the database; one a killed drill left is dropped by the next drill once a day old.
-//! php never sees drill.database's or root's credentials. When the creator may not create
-//! users (the site's own user made the database), php connects as the site's user.
+//! Who uses it: its own user ([`Login`]: `wpbdrill_<time>_<random>`, a random password, every
+//! right on that database and on nothing else), made by whoever created it, and dropped with
+//! it (at the end, on a failure and on a signal; one a killed drill left is dropped by the next
+//! drill once a day old). The import, the row counts and WordPress's php all connect as it:
+//! neither the dump nor php ever runs with drill.database's, root's or the site's own
+//! credentials. A creator that may create the database but not the user gives it up (the
+//! database is dropped again) and root is asked instead.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -37,8 +38,6 @@ const PREFIX: &str = "wpbdrill_";
 pub struct Placement<'a> {
     /// The site's credentials (config.json, the live wp-config.php, else the archived one).
     pub site: &'a DatabaseConfig,
-    /// The user the restored wp-config.php connects as, granted access when root creates it.
-    pub wp_user: Option<&'a str>,
     /// Root's socket (`MYSQL_UNIX_PORT`).
     pub admin_socket: Option<PathBuf>,
     /// config.json's `drill.database`.
@@ -61,9 +60,7 @@ pub struct ScratchDb {
     pub name: String,
     /// Who created it: runs the import, the counts and the drop.
     admin: DatabaseConfig,
-    /// `(user, host)` granted access to it (by root), revoked when it is dropped.
-    grants: Vec<(String, String)>,
-    /// Its own user, dropped with it (`None`: the creator may not create users).
+    /// Its own user, dropped with it (`None` only while it is being made).
     pub login: Option<Login>,
     /// How it was created, in words.
     pub how: String,
@@ -90,19 +87,12 @@ pub fn scratch_name(site: &str, now: DateTime<Utc>) -> String {
 }
 
 impl ScratchDb {
-    /// Create `name` as [`Placement`] allows.
+    /// Create `name` and its own user as [`Placement`] allows.
     pub fn create(name: &str, at: &Placement) -> anyhow::Result<ScratchDb> {
         let create = format!(
             "CREATE DATABASE {} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;",
             ident(name)
         );
-        let scratch = |admin: DatabaseConfig, how: String| ScratchDb {
-            name: name.to_string(),
-            admin,
-            grants: Vec::new(),
-            login: None,
-            how,
-        };
         if let Some(server) = at.server {
             sql(server, None, &create).with_context(|| {
                 format!(
@@ -112,18 +102,17 @@ impl ScratchDb {
             })?;
             remove_leftovers(server, Utc::now());
             let how = format!("on drill.database's server, as user {}", server.user);
-            let mut db = scratch(server.clone(), how);
-            db.login = Some(make_login(server, name, server.host.clone())?);
-            return Ok(db);
+            return ScratchDb::with_login(server.clone(), name, how);
         }
         let as_user = match sql(at.site, None, &create) {
             Ok(_) => {
                 remove_leftovers(at.site, Utc::now());
                 let how = format!("as the site's user {}", at.site.user);
-                let mut db = scratch(at.site.clone(), how);
-                // The site's user may seldom create users: then php connects as it.
-                db.login = make_login(at.site, name, at.site.host.clone()).ok();
-                return Ok(db);
+                match ScratchDb::with_login(at.site.clone(), name, how) {
+                    Ok(db) => return Ok(db),
+                    // Dropped by with_login's guard: root is asked instead.
+                    Err(e) => e,
+                }
             }
             Err(e) => e,
         };
@@ -132,22 +121,43 @@ impl ScratchDb {
             _ => None,
         });
         let root = admin(socket, at.site.timeouts);
-        let user = at.wp_user.unwrap_or(&at.site.user);
-        let root_host = root.host.clone();
-        let grants = create_as_root(&root, name, &create, user).map_err(|as_root| {
+        sql(&root, None, &create).map_err(|as_root| {
             anyhow::anyhow!(
-                "cannot create a scratch database for the drill: as user {}: {as_user:#}; as root through the local socket: {as_root:#}. Let root in through the socket (MYSQL_UNIX_PORT in .env names it), or give drills a server of their own (drill.database in config.json)",
+                "cannot create a scratch database and its own user for the drill: as user {}: {as_user:#}; as root through the local socket: {as_root:#}. Let root in through the socket (MYSQL_UNIX_PORT in .env names it), or give drills a server of their own (drill.database in config.json)",
                 at.site.user
             )
         })?;
         remove_leftovers(&root, Utc::now());
-        let mut db = scratch(
-            root,
-            format!("as root through the local socket, for user {user}"),
-        );
-        db.grants = grants;
-        db.login = Some(make_login(&db.admin, name, root_host)?);
+        ScratchDb::with_login(root, name, "as root through the local socket".into())
+    }
+
+    /// The guard of `name`, just created by `admin`, with its own user made; without that
+    /// user, `name` is dropped again and the error says what `admin` lacks.
+    fn with_login(admin: DatabaseConfig, name: &str, how: String) -> anyhow::Result<ScratchDb> {
+        let mut db = ScratchDb {
+            name: name.to_string(),
+            admin,
+            login: None,
+            how,
+        };
+        db.login = Some(make_login(&db.admin, name)?);
         Ok(db)
+    }
+
+    /// The credentials of the scratch database's own user, for the database tools.
+    fn as_login(&self) -> anyhow::Result<DatabaseConfig> {
+        let login = self
+            .login
+            .as_ref()
+            .context("the scratch database has no user of its own")?;
+        Ok(DatabaseConfig {
+            name: self.name.clone(),
+            user: login.user.clone(),
+            password: login.password.clone(),
+            host: login.host.clone(),
+            table_prefix: None,
+            timeouts: self.admin.timeouts,
+        })
     }
 
     /// Import `sql_file` (a dump whose form was checked) into the scratch database.
@@ -155,7 +165,7 @@ impl ScratchDb {
         let dump = std::fs::File::open(sql_file).context("cannot open database.sql")?;
         crate::restore::dumpcheck::check(dump)?;
         let tool = dbtools::find_tool(&["mariadb", "mysql"])?;
-        let defaults = dbtools::defaults_file(&tool, &self.admin)?;
+        let defaults = dbtools::defaults_file(&tool, &self.as_login()?)?;
         let mut cmd = dbtools::command(&tool);
         defaults.pass_to(&mut cmd);
         cmd.args(dbtools::client::client_args(
@@ -174,8 +184,9 @@ impl ScratchDb {
 
     /// Each base table's rows now, by name.
     pub fn rows(&self) -> anyhow::Result<BTreeMap<String, u64>> {
+        let login = self.as_login()?;
         let tables = sql(
-            &self.admin,
+            &login,
             None,
             &format!(
                 "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = {} AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME",
@@ -190,7 +201,7 @@ impl ScratchDb {
             .iter()
             .map(|t| format!("SELECT COUNT(*) FROM {};\n", ident(t)))
             .collect();
-        let out = sql(&self.admin, Some(&self.name), &counts)?;
+        let out = sql(&login, Some(&self.name), &counts)?;
         let counts: Vec<u64> = out.lines().filter_map(|l| l.trim().parse().ok()).collect();
         if counts.len() != tables.len() {
             bail!("unexpected answer from the database server while counting rows: {out:?}");
@@ -202,7 +213,7 @@ impl ScratchDb {
 impl Drop for ScratchDb {
     fn drop(&mut self) {
         let users: Vec<&str> = self.login.iter().map(|l| l.user.as_str()).collect();
-        if let Err(e) = drop_scratch(&self.admin, &self.name, &self.grants, &users) {
+        if let Err(e) = drop_scratch(&self.admin, &self.name, &[], &users) {
             tracing::error!(
                 "cannot drop the drill's scratch database {}: {e:#}; drop it by hand (DROP DATABASE `{}`)",
                 self.name,
@@ -262,8 +273,8 @@ pub fn login_name(now: DateTime<Utc>) -> String {
 }
 
 /// Make the scratch database's own user, with a random password and every right on `name`
-/// only, reached at `host`.
-fn make_login(admin: &DatabaseConfig, name: &str, host: DbHost) -> anyhow::Result<Login> {
+/// only, reached where `admin` reaches the server.
+fn make_login(admin: &DatabaseConfig, name: &str) -> anyhow::Result<Login> {
     let user = login_name(Utc::now());
     let password = hex::encode(super::sandbox::random_bytes::<24>());
     let mut script = String::new();
@@ -296,39 +307,8 @@ fn make_login(admin: &DatabaseConfig, name: &str, host: DbHost) -> anyhow::Resul
     Ok(Login {
         user,
         password: Secret::new(password),
-        host,
+        host: admin.host.clone(),
     })
-}
-
-/// Create as root and grant `user` (at each of its hosts) everything on it; the grants made.
-fn create_as_root(
-    root: &DatabaseConfig,
-    name: &str,
-    create: &str,
-    user: &str,
-) -> anyhow::Result<Vec<(String, String)>> {
-    let hosts = sql(
-        root,
-        None,
-        &format!("SELECT Host FROM mysql.user WHERE User = {}", sql_str(user)),
-    )?;
-    let grants: Vec<(String, String)> = hosts
-        .lines()
-        .map(str::trim)
-        .filter(|h| !h.is_empty())
-        .map(|h| (user.to_string(), h.to_string()))
-        .collect();
-    let mut script = create.to_string();
-    for (u, h) in &grants {
-        script.push_str(&format!(
-            "\nGRANT ALL PRIVILEGES ON {}.* TO {}@{};",
-            ident(name),
-            sql_str(u),
-            sql_str(h)
-        ));
-    }
-    sql(root, None, &script)?;
-    Ok(grants)
 }
 
 /// Drop the scratch databases (and, as root, the access granted on them) that killed drills

@@ -3,19 +3,20 @@
 //! an admin's database password or the network.
 //!
 //! As root, each drill picks a fresh uid (and a gid of the same number) from systemd's range
-//! for dynamic users (61184-65519), one that no user, group or running process has (users
-//! looked up through NSS, so systemd's own dynamic users count as taken). The scratch copy is
-//! handed to that uid (it is throwaway); the live site is not, so what of it is not
-//! world-readable (a `wp-config.php` of mode 0640) stays unreadable. php is started with no
-//! supplementary groups, in a session of its own and, when the scratch database is reached
-//! through a unix socket, in a network namespace of its own with nothing in it: no TCP at all,
-//! loopback included. When the scratch database is reachable only over TCP, php keeps the
-//! host's network and the drill says so. When the check ends, every process still running as
-//! that uid (a daemon php forked, in any session) is killed ([`Sandbox::kill_all`]): nothing
-//! else runs as it. This does not need systemd, so the timer's unit and cron mode get the same
-//! confinement.
+//! for dynamic users (61184-65519), one that no user or group has (looked up through NSS, so
+//! systemd's own dynamic users count as taken), that systemd has not registered
+//! (`/run/systemd/dynamic-uid/`) and that no running process has. The scratch copy is handed to
+//! that uid (it is throwaway); the live site is not, so what of it is not world-readable (a
+//! `wp-config.php` of mode 0640) stays unreadable. php is started with no supplementary
+//! groups, `no_new_privs` (a setuid program gives it nothing), in a session of its own, and in
+//! a network namespace of its own with nothing in it: no TCP at all, loopback included. It
+//! reaches the scratch database through a unix socket: the server's own, or the drill's
+//! [`super::relay`] to a server reached over TCP. When the check ends, every process still
+//! running as that uid (a daemon php forked, in any session) is killed ([`Sandbox::kill_all`]):
+//! nothing else runs as it. None of this needs systemd, so the timer's unit and cron mode get
+//! the same confinement.
 //!
-//! Not as root (a test run by hand), php runs as ourselves.
+//! Not as root (a test run by hand), php runs as ourselves, with the network.
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -30,30 +31,22 @@ const LAST: u32 = 65519;
 /// The uid php runs as, and how.
 #[derive(Debug, Clone, Copy)]
 pub struct Sandbox {
-    /// `None`: not root, php runs as ourselves.
+    /// `None`: not root, php runs as ourselves (with the network).
     pub uid: Option<u32>,
-    /// php gets a network namespace of its own (the database is a unix socket).
-    pub no_network: bool,
 }
 
 impl Sandbox {
-    /// A fresh uid for one drill (as root), `no_network` when php needs no TCP.
-    pub fn new(no_network: bool) -> anyhow::Result<Sandbox> {
+    /// A fresh uid for one drill (as root).
+    pub fn new() -> anyhow::Result<Sandbox> {
         if !rustix::process::geteuid().is_root() {
-            return Ok(Sandbox {
-                uid: None,
-                no_network: false,
-            });
+            return Ok(Sandbox { uid: None });
         }
         let busy = uids_running()?;
         let start = random_u32() % (LAST - FIRST + 1);
         for i in 0..=(LAST - FIRST) {
             let uid = FIRST + (start + i) % (LAST - FIRST + 1);
-            if !busy.contains(&uid) && !known_user(uid) {
-                return Ok(Sandbox {
-                    uid: Some(uid),
-                    no_network,
-                });
+            if !busy.contains(&uid) && !known_user(uid) && !systemds(uid) {
+                return Ok(Sandbox { uid: Some(uid) });
             }
         }
         bail!(
@@ -74,26 +67,39 @@ impl Sandbox {
         Ok(())
     }
 
-    /// Make `cmd` start as php's uid, confined.
+    /// Make `cmd` start as php's uid, confined: its own session, `no_new_privs`, no groups
+    /// but its own, and a network namespace of its own. As root with `CAP_SYS_ADMIN` (cron,
+    /// a shell) the namespace is made before the uid is taken; where that is refused (the
+    /// drill's systemd unit keeps no `CAP_SYS_ADMIN`) php's uid makes it inside a user
+    /// namespace of its own that maps only that uid. If neither can be made, `cmd` does not
+    /// start: php never runs with the network.
     pub fn confine(&self, cmd: &mut Command) {
         let Some(uid) = self.uid else {
             return;
         };
-        let no_network = self.no_network;
+        // Made before the fork: between fork and exec nothing may allocate.
+        let map = format!("{uid} {uid} 1\n").into_bytes();
         let hook = move || -> std::io::Result<()> {
-            // SAFETY: between fork and exec only async-signal-safe calls are made.
+            // SAFETY: between fork and exec only async-signal-safe calls are made, on
+            // buffers made before the fork.
             unsafe {
-                if libc::setsid() < 0 {
+                if libc::setsid() < 0 || libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }
-                if no_network && libc::unshare(libc::CLONE_NEWNET) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
+                let netns = libc::unshare(libc::CLONE_NEWNET) == 0;
                 if libc::setgroups(0, std::ptr::null()) != 0
                     || libc::setgid(uid) != 0
                     || libc::setuid(uid) != 0
                 {
                     return Err(std::io::Error::last_os_error());
+                }
+                if !netns {
+                    if libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNET) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    write_proc(c"/proc/self/setgroups", b"deny")?;
+                    write_proc(c"/proc/self/uid_map", &map)?;
+                    write_proc(c"/proc/self/gid_map", &map)?;
                 }
             }
             Ok(())
@@ -104,14 +110,33 @@ impl Sandbox {
         }
     }
 
+    /// Check that php can be confined here, before anything is started: an error says what
+    /// is missing.
+    pub fn ensure_possible(&self) -> anyhow::Result<()> {
+        let Some(uid) = self.uid else {
+            return Ok(());
+        };
+        let mut cmd = Command::new("/bin/true");
+        self.confine(&mut cmd);
+        match cmd.status() {
+            Ok(s) if s.success() => Ok(()),
+            Ok(s) => bail!("/bin/true, confined as php would be, failed ({s})"),
+            Err(e) => bail!(
+                "cannot confine the drill's php (uid {uid}, a network namespace of its own): {e}; php never runs with the network: run the drill as root with CAP_SYS_ADMIN, or allow user namespaces (the drill's unit has RestrictNamespaces=user net; sysctl user.max_user_namespaces above 0)"
+            ),
+        }
+    }
+
     /// Kill every process running as php's uid (php itself and whatever it started), until
     /// none is left.
     pub fn kill_all(&self) {
         let Some(uid) = self.uid else {
             return;
         };
-        for _ in 0..50 {
-            if !uids_running().map(|u| u.contains(&uid)).unwrap_or(false) {
+        for round in 0..50 {
+            // The first round kills whether or not /proc shows them (the drill's unit hides
+            // other users' processes from root: ProtectProc=invisible).
+            if round > 0 && !uids_running().map(|u| u.contains(&uid)).unwrap_or(false) {
                 return;
             }
             // A process of that uid signals every other one of it (kill(-1) spares itself).
@@ -150,7 +175,28 @@ impl Sandbox {
     }
 }
 
-/// The real uids of the running processes.
+/// Write all of `data` to the file `path` (`/proc/self/...`), between fork and exec.
+///
+/// # Safety
+/// Async-signal-safe: open, write and close only.
+unsafe fn write_proc(path: &std::ffi::CStr, data: &[u8]) -> std::io::Result<()> {
+    // SAFETY: plain system calls on a valid path and buffer.
+    unsafe {
+        let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let n = libc::write(fd, data.as_ptr().cast(), data.len());
+        let e = std::io::Error::last_os_error();
+        libc::close(fd);
+        if n != data.len() as isize {
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// The uids of the running processes (those /proc shows).
 fn uids_running() -> anyhow::Result<std::collections::BTreeSet<u32>> {
     use std::os::unix::fs::MetadataExt;
     let mut uids = std::collections::BTreeSet::new();
@@ -172,6 +218,11 @@ fn known_user(id: u32) -> bool {
     // SAFETY: getpwuid/getgrgid return static storage we only test for null; the drill is
     // single-threaded here as far as NSS is concerned.
     unsafe { !libc::getpwuid(id).is_null() || !libc::getgrgid(id).is_null() }
+}
+
+/// Whether systemd has registered `uid` for one of its dynamic users.
+fn systemds(uid: u32) -> bool {
+    std::fs::symlink_metadata(format!("/run/systemd/dynamic-uid/{uid}")).is_ok()
 }
 
 /// Random bits from the kernel (a clock's when that cannot be read).
@@ -205,12 +256,15 @@ mod tests {
         if !rustix::process::geteuid().is_root() {
             return;
         }
-        let s = Sandbox::new(true).unwrap();
+        let s = Sandbox::new().unwrap();
         let uid = s.uid.unwrap();
         assert!((FIRST..=LAST).contains(&uid));
         assert!(!known_user(uid));
         let mut cmd = Command::new("sh");
-        cmd.args(["-c", "id -u; id -G; cat /proc/net/tcp | wc -l"]);
+        cmd.args([
+            "-c",
+            "id -u; id -G; cat /proc/net/tcp | wc -l; grep NoNewPrivs /proc/self/status",
+        ]);
         s.confine(&mut cmd);
         let out = cmd.output().unwrap();
         let said = String::from_utf8_lossy(&out.stdout);
@@ -219,5 +273,6 @@ mod tests {
         assert_eq!(lines[1], uid.to_string(), "{said}");
         // A network namespace of its own: no sockets listed but the header.
         assert_eq!(lines[2].trim(), "1", "{said}");
+        assert_eq!(lines[3].split_whitespace().nth(1), Some("1"), "{said}");
     }
 }
