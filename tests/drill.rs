@@ -619,8 +619,16 @@ fn a_drill_never_reads_another_sites_wp_config_through_a_link_in_the_archive() {
     std::fs::write(
         &b_config,
         a_config
-            .replace(&f.site.db_password, b_secret)
-            .replace(&format!("'{}'", f.site.db_user), "'b_user'"),
+            .lines()
+            .map(|l| match l {
+                l if l.contains("'DB_USER'") => "define( 'DB_USER', 'b_user' );".to_string(),
+                l if l.contains("'DB_PASSWORD'") => {
+                    format!("define( 'DB_PASSWORD', '{b_secret}' );")
+                }
+                l => l.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
     )
     .unwrap();
     std::os::unix::fs::chown(&b_config, Some(1), Some(33)).unwrap();
@@ -657,10 +665,17 @@ file_put_contents('{report}', json_encode(array(
     let out = f.run(&["backup"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     // A's owner made their wp-config.php a link to B's, and the archive holds the link.
+    remove_backups_db(&f);
     rewrite_archive(store.path(), |w| {
         let wp = w.join("files/wp-config.php");
+        let size = std::fs::metadata(&wp).unwrap().len();
         std::fs::remove_file(&wp).unwrap();
         std::os::unix::fs::symlink(&b_config, &wp).unwrap();
+        let path = w.join("manifest.json");
+        let mut m: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        m["bytes"] = (m["bytes"].as_u64().unwrap() - size).into();
+        std::fs::write(&path, m.to_string()).unwrap();
     });
 
     let d = Drills::new();
