@@ -459,7 +459,15 @@ impl Facts {
 
     /// `systemctl start` of a unit succeeded and systemd recorded it as a success.
     fn unit_succeeded(&self, label: &str) {
-        self.ok(&format!("start-{label}"));
+        let start = format!("start-{label}");
+        assert_eq!(
+            self.rc(&start),
+            0,
+            "{start} failed:\n{}\n--- its journal\n{}{}",
+            self.text(&start),
+            self.text(&format!("journal-{label}")),
+            self.context()
+        );
         let show = self.text(&format!("show-{label}"));
         assert!(
             show.lines().any(|l| l == "Result=success") && show.contains("ExecMainStatus=0\n"),

@@ -74,6 +74,12 @@ impl Sandbox {
     /// namespace of its own that maps only that uid. If neither can be made, `cmd` does not
     /// start: php never runs with the network.
     pub fn confine(&self, cmd: &mut Command) {
+        self.confine_by(cmd, true);
+    }
+
+    /// [`Sandbox::confine`], the network namespace made as root first only when `as_root`
+    /// (tests take the other way on purpose).
+    fn confine_by(&self, cmd: &mut Command, as_root: bool) {
         let Some(uid) = self.uid else {
             return;
         };
@@ -86,7 +92,7 @@ impl Sandbox {
                 if libc::setsid() < 0 || libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }
-                let netns = libc::unshare(libc::CLONE_NEWNET) == 0;
+                let netns = as_root && libc::unshare(libc::CLONE_NEWNET) == 0;
                 if libc::setgroups(0, std::ptr::null()) != 0
                     || libc::setgid(uid) != 0
                     || libc::setuid(uid) != 0
@@ -94,7 +100,11 @@ impl Sandbox {
                     return Err(std::io::Error::last_os_error());
                 }
                 if !netns {
-                    if libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNET) != 0 {
+                    // Taking the uid made us undumpable, so /proc/self is root's: made ours
+                    // again to write the maps (only this uid could ptrace us anyway).
+                    if libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) != 0
+                        || libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNET) != 0
+                    {
                         return Err(std::io::Error::last_os_error());
                     }
                     write_proc(c"/proc/self/setgroups", b"deny")?;
@@ -260,19 +270,24 @@ mod tests {
         let uid = s.uid.unwrap();
         assert!((FIRST..=LAST).contains(&uid));
         assert!(!known_user(uid));
-        let mut cmd = Command::new("sh");
-        cmd.args([
-            "-c",
-            "id -u; id -G; cat /proc/net/tcp | wc -l; grep NoNewPrivs /proc/self/status",
-        ]);
-        s.confine(&mut cmd);
-        let out = cmd.output().unwrap();
-        let said = String::from_utf8_lossy(&out.stdout);
-        let lines: Vec<&str> = said.lines().collect();
-        assert_eq!(lines[0], uid.to_string(), "{said}");
-        assert_eq!(lines[1], uid.to_string(), "{said}");
-        // A network namespace of its own: no sockets listed but the header.
-        assert_eq!(lines[2].trim(), "1", "{said}");
-        assert_eq!(lines[3].split_whitespace().nth(1), Some("1"), "{said}");
+        // As root with CAP_SYS_ADMIN, and as the drill's unit (without it) must: in a user
+        // namespace of php's uid.
+        for as_root in [true, false] {
+            let mut cmd = Command::new("sh");
+            cmd.args([
+                "-c",
+                "id -u; id -G; cat /proc/net/tcp /proc/net/tcp6 | wc -l; grep NoNewPrivs /proc/self/status",
+            ]);
+            s.confine_by(&mut cmd, as_root);
+            let out = cmd.output().unwrap();
+            let said = format!("{as_root}: {}", String::from_utf8_lossy(&out.stdout));
+            let lines: Vec<&str> = said.lines().collect();
+            assert!(lines[0].ends_with(&format!(" {uid}")), "{said}");
+            assert_eq!(lines[1], uid.to_string(), "{said}");
+            // A network namespace of its own: no sockets listed but the two headers.
+            assert_eq!(lines[2].trim(), "2", "{said}");
+            assert_eq!(lines[3].split_whitespace().nth(1), Some("1"), "{said}");
+        }
+        s.ensure_possible().unwrap();
     }
 }
