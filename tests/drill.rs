@@ -553,6 +553,11 @@ file_put_contents('{report}', json_encode(array(
     std::fs::set_permissions(&wp, std::fs::Permissions::from_mode(0o640)).unwrap();
     let out = f.run(&["backup", "--no-sync"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // What a drill killed with SIGKILL left long ago: its database and that database's user,
+    // both removed by this drill (assert_clean).
+    f.db.sql(
+        "CREATE DATABASE wpbdrill_blog_20200101t000000z_0001; CREATE USER 'wpbdrill_20200101t000000z_0a0b0c'@'%' IDENTIFIED BY 'x'; CREATE USER 'wpbdrill_20200101t000000z_0a0b0c'@'localhost' IDENTIFIED BY 'x'; GRANT ALL ON wpbdrill_blog_20200101t000000z_0001.* TO 'wpbdrill_20200101t000000z_0a0b0c'@'%';",
+    );
 
     let d = Drills::new();
     let out = d.run(&f, &[]);

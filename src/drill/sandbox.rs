@@ -99,6 +99,11 @@ impl Sandbox {
                 {
                     return Err(std::io::Error::last_os_error());
                 }
+                // php dies with the drill, even one killed outright (its forks are
+                // killed by kill_all, or with the unit's cgroup).
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
                 if !netns {
                     // Taking the uid made us undumpable, so /proc/self is root's: made ours
                     // again to write the maps (only this uid could ptrace us anyway).
