@@ -35,4 +35,5 @@ mod security;
 mod status;
 mod storage_suite;
 mod sync_d1;
+mod tenants;
 mod worst_day;

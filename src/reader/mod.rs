@@ -2,12 +2,14 @@
 //! an archive downloaded from the first storage with an intact copy while its sha256 is
 //! computed ([`fetch`]), read by our own extractor ([`unpack`]: paths kept inside their
 //! directory, the manifest checked against what was read, a differential's chain), unpacked
-//! into a staging directory beside its target ([`stage`]), listed ([`browse`], `ls`) and checked
+//! into a private staging directory beside its target, reached by handle ([`stage`],
+//! [`handles`]), listed ([`browse`], `ls`) and checked
 //! where it is stored ([`verify`]). Restore, drill, `ls`, `verify` and `restore --only` all read
 //! archives through here; none of it changes anything live.
 
 pub mod browse;
 pub mod fetch;
+pub mod handles;
 pub mod stage;
 pub mod unpack;
 pub mod verify;

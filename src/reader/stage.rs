@@ -10,6 +10,7 @@ use anyhow::{Context as _, bail};
 use tempfile::NamedTempFile;
 
 use crate::logdb::LogDb;
+use crate::reader::handles::Dir;
 use crate::reader::{fetch, lock};
 use std::sync::{Arc, Mutex};
 
@@ -79,7 +80,7 @@ pub fn fetch_and_stage(
         lock(&chain).want(&d.paths);
     }
     let (dir, ids) = (
-        fetched.staged.staging.as_ref().map(|s| s.dir.clone()),
+        fetched.staged.staging.as_ref().map(Staging::anchored),
         to.identities.clone(),
     );
     let c = chain.clone();
@@ -140,34 +141,88 @@ pub fn stamp(t: chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y%m%dT%H%M%SZ").to_string()
 }
 
-/// `<target><suffix>` beside the target (never inside it, whatever slashes the target's path
-/// ends with), with `-2`, `-3`... appended when that exists already.
-pub fn sibling(target: &Path, suffix: &str) -> PathBuf {
-    let name = |n: Option<u32>| {
-        let mut s = target.file_name().unwrap_or_default().to_os_string();
-        s.push(suffix);
-        if let Some(n) = n {
-            s.push(format!("-{n}"));
-        }
-        target.with_file_name(s)
+/// The directory `target` is in, opened by handle ([`Dir::open`]), and `target`'s name there.
+pub fn beside(target: &Path) -> anyhow::Result<(Dir, std::ffi::OsString)> {
+    let abs = std::path::absolute(target).with_context(|| format!("--to {}", target.display()))?;
+    let (Some(parent), Some(name)) = (abs.parent(), abs.file_name()) else {
+        bail!(
+            "{} has no parent directory to restore beside",
+            target.display()
+        );
     };
-    let mut p = name(None);
-    let mut n = 2;
-    while p.symlink_metadata().is_ok() {
-        p = name(Some(n));
-        n += 1;
-    }
-    p
+    Ok((Dir::open(parent)?, name.to_os_string()))
 }
 
-/// A directory removed with what it holds when dropped.
+/// A private directory beside the target, made by handle ([`Dir::private_dir`]: 0700, the
+/// running user's) and written only through its handle ([`Staging::anchored`]): the owner of
+/// the directory it is in may rename it or plant something in its place, but cannot enter it
+/// nor redirect what is written. Removed with what it holds when dropped.
 pub struct Staging {
-    pub dir: PathBuf,
+    /// The directory it was made in (the target's parent).
+    pub parent: Dir,
+    /// Its name there, as made.
+    pub name: std::ffi::OsString,
+    dir: Option<Dir>,
+}
+
+impl Staging {
+    /// A new private directory `name` in `parent`.
+    pub fn create(parent: Dir, name: &std::ffi::OsStr) -> anyhow::Result<Staging> {
+        let dir = parent.private_dir(name)?;
+        Ok(Staging {
+            parent,
+            name: name.to_os_string(),
+            dir: Some(dir),
+        })
+    }
+
+    /// Where it was made, by path: for messages, and for other processes (the drill's php)
+    /// when the parent is a directory only root can change.
+    pub fn path(&self) -> PathBuf {
+        self.parent.path().join(&self.name)
+    }
+
+    /// A path that reaches it from this process through its handle, whatever it is named now.
+    pub fn anchored(&self) -> PathBuf {
+        match &self.dir {
+            Some(d) => d.anchored(),
+            None => self.path(),
+        }
+    }
+
+    /// Its handle.
+    pub fn dir(&self) -> anyhow::Result<&Dir> {
+        self.dir.as_ref().context("the staging directory is gone")
+    }
+
+    /// Kept (not removed when dropped); where it was made.
+    pub fn keep(mut self) -> PathBuf {
+        self.dir = None;
+        self.path()
+    }
 }
 
 impl Drop for Staging {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        let Some(dir) = self.dir.take() else {
+            return;
+        };
+        // What it holds, through its handle; then the directory itself, only if the name
+        // still is that directory (else it is left empty wherever its parent's owner put it).
+        if let Ok(entries) = std::fs::read_dir(dir.anchored()) {
+            for e in entries.flatten() {
+                let p = e.path();
+                let _ = match e.file_type() {
+                    Ok(t) if t.is_dir() => std::fs::remove_dir_all(&p),
+                    _ => std::fs::remove_file(&p),
+                };
+            }
+        }
+        if let (Ok(Some(now)), Ok(made)) = (self.parent.stat(&self.name), dir.fstat())
+            && (now.st_dev, now.st_ino) == (made.st_dev, made.st_ino)
+        {
+            let _ = self.parent.remove(&self.name, true);
+        }
     }
 }
 
@@ -175,15 +230,23 @@ impl Drop for Staging {
 pub struct Staged {
     /// `<target>.restoring-<time>`, holding `files/`; `None` when no files are restored.
     pub staging: Option<Staging>,
-    /// `database.sql`, private, in `tmp_dir`; `None` when the database is not restored.
+    /// `database.sql`, private, in the staging directory (else in `tmp_dir`); `None` when the
+    /// database is not restored.
     pub database_sql: Option<NamedTempFile>,
     pub contents: Contents,
 }
 
 impl Staged {
-    /// The restored site tree, ready to move into place.
+    /// The restored site tree, ready to move into place, by path: for other processes (the
+    /// drill's php, in its scratch directory only root can change).
     pub fn files(&self) -> Option<PathBuf> {
-        self.staging.as_ref().map(|s| s.dir.join("files"))
+        self.staging.as_ref().map(|s| s.path().join("files"))
+    }
+
+    /// The same, reached through the staging directory's handle (this process only): what a
+    /// restore reads and rewrites, wherever the target's parent is.
+    pub fn files_anchored(&self) -> Option<PathBuf> {
+        self.staging.as_ref().map(|s| s.anchored().join("files"))
     }
 }
 
@@ -197,24 +260,23 @@ pub fn stage(
     to: &StageTo,
     chain: Option<&mut Chain>,
 ) -> anyhow::Result<Staged> {
-    use std::os::unix::fs::DirBuilderExt;
     let staging = match &to.files_target {
         None => None,
         Some(target) => {
-            let dir = sibling(target, &format!(".restoring-{}", to.stamp));
-            std::fs::DirBuilder::new()
-                .mode(0o700)
-                .create(&dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
-            Some(Staging { dir })
+            let (parent, name) = beside(target)?;
+            let name = parent.free_name(&name, &format!(".restoring-{}", to.stamp));
+            Some(Staging::create(parent, &name)?)
         }
     };
     let mut database_sql = if to.database {
+        let tmp_dir = staging
+            .as_ref()
+            .map_or_else(|| to.tmp_dir.clone(), Staging::anchored);
         Some(
             tempfile::Builder::new()
                 .prefix(".wpbackup-database-")
                 .suffix(".sql")
-                .tempfile_in(&to.tmp_dir)
+                .tempfile_in(&tmp_dir)
                 .with_context(|| {
                     format!("cannot create a temporary file in {}", to.tmp_dir.display())
                 })?,
@@ -222,10 +284,11 @@ pub fn stage(
     } else {
         None
     };
+    let anchored = staging.as_ref().map(Staging::anchored);
     let contents = unpack::read(
         crate::crypt::open(archive, key, to.identities.as_ref())?,
         unpack::Options {
-            extract_to: staging.as_ref().map(|s| s.dir.as_path()),
+            extract_to: anchored.as_deref(),
             database_to: database_sql.as_mut().map(|f| f.as_file_mut()),
             preserve_owner: rustix::process::geteuid().is_root(),
             only: None,
@@ -237,10 +300,8 @@ pub fn stage(
     if !problems.is_empty() {
         bail!("the archive is not whole: {}", problems.join("; "));
     }
-    if staging.is_some()
-        && !staging
-            .as_ref()
-            .is_some_and(|s| s.dir.join("files").is_dir())
+    if let Some(a) = &anchored
+        && !a.join("files").is_dir()
     {
         bail!("the archive holds no files/ directory");
     }
@@ -249,21 +310,4 @@ pub fn stage(
         database_sql,
         contents,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn siblings_do_not_collide() {
-        let dir = tempfile::tempdir().unwrap();
-        let t = dir.path().join("site");
-        let a = sibling(&t, ".x");
-        assert_eq!(a, dir.path().join("site.x"));
-        std::fs::create_dir(&a).unwrap();
-        assert_eq!(sibling(&t, ".x"), dir.path().join("site.x-2"));
-        let slashed = PathBuf::from(format!("{}/", t.display()));
-        assert_eq!(sibling(&slashed, ".x"), dir.path().join("site.x-2"));
-    }
 }

@@ -173,7 +173,7 @@ fn named(
 }
 
 /// The time in `name` after `prefix`: `<time>`, or `<time>-<n>` with n from 2 (as
-/// `reader::stage::sibling` numbers a name already taken).
+/// `reader::handles::Dir::free_name` numbers a name already taken).
 fn stamp_after(name: &[u8], prefix: &[u8]) -> Option<DateTime<Utc>> {
     let rest = name.strip_prefix(prefix)?;
     let (stamp, n) = match rest.iter().position(|&b| b == b'-') {

@@ -298,7 +298,10 @@ impl<'a> Job<'a> {
         if let Some(t) = &self.files_target {
             preflight::movable(t)?;
         }
-        if let Some(files) = staged.files().filter(|_| self.rewrites_wp_config()) {
+        if let Some(files) = staged
+            .files_anchored()
+            .filter(|_| self.rewrites_wp_config())
+        {
             let wp = files.join("wp-config.php");
             if wp.is_file() {
                 preflight::wp_config(&wp, self.new_db_name())?;
@@ -490,7 +493,7 @@ impl<'a> Job<'a> {
         old_urls: &[String],
         report: &mut Report,
     ) -> anyhow::Result<Option<parent::Prepared>> {
-        let (Some(target), Some(files)) = (&self.files_target, staged.files()) else {
+        let (Some(target), Some(files)) = (&self.files_target, staged.files_anchored()) else {
             return Ok(None);
         };
         let wp = files.join("wp-config.php");

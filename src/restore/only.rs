@@ -9,13 +9,21 @@
 //! anything moved into DIR (a rename, within one file system). An existing file is replaced
 //! only when the caller's [`Confirm`](super::Confirm) allows it; a file where DIR has a
 //! directory (or the reverse) is always refused. The database is never touched.
+//!
+//! DIR is usually the site, which its owner can change while root writes into it. So DIR is
+//! opened once ([`Dir::open`]: no symlink a user could have planted is followed on the way)
+//! and reached only through that handle; the staging directory is created there root-owned
+//! and 0700, checked after opening, and written only through its own handle
+//! ([`Staging`]: renaming it away or planting a link in its place changes nothing); and each
+//! entry moves in with `renameat` into a directory opened from DIR's handle one component at a
+//! time without following a symlink (one planted on the way is refused).
 
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context as _, bail};
+use rustix::fs::{Mode, OFlags};
 use serde::Serialize;
-use tempfile::TempDir;
 
 use crate::crypt::Identities;
 use crate::error::UsageError;
@@ -24,6 +32,8 @@ use crate::output;
 use std::sync::{Arc, Mutex};
 
 use crate::manifest::Base;
+use crate::reader::handles::Dir;
+use crate::reader::stage::Staging;
 use crate::reader::unpack::{self, Chain, Selection};
 use crate::reader::{fetch, lock};
 use crate::restore::Confirm;
@@ -131,11 +141,15 @@ pub fn restore_only(
     std::fs::create_dir_all(&req.to)
         .with_context(|| format!("cannot create {}", req.to.display()))?;
     let holders: Vec<&dyn Storage> = holding.iter().map(|i| storages[*i].as_ref()).collect();
+    // Opened once, by handle (a link planted on the way by a user is refused); from here on
+    // DIR is this directory, whatever is renamed.
+    let to_fd = Dir::open(&req.to)?;
     let job = Extract {
         key,
         site: req.site.clone(),
         paths: req.paths.clone(),
         to: req.to.clone(),
+        to_fd: Arc::new(to_fd),
         identities,
     };
     let done = job.restore(rt, &holders, logdb, confirm);
@@ -152,6 +166,8 @@ struct Extract {
     site: String,
     paths: Vec<PathBuf>,
     to: PathBuf,
+    /// DIR, opened once: everything in it is reached from here.
+    to_fd: Arc<Dir>,
     identities: Option<Identities>,
 }
 
@@ -185,7 +201,7 @@ impl Extract {
         let (job, f) = (self.clone(), found.clone());
         let got = fetch::first_intact(rt, &key, holders, logdb, None, move |r| job.run(r, &f))?;
         let (staging, first) = got.value;
-        let (job, f, dir) = (self.clone(), found.clone(), staging.path().to_path_buf());
+        let (job, f, dir) = (self.clone(), found.clone(), staging.anchored());
         let bases = fetch::bases(
             rt,
             &key,
@@ -202,11 +218,15 @@ impl Extract {
             .selection
             .unwrap_or_else(|| Selection::new(Vec::new()));
         self.ensure_found(&selection)?;
-        let moves = plan_moves(&staging.path().join("files"), &to)?;
+        let moves = plan_moves(
+            &staging.anchored().join("files"),
+            &self.to_fd.anchored(),
+            &to,
+        )?;
         if !moves.replacing.is_empty() {
             confirm(&[replacing(&moves.replacing, &to)])?;
         }
-        move_into_place(staging, &moves, &to)?;
+        move_into_place(staging, &moves, &self.to_fd, &to)?;
         Ok(OnlyReport {
             site,
             key,
@@ -229,18 +249,30 @@ impl Extract {
         &self,
         archive: &mut dyn Read,
         found: &Mutex<Found>,
-    ) -> anyhow::Result<(TempDir, Option<Base>)> {
-        let staging = tempfile::Builder::new()
-            .prefix(".wpbackup-only-")
-            .tempdir_in(&self.to)
-            .with_context(|| format!("cannot create a directory in {}", self.to.display()))?;
+    ) -> anyhow::Result<(Staging, Option<Base>)> {
+        let staging = self.staging()?;
         let mut found = lock(found);
         *found = Found {
             selection: Some(Selection::new(self.paths.clone())),
             chain: Chain::default(),
         };
-        let base = self.read(archive, &self.key, staging.path(), &mut found)?;
+        let base = self.read(archive, &self.key, &staging.anchored(), &mut found)?;
         Ok((staging, base))
+    }
+
+    /// A new private directory in DIR (created 0700 by this process), opened without
+    /// following a link and checked to be the one made: the owner of DIR may rename it or
+    /// plant something in its place, but cannot enter it.
+    fn staging(&self) -> anyhow::Result<Staging> {
+        let cannot = || format!("cannot create a staging directory in {}", self.to.display());
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let name = self.to_fd.free_name(
+            ".wpbackup-only-".as_ref(),
+            &format!("{}-{nanos:09}", std::process::id()),
+        );
+        Staging::create(self.to_fd.try_clone().with_context(cannot)?, &name)
     }
 
     /// A base of the restore point, into the staging directory `dir`; and its own base.
@@ -320,7 +352,8 @@ struct Moves {
 /// merged; where both have a file (or symlink) it is replaced; a directory against a file is
 /// refused. The staged directories merged from are made writable, so that their entries can be
 /// moved out whatever mode the archive gave them.
-fn plan_moves(staged: &Path, to: &Path) -> anyhow::Result<Moves> {
+/// (`shown`: how `to` is named in errors.)
+fn plan_moves(staged: &Path, to: &Path, shown: &Path) -> anyhow::Result<Moves> {
     use std::os::unix::fs::PermissionsExt;
     let mut moves = Moves::default();
     let mut clashes = Vec::new();
@@ -338,13 +371,16 @@ fn plan_moves(staged: &Path, to: &Path) -> anyhow::Result<Moves> {
             let dst = to.join(&rel);
             match dst.symlink_metadata() {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => moves.renames.push(rel),
-                Err(e) => return Err(e).with_context(|| format!("cannot read {}", dst.display())),
+                Err(e) => {
+                    return Err(e)
+                        .with_context(|| format!("cannot read {}", shown.join(&rel).display()));
+                }
                 Ok(m) if m.is_dir() && is_dir => dirs.push(rel),
                 Ok(m) if !m.is_dir() && !is_dir => {
                     moves.replacing.push(rel.clone());
                     moves.renames.push(rel);
                 }
-                Ok(_) => clashes.push(dst.display().to_string()),
+                Ok(_) => clashes.push(shown.join(&rel).display().to_string()),
             }
         }
     }
@@ -388,11 +424,11 @@ fn replacing(replacing: &[PathBuf], to: &Path) -> String {
 
 /// Rename every entry of `moves` from the staging directory into `to`. Should one fail, the
 /// staging directory is kept (what was not moved is there) and the error says where.
-fn move_into_place(staging: TempDir, moves: &Moves, to: &Path) -> anyhow::Result<()> {
-    let files = staging.path().join("files");
+fn move_into_place(staging: Staging, moves: &Moves, to_fd: &Dir, to: &Path) -> anyhow::Result<()> {
+    let files = staging.anchored().join("files");
     for (done, rel) in moves.renames.iter().enumerate() {
         let (src, dst) = (files.join(rel), to.join(rel));
-        if let Err(e) = std::fs::rename(&src, &dst) {
+        if let Err(e) = rename_into(&src, to_fd, rel) {
             let kept = staging.keep();
             return Err(e).with_context(|| {
                 format!(
@@ -405,6 +441,38 @@ fn move_into_place(staging: TempDir, moves: &Moves, to: &Path) -> anyhow::Result
             });
         }
     }
+    Ok(())
+}
+
+/// Rename `src` to `rel` under the directory `to_fd`: the directories on the way are opened
+/// from the handle one at a time, never through a symlink, and the entry is renamed relative
+/// to the last one (a link planted on the way is an error, never followed).
+fn rename_into(src: &Path, to_fd: &Dir, rel: &Path) -> std::io::Result<()> {
+    let names: Vec<&std::ffi::OsStr> = rel
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n),
+            _ => None,
+        })
+        .collect();
+    let Some((name, dirs)) = names.split_last() else {
+        return Err(std::io::Error::other("nothing to move"));
+    };
+    let mut dir = rustix::fs::openat(
+        to_fd,
+        ".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    for d in dirs {
+        dir = rustix::fs::openat(
+            &dir,
+            *d,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+    }
+    rustix::fs::renameat(rustix::fs::CWD, src, &dir, *name)?;
     Ok(())
 }
 
@@ -439,7 +507,7 @@ mod tests {
         }
         std::fs::create_dir_all(t.join("a/old")).unwrap();
         std::fs::write(t.join("a/3"), "live").unwrap();
-        let moves = plan_moves(s, t).unwrap();
+        let moves = plan_moves(s, t, t).unwrap();
         let paths = |v: &[&str]| v.iter().map(PathBuf::from).collect::<Vec<_>>();
         assert_eq!(
             moves,
@@ -455,7 +523,7 @@ mod tests {
         // A file where DIR has a directory, a symlink where the archive has a directory.
         std::fs::create_dir(t.join("b")).unwrap();
         std::os::unix::fs::symlink(t.join("a"), t.join("c")).unwrap();
-        let err = plan_moves(s, t).unwrap_err().to_string();
+        let err = plan_moves(s, t, t).unwrap_err().to_string();
         assert!(
             err.contains(&t.join("b").display().to_string())
                 && err.contains(&t.join("c").display().to_string())

@@ -10,15 +10,18 @@
 //! among what the restore replaces (asked on the terminal, or `--yes`) and kept as
 //! `wp-config.php.before-restore-<time>`, mode 0600. The new file is written to a temporary
 //! file in the same directory, with the archived mode (and owner, as root), then renamed over
-//! the old one: never written through a symlink, never seen half-written.
+//! the old one: never written through a symlink, never seen half-written. That directory
+//! may be the site owner's (`/home/alice` for `/home/alice/public_html`): it is opened once by
+//! handle ([`Dir::open`]) and everything happens relative to it (`openat` with `O_EXCL` and
+//! `O_NOFOLLOW`, `fchown`/`fchmod` on the open file, `renameat`).
 
-use std::os::unix::fs::PermissionsExt;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
-use tempfile::NamedTempFile;
+use rustix::fs::{FileType, Mode, OFlags};
 
-use crate::reader::stage;
+use crate::reader::handles::Dir;
 use crate::reader::unpack::ParentConfig;
 use crate::restore::wp_config;
 use crate::site::root;
@@ -49,6 +52,32 @@ pub struct Placement {
     pub dest: PathBuf,
     pub existing: Existing,
     archived: ParentConfig,
+    /// The parent of the target, by handle.
+    dir: Dir,
+}
+
+const NAME: &str = "wp-config.php";
+
+/// The regular file `name` of `dir`, read without following a link (`None`: anything else).
+fn read_file(dir: &Dir, name: &OsStr) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let fd = rustix::fs::openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    let st = rustix::fs::fstat(&fd).ok()?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+        return None;
+    }
+    let mut data = Vec::new();
+    std::fs::File::from(fd)
+        .take(16 * 1024 * 1024)
+        .read_to_end(&mut data)
+        .ok()?;
+    Some(data)
 }
 
 /// Where `archived` goes for a restore of the files into `target` (`clone`: not the site's
@@ -79,22 +108,22 @@ pub fn check(target: &Path, clone: bool, archived: &ParentConfig) -> anyhow::Res
             );
         }
     }
-    let existing = match dest.symlink_metadata() {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Existing::Nothing,
+    let dir = Dir::open(parent)?;
+    let existing = match dir.stat(OsStr::new(NAME)) {
+        Ok(None) => Existing::Nothing,
         Err(e) => return Err(e).with_context(|| format!("cannot look at {}", dest.display())),
-        Ok(m)
-            if !clone
-                && m.is_file()
-                && std::fs::read(&dest).ok() == Some(archived.data.clone()) =>
+        Ok(Some(_))
+            if !clone && read_file(&dir, OsStr::new(NAME)) == Some(archived.data.clone()) =>
         {
             Existing::Same
         }
-        Ok(_) => Existing::Different,
+        Ok(Some(_)) => Existing::Different,
     };
     Ok(Placement {
         dest,
         existing,
         archived: archived.clone(),
+        dir,
     })
 }
 
@@ -130,84 +159,122 @@ impl Placement {
             }
             None => a.data.clone(),
         };
-        let is_file = self.dest.symlink_metadata().is_ok_and(|m| m.is_file());
-        if is_file && std::fs::read(&self.dest).ok().as_ref() == Some(&content) {
+        if read_file(&self.dir, OsStr::new(NAME)).as_ref() == Some(&content) {
             return Ok(None);
         }
-        let dir = self.dest.parent().unwrap_or(Path::new("/"));
         let cannot = || format!("cannot write a new {}", self.dest.display());
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".wp-config.php.wpbackup-")
-            .tempfile_in(dir)
-            .with_context(cannot)?;
-        tmp.write_all(&content).with_context(cannot)?;
-        if let Some((uid, gid)) = a.owner.filter(|_| rustix::process::geteuid().is_root()) {
-            std::os::unix::fs::fchown(tmp.as_file(), Some(uid), Some(gid)).with_context(cannot)?;
-        }
-        let f = tmp.as_file();
-        f.set_permissions(std::fs::Permissions::from_mode(a.mode))
-            .and_then(|_| f.set_modified(a.mtime).or(Ok(())))
-            .and_then(|_| f.sync_all())
-            .with_context(cannot)?;
-        Ok(Some(Prepared {
+        let dir = self.dir.try_clone().with_context(cannot)?;
+        let tmp = dir.free_name(
+            OsStr::new(".wp-config.php.wpbackup-"),
+            &format!("{}", std::process::id()),
+        );
+        // Created new (never an existing file, never through a link), private until it is
+        // complete; owner and mode set on the open file.
+        let fd = rustix::fs::openat(
+            &dir,
+            &tmp,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        )
+        .map_err(std::io::Error::from)
+        .with_context(cannot)?;
+        let prepared = Prepared {
+            dir,
             tmp,
             dest: self.dest.clone(),
-        }))
+            placed: false,
+        };
+        let mut f = std::fs::File::from(fd);
+        f.write_all(&content).with_context(cannot)?;
+        if let Some((uid, gid)) = a.owner.filter(|_| rustix::process::geteuid().is_root()) {
+            std::os::unix::fs::fchown(&f, Some(uid), Some(gid)).with_context(cannot)?;
+        }
+        // Never setuid nor setgid (see unpack's `in_site`).
+        rustix::fs::fchmod(&f, Mode::from_raw_mode(a.mode & 0o1777))
+            .map_err(std::io::Error::from)
+            .with_context(cannot)?;
+        let _ = f.set_modified(a.mtime);
+        f.sync_all().with_context(cannot)?;
+        Ok(Some(prepared))
     }
 }
 
 /// The new parent `wp-config.php`, written beside its destination, not yet in place.
 pub struct Prepared {
-    tmp: NamedTempFile,
+    /// The destination's directory, by handle.
+    dir: Dir,
+    /// The new file's temporary name there.
+    tmp: OsString,
     dest: PathBuf,
+    placed: bool,
+}
+
+impl Drop for Prepared {
+    fn drop(&mut self) {
+        if !self.placed {
+            let _ = self.dir.remove(&self.tmp, false);
+        }
+    }
 }
 
 impl Prepared {
     /// Move what is at the destination aside (kept as `wp-config.php.before-restore-<stamp>`,
     /// mode 0600 unless it is a symlink) and the new file into its place. Returns where the
     /// old one went.
-    pub fn put(self, stamp: &str) -> anyhow::Result<Option<PathBuf>> {
-        let dest = &self.dest;
-        let aside = if dest.symlink_metadata().is_ok() {
-            let aside = stage::sibling(dest, &kept_suffix(stamp));
-            std::fs::rename(dest, &aside).with_context(|| {
-                format!(
-                    "cannot move {} aside to {}",
-                    dest.display(),
-                    aside.display()
-                )
-            })?;
-            make_private(&aside)?;
-            Some(aside)
-        } else {
-            None
+    pub fn put(mut self, stamp: &str) -> anyhow::Result<Option<PathBuf>> {
+        let (dir, name) = (&self.dir, OsStr::new(NAME));
+        let dest = self.dest.clone();
+        let shown = |n: &OsStr| dest.with_file_name(n);
+        let aside = match dir.stat(name) {
+            Ok(None) => None,
+            Err(e) => return Err(e).with_context(|| format!("cannot look at {}", dest.display())),
+            Ok(Some(_)) => {
+                let aside = dir.free_name(name, &kept_suffix(stamp));
+                dir.rename(name, dir, &aside).with_context(|| {
+                    format!(
+                        "cannot move {} aside to {}",
+                        dest.display(),
+                        shown(&aside).display()
+                    )
+                })?;
+                make_private(dir, &aside, &shown(&aside))?;
+                Some(aside)
+            }
         };
         // A rename replaces a symlink itself, never what it points to.
-        if let Err(e) = self.tmp.persist(dest) {
+        if let Err(e) = dir.rename(&self.tmp, dir, name) {
             if let Some(aside) = &aside {
-                let _ = std::fs::rename(aside, dest);
+                let _ = dir.rename(aside, dir, name);
             }
-            return Err(e.error).with_context(|| format!("cannot put {} in place", dest.display()));
+            return Err(e).with_context(|| format!("cannot put {} in place", dest.display()));
         }
-        Ok(aside)
+        self.placed = true;
+        Ok(aside.map(|a| shown(&a)))
     }
 }
 
-/// Mode 0600 for a kept regular file, set through a handle opened without following a link
-/// (a symlink keeps pointing where it did; what it points to is not touched).
-fn make_private(path: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = match std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-    {
+/// Mode 0600 for a kept regular file (`name` in `dir`, shown as `path`), set through a handle
+/// opened without following a link (a symlink keeps pointing where it did; what it points to
+/// is not touched), and only on a file with one link (a hard link the directory's owner
+/// planted could be another's file).
+fn make_private(dir: &Dir, name: &OsStr, path: &Path) -> anyhow::Result<()> {
+    let fd = match rustix::fs::openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
         Ok(f) => f,
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Ok(()),
-        Err(e) => return Err(e).with_context(|| format!("cannot open {}", path.display())),
+        Err(rustix::io::Errno::LOOP) => return Ok(()),
+        Err(e) => {
+            return Err(std::io::Error::from(e))
+                .with_context(|| format!("cannot open {}", path.display()));
+        }
     };
-    if file.metadata().is_ok_and(|m| m.is_file()) {
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+    let st = rustix::fs::fstat(&fd).map_err(std::io::Error::from)?;
+    if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile && st.st_nlink == 1 {
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o600))
+            .map_err(std::io::Error::from)
             .with_context(|| format!("cannot make {} private", path.display()))?;
     }
     Ok(())
@@ -216,6 +283,7 @@ fn make_private(path: &Path) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     fn archived(text: &str) -> ParentConfig {
         ParentConfig {

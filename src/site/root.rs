@@ -6,8 +6,19 @@
 //! `wp-settings.php` (such a parent is another WordPress install, and its configuration is not
 //! this one's). ABSPATH is the real path of the WordPress root (PHP's `__DIR__` resolves
 //! symlinks) and `file_exists` follows symlinks: so do these functions.
+//!
+//! [`open_wp_config`] is the one checked way to read that file: by handle from the site's
+//! root (the parent through the root's own `..`), never through a symlink the site's owner
+//! could point at another site's file (the rules are in docs/formats.md, "Which wp-config.php
+//! wpbackup reads").
 
-use std::path::{Path, PathBuf};
+use std::ffi::OsStr;
+use std::fs::File;
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat};
 
 /// Where WordPress reads a site's `wp-config.php` from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +88,231 @@ pub fn roots_reading(dir: &Path) -> Vec<PathBuf> {
         .collect();
     roots.sort();
     roots
+}
+
+/// Why a `wp-config.php` was not read: it could hand the site another site's credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot read {path}: {source}")]
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("refusing to read the database credentials from {path}: {why}")]
+    Refused { path: PathBuf, why: String },
+}
+
+/// The `wp-config.php` WordPress would load for `site` (as [`wp_config`]), opened by handle and
+/// checked: `None` when there is none. The file is looked at and opened relative to the handle
+/// of the directory holding it, without following symlinks; the parent is reached through the
+/// site root's own `..` (as PHP's real `ABSPATH`). Who may have put it there decides what is
+/// accepted:
+/// - in a directory only root can change (root-owned, not group- or world-writable): a regular
+///   file, or a symlink followed by handle, component by component, through no other symlink;
+/// - in a directory its owner (or a group) can change: a regular file owned by that owner, or
+///   a root-owned one with a single link (a hard link could bring in another site's); a symlink
+///   only when what it reaches is a regular file owned by that same, non-root owner (a
+///   Capistrano-style `shared/wp-config.php` of the same user). A link to a file of another
+///   user, or to a root-owned file, is refused, naming the link.
+pub fn open_wp_config(site: &Path) -> Result<Option<(ConfigAt, File)>, OpenError> {
+    let unreadable = |path: &Path, e: rustix::io::Errno| OpenError::Unreadable {
+        path: path.to_path_buf(),
+        source: e.into(),
+    };
+    // The root may be a symlink (followed once, here), as in the backup walk.
+    let root = rustix::fs::open(
+        site,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| unreadable(site, e))?;
+    let here = site.join("wp-config.php");
+    if let Some(f) = open_checked(&root, OsStr::new("wp-config.php"), &here)? {
+        return Ok(Some((ConfigAt::Root(here), f)));
+    }
+    let parent = rustix::fs::openat(
+        &root,
+        "..",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| unreadable(site, e))?;
+    // A parent that is a WordPress install itself holds another site's configuration.
+    if rustix::fs::statat(&parent, "wp-settings.php", AtFlags::empty()).is_ok() {
+        return Ok(None);
+    }
+    let real = site.canonicalize().unwrap_or_else(|_| site.to_path_buf());
+    let there = real
+        .parent()
+        .unwrap_or(Path::new("/"))
+        .join("wp-config.php");
+    Ok(open_checked(&parent, OsStr::new("wp-config.php"), &there)?
+        .map(|f| (ConfigAt::Parent(there), f)))
+}
+
+/// A file of the site read by handle from its root (`rel`, no `..`), never through a symlink:
+/// `None` when it is absent, a link, or not a regular file.
+pub fn open_in_site(site: &Path, rel: &Path) -> Option<File> {
+    let mut dir = rustix::fs::open(
+        site,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    let parts: Vec<&OsStr> = rel
+        .components()
+        .map(|c| match c {
+            Component::Normal(n) => Some(n),
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    let (last, dirs) = parts.split_last()?;
+    for d in dirs {
+        dir = rustix::fs::openat(
+            &dir,
+            *d,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .ok()?;
+    }
+    let fd = rustix::fs::openat(
+        &dir,
+        *last,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    let st = rustix::fs::fstat(&fd).ok()?;
+    (FileType::from_raw_mode(st.st_mode) == FileType::RegularFile).then(|| File::from(fd))
+}
+
+/// `name` in `dir` (shown as `path`), opened and checked by [`open_wp_config`]'s rules.
+fn open_checked(dir: &OwnedFd, name: &OsStr, path: &Path) -> Result<Option<File>, OpenError> {
+    let refuse = |why: String| OpenError::Refused {
+        path: path.to_path_buf(),
+        why,
+    };
+    let unreadable = |e: rustix::io::Errno| OpenError::Unreadable {
+        path: path.to_path_buf(),
+        source: e.into(),
+    };
+    let looked = match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => st,
+        Err(rustix::io::Errno::NOENT) => return Ok(None),
+        Err(e) => return Err(unreadable(e)),
+    };
+    let held = rustix::fs::fstat(dir).map_err(unreadable)?;
+    let only_root = held.st_uid == 0 && held.st_mode & 0o022 == 0;
+    let owner = held.st_uid;
+    match FileType::from_raw_mode(looked.st_mode) {
+        FileType::RegularFile => {
+            let fd = open_file(dir, name).map_err(unreadable)?;
+            let st = regular(&fd).map_err(&refuse)?;
+            if st.st_dev != looked.st_dev || st.st_ino != looked.st_ino {
+                return Err(refuse("it was replaced while wpbackup opened it".into()));
+            }
+            let hard_link = st.st_uid == 0 && st.st_nlink > 1;
+            if only_root || st.st_uid == owner || (st.st_uid == 0 && !hard_link) {
+                return Ok(Some(File::from(fd)));
+            }
+            Err(refuse(if hard_link {
+                format!(
+                    "it is a root-owned file with {} hard links in a directory user {} can change (a hard link can bring in another site's configuration): make it a file of its own (cp it, then mv the copy over it)",
+                    st.st_nlink,
+                    user(owner)
+                )
+            } else {
+                format!(
+                    "it belongs to user {}, but its directory belongs to user {}: a site's configuration must be its owner's or root's (chown it)",
+                    user(st.st_uid),
+                    user(owner)
+                )
+            }))
+        }
+        FileType::Symlink => {
+            let target = rustix::fs::readlinkat(dir, name, Vec::new()).map_err(unreadable)?;
+            let target = PathBuf::from(OsStr::from_bytes(target.as_bytes()));
+            let fix = "replace the link by the file itself, or add a \"database\" block for this site to config.json";
+            let fd = follow(dir, &target).map_err(|e| {
+                refuse(format!(
+                    "it is a symlink to {}, which cannot be reached without following another symlink or is not there ({e}): {fix}",
+                    target.display()
+                ))
+            })?;
+            let st = regular(&fd).map_err(&refuse)?;
+            if only_root || (owner != 0 && st.st_uid == owner) {
+                return Ok(Some(File::from(fd)));
+            }
+            Err(refuse(format!(
+                "it is a symlink to {}, a file of user {}, and user {} can change where the link points: it could be another site's configuration; {fix}",
+                target.display(),
+                user(st.st_uid),
+                user(owner)
+            )))
+        }
+        _ => Err(refuse("it is not a regular file".into())),
+    }
+}
+
+/// Open a file of `dir` for reading: never through a symlink, never blocking on a fifo.
+fn open_file(dir: &OwnedFd, name: &OsStr) -> rustix::io::Result<OwnedFd> {
+    rustix::fs::openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+}
+
+/// What `fd` is, when it is a regular file.
+fn regular(fd: &OwnedFd) -> Result<Stat, String> {
+    let st = rustix::fs::fstat(fd).map_err(|e| std::io::Error::from(e).to_string())?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+        return Err("it is not a regular file".into());
+    }
+    Ok(st)
+}
+
+/// The file a symlink of `dir` points to (`target`, relative to `dir` or absolute), reached by
+/// handle one component at a time, following no further symlink.
+fn follow(dir: &OwnedFd, target: &Path) -> std::io::Result<OwnedFd> {
+    let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let mut cur = if target.is_absolute() {
+        rustix::fs::open("/", dir_flags, Mode::empty())?
+    } else {
+        rustix::fs::openat(dir, ".", dir_flags, Mode::empty())?
+    };
+    let parts: Vec<&OsStr> = target
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n),
+            Component::ParentDir => Some(OsStr::new("..")),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => None,
+        })
+        .collect();
+    let Some((last, dirs)) = parts.split_last() else {
+        return Err(std::io::Error::other("the link has no file name"));
+    };
+    for d in dirs {
+        cur = rustix::fs::openat(&cur, *d, dir_flags, Mode::empty())?;
+    }
+    Ok(open_file(&cur, last)?)
+}
+
+/// A user's name for messages (the number when it has none).
+fn user(uid: u32) -> String {
+    let name = std::fs::read_to_string("/etc/passwd").ok().and_then(|t| {
+        t.lines().find_map(|l| {
+            let mut f = l.split(':');
+            let name = f.next()?;
+            (f.nth(1)?.parse::<u32>().ok()? == uid).then(|| name.to_string())
+        })
+    });
+    match name {
+        Some(n) => format!("{n} ({uid})"),
+        None => uid.to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -38,6 +38,9 @@ pub enum WpConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// A file that could hand the site another site's credentials ([`super::root::open_wp_config`]).
+    #[error(transparent)]
+    Refused(super::root::OpenError),
     #[error(
         "{path}: {name} is not defined: add it, or add a \"database\" block for this site to config.json"
     )]
@@ -369,16 +372,26 @@ pub fn parse(src: &str) -> Result<WpConfig, WpConfigError> {
 }
 
 /// Find and read the site's wp-config.php where WordPress would ([`super::root::wp_config`]):
-/// in the site's directory, or in its parent when the parent is not itself a WordPress root.
+/// in the site's directory, or in its parent when the parent is not itself a WordPress root;
+/// opened and checked by [`super::root::open_wp_config`], never by path.
 pub fn read(site_path: &Path) -> Result<WpConfig, WpConfigError> {
-    let path = match super::root::wp_config(site_path) {
-        Some(at) => at.path().to_path_buf(),
-        None => return Err(WpConfigError::NotFound(site_path.to_path_buf())),
+    use std::io::Read as _;
+    let (at, file) = match super::root::open_wp_config(site_path) {
+        Ok(Some(opened)) => opened,
+        Ok(None) => return Err(WpConfigError::NotFound(site_path.to_path_buf())),
+        Err(super::root::OpenError::Unreadable { path, source }) => {
+            return Err(WpConfigError::Unreadable { path, source });
+        }
+        Err(e) => return Err(WpConfigError::Refused(e)),
     };
-    let bytes = std::fs::read(&path).map_err(|source| WpConfigError::Unreadable {
-        path: path.clone(),
-        source,
-    })?;
+    let path = at.path().to_path_buf();
+    let mut bytes = Vec::new();
+    file.take(MAX_WP_CONFIG)
+        .read_to_end(&mut bytes)
+        .map_err(|source| WpConfigError::Unreadable {
+            path: path.clone(),
+            source,
+        })?;
     let mut cfg = parse_named(
         &String::from_utf8_lossy(&bytes),
         &path.display().to_string(),
@@ -387,9 +400,16 @@ pub fn read(site_path: &Path) -> Result<WpConfig, WpConfigError> {
     Ok(cfg)
 }
 
-/// WordPress's version from `wp-includes/version.php` (`$wp_version = '6.1.1';`).
+/// The most of a `wp-config.php` read (a real one is a few KiB).
+const MAX_WP_CONFIG: u64 = 4 * 1024 * 1024;
+
+/// WordPress's version from `wp-includes/version.php` (`$wp_version = '6.1.1';`), read by
+/// handle from the site's root, never through a symlink.
 pub fn wordpress_version(site_path: &Path) -> Option<String> {
-    let src = std::fs::read_to_string(site_path.join("wp-includes/version.php")).ok()?;
+    use std::io::Read as _;
+    let file = super::root::open_in_site(site_path, Path::new("wp-includes/version.php"))?;
+    let mut src = String::new();
+    file.take(MAX_WP_CONFIG).read_to_string(&mut src).ok()?;
     let tokens = lex(&src);
     tokens.windows(3).find_map(|w| match w {
         [Token::Var(v), Token::Punct('='), Token::Str(s)] if v == "wp_version" => Some(s.clone()),

@@ -454,6 +454,11 @@ pub fn read(mut reader: impl Read, opts: Options) -> anyhow::Result<Contents> {
     if let Some(f) = reading.database_to {
         f.flush().context("cannot write database.sql out")?;
     }
+    if let Some(ex) = &reading.extractor {
+        for d in &mut reading.dirs {
+            d.meta.owner = site_owner(d.meta.owner, ex.root_owner);
+        }
+    }
     match reading.chain {
         Some(chain) => {
             chain.end_archive()?;
@@ -530,6 +535,14 @@ impl Reading<'_> {
     ) -> anyhow::Result<()> {
         let kind = entry.header().entry_type();
         let is_dir = kind == EntryType::Directory;
+        if is_dir
+            && rel.as_os_str().is_empty()
+            && let Some(ex) = self.extractor.as_mut()
+        {
+            // Whose the site's root was: root-owned entries below it become theirs (also
+            // those extracted before it: entries may come in any order).
+            ex.set_root_owner(Meta::of(entry.header(), true, 0).owner)?;
+        }
         if kind.is_file() || kind == EntryType::Continuous {
             self.contents.file_count += 1;
             self.contents.bytes += entry.size();
@@ -537,6 +550,12 @@ impl Reading<'_> {
             self.contents.file_count += 1;
         } else if !is_dir {
             // Devices and fifos are never archived; a foreign archive's are skipped.
+            if self.extractor.is_some() {
+                tracing::warn!(
+                    "files/{} is a device node, fifo or socket in the archive: not restored (a site holds none)",
+                    rel.display()
+                );
+            }
             return Ok(());
         }
         // Counted and read, but a newer archive of the chain has it, or it was deleted since.
@@ -561,7 +580,11 @@ impl Reading<'_> {
         if is_dir {
             self.dirs.push(DirMeta {
                 path: extractor.dir(rel)?,
-                meta: Meta::of(entry.header(), self.preserve_owner, 0o755),
+                meta: Meta::of(entry.header(), self.preserve_owner, 0o755).in_site(
+                    extractor.root_owner,
+                    rel,
+                    true,
+                ),
             });
         } else if kind == EntryType::Symlink {
             let target = link_target(entry, path, "symlink")?;
@@ -688,6 +711,10 @@ struct Extractor {
     /// Directories (relative to `files`) known to exist.
     dirs: HashSet<PathBuf>,
     preserve_owner: bool,
+    /// The owner of the site's root in the archive (`files/`), once read.
+    root_owner: Option<(u32, u32)>,
+    /// Files and symlinks given uid or gid 0 before the site's root was read, with that owner.
+    rooted: Vec<(PathBuf, (u32, u32))>,
     buf: Vec<u8>,
 }
 
@@ -698,7 +725,33 @@ impl Extractor {
             symlinks: HashSet::new(),
             dirs: HashSet::new(),
             preserve_owner,
+            root_owner: None,
+            rooted: Vec::new(),
             buf: vec![0u8; 256 * 1024],
+        }
+    }
+
+    /// The archived owner of the site's root, once read: the root-owned files and symlinks
+    /// extracted before it become that owner's (see [`Meta::in_site`]).
+    fn set_root_owner(&mut self, owner: Option<(u32, u32)>) -> anyhow::Result<()> {
+        self.root_owner = owner;
+        for (rel, was) in std::mem::take(&mut self.rooted) {
+            if let Some((uid, gid)) = site_owner(Some(was), owner).filter(|o| *o != was) {
+                let dst = self.files.join(&rel);
+                std::os::unix::fs::lchown(&dst, Some(uid), Some(gid))
+                    .with_context(|| format!("cannot set the owner of {}", dst.display()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `owner` given to `rel`: remembered when it is root's and the site's root is not read yet.
+    fn note_owner(&mut self, rel: &Path, owner: Option<(u32, u32)>) {
+        if let Some((uid, gid)) = owner
+            && self.root_owner.is_none()
+            && (uid == 0 || gid == 0)
+        {
+            self.rooted.push((rel.to_path_buf(), (uid, gid)));
         }
     }
 
@@ -753,7 +806,8 @@ impl Extractor {
         self.guard(rel)?;
         self.parent_of(rel)?;
         let dst = self.files.join(rel);
-        let Meta { mode, mtime, owner } = Meta::of(entry.header(), self.preserve_owner, 0o644);
+        let Meta { mode, mtime, owner } = Meta::of(entry.header(), self.preserve_owner, 0o644)
+            .in_site(self.root_owner, rel, false);
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -770,6 +824,7 @@ impl Extractor {
             }
         };
         copy().with_context(|| format!("cannot extract {}", dst.display()))?;
+        self.note_owner(rel, owner);
         if let Some((uid, gid)) = owner {
             std::os::unix::fs::fchown(&f, Some(uid), Some(gid))
                 .with_context(|| format!("cannot set the owner of {}", dst.display()))?;
@@ -788,7 +843,9 @@ impl Extractor {
         std::os::unix::fs::symlink(target, &dst)
             .with_context(|| format!("cannot create the symlink {}", dst.display()))?;
         self.symlinks.insert(rel.to_path_buf());
-        let Meta { mtime, owner, .. } = Meta::of(header, self.preserve_owner, 0o777);
+        let Meta { mtime, owner, .. } =
+            Meta::of(header, self.preserve_owner, 0o777).in_site(self.root_owner, rel, false);
+        self.note_owner(rel, owner);
         if let Some((uid, gid)) = owner {
             std::os::unix::fs::lchown(&dst, Some(uid), Some(gid))
                 .with_context(|| format!("cannot set the owner of {}", dst.display()))?;
@@ -844,6 +901,38 @@ impl Meta {
                 _ => None,
             },
         }
+    }
+}
+
+impl Meta {
+    /// What an entry of a site may be: never setuid or setgid (a directory keeps its setgid,
+    /// which only passes its group on), and never root's inside a site whose root is not
+    /// root's (`root`: the archived owner of the site's root): uid and gid 0 become the
+    /// root's. Stripped bits are named in a WARNING (`rel`: the entry's path in `files/`).
+    fn in_site(mut self, root: Option<(u32, u32)>, rel: &Path, dir: bool) -> Meta {
+        let strip = if dir { 0o4000 } else { 0o6000 };
+        if self.mode & strip != 0 {
+            tracing::warn!(
+                "files/{} is setuid or setgid in the archive: restored without those bits (mode {:o})",
+                rel.display(),
+                self.mode & !strip
+            );
+            self.mode &= !strip;
+        }
+        self.owner = site_owner(self.owner, root);
+        self
+    }
+}
+
+/// `owner` of an entry of a site whose root is `root`'s: uid and gid 0 become the root's,
+/// unless the root is root's.
+fn site_owner(owner: Option<(u32, u32)>, root: Option<(u32, u32)>) -> Option<(u32, u32)> {
+    match (owner, root) {
+        (Some((uid, gid)), Some((ruid, rgid))) if ruid != 0 => Some((
+            if uid == 0 { ruid } else { uid },
+            if gid == 0 { rgid } else { gid },
+        )),
+        _ => owner,
     }
 }
 
@@ -975,6 +1064,56 @@ mod tests {
             ("database.sql", EntryType::Regular, DUMP),
             ("manifest.json", EntryType::Regular, &m),
         ])
+    }
+
+    #[test]
+    fn entries_of_a_users_site_are_never_setuid_nor_roots_whatever_their_order() {
+        use std::os::unix::fs::MetadataExt;
+        if !rustix::process::geteuid().is_root() {
+            return;
+        }
+        let m = manifest(2, 4, DUMP);
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut add = |name: &str, kind: EntryType, mode: u32, uid: u64, data: &[u8]| {
+            let mut h = Header::new_gnu();
+            h.set_entry_type(kind);
+            h.set_size(data.len() as u64);
+            h.set_mode(mode);
+            h.set_uid(uid);
+            h.set_gid(uid);
+            h.set_mtime(1_700_000_000);
+            h.set_path(name).unwrap();
+            h.set_cksum();
+            tar.append(&h, data).unwrap();
+        };
+        // Root's setuid file before the root entry (a user's, 33), a setgid directory after.
+        add("files/tool", EntryType::Regular, 0o6755, 0, b"ab");
+        add("files", EntryType::Directory, 0o755, 33, b"");
+        add("files/up", EntryType::Directory, 0o2775, 0, b"");
+        add("files/up/x", EntryType::Regular, 0o4644, 33, b"cd");
+        add("database.sql", EntryType::Regular, 0o644, 0, DUMP);
+        add("manifest.json", EntryType::Regular, 0o644, 0, &m);
+        let bytes = zstd::encode_all(tar.into_inner().unwrap().as_slice(), 3).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let c = read(
+            bytes.as_slice(),
+            Options {
+                extract_to: Some(dir.path()),
+                preserve_owner: true,
+                ..Options::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(c.problems(), Vec::<String>::new());
+        let meta = |p: &str| std::fs::symlink_metadata(dir.path().join(p)).unwrap();
+        let tool = meta("files/tool");
+        assert_eq!(
+            (tool.uid(), tool.gid(), tool.mode() & 0o7777),
+            (33, 33, 0o755)
+        );
+        let up = meta("files/up");
+        assert_eq!((up.uid(), up.mode() & 0o7777), (33, 0o2775));
+        assert_eq!(meta("files/up/x").mode() & 0o7777, 0o644);
     }
 
     #[test]
