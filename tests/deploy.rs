@@ -526,9 +526,11 @@ fn the_installed_units_write_only_to_the_home_and_local_storages_and_are_confine
     // Measured with systemd 252: 2.3 and 2.1 (the units before: 5.6 and 7.0).
     assert!(exposure(&units.join("wpbackup.service")) <= 2.3);
     assert!(exposure(&units.join("wpbackup-report.service")) <= 2.1);
-    // The drill needs more capabilities (it keeps owners and runs php as the site's user):
-    // measured 2.7.
-    assert!(exposure(&units.join("wpbackup-drill.service")) <= 2.7);
+    // The drill needs more: capabilities (it hands the scratch copy to php's fresh uid and
+    // runs php as it) and user and network namespaces (php's uid makes an empty network
+    // namespace of its own, the unit having no CAP_SYS_ADMIN): measured 3.1 (2.7 without the
+    // namespaces, +0.3 user, +0.1 net).
+    assert!(exposure(&units.join("wpbackup-drill.service")) <= 3.1);
 }
 
 /// The weekly drill: its service runs `drill` with its scratch copies in the private /var/tmp,

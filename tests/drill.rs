@@ -62,6 +62,9 @@ impl Drills {
         let grants =
             f.db.sql("SELECT COUNT(*) FROM mysql.db WHERE Db LIKE 'wpbdrill%'");
         assert_eq!(grants.trim(), "0", "grant on a scratch database left");
+        let users =
+            f.db.sql("SELECT COUNT(*) FROM mysql.user WHERE User LIKE 'wpbdrill%'");
+        assert_eq!(users.trim(), "0", "a scratch database's user left");
     }
 }
 
@@ -376,11 +379,37 @@ fn a_sigterm_during_the_drill_removes_the_scratch_database_and_directory() {
 
 #[test]
 fn a_drill_on_the_server_of_drill_database_boots_wordpress_against_it() {
-    let (f, store) = local_fixture("drill-server");
+    let (f, store) = Fixture::with_local_storage("drill-server");
+    // A planted plugin records the credentials the drill's php holds.
+    let spy = tempfile::Builder::new()
+        .prefix("wpb-spy")
+        .tempdir()
+        .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(spy.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    }
+    let report = spy.path().join("creds.txt");
+    // A service on another loopback port: the database is reached over TCP here, and php
+    // through the drill's relay must reach that database and nothing else.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mu = f.site.path.join("wp-content/mu-plugins");
+    std::fs::create_dir_all(&mu).unwrap();
+    std::fs::write(
+        mu.join("creds.php"),
+        format!(
+            "<?php $tcp = @fsockopen('127.0.0.1', {port}, $errno, $errstr, 3); file_put_contents('{}', DB_USER . \"\\n\" . DB_PASSWORD . \"\\n\" . ($tcp ? 'reached' : 'unreached'));",
+            report.display()
+        ),
+    )
+    .unwrap();
+    let out = f.run(&["backup"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     // A server (here the same one) and a user of its own for the drills' scratch databases;
     // the site's user may not create databases and root is not let in.
     f.db.sql(
-        "CREATE USER 'driller'@'%' IDENTIFIED BY 'drill-pass'; GRANT ALL ON *.* TO 'driller'@'%';",
+        "CREATE USER 'driller'@'%' IDENTIFIED BY 'drill-pass'; GRANT ALL ON *.* TO 'driller'@'%' WITH GRANT OPTION;",
     );
     let mut config = f.default_config();
     config["storage"] =
@@ -405,7 +434,19 @@ fn a_drill_on_the_server_of_drill_database_boots_wordpress_against_it() {
     );
     let (_, _, result, _, _) = drill_rows(&f).pop().unwrap();
     assert_eq!(result, "SUCCESS");
+    let held = std::fs::read_to_string(&report).expect("the planted plugin ran");
+    let held: Vec<&str> = held.split('\n').collect();
+    assert!(
+        held[0].starts_with("wpbdrill_") && held[1] != "drill-pass",
+        "php held drill.database's credentials: {}",
+        held[0]
+    );
+    assert_eq!(
+        held[2], "unreached",
+        "php reached a TCP service other than the scratch database"
+    );
     d.assert_clean(&f);
+    drop(listener);
 }
 
 #[test]
@@ -431,5 +472,247 @@ fn a_site_whose_wp_config_is_above_it_boots_from_the_archived_parent_config() {
         text_before,
         "the live wp-config.php changed"
     );
+    d.assert_clean(&f);
+}
+
+/// Processes whose command line holds `needle`.
+fn processes_with(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
+            let line = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if line.contains(needle) {
+                found.push(format!("{}: {line}", entry.file_name().to_string_lossy()));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn the_drills_php_runs_as_a_fresh_uid_with_throwaway_credentials_reaching_and_reading_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = Fixture::new("drill-sandbox");
+    // The site belongs to www-data (uid 33), its wp-config.php 0640 as hosts set it, in a
+    // directory anyone may traverse; another site's wp-config.php belongs to daemon (uid 1),
+    // readable by the web server's group (www-data), as hosts set it.
+    let site_parent = f.site.path.parent().unwrap();
+    std::fs::set_permissions(site_parent, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let other = tempfile::Builder::new()
+        .prefix("wpb-other")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(other.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let other_config = other.path().join("wp-config.php");
+    std::fs::write(
+        &other_config,
+        "<?php define('DB_PASSWORD', 'other-site-secret');",
+    )
+    .unwrap();
+    std::os::unix::fs::chown(&other_config, Some(1), Some(33)).unwrap();
+    std::fs::set_permissions(&other_config, std::fs::Permissions::from_mode(0o640)).unwrap();
+    // Where the planted plugin reports (anyone may write there).
+    let spy = tempfile::Builder::new()
+        .prefix("wpb-spy")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(spy.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let report = spy.path().join("report.json");
+    // A service on another loopback port.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let live = f.site.path.display().to_string();
+    let plugin = format!(
+        r#"<?php
+if (strpos(ABSPATH, '{live}') === 0) {{ return; }}
+preg_match('/^Uid:\s+(\d+)/m', (string) file_get_contents('/proc/self/status'), $m);
+$tcp = @fsockopen('127.0.0.1', {port}, $errno, $errstr, 3);
+exec('setsid sleep 987654 > /dev/null 2>&1 &');
+file_put_contents('{report}', json_encode(array(
+    'uid' => (int) $m[1],
+    'user' => DB_USER,
+    'password' => DB_PASSWORD,
+    'tcp' => $tcp !== false,
+    'other' => @file_get_contents('{other}') !== false,
+    'live' => @file_get_contents('{live}/wp-config.php') !== false,
+)));
+"#,
+        report = report.display(),
+        other = other_config.display(),
+    );
+    let mu = f.site.path.join("wp-content/mu-plugins");
+    std::fs::create_dir_all(&mu).unwrap();
+    std::fs::write(mu.join("spy.php"), plugin).unwrap();
+    let status = Command::new("chown")
+        .args(["-R", "33:33"])
+        .arg(&f.site.path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let wp = f.site.path.join("wp-config.php");
+    std::fs::set_permissions(&wp, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let out = f.run(&["backup", "--no-sync"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // What a drill killed with SIGKILL left long ago: its database and that database's user,
+    // both removed by this drill (assert_clean).
+    f.db.sql(
+        "CREATE DATABASE wpbdrill_blog_20200101t000000z_0001; CREATE USER 'wpbdrill_20200101t000000z_0a0b0c'@'%' IDENTIFIED BY 'x'; CREATE USER 'wpbdrill_20200101t000000z_0a0b0c'@'localhost' IDENTIFIED BY 'x'; GRANT ALL ON wpbdrill_blog_20200101t000000z_0001.* TO 'wpbdrill_20200101t000000z_0a0b0c'@'%';",
+    );
+
+    let d = Drills::new();
+    let out = d.run(&f, &[]);
+    let forked = processes_with("sleep 987654");
+    for p in &forked {
+        if let Some(pid) = p.split(':').next() {
+            let _ = Command::new("kill").args(["-9", pid]).status();
+        }
+    }
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let said: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report).expect("the planted plugin ran")).unwrap();
+    eprintln!("the plugin saw {said}");
+    let uid = said["uid"].as_u64().unwrap();
+    assert!(
+        ![0, 33, 1, 65534].contains(&uid),
+        "php ran as uid {uid}: root, the site's owner, the other site's or nobody"
+    );
+    let user = said["user"].as_str().unwrap();
+    let password = said["password"].as_str().unwrap();
+    assert!(
+        user.starts_with("wpbdrill_") && user != f.site.db_user && user != "root",
+        "php held the credentials of {user}"
+    );
+    assert_ne!(password, f.site.db_password, "php held the site's password");
+    assert_eq!(said["tcp"], json!(false), "php reached a TCP service");
+    assert_eq!(
+        said["other"],
+        json!(false),
+        "php read another site's wp-config.php"
+    );
+    assert_eq!(
+        said["live"],
+        json!(false),
+        "php read the live wp-config.php"
+    );
+    assert_eq!(
+        forked,
+        Vec::<String>::new(),
+        "a process php started outlived the drill"
+    );
+    d.assert_clean(&f);
+    drop(listener);
+}
+
+#[test]
+fn a_drill_never_reads_another_sites_wp_config_through_a_link_in_the_archive() {
+    use std::os::unix::fs::PermissionsExt;
+    let (f, store) = Fixture::with_local_storage("drill-link");
+    // Site B: daemon's (uid 1), its wp-config.php readable by the web server's group, as hosts
+    // set it, naming B's own database user. That user may reach every database (as a hosting
+    // panel's often may), so only the drill's own rule keeps A's code from B's credentials.
+    let b = tempfile::Builder::new()
+        .prefix("wpb-site-b")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(b.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let b_secret = "b-site-secret-7d1f";
+    f.db.sql(&format!(
+        "CREATE USER 'b_user'@'%' IDENTIFIED BY '{b_secret}'; CREATE USER 'b_user'@'localhost' IDENTIFIED BY '{b_secret}'; GRANT ALL ON *.* TO 'b_user'@'%'; GRANT ALL ON *.* TO 'b_user'@'localhost';"
+    ));
+    let a_config = std::fs::read_to_string(f.site.path.join("wp-config.php")).unwrap();
+    let b_config = b.path().join("wp-config.php");
+    std::fs::write(
+        &b_config,
+        a_config
+            .lines()
+            .map(|l| match l {
+                l if l.contains("'DB_USER'") => "define( 'DB_USER', 'b_user' );".to_string(),
+                l if l.contains("'DB_PASSWORD'") => {
+                    format!("define( 'DB_PASSWORD', '{b_secret}' );")
+                }
+                l => l.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+    .unwrap();
+    std::os::unix::fs::chown(&b_config, Some(1), Some(33)).unwrap();
+    std::fs::set_permissions(&b_config, std::fs::Permissions::from_mode(0o640)).unwrap();
+    // A's planted plugin reports its uid, its password and whether its wp-config.php holds B's.
+    let spy = tempfile::Builder::new()
+        .prefix("wpb-spy")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(spy.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let report = spy.path().join("report.json");
+    let live = f.site.path.display().to_string();
+    let plugin = format!(
+        r#"<?php
+if (strpos(ABSPATH, '{live}') === 0) {{ return; }}
+preg_match('/^Uid:\s+(\d+)/m', (string) file_get_contents('/proc/self/status'), $m);
+file_put_contents('{report}', json_encode(array(
+    'uid' => (int) $m[1],
+    'password' => DB_PASSWORD,
+    'config' => (string) @file_get_contents(ABSPATH . 'wp-config.php'),
+)));
+"#,
+        report = report.display(),
+    );
+    let mu = f.site.path.join("wp-content/mu-plugins");
+    std::fs::create_dir_all(&mu).unwrap();
+    std::fs::write(mu.join("spy.php"), plugin).unwrap();
+    let status = Command::new("chown")
+        .args(["-R", "33:33"])
+        .arg(&f.site.path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = f.run(&["backup"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // A's owner made their wp-config.php a link to B's, and the archive holds the link.
+    remove_backups_db(&f);
+    rewrite_archive(store.path(), |w| {
+        let wp = w.join("files/wp-config.php");
+        let size = std::fs::metadata(&wp).unwrap().len();
+        std::fs::remove_file(&wp).unwrap();
+        std::os::unix::fs::symlink(&b_config, &wp).unwrap();
+        let path = w.join("manifest.json");
+        let mut m: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        m["bytes"] = (m["bytes"].as_u64().unwrap() - size).into();
+        std::fs::write(&path, m.to_string()).unwrap();
+    });
+
+    let d = Drills::new();
+    let out = d.run(&f, &[]);
+    let said = text(&out);
+    assert_ne!(out.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains("symlink") && said.contains(&b_config.display().to_string()),
+        "the drill names the link it would not read through: {said}"
+    );
+    assert!(
+        !said.contains(b_secret),
+        "B's password in the drill's output"
+    );
+    if let Ok(seen) = std::fs::read(&report) {
+        let seen: serde_json::Value = serde_json::from_slice(&seen).unwrap();
+        assert_ne!(seen["uid"], json!(1), "php ran as B's owner");
+        assert!(
+            !seen.to_string().contains(b_secret),
+            "php saw B's password: {seen}"
+        );
+    }
+    d.assert_clean(&f);
+
+    // The same link to a file of A's own owner (a deploy tool's shared wp-config.php) is
+    // read through: the drill boots from it.
+    std::os::unix::fs::chown(&b_config, Some(33), Some(33)).unwrap();
+    let out = d.run(&f, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let seen: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report).expect("the planted plugin ran")).unwrap();
+    assert_ne!(seen["uid"], json!(33), "php ran as the site's owner");
+    assert_ne!(seen["password"], json!(b_secret), "php connected as b_user");
     d.assert_clean(&f);
 }

@@ -10,7 +10,8 @@
 //! deploy.sh was given; `systemctl start wpbackup.service` stores the archive on S3 (the
 //! object file in s3s-fs's directory, with the size backups.db recorded) with a SUCCESS row;
 //! with the S3 unit stopped the next run is a WARNING stored on the local storage;
-//! `wpbackup-drill.service` passes; `systemctl --failed` is empty without SMTP and again
+//! `wpbackup-drill.service` passes, its php confined (a fresh uid, no network);
+//! `systemctl --failed` is empty without SMTP and again
 //! after SMTP is configured and `wpbackup-report.service` has mailed the report. Then, in the
 //! same container booted without systemd, deploy.sh writes the cron file by itself, and every
 //! command in it runs as cron runs it (`/bin/sh -c`, cron's PATH) and succeeds.
@@ -458,7 +459,15 @@ impl Facts {
 
     /// `systemctl start` of a unit succeeded and systemd recorded it as a success.
     fn unit_succeeded(&self, label: &str) {
-        self.ok(&format!("start-{label}"));
+        let start = format!("start-{label}");
+        assert_eq!(
+            self.rc(&start),
+            0,
+            "{start} failed:\n{}\n--- its journal\n{}{}",
+            self.text(&start),
+            self.text(&format!("journal-{label}")),
+            self.context()
+        );
         let show = self.text(&format!("show-{label}"));
         assert!(
             show.lines().any(|l| l == "Result=success") && show.contains("ExecMainStatus=0\n"),
@@ -765,6 +774,23 @@ fn check(facts: &Facts) {
         facts.text("journal-drill")
     );
     assert_eq!(drills[0].1, failover_key, "{drills:#?}");
+    // Both drills (the hardened unit's, without CAP_SYS_ADMIN; cron's, as plain root) ran
+    // WordPress's php as a fresh uid of systemd's dynamic range, with no network but the
+    // scratch database, as its throwaway user.
+    for d in &drills {
+        let uid: u32 =
+            d.2.split("php ran as uid ")
+                .nth(1)
+                .and_then(|r| r.split(',').next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("no php uid in the drill's details: {}", d.2));
+        assert!((61184..=65519).contains(&uid), "{}", d.2);
+        assert!(
+            d.2.contains("a fresh one, without the network but the scratch database"),
+            "{}",
+            d.2
+        );
+    }
 
     // Nothing failed, without SMTP and with it.
     assert_eq!(

@@ -8,15 +8,22 @@
 //! directory, as a restore with `--to --db-name` rewrites a clone's; an object cache drop-in
 //! (`wp-content/object-cache.php`, which may reach the live site's cache server) is set aside;
 //! the script turns off cron, page caching and every HTTP request WordPress would make, and
-//! php may not send mail. The database password stays in the scratch `wp-config.php` (the
-//! scratch directory is `0700`), never on a command line. Run as root, php runs as the owner of
-//! `wp-config.php` (the user the site's own PHP runs as), `nobody` when that is root: the code
-//! of an archive never runs as root.
+//! php may not send mail. php connects as the scratch database's own throwaway user
+//! ([`super::database::Login`]), whose credentials the boot script defines ahead of
+//! `wp-config.php`: never drill.database's, root's or the site's own. As root, php runs as a
+//! fresh uid of the drill's own, confined ([`super::sandbox`]): never root, the site owner's or
+//! another site's uid, without the network (the scratch database through a unix socket, the
+//! server's or the drill's [`super::relay`]), and everything it started is killed when the
+//! check ends.
+//!
+//! A restored `wp-config.php` that is a symlink (a deploy tool's `shared/wp-config.php`) is
+//! read through only when what it reaches is a regular file of the live site's owner (not
+//! root's, not another user's): a link to another site's `wp-config.php` never hands that
+//! site's password to the drill's php. The scratch copy then holds the file itself.
 //!
 //! Before php, the credentials in the restored `wp-config.php` are tried with the database
 //! client, so a password that no longer works is named as such, with the server's answer.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -24,7 +31,10 @@ use anyhow::{Context as _, bail};
 use serde::Deserialize;
 
 use super::child::{self, Input};
-use crate::config::DatabaseConfig;
+use super::database::Login;
+use super::relay::Relay;
+use super::sandbox::Sandbox;
+use crate::config::{DatabaseConfig, DbHost};
 use crate::manifest::Manifest;
 use crate::reader::unpack::ParentConfig;
 use crate::restore::wp_config;
@@ -39,8 +49,10 @@ pub struct Boot<'a> {
     /// The live site's path, replaced by `files` in the restored wp-config.php.
     pub site_path: &'a Path,
     pub db_name: &'a str,
-    /// config.json's `drill.database`: WordPress connects there instead.
+    /// config.json's `drill.database`: the scratch database is there.
     pub server: Option<&'a DatabaseConfig>,
+    /// The scratch database's own user: WordPress connects as it.
+    pub login: &'a Login,
     /// The archive's `parent/wp-config.php`, when it has one.
     pub parent_config: Option<&'a ParentConfig>,
     /// php is stopped after this long.
@@ -104,16 +116,49 @@ fn boot(b: &Boot, out: &mut Booted) -> anyhow::Result<Answer> {
             "wp-content/object-cache.php was set aside (it may reach the live site's cache server): WordPress booted without its object cache".into(),
         );
     }
-    let owner = php_user(&wp)?;
-    let script = write_script(b, owner)?;
-    run_php(&script, owner, b.limit)
+    let sandbox = Sandbox::new()?;
+    sandbox.ensure_possible()?;
+    // php's network namespace is empty: a TCP server is reached through the relay.
+    let relay = match (&b.login.host, sandbox.uid) {
+        (DbHost::Tcp { host, port }, Some(_)) => {
+            Some(Relay::start(b.scratch, host, port.unwrap_or(3306))?)
+        }
+        _ => None,
+    };
+    let host = match &relay {
+        Some(r) => DbHost::Socket(Some(r.path().to_path_buf())),
+        None => b.login.host.clone(),
+    };
+    let script = write_script(b, &host, &sandbox)?;
+    let answer = run_php(&script, &sandbox, b.limit);
+    sandbox.kill_all();
+    drop(relay);
+    if let Some(uid) = sandbox.uid {
+        out.proven.push(format!(
+            "php ran as uid {uid}, a fresh one, without the network but the scratch database ({}), as that database's throwaway user",
+            match &b.login.host {
+                DbHost::Tcp { host, port } => format!(
+                    "{host}{}, relayed",
+                    port.map(|p| format!(":{p}")).unwrap_or_default()
+                ),
+                DbHost::Socket(Some(p)) => format!("its socket {}", p.display()),
+                DbHost::Socket(None) => "the default socket".into(),
+            }
+        ));
+    }
+    answer
 }
 
 /// The restored site's wp-config.php: its own, else the archived parent one put above it.
 fn wp_config(b: &Boot) -> anyhow::Result<PathBuf> {
     let own = b.files.join("wp-config.php");
-    if own.symlink_metadata().is_ok() {
-        return Ok(own);
+    match own.symlink_metadata() {
+        Ok(m) if m.file_type().is_symlink() => {
+            own_link(b, &own)?;
+            return Ok(own);
+        }
+        Ok(_) => return Ok(own),
+        Err(_) => {}
     }
     let Some(p) = b.parent_config else {
         bail!(
@@ -122,14 +167,59 @@ fn wp_config(b: &Boot) -> anyhow::Result<PathBuf> {
     };
     let above = b.files.parent().unwrap_or(b.scratch).join("wp-config.php");
     std::fs::write(&above, &p.data).with_context(|| format!("cannot write {}", above.display()))?;
-    if let Some((uid, gid)) = p.owner.filter(|_| is_root()) {
-        std::os::unix::fs::chown(&above, Some(uid), Some(gid))
-            .with_context(|| format!("cannot set the owner of {}", above.display()))?;
-    }
+    // Its owner is php's uid, given with the rest of the scratch copy.
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&above, std::fs::Permissions::from_mode(p.mode & 0o7777))
         .with_context(|| format!("cannot set the mode of {}", above.display()))?;
     Ok(above)
+}
+
+/// Replace the restored `wp-config.php` link `own` by the file it reaches, when that is a
+/// regular file of the live site's owner; else refuse, naming the link.
+fn own_link(b: &Boot, own: &Path) -> anyhow::Result<()> {
+    use std::io::Read;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let target = std::fs::read_link(own).unwrap_or_default();
+    let owner = std::fs::metadata(b.site_path).map(|m| m.uid()).ok();
+    let refuse = |why: &str| {
+        anyhow::anyhow!(
+            "the archive's wp-config.php is a symlink to {} ({why}): the drill reads no credentials through it, they may be another site's; WordPress was not booted",
+            target.display()
+        )
+    };
+    // Opened as it is now (no fifo blocks us), then judged by what was opened.
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(own)
+        .map_err(|e| refuse(&format!("it reaches nothing readable: {e}")))?;
+    let m = file.metadata().map_err(|e| refuse(&e.to_string()))?;
+    if !m.is_file() {
+        return Err(refuse("not a regular file"));
+    }
+    match owner {
+        Some(uid) if uid != 0 && m.uid() == uid => {}
+        Some(uid) if uid != 0 => {
+            return Err(refuse(&format!(
+                "a file of uid {}, not of the site's owner (uid {uid})",
+                m.uid()
+            )));
+        }
+        _ => {
+            return Err(refuse(
+                "the live site belongs to root or is gone, so no owner can vouch for the file",
+            ));
+        }
+    }
+    let mut data = Vec::new();
+    file.read_to_end(&mut data)
+        .map_err(|e| refuse(&e.to_string()))?;
+    std::fs::remove_file(own).with_context(|| format!("cannot replace {}", own.display()))?;
+    std::fs::write(own, &data).with_context(|| format!("cannot write {}", own.display()))?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(own, std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("cannot set the mode of {}", own.display()))?;
+    Ok(())
 }
 
 /// Connect as the restored wp-config.php says WordPress will; a failure names the cause.
@@ -153,7 +243,8 @@ fn try_credentials(wp: &Path, db_name: &str, out: &mut Booted) -> anyhow::Result
         table_prefix: None,
         timeouts: Default::default(),
     };
-    crate::dbtools::client::sql(&creds, Some(db_name), "SELECT 1").map_err(|e| {
+    // No database named: the site's user is given no access to the scratch one.
+    crate::dbtools::client::sql(&creds, None, "SELECT 1").map_err(|e| {
         anyhow::anyhow!(
             "WordPress could not connect to the database with the credentials in the archive's wp-config.php (user {}): {e:#}; a restore of this archive needs DB_USER and DB_PASSWORD in wp-config.php set to an account that works (or that account's password set back)",
             parsed.db_user
@@ -162,64 +253,40 @@ fn try_credentials(wp: &Path, db_name: &str, out: &mut Booted) -> anyhow::Result
     Ok(())
 }
 
-fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
-}
-
-/// Who php runs as: ourselves, or (as root) the owner and group of wp-config.php, with
-/// `nobody`/`nogroup` for root's.
-fn php_user(wp: &Path) -> anyhow::Result<Option<(u32, u32)>> {
-    if !is_root() {
-        return Ok(None);
-    }
-    let m = std::fs::metadata(wp).with_context(|| format!("cannot read {}", wp.display()))?;
-    let pick = |id: u32| if id == 0 { 65534 } else { id };
-    Ok(Some((pick(m.uid()), pick(m.gid()))))
-}
-
 /// A PHP single-quoted string.
 fn php_str(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
-/// The boot script, written into the scratch directory (and the directories on the way to
-/// the site made traversable for php's user).
-fn write_script(b: &Boot, owner: Option<(u32, u32)>) -> anyhow::Result<PathBuf> {
+/// The boot script, written into the scratch directory, and the scratch copy handed to php's
+/// uid.
+fn write_script(b: &Boot, host: &DbHost, sandbox: &Sandbox) -> anyhow::Result<PathBuf> {
     let mut defines = String::new();
-    if let Some(s) = b.server {
-        let host = match &s.host {
-            crate::config::DbHost::Tcp { host, port } => match port {
-                Some(p) => format!("{host}:{p}"),
-                None => host.clone(),
-            },
-            crate::config::DbHost::Socket(Some(p)) => format!("localhost:{}", p.display()),
-            crate::config::DbHost::Socket(None) => "localhost".into(),
-        };
-        for (k, v) in [
-            ("DB_HOST", host.as_str()),
-            ("DB_USER", &s.user),
-            ("DB_PASSWORD", s.password.expose()),
-        ] {
-            defines.push_str(&format!("define('{k}', {});\n", php_str(v)));
-        }
+    let host = match host {
+        DbHost::Tcp { host, port } => match port {
+            Some(p) => format!("{host}:{p}"),
+            None => host.clone(),
+        },
+        DbHost::Socket(Some(p)) => format!("localhost:{}", p.display()),
+        DbHost::Socket(None) => "localhost".into(),
+    };
+    for (k, v) in [
+        ("DB_HOST", host.as_str()),
+        ("DB_USER", &b.login.user),
+        ("DB_PASSWORD", b.login.password.expose()),
+    ] {
+        defines.push_str(&format!("define('{k}', {});\n", php_str(v)));
     }
     let script = BOOT_SCRIPT
         .replace("/*DEFINES*/\n", &defines)
         .replace("/*SITE*/", &php_str(&b.files.display().to_string()));
     let path = b.scratch.join("wpbackup-drill-boot.php");
     std::fs::write(&path, script).with_context(|| format!("cannot write {}", path.display()))?;
-    if let Some((uid, gid)) = owner {
-        let mut dir = b.files.parent();
-        while let Some(d) = dir.filter(|d| d.starts_with(b.scratch)) {
-            std::os::unix::fs::chown(d, Some(uid), Some(gid))
-                .with_context(|| format!("cannot hand {} to php's user", d.display()))?;
-            dir = d.parent();
-        }
-        std::os::unix::fs::chown(&path, Some(uid), Some(gid))
-            .with_context(|| format!("cannot hand {} to php's user", path.display()))?;
-    }
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    // The scratch copy is throwaway: php's uid gets all of it (the scratch directory stays
+    // 0700, so nobody else gets in).
+    sandbox.hand_over(b.scratch)?;
     Ok(path)
 }
 
@@ -259,8 +326,7 @@ echo "\nWPBACKUP-DRILL " . json_encode(array('home' => $home, 'published_posts' 
 "#;
 
 /// Run the script with php-cli; WordPress's answer.
-fn run_php(script: &Path, owner: Option<(u32, u32)>, limit: Duration) -> anyhow::Result<Answer> {
-    use std::os::unix::process::CommandExt;
+fn run_php(script: &Path, sandbox: &Sandbox, limit: Duration) -> anyhow::Result<Answer> {
     let php = crate::dbtools::find_tool(&["php"])
         .context("cannot boot WordPress: install php-cli and php-mysql")?;
     let mut cmd = crate::dbtools::command(&php);
@@ -273,9 +339,7 @@ fn run_php(script: &Path, owner: Option<(u32, u32)>, limit: Duration) -> anyhow:
         "sendmail_path=/bin/false",
     ])
     .arg(script);
-    if let Some((uid, gid)) = owner {
-        cmd.uid(uid).gid(gid);
-    }
+    sandbox.confine(&mut cmd);
     let out = child::run(cmd, "php", Input::None, limit)?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let Some(json) = stdout.lines().rev().find_map(|l| l.strip_prefix(MARK)) else {

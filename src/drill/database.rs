@@ -7,8 +7,16 @@
 //! drill left are dropped by the next drill once they are a day old.
 //!
 //! Who creates it: `drill.database`'s user; else the site's own user when it may create
-//! databases; else root through the local socket (`MYSQL_UNIX_PORT`, or the site's own socket,
-//! as restore does), which also grants WordPress's user access to it.
+//! databases and users; else root through the local socket (`MYSQL_UNIX_PORT`, or the site's
+//! own socket, as restore does).
+//!
+//! Who uses it: its own user ([`Login`]: `wpbdrill_<time>_<random>`, a random password, every
+//! right on that database and on nothing else), made by whoever created it, and dropped with
+//! it (at the end, on a failure and on a signal; one a killed drill left is dropped by the next
+//! drill once a day old). The import, the row counts and WordPress's php all connect as it:
+//! neither the dump nor php ever runs with drill.database's, root's or the site's own
+//! credentials. A creator that may create the database but not the user gives it up (the
+//! database is dropped again) and root is asked instead.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,6 +29,7 @@ use super::child::{self, Input};
 use crate::config::{DatabaseConfig, DbHost};
 use crate::dbtools;
 use crate::dbtools::client::{admin, ident, sql, sql_str};
+use crate::secret::Secret;
 
 /// Scratch databases' names start with this.
 const PREFIX: &str = "wpbdrill_";
@@ -29,21 +38,30 @@ const PREFIX: &str = "wpbdrill_";
 pub struct Placement<'a> {
     /// The site's credentials (config.json, the live wp-config.php, else the archived one).
     pub site: &'a DatabaseConfig,
-    /// The user the restored wp-config.php connects as, granted access when root creates it.
-    pub wp_user: Option<&'a str>,
     /// Root's socket (`MYSQL_UNIX_PORT`).
     pub admin_socket: Option<PathBuf>,
     /// config.json's `drill.database`.
     pub server: Option<&'a DatabaseConfig>,
 }
 
+/// The scratch database's own user, what php connects as.
+pub struct Login {
+    pub user: String,
+    pub password: Secret,
+    /// Where php reaches the server: a socket when one is known.
+    pub host: DbHost,
+}
+
+/// Hosts the scratch database's own user is made for (a socket's, a TCP client's).
+const LOGIN_HOSTS: [&str; 2] = ["localhost", "%"];
+
 /// A scratch database, dropped when the guard is.
 pub struct ScratchDb {
     pub name: String,
     /// Who created it: runs the import, the counts and the drop.
     admin: DatabaseConfig,
-    /// `(user, host)` granted access to it (by root), revoked when it is dropped.
-    grants: Vec<(String, String)>,
+    /// Its own user, dropped with it (`None` only while it is being made).
+    pub login: Option<Login>,
     /// How it was created, in words.
     pub how: String,
 }
@@ -69,18 +87,12 @@ pub fn scratch_name(site: &str, now: DateTime<Utc>) -> String {
 }
 
 impl ScratchDb {
-    /// Create `name` as [`Placement`] allows.
+    /// Create `name` and its own user as [`Placement`] allows.
     pub fn create(name: &str, at: &Placement) -> anyhow::Result<ScratchDb> {
         let create = format!(
             "CREATE DATABASE {} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;",
             ident(name)
         );
-        let scratch = |admin: DatabaseConfig, how: String| ScratchDb {
-            name: name.to_string(),
-            admin,
-            grants: Vec::new(),
-            how,
-        };
         if let Some(server) = at.server {
             sql(server, None, &create).with_context(|| {
                 format!(
@@ -90,13 +102,17 @@ impl ScratchDb {
             })?;
             remove_leftovers(server, Utc::now());
             let how = format!("on drill.database's server, as user {}", server.user);
-            return Ok(scratch(server.clone(), how));
+            return ScratchDb::with_login(server.clone(), name, how);
         }
         let as_user = match sql(at.site, None, &create) {
             Ok(_) => {
                 remove_leftovers(at.site, Utc::now());
                 let how = format!("as the site's user {}", at.site.user);
-                return Ok(scratch(at.site.clone(), how));
+                match ScratchDb::with_login(at.site.clone(), name, how) {
+                    Ok(db) => return Ok(db),
+                    // Dropped by with_login's guard: root is asked instead.
+                    Err(e) => e,
+                }
             }
             Err(e) => e,
         };
@@ -105,20 +121,43 @@ impl ScratchDb {
             _ => None,
         });
         let root = admin(socket, at.site.timeouts);
-        let user = at.wp_user.unwrap_or(&at.site.user);
-        let grants = create_as_root(&root, name, &create, user).map_err(|as_root| {
+        sql(&root, None, &create).map_err(|as_root| {
             anyhow::anyhow!(
-                "cannot create a scratch database for the drill: as user {}: {as_user:#}; as root through the local socket: {as_root:#}. Let root in through the socket (MYSQL_UNIX_PORT in .env names it), or give drills a server of their own (drill.database in config.json)",
+                "cannot create a scratch database and its own user for the drill: as user {}: {as_user:#}; as root through the local socket: {as_root:#}. Let root in through the socket (MYSQL_UNIX_PORT in .env names it), or give drills a server of their own (drill.database in config.json)",
                 at.site.user
             )
         })?;
         remove_leftovers(&root, Utc::now());
-        let mut db = scratch(
-            root,
-            format!("as root through the local socket, for user {user}"),
-        );
-        db.grants = grants;
+        ScratchDb::with_login(root, name, "as root through the local socket".into())
+    }
+
+    /// The guard of `name`, just created by `admin`, with its own user made; without that
+    /// user, `name` is dropped again and the error says what `admin` lacks.
+    fn with_login(admin: DatabaseConfig, name: &str, how: String) -> anyhow::Result<ScratchDb> {
+        let mut db = ScratchDb {
+            name: name.to_string(),
+            admin,
+            login: None,
+            how,
+        };
+        db.login = Some(make_login(&db.admin, name)?);
         Ok(db)
+    }
+
+    /// The credentials of the scratch database's own user, for the database tools.
+    fn as_login(&self) -> anyhow::Result<DatabaseConfig> {
+        let login = self
+            .login
+            .as_ref()
+            .context("the scratch database has no user of its own")?;
+        Ok(DatabaseConfig {
+            name: self.name.clone(),
+            user: login.user.clone(),
+            password: login.password.clone(),
+            host: login.host.clone(),
+            table_prefix: None,
+            timeouts: self.admin.timeouts,
+        })
     }
 
     /// Import `sql_file` (a dump whose form was checked) into the scratch database.
@@ -126,7 +165,7 @@ impl ScratchDb {
         let dump = std::fs::File::open(sql_file).context("cannot open database.sql")?;
         crate::restore::dumpcheck::check(dump)?;
         let tool = dbtools::find_tool(&["mariadb", "mysql"])?;
-        let defaults = dbtools::defaults_file(&tool, &self.admin)?;
+        let defaults = dbtools::defaults_file(&tool, &self.as_login()?)?;
         let mut cmd = dbtools::command(&tool);
         defaults.pass_to(&mut cmd);
         cmd.args(dbtools::client::client_args(
@@ -145,8 +184,9 @@ impl ScratchDb {
 
     /// Each base table's rows now, by name.
     pub fn rows(&self) -> anyhow::Result<BTreeMap<String, u64>> {
+        let login = self.as_login()?;
         let tables = sql(
-            &self.admin,
+            &login,
             None,
             &format!(
                 "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = {} AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME",
@@ -161,7 +201,7 @@ impl ScratchDb {
             .iter()
             .map(|t| format!("SELECT COUNT(*) FROM {};\n", ident(t)))
             .collect();
-        let out = sql(&self.admin, Some(&self.name), &counts)?;
+        let out = sql(&login, Some(&self.name), &counts)?;
         let counts: Vec<u64> = out.lines().filter_map(|l| l.trim().parse().ok()).collect();
         if counts.len() != tables.len() {
             bail!("unexpected answer from the database server while counting rows: {out:?}");
@@ -172,7 +212,8 @@ impl ScratchDb {
 
 impl Drop for ScratchDb {
     fn drop(&mut self) {
-        if let Err(e) = drop_scratch(&self.admin, &self.name, &self.grants) {
+        let users: Vec<&str> = self.login.iter().map(|l| l.user.as_str()).collect();
+        if let Err(e) = drop_scratch(&self.admin, &self.name, &[], &users) {
             tracing::error!(
                 "cannot drop the drill's scratch database {}: {e:#}; drop it by hand (DROP DATABASE `{}`)",
                 self.name,
@@ -192,14 +233,15 @@ fn server_error(stderr: &[u8]) -> String {
     }
 }
 
-/// Drop `name` and revoke `grants` on it.
+/// Drop `name`, revoke `grants` on it and drop its own `users`.
 fn drop_scratch(
     admin: &DatabaseConfig,
     name: &str,
     grants: &[(String, String)],
+    users: &[&str],
 ) -> anyhow::Result<()> {
     let mut script = format!("DROP DATABASE IF EXISTS {};", ident(name));
-    for (user, host) in grants {
+    for (user, host) in grants.iter().filter(|(u, _)| !users.contains(&u.as_str())) {
         script.push_str(&format!(
             "\nREVOKE ALL PRIVILEGES ON {}.* FROM {}@{};",
             ident(name),
@@ -207,38 +249,66 @@ fn drop_scratch(
             sql_str(host)
         ));
     }
+    for user in users {
+        script.push_str(&drop_user(user));
+    }
     sql(admin, None, &script).map(|_| ())
 }
 
-/// Create as root and grant `user` (at each of its hosts) everything on it; the grants made.
-fn create_as_root(
-    root: &DatabaseConfig,
-    name: &str,
-    create: &str,
-    user: &str,
-) -> anyhow::Result<Vec<(String, String)>> {
-    let hosts = sql(
-        root,
-        None,
-        &format!("SELECT Host FROM mysql.user WHERE User = {}", sql_str(user)),
-    )?;
-    let grants: Vec<(String, String)> = hosts
-        .lines()
-        .map(str::trim)
-        .filter(|h| !h.is_empty())
-        .map(|h| (user.to_string(), h.to_string()))
-        .collect();
-    let mut script = create.to_string();
-    for (u, h) in &grants {
+/// SQL dropping the scratch database's own `user` at each of its hosts.
+fn drop_user(user: &str) -> String {
+    LOGIN_HOSTS
+        .iter()
+        .map(|h| format!("\nDROP USER IF EXISTS {}@{};", sql_str(user), sql_str(h)))
+        .collect()
+}
+
+/// `wpbdrill_<time>_<random>`: 32 characters, MySQL's limit for user names.
+pub fn login_name(now: DateTime<Utc>) -> String {
+    format!(
+        "{PREFIX}{}_{}",
+        now.format("%Y%m%dt%H%M%Sz"),
+        hex::encode(super::sandbox::random_bytes::<3>())
+    )
+}
+
+/// Make the scratch database's own user, with a random password and every right on `name`
+/// only, reached where `admin` reaches the server.
+fn make_login(admin: &DatabaseConfig, name: &str) -> anyhow::Result<Login> {
+    let user = login_name(Utc::now());
+    let password = hex::encode(super::sandbox::random_bytes::<24>());
+    let mut script = String::new();
+    for h in LOGIN_HOSTS {
         script.push_str(&format!(
-            "\nGRANT ALL PRIVILEGES ON {}.* TO {}@{};",
+            "CREATE USER {}@{} IDENTIFIED BY {};\nGRANT ALL PRIVILEGES ON {}.* TO {}@{};\n",
+            sql_str(&user),
+            sql_str(h),
+            sql_str(&password),
             ident(name),
-            sql_str(u),
+            sql_str(&user),
             sql_str(h)
         ));
     }
-    sql(root, None, &script)?;
-    Ok(grants)
+    if let Err(e) = sql(admin, None, &script) {
+        // What was made of it goes (a user made at one host but not the other).
+        let _ = sql(admin, None, &drop_user(&user));
+        // Only the server's answer: the statement the client echoes may hold the password.
+        let said = format!("{e:#}");
+        let said = said
+            .rfind("ERROR ")
+            .map_or("the server refused", |i| &said[i..]);
+        bail!(
+            "cannot create the scratch database's own user as {}: {said}; php connects only as such a user, never as {}: grant {} CREATE USER and GRANT OPTION (GRANT ALL ON *.* TO ... WITH GRANT OPTION)",
+            admin.user,
+            admin.user,
+            admin.user
+        );
+    }
+    Ok(Login {
+        user,
+        password: Secret::new(password),
+        host: admin.host.clone(),
+    })
 }
 
 /// Drop the scratch databases (and, as root, the access granted on them) that killed drills
@@ -284,12 +354,33 @@ fn remove_leftovers(admin: &DatabaseConfig, now: DateTime<Utc>) {
                 (f.next()? == name).then(|| Some((f.next()?.to_string(), f.next()?.to_string())))?
             })
             .collect();
-        match drop_scratch(admin, &name, &on) {
+        match drop_scratch(admin, &name, &on, &[]) {
             Ok(()) => tracing::warn!(
                 "dropped the scratch database {name}, left by a drill that was killed"
             ),
             Err(e) => {
                 tracing::warn!("cannot drop the scratch database {name} a killed drill left: {e:#}")
+            }
+        }
+    }
+    let users = sql(
+        admin,
+        None,
+        &format!("SELECT DISTINCT User FROM mysql.user WHERE User LIKE {like}"),
+    )
+    .unwrap_or_default();
+    for user in users.lines().map(str::trim).filter(|u| !u.is_empty()) {
+        let old =
+            super::scratch::stamp_of(user).is_some_and(|t| now - t > chrono::Duration::days(1));
+        if !old {
+            continue;
+        }
+        match sql(admin, None, &drop_user(user)) {
+            Ok(_) => {
+                tracing::warn!("dropped the scratch user {user}, left by a drill that was killed")
+            }
+            Err(e) => {
+                tracing::warn!("cannot drop the scratch user {user} a killed drill left: {e:#}")
             }
         }
     }

@@ -11,7 +11,8 @@
 //!    table's rows are compared with those the backup counted in the dump;
 //! 5. WordPress boots from the restored files against that database and answers with its
 //!    `home` option and its count of published posts, compared with the recorded ones
-//!    ([`boot`]);
+//!    ([`boot`]), its php run as a fresh uid without the network ([`sandbox`]), as the scratch
+//!    database's own throwaway user;
 //! 6. the time from the start to that answer is the site's measured recovery time.
 //!
 //! Every failure is named; later checks still run where they can (files are checked even
@@ -24,6 +25,8 @@ pub mod boot;
 pub mod child;
 pub mod database;
 pub mod files;
+pub mod relay;
+pub mod sandbox;
 pub mod scratch;
 
 use std::path::PathBuf;
@@ -169,6 +172,10 @@ fn prove(d: &Drill, site: &SiteConfig, p: &mut Proof, started: Instant) -> anyho
     })?;
     ensure_not_interrupted()?;
     compare_rows(&db.rows()?, &manifest, p);
+    let login = db
+        .login
+        .as_ref()
+        .context("the scratch database has no user of its own")?;
     let booted = boot::check(
         &boot::Boot {
             files: &files,
@@ -176,6 +183,7 @@ fn prove(d: &Drill, site: &SiteConfig, p: &mut Proof, started: Instant) -> anyho
             site_path: &site.path,
             db_name: &db.name,
             server: d.server.as_ref(),
+            login,
             parent_config: staged.contents.parent_wp_config.as_ref(),
             limit: Duration::from_secs(d.timeouts.stall_secs),
         },
@@ -241,14 +249,6 @@ fn scratch_database(
         .parent_wp_config
         .as_ref()
         .map(|p| p.data.as_slice()));
-    let wp_user = archived.and_then(|a| {
-        crate::site::wpconfig::parse_named(
-            &String::from_utf8_lossy(a),
-            "wp-config.php in the archive",
-        )
-        .ok()
-        .map(|w| w.db_user)
-    });
     let creds = match &d.server {
         Some(s) => s.clone(),
         None => crate::restore::wp_config::credentials(site, archived, d.timeouts)?.0,
@@ -258,7 +258,6 @@ fn scratch_database(
         &name,
         &database::Placement {
             site: &creds,
-            wp_user: wp_user.as_deref(),
             admin_socket: d.mysql_unix_port.clone(),
             server: d.server.as_ref(),
         },
