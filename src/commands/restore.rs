@@ -108,6 +108,7 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<Outcome> {
         to: args.to.as_deref().map(crate::config::normalize),
         db_name: args.db_name.clone(),
         identity: args.identity.clone(),
+        trust: ctx.trust(&config, &args.trust)?,
         home: ctx.paths.home.clone(),
         timeouts: config.database,
         mysql_unix_port: env.get("MYSQL_UNIX_PORT").map(PathBuf::from),

@@ -30,6 +30,8 @@ pub struct Request<'a> {
     /// Only what is under this path of the site; everything when `None`.
     pub under: Option<&'a Path>,
     pub identities: Option<&'a Identities>,
+    /// Whose signatures are accepted.
+    pub trust: &'a crate::sign::Trust,
     /// Only what the archive itself holds (for a differential: its changes), not the restore
     /// point it makes with its bases.
     pub changes: bool,
@@ -83,9 +85,10 @@ pub fn list(
         },
     }));
     let (name, ids, s) = (key.to_string(), req.identities.cloned(), state.clone());
-    let (contents, fetched) = fetch::stream(rt, st, key, move |r| {
+    let (contents, fetched) = fetch::stream_trusted(rt, st, key, req.trust, move |r| {
         read(r, &name, ids.as_ref(), &mut lock(&s))
-    })?;
+    })
+    .map_err(fetch::Rejected::into_anyhow)?;
     if fetched.sha256 != expected.sha256 {
         bail!(
             "{key}: sha256 mismatch: the stored object has {} but {} records {}: do not trust this listing (nor the archive)",
@@ -118,8 +121,8 @@ pub fn list(
                 rt,
                 key,
                 &[st],
-                st.name(),
                 logdb,
+                req.trust,
                 Some(d.base),
                 move |r, k| {
                     let mut s = lock(&s);

@@ -60,6 +60,8 @@ pub struct Request {
     pub db_name: Option<String>,
     /// The age identity file of an encrypted archive.
     pub identity: Option<PathBuf>,
+    /// Whose archive signatures are accepted.
+    pub trust: crate::sign::Trust,
     /// wpbackup's home: `before-restore/` is here, and `database.sql` when no files are restored.
     pub home: PathBuf,
     /// How long the database tools may wait (config.json `database`).
@@ -134,6 +136,7 @@ pub fn restore(
         tmp_dir: tmp_dir(files_target.as_deref(), &req.home)?,
         stamp: stamp.clone(),
         identities,
+        trust: req.trust.clone(),
     };
     let mut staged = fetch(src, &key, &holding, &to, report).map_err(stopped)?;
     // 4. Credentials and target database; 5. everything that can be checked beforehand.
