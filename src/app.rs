@@ -161,6 +161,8 @@ impl Context {
             );
         }
         keys.extend(crate::sign::own_public_key(&self.paths.home));
+        let mut seen = std::collections::HashSet::new();
+        keys.retain(|k| seen.insert(k.to_base64()));
         Ok(Trust {
             keys,
             unsigned: args.trust_unsigned,
