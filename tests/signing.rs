@@ -1,6 +1,6 @@
 //! Signed archives (issue 23), with real servers: whoever can write to a bucket cannot make a
-//! server restore anything. A forged archive (the genuine one unpacked, its database.sql and
-//! files given a canary, repacked with plain `tar --zstd`, its `.sha256` rewritten, stored
+//! server restore anything. A forged archive (the genuine one unpacked, its database.sql
+//! given a canary, repacked with plain `tar --zstd`, its `.sha256` rewritten, stored
 //! under a newer key) is refused by restore, `restore --only`, `ls`, `verify` and the drill,
 //! unsigned, with a copied signature, signed by another key, and in place of the genuine
 //! archive under the genuine signature; nothing changes in the database or the files. A
@@ -66,8 +66,7 @@ fn sig_path(archive: &Path) -> PathBuf {
 }
 
 /// The genuine archive at `genuine`, doctored: its database.sql sets the blog's name to a
-/// canary (manifest.json updated to match, so the archive is otherwise whole), a canary file
-/// added, repacked with plain `tar --zstd` into `to`, with a `.sha256` beside it.
+/// canary (manifest.json updated to match, so the archive is otherwise whole), repacked with plain `tar --zstd` into `to`, with a `.sha256` beside it.
 fn forge(genuine: &Path, to: &Path) {
     use sha2::Digest as _;
     let x = fixture::extract(genuine);
@@ -85,7 +84,6 @@ fn forge(genuine: &Path, to: &Path) {
     m["database_sha256"] = hex::encode(sha2::Sha256::digest(sql.as_bytes())).into();
     m["database_bytes"] = sql.len().into();
     std::fs::write(&mpath, m.to_string()).unwrap();
-    std::fs::write(x.path().join("files/forged-canary.php"), "<?php // forged").unwrap();
     let names: Vec<String> = std::fs::read_dir(x.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
