@@ -273,6 +273,9 @@ impl Storage for LocalStorage {
             let meta = entry
                 .metadata()
                 .map_err(|e| StorageError::Transient(format!("storage {}: {e}", self.name)))?;
+            if out.len() >= super::MAX_LISTED {
+                return Err(super::too_many_listed(&self.name, prefix));
+            }
             out.push(ObjectInfo {
                 key,
                 size: meta.len(),
