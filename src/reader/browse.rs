@@ -85,7 +85,8 @@ pub fn list(
         },
     }));
     let (name, ids, s) = (key.to_string(), req.identities.cloned(), state.clone());
-    let (contents, fetched) = fetch::stream_trusted(rt, st, key, req.trust, move |r| {
+    let recorded = Some(expected.sha256.as_str());
+    let (contents, fetched) = fetch::stream_trusted(rt, st, key, req.trust, recorded, move |r| {
         read(r, &name, ids.as_ref(), &mut lock(&s))
     })
     .map_err(fetch::Rejected::into_anyhow)?;

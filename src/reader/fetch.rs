@@ -166,12 +166,15 @@ pub fn signature(
 /// [`stream`], with `key`'s signature checked against `trust`: before a byte of the archive is
 /// read (present, from a trusted key, for this archive), and after the last one, before
 /// `consume`'s result is returned (the bytes read are the ones signed). A refused archive's
-/// `consume` result is dropped (a staging directory removes itself).
+/// `consume` result is dropped (a staging directory removes itself). A download whose sha256
+/// is not `recorded` (the one the caller checks it against) is returned unjudged: the caller
+/// refuses it as damaged (exit status 1), as it did before signatures.
 pub fn stream_trusted<T, F>(
     rt: &tokio::runtime::Runtime,
     st: &dyn Storage,
     key: &str,
     trust: &Trust,
+    recorded: Option<&str>,
     consume: F,
 ) -> Result<(anyhow::Result<T>, Fetched), Rejected>
 where
@@ -182,6 +185,9 @@ where
     let encrypted = key.ends_with(crate::crypt::AGE_SUFFIX);
     let checked = trust.before(key, encrypted, text.as_deref())?;
     let (value, got) = stream(rt, st, key, consume)?;
+    if recorded.is_some_and(|r| !r.eq_ignore_ascii_case(&got.sha256)) {
+        return Ok((value, got));
+    }
     if let Err(e) = checked.after(&got.prehash, &got.sha256) {
         drop(value);
         return Err(e.into());
@@ -253,15 +259,16 @@ where
             }
         };
         tracing::info!(storage = name, "downloading and unpacking {key}");
-        let (value, got) = match stream_trusted(rt, *st, key, trust, consume.clone()) {
-            Ok(x) => x,
-            Err(e) => {
-                untrusted |= matches!(e, Rejected::Untrusted(_));
-                tracing::warn!("{name}: {e}");
-                refused.push(format!("{name}: {e}"));
-                continue;
-            }
-        };
+        let (value, got) =
+            match stream_trusted(rt, *st, key, trust, Some(&expected.sha256), consume.clone()) {
+                Ok(x) => x,
+                Err(e) => {
+                    untrusted |= matches!(e, Rejected::Untrusted(_));
+                    tracing::warn!("{name}: {e}");
+                    refused.push(format!("{name}: {e}"));
+                    continue;
+                }
+            };
         if got.sha256 != expected.sha256 {
             drop(value);
             let why = format!(

@@ -236,7 +236,8 @@ fn verify_pinned(
     let recorded = db.archive_sha256(key, st.name()).ok().flatten();
     let expected = catalog::expected(key, metadata.as_deref(), recorded.as_deref());
     let (name, ids) = (key.clone(), identities.cloned());
-    let (contents, fetched) = fetch::stream_trusted(rt, st, key, trust, move |r| {
+    let recorded = expected.as_ref().ok().map(|e| e.sha256.as_str()).or(pinned);
+    let (contents, fetched) = fetch::stream_trusted(rt, st, key, trust, recorded, move |r| {
         let r = crate::crypt::open(r, &name, ids.as_ref())?;
         unpack::read(r, unpack::Options::default())
     })
