@@ -50,10 +50,18 @@ pub fn run(ctx: &Context, args: &ConfigureArgs) -> anyhow::Result<Outcome> {
 }
 
 /// The server's signing key made (the first time) and its public key in config.json's
-/// `trusted_keys`; a failure is a warning (the first backup tries again).
+/// `trusted_keys`, the file then written again as configure writes it (so that a rerun that
+/// changes nothing leaves it byte for byte); a failure is a warning (the first backup tries
+/// again).
 fn signing_key(ctx: &Context) {
+    let paths = &ctx.paths;
+    let before = std::fs::read(&paths.config).ok();
     let added = ctx.signing_key().and_then(|key| {
-        crate::sign::add_trusted_key(&ctx.paths.config, &key.public()).map(|_| key)
+        crate::sign::add_trusted_key(&paths.config, &key.public())?;
+        if std::fs::read(&paths.config).ok() != before {
+            Draft::load(paths)?.write(paths)?;
+        }
+        Ok(key)
     });
     match added {
         Ok(key) => println!(
