@@ -27,6 +27,7 @@ command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)      # unit fil
 command -v systemd-nspawn >/dev/null 2>&1 || missing+=(systemd-container) # tests/real_server.rs boots one
 { command -v age >/dev/null 2>&1 && command -v age-keygen >/dev/null 2>&1; } || missing+=(age)
 [ -x /usr/bin/chromium ] || missing+=(chromium)                          # the dashboard's browser tests
+command -v minisign >/dev/null 2>&1 || missing+=(minisign)                # archive signatures checked by hand (tests/signing.rs)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing Debian packages: ${missing[*]}"
   $SUDO apt-get update -qq

@@ -8,10 +8,11 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
-use crate::cli::Cli;
+use crate::cli::{Cli, TrustFlags};
 use crate::config::{Config, ConfigError, Env, Paths};
 use crate::error::UsageError;
 use crate::logdb::LogDb;
+use crate::sign::{SecretKey, Trust};
 use crate::storage::{self, Storage};
 
 /// What every command gets: where things are and how to print.
@@ -144,6 +145,67 @@ impl Context {
             );
         }
         LogDb::open(&self.paths.db)
+    }
+}
+
+impl Context {
+    /// What a reading command trusts: config.json's `trusted_keys`, `--trusted-key`, and this
+    /// server's own key (`<home>/signing.key`: it signed this server's archives); unsigned
+    /// archives only with `--trust-unsigned`; only encrypted ones when `encryption` is set.
+    pub fn trust(&self, config: &Config, args: &TrustFlags) -> anyhow::Result<Trust> {
+        let mut keys = config.trusted_keys.clone();
+        for k in &args.trusted_keys {
+            keys.push(
+                crate::sign::PublicKey::parse(k)
+                    .map_err(|e| UsageError(format!("--trusted-key: {e}")))?,
+            );
+        }
+        keys.extend(crate::sign::own_public_key(&self.paths.home));
+        let mut seen = std::collections::HashSet::new();
+        keys.retain(|k| seen.insert(k.to_base64()));
+        Ok(Trust {
+            keys,
+            unsigned: args.trust_unsigned,
+            require_encrypted: config.encryption.is_some(),
+        })
+    }
+
+    /// The server's signing key, made on its first backup: then its public key is added to
+    /// config.json's `trusted_keys` (when there is a config.json and it can be written) and
+    /// printed for safekeeping.
+    pub fn signing_key(&self) -> anyhow::Result<SecretKey> {
+        let home = &self.paths.home;
+        let (key, made) = crate::sign::load_or_create(home)?;
+        if !made {
+            return Ok(key);
+        }
+        let public = key.public();
+        let b64 = public.to_base64();
+        let secret = home.join(crate::sign::SECRET_KEY_FILE);
+        tracing::info!(
+            "made this server's signing key {} ({}, 0600, unencrypted so that a timer can sign): its public key is {b64}",
+            public.id(),
+            secret.display()
+        );
+        eprintln!(
+            "This server signs its archives with the key in {} (unencrypted, 0600: a timer signs unattended).\nIts public key, to keep elsewhere (a restore on another server needs it):\n  {b64}",
+            secret.display()
+        );
+        let config = &self.paths.config;
+        if self.has_config() {
+            match crate::sign::add_trusted_key(config, &public) {
+                Ok(_) => eprintln!("It was added to trusted_keys in {}.", config.display()),
+                Err(e) => eprintln!(
+                    "WARNING: {e:#}. Add it to trusted_keys in {} by hand: [\"{b64}\"]",
+                    config.display()
+                ),
+            }
+        } else {
+            eprintln!(
+                "There is no config.json: this server trusts its own key; on another server give it with --trusted-key {b64} (or list it in config.json's trusted_keys)."
+            );
+        }
+        Ok(key)
     }
 }
 

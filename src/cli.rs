@@ -254,6 +254,9 @@ pub struct RestoreArgs {
     /// age identity file (from `age-keygen`) to decrypt an encrypted (.tar.zst.age) archive.
     #[arg(long, value_name = "FILE")]
     pub identity: Option<PathBuf>,
+    /// Whose archive signatures to trust.
+    #[command(flatten)]
+    pub trust: TrustFlags,
     /// Put back what a restore of --site that was killed outright moved aside in its database,
     /// as its plan in <home>/rollback/<site>.json lists it (the site's own database user, no
     /// client command run), then remove the plan. Exit status 1 when there is no plan.
@@ -300,6 +303,9 @@ pub struct LsArgs {
     /// age identity file, for an encrypted (.tar.zst.age) archive.
     #[arg(long, value_name = "FILE")]
     pub identity: Option<PathBuf>,
+    /// Whose archive signatures to trust.
+    #[command(flatten)]
+    pub trust: TrustFlags,
     /// A differential archive's own changes only: what it holds itself (new and changed
     /// files, every directory and symlink) and the paths deleted since its base, without
     /// reading its bases. Without it, a differential is listed with its bases: the whole
@@ -330,6 +336,9 @@ pub struct VerifyArgs {
     /// without it their sha256 is checked but their contents cannot be.
     #[arg(long, value_name = "FILE")]
     pub identity: Option<PathBuf>,
+    /// Whose archive signatures to trust.
+    #[command(flatten)]
+    pub trust: TrustFlags,
 }
 
 #[derive(Debug, Args)]
@@ -343,6 +352,26 @@ pub struct DrillArgs {
     /// age identity file, for encrypted (.tar.zst.age) archives.
     #[arg(long, value_name = "FILE")]
     pub identity: Option<PathBuf>,
+    /// Whose archive signatures to trust.
+    #[command(flatten)]
+    pub trust: TrustFlags,
+}
+
+/// Whose signatures a reading command trusts (restore, ls, verify, drill). Every archive is
+/// signed by the server that made it; config.json's `trusted_keys` and this server's own key
+/// are trusted.
+#[derive(Debug, Args, Clone, Default)]
+pub struct TrustFlags {
+    /// Also trust archives signed by this minisign public key (RWQ..., as `wpbackup status`
+    /// prints it on the server that made them; repeatable): a restore on a new server with
+    /// only the bucket.
+    #[arg(long = "trusted-key", value_name = "KEY")]
+    pub trusted_keys: Vec<String>,
+    /// Read archives that have no signature (made before wpbackup signed them, 2026-12). Risky:
+    /// anyone who can write to the bucket can put an unsigned archive there, and its files and
+    /// SQL then land on this server; use it only for an archive you know is genuine.
+    #[arg(long)]
+    pub trust_unsigned: bool,
 }
 
 #[derive(Debug, Args)]

@@ -26,5 +26,6 @@ mod restore;
 mod retention;
 pub mod secret;
 mod serialized;
+mod sign;
 mod site;
 pub mod storage;

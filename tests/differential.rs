@@ -420,6 +420,8 @@ fn rewrite_as_format_1(f: &Fixture, key: &str) {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
+    let sig = f.primary.object_path(BUCKET, &format!("{key}.minisig"));
+    crate::util::minisign::sign(&f.home().join("signing.key"), &object, key, &sig);
     let bytes = std::fs::read(&object).unwrap();
     use sha2::Digest as _;
     let sha = hex::encode(sha2::Sha256::digest(&bytes));

@@ -182,8 +182,9 @@ fn local_fixture(name: &str) -> (Fixture, tempfile::TempDir) {
 }
 
 /// Rewrite the archive under `store` with plain tar after `edit` changed its extracted
-/// contents, and its sha256 file, as someone with access to the storage could.
-fn rewrite_archive(store: &Path, edit: impl FnOnce(&Path)) {
+/// contents, and its sha256 file, and sign it again with the key in `home`: as the server
+/// itself would have stored a damaged archive.
+fn rewrite_archive(home: &Path, store: &Path, edit: impl FnOnce(&Path)) {
     use sha2::{Digest, Sha256};
     let dir = store.join("test-server/blog");
     let archive = std::fs::read_dir(&dir)
@@ -219,6 +220,9 @@ fn rewrite_archive(store: &Path, edit: impl FnOnce(&Path)) {
         format!("{sum}  {name}\n"),
     )
     .unwrap();
+    let key = format!("test-server/blog/{name}");
+    let sig = dir.join(format!("{name}.minisig"));
+    crate::util::minisign::sign(&home.join("signing.key"), &archive, &key, &sig);
 }
 
 /// `database.sql` as `edit` makes it, with manifest.json describing the new dump.
@@ -262,7 +266,7 @@ fn a_drill_fails_on_a_cut_dump_and_on_rows_that_differ_from_those_counted() {
     copy(store.path(), pristine.path());
 
     // Cut in the middle, as a full disk or a killed dump would leave it.
-    rewrite_archive(store.path(), |dir| {
+    rewrite_archive(f.home(), store.path(), |dir| {
         let sql = std::fs::read(dir.join("database.sql")).unwrap();
         std::fs::write(dir.join("database.sql"), &sql[..sql.len() / 2]).unwrap();
     });
@@ -272,7 +276,7 @@ fn a_drill_fails_on_a_cut_dump_and_on_rows_that_differ_from_those_counted() {
 
     // Whole in form, but a table's rows are gone: the import succeeds, the count does not.
     copy(pristine.path(), store.path());
-    rewrite_archive(store.path(), |dir| {
+    rewrite_archive(f.home(), store.path(), |dir| {
         rewrite_dump(dir, |sql| {
             // The statement, from its INSERT line to the line that ends it.
             let mut inside = false;
@@ -671,7 +675,7 @@ file_put_contents('{report}', json_encode(array(
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     // A's owner made their wp-config.php a link to B's, and the archive holds the link.
     remove_backups_db(&f);
-    rewrite_archive(store.path(), |w| {
+    rewrite_archive(f.home(), store.path(), |w| {
         let wp = w.join("files/wp-config.php");
         let size = std::fs::metadata(&wp).unwrap().len();
         std::fs::remove_file(&wp).unwrap();

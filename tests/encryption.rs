@@ -200,7 +200,22 @@ fn archive_encrypted_by_the_age_tool_restores_with_wpbackup() {
     let out = f.run(&["list"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains(name));
     let id_arg = identity.to_string_lossy().into_owned();
+    // Made by hand, it has no signature: read only when told to (issue 23).
     let out = f.run(&["verify", "--archive", name, "--identity", &id_arg]);
+    assert_eq!(out.status.code(), Some(2), "{}", all_output(&out));
+    assert!(
+        all_output(&out).contains("has no signature"),
+        "{}",
+        all_output(&out)
+    );
+    let out = f.run(&[
+        "verify",
+        "--archive",
+        name,
+        "--identity",
+        &id_arg,
+        "--trust-unsigned",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
 
     let media = f.site.path.join(crate::util::wordpress::MEDIA_PATH);
@@ -215,6 +230,7 @@ fn archive_encrypted_by_the_age_tool_restores_with_wpbackup() {
         "--yes",
         "--identity",
         &id_arg,
+        "--trust-unsigned",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(std::fs::read(&media).unwrap(), original);

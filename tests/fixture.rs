@@ -373,11 +373,13 @@ fn fnv(data: &[u8]) -> u64 {
     h
 }
 
-/// The archives stored in `server`'s bucket: (key, path on disk).
+/// The archives stored in `server`'s bucket: (key, path on disk); their signatures
+/// (`KEY.minisig`) are not listed (see [`crate::util::minisign`]).
 pub fn stored(server: &S3Server) -> Vec<(String, PathBuf)> {
     server
         .objects(BUCKET)
         .into_iter()
+        .filter(|(key, _)| !key.ends_with(".minisig"))
         .map(|(key, _)| {
             let p = server.object_path(BUCKET, &key);
             (key, p)

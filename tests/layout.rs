@@ -55,7 +55,7 @@ use std::path::{Path, PathBuf};
 fn layer(top: &str) -> Option<u32> {
     Some(match top {
         "secret" | "interrupt" | "output" | "lock" | "error" | "crypt" | "retention"
-        | "manifest" | "logdb" | "cli" | "serialized" => 0,
+        | "manifest" | "logdb" | "cli" | "serialized" | "sign" => 0,
         "config" => 1,
         "storage" | "dbtools" => 2,
         "site" | "reader" | "clone" => 3,

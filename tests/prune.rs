@@ -33,7 +33,10 @@ fn files(root: &Path) -> BTreeSet<String> {
             let name = e.file_name().to_string_lossy().into_owned();
             if p.is_dir() {
                 stack.push(p);
-            } else if !name.starts_with('.') && !name.ends_with(".sha256") {
+            } else if !name.starts_with('.')
+                && !name.ends_with(".sha256")
+                && !name.ends_with(".minisig")
+            {
                 out.insert(p.strip_prefix(root).unwrap().to_string_lossy().into_owned());
             }
         }
@@ -108,6 +111,11 @@ fn seed_archives(s3_root: &Path, local: &Path) {
     write(
         &PathBuf::from(format!("{}.sha256", good_path.display())),
         format!("{}  blog_{GOOD}.tar.zst\n", "ab".repeat(32)).as_bytes(),
+    );
+    // Good means signed too (issue 23): prune looks for the signature, restore checks it.
+    write(
+        &PathBuf::from(format!("{}.minisig", good_path.display())),
+        b"a signature",
     );
 }
 

@@ -688,7 +688,11 @@ fn a_dump_with_client_commands_is_refused_before_anything_changes() {
     let out = f.run(&["backup"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let marker = store.path().join("pwned");
-    tamper(store.path(), &format!("\\! touch {}", marker.display()));
+    tamper(
+        f.home(),
+        store.path(),
+        &format!("\\! touch {}", marker.display()),
+    );
     // On a new server there is no backups.db to tell that the sha256 was changed.
     std::fs::remove_file(f.home().join("backups.db")).unwrap();
 
@@ -711,8 +715,10 @@ fn a_dump_with_client_commands_is_refused_before_anything_changes() {
 }
 
 /// Rewrite the one archive under `store` as an attacker would, with plain tar: `line` goes
-/// into database.sql after its first line, manifest.json and the sha256 file follow.
-fn tamper(store: &Path, line: &str) {
+/// into database.sql after its first line, manifest.json and the sha256 file follow; signed
+/// again with the key in `home` (an attacker holding it, or the server signing a bad dump),
+/// so that what the dump check refuses is tested behind the signature check.
+fn tamper(home: &Path, store: &Path, line: &str) {
     use sha2::{Digest, Sha256};
     let dir = store.join("test-server/blog");
     let archive = std::fs::read_dir(&dir)
@@ -763,6 +769,9 @@ fn tamper(store: &Path, line: &str) {
         format!("{sum}  {name}\n"),
     )
     .unwrap();
+    let sig = dir.join(format!("{name}.minisig"));
+    let key = format!("test-server/blog/{name}");
+    crate::util::minisign::sign(&home.join("signing.key"), &archive, &key, &sig);
 }
 
 /// Issue 12, item 1: a Capistrano/Deployer layout links `wp-config.php` to a shared file

@@ -33,6 +33,7 @@ mod restore_copies;
 mod restore_only;
 mod rollback;
 mod security;
+mod signing;
 mod status;
 mod storage_suite;
 mod sync_d1;

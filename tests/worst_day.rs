@@ -87,6 +87,17 @@ fn a_new_server_with_only_the_bucket_follows_the_readme_and_serves_the_site_agai
         &f.primary.endpoint,
     );
     let script = put_in(&script, "us-west-1", "us-east-1");
+    // The old server's public key, as its owner kept it (its config.json's trusted_keys).
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(f.home().join("config.json")).unwrap()).unwrap();
+    let public = config["trusted_keys"][0]
+        .as_str()
+        .expect("the old server's key");
+    let script = put_in(
+        &script,
+        "RWQSSJqpzFnzuiQZqXe5BwwaUnGYdPk1CG5HUdDa+E2RiT5zrNdCkKVp",
+        public,
+    );
     let script = put_in(&script, "YOUR-ACCESS-KEY", PRIMARY_KEY);
     let script = put_in(&script, "YOUR-SECRET-KEY", PRIMARY_SECRET);
     let script = put_in(&script, "'wp_example'@", &format!("'{user}'@"));

@@ -95,6 +95,8 @@ pub struct Run<'a> {
     pub home: &'a std::path::Path,
     /// Make full archives whatever the differential policy says (`backup --full`).
     pub force_full: bool,
+    /// The server's signing key (`None` only for a dry run, which stores nothing).
+    pub signer: Option<&'a crate::sign::SecretKey>,
 }
 
 impl Run<'_> {
@@ -174,6 +176,13 @@ impl Run<'_> {
 
     fn store_site(&self, site: &SiteConfig, started: Instant) -> SiteResult {
         let name = site.name.as_str();
+        let Some(signer) = self.signer else {
+            return failed(
+                name,
+                started,
+                "no signing key: nothing is stored unsigned".into(),
+            );
+        };
         let spec = match self.spec(site) {
             Ok(s) => s,
             Err(e) => return failed(name, started, format!("{e:#}")),
@@ -190,6 +199,7 @@ impl Run<'_> {
             plan: &plan,
             bar: &bar,
             limit: self.config.upload.max_bytes_per_sec,
+            signer,
         };
         let stored = failover::store(self.targets, |st| upload.attempt(st));
         bar.finish_and_clear();

@@ -14,6 +14,7 @@ use super::dump::DumpCell;
 use super::plan::{self, Plan};
 use super::progress::{Phase, Progress};
 use crate::crypt::Encryption;
+use crate::sign::{self, Comment, Prehasher, SecretKey};
 use crate::storage::catalog;
 use crate::storage::failover::AttemptError;
 use crate::storage::{Body, BodyWriter, PutOutcome, Storage};
@@ -33,6 +34,8 @@ pub struct Upload<'a> {
     pub bar: &'a ProgressBar,
     /// `upload.max_mib_per_sec`, in bytes per second.
     pub limit: Option<u64>,
+    /// The server's signing key: each archive's `.minisig` is stored beside it.
+    pub signer: &'a SecretKey,
 }
 
 /// What an attempt stored.
@@ -98,12 +101,15 @@ impl Upload<'_> {
             return Err(AttemptError::Stop(crate::interrupt::details(sig, &during)));
         }
         match (put, produced) {
-            (Ok(out), Ok((manifest, tree))) => Ok(Attempted {
-                key,
-                out,
-                manifest,
-                tree,
-            }),
+            (Ok(out), Ok((manifest, tree, prehash))) => {
+                self.put_signature(st, &key, &out, &prehash)?;
+                Ok(Attempted {
+                    key,
+                    out,
+                    manifest,
+                    tree,
+                })
+            }
             (Err(e), Err(why)) if e.is_source() => Err(AttemptError::Source(why)),
             (Ok(_), Err(why)) => {
                 // The archive itself could not be made (dump failed, site unreadable): another
@@ -123,6 +129,42 @@ impl Upload<'_> {
         }
     }
 
+    /// Sign the archive just stored under `key` and store the signature beside it
+    /// (`KEY.minisig`). When that fails the archive is removed: an unsigned archive would be
+    /// refused by every reader, so the next storage is tried.
+    fn put_signature(
+        &self,
+        st: &dyn Storage,
+        key: &str,
+        out: &PutOutcome,
+        prehash: &[u8; 64],
+    ) -> Result<(), AttemptError> {
+        let comment = Comment {
+            archive: key.to_string(),
+            site: self.spec.site.clone(),
+            server: self.spec.server_id.clone(),
+            sha256: out.sha256.clone(),
+        };
+        let text = self.signer.sign(prehash, &comment.to_text());
+        let sig_key = sign::signature_key(key);
+        let (tx, body) = Body::channel(1);
+        let stored = self.rt.block_on(async {
+            let _ = tx.send(Ok(bytes::Bytes::from(text))).await;
+            drop(tx);
+            st.put(&sig_key, body).await
+        });
+        if let Err(e) = stored {
+            let _ = self.rt.block_on(st.delete(key));
+            tracing::warn!(
+                site = self.spec.site,
+                storage = st.name(),
+                "cannot store the signature {sig_key}, trying the next storage: {e}"
+            );
+            return Err(AttemptError::Storage(e.into()));
+        }
+        Ok(())
+    }
+
     /// The progress line redrawn every quarter second (phase changes redraw it at once).
     fn ticker(&self, progress: Arc<Progress>) -> tokio::task::JoinHandle<()> {
         self.rt.spawn(async move {
@@ -134,31 +176,35 @@ impl Upload<'_> {
     }
 }
 
-/// Write the archive (encrypted when configured) into the upload's writer and end the stream.
-/// The writer goes down with any error; its drop tells the storage to abort.
+/// Write the archive (encrypted when configured) into the upload's writer and end the stream;
+/// with the BLAKE2b-512 of the stored bytes, which the signature signs. The writer goes down
+/// with any error; its drop tells the storage to abort.
 fn produce(
     writer: BodyWriter,
     spec: &ArchiveSpec,
     dump: &DumpCell,
     progress: &Progress,
     encryption: Option<Encryption>,
-) -> anyhow::Result<(Manifest, Tree)> {
+) -> anyhow::Result<(Manifest, Tree, [u8; 64])> {
     let dump = || dump.get().map_err(anyhow::Error::from);
+    let writer = Prehasher::new(writer);
     match &encryption {
         // The storage sees the end of the stream only at `finish`: after the phase moved on.
         None => {
             let (writer, manifest, tree) = archive::write_archive(writer, spec, dump, progress)?;
             progress.enter(Phase::Upload);
+            let (writer, prehash) = writer.finish();
             writer.finish()?;
-            Ok((manifest, tree))
+            Ok((manifest, tree, prehash))
         }
         // tar | zstd | age: the stored object is the encrypted stream.
         Some(enc) => {
             let sealed = enc.encrypt(writer)?;
             let (sealed, manifest, tree) = archive::write_archive(sealed, spec, dump, progress)?;
             progress.enter(Phase::Upload);
-            sealed.finish()?.finish()?;
-            Ok((manifest, tree))
+            let (writer, prehash) = sealed.finish()?.finish();
+            writer.finish()?;
+            Ok((manifest, tree, prehash))
         }
     }
 }

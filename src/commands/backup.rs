@@ -39,6 +39,14 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> anyhow::Result<Outcome> {
     let storages = open_storages(&config, args.storage.as_deref())?;
     let _lock = RunLock::acquire(&paths.lock)?;
     let db = LogDb::open(&paths.db)?;
+    // Every archive is signed: the key is made (and trusted) on the first backup.
+    let signer = match args.dry_run {
+        true => None,
+        false => Some(
+            ctx.signing_key()
+                .inspect_err(|e| record_run_error(ctx, &env, &format!("{e:#}")))?,
+        ),
+    };
     let rt = runtime()?;
     crate::interrupt::install(&rt, "aborting the upload in progress and stopping")?;
     // After the handler: a signal during the wait is recorded like one during the run.
@@ -63,6 +71,7 @@ pub fn run(ctx: &Context, args: &BackupArgs) -> anyhow::Result<Outcome> {
         dry_run: args.dry_run,
         home: &paths.home,
         force_full: args.full,
+        signer: signer.as_ref(),
     }
     .sites(&sites);
     let interrupted = crate::interrupt::received();

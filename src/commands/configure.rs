@@ -19,6 +19,7 @@ pub fn run(ctx: &Context, args: &ConfigureArgs) -> anyhow::Result<Outcome> {
             paths.config.display(),
             paths.env_file.display()
         );
+        signing_key(ctx);
         return Ok(Outcome::Ok);
     }
     if !std::io::stdin().is_terminal() {
@@ -34,6 +35,7 @@ pub fn run(ctx: &Context, args: &ConfigureArgs) -> anyhow::Result<Outcome> {
                 paths.config.display(),
                 paths.env_file.display()
             );
+            signing_key(ctx);
             Ok(Outcome::Ok)
         }
         WizardEnd::NotWritten => {
@@ -44,6 +46,30 @@ pub fn run(ctx: &Context, args: &ConfigureArgs) -> anyhow::Result<Outcome> {
             eprintln!("{c}");
             Ok(Outcome::Failed)
         }
+    }
+}
+
+/// The server's signing key made (the first time) and its public key in config.json's
+/// `trusted_keys`, the file then written again as configure writes it (so that a rerun that
+/// changes nothing leaves it byte for byte); a failure is a warning (the first backup tries
+/// again).
+fn signing_key(ctx: &Context) {
+    let paths = &ctx.paths;
+    let before = std::fs::read(&paths.config).ok();
+    let added = ctx.signing_key().and_then(|key| {
+        crate::sign::add_trusted_key(&paths.config, &key.public())?;
+        if std::fs::read(&paths.config).ok() != before {
+            Draft::load(paths)?.write(paths)?;
+        }
+        Ok(key)
+    });
+    match added {
+        Ok(key) => println!(
+            "This server signs its archives with key {} (public key {}, in trusted_keys).",
+            key.public().id(),
+            key.public().to_base64()
+        ),
+        Err(e) => eprintln!("WARNING: the signing key: {e:#} (the first backup tries again)"),
     }
 }
 

@@ -37,6 +37,7 @@ pub fn run(ctx: &Context, args: &DrillArgs) -> anyhow::Result<Outcome> {
         mysql_unix_port: env.get("MYSQL_UNIX_PORT").map(std::path::PathBuf::from),
         server: config.drill.database.clone(),
         identities,
+        trust: ctx.trust(&config, &args.trust)?,
     };
     let mut proofs = Vec::new();
     for site in sites {

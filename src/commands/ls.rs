@@ -30,6 +30,7 @@ pub fn run(ctx: &Context, args: &LsArgs) -> anyhow::Result<Outcome> {
         Some(path) => Some(crate::crypt::Identities::load(path)?),
         None => None,
     };
+    let trust = ctx.trust(&config, &args.trust)?;
     let storages = open_storages(&config, args.storage.as_deref())?;
     let rt = runtime()?;
     let logdb = ctx.existing_logdb();
@@ -47,6 +48,7 @@ pub fn run(ctx: &Context, args: &LsArgs) -> anyhow::Result<Outcome> {
             recorded: recorded.as_deref(),
             under: args.under.as_deref(),
             identities: identities.as_ref(),
+            trust: &trust,
             changes: args.changes,
             database_to: None,
         },

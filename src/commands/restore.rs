@@ -113,6 +113,7 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<Outcome> {
         db_user: args.db_user.clone(),
         db_password: env.secret(restore::db_user::PASSWORD_ENV),
         identity: args.identity.clone(),
+        trust: ctx.trust(&config, &args.trust)?,
         home: ctx.paths.home.clone(),
         timeouts: config.database,
         mysql_unix_port: env.get("MYSQL_UNIX_PORT").map(PathBuf::from),

@@ -58,6 +58,7 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<Outcome> {
         to: std::path::absolute(&to)
             .map_err(|e| UsageError(format!("--to {}: {e}", to.display())))?,
         identity: args.identity.clone(),
+        trust: ctx.trust(&config, &args.trust)?,
     };
     let _lock = writes_into_a_site(&request.to, &request.paths, &config.sites)
         .map(|_| RunLock::acquire(&ctx.paths.lock))

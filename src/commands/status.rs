@@ -50,10 +50,25 @@ pub fn run(ctx: &Context) -> anyhow::Result<Outcome> {
     if let Ok(c) = &config {
         overview.keep_copies_days = c.restore.keep_copies_days;
     }
+    let own = crate::sign::own_public_key(&ctx.paths.home);
+    let trusted = config.as_ref().map(|c| c.trusted_keys.len()).unwrap_or(0);
     if ctx.json {
-        println!("{}", serde_json::to_string_pretty(&overview)?);
+        let mut doc = serde_json::to_value(&overview)?;
+        doc["signing_key"] = own.as_ref().map(|k| k.to_base64()).into();
+        println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         print!("{}", overview.text(&ctx.paths.db));
+        match &own {
+            Some(k) => println!(
+                "signing key: {} (public key {}; {} key(s) in trusted_keys)",
+                k.id(),
+                k.to_base64(),
+                trusted
+            ),
+            None => println!(
+                "signing key: none yet (the first backup makes it); {trusted} key(s) in trusted_keys"
+            ),
+        }
     }
     for e in &overview.storage_errors {
         eprintln!("wpbackup: {e}");

@@ -17,6 +17,7 @@ use crate::reader::verify::{self, Checked, Selection};
 pub fn run(ctx: &Context, args: &VerifyArgs) -> anyhow::Result<Outcome> {
     let env = ctx.env()?;
     let config = ctx.config_for(None, &env, true)?;
+    let trust = ctx.trust(&config, &args.trust)?;
     let storages = open_storages(&config, args.storage.as_deref())?;
     let rt = runtime()?;
     crate::interrupt::install(&rt, "stopping the check in progress")?;
@@ -57,6 +58,7 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> anyhow::Result<Outcome> {
         &targets.archives,
         &db,
         identities.as_ref(),
+        &trust,
     ));
     verify::record(&db, server, &results);
     print(ctx, server, &results)?;
@@ -71,6 +73,9 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> anyhow::Result<Outcome> {
     }
     Ok(if results.iter().all(|r| r.ok) {
         Outcome::Ok
+    } else if results.iter().any(|r| r.untrusted) {
+        // An archive refused for its signature: someone else wrote to the bucket.
+        Outcome::Usage
     } else {
         Outcome::Failed
     })

@@ -71,6 +71,9 @@ pub struct Config {
     pub differential: Option<DiffPolicy>,
     /// `upload`: how archives are uploaded (its limit applies to every storage).
     pub upload: UploadSettings,
+    /// `trusted_keys`: the keys whose archive signatures are accepted (besides this server's
+    /// own key and `--trusted-key`).
+    pub trusted_keys: Vec<crate::sign::PublicKey>,
 }
 
 /// `differential` in config.json: a full archive every `full_every_days`; between them a
@@ -356,6 +359,7 @@ impl Config {
             database: Timeouts::default(),
             dashboard_url: None,
             upload: UploadSettings::default(),
+            trusted_keys: Vec::new(),
         }
     }
 }

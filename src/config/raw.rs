@@ -34,6 +34,9 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub(super) drill: RawDrill,
     pub(super) differential: Option<RawDifferential>,
+    /// The minisign public keys whose signatures readers accept (see sign.rs).
+    #[serde(default)]
+    pub(super) trusted_keys: Vec<String>,
 }
 
 /// `differential`: when a full archive is made and which base a differential one has.

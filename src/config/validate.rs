@@ -15,6 +15,7 @@ use super::{
 use crate::crypt::Encryption;
 use crate::retention::Policy;
 use crate::secret::Secret;
+use crate::sign::PublicKey;
 
 /// `"retention": {}`: a week of daily archives, a month of weekly ones, a year of monthly ones.
 /// Only an empty block means this; once any rule is given, the absent ones are 0 (restic's
@@ -125,7 +126,17 @@ impl Validator<'_> {
                 .map(|u| self.dashboard_url(&u))
                 .transpose()?,
             upload,
+            trusted_keys: self.trusted_keys(&raw.trusted_keys)?,
         })
+    }
+
+    fn trusted_keys(&self, keys: &[String]) -> Result<Vec<PublicKey>, ConfigError> {
+        keys.iter()
+            .enumerate()
+            .map(|(i, k)| {
+                PublicKey::parse(k).map_err(|e| self.err(format!("trusted_keys[{i}]"), e))
+            })
+            .collect()
     }
 
     fn dashboard_url(&self, text: &str) -> Result<String, ConfigError> {

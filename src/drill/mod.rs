@@ -59,6 +59,8 @@ pub struct Drill<'a> {
     /// config.json's `drill.database`.
     pub server: Option<DatabaseConfig>,
     pub identities: Option<Identities>,
+    /// Whose archive signatures are accepted: checked before the drill reads an archive.
+    pub trust: crate::sign::Trust,
 }
 
 /// One site's drill: what was proven, what failed, and how long it took.
@@ -219,6 +221,7 @@ fn fetch(
         tmp_dir: dir.to_path_buf(),
         stamp: stage::stamp(Utc::now()),
         identities: d.identities.clone(),
+        trust: d.trust.clone(),
     };
     let holders: Vec<&dyn Storage> = holders.iter().map(|i| d.storages[*i].as_ref()).collect();
     let fetched = stage::fetch_and_stage(d.rt, key, &holders, d.logdb, &to)?;

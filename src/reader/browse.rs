@@ -30,6 +30,8 @@ pub struct Request<'a> {
     /// Only what is under this path of the site; everything when `None`.
     pub under: Option<&'a Path>,
     pub identities: Option<&'a Identities>,
+    /// Whose signatures are accepted.
+    pub trust: &'a crate::sign::Trust,
     /// Only what the archive itself holds (for a differential: its changes), not the restore
     /// point it makes with its bases.
     pub changes: bool,
@@ -94,9 +96,11 @@ pub fn list(
         .map(std::fs::File::try_clone)
         .transpose()
         .context("cannot copy database.sql")?;
-    let (contents, fetched) = fetch::stream(rt, st, key, move |r| {
+    let recorded = Some(expected.sha256.as_str());
+    let (contents, fetched) = fetch::stream_trusted(rt, st, key, req.trust, recorded, move |r| {
         read(r, &name, ids.as_ref(), &mut lock(&s), database_to.as_mut())
-    })?;
+    })
+    .map_err(fetch::Rejected::into_anyhow)?;
     if fetched.sha256 != expected.sha256 {
         bail!(
             "{key}: sha256 mismatch: the stored object has {} but {} records {}: do not trust this listing (nor the archive)",
@@ -130,8 +134,8 @@ pub fn list(
                 rt,
                 key,
                 &[st],
-                st.name(),
                 logdb,
+                req.trust,
                 Some(d.base),
                 move |r, k| {
                     let mut s = lock(&s);

@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 
 use crate::logdb::LogDb;
 use crate::manifest::Base;
+use crate::sign::{Prehash, Refused, Trust};
 use crate::storage::catalog::{self, Expected};
 use crate::storage::{Storage, StorageError, io_error};
 
@@ -26,6 +27,8 @@ use crate::storage::{Storage, StorageError, io_error};
 pub struct Fetched {
     pub size: u64,
     pub sha256: String,
+    /// BLAKE2b-512 of the download: what its signature signs.
+    pub prehash: [u8; 64],
 }
 
 const CHUNK: usize = 1024 * 1024;
@@ -54,6 +57,7 @@ where
     let download = async {
         let mut download = st.get(key).await?;
         let mut hasher = Sha256::new();
+        let mut prehash = Prehash::default();
         let mut size = 0u64;
         let mut tx = Some(tx);
         // One buffer, filled by however much each read brings and handed over a chunk at a
@@ -71,6 +75,7 @@ where
             if !buf.is_empty() {
                 let chunk = buf.split().freeze();
                 hasher.update(&chunk);
+                prehash.update(&chunk);
                 size += chunk.len() as u64;
                 // A reader that stopped (an error in the archive) drops its end: keep hashing.
                 if let Some(sender) = &tx
@@ -87,6 +92,7 @@ where
         Ok(Fetched {
             size,
             sha256: hex::encode(hasher.finalize()),
+            prehash: prehash.finish(),
         })
     };
     // A SIGTERM or SIGINT ends the download (and so the reader's input) where it is.
@@ -105,6 +111,93 @@ where
     downloaded.map(|f| (consumed, f))
 }
 
+/// Why a copy of an archive was not read, or not accepted once read.
+#[derive(Debug, thiserror::Error)]
+pub enum Rejected {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// Its signature is missing, wrong or from a key not trusted; or it is plaintext where
+    /// archives are encrypted.
+    #[error(transparent)]
+    Untrusted(#[from] Refused),
+}
+
+impl Rejected {
+    /// As an error a command ends with: a refusal stays a [`Refused`] (exit status 2).
+    pub fn into_anyhow(self) -> anyhow::Error {
+        match self {
+            Rejected::Storage(e) => e.into(),
+            Rejected::Untrusted(e) => e.into(),
+        }
+    }
+}
+
+/// The text of `key`'s signature (`KEY.minisig`) on `st`; `None` when there is none. Read
+/// bounded: anything past [`crate::sign::MAX_SIGNATURE_BYTES`] is not a signature.
+pub fn signature(
+    rt: &tokio::runtime::Runtime,
+    st: &dyn Storage,
+    key: &str,
+) -> Result<Option<String>, Rejected> {
+    let sig_key = crate::sign::signature_key(key);
+    rt.block_on(async {
+        let download = match st.get(&sig_key).await {
+            Ok(d) => d,
+            Err(StorageError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let mut text = Vec::new();
+        download
+            .take(crate::sign::MAX_SIGNATURE_BYTES + 1)
+            .read_to_end(&mut text)
+            .await
+            .map_err(|e| io_error(&format!("storage {}: download of {sig_key}", st.name()), &e))?;
+        if text.len() as u64 > crate::sign::MAX_SIGNATURE_BYTES {
+            return Err(Refused(format!(
+                "refusing {key}: its signature {sig_key} is larger than {} bytes, so it is not one",
+                crate::sign::MAX_SIGNATURE_BYTES
+            ))
+            .into());
+        }
+        Ok(Some(String::from_utf8_lossy(&text).into_owned()))
+    })
+}
+
+/// [`stream`], with `key`'s signature checked against `trust`: before a byte of the archive is
+/// read (present, from a trusted key, for this archive), and after the last one, before
+/// `consume`'s result is returned (the bytes read are the ones signed). A refused archive's
+/// `consume` result is dropped (a staging directory removes itself). A download whose sha256
+/// is not `recorded` (the one the caller checks it against) is returned unjudged: the caller
+/// refuses it as damaged (exit status 1), as it did before signatures.
+pub fn stream_trusted<T, F>(
+    rt: &tokio::runtime::Runtime,
+    st: &dyn Storage,
+    key: &str,
+    trust: &Trust,
+    recorded: Option<&str>,
+    consume: F,
+) -> Result<(anyhow::Result<T>, Fetched), Rejected>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut dyn Read) -> anyhow::Result<T> + Send + 'static,
+{
+    let text = signature(rt, st, key)?;
+    let encrypted = key.ends_with(crate::crypt::AGE_SUFFIX);
+    let checked = trust.before(key, encrypted, text.as_deref())?;
+    let (value, got) = stream(rt, st, key, consume)?;
+    if recorded.is_some_and(|r| !r.eq_ignore_ascii_case(&got.sha256)) {
+        return Ok((value, got));
+    }
+    if let Err(e) = checked.after(&got.prehash, &got.sha256) {
+        drop(value);
+        return Err(e.into());
+    }
+    if let Some(id) = checked.key_id() {
+        tracing::debug!(storage = st.name(), "{key}: signature by key {id} checked");
+    }
+    Ok((value, got))
+}
+
 /// What `consume` made of an archive whose download matched its recorded sha256.
 pub struct Intact<T> {
     pub value: T,
@@ -121,12 +214,15 @@ pub struct Intact<T> {
 /// is refused, what `consume` made of it dropped (a staging directory removes itself), and the
 /// next storage tried. An error of `consume` on a matching copy is the archive's own: returned
 /// as it is. `pinned` is a sha256 the copy must also have (a differential archive's manifest
-/// names its base's).
+/// names its base's). Each copy's signature is checked against `trust` ([`stream_trusted`]);
+/// when no copy is accepted and one was refused for its signature, the error is a
+/// [`Refused`] (exit status 2).
 pub fn first_intact<T, F>(
     rt: &tokio::runtime::Runtime,
     key: &str,
     storages: &[&dyn Storage],
     logdb: Option<&LogDb>,
+    trust: &Trust,
     pinned: Option<&str>,
     consume: F,
 ) -> anyhow::Result<Intact<T>>
@@ -135,6 +231,7 @@ where
     F: Fn(&mut dyn Read) -> anyhow::Result<T> + Clone + Send + 'static,
 {
     let mut refused = Vec::new();
+    let mut untrusted = false;
     for st in storages {
         let name = st.name();
         let head = match rt.block_on(st.head(key)) {
@@ -162,13 +259,16 @@ where
             }
         };
         tracing::info!(storage = name, "downloading and unpacking {key}");
-        let (value, got) = match stream(rt, *st, key, consume.clone()) {
-            Ok(x) => x,
-            Err(e) => {
-                refused.push(format!("{name}: {e}"));
-                continue;
-            }
-        };
+        let (value, got) =
+            match stream_trusted(rt, *st, key, trust, Some(&expected.sha256), consume.clone()) {
+                Ok(x) => x,
+                Err(e) => {
+                    untrusted |= matches!(e, Rejected::Untrusted(_));
+                    tracing::warn!("{name}: {e}");
+                    refused.push(format!("{name}: {e}"));
+                    continue;
+                }
+            };
         if got.sha256 != expected.sha256 {
             drop(value);
             let why = format!(
@@ -187,10 +287,14 @@ where
             size: got.size,
         });
     }
-    bail!(
+    let why = format!(
         "refusing to restore {key}: no intact copy ({}); nothing was changed",
         refused.join("; ")
-    )
+    );
+    if untrusted {
+        return Err(Refused(why).into());
+    }
+    bail!(why)
 }
 
 /// A restore point has at most this many archives (a full, a level 1, a level 2).
@@ -205,16 +309,16 @@ pub struct Based<T> {
 }
 
 /// The bases of the differential archive `key`, newest first from `first`, each downloaded
-/// from `storage` (the one `key` came from: a differential is only ever stored beside its
-/// bases) with the sha256 its successor's manifest names, and read by `consume` (which gets
+/// from `holder` (the storage `key` came from, see [`came_from`]: a differential is only ever
+/// stored beside its bases) with the sha256 its successor's manifest names, and read by `consume` (which gets
 /// the base's key and returns what it made of it and that base's own base). A chain longer
 /// than [`MAX_CHAIN`] archives is refused.
 pub fn bases<T, F>(
     rt: &tokio::runtime::Runtime,
     key: &str,
-    storages: &[&dyn Storage],
-    storage: &str,
+    holder: &[&dyn Storage],
     logdb: Option<&LogDb>,
+    trust: &Trust,
     first: Option<Base>,
     consume: F,
 ) -> anyhow::Result<Vec<Based<T>>>
@@ -222,11 +326,6 @@ where
     T: Send + 'static,
     F: Fn(&mut dyn Read, &str) -> anyhow::Result<(T, Option<Base>)> + Clone + Send + 'static,
 {
-    let holder: Vec<&dyn Storage> = storages
-        .iter()
-        .copied()
-        .filter(|s| s.name() == storage)
-        .collect();
     let mut out = Vec::new();
     let mut next = first;
     while let Some(base) = next.take() {
@@ -239,8 +338,9 @@ where
         let got = first_intact(
             rt,
             &base.key,
-            &holder,
+            holder,
             logdb,
+            trust,
             Some(&base.sha256),
             move |r| c(r, &k),
         )
@@ -254,6 +354,15 @@ where
         });
     }
     Ok(out)
+}
+
+/// The storage named `name` among `storages` (where an archive came from), as [`bases`] takes it.
+pub fn came_from<'a>(storages: &[&'a dyn Storage], name: &str) -> Vec<&'a dyn Storage> {
+    storages
+        .iter()
+        .copied()
+        .filter(|s| s.name() == name)
+        .collect()
 }
 
 /// A blocking `Read` over chunks from an async channel.

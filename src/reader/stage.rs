@@ -41,6 +41,8 @@ pub struct StageTo {
     /// The time in the staging directory's name.
     pub stamp: String,
     pub identities: Option<crate::crypt::Identities>,
+    /// Whose signatures are accepted ([`fetch::stream_trusted`]).
+    pub trust: crate::sign::Trust,
 }
 
 /// Download `key` from the first of `storages` that has an intact copy, unpacking it while it
@@ -58,7 +60,7 @@ pub fn fetch_and_stage(
 ) -> anyhow::Result<Fetched> {
     let chain = Arc::new(Mutex::new(Chain::default()));
     let (owned_key, owned_to, c) = (key.to_string(), to.clone(), chain.clone());
-    let got = fetch::first_intact(rt, key, storages, logdb, None, move |reader| {
+    let got = fetch::first_intact(rt, key, storages, logdb, &to.trust, None, move |reader| {
         // A copy refused after unpacking leaves nothing: its staging directory goes with it.
         *lock(&c) = Chain::default();
         stage(reader, &owned_key, &owned_to, Some(&mut lock(&c)))
@@ -87,9 +89,9 @@ pub fn fetch_and_stage(
     let bases = fetch::bases(
         rt,
         key,
-        storages,
-        &fetched.storage,
+        &fetch::came_from(storages, &fetched.storage),
         logdb,
+        &to.trust,
         first.map(|d| d.base),
         move |r, key| {
             let contents = stage_base(r, key, dir.as_deref(), ids.as_ref(), &mut lock(&c))?;

@@ -14,6 +14,7 @@ use crate::error::UsageError;
 use crate::logdb::{LogDb, LogEntry, Status};
 use crate::output;
 use crate::reader::{fetch, unpack};
+use crate::sign::Trust;
 use crate::storage::Storage;
 use crate::storage::catalog::{self, Listed, list_all};
 
@@ -26,12 +27,28 @@ pub struct Checked {
     pub ok: bool,
     pub details: String,
     pub duration_secs: f64,
+    /// Refused for its signature (or for being plaintext where archives are encrypted): the
+    /// command exits 2.
+    #[serde(skip)]
+    pub untrusted: bool,
 }
 
-/// Everything wrong with an archive.
+/// Everything wrong with an archive; `untrusted` when its signature (or a base's) was refused.
 #[derive(Debug, thiserror::Error)]
-#[error("{}", .0.join("; "))]
-pub struct Unsound(pub Vec<String>);
+#[error("{}", .problems.join("; "))]
+pub struct Unsound {
+    pub problems: Vec<String>,
+    pub untrusted: bool,
+}
+
+impl Unsound {
+    fn of(problems: Vec<String>) -> Unsound {
+        Unsound {
+            problems,
+            untrusted: false,
+        }
+    }
+}
 
 /// Which archives to verify.
 pub enum Selection {
@@ -144,6 +161,7 @@ fn missing(site: &str, details: String) -> Checked {
         ok: false,
         details,
         duration_secs: 0.0,
+        untrusted: false,
     }
 }
 
@@ -155,16 +173,17 @@ pub fn check(
     targets: &[(usize, Listed)],
     db: &LogDb,
     identities: Option<&Identities>,
+    trust: &Trust,
 ) -> Vec<Checked> {
     let mut results = Vec::new();
     for (i, listed) in targets {
         let st = storages[*i].as_ref();
         let started = Instant::now();
-        let (ok, details) = match verify_one(rt, st, listed, db, identities) {
-            Ok(d) => (true, d),
+        let (ok, details, untrusted) = match verify_one(rt, st, listed, db, identities, trust) {
+            Ok(d) => (true, d, false),
             // Cut short by SIGTERM or SIGINT: no verdict on the archive, and no more checks.
             Err(_) if crate::interrupt::received().is_some() => break,
-            Err(e) => (false, e.to_string()),
+            Err(e) => (false, e.to_string(), e.untrusted),
         };
         if ok {
             tracing::info!(storage = st.name(), "{}: {details}", listed.info.key);
@@ -178,6 +197,7 @@ pub fn check(
             ok,
             details,
             duration_secs: started.elapsed().as_secs_f64(),
+            untrusted,
         });
     }
     results
@@ -190,8 +210,9 @@ pub fn verify_one(
     listed: &Listed,
     db: &LogDb,
     identities: Option<&Identities>,
+    trust: &Trust,
 ) -> Result<String, Unsound> {
-    verify_pinned(rt, st, listed, db, identities, None)
+    verify_pinned(rt, st, listed, db, identities, trust, None)
 }
 
 /// [`verify_one`], with the sha256 a differential archive's manifest names for it (a base).
@@ -202,29 +223,37 @@ fn verify_pinned(
     listed: &Listed,
     db: &LogDb,
     identities: Option<&Identities>,
+    trust: &Trust,
     pinned: Option<&str>,
 ) -> Result<String, Unsound> {
     let key = &listed.info.key;
     let mut problems = Vec::new();
     let metadata = match rt.block_on(crate::interrupt::until(st.head(key))) {
         Ok(Ok(h)) => h.sha256,
-        Ok(Err(e)) => return Err(Unsound(vec![format!("cannot read its metadata: {e}")])),
-        Err(stop) => return Err(Unsound(vec![stop.to_string()])),
+        Ok(Err(e)) => return Err(Unsound::of(vec![format!("cannot read its metadata: {e}")])),
+        Err(stop) => return Err(Unsound::of(vec![stop.to_string()])),
     };
     let recorded = db.archive_sha256(key, st.name()).ok().flatten();
     let expected = catalog::expected(key, metadata.as_deref(), recorded.as_deref());
     let (name, ids) = (key.clone(), identities.cloned());
-    let (contents, fetched) = fetch::stream(rt, st, key, move |r| {
+    let recorded = expected.as_ref().ok().map(|e| e.sha256.as_str()).or(pinned);
+    let (contents, fetched) = fetch::stream_trusted(rt, st, key, trust, recorded, move |r| {
         let r = crate::crypt::open(r, &name, ids.as_ref())?;
         unpack::read(r, unpack::Options::default())
     })
-    .map_err(|e| Unsound(vec![format!("download failed: {e}")]))?;
+    .map_err(|e| match e {
+        fetch::Rejected::Untrusted(e) => Unsound {
+            problems: vec![e.to_string()],
+            untrusted: true,
+        },
+        fetch::Rejected::Storage(e) => Unsound::of(vec![format!("download failed: {e}")]),
+    })?;
     problems.extend(sha_problems(&expected, &fetched, pinned));
     let contents = match contents {
         Ok(c) => c,
         Err(e) => {
             problems.push(format!("cannot read the archive: {e:#}"));
-            return Err(Unsound(problems));
+            return Err(Unsound::of(problems));
         }
     };
     problems.extend(contents.problems());
@@ -237,17 +266,18 @@ fn verify_pinned(
         ));
     }
     let chain = match contents.manifest.as_ref().and_then(|m| m.base()) {
-        Some(base) => match verify_base(rt, st, base, db, identities) {
+        Some(base) => match verify_base(rt, st, base, db, identities, trust) {
             Ok(summary) => summary,
-            Err(Unsound(p)) => {
-                problems.extend(p);
+            Err(u) if u.untrusted => return Err(u),
+            Err(u) => {
+                problems.extend(u.problems);
                 String::new()
             }
         },
         None => String::new(),
     };
     if !problems.is_empty() {
-        return Err(Unsound(problems));
+        return Err(Unsound::of(problems));
     }
     let db_bytes = contents.database.as_ref().map(|d| d.bytes).unwrap_or(0);
     let parent = if contents.parent_wp_config.is_some() {
@@ -256,7 +286,7 @@ fn verify_pinned(
         String::new()
     };
     Ok(format!(
-        "ok: sha256 matches ({}), {} files ({}){parent}, database.sql {} complete",
+        "ok: signature and sha256 match ({}), {} files ({}){parent}, database.sql {} complete",
         expected.map(|e| e.source).unwrap_or_default(),
         contents.file_count,
         output::human_bytes(contents.bytes),
@@ -298,8 +328,9 @@ fn verify_base(
     base: &crate::manifest::Base,
     db: &LogDb,
     identities: Option<&Identities>,
+    trust: &Trust,
 ) -> Result<String, Unsound> {
-    let unsound = |why: String| Unsound(vec![format!("its base {}: {why}", base.key)]);
+    let unsound = |why: String| Unsound::of(vec![format!("its base {}: {why}", base.key)]);
     let Some(name) = catalog::parse_key(&base.key) else {
         return Err(unsound("not the key of an archive".into()));
     };
@@ -311,16 +342,19 @@ fn verify_base(
                 st.name()
             )));
         }
-        Err(stop) => return Err(Unsound(vec![stop.to_string()])),
+        Err(stop) => return Err(Unsound::of(vec![stop.to_string()])),
     };
     let listed = Listed { info, name };
-    match verify_pinned(rt, st, &listed, db, identities, Some(&base.sha256)) {
+    match verify_pinned(rt, st, &listed, db, identities, trust, Some(&base.sha256)) {
         Ok(_) => Ok(format!("; base {} ok", base.key)),
-        Err(Unsound(p)) => Err(Unsound(
-            p.into_iter()
+        Err(u) => Err(Unsound {
+            problems: u
+                .problems
+                .into_iter()
                 .map(|why| format!("its base {}: {why}", base.key))
                 .collect(),
-        )),
+            untrusted: u.untrusted,
+        }),
     }
 }
 

@@ -130,6 +130,7 @@ pub fn dry_run(
             identities: identities.as_ref(),
             changes: false,
             database_to: req.database.then_some(&dump),
+            trust: &req.trust,
         },
     )?;
     let manifest = listed

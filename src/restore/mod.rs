@@ -67,6 +67,8 @@ pub struct Request {
     pub db_password: Option<crate::secret::Secret>,
     /// The age identity file of an encrypted archive.
     pub identity: Option<PathBuf>,
+    /// Whose archive signatures are accepted.
+    pub trust: crate::sign::Trust,
     /// wpbackup's home: `before-restore/` is here, and `database.sql` when no files are restored.
     pub home: PathBuf,
     /// How long the database tools may wait (config.json `database`).
@@ -141,6 +143,7 @@ pub fn restore(
         tmp_dir: tmp_dir(files_target.as_deref(), &req.home)?,
         stamp: stamp.clone(),
         identities,
+        trust: req.trust.clone(),
     };
     let mut staged = fetch(src, &key, &holding, &to, report).map_err(stopped)?;
     // 4. Credentials and target database; 5. everything that can be checked beforehand.

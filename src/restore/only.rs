@@ -53,6 +53,8 @@ pub struct OnlyRequest {
     pub to: PathBuf,
     /// The age identity file of an encrypted archive.
     pub identity: Option<PathBuf>,
+    /// Whose signatures are accepted.
+    pub trust: crate::sign::Trust,
 }
 
 /// What was taken back, as printed (`--json` too).
@@ -152,7 +154,7 @@ pub fn restore_only(
         to_fd: Arc::new(to_fd),
         identities,
     };
-    let done = job.restore(rt, &holders, logdb, confirm);
+    let done = job.restore(rt, &holders, logdb, &req.trust, confirm);
     if done.is_err() && made {
         let _ = std::fs::remove_dir(&req.to);
     }
@@ -189,6 +191,7 @@ impl Extract {
         rt: &tokio::runtime::Runtime,
         holders: &[&dyn Storage],
         logdb: Option<&LogDb>,
+        trust: &crate::sign::Trust,
         confirm: Confirm,
     ) -> anyhow::Result<OnlyReport> {
         let (key, site, to, paths) = (
@@ -199,15 +202,17 @@ impl Extract {
         );
         let found: Shared = Arc::default();
         let (job, f) = (self.clone(), found.clone());
-        let got = fetch::first_intact(rt, &key, holders, logdb, None, move |r| job.run(r, &f))?;
+        let got = fetch::first_intact(rt, &key, holders, logdb, trust, None, move |r| {
+            job.run(r, &f)
+        })?;
         let (staging, first) = got.value;
         let (job, f, dir) = (self.clone(), found.clone(), staging.anchored());
         let bases = fetch::bases(
             rt,
             &key,
-            holders,
-            &got.storage,
+            &fetch::came_from(holders, &got.storage),
             logdb,
+            trust,
             first,
             move |r, k| Ok(((), job.run_base(r, k, &dir, &f)?)),
         )?;

@@ -191,6 +191,11 @@ impl Storage for LocalStorage {
             let _ = std::fs::remove_file(&tmp);
             return Err(io_error(&self.ctx("cannot rename into", &path), &e));
         }
+        // A signature (`KEY.minisig`) is small and signed: no checksum file of its own.
+        if file_name.ends_with(crate::sign::SIG_SUFFIX) {
+            sync_dir(&dir);
+            return Ok(outcome);
+        }
         let sha_path = dir.join(format!("{file_name}{SHA_SUFFIX}"));
         let sha_tmp = dir.join(format!(
             ".{file_name}{SHA_SUFFIX}{PARTIAL_MARKER}{}",
@@ -252,7 +257,10 @@ impl Storage for LocalStorage {
                 continue;
             }
             let name = entry.file_name().to_string_lossy();
-            if name.starts_with('.') || name.ends_with(SHA_SUFFIX) {
+            if name.starts_with('.')
+                || name.ends_with(SHA_SUFFIX)
+                || name.ends_with(crate::sign::SIG_SUFFIX)
+            {
                 continue;
             }
             let Ok(rel) = entry.path().strip_prefix(&self.root) else {
@@ -265,6 +273,9 @@ impl Storage for LocalStorage {
             let meta = entry
                 .metadata()
                 .map_err(|e| StorageError::Transient(format!("storage {}: {e}", self.name)))?;
+            if out.len() >= super::MAX_LISTED {
+                return Err(super::too_many_listed(&self.name, prefix));
+            }
             out.push(ObjectInfo {
                 key,
                 size: meta.len(),

@@ -32,6 +32,17 @@ use crate::config::{StorageConfig, StorageKind};
 /// Object metadata key (S3 `x-amz-meta-sha256`) holding the sha256 of the whole object.
 pub const SHA256_METADATA_KEY: &str = "sha256";
 
+/// The most objects one listing returns: a bucket anyone can write to must not make a
+/// command hold an unbounded list (a site's nightly archives for decades are a few thousand).
+pub const MAX_LISTED: usize = 1_000_000;
+
+/// The error of a listing that passed [`MAX_LISTED`] objects.
+pub fn too_many_listed(storage: &str, prefix: &str) -> StorageError {
+    StorageError::Permanent(format!(
+        "storage {storage}: more than {MAX_LISTED} objects under {prefix:?}: not what wpbackup stores there; look at the bucket (a prefix shared with something else, or objects written by someone else) and remove what is not archives"
+    ))
+}
+
 /// What can go wrong talking to a storage, classed by what the caller should do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {

@@ -2,10 +2,11 @@
 //!
 //! Keys are counted as restic's `forget` does (see `retention.rs`). Only keys that parse as
 //! this server's archives of the site are considered; the newest *good* archive of a site on a
-//! storage (one with a recorded sha256, which restore would accept) is always kept, whatever
+//! storage (one with a recorded sha256 and a signature, which restore would accept) is always kept, whatever
 //! the policy says. Each archive is one restore point and is counted once; a kept differential
 //! archive keeps its bases (a full, and a level 2's level 1) whatever the policy says, so no
-//! restore point is left without its chain. Every deletion is a `backup_log` row.
+//! restore point is left without its chain. An archive's signature (`KEY.minisig`) goes with
+//! it, and an archive without one is not *good*. Every deletion is a `backup_log` row.
 
 use chrono::Utc;
 use serde::Serialize;
@@ -125,8 +126,16 @@ impl Run<'_> {
         }
     }
 
-    /// A non-empty archive with a recorded sha256 (in backups.db or on the object).
+    /// A non-empty archive with a recorded sha256 (in backups.db or on the object) and a
+    /// signature beside it (`KEY.minisig`: readers refuse an archive without one).
     fn is_good(&self, st: &dyn Storage, a: &Listed) -> bool {
+        let signed = self
+            .rt
+            .block_on(st.head(&crate::sign::signature_key(&a.info.key)))
+            .is_ok();
+        if !signed {
+            return false;
+        }
         let recorded = self
             .db
             .archive_sha256(&a.info.key, st.name())
@@ -141,9 +150,13 @@ impl Run<'_> {
                     .is_ok_and(|h| h.sha256.is_some()))
     }
 
-    /// Delete one archive and log it; the action and the details.
+    /// Delete one archive (and its signature) and log it; the action and the details.
     fn delete(&self, site: &str, st: &dyn Storage, key: &str) -> (&'static str, String) {
-        let (action, status, details) = match self.rt.block_on(st.delete(key)) {
+        let deleted = self.rt.block_on(async {
+            st.delete(key).await?;
+            st.delete(&crate::sign::signature_key(key)).await
+        });
+        let (action, status, details) = match deleted {
             Ok(()) => (
                 "deleted",
                 Status::Success,

@@ -6,6 +6,7 @@ pub mod browser;
 pub mod d1;
 pub mod dashboard;
 pub mod mariadb;
+pub mod minisign;
 pub mod moto;
 pub mod s3;
 pub mod smtp;

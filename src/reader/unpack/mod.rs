@@ -362,8 +362,10 @@ impl Contents {
     }
 }
 
-/// The largest `manifest.json` read (a site of a million files lists about 60 MiB of paths).
-const MAX_MANIFEST: u64 = 512 * 1024 * 1024;
+/// The largest `manifest.json` read. Since format 2 a manifest is a few kilobytes (the paths
+/// are in `paths.nul`, streamed); a format-1 differential's lists every path of the site (a
+/// million files: about 60 MiB). Anything larger is refused before it is read.
+pub const MAX_MANIFEST: u64 = 64 * 1024 * 1024;
 
 /// Where an entry belongs.
 #[derive(Debug, PartialEq, Eq)]
@@ -495,7 +497,14 @@ impl Reading<'_> {
             Place::File(rel) => self.file(entry, &path, &rel),
             Place::Database => self.database(entry),
             Place::Manifest => {
-                // A differential archive's lists every path of the site: larger than the rest.
+                // A format-1 differential's lists every path of the site: larger than the rest.
+                let size = entry.header().size().unwrap_or(u64::MAX);
+                if size > MAX_MANIFEST {
+                    bail!(
+                        "manifest.json is {size} bytes, more than the {} MiB a manifest can be: this archive was not made by wpbackup; refusing to read it",
+                        MAX_MANIFEST >> 20
+                    );
+                }
                 let mut data = Vec::new();
                 entry
                     .take(MAX_MANIFEST)
@@ -1114,6 +1123,27 @@ mod tests {
         let up = meta("files/up");
         assert_eq!((up.uid(), up.mode() & 0o7777), (33, 0o2775));
         assert_eq!(meta("files/up/x").mode() & 0o7777, 0o644);
+    }
+
+    #[test]
+    fn a_manifest_larger_than_the_limit_is_refused_before_it_is_read() {
+        // The header claims more than the limit; the bytes are never read (nor allocated).
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut h = Header::new_gnu();
+        h.set_entry_type(EntryType::Regular);
+        h.set_size(MAX_MANIFEST + 1);
+        h.set_mode(0o644);
+        h.set_path("manifest.json").unwrap();
+        h.set_cksum();
+        tar.append(&h, &b"{}"[..]).unwrap();
+        let z = zstd::encode_all(tar.into_inner().unwrap().as_slice(), 3).unwrap();
+        let Err(e) = read(z.as_slice(), Options::default()) else {
+            panic!("a manifest.json over the limit was read");
+        };
+        assert!(
+            format!("{e:#}").contains("more than the 64 MiB a manifest can be"),
+            "{e:#}"
+        );
     }
 
     #[test]

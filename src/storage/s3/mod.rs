@@ -224,6 +224,9 @@ impl Storage for S3Storage {
                 let Some(rel) = k.strip_prefix(&self.prefix) else {
                     continue;
                 };
+                if out.len() >= super::MAX_LISTED {
+                    return Err(super::too_many_listed(&self.name, prefix));
+                }
                 out.push(ObjectInfo {
                     key: rel.to_string(),
                     size: obj.size().unwrap_or(0).max(0) as u64,
