@@ -57,6 +57,8 @@ struct Network {
     second: (String, String),
     /// Its post's id.
     second_post: u64,
+    /// A third site's mapped domain (host:port): neither the network's host nor under it.
+    mapped: String,
     _scripts: tempfile::TempDir,
 }
 
@@ -75,6 +77,7 @@ fn network(name: &str, subdomain: bool) -> Network {
     } else {
         (domain.clone(), "/second/".to_string())
     };
+    let mapped = format!("shop.mapped.test:{port}");
     let scripts = tempfile::tempdir().unwrap();
     let wp = f.site.path.join("wp-config.php");
     let load = php_str(&format!("{}/wp-load.php", f.site.path.display()));
@@ -145,11 +148,12 @@ fn network(name: &str, subdomain: bool) -> Network {
         scripts.path(),
         "second.php",
         &format!(
-            "{}require {load};\n$id = wp_insert_site(array('domain' => {h}, 'path' => {p}, 'title' => 'Second Site', 'user_id' => 1));\nif (is_wp_error($id)) {{ fwrite(STDERR, $id->get_error_message()); exit(1); }}\nglobal $wpdb;\n$wpdb->update($wpdb->blogs, array('domain' => {h}), array('blog_id' => $id));\nswitch_to_blog($id);\nupdate_option('home', {u});\nupdate_option('siteurl', {u});\nupdate_option('wpb_serialized', array('url' => {u} . '/landing', 'main' => 'http://{domain}/'));\n$post = wp_insert_post(array('post_title' => 'Post on the second site', 'post_content' => 'See <a href=\"' . {u} . '/?p=1\">this</a> and <a href=\"http://{domain}/\">the main site</a>.', 'post_status' => 'publish'));\nrestore_current_blog();\necho \"post $post\\n\";\necho \"done\\n\";\n",
+            "{}require {load};\n$id = wp_insert_site(array('domain' => {h}, 'path' => {p}, 'title' => 'Second Site', 'user_id' => 1));\nif (is_wp_error($id)) {{ fwrite(STDERR, $id->get_error_message()); exit(1); }}\nglobal $wpdb;\n$wpdb->update($wpdb->blogs, array('domain' => {h}), array('blog_id' => $id));\nswitch_to_blog($id);\nupdate_option('home', {u});\nupdate_option('siteurl', {u});\nupdate_option('wpb_serialized', array('url' => {u} . '/landing', 'main' => 'http://{domain}/'));\n$post = wp_insert_post(array('post_title' => 'Post on the second site', 'post_content' => 'See <a href=\"' . {u} . '/?p=1\">this</a> and <a href=\"http://{domain}/\">the main site</a>.', 'post_status' => 'publish'));\nrestore_current_blog();\n$shop = wp_insert_site(array('domain' => 'shop.mapped.test', 'path' => '/', 'title' => 'Shop', 'user_id' => 1));\nif (is_wp_error($shop)) {{ fwrite(STDERR, $shop->get_error_message()); exit(1); }}\n$wpdb->update($wpdb->blogs, array('domain' => {m}), array('blog_id' => $shop));\nswitch_to_blog($shop);\nupdate_option('home', 'http://' . {m});\nupdate_option('siteurl', 'http://' . {m});\nrestore_current_blog();\necho \"post $post\\n\";\necho \"done\\n\";\n",
             head(&domain, "/"),
             h = php_str(host2),
             p = php_str(path2),
             u = php_str(&url2),
+            m = php_str(&mapped),
         ),
     );
     let second_post = out
@@ -163,6 +167,7 @@ fn network(name: &str, subdomain: bool) -> Network {
         domain,
         second,
         second_post,
+        mapped,
         _scripts: scripts,
     }
 }
@@ -299,8 +304,9 @@ fn assert_drill_passes(n: &Network) {
     }
 }
 
-/// Clone the network to `http://HOST:PORT2` and check it as a visitor would.
-fn clone_and_visit(n: &Network, new_host: &str) {
+/// Clone the network to `http://HOST:PORT2` and check it as a visitor would; with `map`, its
+/// mapped domain moves to `MAP:PORT2` (`--map`), else it stays.
+fn clone_and_visit(n: &Network, new_host: &str, map: Option<&str>) {
     let f = &n.f;
     let dir = tempfile::Builder::new()
         .prefix("wpb-clone")
@@ -311,12 +317,18 @@ fn clone_and_visit(n: &Network, new_host: &str) {
     let new_domain = format!("{new_host}:{port}");
     let url = format!("http://{new_domain}");
     let db = format!("{}_ms", f.site.db_name);
+    let new_mapped = map.map(|m| format!("{m}:{port}"));
+    let map_args: Vec<String> = match &new_mapped {
+        Some(m) => vec!["--map".into(), format!("{}={m}", n.mapped)],
+        None => Vec::new(),
+    };
 
     // The dry run names the network's sites and where they go.
     let out = f
         .cmd(&["restore", "--site", "blog", "--dry-run", "--to"])
         .arg(&path)
         .args(["--db-name", &db, "--url", &url])
+        .args(&map_args)
         .env("MYSQL_UNIX_PORT", &f.db.socket)
         .output()
         .unwrap();
@@ -337,6 +349,11 @@ fn clone_and_visit(n: &Network, new_host: &str) {
         format!("a {kind} multisite network"),
         format!("{host2}{path2} -> {new2}"),
         format!("DOMAIN_CURRENT_SITE {new_domain} "),
+        format!(
+            "{}/ -> {}/",
+            n.mapped,
+            new_mapped.as_deref().unwrap_or(&n.mapped)
+        ),
     ] {
         assert!(text.contains(&want), "{want:?} not in:\n{text}");
     }
@@ -346,6 +363,7 @@ fn clone_and_visit(n: &Network, new_host: &str) {
         .cmd(&["restore", "--site", "blog", "--to"])
         .arg(&path)
         .args(["--db-name", &db, "--url", &url])
+        .args(&map_args)
         .env("MYSQL_UNIX_PORT", &f.db.socket)
         .output()
         .unwrap();
@@ -367,7 +385,19 @@ fn clone_and_visit(n: &Network, new_host: &str) {
     let (new_host2, new_path2) = new2.split_once('/').unwrap();
     assert_eq!(
         f.db.sql_db(&db, "SELECT domain, path FROM wp_blogs ORDER BY blog_id"),
-        format!("{new_domain}\t/\n{new_host2}\t/{new_path2}\n")
+        format!(
+            "{new_domain}\t/\n{new_host2}\t/{new_path2}\n{}\t/\n",
+            new_mapped.as_deref().unwrap_or(&n.mapped)
+        )
+    );
+    // The mapped site's own address: moved by --map, else kept.
+    let mapped_home = f.db.sql_db(
+        &db,
+        "SELECT option_value FROM wp_3_options WHERE option_name = 'home'",
+    );
+    assert_eq!(
+        mapped_home.trim(),
+        format!("http://{}", new_mapped.as_deref().unwrap_or(&n.mapped))
     );
     // Nothing of the old address in the clone's database (posts' guids aside: they are
     // identities, never rewritten).
@@ -397,7 +427,7 @@ fn clone_and_visit(n: &Network, new_host: &str) {
         )
         .trim()
         .to_string();
-    let sites = [
+    let mut sites = vec![
         (
             new_domain.clone(),
             "/".to_string(),
@@ -411,6 +441,9 @@ fn clone_and_visit(n: &Network, new_host: &str) {
             "Post on the second site",
         ),
     ];
+    if let Some(m) = &new_mapped {
+        sites.push((m.clone(), "/".into(), "1".into(), "Hello world!"));
+    }
     for (host, base, post, title) in &sites {
         for (what, p) in [
             ("front page", base.clone()),
@@ -461,7 +494,7 @@ fn a_subdirectory_network_clones_to_a_new_address_and_drills() {
     let n = network("ms-dir", false);
     backup(&n.f);
     assert_drill_passes(&n);
-    clone_and_visit(&n, "127.0.0.1");
+    clone_and_visit(&n, "127.0.0.1", None);
 }
 
 #[test]
@@ -469,7 +502,7 @@ fn a_subdomain_network_clones_to_a_new_base_domain_and_drills() {
     let n = network("ms-sub", true);
     backup(&n.f);
     assert_drill_passes(&n);
-    clone_and_visit(&n, "stg.local");
+    clone_and_visit(&n, "stg.local", Some("shop.stg.test"));
 
     // Clones that cannot be made right are refused before anything changes.
     let f = &n.f;

@@ -551,6 +551,7 @@ impl<'a> Job<'a> {
             let rows = multisite::apply_columns(creds, db_name, prefix, plan)
                 .with_context(|| format!("moving database {db_name} to {url} failed"))?;
             tracing::info!("moved {rows} rows of {prefix}blogs and {prefix}site to {url}");
+            report.network_sites = Some(plan.sites.len());
         }
         for what in &done.left_unchanged {
             tracing::warn!("not moved to {url}: {what}");
