@@ -224,6 +224,12 @@ pub struct RestoreArgs {
     /// the database, inside PHP-serialized values too (lengths fixed, as `wp search-replace`).
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
+    /// With --url, for a multisite network: move the site whose domain is OLD (a mapped
+    /// domain, neither the network's host nor a subdomain of it) to NEW (a host, maybe with
+    /// :PORT). Repeatable. Without it a mapped domain keeps its domain; the network's host and
+    /// its subdomains follow --url.
+    #[arg(long = "map", value_name = "OLD=NEW", requires = "url")]
+    pub map: Vec<String>,
     /// The database user the clone's wp-config.php names (with --to and --db-name). Default: a
     /// new user named after --db-name (cut to 80 characters on MariaDB, 32 on MySQL; `_2`...
     /// when taken) with a random password, granted all privileges on that database only, at

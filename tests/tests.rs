@@ -21,6 +21,7 @@ mod layout;
 mod leftovers;
 mod list;
 mod ls;
+mod multisite;
 mod parent_config;
 mod progress;
 mod prune;

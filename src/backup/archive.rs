@@ -161,6 +161,7 @@ pub fn write_archive<W: Write>(
             .filter(|t| dump.facts.rows.contains_key(*t))
             .cloned()
             .collect(),
+        network_sites: network_sites(&dump.facts, &spec.table_prefix),
     };
     let json = serde_json::to_vec_pretty(&manifest)?;
     let mut header = Header::new_gnu();
@@ -744,6 +745,32 @@ impl<R: Read> Read for Counting<'_, R> {
             .fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
     }
+}
+
+/// A network's other sites in the dump: the installs whose prefix is the site's followed by
+/// a number and `_` (`wp_2_`), with their `home` and published posts.
+fn network_sites(
+    facts: &crate::dbtools::facts::DumpFacts,
+    prefix: &str,
+) -> std::collections::BTreeMap<String, crate::manifest::SiteFacts> {
+    facts
+        .wordpress
+        .iter()
+        .filter(|(p, _)| {
+            p.strip_prefix(prefix)
+                .and_then(|rest| rest.strip_suffix('_'))
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .map(|(p, w)| {
+            (
+                p.clone(),
+                crate::manifest::SiteFacts {
+                    home: w.home.clone(),
+                    published_posts: w.published_posts,
+                },
+            )
+        })
+        .collect()
 }
 
 #[cfg(test)]

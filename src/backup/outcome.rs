@@ -230,6 +230,7 @@ mod tests {
             kind: None,
             differential: None,
             excluded_tables: Vec::new(),
+            network_sites: Default::default(),
         }
     }
 

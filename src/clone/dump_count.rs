@@ -86,8 +86,30 @@ pub fn site_urls(dump: impl BufRead, prefix: &str) -> anyhow::Result<Vec<String>
     Ok(urls)
 }
 
+/// A row as (column, value) pairs.
+pub type Row = Vec<(String, Option<Vec<u8>>)>;
+
+/// The rows of table `table` in the dump, each as (column, value) (a string unescaped, an
+/// integer as its digits; `None` for `NULL` and what is neither).
+pub fn rows(dump: impl BufRead, table: &str) -> anyhow::Result<Vec<Row>> {
+    let mut out = Vec::new();
+    scan(dump, table, |t, columns, row| {
+        if t == table {
+            out.push(
+                columns
+                    .iter()
+                    .map(|(n, _)| n.clone())
+                    .zip(row.iter().cloned())
+                    .collect(),
+            );
+        }
+    })?;
+    Ok(out)
+}
+
 /// Call `row` with each row of each table whose name starts with `prefix`: the table, its
-/// columns, and the row's values (`None` for what is not a string: `NULL`, numbers, hex).
+/// columns, and the row's values (a string unescaped, an unsigned integer as its digits,
+/// `None` for `NULL`, hex and the rest).
 fn scan(
     mut dump: impl BufRead,
     prefix: &str,
@@ -255,10 +277,14 @@ fn for_each_row(s: &[u8], mut row: impl FnMut(&[Option<Vec<u8>>])) {
                     i = end;
                 }
                 Some(_) => {
+                    let from = i;
                     while s.get(i).is_some_and(|b| *b != b',' && *b != b')') {
                         i += 1;
                     }
-                    cells.push(None);
+                    // A number as it is written; NULL (and anything else) as none.
+                    let bare = s[from..i].trim_ascii();
+                    let number = !bare.is_empty() && bare.iter().all(u8::is_ascii_digit);
+                    cells.push(number.then(|| bare.to_vec()));
                 }
                 None => return,
             }
@@ -366,12 +392,13 @@ INSERT INTO `other_posts` VALUES (1,'http://old.example','http://old.example',NU
             rows,
             vec![
                 vec![
-                    None,
+                    Some(b"1".to_vec()),
                     Some(b"a'b\\c\nd".to_vec()),
                     Some(b"it's".to_vec()),
                     None
                 ],
-                vec![None, Some(b"x".to_vec()), None],
+                // An integer as its digits (a network's ids), hex as none.
+                vec![Some(b"2".to_vec()), Some(b"x".to_vec()), None],
             ]
         );
         assert_eq!(

@@ -5,6 +5,7 @@
 //! the rewrite would change, counted in a dump without a database: [`dump_count`].
 
 pub mod dump_count;
+pub mod multisite;
 pub mod rewrite;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};

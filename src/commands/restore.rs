@@ -29,6 +29,7 @@ struct Plan {
     files: bool,
     database: bool,
     url: Option<String>,
+    maps: Vec<(String, String)>,
 }
 
 fn plan(args: &RestoreArgs) -> Result<Plan, UsageError> {
@@ -63,11 +64,25 @@ fn plan(args: &RestoreArgs) -> Result<Plan, UsageError> {
             "--db-user {user:?}: not a usable database user name"
         )));
     }
+    let mut maps = Vec::new();
+    for m in &args.map {
+        match m.split_once('=') {
+            Some((old, new)) if !old.trim().is_empty() && !new.trim().is_empty() => {
+                maps.push((old.trim().to_string(), new.trim().to_string()));
+            }
+            _ => {
+                return Err(UsageError(format!(
+                    "--map {m}: give OLD=NEW, two domains, e.g. --map shop.example.com=shop.staging.example.com"
+                )));
+            }
+        }
+    }
     Ok(Plan {
         choice,
         files: !args.db_only,
         database: !args.files_only,
         url,
+        maps,
     })
 }
 
@@ -108,6 +123,7 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<Outcome> {
         files: plan.files,
         database: plan.database,
         url: plan.url,
+        maps: plan.maps,
         to: args.to.as_deref().map(crate::config::normalize),
         db_name: args.db_name.clone(),
         db_user: args.db_user.clone(),

@@ -34,6 +34,7 @@ use super::child::{self, Input};
 use super::database::Login;
 use super::relay::Relay;
 use super::sandbox::Sandbox;
+use crate::clone::multisite::Place;
 use crate::config::{DatabaseConfig, DbHost};
 use crate::manifest::Manifest;
 use crate::reader::unpack::ParentConfig;
@@ -57,6 +58,19 @@ pub struct Boot<'a> {
     pub parent_config: Option<&'a ParentConfig>,
     /// php is stopped after this long.
     pub limit: Duration,
+    /// A multisite network's sites (`{prefix}blogs` rows): each is booted at its own address.
+    pub network: Option<&'a [Place]>,
+}
+
+/// At most this many sites of a network are booted (each is a php run).
+const MAX_SITES: usize = 10;
+
+/// Where a boot asks WordPress for a site: `HTTP_HOST`, `REQUEST_URI`, and the site's table
+/// prefix (`wp_` for the main site, `wp_2_` for site 2).
+struct Visit {
+    host: String,
+    uri: String,
+    prefix: Option<String>,
 }
 
 /// What WordPress answered.
@@ -78,19 +92,105 @@ pub struct Booted {
     pub notes: Vec<String>,
 }
 
-/// Boot the restored WordPress and compare its answer with `m`.
+/// Boot the restored WordPress and compare its answer with `m`: a single site once, a
+/// network's sites each at its own address (its domain and path).
 pub fn check(b: &Boot, m: &Manifest) -> Booted {
     let mut out = Booted::default();
-    match boot(b, &mut out) {
-        Ok(answer) => compare(&answer, m, &mut out),
+    let visits: Vec<Visit> = match b.network {
+        Some(sites) => {
+            if sites.len() > MAX_SITES {
+                out.notes.push(format!(
+                    "a multisite network of {} sites: the first {MAX_SITES} were booted",
+                    sites.len()
+                ));
+            }
+            sites
+                .iter()
+                .take(MAX_SITES)
+                .map(|s| Visit {
+                    host: s.domain.clone(),
+                    uri: s.path.clone(),
+                    prefix: Some(if s.id == 1 {
+                        m.table_prefix.clone()
+                    } else {
+                        format!("{}{}_", m.table_prefix, s.id)
+                    }),
+                })
+                .collect()
+        }
+        None => vec![Visit {
+            host: "localhost".into(),
+            uri: "/".into(),
+            prefix: None,
+        }],
+    };
+    match boot(b, &visits, &mut out) {
+        Ok(answers) => {
+            for (visit, answer) in visits.iter().zip(answers) {
+                let at = match &visit.prefix {
+                    Some(_) => format!("site {}{}: ", visit.host, visit.uri),
+                    None => String::new(),
+                };
+                match answer {
+                    Ok(a) => {
+                        let want = expected(m, visit.prefix.as_deref());
+                        let mut site = Booted::default();
+                        compare(&a, &want, &mut site);
+                        out.proven
+                            .extend(site.proven.into_iter().map(|s| format!("{at}{s}")));
+                        out.failed
+                            .extend(site.failed.into_iter().map(|s| format!("{at}{s}")));
+                        out.notes
+                            .extend(site.notes.into_iter().map(|s| format!("{at}{s}")));
+                    }
+                    Err(e) => out.failed.push(format!("{at}{e:#}")),
+                }
+            }
+        }
         Err(e) => out.failed.push(format!("{e:#}")),
     }
     out
 }
 
+/// What the backup recorded of the site with table prefix `prefix` (the main site's when
+/// `None` or the manifest's own prefix).
+fn expected(m: &Manifest, prefix: Option<&str>) -> Expected {
+    match prefix {
+        Some(p) if p != m.table_prefix => match m.network_sites.get(p) {
+            Some(f) => Expected {
+                home: f.home.clone(),
+                published_posts: Some(f.published_posts),
+                recorded: true,
+            },
+            None => Expected {
+                home: None,
+                published_posts: None,
+                recorded: false,
+            },
+        },
+        _ => Expected {
+            home: m.home.clone(),
+            published_posts: m.published_posts,
+            recorded: true,
+        },
+    }
+}
+
+/// A site's `home` and published posts as the backup recorded them.
+struct Expected {
+    home: Option<String>,
+    published_posts: Option<u64>,
+    /// The manifest has facts of this site at all (archives before networks were recorded).
+    recorded: bool,
+}
+
 /// The restored wp-config.php pointed at the scratch database, the drop-ins set aside, and
-/// WordPress's answer.
-fn boot(b: &Boot, out: &mut Booted) -> anyhow::Result<Answer> {
+/// WordPress's answer at each visit.
+fn boot(
+    b: &Boot,
+    visits: &[Visit],
+    out: &mut Booted,
+) -> anyhow::Result<Vec<anyhow::Result<Answer>>> {
     let wp = wp_config(b)?;
     let pairs = [(
         b.site_path.display().to_string(),
@@ -101,6 +201,7 @@ fn boot(b: &Boot, out: &mut Booted) -> anyhow::Result<Answer> {
         wp_config::Point {
             db_name: Some(b.db_name),
             user: None,
+            network: None,
         },
         &pairs,
     )
@@ -129,9 +230,21 @@ fn boot(b: &Boot, out: &mut Booted) -> anyhow::Result<Answer> {
         Some(r) => DbHost::Socket(Some(r.path().to_path_buf())),
         None => b.login.host.clone(),
     };
-    let script = write_script(b, &host, &sandbox)?;
-    let answer = run_php(&script, &sandbox, b.limit);
-    sandbox.kill_all();
+    let mut scripts = Vec::new();
+    for (i, visit) in visits.iter().enumerate() {
+        scripts.push(write_script(b, &host, visit, i)?);
+    }
+    // The scratch copy is throwaway: php's uid gets all of it (the scratch directory stays
+    // 0700, so nobody else gets in).
+    sandbox.hand_over(b.scratch)?;
+    let answers = scripts
+        .iter()
+        .map(|script| {
+            let answer = run_php(script, &sandbox, b.limit);
+            sandbox.kill_all();
+            answer
+        })
+        .collect();
     drop(relay);
     if let Some(uid) = sandbox.uid {
         out.proven.push(format!(
@@ -146,7 +259,7 @@ fn boot(b: &Boot, out: &mut Booted) -> anyhow::Result<Answer> {
             }
         ));
     }
-    answer
+    Ok(answers)
 }
 
 /// The restored site's wp-config.php: its own, else the archived parent one put above it.
@@ -258,9 +371,8 @@ fn php_str(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
-/// The boot script, written into the scratch directory, and the scratch copy handed to php's
-/// uid.
-fn write_script(b: &Boot, host: &DbHost, sandbox: &Sandbox) -> anyhow::Result<PathBuf> {
+/// The boot script of visit number `n`, written into the scratch directory.
+fn write_script(b: &Boot, host: &DbHost, visit: &Visit, n: usize) -> anyhow::Result<PathBuf> {
     let mut defines = String::new();
     let host = match host {
         DbHost::Tcp { host, port } => match port {
@@ -279,14 +391,16 @@ fn write_script(b: &Boot, host: &DbHost, sandbox: &Sandbox) -> anyhow::Result<Pa
     }
     let script = BOOT_SCRIPT
         .replace("/*DEFINES*/\n", &defines)
-        .replace("/*SITE*/", &php_str(&b.files.display().to_string()));
-    let path = b.scratch.join("wpbackup-drill-boot.php");
+        .replace("/*SITE*/", &php_str(&b.files.display().to_string()))
+        .replace("/*HOST*/", &php_str(&visit.host))
+        .replace("/*URI*/", &php_str(&visit.uri));
+    let path = b.scratch.join(match n {
+        0 => "wpbackup-drill-boot.php".to_string(),
+        n => format!("wpbackup-drill-boot-{n}.php"),
+    });
     std::fs::write(&path, script).with_context(|| format!("cannot write {}", path.display()))?;
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-    // The scratch copy is throwaway: php's uid gets all of it (the scratch directory stays
-    // 0700, so nobody else gets in).
-    sandbox.hand_over(b.scratch)?;
     Ok(path)
 }
 
@@ -302,9 +416,9 @@ define('WP_USE_THEMES', false);
 define('DISABLE_WP_CRON', true);
 define('WP_HTTP_BLOCK_EXTERNAL', true);
 define('WP_CACHE', false);
-$_SERVER['HTTP_HOST'] = 'localhost';
-$_SERVER['SERVER_NAME'] = 'localhost';
-$_SERVER['REQUEST_URI'] = '/';
+$_SERVER['HTTP_HOST'] = /*HOST*/;
+$_SERVER['SERVER_NAME'] = /*HOST*/;
+$_SERVER['REQUEST_URI'] = /*URI*/;
 $_SERVER['REQUEST_METHOD'] = 'GET';
 $_SERVER['SERVER_PROTOCOL'] = 'HTTP/1.1';
 $GLOBALS['wpbackup_drill_done'] = false;
@@ -376,7 +490,19 @@ fn failure_words(a: &Answer, stderr: &[u8]) -> String {
 }
 
 /// WordPress's answer against what the backup recorded.
-fn compare(a: &Answer, m: &Manifest, out: &mut Booted) {
+fn compare(a: &Answer, m: &Expected, out: &mut Booted) {
+    if !m.recorded {
+        out.notes.push(
+            "the archive records nothing of this site of the network (made before wpbackup recorded each site): WordPress booted, its answer not compared".into(),
+        );
+        out.proven.push(format!(
+            "WordPress {} booted: home {}, {} published posts",
+            a.wordpress.as_deref().unwrap_or("?"),
+            a.home.as_deref().unwrap_or("(none)"),
+            a.published_posts.unwrap_or(0)
+        ));
+        return;
+    }
     let version = a.wordpress.as_deref().unwrap_or("?");
     let trim = |s: &str| s.trim_end_matches('/').to_string();
     match (&m.home, &a.home) {

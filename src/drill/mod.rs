@@ -125,6 +125,42 @@ pub fn drill_site(d: &Drill, site: &SiteConfig) -> Proof {
     p
 }
 
+/// A multisite network's sites (`{prefix}blogs`), read from the restored dump and
+/// wp-config.php; `None` for a single site (or a dump that cannot be read again).
+fn network_sites(
+    staged: &crate::reader::stage::Staged,
+    manifest: &crate::manifest::Manifest,
+) -> Option<Vec<crate::clone::multisite::Place>> {
+    let sql = staged.database_sql.as_ref()?;
+    let declared = staged
+        .contents
+        .wp_config
+        .as_deref()
+        .or(staged
+            .contents
+            .parent_wp_config
+            .as_ref()
+            .map(|p| p.data.as_slice()))
+        .map(|w| crate::restore::declared(&String::from_utf8_lossy(w)))
+        .unwrap_or_default();
+    let network = crate::clone::multisite::from_dump(
+        || {
+            let f = std::fs::File::open(sql.path())?;
+            Ok(std::io::BufReader::new(f))
+        },
+        &manifest.table_prefix,
+        &declared,
+    );
+    match network {
+        Ok(Some(n)) if !n.sites.is_empty() => Some(n.sites),
+        Ok(_) => None,
+        Err(e) => {
+            tracing::warn!("cannot read the network's sites from database.sql: {e:#}");
+            None
+        }
+    }
+}
+
 /// Stop between steps once a signal came.
 fn ensure_not_interrupted() -> anyhow::Result<()> {
     match crate::interrupt::received() {
@@ -178,6 +214,7 @@ fn prove(d: &Drill, site: &SiteConfig, p: &mut Proof, started: Instant) -> anyho
         .login
         .as_ref()
         .context("the scratch database has no user of its own")?;
+    let network = network_sites(&staged, &manifest);
     let booted = boot::check(
         &boot::Boot {
             files: &files,
@@ -188,6 +225,7 @@ fn prove(d: &Drill, site: &SiteConfig, p: &mut Proof, started: Instant) -> anyho
             login,
             parent_config: staged.contents.parent_wp_config.as_ref(),
             limit: Duration::from_secs(d.timeouts.stall_secs),
+            network: network.as_deref(),
         },
         &manifest,
     );

@@ -75,6 +75,20 @@ pub struct Manifest {
     /// none of their rows, so a restore brings them back empty. Absent when none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub excluded_tables: Vec<String>,
+    /// A multisite network's other sites, by table prefix (`wp_2_`): each one's `home` and
+    /// published posts in `database.sql`, as [`Manifest::home`] and
+    /// [`Manifest::published_posts`] are the main site's. Absent for a single site and in
+    /// archives made before they were recorded.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub network_sites: BTreeMap<String, SiteFacts>,
+}
+
+/// One site's facts in `database.sql`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SiteFacts {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub home: Option<String>,
+    pub published_posts: u64,
 }
 
 impl Manifest {

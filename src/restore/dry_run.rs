@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use super::database::{self, DbState};
 use super::{Request, db_user, wp_config};
-use crate::clone::{dump_count, url_pairs};
+use crate::clone::{dump_count, multisite, url_pairs};
 use crate::config::{DatabaseConfig, DbHost};
 use crate::crypt::Identities;
 use crate::logdb::LogDb;
@@ -46,6 +46,27 @@ pub struct DryRun {
     pub existing_user: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rewrite: Option<Rewrite>,
+    /// A multisite network's sites, each from its old address to its new one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<Network>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Network {
+    /// `subdirectory` or `subdomain`.
+    pub kind: &'static str,
+    /// `{prefix}blogs` rows: id, old domain and path, new domain and path.
+    pub sites: Vec<Moved>,
+    /// The clone's `DOMAIN_CURRENT_SITE` and `PATH_CURRENT_SITE`.
+    pub domain_current_site: String,
+    pub path_current_site: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Moved {
+    pub id: u64,
+    pub from: String,
+    pub to: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -164,6 +185,7 @@ pub fn dry_run(
         users_created: Vec::new(),
         existing_user: None,
         rewrite: None,
+        network: None,
     };
     if !req.database {
         return Ok(plan);
@@ -227,7 +249,55 @@ pub fn dry_run(
         dump.rewind().context("cannot read database.sql")?;
         let mut olds: Vec<String> = manifest.siteurl.iter().cloned().collect();
         olds.extend(dump_count::site_urls(BufReader::new(&dump), prefix)?);
-        let pairs = url_pairs(&olds, url);
+        let mut pairs = url_pairs(&olds, url);
+        let declared = listed
+            .wp_config
+            .as_deref()
+            .map(|w| super::declared(&String::from_utf8_lossy(w)))
+            .unwrap_or_default();
+        let network = multisite::from_dump(
+            || {
+                (&dump).rewind().context("cannot read database.sql")?;
+                Ok(BufReader::new(&dump))
+            },
+            prefix,
+            &declared,
+        )?;
+        match network {
+            Some(n) => {
+                let moved = n.plan(url, &req.maps).context("the restore would refuse")?;
+                for pair in &moved.pairs {
+                    if !pairs.contains(pair) {
+                        pairs.push(pair.clone());
+                    }
+                }
+                plan.network = Some(Network {
+                    kind: if n.subdomain {
+                        "subdomain"
+                    } else {
+                        "subdirectory"
+                    },
+                    sites: moved
+                        .sites
+                        .iter()
+                        .map(|(o, m)| Moved {
+                            id: o.id,
+                            from: format!("{}{}", o.domain, o.path),
+                            to: format!("{}{}", m.domain, m.path),
+                        })
+                        .collect(),
+                    domain_current_site: moved.domain.clone(),
+                    path_current_site: moved.path.clone(),
+                });
+            }
+            None if !req.maps.is_empty() => {
+                return Err(crate::error::UsageError(
+                    "--map is for multisite networks, and this archive holds a single site".into(),
+                )
+                .into());
+            }
+            None => {}
+        }
         dump.rewind().context("cannot read database.sql")?;
         let counted = dump_count::count(BufReader::new(&dump), prefix, &pairs)?;
         plan.rewrite = Some(Rewrite {
@@ -342,6 +412,15 @@ impl DryRun {
                 },
                 r.counted_in
             ));
+            if let Some(n) = &self.network {
+                out.push(format!(
+                    "  a {} multisite network: wp-config.php's DOMAIN_CURRENT_SITE {} and PATH_CURRENT_SITE {}; its sites (wp_blogs, wp_site):",
+                    n.kind, n.domain_current_site, n.path_current_site
+                ));
+                for m in &n.sites {
+                    out.push(format!("    site {}: {} -> {}", m.id, m.from, m.to));
+                }
+            }
             let left: u64 = r.left_unchanged_per_table.values().sum();
             if left > 0 {
                 out.push(format!(

@@ -33,7 +33,7 @@ use std::time::Instant;
 use anyhow::{Context as _, anyhow, bail};
 use chrono::Utc;
 
-use crate::clone::{self, url_pairs};
+use crate::clone::{self, multisite, url_pairs};
 use crate::config::{DatabaseConfig, DbHost, SiteConfig, Timeouts};
 use crate::crypt::Identities;
 use crate::logdb::LogDb;
@@ -56,6 +56,8 @@ pub struct Request {
     pub database: bool,
     /// Move the site to this address (no trailing slash).
     pub url: Option<String>,
+    /// `--map OLD=NEW`: a multisite network's mapped domains moved with it.
+    pub maps: Vec<(String, String)>,
     /// Restore the files here instead of the site's path.
     pub to: Option<PathBuf>,
     /// Import into this database instead of the site's.
@@ -258,6 +260,8 @@ struct Job<'a> {
     clone_user: Option<db_user::Plan>,
     /// The user the restore created for the clone, until it has succeeded.
     made_user: std::cell::RefCell<Option<db_user::Made>>,
+    /// Where a multisite network's sites go, decided by the preflight.
+    network: Option<multisite::Plan>,
 }
 
 impl<'a> Job<'a> {
@@ -313,6 +317,7 @@ impl<'a> Job<'a> {
             site_user,
             clone_user: None,
             made_user: std::cell::RefCell::new(None),
+            network: None,
         };
         if let (Some(u), false) = (&req.db_user, job.own_user()) {
             bail!(
@@ -344,6 +349,7 @@ impl<'a> Job<'a> {
         if let Some(t) = &self.files_target {
             preflight::movable(t)?;
         }
+        self.network = self.network_plan(staged)?;
         if let Some(files) = staged
             .files_anchored()
             .filter(|_| self.rewrites_wp_config())
@@ -367,6 +373,65 @@ impl<'a> Job<'a> {
             self.clone_user = Some(db_user::plan(&self.user_ask(creds, db))?);
         }
         Ok(())
+    }
+
+    /// A multisite network moved to `--url`: where its sites go, read from the staged dump
+    /// and wp-config.php; refused before anything changes when it cannot be made right.
+    fn network_plan(&self, staged: &Staged) -> anyhow::Result<Option<multisite::Plan>> {
+        let Some(url) = &self.req.url else {
+            return Ok(None);
+        };
+        let declared = staged
+            .contents
+            .wp_config
+            .as_deref()
+            .or(staged
+                .contents
+                .parent_wp_config
+                .as_ref()
+                .map(|p| p.data.as_slice()))
+            .map(|w| declared(&String::from_utf8_lossy(w)))
+            .unwrap_or_default();
+        let network = match (&staged.database_sql, self.req.database) {
+            (Some(sql), true) => multisite::from_dump(
+                || {
+                    let f = std::fs::File::open(sql.path()).context("cannot open database.sql")?;
+                    Ok(std::io::BufReader::new(f))
+                },
+                &self.manifest.table_prefix,
+                &declared,
+            )?,
+            _ => multisite::Network::new(Vec::new(), Vec::new(), &declared),
+        };
+        match network {
+            Some(n) => {
+                let plan = n.plan(url, &self.req.maps)?;
+                tracing::info!(
+                    "a multisite network of {} sites ({}): moving it to {url}",
+                    n.sites.len(),
+                    if n.subdomain { "subdomains" } else { "subdirectories" }
+                );
+                Ok(Some(plan))
+            }
+            None if !self.req.maps.is_empty() => Err(crate::error::UsageError(
+                "--map is for multisite networks, and this archive holds a single site; nothing was changed".into(),
+            )
+            .into()),
+            None => Ok(None),
+        }
+    }
+
+    /// The pairs of a move to `url`: the site's own, then each moved site's of a network.
+    fn move_pairs(&self, old_urls: &[String], url: &str) -> Vec<(String, String)> {
+        let mut pairs = url_pairs(old_urls, url);
+        if let Some(plan) = &self.network {
+            for pair in &plan.pairs {
+                if !pairs.contains(pair) {
+                    pairs.push(pair.clone());
+                }
+            }
+        }
+        pairs
     }
 
     /// What [`db_user::plan`] needs to know.
@@ -478,10 +543,16 @@ impl<'a> Job<'a> {
         };
         let prefix = &self.manifest.table_prefix;
         old_urls.extend(clone::site_urls(creds, db_name, prefix)?);
-        let pairs = url_pairs(old_urls, url);
+        let pairs = self.move_pairs(old_urls, url);
         let done = clone::search_replace(creds, db_name, prefix, &pairs)
             .with_context(|| format!("moving database {db_name} to {url} failed"))?;
         tracing::info!("rewrote {} values for {url}", done.values());
+        if let Some(plan) = &self.network {
+            let rows = multisite::apply_columns(creds, db_name, prefix, plan)
+                .with_context(|| format!("moving database {db_name} to {url} failed"))?;
+            tracing::info!("moved {rows} rows of {prefix}blogs and {prefix}site to {url}");
+            report.network_sites = Some(plan.sites.len());
+        }
         for what in &done.left_unchanged {
             tracing::warn!("not moved to {url}: {what}");
         }
@@ -579,8 +650,12 @@ impl<'a> Job<'a> {
             ));
         }
         if let Some(url) = &self.req.url {
-            replacements.extend(url_pairs(old_urls, url));
+            replacements.extend(self.move_pairs(old_urls, url));
         }
+        let network = self
+            .network
+            .as_ref()
+            .map(|p| (p.domain.as_str(), p.path.as_str()));
         let rewrite = self.rewrites_wp_config();
         let db_name = self.new_db_name();
         let user = self
@@ -588,7 +663,11 @@ impl<'a> Job<'a> {
             .as_ref()
             .map(|u| (u.user.as_str(), &u.password));
         if wp.is_file() && rewrite {
-            let point = wp_config::Point { db_name, user };
+            let point = wp_config::Point {
+                db_name,
+                user,
+                network,
+            };
             report.wp_config_unlinked =
                 wp_config::rewrite_wp_config_file(&wp, point, &replacements)?;
         }
@@ -597,6 +676,7 @@ impl<'a> Job<'a> {
                 db_name,
                 user,
                 pairs: &replacements,
+                network,
             }))?,
             None => None,
         };
@@ -685,6 +765,17 @@ impl<'a> Job<'a> {
                 )
             }
         }
+    }
+}
+
+/// What wp-config.php text declares of a multisite network.
+pub fn declared(wp_config: &str) -> multisite::Declared {
+    let d = crate::site::wpconfig::network_defines(wp_config);
+    multisite::Declared {
+        multisite: d.multisite,
+        subdomain_install: d.subdomain_install,
+        domain: d.domain_current_site,
+        path: d.path_current_site,
     }
 }
 

@@ -45,6 +45,8 @@ pub struct Rewrite<'a> {
     pub user: Option<(&'a str, &'a crate::secret::Secret)>,
     /// (old, new) directory and address pairs.
     pub pairs: &'a [(String, String)],
+    /// A network's new `DOMAIN_CURRENT_SITE` and `PATH_CURRENT_SITE`.
+    pub network: Option<(&'a str, &'a str)>,
 }
 
 /// Where the archived parent `wp-config.php` goes, checked.
@@ -158,6 +160,7 @@ impl Placement {
                 let point = wp_config::Point {
                     db_name: r.db_name,
                     user: r.user,
+                    network: r.network,
                 };
                 wp_config::rewrite_wp_config_to(&text, point, r.pairs)
                     .context("cannot rewrite the archive's parent/wp-config.php for the copy")?
@@ -351,6 +354,7 @@ mod tests {
             db_name: Some("wp_stg"),
             user: None,
             pairs: &pairs,
+            network: None,
         };
         let prepared = p.prepare(Some(rewrite)).unwrap().unwrap();
         let kept = prepared.put("T").unwrap().unwrap();

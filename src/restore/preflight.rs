@@ -59,6 +59,7 @@ pub fn wp_config(wp: &Path, db_name: Option<&str>, own_user: bool) -> anyhow::Re
         let point = wp_config::Point {
             db_name: None,
             user: Some(("x", &password)),
+            network: None,
         };
         wp_config::rewrite_wp_config_to(&text, point, &[]).map_err(|e| {
             anyhow!(

@@ -36,6 +36,9 @@ pub struct Report {
     pub db_user_note: Option<String>,
     pub url: Option<String>,
     pub replaced_values: Option<u64>,
+    /// A multisite network moved with `--url`: how many of its sites (`wp_blogs` rows).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network_sites: Option<usize>,
     /// Values holding an old address that the move left unchanged, each named with why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub left_unchanged: Vec<String>,
@@ -100,6 +103,11 @@ impl Report {
         }
         if let (Some(url), Some(n)) = (&self.url, self.replaced_values) {
             let mut s = format!("moved to {url} ({n} values rewritten");
+            if let Some(sites) = self.network_sites {
+                s.push_str(&format!(
+                    "; a multisite network: its {sites} sites moved in wp_blogs and wp_site, and in wp-config.php"
+                ));
+            }
             if !self.left_unchanged.is_empty() {
                 s.push_str(&format!(
                     "; {} left unchanged, named in the warnings above",

@@ -57,6 +57,9 @@ pub struct Point<'a> {
     /// Every `DB_USER` and `DB_PASSWORD` definition set to this user and password (a clone's
     /// own user: the password is written here and nowhere else).
     pub user: Option<(&'a str, &'a Secret)>,
+    /// A network's `DOMAIN_CURRENT_SITE` and `PATH_CURRENT_SITE` definitions set to these
+    /// (where wp-config.php defines them).
+    pub network: Option<(&'a str, &'a str)>,
 }
 
 /// Rewrite the restored `wp-config.php` at `wp` ([`rewrite_wp_config_to`]), never through a
@@ -130,6 +133,7 @@ pub fn rewrite_wp_config(
     let point = Point {
         db_name,
         user: None,
+        network: None,
     };
     rewrite_wp_config_to(text, point, replacements)
 }
@@ -152,6 +156,12 @@ pub fn rewrite_wp_config_to(
     if let Some((user, password)) = point.user {
         defines.push(("DB_USER", user));
         defines.push(("DB_PASSWORD", password.expose()));
+    }
+    // Required above; a network's own constants only where the file has them.
+    let required = defines.len();
+    if let Some((domain, path)) = point.network {
+        defines.push(("DOMAIN_CURRENT_SITE", domain));
+        defines.push(("PATH_CURRENT_SITE", path));
     }
     let mut found = vec![0; defines.len()];
     let mut at = 0;
@@ -178,7 +188,7 @@ pub fn rewrite_wp_config_to(
         out.push_str(&text[comment.clone()]);
         at = comment.end;
     }
-    for ((constant, _), found) in defines.iter().zip(found) {
+    for ((constant, _), found) in defines.iter().zip(found).take(required) {
         if found == 0 {
             bail!("wp-config.php: {constant} is not defined as a plain string");
         }
@@ -271,6 +281,7 @@ define( 'DB_USER_X', 'other' );
         let point = Point {
             db_name: Some("wp_stg"),
             user: Some(("wp_stg", &password)),
+            network: None,
         };
         let out = rewrite_wp_config_to(src, point, &[]).unwrap();
         assert_eq!(
@@ -287,6 +298,38 @@ define( 'DB_USER_X', 'other' );
         let computed = "<?php define('DB_NAME', 'a'); define('DB_USER', 'u'); define('DB_PASSWORD', getenv('PW'));";
         let e = rewrite_wp_config_to(computed, point, &[]).unwrap_err();
         assert!(e.to_string().contains("DB_PASSWORD"), "{e}");
+    }
+
+    #[test]
+    fn a_network_clone_names_its_new_domain_and_path() {
+        let src = "<?php
+define( 'DB_NAME', 'wp_live' );
+define( 'MULTISITE', true );
+// define( 'DOMAIN_CURRENT_SITE', 'old.example' );
+define( 'DOMAIN_CURRENT_SITE', 'old.example' );
+define( 'PATH_CURRENT_SITE', '/' );
+define( 'DOMAIN_CURRENT_SITE_X', 'old.example' );
+";
+        let point = Point {
+            db_name: Some("wp_stg"),
+            user: None,
+            network: Some(("new.example:8080", "/stg/")),
+        };
+        let out = rewrite_wp_config_to(src, point, &[]).unwrap();
+        assert_eq!(
+            out,
+            "<?php
+define( 'DB_NAME', 'wp_stg' );
+define( 'MULTISITE', true );
+// define( 'DOMAIN_CURRENT_SITE', 'old.example' );
+define( 'DOMAIN_CURRENT_SITE', 'new.example:8080' );
+define( 'PATH_CURRENT_SITE', '/stg/' );
+define( 'DOMAIN_CURRENT_SITE_X', 'old.example' );
+"
+        );
+        // A network without the constants (its address in wp_site only) is rewritten too.
+        let plain = "<?php define('DB_NAME', 'a');";
+        assert!(rewrite_wp_config_to(plain, point, &[]).is_ok());
     }
 
     #[test]
@@ -345,6 +388,7 @@ $a = 'https://clone.example // in a string'; $b = \"# /srv/clone\";
         let point = |db| Point {
             db_name: Some(db),
             user: None,
+            network: None,
         };
         let was = rewrite_wp_config_file(&wp, point("wp_stg"), &[]).unwrap();
         assert_eq!(was.as_deref(), Some(shared.as_path()));

@@ -238,17 +238,53 @@ fn skip_line(chars: &[char], mut i: usize) -> usize {
     i
 }
 
-/// A definition's value: a plain string literal, or something PHP computes.
+/// A definition's value: a plain string literal, `true`/`false` (or `1`/`0`), or something
+/// PHP computes.
 #[derive(Debug, Clone, PartialEq)]
 enum Value {
     Literal(String),
+    Bool(bool),
     Computed,
 }
 
 fn value_of(tokens: &[Token]) -> Value {
     match tokens {
         [Token::Str(s)] => Value::Literal(s.clone()),
+        [Token::Ident(b)] if b.eq_ignore_ascii_case("true") || b == "1" => Value::Bool(true),
+        [Token::Ident(b)] if b.eq_ignore_ascii_case("false") || b == "0" => Value::Bool(false),
         _ => Value::Computed,
+    }
+}
+
+/// What a wp-config.php says of a multisite network: `MULTISITE`, `SUBDOMAIN_INSTALL`,
+/// `DOMAIN_CURRENT_SITE` and `PATH_CURRENT_SITE`, when defined as plain values (a value PHP
+/// computes reads as not defined).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetworkDefines {
+    pub multisite: bool,
+    pub subdomain_install: Option<bool>,
+    pub domain_current_site: Option<String>,
+    pub path_current_site: Option<String>,
+}
+
+/// The network constants of wp-config.php text (see [`NetworkDefines`]).
+pub fn network_defines(src: &str) -> NetworkDefines {
+    let (defs, _) = definitions(&lex(src));
+    let first = |name: &str| defs.iter().find(|(n, _)| n == name).map(|(_, v)| v);
+    let flag = |name: &str| match first(name) {
+        Some(Value::Bool(b)) => Some(*b),
+        Some(Value::Literal(s)) => Some(!matches!(s.as_str(), "" | "0" | "false")),
+        _ => None,
+    };
+    let text = |name: &str| match first(name) {
+        Some(Value::Literal(s)) => Some(s.clone()),
+        _ => None,
+    };
+    NetworkDefines {
+        multisite: flag("MULTISITE").unwrap_or(false),
+        subdomain_install: flag("SUBDOMAIN_INSTALL"),
+        domain_current_site: text("DOMAIN_CURRENT_SITE"),
+        path_current_site: text("PATH_CURRENT_SITE"),
     }
 }
 
@@ -327,7 +363,7 @@ pub fn parse_named(src: &str, path: &str) -> Result<WpConfig, WpConfigError> {
     let get = |name: &'static str| -> Result<String, WpConfigError> {
         match defs.iter().find(|(n, _)| n == name).map(|(_, v)| v) {
             Some(Value::Literal(s)) => Ok(s.clone()),
-            Some(Value::Computed) => Err(WpConfigError::Computed {
+            Some(Value::Computed | Value::Bool(_)) => Err(WpConfigError::Computed {
                 path: path.to_string(),
                 name,
             }),
@@ -348,7 +384,7 @@ pub fn parse_named(src: &str, path: &str) -> Result<WpConfig, WpConfigError> {
     let table_prefix = match prefix {
         None => "wp_".to_string(),
         Some(Value::Literal(p)) => p,
-        Some(Value::Computed) => {
+        Some(Value::Computed | Value::Bool(_)) => {
             return Err(WpConfigError::Computed {
                 path: path.to_string(),
                 name: "$table_prefix",
@@ -420,6 +456,35 @@ pub fn wordpress_version(site_path: &Path) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn network_constants() {
+        let src = "<?php
+// define('MULTISITE', false);
+define( 'WP_ALLOW_MULTISITE', true );
+define( 'MULTISITE', true );
+define( 'SUBDOMAIN_INSTALL', 0 );
+define( 'DOMAIN_CURRENT_SITE', 'old.example' );
+define( 'PATH_CURRENT_SITE', '/' );
+define( 'SITE_ID_CURRENT_SITE', 1 );
+";
+        assert_eq!(
+            network_defines(src),
+            NetworkDefines {
+                multisite: true,
+                subdomain_install: Some(false),
+                domain_current_site: Some("old.example".into()),
+                path_current_site: Some("/".into()),
+            }
+        );
+        let single = network_defines("<?php define('DB_NAME', 'a'); define('MULTISITE', FALSE);");
+        assert_eq!(single, NetworkDefines::default());
+        let computed = network_defines(
+            "<?php define('DOMAIN_CURRENT_SITE', $_SERVER['HTTP_HOST']); define('SUBDOMAIN_INSTALL', true);",
+        );
+        assert_eq!(computed.domain_current_site, None);
+        assert_eq!(computed.subdomain_install, Some(true));
+    }
 
     fn creds(src: &str) -> (String, String, String, DbHost, String) {
         let c = parse(src).unwrap_or_else(|e| panic!("{e}\n---\n{src}"));

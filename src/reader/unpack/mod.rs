@@ -1038,6 +1038,7 @@ mod tests {
             kind: None,
             differential: None,
             excluded_tables: Vec::new(),
+            network_sites: Default::default(),
         };
         serde_json::to_vec(&m).unwrap()
     }
