@@ -113,6 +113,17 @@ pub enum Command {
     /// <home>/before-restore/ and the `*.before-restore-<time>` directories and wp-config.php
     /// files beside each site; only `prune` removes them, each one printed and recorded.
     Prune(PruneArgs),
+    /// Ship the database server's binary log: point-in-time recovery (config.json's `binlog`).
+    ///
+    /// Rotates the binary log (FLUSH BINARY LOGS) and stores every closed file not shipped
+    /// yet under binlog/<server_id>/ on the storages, in priority order with failover, each
+    /// zstd-compressed, encrypted when `encryption` is set, its sha256 recorded and signed as
+    /// archives are; each is recorded in backups.db (binlog_files). Runs as binlog.database's
+    /// user, else root through the local socket. `restore --at TIME` then replays the site's
+    /// events up to TIME onto the restore point before it. A timer runs it every
+    /// binlog.every_minutes. Exit status 2 when `binlog` is not configured, 75 when another
+    /// run holds its lock.
+    Binlog,
     /// Push every backups.db row that Cloudflare D1 does not have yet.
     ///
     /// Needs CF_ACCOUNT_ID, CF_API_TOKEN (D1 Edit permission) and D1_DATABASE_ID in .env.

@@ -5,6 +5,7 @@
 
 mod app;
 mod backup;
+mod binlog;
 pub mod cli;
 mod clone;
 pub mod commands;

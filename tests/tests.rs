@@ -22,6 +22,7 @@ mod leftovers;
 mod list;
 mod ls;
 mod parent_config;
+mod pitr;
 mod progress;
 mod prune;
 mod quickstart;

@@ -75,6 +75,19 @@ pub struct Manifest {
     /// none of their rows, so a restore brings them back empty. Absent when none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub excluded_tables: Vec<String>,
+    /// Where `database.sql`'s snapshot is in the server's binary log (config.json's `binlog`
+    /// set): a point-in-time restore replays from here. Absent otherwise, and in older archives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binlog: Option<BinlogPosition>,
+}
+
+/// A position in the server's binary log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BinlogPosition {
+    /// The binary log file (`mariadb-bin.000042`).
+    pub file: String,
+    /// The byte offset in it of the first event after the snapshot.
+    pub position: u64,
 }
 
 impl Manifest {
