@@ -242,3 +242,120 @@ fn a_binlog_file_missing_in_the_middle_is_named_and_the_time_before_it_restores(
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(orders_by_wordpress(&f.site.path), ["order-t1=8.00"]);
 }
+
+/// `mariadb-binlog`'s output of `file` from `position`, without `--database`.
+fn unfiltered(file: &Path, position: &str) -> Vec<u8> {
+    let out = Command::new("mariadb-binlog")
+        .arg("--no-defaults")
+        .arg(format!("--start-position={position}"))
+        .arg(file)
+        .output()
+        .expect("mariadb-binlog");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// `sql` fed to the client as `user` (no password) in `database`: whether it succeeded.
+fn feed(db: &crate::util::mariadb::MariaDb, user: &str, database: &str, sql: &[u8]) -> bool {
+    use std::io::Write;
+    let mut child = Command::new("mariadb")
+        .arg("--no-defaults")
+        .arg(format!("--socket={}", db.socket.display()))
+        .args([&format!("--user={user}"), "--binary-mode", database])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("mariadb");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(sql)
+        .expect("write");
+    child.wait().expect("wait").success()
+}
+
+/// The replay as a user without rights on the other database, with a binary log holding its
+/// rows (written in a session whose database was the shop's): such a user, given BINLOG
+/// REPLAY, does write them when nothing filters (the threat); through the guard alone (no
+/// `--database`) nothing of them is applied and the shop's rows are; and the replay itself
+/// (`--database` and the guard, its throwaway user) applies the shop's rows only.
+#[test]
+fn the_replay_applies_nothing_of_another_database_its_binlog_holds() {
+    use wpbackup::binlog::replay::{Replay, run};
+    use wpbackup::config::{DatabaseConfig, DbHost, Timeouts};
+
+    let db = crate::util::mariadb::MariaDb::with_binlog();
+    let (shop, other) = ("shop_db", "other_db");
+    db.sql(&format!(
+        "CREATE DATABASE {shop}; CREATE DATABASE {other}; CREATE TABLE {shop}.t (id INT PRIMARY KEY, v TEXT); CREATE TABLE {other}.t (id INT PRIMARY KEY, v TEXT); CREATE USER r@localhost; GRANT ALL ON {shop}.* TO r@localhost; GRANT BINLOG REPLAY ON *.* TO r@localhost; FLUSH BINARY LOGS"
+    ));
+    let status = db.sql("SHOW MASTER STATUS");
+    let mut cols = status.split('\t');
+    let (file, position) = (
+        cols.next().expect("file").to_string(),
+        cols.next().expect("position").trim().to_string(),
+    );
+    db.sql_db(
+        shop,
+        &format!(
+            "BEGIN; INSERT INTO t VALUES (1, 'ours'); INSERT INTO {other}.t VALUES (1, 'theirs'); COMMIT; INSERT INTO {other}.t VALUES (2, 'theirs too')"
+        ),
+    );
+    db.sql("FLUSH BINARY LOGS");
+    let dir = db
+        .sql("SELECT @@log_bin_basename")
+        .trim()
+        .rsplit_once('/')
+        .map(|(d, _)| d.to_string())
+        .expect("the binary log's directory");
+    let path = std::path::PathBuf::from(dir).join(&file);
+    // Both databases emptied without a trace in the binary log.
+    let empty = format!("SET sql_log_bin = 0; DELETE FROM {shop}.t; DELETE FROM {other}.t");
+    db.sql(&empty);
+    let theirs = format!("SELECT COUNT(*) FROM {other}.t");
+    let ours = format!("SELECT * FROM {shop}.t");
+
+    // The threat: rights on the shop's database alone do not keep the other's rows out.
+    let events = unfiltered(&path, &position);
+    assert!(feed(&db, "r", shop, &events));
+    assert_eq!(db.sql(&theirs), "2\n", "row events ignore table rights");
+    db.sql(&empty);
+
+    // The guard alone keeps them out.
+    let mut guarded = Vec::new();
+    let seen = wpbackup::binlog::guard::filter(&events[..], &mut guarded, shop).expect("guard");
+    assert_eq!(seen.foreign, [other]);
+    assert!(seen.dropped >= 1, "{seen:?}");
+    assert!(feed(&db, "r", shop, &guarded));
+    assert_eq!(db.sql(&ours), "1\tours\n");
+    assert_eq!(db.sql(&theirs), "0\n");
+    db.sql(&empty);
+
+    // The replay as restore runs it.
+    let admin = DatabaseConfig {
+        name: String::new(),
+        user: "root".into(),
+        password: wpbackup::secret::Secret::new(""),
+        host: DbHost::Socket(Some(db.socket.clone())),
+        table_prefix: None,
+        timeouts: Timeouts::default(),
+    };
+    run(&Replay {
+        admin: &admin,
+        database: shop,
+        files: &[path],
+        start_position: position.parse().expect("a position"),
+        stop: Utc::now() + chrono::Duration::seconds(5),
+    })
+    .expect("the replay");
+    assert_eq!(db.sql(&ours), "1\tours\n");
+    assert_eq!(db.sql(&theirs), "0\n");
+    assert_eq!(
+        db.sql("SELECT COUNT(*) FROM mysql.user WHERE User LIKE 'wpbreplay%'"),
+        "0\n"
+    );
+}
