@@ -216,7 +216,11 @@ pub struct RestoreArgs {
     #[arg(long, value_name = "KEY", conflicts_with = "at")]
     pub archive: Option<String>,
     /// Restore the newest archive made at or before TIME (UTC unless it says otherwise):
-    /// 2026-11-20 (end of that day), "2026-11-20 03:00", 2026-11-20T03:00:00+01:00.
+    /// 2026-11-20 (end of that day), "2026-11-20 03:00", 2026-11-20T03:00:00+01:00. When
+    /// that archive records its binary log position (config.json's `binlog`), the database
+    /// is then brought to TIME by replaying the site's events from the shipped binary log
+    /// (`wpbackup binlog`); the files stay the archive's. A binary log file missing in
+    /// between: refused, exit status 2, nothing changed.
     #[arg(long, value_name = "TIME")]
     pub at: Option<String>,
     /// Download from this storage only (default: the first, by priority, that has the archive).
