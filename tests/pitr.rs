@@ -359,3 +359,22 @@ fn the_replay_applies_nothing_of_another_database_its_binlog_holds() {
         "0\n"
     );
 }
+
+/// `binlog` set on a server that writes no binary log: the backup fails and says what to do,
+/// rather than storing archives that cannot be brought forward.
+#[test]
+fn binlog_on_a_server_without_a_binary_log_fails_the_backup_saying_what_to_add() {
+    let f = Fixture::new("blog");
+    let mut config = f.default_config();
+    config["binlog"] = json!({});
+    f.write_config(config);
+    let out = f.run(&["backup"]);
+    assert_eq!(out.status.code(), Some(1));
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("log_bin"), "{said}");
+    assert!(f.primary.objects(BUCKET).is_empty(), "nothing stored");
+}

@@ -163,7 +163,15 @@ pub fn run_dump(
         status,
         stderr: err_thread.join().unwrap_or_default(),
     };
-    let (size, sha256, facts) = ended.verdict(copied, tap, tmp_dir)?;
+    let (size, sha256, facts) = ended.verdict(copied, tap, tmp_dir).map_err(|e| {
+        if coordinates {
+            anyhow::anyhow!(
+                "{e:#}; config.json's `binlog` has the dump record its binary log position (--master-data=2): the server must write a binary log (log_bin, binlog_format=ROW, server_id in its config) and the site's database user may need RELOAD and BINLOG MONITOR; or remove `binlog` from config.json"
+            )
+        } else {
+            e
+        }
+    })?;
     if coordinates && facts.binlog.is_none() {
         bail!(
             "config.json's `binlog` is set but the dump of {} holds no binary log position: enable the server's binary log (log_bin, binlog_format=ROW, server_id in its config) or remove `binlog` from config.json",
