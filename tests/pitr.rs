@@ -93,9 +93,14 @@ fn new_home(f: &Fixture) -> tempfile::TempDir {
 }
 
 fn restore_at(f: &Fixture, home: &Path, at: &str) -> std::process::Output {
+    restore_at_with(f, home, at, &[])
+}
+
+fn restore_at_with(f: &Fixture, home: &Path, at: &str, extra: &[&str]) -> std::process::Output {
     let out = Command::new(crate::util::bin())
         .args(["--home", &home.to_string_lossy()])
         .args(["restore", "--site", "shop", "--at", at, "--yes"])
+        .args(extra)
         .env_remove("WPBACKUP_HOME")
         .env_remove("RUST_LOG")
         .output()
@@ -377,4 +382,45 @@ fn binlog_on_a_server_without_a_binary_log_fails_the_backup_saying_what_to_add()
     );
     assert!(said.contains("log_bin"), "{said}");
     assert!(f.primary.objects(BUCKET).is_empty(), "nothing stored");
+}
+
+/// With `encryption`, the binary log is stored encrypted (a bucket reader learns nothing of
+/// any database from it) and a restore to a time decrypts it with --identity.
+#[test]
+fn an_encrypted_binlog_is_replayed_with_the_identity() {
+    let (f, _other) = shop();
+    let keys = tempfile::tempdir().expect("tempdir");
+    let id = keys.path().join("identity.txt");
+    crate::util::run_ok(Command::new("age-keygen").arg("-o").arg(&id));
+    let public = crate::util::run_ok(Command::new("age-keygen").arg("-y").arg(&id));
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(f.home().join("config.json")).unwrap()).unwrap();
+    config["encryption"] = json!({ "recipients": [public.trim()] });
+    f.write_config(config);
+    assert_eq!(f.run(&["backup"]).status.code(), Some(0));
+    tick();
+    order(&f, "order-t1");
+    tick();
+    let t1 = now();
+    tick();
+    ship(&f);
+    order(&f, "order-t2");
+    ship(&f);
+    let binlogs: Vec<String> = f
+        .primary
+        .objects(BUCKET)
+        .into_iter()
+        .map(|(k, _)| k)
+        .filter(|k| k.starts_with("binlog/") && !k.ends_with(".minisig"))
+        .collect();
+    assert!(!binlogs.is_empty());
+    assert!(
+        binlogs.iter().all(|k| k.ends_with(".zst.age")),
+        "{binlogs:?}"
+    );
+    lose_the_shop(&f);
+    let home = new_home(&f);
+    let out = restore_at_with(&f, home.path(), &t1, &["--identity", &id.to_string_lossy()]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(orders_by_wordpress(&f.site.path), ["order-t1=8.00"]);
 }
