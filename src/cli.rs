@@ -113,6 +113,17 @@ pub enum Command {
     /// <home>/before-restore/ and the `*.before-restore-<time>` directories and wp-config.php
     /// files beside each site; only `prune` removes them, each one printed and recorded.
     Prune(PruneArgs),
+    /// Ship the database server's binary log: point-in-time recovery (config.json's `binlog`).
+    ///
+    /// Rotates the binary log (FLUSH BINARY LOGS) and stores every closed file not shipped
+    /// yet under binlog/<server_id>/ on the storages, in priority order with failover, each
+    /// zstd-compressed, encrypted when `encryption` is set, its sha256 recorded and signed as
+    /// archives are; each is recorded in backups.db (binlog_files). Runs as binlog.database's
+    /// user, else root through the local socket. `restore --at TIME` then replays the site's
+    /// events up to TIME onto the restore point before it. A timer runs it every
+    /// binlog.every_minutes. Exit status 2 when `binlog` is not configured, 75 when another
+    /// run holds its lock.
+    Binlog,
     /// Push every backups.db row that Cloudflare D1 does not have yet.
     ///
     /// Needs CF_ACCOUNT_ID, CF_API_TOKEN (D1 Edit permission) and D1_DATABASE_ID in .env.
@@ -205,7 +216,11 @@ pub struct RestoreArgs {
     #[arg(long, value_name = "KEY", conflicts_with = "at")]
     pub archive: Option<String>,
     /// Restore the newest archive made at or before TIME (UTC unless it says otherwise):
-    /// 2026-11-20 (end of that day), "2026-11-20 03:00", 2026-11-20T03:00:00+01:00.
+    /// 2026-11-20 (end of that day), "2026-11-20 03:00", 2026-11-20T03:00:00+01:00. When
+    /// that archive records its binary log position (config.json's `binlog`), the database
+    /// is then brought to TIME by replaying the site's events from the shipped binary log
+    /// (`wpbackup binlog`); the files stay the archive's. A binary log file missing in
+    /// between: refused, exit status 2, nothing changed.
     #[arg(long, value_name = "TIME")]
     pub at: Option<String>,
     /// Download from this storage only (default: the first, by priority, that has the archive).

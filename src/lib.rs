@@ -1,10 +1,12 @@
 //! wpbackup's modules, as a library: the binary (`main.rs`) is built on it, and so are the
 //! integration tests that must call a module directly rather than through the command line
-//! (the storage suite runs the [`storage::Storage`] trait itself against every backend).
+//! (the storage suite runs the [`storage::Storage`] trait itself against every backend; the
+//! point-in-time tests run [`binlog::replay`] on a real binary log).
 //! The layers and what each module owns are in docs/architecture.md.
 
 mod app;
 mod backup;
+pub mod binlog;
 pub mod cli;
 mod clone;
 pub mod commands;

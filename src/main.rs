@@ -26,6 +26,7 @@ fn main() -> ExitCode {
         Command::Drill(ref args) => commands::drill::run(&ctx, args),
         Command::Prune(ref args) => commands::prune::run(&ctx, args),
         Command::SyncD1 => commands::sync_d1::run(&ctx),
+        Command::Binlog => commands::binlog::run(&ctx),
         Command::StoragePaths => commands::storage_paths::run(&ctx),
         Command::Report(ref args) => commands::report::run(&ctx, args),
         Command::Configure(ref args) => commands::configure::run(&ctx, args),

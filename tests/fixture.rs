@@ -41,7 +41,15 @@ pub struct Row {
 impl Fixture {
     /// Everything up, buckets created on both servers, config written with both storages.
     pub fn new(site_name: &str) -> Fixture {
-        let db = MariaDb::start();
+        Fixture::on(MariaDb::start(), site_name)
+    }
+
+    /// [`Fixture::new`] on a server that writes a binary log (point-in-time recovery).
+    pub fn with_binlog(site_name: &str) -> Fixture {
+        Fixture::on(MariaDb::with_binlog(), site_name)
+    }
+
+    fn on(db: MariaDb, site_name: &str) -> Fixture {
         let site = WordPress::install(&db, site_name);
         let primary = S3Server::start(PRIMARY_KEY, PRIMARY_SECRET);
         let secondary = S3Server::start(SECONDARY_KEY, SECONDARY_SECRET);

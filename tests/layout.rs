@@ -58,7 +58,7 @@ fn layer(top: &str) -> Option<u32> {
         | "manifest" | "logdb" | "cli" | "serialized" | "sign" => 0,
         "config" => 1,
         "storage" | "dbtools" => 2,
-        "site" | "reader" | "clone" => 3,
+        "site" | "reader" | "clone" | "binlog" => 3,
         "backup" | "restore" | "d1" => 4,
         "report" | "drill" => 5,
         "configure" => 6,

@@ -23,6 +23,7 @@ mod list;
 mod ls;
 mod multisite;
 mod parent_config;
+mod pitr;
 mod progress;
 mod prune;
 mod quickstart;

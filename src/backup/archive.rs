@@ -148,6 +148,12 @@ pub fn write_archive<W: Write>(
         table_rows: Some(dump.facts.rows.clone()),
         home: wordpress.and_then(|w| w.home.clone()),
         published_posts: wordpress.map(|w| w.published_posts),
+        binlog: dump.facts.binlog.as_ref().map(|(file, position)| {
+            crate::manifest::BinlogPosition {
+                file: file.clone(),
+                position: *position,
+            }
+        }),
         file_samples: walked.samples,
         kind: Some(if differential.is_some() {
             Kind::Differential

@@ -31,10 +31,11 @@ enum DumpState {
 
 impl DumpCell {
     /// Start dumping `db` into the temporary directory (within `db.timeouts`), the tables of
-    /// `no_rows` without their rows.
-    pub fn start(db: DatabaseConfig, no_rows: Vec<String>) -> DumpCell {
-        let handle =
-            std::thread::spawn(move || dbtools::run_dump(&db, &std::env::temp_dir(), &no_rows));
+    /// `no_rows` without their rows; with `coordinates`, its binary log position recorded.
+    pub fn start(db: DatabaseConfig, no_rows: Vec<String>, coordinates: bool) -> DumpCell {
+        let handle = std::thread::spawn(move || {
+            dbtools::run_dump(&db, &std::env::temp_dir(), &no_rows, coordinates)
+        });
         DumpCell {
             state: Mutex::new(DumpState::Running(handle)),
         }

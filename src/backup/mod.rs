@@ -189,7 +189,11 @@ impl Run<'_> {
         };
         let index = self.index(name);
         let plan = self.plan(site, index.as_ref());
-        let dump = Arc::new(DumpCell::start(spec.1, site.exclude_tables.clone()));
+        let dump = Arc::new(DumpCell::start(
+            spec.1,
+            site.exclude_tables.clone(),
+            self.config.binlog.is_some(),
+        ));
         let bar = output::site_bar(name, self.show_bars);
         let upload = Upload {
             rt: self.rt,

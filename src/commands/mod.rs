@@ -2,6 +2,7 @@
 //! ([`Context`]) and the outcome that becomes the exit status ([`Outcome`]).
 
 pub mod backup;
+pub mod binlog;
 pub mod configure;
 #[cfg(test)]
 mod docs;

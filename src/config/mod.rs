@@ -69,6 +69,8 @@ pub struct Config {
     pub drill: DrillSettings,
     /// Differential archives between fulls; `None`: every archive is full.
     pub differential: Option<DiffPolicy>,
+    /// `binlog`: point-in-time recovery (the binary log shipped); `None`: off.
+    pub binlog: Option<BinlogSettings>,
     /// `upload`: how archives are uploaded (its limit applies to every storage).
     pub upload: UploadSettings,
     /// `trusted_keys`: the keys whose archive signatures are accepted (besides this server's
@@ -117,6 +119,16 @@ impl Default for DrillSettings {
             database: None,
         }
     }
+}
+
+/// `binlog` in config.json: the server's binary log shipped (`wpbackup binlog`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BinlogSettings {
+    /// How often the timer ships it (default 5).
+    pub every_minutes: u32,
+    /// The server-level user that reads the binary log (its `name` is empty); `None`: root
+    /// through the local socket (`MYSQL_UNIX_PORT`, else the client's default).
+    pub database: Option<DatabaseConfig>,
 }
 
 /// `restore` in config.json.
@@ -353,6 +365,7 @@ impl Config {
             report: ReportSettings::default(),
             restore: RestoreSettings::default(),
             drill: DrillSettings::default(),
+            binlog: None,
             differential: None,
             encryption: None,
             healthchecks: None,

@@ -34,6 +34,8 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub(super) drill: RawDrill,
     pub(super) differential: Option<RawDifferential>,
+    /// Point-in-time recovery: the server's binary log shipped (see src/binlog/).
+    pub(super) binlog: Option<RawBinlog>,
     /// The minisign public keys whose signatures readers accept (see sign.rs).
     #[serde(default)]
     pub(super) trusted_keys: Vec<String>,
@@ -63,6 +65,15 @@ pub(super) struct RawDrillDatabase {
     pub(super) host: Option<String>,
     pub(super) user: Option<String>,
     pub(super) password_env: Option<String>,
+}
+
+/// `binlog`: the binary log shipped every `every_minutes`, as `database.user` (default: root
+/// through the local socket).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBinlog {
+    pub(super) every_minutes: Option<u32>,
+    pub(super) database: Option<RawDrillDatabase>,
 }
 
 /// `restore`: what becomes of the copies a restore keeps of what it replaced.

@@ -418,6 +418,35 @@ fn drill_settings_default_and_are_checked() {
 }
 
 #[test]
+fn binlog_settings_default_and_are_checked() {
+    assert_eq!(Config::parse("{}", "c", &env()).unwrap().binlog, None);
+    let c = Config::parse(r#"{"binlog":{}}"#, "c", &env()).unwrap();
+    let b = c.binlog.expect("binlog");
+    assert_eq!((b.every_minutes, b.database), (5, None));
+    let c = Config::parse(
+        r#"{"binlog":{"every_minutes":2,"database":{"user":"shipper","password_env":"PW"}}}"#,
+        "c",
+        &env(),
+    )
+    .unwrap();
+    let b = c.binlog.expect("binlog");
+    assert_eq!(b.every_minutes, 2);
+    let db = b.database.expect("binlog.database");
+    assert_eq!((db.user.as_str(), db.password.expose()), ("shipper", "pw"));
+    assert_errors(&[
+        (
+            r#"{"binlog":{"every_minutes":0}}"#,
+            "binlog.every_minutes: must be 1 to 1440",
+        ),
+        (
+            r#"{"binlog":{"database":{"password_env":"PW"}}}"#,
+            "binlog.database.user: missing",
+        ),
+        (r#"{"binlog":{"every":3}}"#, "binlog.every: unknown key"),
+    ]);
+}
+
+#[test]
 fn a_site_is_found_by_name_or_the_error_lists_the_known_ones() {
     let c = Config::parse(
         r#"{"sites":[{"name":"blog","path":"/srv/blog"},{"name":"shop","path":"/srv/shop","enabled":false}],

@@ -4,13 +4,14 @@
 use super::healthchecks::Healthchecks;
 use super::normalize;
 use super::raw::{
-    RawCompression, RawConfig, RawDatabase, RawDatabaseLimits, RawDifferential, RawDrill,
-    RawEncryption, RawHooks, RawRestore, RawRetention, RawSite, RawStorage, RawUpload,
+    RawBinlog, RawCompression, RawConfig, RawDatabase, RawDatabaseLimits, RawDifferential,
+    RawDrill, RawDrillDatabase, RawEncryption, RawHooks, RawRestore, RawRetention, RawSite,
+    RawStorage, RawUpload,
 };
 use super::{
-    Compression, Config, ConfigError, DatabaseConfig, DiffPolicy, DrillSettings, Env, Hooks,
-    ReportSettings, RestoreSettings, S3Config, SiteConfig, StorageConfig, StorageKind, Timeouts,
-    UploadSettings, default_server_id, is_safe_name, parse_db_host,
+    BinlogSettings, Compression, Config, ConfigError, DatabaseConfig, DiffPolicy, DrillSettings,
+    Env, Hooks, ReportSettings, RestoreSettings, S3Config, SiteConfig, StorageConfig, StorageKind,
+    Timeouts, UploadSettings, default_server_id, is_safe_name, parse_db_host,
 };
 use crate::crypt::Encryption;
 use crate::retention::Policy;
@@ -117,6 +118,7 @@ impl Validator<'_> {
             },
             restore: self.restore(raw.restore)?,
             drill: self.drill(raw.drill, database)?,
+            binlog: raw.binlog.map(|b| self.binlog(b, database)).transpose()?,
             differential: raw.differential.map(|d| self.differential(d)).transpose()?,
             encryption,
             healthchecks,
@@ -273,6 +275,45 @@ impl Validator<'_> {
         Ok(p)
     }
 
+    fn binlog(&self, b: RawBinlog, timeouts: Timeouts) -> Result<BinlogSettings, ConfigError> {
+        let every_minutes = b.every_minutes.unwrap_or(5);
+        if every_minutes == 0 || every_minutes > 1440 {
+            return Err(self.err(
+                "binlog.every_minutes",
+                "must be 1 to 1440 (default 5): the most minutes of changes a loss can cost",
+            ));
+        }
+        let database = b
+            .database
+            .map(|db| self.server_user(db, "binlog.database", timeouts))
+            .transpose()?;
+        Ok(BinlogSettings {
+            every_minutes,
+            database,
+        })
+    }
+
+    /// A server-level user (`drill.database`, `binlog.database`): no database name.
+    fn server_user(
+        &self,
+        db: RawDrillDatabase,
+        p: &str,
+        timeouts: Timeouts,
+    ) -> Result<DatabaseConfig, ConfigError> {
+        let user = self.required(db.user, &format!("{p}.user"))?;
+        let password = self.secret_env(db.password_env, &format!("{p}.password_env"))?;
+        let host = parse_db_host(db.host.as_deref().unwrap_or("localhost"))
+            .map_err(|e| self.err(format!("{p}.host"), e.to_string()))?;
+        Ok(DatabaseConfig {
+            name: String::new(),
+            user,
+            password,
+            host,
+            table_prefix: None,
+            timeouts,
+        })
+    }
+
     fn drill(&self, d: RawDrill, timeouts: Timeouts) -> Result<DrillSettings, ConfigError> {
         let max_age_days = d
             .max_age_days
@@ -283,24 +324,10 @@ impl Validator<'_> {
                 "must be at least 1 (default 8: a weekly drill and a day's grace)",
             ));
         }
-        let database = match d.database {
-            None => None,
-            Some(db) => {
-                let p = "drill.database";
-                let user = self.required(db.user, &format!("{p}.user"))?;
-                let password = self.secret_env(db.password_env, &format!("{p}.password_env"))?;
-                let host = parse_db_host(db.host.as_deref().unwrap_or("localhost"))
-                    .map_err(|e| self.err(format!("{p}.host"), e.to_string()))?;
-                Some(DatabaseConfig {
-                    name: String::new(),
-                    user,
-                    password,
-                    host,
-                    table_prefix: None,
-                    timeouts,
-                })
-            }
-        };
+        let database = d
+            .database
+            .map(|db| self.server_user(db, "drill.database", timeouts))
+            .transpose()?;
         Ok(DrillSettings {
             max_age_days,
             database,

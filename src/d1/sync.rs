@@ -589,7 +589,8 @@ CREATE TABLE s3_archives (
         list.split(',').map(|c| c.trim().to_string()).collect()
     }
 
-    /// Every table of backups.db is pushed, and every column of it: a row with each column
+    /// Every table of backups.db is pushed (but `binlog_files`, backups.db's own: see
+    /// logdb/schema.rs), and every column of it: a row with each column
     /// set (read from the file itself, not from the schema) reaches D1 with each value in its
     /// column, beside `local_id` and `db_id`.
     #[test]
@@ -601,7 +602,7 @@ CREATE TABLE s3_archives (
             .conn()
             .prepare(
                 "SELECT name FROM sqlite_master WHERE type = 'table'
-                 AND name NOT IN ('meta', 'd1_sync', 'sqlite_sequence') ORDER BY name",
+                 AND name NOT IN ('meta', 'd1_sync', 'sqlite_sequence', 'binlog_files') ORDER BY name",
             )
             .unwrap()
             .query_map([], |r| r.get(0))

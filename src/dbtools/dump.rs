@@ -24,8 +24,16 @@ use crate::config::DatabaseConfig;
 pub const COMPLETION_MARKER: &[u8] = b"-- Dump completed";
 
 /// Arguments of the dump tool (no secret among them); the tables of `no_rows` are dumped
-/// without their rows (`--ignore-table-data`: their structure stays).
-pub fn dump_args(defaults: &Path, db_name: &str, no_rows: &[String]) -> Vec<OsString> {
+/// without their rows (`--ignore-table-data`: their structure stays). With `coordinates`
+/// (config.json's `binlog` is set), `--master-data=2`: the dump's binary log file and position
+/// as a comment near its top (`-- CHANGE MASTER TO MASTER_LOG_FILE='...', MASTER_LOG_POS=N;`),
+/// which [`super::facts`] reads into the manifest's `binlog`.
+pub fn dump_args(
+    defaults: &Path,
+    db_name: &str,
+    no_rows: &[String],
+    coordinates: bool,
+) -> Vec<OsString> {
     let mut args: Vec<OsString> = vec![super::defaults_arg(defaults)];
     for a in [
         "--single-transaction",
@@ -39,6 +47,9 @@ pub fn dump_args(defaults: &Path, db_name: &str, no_rows: &[String]) -> Vec<OsSt
         "--comments",
     ] {
         args.push(a.into());
+    }
+    if coordinates {
+        args.push("--master-data=2".into());
     }
     for table in no_rows {
         args.push(format!("--ignore-table-data={db_name}.{table}").into());
@@ -100,8 +111,15 @@ impl<W: Write> Write for Tap<W> {
 }
 
 /// Dump the site's database into a compressed temporary file in `tmp_dir`, the tables of
-/// `no_rows` without their rows. Blocking: run it on a thread of its own, beside the file walk.
-pub fn run_dump(db: &DatabaseConfig, tmp_dir: &Path, no_rows: &[String]) -> anyhow::Result<Dump> {
+/// `no_rows` without their rows; with `coordinates`, the binary log position too (a dump that
+/// then has none fails: point-in-time recovery was asked for). Blocking: run it on a thread of
+/// its own, beside the file walk.
+pub fn run_dump(
+    db: &DatabaseConfig,
+    tmp_dir: &Path,
+    no_rows: &[String],
+    coordinates: bool,
+) -> anyhow::Result<Dump> {
     let tool = find_tool(&["mariadb-dump", "mysqldump"])?;
     let tool_name = tool
         .file_name()
@@ -116,7 +134,7 @@ pub fn run_dump(db: &DatabaseConfig, tmp_dir: &Path, no_rows: &[String]) -> anyh
     let mut cmd = command(&tool);
     let mut child = defaults
         .pass_to(&mut cmd)
-        .args(dump_args(&defaults.path(), &db.name, no_rows))
+        .args(dump_args(&defaults.path(), &db.name, no_rows, coordinates))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -145,7 +163,21 @@ pub fn run_dump(db: &DatabaseConfig, tmp_dir: &Path, no_rows: &[String]) -> anyh
         status,
         stderr: err_thread.join().unwrap_or_default(),
     };
-    let (size, sha256, facts) = ended.verdict(copied, tap, tmp_dir)?;
+    let (size, sha256, facts) = ended.verdict(copied, tap, tmp_dir).map_err(|e| {
+        if coordinates {
+            anyhow::anyhow!(
+                "{e:#}; config.json's `binlog` has the dump record its binary log position (--master-data=2): the server must write a binary log (log_bin, binlog_format=ROW, server_id in its config) and the site's database user may need RELOAD and BINLOG MONITOR; or remove `binlog` from config.json"
+            )
+        } else {
+            e
+        }
+    })?;
+    if coordinates && facts.binlog.is_none() {
+        bail!(
+            "config.json's `binlog` is set but the dump of {} holds no binary log position: enable the server's binary log (log_bin, binlog_format=ROW, server_id in its config) or remove `binlog` from config.json",
+            db.name
+        );
+    }
     Ok(Dump {
         file: out,
         size,
@@ -345,7 +377,12 @@ mod tests {
 
     #[test]
     fn secrets_stay_out_of_arguments() {
-        let args = dump_args(Path::new("/tmp/x.cnf"), "wp", &["wp_logs".to_string()]);
+        let args = dump_args(
+            Path::new("/tmp/x.cnf"),
+            "wp",
+            &["wp_logs".to_string()],
+            false,
+        );
         let joined: Vec<String> = args
             .iter()
             .map(|a| a.to_string_lossy().into_owned())

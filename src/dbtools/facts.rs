@@ -33,6 +33,10 @@ pub struct DumpFacts {
     /// Per table prefix (`wp_`), the install whose `{prefix}options` and `{prefix}posts` the
     /// dump holds.
     pub wordpress: BTreeMap<String, WpFacts>,
+    /// The binary log file and position the dump's snapshot is at (`--master-data=2`'s
+    /// `-- CHANGE MASTER TO MASTER_LOG_FILE='f', MASTER_LOG_POS=n;` comment, before the first
+    /// table); `None` without it.
+    pub binlog: Option<(String, u64)>,
 }
 
 impl DumpFacts {
@@ -47,6 +51,18 @@ impl DumpFacts {
 const MAX_HEAD: usize = 64 * 1024;
 /// A value kept for the facts (an option name, `home`, a post type) is cut at this length.
 const MAX_VALUE: usize = 4096;
+
+/// `MASTER_LOG_FILE='mariadb-bin.000003', MASTER_LOG_POS=1234;` -> its file and position.
+fn change_master(text: &str) -> Option<(String, u64)> {
+    let file = text.split("MASTER_LOG_FILE='").nth(1)?.split('\'').next()?;
+    let pos = text.split("MASTER_LOG_POS=").nth(1)?;
+    let pos: String = pos.chars().take_while(char::is_ascii_digit).collect();
+    let ok = !file.is_empty()
+        && file
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    ok.then(|| Some((file.to_string(), pos.parse().ok()?)))?
+}
 
 /// What a table of interest is, and where its columns are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,6 +205,13 @@ impl FactsReader {
                     self.columns.insert(table, columns);
                 }
             }
+            return;
+        }
+        if self.facts.rows.is_empty()
+            && self.facts.binlog.is_none()
+            && let Some(c) = text.strip_prefix("-- CHANGE MASTER TO ")
+        {
+            self.facts.binlog = change_master(c);
             return;
         }
         let rest = text
@@ -421,6 +444,8 @@ mod tests {
 
     const DUMP: &str = "-- MariaDB dump 10.19
 --
+-- CHANGE MASTER TO MASTER_LOG_FILE='mariadb-bin.000007', MASTER_LOG_POS=345;
+--
 -- Table structure for table `wp_options`
 --
 
@@ -473,7 +498,11 @@ INSERT INTO `gen` (`id`, `option_name`) VALUES (1,'home');
                 published_posts: 2,
             },
         );
-        DumpFacts { rows, wordpress }
+        DumpFacts {
+            rows,
+            wordpress,
+            binlog: Some(("mariadb-bin.000007".into(), 345)),
+        }
     }
 
     #[test]

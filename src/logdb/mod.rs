@@ -114,6 +114,18 @@ pub struct LogDb {
     conn: Connection,
 }
 
+/// One `binlog_files` row: a binary log file shipped.
+#[derive(Debug, Clone)]
+pub struct BinlogEntry {
+    pub server_id: String,
+    pub file: String,
+    pub first_event: DateTime<Utc>,
+    pub object_key: String,
+    pub storage_name: String,
+    pub size_bytes: u64,
+    pub sha256: String,
+}
+
 /// One `drill_log` row to write.
 #[derive(Debug, Clone)]
 pub struct DrillEntry<'a> {
@@ -251,6 +263,8 @@ impl LogDb {
         }
         create_identity(&conn)
             .with_context(|| format!("{}: cannot create the meta table", path.display()))?;
+        conn.execute_batch(schema::BINLOG_FILES)
+            .with_context(|| format!("{}: cannot create binlog_files", path.display()))?;
         Ok(LogDb { conn })
     }
 
@@ -331,6 +345,43 @@ impl LogDb {
             )
             .context("cannot write to s3_archives")?;
         Ok(self.conn.last_insert_rowid())
+    }
+
+    /// The binary log files of `server_id` already shipped.
+    pub fn binlog_shipped(
+        &self,
+        server_id: &str,
+    ) -> anyhow::Result<std::collections::HashSet<String>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT file FROM binlog_files WHERE server_id = ?1")
+            .context("cannot read binlog_files")?;
+        let rows = stmt
+            .query_map([server_id], |r| r.get::<_, String>(0))
+            .context("cannot read binlog_files")?;
+        rows.collect::<Result<_, _>>()
+            .context("cannot read binlog_files")
+    }
+
+    /// A binary log file shipped.
+    pub fn record_binlog(&self, b: &BinlogEntry) -> anyhow::Result<()> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO binlog_files (server_id, file, first_event, object_key,
+                     storage_name, size_bytes, sha256)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    b.server_id,
+                    b.file,
+                    sql_time(b.first_event),
+                    b.object_key,
+                    b.storage_name,
+                    b.size_bytes as i64,
+                    b.sha256
+                ],
+            )
+            .context("cannot write to binlog_files")?;
+        Ok(())
     }
 
     pub fn log_drill(&self, d: &DrillEntry) -> anyhow::Result<i64> {
@@ -561,10 +612,11 @@ INSERT INTO meta (key, value) VALUES ('legacy_last_id.s3_archives', '0');
 ";
 
     /// Every table and index of a file, as SQLite keeps their text (`meta` left out: its
-    /// identity is random).
+    /// identity is random; `binlog_files` too: backups.db's own, made the same in every file,
+    /// see `binlog_files_is_made_in_new_and_old_files`).
     fn schema_text(conn: &Connection) -> Vec<(String, String, Option<String>)> {
         conn.prepare(
-            "SELECT type, name, sql FROM sqlite_master WHERE tbl_name <> 'meta' ORDER BY rowid",
+            "SELECT type, name, sql FROM sqlite_master WHERE tbl_name NOT IN ('meta', 'binlog_files') ORDER BY rowid",
         )
         .unwrap()
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
@@ -586,6 +638,36 @@ INSERT INTO meta (key, value) VALUES ('legacy_last_id.s3_archives', '0');
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap()
+    }
+
+    /// `binlog_files` is in a new file and added to an old one, and a file shipped is known.
+    #[test]
+    fn binlog_files_is_made_in_new_and_old_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("old.db");
+        Connection::open(&old)
+            .unwrap()
+            .execute_batch(ORIGINAL)
+            .unwrap();
+        for path in [old, dir.path().join("new.db")] {
+            let db = LogDb::open(&path).unwrap();
+            assert!(db.binlog_shipped("web-01").unwrap().is_empty());
+            let entry = BinlogEntry {
+                server_id: "web-01".into(),
+                file: "mariadb-bin.000001".into(),
+                first_event: Utc::now(),
+                object_key: "binlog/web-01/mariadb-bin.000001_20261205T000000Z.zst".into(),
+                storage_name: "primary".into(),
+                size_bytes: 10,
+                sha256: "ab".repeat(32),
+            };
+            db.record_binlog(&entry).unwrap();
+            db.record_binlog(&entry).unwrap();
+            let shipped = db.binlog_shipped("web-01").unwrap();
+            assert_eq!(shipped.len(), 1);
+            assert!(shipped.contains("mariadb-bin.000001"));
+            assert!(db.binlog_shipped("web-02").unwrap().is_empty());
+        }
     }
 
     /// A new file is what the hand-written schema made of it, byte for byte.

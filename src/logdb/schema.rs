@@ -92,6 +92,21 @@ pub struct Table {
     pub columns: &'static [Column],
 }
 
+/// `binlog_files`: each binary log file `wpbackup binlog` shipped, so none is shipped twice.
+/// backups.db's only: not pushed to D1 (a restore to a time lists the buckets, not this).
+pub const BINLOG_FILES: &str = "CREATE TABLE IF NOT EXISTS binlog_files (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    timestamp DATETIME DEFAULT CURRENT_TIMESTAMP,
+    server_id TEXT NOT NULL,
+    file TEXT NOT NULL,
+    first_event DATETIME NOT NULL,
+    object_key TEXT NOT NULL,
+    storage_name TEXT NOT NULL,
+    size_bytes INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    UNIQUE (server_id, file)
+)";
+
 /// Every table backups.db keeps and D1 receives, in the order they are created and pushed.
 pub const TABLES: [Table; 3] = [BACKUP_LOG, S3_ARCHIVES, DRILL_LOG];
 

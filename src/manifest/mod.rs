@@ -81,6 +81,10 @@ pub struct Manifest {
     /// archives made before they were recorded.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub network_sites: BTreeMap<String, SiteFacts>,
+    /// Where `database.sql`'s snapshot is in the server's binary log (config.json's `binlog`
+    /// set): a point-in-time restore replays from here. Absent otherwise, and in older archives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binlog: Option<BinlogPosition>,
 }
 
 /// One site's facts in `database.sql`.
@@ -89,6 +93,15 @@ pub struct SiteFacts {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub home: Option<String>,
     pub published_posts: u64,
+}
+
+/// A position in the server's binary log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BinlogPosition {
+    /// The binary log file (`mariadb-bin.000042`).
+    pub file: String,
+    /// The byte offset in it of the first event after the snapshot.
+    pub position: u64,
 }
 
 impl Manifest {

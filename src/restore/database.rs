@@ -174,7 +174,7 @@ pub fn save_copy(creds: &DatabaseConfig, name: &str, dest: &Path) -> anyhow::Res
     let mut db = creds.clone();
     db.name = name.to_string();
     let tmp_dir = dest.parent().unwrap_or(Path::new("."));
-    let dump = dbtools::run_dump(&db, tmp_dir, &[])?;
+    let dump = dbtools::run_dump(&db, tmp_dir, &[], false)?;
     let file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

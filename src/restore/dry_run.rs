@@ -49,6 +49,9 @@ pub struct DryRun {
     /// A multisite network's sites, each from its old address to its new one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network: Option<Network>,
+    /// `--at` past the restore point: the binary log replayed onto it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replay: Option<Replay>,
 }
 
 #[derive(Debug, Serialize)]
@@ -67,6 +70,21 @@ pub struct Moved {
     pub id: u64,
     pub from: String,
     pub to: String,
+}
+
+/// The replay `--at` would add (see `super::pitr`).
+#[derive(Debug, Serialize)]
+pub struct Replay {
+    /// The time the database would be brought to (UTC).
+    pub to: String,
+    /// `FILE:POSITION`: where the restore point's dump is in the binary log.
+    pub from: String,
+    /// The binary log files read, in order (all present: a gap is refused).
+    pub files: Vec<String>,
+    /// The file after the last is missing though a later one is stored: the restore refuses
+    /// when the last file ended before the time (read once downloaded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unsure: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -186,9 +204,20 @@ pub fn dry_run(
         existing_user: None,
         rewrite: None,
         network: None,
+        replay: None,
     };
     if !req.database {
         return Ok(plan);
+    }
+    if let crate::storage::catalog::Choice::At(at) = &req.choice
+        && let Some(p) = super::pitr::plan(rt, storages, &req.server_id, &manifest, *at)?
+    {
+        plan.replay = Some(Replay {
+            to: at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+            from: format!("{}:{}", p.start.file, p.start.position),
+            files: p.names(),
+            unsure: p.selection.next_missing.clone(),
+        });
     }
     let (creds, source) =
         wp_config::credentials(&req.site, listed.wp_config.as_deref(), req.timeouts)?;
@@ -338,6 +367,20 @@ impl DryRun {
             "- restore {}{chain} from {} (sha256 checked against {})",
             self.key, self.storage, self.sha256_checked_against
         ));
+        if let Some(r) = &self.replay {
+            out.push(format!(
+                "- then replay the site's events of the binary log from {} to {} (files {}); the files stay the restore point's",
+                r.from,
+                r.to,
+                r.files.join(", ")
+            ));
+            if let Some(m) = &r.unsure {
+                out.push(format!(
+                    "- {m}, the file after them, is missing from every storage: the restore refuses if {} ended before that time",
+                    r.files.last().map_or("", String::as_str)
+                ));
+            }
+        }
         if let Some(f) = &self.files {
             let aside = match &f.moved_aside {
                 Some(p) => format!(

@@ -21,6 +21,7 @@ pub mod dry_run;
 pub mod dumpcheck;
 pub mod only;
 pub mod parent;
+pub mod pitr;
 pub mod preflight;
 pub mod report;
 pub mod rollback;
@@ -150,6 +151,8 @@ pub fn restore(
     let mut staged = fetch(src, &key, &holding, &to, report).map_err(stopped)?;
     // 4. Credentials and target database; 5. everything that can be checked beforehand.
     let mut job = Job::new(req, stamp, files_target, &staged).map_err(stopped)?;
+    // `--at` past the point: the binary log files, all there, fetched before anything changes.
+    job.replay = job.plan_replay(src, report).map_err(stopped)?;
     job.preflight(&staged).map_err(stopped)?;
 
     // 6. Ask before replacing anything live.
@@ -262,6 +265,16 @@ struct Job<'a> {
     made_user: std::cell::RefCell<Option<db_user::Made>>,
     /// Where a multisite network's sites go, decided by the preflight.
     network: Option<multisite::Plan>,
+    /// `--at` past the restore point: the binary log replayed after the import.
+    replay: Option<Replaying>,
+}
+
+/// A replay to do, its files downloaded.
+struct Replaying {
+    plan: pitr::Plan,
+    files: Vec<PathBuf>,
+    /// Private (0700), removed with it.
+    _dir: tempfile::TempDir,
 }
 
 impl<'a> Job<'a> {
@@ -318,6 +331,7 @@ impl<'a> Job<'a> {
             clone_user: None,
             made_user: std::cell::RefCell::new(None),
             network: None,
+            replay: None,
         };
         if let (Some(u), false) = (&req.db_user, job.own_user()) {
             bail!(
@@ -325,6 +339,92 @@ impl<'a> Job<'a> {
             );
         }
         Ok(job)
+    }
+
+    /// `--at TIME` with the database restored and a point that records its binary log
+    /// position: the files from it to TIME, checked complete and downloaded.
+    fn plan_replay(&self, src: &Sources, report: &mut Report) -> anyhow::Result<Option<Replaying>> {
+        let (Choice::At(at), true) = (&self.req.choice, self.req.database) else {
+            return Ok(None);
+        };
+        let Some(plan) = pitr::plan(
+            src.rt,
+            src.storages,
+            &self.req.server_id,
+            &self.manifest,
+            *at,
+        )?
+        else {
+            return Ok(None);
+        };
+        if self.target_db.as_deref() != Some(self.manifest.database_name.as_str()) {
+            return Err(crate::error::UsageError(format!(
+                "--at replays the binary log's events of database {} into a database of that name: it cannot go with another database (--db-name, or a wp-config.php naming another); restore the point alone with --archive",
+                self.manifest.database_name
+            ))
+            .into());
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("wpbackup-binlog-")
+            .tempdir_in(&self.req.home)
+            .with_context(|| format!("cannot make a directory in {}", self.req.home.display()))?;
+        let identities = match &self.req.identity {
+            Some(path) => Some(Identities::load(path)?),
+            None => None,
+        };
+        let files = pitr::fetch_files(
+            src.rt,
+            src.storages,
+            &plan,
+            &self.req.trust,
+            identities.as_ref(),
+            dir.path(),
+        )?;
+        report.binlog_files = plan.names();
+        Ok(Some(Replaying {
+            plan,
+            files,
+            _dir: dir,
+        }))
+    }
+
+    /// The binary log's events of the site's database replayed onto the imported point.
+    fn replay(
+        &self,
+        creds: &DatabaseConfig,
+        db_name: &str,
+        report: &mut Report,
+    ) -> anyhow::Result<()> {
+        let Some(r) = &self.replay else {
+            return Ok(());
+        };
+        let admin = crate::dbtools::client::admin(self.admin_socket(creds), self.req.timeouts);
+        tracing::info!(
+            "replaying {} from position {} of {} to {}",
+            r.plan.names().join(", "),
+            r.plan.start.position,
+            r.plan.start.file,
+            r.plan.at
+        );
+        let guarded = crate::binlog::replay::run(&crate::binlog::replay::Replay {
+            admin: &admin,
+            database: db_name,
+            files: &r.files,
+            start_position: r.plan.start.position,
+            stop: r.plan.at,
+        })
+        .context("the point-in-time replay failed")?;
+        report.replayed_to = Some(format!(
+            "{}{}",
+            r.plan.at.format("%Y-%m-%d %H:%M:%S UTC"),
+            if r.plan.to_newest {
+                " (or the end of the newest shipped binary log file, if earlier)"
+            } else {
+                ""
+            }
+        ));
+        report.binlog_dropped = guarded.dropped;
+        Ok(())
     }
 
     /// A clone with a database of its own: its wp-config.php names a user of its own.
@@ -509,6 +609,7 @@ impl<'a> Job<'a> {
         let undo = self.prepare(creds, db_name, report)?;
         let imported = self
             .import(creds, db_name, sql_file.path(), &mut old_urls, report)
+            .and_then(|()| self.replay(creds, db_name, report))
             .and_then(|()| self.make_user(db_name, report));
         match imported {
             Ok(()) => Ok((old_urls, Some(undo))),

@@ -42,10 +42,23 @@ pub struct Report {
     /// Values holding an old address that the move left unchanged, each named with why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub left_unchanged: Vec<String>,
+    /// `--at` past the point: the binary log files replayed onto it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub binlog_files: Vec<String>,
+    /// The time the database was brought to (the files are the restore point's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replayed_to: Option<String>,
+    /// Binary log statements of other databases the replay's guard dropped.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub binlog_dropped: u64,
     pub duration_secs: f64,
     /// The site's `after_restore` hooks failed (the restore itself is done): what failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hook_failure: Option<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Report {
@@ -93,6 +106,12 @@ impl Report {
                 ));
             }
             parts.push(s);
+        }
+        if let Some(to) = &self.replayed_to {
+            parts.push(format!(
+                "the database brought to {to} by the binary log ({}); the files are the restore point's",
+                self.binlog_files.join(", ")
+            ));
         }
         if let Some(user) = &self.db_user {
             let mut s = format!("the clone connects as database user {user}");

@@ -17,6 +17,8 @@ pub struct MariaDb {
     pub err_log: PathBuf,
     server: Server,
     restarts: u32,
+    /// Started with a binary log (`--log-bin --binlog-format=ROW --server-id=1`).
+    log_bin: bool,
     _dir: TempDir,
 }
 
@@ -56,7 +58,7 @@ fn template() -> &'static Path {
 }
 
 /// mariadbd on the data directory in `dir`, once it answers a ping.
-fn spawn(dir: &Path, port: u16, log: &str) -> Server {
+fn spawn(dir: &Path, port: u16, log: &str, log_bin: bool) -> Server {
     let socket = dir.join("sock");
     let mut cmd = Command::new(mariadbd());
     cmd.arg("--no-defaults")
@@ -68,11 +70,19 @@ fn spawn(dir: &Path, port: u16, log: &str) -> Server {
         .arg(format!("--pid-file={}", dir.join("pid").display()))
         .arg("--user=root")
         .arg(format!("--log-error={}", dir.join("err.log").display()))
-        .args([
-            "--skip-log-bin",
-            "--innodb-buffer-pool-size=16M",
-            "--innodb-log-file-size=8M",
-        ]);
+        .args(if log_bin {
+            vec![
+                format!(
+                    "--log-bin={}",
+                    dir.join("data").join("mariadb-bin").display()
+                ),
+                "--binlog-format=ROW".into(),
+                "--server-id=1".into(),
+            ]
+        } else {
+            vec!["--skip-log-bin".into()]
+        })
+        .args(["--innodb-buffer-pool-size=16M", "--innodb-log-file-size=8M"]);
     let server = Server::spawn(cmd, &dir.join(log));
     wait_for("mariadbd", Duration::from_secs(60), &server, || {
         Command::new("mariadb-admin")
@@ -88,6 +98,16 @@ fn spawn(dir: &Path, port: u16, log: &str) -> Server {
 
 impl MariaDb {
     pub fn start() -> MariaDb {
+        MariaDb::start_with(false)
+    }
+
+    /// A server that writes a binary log in row format (point-in-time recovery's tests).
+    #[allow(dead_code)]
+    pub fn with_binlog() -> MariaDb {
+        MariaDb::start_with(true)
+    }
+
+    fn start_with(log_bin: bool) -> MariaDb {
         let dir = tempfile::Builder::new()
             .prefix("wpb-db")
             .tempdir()
@@ -99,13 +119,14 @@ impl MariaDb {
         // creating them (signal 11 in create_tmp_table_for_schema -> ha_maria::drop_table).
         std::fs::create_dir(dir.path().join("tmp")).expect("mariadb tmpdir");
         let port = free_port();
-        let server = spawn(dir.path(), port, "stdout.log");
+        let server = spawn(dir.path(), port, "stdout.log", log_bin);
         MariaDb {
             port,
             socket: dir.path().join("sock"),
             err_log: dir.path().join("err.log"),
             server,
             restarts: 0,
+            log_bin,
             _dir: dir,
         }
     }
@@ -115,7 +136,7 @@ impl MariaDb {
         self.server.kill();
         self.restarts += 1;
         let log = format!("stdout-{}.log", self.restarts);
-        self.server = spawn(self._dir.path(), self.port, &log);
+        self.server = spawn(self._dir.path(), self.port, &log, self.log_bin);
     }
 
     /// The server's process id (it leads its own process group): benches/soak.rs stalls it.

@@ -1034,6 +1034,7 @@ mod tests {
             table_rows: None,
             home: None,
             published_posts: None,
+            binlog: None,
             file_samples: Vec::new(),
             kind: None,
             differential: None,
