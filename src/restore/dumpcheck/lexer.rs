@@ -232,8 +232,8 @@ impl Lexer {
             return self.refuse("a statement that ends inside a /*! */ comment");
         }
         if self.had_token {
-            self.statements += 1;
             sink.end()?;
+            self.statements += 1;
         }
         self.started = false;
         self.had_token = false;

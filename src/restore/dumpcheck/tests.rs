@@ -206,6 +206,15 @@ fn the_refusal_names_the_statement() {
         message.contains("statement 4 (line 4): a grant"),
         "{message}"
     );
+    // Refused by its first words once it ended: the same statement, the line it began on.
+    let dump = "SET NAMES utf8mb4;\nINSERT INTO t VALUES (1);\n\nSELECT\n 1;\n";
+    let Err(CheckError::Refused(r)) = check(dump.as_bytes()) else {
+        panic!("passed");
+    };
+    assert_eq!(
+        (r.statement, r.line, r.excerpt.as_str()),
+        (3, 4, "SELECT 1;")
+    );
 }
 
 /// By hand, in release mode: `cargo test --release --lib dumpcheck::tests::speed -- --ignored
