@@ -141,6 +141,8 @@ struct Checker {
     chain: Chain,
     place: Place,
     use_pending: bool,
+    /// After `ENGINE` (and `=`): the next word is a storage engine.
+    engine_pending: bool,
     /// User variables that hold a server variable's value (`SET @OLD_SQL_MODE=@@SQL_MODE`):
     /// the only variables `sql_mode` and the character sets may be set back from.
     safe_vars: HashSet<Vec<u8>>,
@@ -216,6 +218,18 @@ const CLIENT: &[&[u8]] = &[
     b"help",
     b"resetconnection",
     b"sandbox",
+];
+/// Storage engines a table of a dump may use (not FEDERATED, CONNECT, SPIDER, MERGE: tables
+/// that reach other servers, files or databases).
+const ENGINES: &[&[u8]] = &[
+    b"innodb",
+    b"myisam",
+    b"aria",
+    b"memory",
+    b"heap",
+    b"csv",
+    b"archive",
+    b"blackhole",
 ];
 /// Session variables a dump sets.
 const SESSION_VARS: &[&[u8]] = &[
@@ -333,6 +347,7 @@ impl Sink for Checker {
         self.count = 0;
         self.prev_word.clear();
         self.place = Place::Other;
+        self.engine_pending = false;
         r
     }
 }
@@ -373,8 +388,20 @@ impl Checker {
             if self.use_pending {
                 return refuse("a switch to another database (USE)", line);
             }
+            if !matches!(token, Token::Punct(b'=')) {
+                self.engine_pending = false;
+            }
             return Ok(());
         };
+        if std::mem::take(&mut self.engine_pending) && !ENGINES.contains(&w) {
+            return refuse(
+                format!(
+                    "a storage engine a dump of tables does not use ({})",
+                    show(w)
+                ),
+                line,
+            );
+        }
         if std::mem::take(&mut self.use_pending)
             && !matches!(w, b"index" | b"key" | b"indexes" | b"keys")
         {
@@ -387,6 +414,13 @@ impl Checker {
             b"prepare" | b"execute" | b"deallocate" => Some("a prepared (dynamic) statement"),
             b"shutdown" | b"kill" | b"flush" | b"binlog" => Some("a command to the server"),
             b"delimiter" => Some("DELIMITER that the client would not read as its command"),
+            b"connection" | b"directory" => {
+                Some("a table kept elsewhere (CONNECTION=, DATA or INDEX DIRECTORY)")
+            }
+            b"engine" => {
+                self.engine_pending = true;
+                None
+            }
             b"use" => {
                 self.use_pending = true;
                 None

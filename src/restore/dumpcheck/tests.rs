@@ -158,6 +158,18 @@ fn what_slips_past_a_line_check_is_refused_with_its_statement_and_line() {
         ("INSERT INTO t VALUES ('never closed);", "never closed"),
         ("BINLOG 'Zm9v';", "a command to the server"),
         ("\\. /tmp/x.sql", "a client command"),
+        (
+            "CREATE TABLE t (a int) ENGINE=FEDERATED CONNECTION='mysql://root@h/mysql/user';",
+            "a storage engine",
+        ),
+        (
+            "CREATE TABLE t (a int) ENGINE = MRG_MyISAM UNION=(t1);",
+            "a storage engine",
+        ),
+        (
+            "CREATE TABLE t (a int) ENGINE=InnoDB DATA DIRECTORY='/etc';",
+            "kept elsewhere",
+        ),
     ] {
         let dump = after_header(bad);
         let Some((statement, line, why)) = refused(&dump) else {
@@ -188,6 +200,8 @@ fn look_alikes_pass() {
         "SET SESSION sql_mode = 'STRICT_TRANS_TABLES', time_zone = '+00:00';",
         "CREATE TABLE `u` (`s` set('a','b') CHARACTER SET utf8mb4 NOT NULL);",
         "INSERT INTO `t` VALUES (1) ON DUPLICATE KEY UPDATE `a` = VALUES(`a`);",
+        "CREATE TABLE `e` (`a` int) ENGINE=MyISAM DEFAULT CHARSET=utf8mb4;",
+        "CREATE TABLE `e` (`a` int) ENGINE = Aria;",
     ] {
         assert_eq!(refused(&after_header(ok)), None, "{ok}");
     }
