@@ -101,7 +101,9 @@ pub enum Command {
     /// and must answer with the recorded `home` and count of published posts. The time it all
     /// took is the site's recovery time. Nothing live is touched; the scratch copies are
     /// removed on success, failure and SIGTERM/SIGINT. Results go to backups.db (drill_log),
-    /// D1, `status` and `report`. Exit status 1 when a drill fails.
+    /// D1, `status` and `report`. Exit status 1 when a drill fails, 2 when an archive is refused
+    /// (its signature, or a statement of its dump that touches users, grants, another database
+    /// or the client).
     Drill(DrillArgs),
     /// Delete old archives by the retention policy in config.json ("retention"), and the
     /// copies restores kept once they are older than restore.keep_copies_days (default 7).

@@ -720,3 +720,91 @@ file_put_contents('{report}', json_encode(array(
     assert_ne!(seen["password"], json!(b_secret), "php connected as b_user");
     d.assert_clean(&f);
 }
+
+/// Issue 23, item 3: a genuine archive (signed by the server itself) whose `database.sql` holds
+/// a statement that touches grants, users or another database, as written by a site whose
+/// database was taken over, or hidden where a line-by-line check does not look: the drill
+/// refuses it before importing anything, with exit status 2, naming the statement; no scratch
+/// database or user is left and nothing outside changed (the site user's grants included).
+#[test]
+fn a_drill_refuses_a_signed_dump_that_grants_before_importing_it() {
+    let (f, store) = local_fixture("drill-grant");
+    let d = Drills::new();
+    let pristine = tempfile::tempdir().unwrap();
+    let copy = |from: &Path, to: &Path| {
+        crate::util::run_ok(Command::new("cp").arg("-a").arg(from.join(".")).arg(to));
+    };
+    copy(store.path(), pristine.path());
+    let user = &f.site.db_user;
+    let grants = |f: &Fixture| {
+        ["%", "localhost"].map(|host| f.db.sql(&format!("SHOW GRANTS FOR '{user}'@'{host}'")))
+    };
+    let grants_before = grants(&f);
+    let live_before = live_database(&f);
+    let tree_before = site_tree(&f);
+    let databases = |f: &Fixture| f.db.sql("SHOW DATABASES");
+    let databases_before = databases(&f);
+
+    for (bad, said) in [
+        (
+            format!("GRANT ALL ON *.* TO '{user}'@'%' WITH GRANT OPTION;"),
+            "a grant (\"GRANT ALL",
+        ),
+        ("CREATE USER 'wpb_evil'@'%';".to_string(), "a user or role"),
+        // Where main's line check did not look: a version comment whose body runs, a comment
+        // between two words, a second statement after another on one line.
+        (
+            format!("/*!50000 GRANT ALL ON *.* TO '{user}'@'%' */;"),
+            "a grant",
+        ),
+        (
+            "CREATE/**/DATABASE wpb_evil;".to_string(),
+            "a statement on a whole database",
+        ),
+        (
+            "INSERT INTO `wp_options` VALUES (990,'x','y','no'); USE mysql;".to_string(),
+            "a switch to another database",
+        ),
+    ] {
+        copy(pristine.path(), store.path());
+        rewrite_archive(f.home(), store.path(), |dir| {
+            rewrite_dump(dir, |sql| {
+                // Before the first table, after the dump's header.
+                let at = sql.find("DROP TABLE IF EXISTS").unwrap();
+                format!("{}{bad}\n{}", &sql[..at], &sql[at..])
+            })
+        });
+        remove_backups_db(&f);
+        let out = d.run(&f, &[]);
+        let text = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {text}");
+        assert!(
+            text.contains("FAILED")
+                && text.contains("database.sql statement ")
+                && text.contains(said),
+            "{bad}: {text}"
+        );
+        let (_, _, result, failed, _) = drill_rows(&f).pop().unwrap();
+        assert_eq!(result, "ERROR");
+        assert!(failed.is_some_and(|t| t.contains(said)), "{bad}");
+        d.assert_clean(&f);
+        assert_eq!(
+            grants(&f),
+            grants_before,
+            "{bad}: the site user's grants changed"
+        );
+        assert_eq!(
+            databases(&f),
+            databases_before,
+            "{bad}: the databases changed"
+        );
+        assert_eq!(
+            f.db.sql("SELECT COUNT(*) FROM mysql.user WHERE User = 'wpb_evil'")
+                .trim(),
+            "0",
+            "{bad}"
+        );
+    }
+    assert_eq!(live_database(&f), live_before, "the live database changed");
+    assert_eq!(site_tree(&f), tree_before, "the live site changed");
+}

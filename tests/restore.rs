@@ -674,8 +674,8 @@ fn a_site_path_with_a_trailing_slash_restores_in_place() {
 
 /// Issue 12, item 4: someone with write access to the bucket replaces an archive with one
 /// whose dump runs a shell command (`\!`) and fixes its sha256 (on S3 it is metadata they can
-/// set). The restore refuses it, naming the line, before anything live changes; the command
-/// never runs.
+/// set). The restore refuses it with exit status 2, naming the statement and its line, before
+/// anything live changes; the command never runs.
 #[test]
 fn a_dump_with_client_commands_is_refused_before_anything_changes() {
     let f = Fixture::new("restore-tamper");
@@ -702,9 +702,9 @@ fn a_dump_with_client_commands_is_refused_before_anything_changes() {
         "UPDATE wp_options SET option_value = 'Live' WHERE option_name = 'blogname'",
     );
     let out = f.run(&["restore", "--site", "blog", "--yes"]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("database.sql line 2: a client command"),
+        stderr(&out).contains("database.sql statement 1 (line 2): a client command"),
         "{}",
         stderr(&out)
     );

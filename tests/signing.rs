@@ -119,7 +119,7 @@ fn drill(f: &Fixture, tmp: &Path) -> Output {
 }
 
 /// Every reader refuses `key`, naming it and `why`: restore, restore --only, ls and verify
-/// with exit status 2, the drill as a failed drill.
+/// with exit status 2, the drill as a failed drill with exit status 2 too.
 fn assert_refused(f: &Fixture, key: &str, why: &str) {
     let file = key.rsplit('/').next().unwrap();
     let only = tempfile::tempdir().unwrap();
@@ -180,7 +180,7 @@ fn assert_refused(f: &Fixture, key: &str, why: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let out = drill(f, tmp.path());
     let said = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert_eq!(out.status.code(), Some(2), "{said}");
     assert!(said.contains("FAILED") && said.contains(why), "{said}");
     let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
     assert!(left.is_empty(), "scratch left: {left:?}");

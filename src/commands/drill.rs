@@ -2,7 +2,8 @@
 //! archive is restored from the storages into a scratch directory and a scratch database,
 //! checked and booted (the mechanics are `crate::drill`), and everything removed again; each
 //! result is printed, recorded in backups.db's `drill_log` and pushed to D1 with the rest.
-//! Exit status 1 when a site's drill fails, 128 + the signal when one stops it.
+//! Exit status 1 when a site's drill fails, 2 when an archive is refused (its signature, or a
+//! statement of its dump), 128 + the signal when one stops it.
 
 use super::{Context, Outcome, UsageError};
 use crate::app::{open_storages, runtime};
@@ -53,6 +54,7 @@ pub fn run(ctx: &Context, args: &DrillArgs) -> anyhow::Result<Outcome> {
     print(ctx, &config.server_id, &proofs)?;
     Ok(match crate::interrupt::received() {
         Some(sig) => Outcome::Interrupted(sig),
+        None if proofs.iter().any(|p| p.refused) => Outcome::Usage,
         None if proofs.iter().any(|p| p.status == Status::Error) => Outcome::Failed,
         None => Outcome::Ok,
     })

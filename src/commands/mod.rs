@@ -62,7 +62,7 @@ impl Outcome {
             Outcome::Locked
         } else if err.downcast_ref::<ConfigError>().is_some()
             || err.downcast_ref::<UsageError>().is_some()
-            || err.downcast_ref::<crate::sign::Refused>().is_some()
+            || crate::restore::dumpcheck::is_refusal(err)
         {
             Outcome::Usage
         } else {

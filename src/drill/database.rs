@@ -160,10 +160,9 @@ impl ScratchDb {
         })
     }
 
-    /// Import `sql_file` (a dump whose form was checked) into the scratch database.
+    /// Import `sql_file` (a dump whose statements were checked: `restore::dumpcheck`, before
+    /// the scratch database was made) into the scratch database.
     pub fn import(&self, sql_file: &Path) -> anyhow::Result<()> {
-        let dump = std::fs::File::open(sql_file).context("cannot open database.sql")?;
-        crate::restore::dumpcheck::check(dump)?;
         let tool = dbtools::find_tool(&["mariadb", "mysql"])?;
         let defaults = dbtools::defaults_file(&tool, &self.as_login()?)?;
         let mut cmd = dbtools::command(&tool);

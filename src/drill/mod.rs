@@ -77,6 +77,9 @@ pub struct Proof {
     pub notes: Vec<String>,
     /// From the start to WordPress's answer (to the failure, for a failed drill).
     pub recovery_secs: f64,
+    /// The archive was refused (its signature, or a statement of its dump): exit status 2.
+    #[serde(skip)]
+    pub refused: bool,
 }
 
 impl Proof {
@@ -90,6 +93,7 @@ impl Proof {
             failed: Vec::new(),
             notes: Vec::new(),
             recovery_secs: 0.0,
+            refused: false,
         }
     }
 
@@ -112,6 +116,7 @@ pub fn drill_site(d: &Drill, site: &SiteConfig) -> Proof {
     let mut p = Proof::new(&site.name);
     let result = prove(d, site, &mut p, started);
     if let Err(e) = result {
+        p.refused = crate::restore::dumpcheck::is_refusal(&e);
         p.failed.insert(0, format!("{e:#}"));
     }
     if p.recovery_secs == 0.0 {
@@ -197,11 +202,15 @@ fn prove(d: &Drill, site: &SiteConfig, p: &mut Proof, started: Instant) -> anyho
     p.failed.extend(checked.failed);
     p.notes.extend(checked.notes);
 
-    let db = scratch_database(d, site, &staged)?;
     let sql = staged
         .database_sql
         .as_ref()
         .context("database.sql was not extracted")?;
+    // Its statements are checked before a scratch database or user exists (see dumpcheck).
+    let dump = std::fs::File::open(sql.path()).context("cannot open database.sql")?;
+    crate::restore::dumpcheck::check(dump)?;
+    ensure_not_interrupted()?;
+    let db = scratch_database(d, site, &staged)?;
     db.import(sql.path()).with_context(|| {
         format!(
             "database.sql does not load into the scratch database ({})",
