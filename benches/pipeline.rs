@@ -45,6 +45,18 @@ use util::mariadb::MariaDb;
 use util::s3::S3Server;
 use util::wordpress::{WordPress, noise};
 
+// The paired ratios of the wpbackup ways against their floors (issue 25's targets).
+#[path = "support/pairs.rs"]
+mod pairs;
+
+// The cost of signing and checking an archive (issue 23).
+#[path = "support/signcost.rs"]
+mod signcost;
+
+/// The directory floor's and the backup to a directory's names in the table.
+const FLOOR_DIR: &str = "floor to a directory: dump & tar | zstd -T0 -3 to a file, synced";
+const LOCAL: &str = "wpbackup backup to a local directory (no S3 server)";
+
 const BUCKET: &str = "bench";
 const KEY: &str = "bench-access";
 const SECRET: &str = "bench-secret-9Qx";
@@ -138,6 +150,10 @@ struct Args {
     /// Only the backup ways whose name holds TEXT (the floor always runs).
     #[arg(long, value_name = "TEXT")]
     only: Option<String>,
+    /// The backups only: no restore runs (their table and the restore's share of the signing
+    /// cost are left out).
+    #[arg(long)]
+    no_restore: bool,
     /// Build the workload, start the servers and wait until stdin closes (profiling by hand).
     #[arg(long)]
     hold: bool,
@@ -229,6 +245,8 @@ fn main() {
         { "name": "disk", "type": "local", "priority": 1, "path": local_store }
     ]);
     std::fs::write(local_home.join("config.json"), config.to_string()).expect("config");
+    let floor_store = work.path().join("floorstore");
+    std::fs::create_dir(&floor_store).expect("floor store");
     let s3_log = work.path().join("wpbackup-s3.log");
     let defaults = work.path().join("root.cnf");
     std::fs::write(
@@ -287,7 +305,7 @@ fn main() {
     let ep = &s3.endpoint;
 
     // name, backup command (run with TMPDIR and $N = run number), setup before each run
-    let mut ways: Vec<(&str, String, Option<String>)> = vec![
+    let mut ways: Vec<(&'static str, String, Option<String>)> = vec![
         (
             "floor: dump & tar | zstd -T0 -3, to /dev/null",
             format!("{dump} > /dev/null & tar -cf - -C {sp} . | zstd -T0 -3 -q > /dev/null; wait"),
@@ -305,8 +323,23 @@ fn main() {
             ),
             None,
         ),
+        // Issue 25's directory floor: what a backup to a directory must do at minimum, as
+        // wpbackup does it: the dump runs beside the files' tar, lands in TMPDIR and goes into
+        // the same tar stream after the files (tar reads `-T -` lazily, so it waits for the
+        // dump only once the files are in), one `zstd -3 -T0` stream written to a file, then
+        // the file and its directory synced (wpbackup fsyncs its archive and directory too).
         (
-            "wpbackup backup to a local directory (no S3 server)",
+            FLOOR_DIR,
+            format!(
+                "( {dump} > $TMPDIR/database.sql && echo database.sql ) \
+                 | tar -cf - -C {sp} . -C $TMPDIR -T - | zstd -T0 -3 -q > {fs}/$N.tar.zst \
+                 && test -s $TMPDIR/database.sql && sync {fs}/$N.tar.zst {fs}",
+                fs = floor_store.display()
+            ),
+            None,
+        ),
+        (
+            LOCAL,
             format!(
                 "{} --home {} -q backup --no-sync",
                 bin.display(),
@@ -359,14 +392,35 @@ fn main() {
         let mut i = 0;
         ways.retain(|(name, _, _)| {
             i += 1;
-            i == 1 || name.contains(only.as_str())
+            i == 1 || name.starts_with("floor") || name.contains(only.as_str())
         });
     }
     let mut results: BTreeMap<usize, Vec<Sample>> = BTreeMap::new();
     for run in 0..runs {
-        for (i, (name, cmd, setup)) in ways.iter().enumerate() {
+        // Paired runs: each wpbackup way sits next to its floor (the /dev/null floor and the
+        // backup to S3, the directory floor and the backup to a directory), and odd runs go
+        // through the ways backwards, so each of a pair runs first in half the runs and a
+        // change of load hits both.
+        let mut order: Vec<usize> = (0..ways.len()).collect();
+        if run % 2 == 1 {
+            order.reverse();
+        }
+        for i in order {
+            let (name, cmd, setup) = &ways[i];
             if let Some(setup) = setup {
                 shell(setup, run, work.path(), true);
+            }
+            if *name == FLOOR_DIR || *name == LOCAL {
+                // Only the last archive of each is kept (disk; and the sign cost reads it);
+                // the removal is flushed before the clock starts.
+                let store = if *name == FLOOR_DIR {
+                    &floor_store
+                } else {
+                    &local_store
+                };
+                let _ = std::fs::remove_dir_all(store);
+                std::fs::create_dir(store).expect("store");
+                let _ = Command::new("sync").status();
             }
             let before = bucket_bytes(&s3, work.path());
             let server_before = process_cpu(s3_pid);
@@ -394,7 +448,7 @@ fn main() {
 
     // The way back: wpbackup restore against download | zstd -d | tar -x; mariadb < dump.
     let mut restore_rows = Vec::new();
-    {
+    if !args.no_restore {
         let key = newest_key(&s3);
         let obj = s3.object_path(BUCKET, &key);
         let mut floor = Vec::new();
@@ -491,12 +545,50 @@ fn main() {
             v.len()
         );
     }
-    md += "\n| way (restore) | wall | x floor | CPU | S3 server CPU | peak RSS | temp disk | |\n|---|---|---|---|---|---|---|---|\n";
-    let rfloor = median(&restore_rows[0].1, |s| s.wall);
-    for (name, samples) in &restore_rows {
-        md += &row(name, samples, rfloor);
+    md += &pairs::table(&ways_names(&ways), &results);
+    if let [(_, floor), ..] = restore_rows.as_slice() {
+        md += "\n| way (restore) | wall | x floor | CPU | S3 server CPU | peak RSS | temp disk | |\n|---|---|---|---|---|---|---|---|\n";
+        let rfloor = median(floor, |s| s.wall);
+        for (name, samples) in &restore_rows {
+            md += &row(name, samples, rfloor);
+        }
+    }
+    if let Some(archive) = newest_file(&local_store, ".tar.zst") {
+        let backup_wall = ways
+            .iter()
+            .position(|(n, _, _)| *n == LOCAL)
+            .map(|i| median(&results[&i], |s| s.wall));
+        let restore_wall = restore_rows.get(1).map(|(_, r)| median(r, |s| s.wall));
+        md += &signcost::table(&archive, backup_wall, restore_wall);
     }
     append(&md, out_file.as_deref());
+}
+
+/// The names of the ways, in their order.
+fn ways_names(ways: &[(&'static str, String, Option<String>)]) -> Vec<&'static str> {
+    ways.iter().map(|(n, _, _)| *n).collect()
+}
+
+/// The newest file under `dir` (any depth) whose name ends with `suffix`.
+fn newest_file(dir: &Path, suffix: &str) -> Option<PathBuf> {
+    let mut found: Option<(std::time::SystemTime, PathBuf)> = None;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).ok()?.flatten() {
+            let Ok(md) = e.path().symlink_metadata() else {
+                continue;
+            };
+            if md.is_dir() {
+                stack.push(e.path());
+            } else if e.file_name().to_string_lossy().ends_with(suffix)
+                && let Ok(t) = md.modified()
+                && found.as_ref().is_none_or(|(f, _)| t > *f)
+            {
+                found = Some((t, e.path()));
+            }
+        }
+    }
+    found.map(|(_, p)| p)
 }
 
 /// Print `md` and append it to `out` when given.
@@ -771,6 +863,9 @@ fn write_home(home: &Path, site: &WordPress, s3: &S3Server) {
     .expect("env");
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&env, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    // A server that has run before: the first run of a home (no `last-run`) waits for the next
+    // whole second (backup/clock.rs), a one-off cost that is not the pipeline's.
+    std::fs::write(home.join("last-run"), "2026-01-01T00:00:00Z\n").expect("last-run");
 }
 
 /// Media (incompressible, 1-4 MiB files in dated upload folders), plugin-like code (text that

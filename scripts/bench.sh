@@ -7,6 +7,10 @@
 #
 #   scripts/bench.sh                          # small workload, 3 runs
 #   scripts/bench.sh --size full --runs 3     # 800 MiB media, 10,000 code files, 100,000 posts
+#   scripts/bench.sh --size full --runs 5 --only wpbackup --no-restore
+#                     # issue 25's paired ratios: the backup to a directory against the directory
+#                     # floor (dump beside tar | zstd -3 -T0 into one file, synced), to S3 against
+#                     # the /dev/null floor's CPU; and issue 23's cost of signing and checking
 #   scripts/bench.sh --size 3x | files100k
 #   scripts/bench.sh --rewrite-rows 100000,1000000   # restore --url's memory (issue 12 item 5)
 #   scripts/bench.sh --size full --nights 30  # differential backups (issue 13)

@@ -355,35 +355,42 @@ pub fn add_trusted_key(config: &Path, key: &PublicKey) -> anyhow::Result<bool> {
     Ok(true)
 }
 
-/// BLAKE2b-512 of a stream, as it is written through: what a prehashed signature signs.
-pub struct Prehasher<W> {
-    inner: W,
-    hash: Blake2b512,
+/// BLAKE2b-512 of a stream, hashed on a thread of its own: what a prehashed signature signs.
+///
+/// The archiver's thread is a backup's critical path (walk, tar, compression), and BLAKE2b
+/// costs about 1 s of CPU a GiB here (BENCHMARKS.md, issue 23's cost of signing): hashing the
+/// chunks the upload is given, on another thread, takes it off that path. The chunks are
+/// shared (`Bytes`), not copied; the bounded channel holds the producer back if the hash ever
+/// lags.
+pub struct Prehasher {
+    handle: std::thread::JoinHandle<[u8; 64]>,
 }
 
-impl<W: Write> Prehasher<W> {
-    pub fn new(inner: W) -> Prehasher<W> {
-        Prehasher {
-            inner,
-            hash: Blake2b512::new(),
-        }
+/// Chunks waiting for the hash, at most (each one an upload chunk, 1 MiB).
+const PREHASH_QUEUE: usize = 8;
+
+impl Prehasher {
+    /// The hashing thread, and the sender to give it every chunk of the stream, in order; the
+    /// stream ends when every sender is dropped.
+    pub fn start() -> io::Result<(std::sync::mpsc::SyncSender<bytes::Bytes>, Prehasher)> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<bytes::Bytes>(PREHASH_QUEUE);
+        let handle = std::thread::Builder::new()
+            .name("prehash".into())
+            .spawn(move || {
+                let mut hash = Blake2b512::new();
+                for chunk in rx {
+                    hash.update(&chunk);
+                }
+                hash.finalize().into()
+            })?;
+        Ok((tx, Prehasher { handle }))
     }
 
-    /// The writer, and the hash of everything written through.
-    pub fn finish(self) -> (W, [u8; 64]) {
-        (self.inner, self.hash.finalize().into())
-    }
-}
-
-impl<W: Write> Write for Prehasher<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hash.update(&buf[..n]);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
+    /// The hash of every chunk sent, once the senders are gone.
+    pub fn finish(self) -> io::Result<[u8; 64]> {
+        self.handle.join().map_err(|_| {
+            io::Error::other("the thread hashing the archive for its signature panicked")
+        })
     }
 }
 

@@ -88,7 +88,13 @@ impl Upload<'_> {
             let (spec, dump, progress) = (spec.clone(), self.dump.clone(), progress.clone());
             let encryption = self.encryption.clone();
             let writer = BodyWriter::new(tx, CHUNK_SIZE);
-            std::thread::spawn(move || produce(writer, &spec, &dump, &progress, encryption))
+            std::thread::spawn(move || {
+                let (tap, prehasher) = Prehasher::start()
+                    .map_err(|e| anyhow::anyhow!("cannot start hashing the archive: {e}"))?;
+                let writer = writer.with_tap(tap);
+                let (manifest, tree) = produce(writer, &spec, &dump, &progress, encryption)?;
+                Ok((manifest, tree, prehasher.finish()?))
+            })
         };
         let ticker = self.ticker(progress);
         let put = self.rt.block_on(st.put(&key, body));
@@ -176,35 +182,32 @@ impl Upload<'_> {
     }
 }
 
-/// Write the archive (encrypted when configured) into the upload's writer and end the stream;
-/// with the BLAKE2b-512 of the stored bytes, which the signature signs. The writer goes down
-/// with any error; its drop tells the storage to abort.
+/// Write the archive (encrypted when configured) into the upload's writer and end the stream
+/// (the writer's tap hashes what it sends, for the signature). The writer goes down with any
+/// error; its drop tells the storage to abort.
 fn produce(
     writer: BodyWriter,
     spec: &ArchiveSpec,
     dump: &DumpCell,
     progress: &Progress,
     encryption: Option<Encryption>,
-) -> anyhow::Result<(Manifest, Tree, [u8; 64])> {
+) -> anyhow::Result<(Manifest, Tree)> {
     let dump = || dump.get().map_err(anyhow::Error::from);
-    let writer = Prehasher::new(writer);
     match &encryption {
         // The storage sees the end of the stream only at `finish`: after the phase moved on.
         None => {
             let (writer, manifest, tree) = archive::write_archive(writer, spec, dump, progress)?;
             progress.enter(Phase::Upload);
-            let (writer, prehash) = writer.finish();
             writer.finish()?;
-            Ok((manifest, tree, prehash))
+            Ok((manifest, tree))
         }
         // tar | zstd | age: the stored object is the encrypted stream.
         Some(enc) => {
             let sealed = enc.encrypt(writer)?;
             let (sealed, manifest, tree) = archive::write_archive(sealed, spec, dump, progress)?;
             progress.enter(Phase::Upload);
-            let (writer, prehash) = sealed.finish()?.finish();
-            writer.finish()?;
-            Ok((manifest, tree, prehash))
+            sealed.finish()?.finish()?;
+            Ok((manifest, tree))
         }
     }
 }

@@ -309,6 +309,8 @@ pub fn io_error(context: &str, err: &io::Error) -> StorageError {
 /// a failure so the storage aborts instead of storing a truncated archive.
 pub struct BodyWriter {
     tx: Option<mpsc::Sender<Chunk>>,
+    /// Also given every chunk sent, before the storage gets it (the signature's hash).
+    tap: Option<std::sync::mpsc::SyncSender<Bytes>>,
     buf: Vec<u8>,
     chunk_size: usize,
 }
@@ -317,9 +319,17 @@ impl BodyWriter {
     pub fn new(tx: mpsc::Sender<Chunk>, chunk_size: usize) -> BodyWriter {
         BodyWriter {
             tx: Some(tx),
+            tap: None,
             buf: Vec::with_capacity(chunk_size),
             chunk_size,
         }
+    }
+
+    /// Give `tap` every chunk too (shared, not copied), in order; it is dropped when the
+    /// stream ends or the writer goes down.
+    pub fn with_tap(mut self, tap: std::sync::mpsc::SyncSender<Bytes>) -> BodyWriter {
+        self.tap = Some(tap);
+        self
     }
 
     fn send(&mut self, chunk: Chunk) -> io::Result<()> {
@@ -335,14 +345,22 @@ impl BodyWriter {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let full = std::mem::replace(&mut self.buf, Vec::with_capacity(self.chunk_size));
-        self.send(Ok(Bytes::from(full)))
+        let full = Bytes::from(std::mem::replace(
+            &mut self.buf,
+            Vec::with_capacity(self.chunk_size),
+        ));
+        if let Some(tap) = &self.tap {
+            tap.send(full.clone())
+                .map_err(|_| io::Error::other("the archive's hash stopped taking data"))?;
+        }
+        self.send(Ok(full))
     }
 
     /// Send what is buffered and end the stream cleanly.
     pub fn finish(mut self) -> io::Result<()> {
         self.send_buf()?;
         self.tx = None;
+        self.tap = None;
         Ok(())
     }
 }
