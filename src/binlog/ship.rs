@@ -257,24 +257,26 @@ fn produce(
 ) -> anyhow::Result<[u8; 64]> {
     let mut input =
         std::fs::File::open(raw).with_context(|| format!("cannot open {}", raw.display()))?;
-    let writer = Prehasher::new(writer);
+    let (tap, prehasher) = Prehasher::start()
+        .map_err(|e| anyhow::anyhow!("cannot start hashing the binary log file: {e}"))?;
+    let writer = writer.with_tap(tap);
     let mut compress = |w: Box<dyn Write + '_>| -> io::Result<()> {
         let mut z = zstd::stream::write::Encoder::new(w, 3)?;
         io::copy(&mut input, &mut z)?;
         z.finish()?.flush()
     };
-    let (writer, prehash) = match &encryption {
+    let writer = match &encryption {
         None => {
             let mut w = writer;
             compress(Box::new(&mut w))?;
-            w.finish()
+            w
         }
         Some(enc) => {
             let mut sealed = enc.encrypt(writer)?;
             compress(Box::new(&mut sealed))?;
-            sealed.finish()?.finish()
+            sealed.finish()?
         }
     };
     writer.finish()?;
-    Ok(prehash)
+    Ok(prehasher.finish()?)
 }
