@@ -139,13 +139,7 @@ fn network_sites(
     let sql = staged.database_sql.as_ref()?;
     let declared = staged
         .contents
-        .wp_config
-        .as_deref()
-        .or(staged
-            .contents
-            .parent_wp_config
-            .as_ref()
-            .map(|p| p.data.as_slice()))
+        .any_wp_config()
         .map(|w| crate::restore::declared(&String::from_utf8_lossy(w)))
         .unwrap_or_default();
     let network = crate::clone::multisite::from_dump(
@@ -294,11 +288,7 @@ fn scratch_database(
     site: &SiteConfig,
     staged: &Staged,
 ) -> anyhow::Result<database::ScratchDb> {
-    let archived = staged.contents.wp_config.as_deref().or(staged
-        .contents
-        .parent_wp_config
-        .as_ref()
-        .map(|p| p.data.as_slice()));
+    let archived = staged.contents.any_wp_config();
     let creds = match &d.server {
         Some(s) => s.clone(),
         None => crate::restore::wp_config::credentials(site, archived, d.timeouts)?.0,

@@ -291,11 +291,7 @@ impl<'a> Job<'a> {
             .clone()
             .context("the archive has no manifest.json")?;
         // The site's wp-config.php, else the one from the directory above it.
-        let archived = staged.contents.wp_config.as_deref().or(staged
-            .contents
-            .parent_wp_config
-            .as_ref()
-            .map(|p| p.data.as_slice()));
+        let archived = staged.contents.any_wp_config();
         let site_user = archived.and_then(|a| {
             crate::site::wpconfig::parse_named(&String::from_utf8_lossy(a), "wp-config.php")
                 .ok()
@@ -483,13 +479,7 @@ impl<'a> Job<'a> {
         };
         let declared = staged
             .contents
-            .wp_config
-            .as_deref()
-            .or(staged
-                .contents
-                .parent_wp_config
-                .as_ref()
-                .map(|p| p.data.as_slice()))
+            .any_wp_config()
             .map(|w| declared(&String::from_utf8_lossy(w)))
             .unwrap_or_default();
         let network = match (&staged.database_sql, self.req.database) {

@@ -270,6 +270,13 @@ pub struct ParentConfig {
 }
 
 impl Contents {
+    /// The archive's `wp-config.php`, else its parent one: where the site's settings are.
+    pub fn any_wp_config(&self) -> Option<&[u8]> {
+        self.wp_config
+            .as_deref()
+            .or(self.parent_wp_config.as_ref().map(|p| p.data.as_slice()))
+    }
+
     /// Everything that does not add up; empty when the archive is whole.
     pub fn problems(&self) -> Vec<String> {
         let mut out = Vec::new();
