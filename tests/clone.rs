@@ -352,3 +352,38 @@ fn dry_run_changes_nothing_and_says_what_a_restore_or_clone_would_do() {
         "the dry run counted {counted}: {made}"
     );
 }
+
+/// Issue 23 item 3: a clone's own user is made before the import and imports the archive's
+/// SQL (the server's log says who sent the dump's rows), so the trigger and the view the site
+/// got from root are the clone user's in the clone, and run as it.
+#[test]
+fn a_clones_own_user_imports_it_and_defines_its_triggers_and_views() {
+    let f = Fixture::new("clone-definer");
+    crate::restore::add_root_defined_objects(&f);
+    backup(&f);
+    let t = target(&f, "def");
+    let (out, importers) = crate::restore::importers_of(&f, || clone(&f, &t, &f.db.socket, &[]));
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    let (user, password) = assert_own_user(&f, &t, &out);
+    assert!(!importers.is_empty());
+    for who in &importers {
+        assert!(who.starts_with(&format!("{user}[")), "imported by {who}");
+    }
+    let (trigger, view) = crate::restore::definers(&f, &t.db);
+    assert!(trigger.starts_with(&format!("{user}@")), "{trigger}");
+    assert!(view.starts_with(&format!("{user}@")), "{view}");
+    let marked = crate::restore::sql_as(
+        &f,
+        &user,
+        &password,
+        &format!(
+            "INSERT INTO `{db}`.wp_postmeta (post_id, meta_key, meta_value) VALUES (1, 'wpb_probe', 'x');
+             SELECT meta_value FROM `{db}`.wp_postmeta WHERE meta_key = 'wpb_probe';",
+            db = t.db
+        ),
+    );
+    assert!(
+        marked.starts_with(&format!("x seen by {user}@")),
+        "{marked}"
+    );
+}

@@ -862,3 +862,140 @@ fn a_live_wp_config_naming_another_database_is_not_trusted() {
     assert_eq!(f.db.sql("SELECT id FROM tenant2.orders").trim(), "42");
     assert!(restore_leftovers(&f.site.path).is_empty());
 }
+
+/// Run SQL as `user` with `password` over TCP (the password in the client's environment).
+pub(crate) fn sql_as(f: &Fixture, user: &str, password: &str, sql: &str) -> String {
+    let out = std::process::Command::new("mariadb")
+        .arg("--no-defaults")
+        .args(["-h", "127.0.0.1", "-P", &f.db.port.to_string(), "-u", user])
+        .args(["-N", "-B", "-e", sql])
+        .env("MYSQL_PWD", password)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{sql}: {}", stderr(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A trigger and a view in the site's database defined by `root@localhost` (as a plugin an
+/// administrator installed makes them): the trigger marks each new `wp_postmeta` value with
+/// the user it runs as, the view answers with the user it runs as.
+pub(crate) fn add_root_defined_objects(f: &Fixture) {
+    f.db.sql_db(
+        &f.site.db_name,
+        "CREATE DEFINER='root'@'localhost' TRIGGER wpb_mark BEFORE INSERT ON wp_postmeta FOR EACH ROW SET NEW.meta_value = CONCAT(NEW.meta_value, ' seen by ', CURRENT_USER());
+         CREATE DEFINER='root'@'localhost' SQL SECURITY DEFINER VIEW wpb_who AS SELECT CURRENT_USER() AS who;",
+    );
+}
+
+/// The definers of the trigger and the view [`add_root_defined_objects`] made, in `db`.
+pub(crate) fn definers(f: &Fixture, db: &str) -> (String, String) {
+    let one = |q: String| f.db.sql(&q).trim().to_string();
+    (
+        one(format!(
+            "SELECT DEFINER FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = '{db}' AND TRIGGER_NAME = 'wpb_mark'"
+        )),
+        one(format!(
+            "SELECT DEFINER FROM information_schema.VIEWS WHERE TABLE_SCHEMA = '{db}' AND TABLE_NAME = 'wpb_who'"
+        )),
+    )
+}
+
+/// Run `run` with the server's general log on: the users (`priv_user[user] @ host [ip]`)
+/// that sent the dump's `INSERT INTO wp_posts` statements meanwhile.
+pub(crate) fn importers_of<T>(f: &Fixture, run: impl FnOnce() -> T) -> (T, Vec<String>) {
+    f.db.sql(
+        "SET GLOBAL log_output = 'TABLE'; TRUNCATE mysql.general_log; SET GLOBAL general_log = 1;",
+    );
+    let out = run();
+    f.db.sql("SET GLOBAL general_log = 0;");
+    let users = f.db.sql(
+        "SELECT DISTINCT user_host FROM mysql.general_log WHERE command_type = 'Query' AND argument LIKE 'INSERT INTO `wp\\_posts`%'",
+    );
+    (out, users.lines().map(String::from).collect())
+}
+
+/// Issue 23 item 3: config.json's `database` names an administrator, and the site's database
+/// holds a trigger and a view defined by root. The in-place restore imports the archive's SQL
+/// as the site's own user (the server's log says who sent the dump's rows), so the trigger and
+/// the view are the site user's and run as it, and still work. Into another database the
+/// site's user cannot reach, a throwaway user imports, is dropped afterwards, and what it
+/// defined is named in a warning.
+#[test]
+fn a_restore_imports_as_a_user_limited_to_the_database_and_nothing_runs_as_root() {
+    let f = Fixture::new("restore-least");
+    let (db, user, password) = (&f.site.db_name, &f.site.db_user, &f.site.db_password);
+    add_root_defined_objects(&f);
+    f.db.sql(
+        "CREATE USER 'dbadmin'@'%' IDENTIFIED BY 'adm-pw-3'; CREATE USER 'dbadmin'@'localhost' IDENTIFIED BY 'adm-pw-3';
+         GRANT ALL ON *.* TO 'dbadmin'@'%' WITH GRANT OPTION; GRANT ALL ON *.* TO 'dbadmin'@'localhost' WITH GRANT OPTION;",
+    );
+    let mut config = f.default_config();
+    config["sites"][0]["database"] = serde_json::json!({
+        "name": db, "user": "dbadmin", "password_env": "ADMIN_DB_PASSWORD",
+        "host": format!("127.0.0.1:{}", f.db.port),
+    });
+    f.write_config(config);
+    f.write_env(&[("ADMIN_DB_PASSWORD", "adm-pw-3")]);
+    backup(&f);
+
+    let (out, importers) = importers_of(&f, || f.run(&["restore", "--site", "blog", "--yes"]));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!importers.is_empty());
+    for who in &importers {
+        assert!(who.starts_with(&format!("{user}[")), "imported by {who}");
+    }
+    assert!(
+        stdout(&out).contains(&format!("imported as the site's own user {user}")),
+        "{}",
+        stdout(&out)
+    );
+    let (trigger, view) = definers(&f, db);
+    assert!(trigger.starts_with(&format!("{user}@")), "{trigger}");
+    assert!(view.starts_with(&format!("{user}@")), "{view}");
+    let marked = sql_as(
+        &f,
+        user,
+        password,
+        &format!(
+            "INSERT INTO `{db}`.wp_postmeta (post_id, meta_key, meta_value) VALUES (1, 'wpb_probe', 'x');
+             SELECT meta_value FROM `{db}`.wp_postmeta WHERE meta_key = 'wpb_probe';
+             SELECT who FROM `{db}`.wpb_who;"
+        ),
+    );
+    let lines: Vec<&str> = marked.lines().collect();
+    assert!(
+        lines[0].starts_with(&format!("x seen by {user}@")),
+        "{marked}"
+    );
+    assert!(lines[1].starts_with(&format!("{user}@")), "{marked}");
+    assert!(!marked.contains("root"), "{marked}");
+
+    // Into a database the site's user cannot reach: a throwaway user, gone afterwards.
+    let copy = format!("{db}_copy");
+    let (out, importers) = importers_of(&f, || {
+        f.run(&[
+            "restore",
+            "--site",
+            "blog",
+            "--db-only",
+            "--db-name",
+            &copy,
+            "--yes",
+        ])
+    });
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!importers.is_empty());
+    for who in &importers {
+        assert!(who.starts_with("wpbrestore_"), "imported by {who}");
+    }
+    let left =
+        f.db.sql("SELECT COUNT(*) FROM mysql.user WHERE User LIKE 'wpbrestore%'");
+    assert_eq!(left.trim(), "0", "the throwaway user is left");
+    let (trigger, _) = definers(&f, &copy);
+    assert!(trigger.starts_with("wpbrestore_"), "{trigger}");
+    assert!(
+        stderr(&out).contains("trigger wpb_mark") && stderr(&out).contains("throwaway"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -17,11 +17,7 @@ use chrono::{DateTime, Utc};
 
 use super::guard::{self, Guarded};
 use crate::config::DatabaseConfig;
-use crate::dbtools::{self, client};
-use crate::secret::Secret;
-
-/// The hosts the throwaway user is made at: where a socket and where TCP logins come from.
-const HOSTS: [&str; 2] = ["localhost", "%"];
+use crate::dbtools::{self, client, throwaway};
 
 /// What to replay.
 pub struct Replay<'a> {
@@ -37,75 +33,16 @@ pub struct Replay<'a> {
     pub stop: DateTime<Utc>,
 }
 
-/// The throwaway user, dropped with this guard.
-struct ReplayUser<'a> {
-    admin: &'a DatabaseConfig,
-    user: String,
-    password: Secret,
-}
-
-impl Drop for ReplayUser<'_> {
-    fn drop(&mut self) {
-        if let Err(e) = client::sql(self.admin, None, &drop_user(&self.user)) {
-            tracing::error!(
-                "cannot drop the replay's user {}: {e:#}; drop it by hand (DROP USER '{}'@'localhost', '{}'@'%')",
-                self.user,
-                self.user,
-                self.user
-            );
-        }
-    }
-}
-
-fn drop_user(user: &str) -> String {
-    HOSTS
-        .iter()
-        .map(|h| {
-            format!(
-                "DROP USER IF EXISTS {}@{};\n",
-                client::sql_str(user),
-                client::sql_str(h)
-            )
-        })
-        .collect()
-}
-
-fn random_hex<const N: usize>() -> anyhow::Result<String> {
-    let mut buf = [0u8; N];
-    getrandom::getrandom(&mut buf).context("no random numbers from the system")?;
-    Ok(hex::encode(buf))
-}
-
 /// Make the throwaway user: every right on `database`, `BINLOG REPLAY`, nothing else.
-fn make_user<'a>(admin: &'a DatabaseConfig, database: &str) -> anyhow::Result<ReplayUser<'a>> {
-    let user = format!("wpbreplay_{}", random_hex::<6>()?);
-    let password = random_hex::<24>()?;
-    let mut script = String::new();
-    for h in HOSTS {
-        let (u, h) = (client::sql_str(&user), client::sql_str(h));
-        script.push_str(&format!(
-            "CREATE USER {u}@{h} IDENTIFIED BY {};\nGRANT ALL PRIVILEGES ON {}.* TO {u}@{h};\nGRANT BINLOG REPLAY ON *.* TO {u}@{h};\n",
-            client::sql_str(&password),
-            client::ident(database),
-        ));
-    }
-    let made = ReplayUser {
+fn make_user(admin: &DatabaseConfig, database: &str) -> anyhow::Result<throwaway::User> {
+    throwaway::User::make(
         admin,
-        user,
-        password: Secret::new(password),
-    };
-    if let Err(e) = client::sql(admin, None, &script) {
-        // Only the server's answer: the statement the client echoes holds the password.
-        let said = format!("{e:#}");
-        let said = said
-            .rfind("ERROR ")
-            .map_or("the server refused", |i| &said[i..]);
-        bail!(
-            "cannot create the replay's throwaway user as {}: {said}; it needs CREATE USER and GRANT OPTION (root through the local socket has them; MYSQL_UNIX_PORT in .env names the socket); MariaDB 10.5.2 or later (BINLOG REPLAY)",
-            admin.user
-        );
-    }
-    Ok(made)
+        "wpbreplay_",
+        database,
+        &["BINLOG REPLAY"],
+        "the replay's throwaway user",
+        "it needs CREATE USER and GRANT OPTION (root through the local socket has them; MYSQL_UNIX_PORT in .env names the socket); MariaDB 10.5.2 or later (BINLOG REPLAY)",
+    )
 }
 
 /// Replay `r`: what the guard let through and dropped.
@@ -114,14 +51,7 @@ pub fn run(r: &Replay) -> anyhow::Result<Guarded> {
         return Ok(Guarded::default());
     }
     let user = make_user(r.admin, r.database)?;
-    let login = DatabaseConfig {
-        name: r.database.to_string(),
-        user: user.user.clone(),
-        password: user.password.clone(),
-        host: r.admin.host.clone(),
-        table_prefix: None,
-        timeouts: r.admin.timeouts,
-    };
+    let login = user.login(r.database, None);
     let result = pipe(r, &login);
     drop(user);
     result

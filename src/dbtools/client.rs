@@ -2,7 +2,7 @@
 //! secret handling: the password only in a sealed `0600` defaults file in memory, a child environment with
 //! nothing of ours in it, and SQL fed on stdin, never on a command line. Also the quoting of
 //! SQL string literals and identifiers, and the root account reached through the local socket.
-//! A script ([`source`]) runs in a process group of its own, stopped when the run is
+//! A script ([`source_stream`]) runs in a process group of its own, stopped when the run is
 //! interrupted.
 
 use std::ffi::OsString;
@@ -73,7 +73,8 @@ enum Input<'a> {
     Sql(&'a [u8]),
     /// SQL that holds text read from a database (a trigger's body): run in binary mode.
     Script(&'a [u8]),
-    File(&'a Path),
+    /// A script read from this as the client takes it (a dump rewritten on its way).
+    Stream(Box<dyn std::io::Read + Send>),
 }
 
 /// Run the client as `creds` (in `database` when given) with `input` on stdin; its stdout.
@@ -83,24 +84,35 @@ fn run(creds: &DatabaseConfig, database: Option<&str>, input: Input) -> anyhow::
     let mut cmd = dbtools::command(&tool);
     // A script from an archive or a database: no client command in it is run (`\!`,
     // `system`...).
-    let script = matches!(input, Input::File(_) | Input::Script(_));
+    let script = matches!(input, Input::Script(_) | Input::Stream(_));
     defaults
         .pass_to(&mut cmd)
         .args(client_args(&defaults.path(), database, script))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let out = match input {
-        Input::File(path) => {
-            let f = std::fs::File::open(path)
-                .with_context(|| format!("cannot open {}", path.display()))?;
+        Input::Stream(mut from) => {
             // A group of its own: a SIGINT from the terminal reaches us, not the client (we
             // stop it, and whatever a wrapper script around it started, ourselves).
-            let child = cmd
-                .stdin(f)
+            let mut child = cmd
+                .stdin(Stdio::piped())
                 .process_group(0)
                 .spawn()
                 .with_context(|| format!("cannot run {}", tool.display()))?;
-            wait_or_stop(child)?
+            let mut stdin = child.stdin.take().context("no stdin pipe")?;
+            // A client that stops reading (an error, or killed on a signal) ends the copy.
+            let writer = std::thread::spawn(move || std::io::copy(&mut from, &mut stdin));
+            let out = wait_or_stop(child);
+            let copied = writer.join();
+            let out = out?;
+            if out.status.success() {
+                match copied {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => bail!("cannot read the script: {e}"),
+                    Err(_) => bail!("the script's reader panicked"),
+                }
+            }
+            out
         }
         Input::Sql(sql) | Input::Script(sql) => {
             let child = cmd
@@ -267,10 +279,15 @@ impl Drop for Session {
     }
 }
 
-/// Run the SQL script in `file` (a whole dump, say) as `creds` in `database`. A SIGTERM or
-/// SIGINT stops the client (and its process group) and is the error.
-pub fn source(creds: &DatabaseConfig, database: &str, file: &Path) -> anyhow::Result<()> {
-    run(creds, Some(database), Input::File(file)).map(|_| ())
+/// Run the SQL script `script` reads (a whole dump, rewritten on its way: see
+/// `restore::definer`) as `creds` in `database`. A SIGTERM or SIGINT stops the client (and
+/// its process group) and is the error.
+pub fn source_stream(
+    creds: &DatabaseConfig,
+    database: &str,
+    script: impl std::io::Read + Send + 'static,
+) -> anyhow::Result<()> {
+    run(creds, Some(database), Input::Stream(Box::new(script))).map(|_| ())
 }
 
 /// Root through the local socket: `socket` (from `MYSQL_UNIX_PORT`, or the site's own socket),

@@ -15,6 +15,7 @@
 pub mod client;
 pub mod dump;
 pub mod facts;
+pub mod throwaway;
 
 use std::ffi::OsString;
 use std::io::Write;

@@ -27,8 +27,8 @@ use chrono::{DateTime, Utc};
 
 use super::child::{self, Input};
 use crate::config::{DatabaseConfig, DbHost};
-use crate::dbtools;
 use crate::dbtools::client::{admin, ident, sql, sql_str};
+use crate::dbtools::{self, throwaway};
 use crate::secret::Secret;
 
 /// Scratch databases' names start with this.
@@ -51,9 +51,6 @@ pub struct Login {
     /// Where php reaches the server: a socket when one is known.
     pub host: DbHost,
 }
-
-/// Hosts the scratch database's own user is made for (a socket's, a TCP client's).
-const LOGIN_HOSTS: [&str; 2] = ["localhost", "%"];
 
 /// A scratch database, dropped when the guard is.
 pub struct ScratchDb {
@@ -256,10 +253,7 @@ fn drop_scratch(
 
 /// SQL dropping the scratch database's own `user` at each of its hosts.
 fn drop_user(user: &str) -> String {
-    LOGIN_HOSTS
-        .iter()
-        .map(|h| format!("\nDROP USER IF EXISTS {}@{};", sql_str(user), sql_str(h)))
-        .collect()
+    format!("\n{}", throwaway::drop_sql(user))
 }
 
 /// `wpbdrill_<time>_<random>`: 32 characters, MySQL's limit for user names.
@@ -276,26 +270,7 @@ pub fn login_name(now: DateTime<Utc>) -> String {
 fn make_login(admin: &DatabaseConfig, name: &str) -> anyhow::Result<Login> {
     let user = login_name(Utc::now());
     let password = hex::encode(super::sandbox::random_bytes::<24>());
-    let mut script = String::new();
-    for h in LOGIN_HOSTS {
-        script.push_str(&format!(
-            "CREATE USER {}@{} IDENTIFIED BY {};\nGRANT ALL PRIVILEGES ON {}.* TO {}@{};\n",
-            sql_str(&user),
-            sql_str(h),
-            sql_str(&password),
-            ident(name),
-            sql_str(&user),
-            sql_str(h)
-        ));
-    }
-    if let Err(e) = sql(admin, None, &script) {
-        // What was made of it goes (a user made at one host but not the other).
-        let _ = sql(admin, None, &drop_user(&user));
-        // Only the server's answer: the statement the client echoes may hold the password.
-        let said = format!("{e:#}");
-        let said = said
-            .rfind("ERROR ")
-            .map_or("the server refused", |i| &said[i..]);
+    if let Err(said) = throwaway::create(admin, &user, &password, name, &[]) {
         bail!(
             "cannot create the scratch database's own user as {}: {said}; php connects only as such a user, never as {}: grant {} CREATE USER and GRANT OPTION (GRANT ALL ON *.* TO ... WITH GRANT OPTION)",
             admin.user,

@@ -195,7 +195,11 @@ pub fn save_copy(creds: &DatabaseConfig, name: &str, dest: &Path) -> anyhow::Res
     Ok(std::fs::metadata(dest).map(|m| m.len()).unwrap_or(0))
 }
 
-/// Import `sql_file` (a complete dump) into database `name`; a SIGTERM or SIGINT stops it.
+/// Import `sql_file` (a complete dump, its `DEFINER=` clauses taken out on the way:
+/// [`super::definer`]) into database `name` as `creds`; a SIGTERM or SIGINT stops it.
 pub fn import(creds: &DatabaseConfig, name: &str, sql_file: &Path) -> anyhow::Result<()> {
-    dbtools::client::source(creds, name, sql_file)
+    let dump = std::fs::File::open(sql_file)
+        .with_context(|| format!("cannot open {}", sql_file.display()))?;
+    let dump = super::definer::Strip::new(std::io::BufReader::with_capacity(256 * 1024, dump));
+    dbtools::client::source_stream(creds, name, dump)
 }

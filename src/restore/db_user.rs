@@ -13,8 +13,9 @@
 //! through the local socket.
 //!
 //! Everything is decided before anything changes ([`plan`]: read-only queries); [`Plan::apply`]
-//! runs after the import, and what it created is dropped again ([`Made::drop_again`]) when the
-//! restore fails after it. The password goes to the server only in the client's stdin, and to
+//! runs before the import (the clone's user imports its `database.sql`, and so defines its
+//! triggers and views: [`super::importer`]), and what it created is dropped again
+//! ([`Made::drop_again`]) when the restore fails after it. The password goes to the server only in the client's stdin, and to
 //! the clone's `wp-config.php`: never on a command line, in a log or in the summary.
 
 use std::io::Read as _;
@@ -284,7 +285,10 @@ impl Made {
 /// `CREATE USER` with `GRANT OPTION` and reads `mysql.user`, else root through the local
 /// socket when it does and is the same server (a site on a remote server gets no user made on
 /// this machine's).
-fn find_admin(creds: &DatabaseConfig, socket: Option<PathBuf>) -> Option<DatabaseConfig> {
+pub(crate) fn find_admin(
+    creds: &DatabaseConfig,
+    socket: Option<PathBuf>,
+) -> Option<DatabaseConfig> {
     let own = DatabaseConfig {
         name: String::new(),
         table_prefix: None,

@@ -17,8 +17,10 @@
 pub mod copies;
 pub mod database;
 pub mod db_user;
+pub mod definer;
 pub mod dry_run;
 pub mod dumpcheck;
+pub mod importer;
 pub mod only;
 pub mod parent;
 pub mod pitr;
@@ -592,22 +594,25 @@ impl<'a> Job<'a> {
             .database_sql
             .as_ref()
             .context("database.sql was not extracted")?;
-        // Its form is checked before the live database is touched (see dumpcheck).
+        // Its form is checked before the live database is touched (see dumpcheck), as the
+        // client will read it: without its DEFINER clauses (see definer).
         let dump = std::fs::File::open(sql_file.path()).context("cannot open database.sql")?;
-        dumpcheck::check(dump)?;
+        dumpcheck::check(definer::Strip::new(std::io::BufReader::new(dump)))?;
         crate::interrupt::check().map_err(|s| stopped(anyhow::Error::from(s)))?;
         let undo = self.prepare(creds, db_name, report)?;
+        // A clone's own user is made first: it imports (see importer).
         let imported = self
-            .import(creds, db_name, sql_file.path(), &mut old_urls, report)
-            .and_then(|()| self.replay(creds, db_name, report))
-            .and_then(|()| self.make_user(db_name, report));
+            .make_user(db_name, report)
+            .and_then(|()| self.import(creds, db_name, sql_file.path(), &mut old_urls, report))
+            .and_then(|()| self.replay(creds, db_name, report));
         match imported {
             Ok(()) => Ok((old_urls, Some(undo))),
             Err(e) => Err(self.revert(undo, e, report)),
         }
     }
 
-    /// `database.sql` imported into `db_name`, then moved to the new address.
+    /// `database.sql` imported into `db_name`, then moved to the new address, as a user
+    /// limited to that database (see importer).
     fn import(
         &self,
         creds: &DatabaseConfig,
@@ -616,7 +621,71 @@ impl<'a> Job<'a> {
         old_urls: &mut Vec<String>,
         report: &mut Report,
     ) -> anyhow::Result<()> {
-        tracing::info!("importing database.sql into {db_name}");
+        crate::interrupt::check()?;
+        let importer = importer::Importer::choose(creds, db_name, self.importers(creds), || {
+            db_user::find_admin(creds, self.admin_socket(creds))
+        })?;
+        let moved = self.import_as(&importer.login, db_name, sql_file, old_urls, report);
+        report.imported_as = Some(importer.who.clone());
+        let orphans = importer.orphans(db_name);
+        if !orphans.is_empty() {
+            tracing::warn!(
+                "database.sql defined {} as the restore's throwaway user, which is dropped now: they fail (\"the user specified as a definer does not exist\") until the site's own user creates them again; grant the site's user all privileges on `{db_name}`.* and run restore again to have them defined by it",
+                orphans.join(", ")
+            );
+        }
+        drop(importer);
+        moved
+    }
+
+    /// The users that may import, in order (see importer): a clone's own, the site's own.
+    fn importers(&self, creds: &DatabaseConfig) -> Vec<importer::Candidate> {
+        use importer::Candidate;
+        let mut all = Vec::new();
+        if let Some(plan) = &self.clone_user {
+            all.push(Candidate {
+                user: plan.user.clone(),
+                password: plan.password.clone(),
+                whose: "the clone's own user",
+            });
+        }
+        if self.req.site.database.is_none() {
+            all.push(Candidate {
+                user: creds.user.clone(),
+                password: creds.password.clone(),
+                whose: "the site's own user",
+            });
+        }
+        if let Some((user, password)) = &self.site_user {
+            all.push(Candidate {
+                user: user.clone(),
+                password: password.clone(),
+                whose: "the site's own user",
+            });
+        }
+        if let Ok(live) = crate::site::wpconfig::read(&self.req.site.path) {
+            all.push(Candidate {
+                user: live.db_user,
+                password: live.db_password,
+                whose: "the site's own user",
+            });
+        }
+        all
+    }
+
+    /// [`Job::import`] as `creds`, the importer's login.
+    fn import_as(
+        &self,
+        creds: &DatabaseConfig,
+        db_name: &str,
+        sql_file: &Path,
+        old_urls: &mut Vec<String>,
+        report: &mut Report,
+    ) -> anyhow::Result<()> {
+        tracing::info!(
+            "importing database.sql into {db_name} as user {}",
+            creds.user
+        );
         let started = Instant::now();
         database::import(creds, db_name, sql_file).map_err(
             |e| match crate::interrupt::received() {

@@ -28,6 +28,9 @@ pub struct Report {
     pub database: Option<String>,
     pub database_note: Option<String>,
     pub previous_database: Option<PathBuf>,
+    /// Who imported `database.sql` (a user limited to the database), in words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub imported_as: Option<String>,
     /// The database user a clone's wp-config.php names (never its password).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub db_user: Option<String>,
@@ -98,6 +101,9 @@ impl Report {
             let mut s = format!("database {db}");
             if let Some(n) = &self.database_note {
                 s.push_str(&format!(" ({n})"));
+            }
+            if let Some(who) = &self.imported_as {
+                s.push_str(&format!(" imported as {who}"));
             }
             if let Some(p) = &self.previous_database {
                 s.push_str(&format!(
