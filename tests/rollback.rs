@@ -139,19 +139,20 @@ fn front_page(f: &Fixture) -> String {
     html
 }
 
-/// A `mariadb` that runs every query as the real client, but passes an import (the only run
-/// with `--binary-mode` that reads a file, not a pipe: SQL holding trigger definitions comes
-/// through a pipe in binary mode too) on only up to the rows of `wp_posts` (the tables before
-/// it replaced, `wp_posts` empty), then runs `then_inside` (still feeding the client), then
-/// `then_after`.
+/// A `mariadb` that runs every query as the real client, but passes an import (a run with
+/// `--binary-mode` whose input starts as a dump does: SQL holding trigger definitions comes in
+/// binary mode too) on only up to the rows of `wp_posts` (the tables before it replaced,
+/// `wp_posts` empty), then runs `then_inside` (still feeding the client), then `then_after`.
 fn fake_mariadb(then_inside: &str, then_after: &str) -> (TempDir, String) {
     let real = which("mariadb");
     fixture::fake_tool(
         "mariadb",
         &format!(
-            "#!/bin/bash\n[ -p /dev/stdin ] && exec '{real}' \"$@\"\n\
+            "#!/bin/bash\n\
              case \" $* \" in *' --binary-mode '*) ;; *) exec '{real}' \"$@\" ;; esac\n\
-             {{ awk '{{ print }} /^-- Dumping data for table `wp_posts`/ {{ exit }}'; {then_inside}; }} | '{real}' \"$@\"\n\
+             IFS= read -r first\n\
+             case \"$first\" in *'MariaDB dump'*|*'sandbox mode'*) ;; *) {{ printf '%s\\n' \"$first\"; cat; }} | '{real}' \"$@\"; exit ;; esac\n\
+             {{ printf '%s\\n' \"$first\"; awk '{{ print }} /^-- Dumping data for table `wp_posts`/ {{ exit }}'; {then_inside}; }} | '{real}' \"$@\"\n\
              {then_after}\n",
             real = real.display()
         ),
