@@ -556,7 +556,13 @@ CREATE TABLE s3_archives (
     fn d1_tables_are_those_made_before() {
         let new = d1_standin("");
         let before = rusqlite::Connection::open_in_memory().unwrap();
-        before.execute_batch(D1_BEFORE).unwrap();
+        // Issue 27 added s3_archives' binlog_file and binlog_position at its end.
+        let issue_27 = D1_BEFORE.replacen(
+            "base_key TEXT",
+            "base_key TEXT, binlog_file TEXT, binlog_position INTEGER",
+            1,
+        );
+        before.execute_batch(&issue_27).unwrap();
         for table in &TABLES {
             assert_eq!(
                 create_text(&new, table.name),

@@ -152,6 +152,9 @@ pub const S3_ARCHIVES: Table = Table {
             ..added("kind", "TEXT")
         },
         added("base_key", "TEXT"),
+        // Issue 27: where the dump is in the server's binary log (NULL without `binlog`).
+        added("binlog_file", "TEXT"),
+        added("binlog_position", "INTEGER"),
     ],
 };
 

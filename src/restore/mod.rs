@@ -22,6 +22,7 @@ pub mod dumpcheck;
 pub mod only;
 pub mod parent;
 pub mod pitr;
+pub mod pitr_verify;
 pub mod preflight;
 pub mod report;
 pub mod rollback;
