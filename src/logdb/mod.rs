@@ -240,25 +240,6 @@ fn migrate(conn: &Connection, table: &schema::Table) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Add `table.column` (`decl`) unless the file has it.
-fn add_column(conn: &Connection, table: &str, column: &str, decl: &str) -> anyhow::Result<()> {
-    let exists: bool = conn
-        .query_row(
-            &format!("SELECT COUNT(*) > 0 FROM pragma_table_info('{table}') WHERE name = ?1"),
-            [column],
-            |r| r.get(0),
-        )
-        .with_context(|| format!("cannot read the schema of {table}"))?;
-    if !exists {
-        conn.execute(
-            &format!("ALTER TABLE {table} ADD COLUMN {column} {decl}"),
-            [],
-        )
-        .with_context(|| format!("cannot add column {table}.{column}"))?;
-    }
-    Ok(())
-}
-
 /// SQLite's DATETIME text form, in UTC, as the original wrote it.
 pub fn sql_time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S").to_string()
@@ -286,10 +267,8 @@ impl LogDb {
         }
         create_identity(&conn)
             .with_context(|| format!("{}: cannot create the meta table", path.display()))?;
-        conn.execute_batch(schema::BINLOG_FILES)
-            .with_context(|| format!("{}: cannot create binlog_files", path.display()))?;
-        add_column(&conn, "binlog_files", "last_event", "DATETIME")
-            .with_context(|| path.display().to_string())?;
+        conn.execute_batch(schema::BINLOG_FILES_UNIQUE)
+            .with_context(|| format!("{}: cannot index binlog_files", path.display()))?;
         Ok(LogDb { conn })
     }
 
@@ -902,6 +881,17 @@ INSERT INTO meta (key, value) VALUES ('legacy_last_id.s3_archives', '0');
             failed: Some("f"),
             recovery_secs: 2.0,
             details: "d",
+        })
+        .unwrap();
+        db.record_binlog(&BinlogEntry {
+            server_id: "s".into(),
+            file: "mariadb-bin.000001".into(),
+            first_event: Utc::now(),
+            object_key: "binlog/s/mariadb-bin.000001_20261205T000000Z.zst".into(),
+            storage_name: "b".into(),
+            size_bytes: 1,
+            sha256: "ab".into(),
+            last_event: Some(Utc::now()),
         })
         .unwrap();
         for table in &schema::TABLES {
