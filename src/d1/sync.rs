@@ -1,5 +1,5 @@
 //! Pushing `backups.db` to D1 so the fleet can be watched from one place: every local
-//! `backup_log`, `s3_archives` and `drill_log` row reaches D1 exactly once, however often a
+//! `backup_log`, `s3_archives`, `drill_log` and `binlog_files` row reaches D1 exactly once, however often a
 //! push is retried, cut off or run from two processes at once.
 //!
 //! How:

@@ -5,8 +5,9 @@
 //! verify or prune) and `s3_archives` (one row per stored archive). wpbackup's extra columns
 //! come after the original ones and are added to an older database on open. wpbackup's own
 //! `drill_log` holds one row per site per restore drill (`drill`): the report and `status` read
-//! each site's last proven restore from it. The three tables' columns are written once, in
-//! [`schema`], which `d1::sync` pushes from too. WAL mode and a busy timeout let `status` read
+//! each site's last proven restore from it. `binlog_files` holds each binary log file
+//! `wpbackup binlog` shipped. The four tables' columns are written once, in [`schema`], which
+//! `d1::sync` pushes from too. WAL mode and a busy timeout let `status` read
 //! while a backup writes.
 //!
 //! `s3_archives.kind` (`full` or `differential`) and `base_key` (the key of a differential
