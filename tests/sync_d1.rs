@@ -253,11 +253,12 @@ fn a_push_cut_off_mid_batch_then_repeated_leaves_no_duplicate_and_no_gap() {
         home.failing_run();
     }
     assert_eq!(home.local_rows().len(), 125);
-    // The schema takes 19 statements (three tables, site_latest and the dashboard's indexes);
+    // The schema takes 28 statements (four tables, each created, probed and given its unique
+    // key; site_latest, the dashboard's indexes and the window's, and site_latest probed);
     // the first request of rows 13 (100 rows, 9 per statement, then the refresh of
     // site_latest). The second request (25 rows, 3 statements and the refresh) is cut after its
     // first statement: 9 of its rows are in D1, but wpbackup never hears so.
-    sim.faults(json!({ "fail_after": 19 + 13 + 1 }));
+    sim.faults(json!({ "fail_after": 28 + 13 + 1 }));
     let out = home.run(&["sync-d1"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -277,7 +278,7 @@ fn a_push_cut_off_mid_batch_then_repeated_leaves_no_duplicate_and_no_gap() {
     // resends the whole request and D1 skips what it has.
     home.failing_run();
     home.failing_run();
-    sim.faults(json!({ "fail_after": 19 + 2, "once": true }));
+    sim.faults(json!({ "fail_after": 28 + 2, "once": true }));
     assert_eq!(home.sync(), (50, 32));
     assert_exactly_once(&sim, &home);
     assert_site_latest(&sim, &home);
@@ -623,4 +624,101 @@ fn rows_pushed_before_identities_are_not_pushed_twice() {
     assert_eq!(legacy, [1, 2, 3], "{rows:#?}");
     assert_eq!(rows.len(), 6, "{rows:#?}");
     assert_exactly_once(&sim, &home);
+}
+
+/// The point-in-time window reaches D1 (issue 27 item 3): `binlog_files` rows pushed exactly
+/// once, and each site's `pitr_from` (its oldest archive with a binary log position that
+/// `prune` did not delete) and `pitr_to` (the server's newest shipped second) in `site_latest`,
+/// also in a D1 whose `site_latest` was made before those columns.
+#[test]
+fn the_point_in_time_window_reaches_d1() {
+    let sim = D1Sim::start();
+    // A site_latest as wpbackup made it before the window.
+    sim.query(
+        "CREATE TABLE site_latest (server_id TEXT NOT NULL, site_name TEXT NOT NULL,
+         last_run_id INTEGER, last_run_at DATETIME, last_status TEXT, last_details TEXT,
+         last_storage TEXT, last_archive_key TEXT, last_duration_secs REAL,
+         last_success_at DATETIME, archive_key TEXT, archive_storage TEXT, archive_size INTEGER,
+         archive_at DATETIME, refreshed_at DATETIME, PRIMARY KEY (server_id, site_name))",
+        json!([]),
+    );
+    let home = Home::new("web-01", 2, &sim.env());
+    home.failing_run();
+    let db = rusqlite::Connection::open(home.dir.path().join("backups.db")).unwrap();
+    let old = "web-01/site-00/site-00_20261130T030000Z.tar.zst";
+    let kept = "web-01/site-00/site-00_20261201T030000Z.tar.zst";
+    db.execute_batch(&format!(
+        "INSERT INTO s3_archives (filename, storage_name, server_id, site_name, created_at, sha256, kind, binlog_file, binlog_position)
+         VALUES ('{old}', 'local', 'web-01', 'site-00', '2026-11-30 03:00:00', 'ab', 'full', 'mariadb-bin.000001', 4),
+                ('{kept}', 'local', 'web-01', 'site-00', '2026-12-01 03:00:00', 'ab', 'full', 'mariadb-bin.000002', 4);
+         INSERT INTO backup_log (timestamp, status, details, site_name, server_id, action, storage_name, archive_key)
+         VALUES ('2026-12-02 03:00:00', 'SUCCESS', 'deleted', 'site-00', 'web-01', 'prune', 'local', '{old}');
+         INSERT INTO binlog_files (server_id, file, first_event, object_key, storage_name, size_bytes, sha256, last_event)
+         VALUES ('web-01', 'mariadb-bin.000001', '2026-11-30 02:00:00', 'binlog/web-01/mariadb-bin.000001_20261130T020000Z.zst', 'local', 10, 'ab', '2026-12-01 00:00:00'),
+                ('web-01', 'mariadb-bin.000002', '2026-12-01 00:00:00', 'binlog/web-01/mariadb-bin.000002_20261201T000000Z.zst', 'local', 10, 'ab', '2026-12-05 11:55:00'),
+                ('web-01', 'mariadb-bin.000003', '2026-12-05 11:55:00', 'binlog/web-01/mariadb-bin.000003_20261205T115500Z.zst', 'local', 10, 'ab', '2026-12-05 12:00:00');"
+    ))
+    .unwrap();
+    drop(db);
+    let out = home.run(&["--json", "sync-d1"]);
+    assert_eq!(out.status.code(), Some(0));
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("sync-d1 --json");
+    let binlog = doc["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["table"] == "binlog_files")
+        .expect("binlog_files pushed");
+    assert_eq!(
+        (binlog["sent"].as_i64(), binlog["inserted"].as_i64()),
+        (Some(3), Some(3))
+    );
+    let files: Vec<String> = sim
+        .query(
+            "SELECT file FROM binlog_files WHERE server_id = 'web-01' ORDER BY local_id",
+            json!([]),
+        )
+        .iter()
+        .map(|r| r["file"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        files,
+        [
+            "mariadb-bin.000001",
+            "mariadb-bin.000002",
+            "mariadb-bin.000003"
+        ]
+    );
+    let window = |site: &str| {
+        let rows = sim.query(
+            "SELECT pitr_from, pitr_to FROM site_latest WHERE server_id = 'web-01' AND site_name = ?1",
+            json!([site]),
+        );
+        let text = |k: &str| rows[0][k].as_str().map(str::to_string);
+        (text("pitr_from"), text("pitr_to"))
+    };
+    // The archive of 11-30 was pruned: the window starts at the kept one.
+    assert_eq!(
+        window("site-00"),
+        (
+            Some("2026-12-01 03:00:00".to_string()),
+            Some("2026-12-05 12:00:00".to_string())
+        )
+    );
+    // No archive with a position: no start, the server's end.
+    assert_eq!(
+        window("site-01"),
+        (None, Some("2026-12-05 12:00:00".to_string()))
+    );
+    // A second push sends nothing again.
+    let out = home.run(&["--json", "sync-d1"]);
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("sync-d1 --json");
+    assert!(
+        doc["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["sent"] == 0),
+        "{doc}"
+    );
 }

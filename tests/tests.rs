@@ -24,6 +24,7 @@ mod ls;
 mod multisite;
 mod parent_config;
 mod pitr;
+mod pitr_life;
 mod progress;
 mod prune;
 mod quickstart;

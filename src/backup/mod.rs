@@ -375,6 +375,7 @@ impl Run<'_> {
                     "full"
                 },
                 base_key: r.base_key.as_deref(),
+                binlog: r.binlog.as_ref().map(|b| (b.file.as_str(), b.position)),
             };
             if let Err(e) = self.db.record_archive(&rec) {
                 tracing::error!(site = %r.site, "cannot record the archive in backups.db: {e:#}");

@@ -25,6 +25,10 @@ pub struct SiteResult {
     /// The key of the stored archive's base when it is a differential one (`None`: a full
     /// archive, or nothing stored).
     pub base_key: Option<String>,
+    /// Where the archive's dump is in the server's binary log (`binlog` on): recorded in
+    /// `s3_archives` for `prune` and the point-in-time window.
+    #[serde(skip)]
+    pub binlog: Option<crate::manifest::BinlogPosition>,
 }
 
 /// A site that was not stored, and why.
@@ -40,6 +44,7 @@ pub fn failed(site: &str, started: Instant, details: String) -> SiteResult {
         files: None,
         duration_secs: started.elapsed().as_secs_f64(),
         base_key: None,
+        binlog: None,
     }
 }
 
@@ -113,6 +118,7 @@ pub fn stored(
         files: Some(manifest.file_count),
         duration_secs: started.elapsed().as_secs_f64(),
         base_key: manifest.base().map(|b| b.key.clone()),
+        binlog: manifest.binlog.clone(),
     }
 }
 

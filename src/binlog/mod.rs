@@ -6,8 +6,10 @@
 //! through [`guard`], which drops any row event of another database.
 
 pub mod guard;
+pub mod prune;
 pub mod replay;
 pub mod ship;
+pub mod window;
 
 use std::collections::BTreeMap;
 
@@ -64,7 +66,7 @@ pub fn parse_key(key: &str) -> Option<(String, DateTime<Utc>)> {
 }
 
 /// `mariadb-bin.000042` -> (`mariadb-bin`, 42, 6 digits).
-fn number(file: &str) -> Option<(&str, u64, usize)> {
+pub(crate) fn number(file: &str) -> Option<(&str, u64, usize)> {
     let (base, digits) = file.rsplit_once('.')?;
     if base.is_empty() || digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;

@@ -122,6 +122,7 @@ fn ship_file(run: &Run, file: &str) -> anyhow::Result<ShippedFile> {
         })?;
     let raw = fetch_raw(run.db, file, dir.path())?;
     let first_event = first_event(&raw)?;
+    let last_event = super::rotated_at(&raw)?;
     let key = super::object_key(run.server_id, file, first_event, run.encryption.is_some());
     let stored = failover::store(run.targets, |st| attempt(run, st, &key, &raw))
         .map_err(|e| anyhow::anyhow!("binary log file {file}: {e}"))?;
@@ -137,6 +138,7 @@ fn ship_file(run: &Run, file: &str) -> anyhow::Result<ShippedFile> {
         storage_name: stored.storage.clone(),
         size_bytes: out.size,
         sha256: out.sha256.clone(),
+        last_event,
     })?;
     tracing::info!(storage = stored.storage, "shipped {file} as {key}");
     Ok(ShippedFile {

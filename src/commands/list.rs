@@ -3,14 +3,19 @@
 //! with only config.json and the credentials; backups.db, when there is one, adds whether it
 //! knows each archive. Each archive is `full` or `differential`; a differential one names its
 //! base (found in the same listing: same storage, site and time), or says the base is missing
-//! from that storage.
+//! from that storage. With `binlog` on, each site's point-in-time window follows
+//! ([`crate::binlog::window`]): from the buckets, with backups.db's positions when it has them.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
 
 use super::{Context, Outcome};
 use crate::app::{open_storages, runtime};
+use crate::binlog::{
+    self,
+    window::{self, Window},
+};
 use crate::cli::ListArgs;
 use crate::config::Config;
 use crate::output;
@@ -46,6 +51,7 @@ pub fn run(ctx: &Context, args: &ListArgs) -> anyhow::Result<Outcome> {
         let doc = serde_json::json!({
             "server_id": config.server_id,
             "archives": listing.rows,
+            "pitr": listing.windows,
             "errors": listing.errors,
             "other_servers": listing.others,
         });
@@ -54,6 +60,13 @@ pub fn run(ctx: &Context, args: &ListArgs) -> anyhow::Result<Outcome> {
         print_none(&config.server_id, args.site.as_deref(), &listing.others);
     } else {
         print_table(&listing.rows);
+        let now = chrono::Utc::now();
+        for (site, w) in &listing.windows {
+            println!("{site}: point in time: {}", w.text(now));
+            if let Some(flag) = w.stale_text() {
+                println!("{site}: {flag}");
+            }
+        }
     }
     for e in &listing.errors {
         eprintln!("wpbackup: {e}");
@@ -72,6 +85,8 @@ struct Listing {
     errors: Vec<String>,
     /// When nothing is found: the servers the buckets do hold archives of.
     others: Vec<String>,
+    /// Each site's point-in-time window (config.json's `binlog` set).
+    windows: BTreeMap<String, Window>,
 }
 
 fn listing(ctx: &Context, config: &Config, args: &ListArgs) -> anyhow::Result<Listing> {
@@ -79,8 +94,9 @@ fn listing(ctx: &Context, config: &Config, args: &ListArgs) -> anyhow::Result<Li
     let rt = runtime()?;
     let prefix = catalog::prefix(&config.server_id, args.site.as_deref());
     let (found, errors) = list_all(&rt, &storages, &prefix);
-    let known: HashSet<(String, String)> = ctx
-        .existing_logdb()
+    let logdb = ctx.existing_logdb();
+    let known: HashSet<(String, String)> = logdb
+        .as_ref()
         .and_then(|db| db.known_archives().ok())
         .unwrap_or_default();
     // Each archive by (storage, server, site, time): where a differential one finds its base.
@@ -130,11 +146,53 @@ fn listing(ctx: &Context, config: &Config, args: &ListArgs) -> anyhow::Result<Li
         others.sort();
         others.dedup();
     }
+    let windows = match &config.binlog {
+        Some(b) => windows(
+            &rt,
+            config,
+            &storages,
+            &found,
+            logdb.as_ref(),
+            b.every_minutes,
+        )?,
+        None => BTreeMap::new(),
+    };
     Ok(Listing {
         rows,
         errors,
         others,
+        windows,
     })
+}
+
+/// Each listed site's window: the binary log files from the buckets, positions and the
+/// newest shipped second from backups.db when there is one.
+fn windows(
+    rt: &tokio::runtime::Runtime,
+    config: &Config,
+    storages: &[Box<dyn crate::storage::Storage>],
+    found: &[(usize, catalog::Listed)],
+    logdb: Option<&crate::logdb::LogDb>,
+    every_minutes: u32,
+) -> anyhow::Result<BTreeMap<String, Window>> {
+    let shipped = binlog::list(rt, storages, &config.server_id)?;
+    let newest = logdb.and_then(|db| db.binlog_newest(&config.server_id).ok().flatten());
+    let mut by_site: BTreeMap<String, Vec<_>> = BTreeMap::new();
+    for (_, l) in found {
+        let file = logdb.and_then(|db| db.archive_binlog_file(&l.info.key).ok().flatten());
+        by_site
+            .entry(l.name.site.clone())
+            .or_default()
+            .push((l.name.created_at, file));
+    }
+    let now = chrono::Utc::now();
+    Ok(by_site
+        .into_iter()
+        .map(|(site, points)| {
+            let w = window::from_listing(&points, &shipped, newest.clone(), every_minutes, now);
+            (site, w)
+        })
+        .collect())
 }
 
 fn print_none(server_id: &str, site: Option<&str>, others: &[String]) {

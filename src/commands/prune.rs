@@ -5,15 +5,21 @@
 //! *good* archive of a site on a storage (one with a recorded sha256, which restore would
 //! accept) is always kept, whatever the policy says. Without `retention` every archive is
 //! kept. `--dry-run` shows the plan. Every deletion is printed and is a `backup_log` row.
+//! Then the shipped binary log (point-in-time recovery): the files no archive left on the
+//! storages needs are deleted ([`crate::binlog::prune`]), when `binlog` is configured or
+//! `retention` is (files shipped under an earlier config).
 //!
 //! The mechanics live in [`crate::storage::prune`], which `backup` also calls for the sites it
 //! stored (its failures there are warnings and never change the backup's result), and in
 //! [`crate::restore::copies`].
 
+use std::collections::HashSet;
+
 use chrono::Utc;
 
 use super::{Context, Outcome};
 use crate::app::{open_storages, runtime};
+use crate::binlog::{self, prune::KeptPoint};
 use crate::cli::PruneArgs;
 use crate::config::Config;
 use crate::lock::RunLock;
@@ -22,6 +28,7 @@ use crate::output;
 use crate::restore::copies::{self, Pruned, Pruning};
 use crate::retention::Policy;
 use crate::storage::Storage;
+use crate::storage::catalog::{self, list_all};
 use crate::storage::prune::{Item, Run};
 
 pub fn run(ctx: &Context, args: &PruneArgs) -> anyhow::Result<Outcome> {
@@ -30,15 +37,15 @@ pub fn run(ctx: &Context, args: &PruneArgs) -> anyhow::Result<Outcome> {
         Some(s) => vec![s.clone()],
         None => config.sites.iter().map(|s| s.name.clone()).collect(),
     };
-    let storages = match config.retention {
-        Some(_) => open_storages(&config, None)?,
-        None => Vec::new(),
+    let storages = match (config.retention, &config.binlog) {
+        (None, None) => Vec::new(),
+        _ => open_storages(&config, None)?,
     };
     let _lock = RunLock::acquire(&ctx.paths.lock)?;
     let db = LogDb::open(&ctx.paths.db)?;
+    let rt = runtime()?;
     let items = match &config.retention {
         Some(policy) => {
-            let rt = runtime()?;
             let refs: Vec<&dyn Storage> = storages.iter().map(|s| s.as_ref()).collect();
             let run = Run {
                 rt: &rt,
@@ -51,11 +58,84 @@ pub fn run(ctx: &Context, args: &PruneArgs) -> anyhow::Result<Outcome> {
         }
         None => Vec::new(),
     };
+    let binlog = if storages.is_empty() {
+        BinlogPass::default()
+    } else {
+        prune_binlog(&rt, &config, &db, &storages, &items, args.dry_run)
+    };
     let copies = restore_copies(ctx, &config, &db, args);
-    print(ctx, &config, args.dry_run, &items, &copies)?;
-    let failed =
-        items.iter().any(|i| i.action == "failed") || copies.iter().any(|c| c.action == "failed");
+    print(ctx, &config, args.dry_run, &items, &copies, &binlog)?;
+    let failed = items.iter().any(|i| i.action == "failed")
+        || copies.iter().any(|c| c.action == "failed")
+        || binlog.error.is_some()
+        || binlog.files.iter().any(|b| b.action == "failed");
     Ok(if failed { Outcome::Failed } else { Outcome::Ok })
+}
+
+/// What became of the shipped binary log files.
+#[derive(Debug, Default, serde::Serialize)]
+struct BinlogPass {
+    files: Vec<binlog::prune::Pruned>,
+    /// Why none was looked at (a storage that cannot be listed).
+    error: Option<String>,
+}
+
+/// The binary log files of this server that no archive left on the storages needs, deleted
+/// (see [`binlog::prune`]): the points are every archive of the server (every site's) on every
+/// storage but those deleted in this pass.
+fn prune_binlog(
+    rt: &tokio::runtime::Runtime,
+    config: &Config,
+    db: &LogDb,
+    storages: &[Box<dyn Storage>],
+    items: &[Item],
+    dry_run: bool,
+) -> BinlogPass {
+    let server = config.server_id.as_str();
+    let shipped = match binlog::list(rt, storages, server) {
+        Ok(s) => s,
+        Err(e) => {
+            return BinlogPass {
+                files: Vec::new(),
+                error: Some(format!("binary log files kept: {e:#}")),
+            };
+        }
+    };
+    if shipped.is_empty() {
+        return BinlogPass::default();
+    }
+    let (found, errors) = list_all(rt, storages, &catalog::prefix(server, None));
+    if !errors.is_empty() {
+        return BinlogPass {
+            files: Vec::new(),
+            error: Some(format!(
+                "binary log files kept: the archives that may need them cannot all be listed ({})",
+                errors.join("; ")
+            )),
+        };
+    }
+    let gone: HashSet<(&str, &str)> = items
+        .iter()
+        .filter(|i| matches!(i.action, "deleted" | "delete"))
+        .filter_map(|i| Some((i.storage.as_str(), i.key.as_deref()?)))
+        .collect();
+    let points: Vec<KeptPoint> = found
+        .iter()
+        .filter(|(i, l)| !gone.contains(&(storages[*i].name(), l.info.key.as_str())))
+        .map(|(_, l)| KeptPoint {
+            key: l.info.key.clone(),
+            created_at: l.name.created_at,
+            binlog_file: db.archive_binlog_file(&l.info.key).ok().flatten(),
+        })
+        .collect();
+    let files = binlog::prune::Run {
+        rt,
+        db,
+        server_id: server,
+        dry_run,
+    }
+    .prune(storages, &shipped, &points);
+    BinlogPass { files, error: None }
 }
 
 /// The copies restores kept (of `--site` only, when given), the old ones removed.
@@ -86,6 +166,7 @@ fn print(
     dry_run: bool,
     items: &[Item],
     copies: &[Pruned],
+    binlog: &BinlogPass,
 ) -> anyhow::Result<()> {
     if ctx.json {
         let doc = serde_json::json!({
@@ -94,6 +175,7 @@ fn print(
             "dry_run": dry_run,
             "archives": items,
             "restore_copies": copies,
+            "binlog": binlog,
             "keep_copies_days": config.restore.keep_copies_days,
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);
@@ -109,8 +191,54 @@ fn print(
             ctx.paths.config.display()
         ),
     }
+    print_binlog(dry_run, binlog);
     print_copies(config.restore.keep_copies_days, dry_run, copies);
     Ok(())
+}
+
+/// The binary log files deleted (or that would be), and from which one on they are kept.
+fn print_binlog(dry_run: bool, pass: &BinlogPass) {
+    if let Some(e) = &pass.error {
+        eprintln!("wpbackup: {e}");
+    }
+    if pass.files.is_empty() {
+        return;
+    }
+    let rows: Vec<Vec<String>> = pass
+        .files
+        .iter()
+        .map(|b| {
+            vec![
+                b.file.clone(),
+                b.storage.clone(),
+                b.first_event.replace('T', " ").replace('Z', ""),
+                match b.action {
+                    "delete" => "would delete",
+                    a => a,
+                }
+                .to_string(),
+                b.why.clone(),
+            ]
+        })
+        .collect();
+    println!();
+    print!(
+        "{}",
+        output::table(
+            &["BINLOG FILE", "STORAGE", "BEGAN (UTC)", "ACTION", "WHY"],
+            &rows
+        )
+    );
+    let count = |a: &str| pass.files.iter().filter(|b| b.action == a).count();
+    println!(
+        "binary log files: {} {}{}",
+        if dry_run { "would delete" } else { "deleted" },
+        count(if dry_run { "delete" } else { "deleted" }),
+        match count("failed") {
+            0 => String::new(),
+            n => format!(", {n} failed"),
+        }
+    );
 }
 
 fn print_archives(policy: &Policy, dry_run: bool, items: &[Item]) {

@@ -35,6 +35,12 @@ pub fn run(ctx: &Context) -> anyhow::Result<Outcome> {
             Err(_) => crate::config::DrillSettings::default().max_age_days,
         };
         overview.add_drills(db, max_age, chrono::Utc::now())?;
+        if let Ok(Config {
+            binlog: Some(b), ..
+        }) = &config
+        {
+            overview.add_windows(db, b.every_minutes, chrono::Utc::now())?;
+        }
     }
     if let Ok(config) = &config
         && !overview.unknown_sites().is_empty()

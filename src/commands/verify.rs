@@ -5,7 +5,9 @@
 //! `reader::verify`). One result per archive, printed and recorded in `backup_log`; exit
 //! status 1 when any fails, 128 + the signal when SIGTERM or SIGINT stops it (the archive being
 //! checked then gets no result). With no config.json (the quick start) the sites are those
-//! the storages hold archives of; when there are none, it says so and exits 1.
+//! the storages hold archives of; when there are none, it says so and exits 1. Unless
+//! `--archive` is given, the shipped binary log files are checked too (site `*`: missing,
+//! sha256, signature, a binary log inside; [`crate::restore::pitr_verify`]).
 
 use super::{Context, Outcome};
 use crate::app::{open_storages, runtime};
@@ -60,8 +62,23 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> anyhow::Result<Outcome> {
         identities.as_ref(),
         &trust,
     ));
+    let binlog = match &args.archive {
+        Some(_) => Vec::new(),
+        None => crate::restore::pitr_verify::Check {
+            rt: &rt,
+            storages: &storages,
+            server_id: server,
+            db: &db,
+            identities: identities.as_ref(),
+            trust: &trust,
+            all: args.all,
+            configured: config.binlog.is_some(),
+        }
+        .run(),
+    };
     verify::record(&db, server, &results);
-    print(ctx, server, &results)?;
+    verify::record(&db, server, &binlog);
+    print(ctx, server, &results, &binlog)?;
     if let Some(sig) = crate::interrupt::received() {
         let left = targets.archives.len() - (results.len() - missing);
         eprintln!(
@@ -71,9 +88,10 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> anyhow::Result<Outcome> {
         rt.shutdown_background(); // a read blocked on a local storage must not hold the exit
         return Ok(Outcome::Interrupted(sig));
     }
-    Ok(if results.iter().all(|r| r.ok) {
+    let every = || results.iter().chain(&binlog);
+    Ok(if every().all(|r| r.ok) {
         Outcome::Ok
-    } else if results.iter().any(|r| r.untrusted) {
+    } else if every().any(|r| r.untrusted) {
         // An archive refused for its signature: someone else wrote to the bucket.
         Outcome::Usage
     } else {
@@ -102,9 +120,18 @@ fn quick_start_sites(
     sites
 }
 
-fn print(ctx: &Context, server: &str, results: &[Checked]) -> anyhow::Result<()> {
+fn print(
+    ctx: &Context,
+    server: &str,
+    results: &[Checked],
+    binlog: &[Checked],
+) -> anyhow::Result<()> {
     if ctx.json {
-        let doc = serde_json::json!({ "server_id": server, "archives": results });
+        let doc = serde_json::json!({
+            "server_id": server,
+            "archives": results,
+            "binlog_files": binlog,
+        });
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(());
     }
@@ -113,6 +140,7 @@ fn print(ctx: &Context, server: &str, results: &[Checked]) -> anyhow::Result<()>
     }
     let rows: Vec<Vec<String>> = results
         .iter()
+        .chain(binlog)
         .map(|r| {
             vec![
                 r.site.clone(),

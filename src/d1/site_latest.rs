@@ -16,6 +16,12 @@
 //! pushed tables' added columns get theirs (`logdb::schema`; `CREATE TABLE IF NOT EXISTS` will
 //! not add it), and its place in [`REFRESH`] (a unit test keeps the refresh writing every
 //! column of the table).
+//!
+//! `pitr_from` and `pitr_to` (issue 27 item 3) are the site's point-in-time window, as
+//! `binlog::window` computes it from backups.db: the oldest archive with a binary log position
+//! (`s3_archives.binlog_file`) neither it nor its file deleted by `prune` (`backup_log` rows of
+//! action `prune`), and the end of the server's newest shipped file (`binlog_files`). Both NULL
+//! without `binlog`. Whether shipping is stale is the reader's: it knows the time.
 
 use serde_json::Value;
 
@@ -23,13 +29,19 @@ use crate::d1::Statement;
 
 /// The `site_latest` table and the indexes its refresh walks (the dashboard creates the same indexes,
 /// `IF NOT EXISTS`, in dashboard/src/queries.mjs: a unit test keeps the texts equal).
-pub const SCHEMA: [&str; 4] = [
+pub const SCHEMA: [&str; 7] = [
     "CREATE INDEX IF NOT EXISTS backup_log_dash_runs
      ON backup_log (server_id, site_name, timestamp) WHERE COALESCE(action, 'backup') = 'backup'",
     "CREATE INDEX IF NOT EXISTS backup_log_dash_stored
      ON backup_log (server_id, site_name, timestamp) WHERE COALESCE(action, 'backup') = 'backup' AND status IN ('SUCCESS', 'WARNING')",
     "CREATE INDEX IF NOT EXISTS s3_archives_dash
      ON s3_archives (server_id, site_name, created_at)",
+    "CREATE INDEX IF NOT EXISTS backup_log_pruned
+     ON backup_log (server_id, archive_key) WHERE action = 'prune' AND status = 'SUCCESS'",
+    "CREATE INDEX IF NOT EXISTS binlog_files_newest
+     ON binlog_files (server_id, first_event)",
+    "CREATE INDEX IF NOT EXISTS binlog_files_by_file
+     ON binlog_files (server_id, file)",
     "CREATE TABLE IF NOT EXISTS site_latest (
         server_id TEXT NOT NULL,
         site_name TEXT NOT NULL,
@@ -46,6 +58,8 @@ pub const SCHEMA: [&str; 4] = [
         archive_size INTEGER,
         archive_at DATETIME,
         refreshed_at DATETIME,
+        pitr_from DATETIME,
+        pitr_to DATETIME,
         PRIMARY KEY (server_id, site_name)
     )",
 ];
@@ -75,15 +89,27 @@ latest AS (
      ORDER BY b.timestamp DESC, b.id DESC LIMIT 1) AS stored_id,
     (SELECT a.id FROM s3_archives a
      WHERE a.server_id = ?1 AND a.site_name = s.site_name
-     ORDER BY a.created_at DESC, a.id DESC LIMIT 1) AS archive_id
+     ORDER BY a.created_at DESC, a.id DESC LIMIT 1) AS archive_id,
+    (SELECT MIN(a.created_at) FROM s3_archives a
+     WHERE a.server_id = ?1 AND a.site_name = s.site_name AND a.binlog_file IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM backup_log p WHERE p.server_id = ?1
+                       AND p.archive_key = a.filename AND p.action = 'prune' AND p.status = 'SUCCESS')
+       AND EXISTS (SELECT 1 FROM binlog_files f WHERE f.server_id = ?1 AND f.file = a.binlog_file
+                   AND NOT EXISTS (SELECT 1 FROM backup_log p WHERE p.server_id = ?1
+                       AND p.archive_key = f.object_key AND p.action = 'prune' AND p.status = 'SUCCESS'))
+    ) AS pitr_from
   FROM sites s WHERE s.site_name IS NOT NULL AND s.site_name <> '*'
+),
+shipped AS (
+  SELECT COALESCE(f.last_event, f.first_event) AS pitr_to FROM binlog_files f
+  WHERE f.server_id = ?1 ORDER BY f.first_event DESC, f.id DESC LIMIT 1
 )
 INSERT INTO site_latest (server_id, site_name, last_run_id, last_run_at, last_status,
   last_details, last_storage, last_archive_key, last_duration_secs, last_success_at,
-  archive_key, archive_storage, archive_size, archive_at, refreshed_at)
+  archive_key, archive_storage, archive_size, archive_at, refreshed_at, pitr_from, pitr_to)
 SELECT ?1, l.site_name, r.id, r.timestamp, r.status, r.details, r.storage_name, r.archive_key,
   r.duration_secs, st.timestamp, a.filename, a.storage_name, a.file_size, a.created_at,
-  datetime('now')
+  datetime('now'), l.pitr_from, (SELECT pitr_to FROM shipped)
 FROM latest l
 JOIN backup_log r ON r.id = l.run_id
 LEFT JOIN backup_log st ON st.id = l.stored_id
@@ -96,7 +122,12 @@ ON CONFLICT (server_id, site_name) DO UPDATE SET
   last_duration_secs = excluded.last_duration_secs, last_success_at = excluded.last_success_at,
   archive_key = excluded.archive_key, archive_storage = excluded.archive_storage,
   archive_size = excluded.archive_size, archive_at = excluded.archive_at,
-  refreshed_at = excluded.refreshed_at";
+  refreshed_at = excluded.refreshed_at, pitr_from = excluded.pitr_from,
+  pitr_to = excluded.pitr_to";
+
+/// The columns added to `site_latest` after its `CREATE TABLE` (issue 27 item 3: the
+/// point-in-time window), for a D1 database whose table lacks them.
+pub const ADDED: [(&str, &str); 2] = [("pitr_from", "DATETIME"), ("pitr_to", "DATETIME")];
 
 /// The schema statements, to run after the tables exist.
 pub fn schema() -> impl Iterator<Item = Statement> {
@@ -129,7 +160,10 @@ mod tests {
     #[test]
     fn the_dashboard_creates_the_same_indexes() {
         let queries = words(include_str!("../../dashboard/src/queries.mjs"));
-        let indexes: Vec<&&str> = SCHEMA.iter().filter(|s| s.contains("INDEX")).collect();
+        let indexes: Vec<&&str> = SCHEMA
+            .iter()
+            .filter(|s| s.contains("INDEX") && s.contains("_dash"))
+            .collect();
         assert_eq!(indexes.len(), 3);
         for sql in indexes {
             let sql = words(sql).replace("COALESCE(action, 'backup') = 'backup'", "${BACKUP}");
@@ -173,7 +207,9 @@ mod tests {
             .filter_map(|c| c.split_whitespace().next())
             .map(str::to_string)
             .collect();
-        assert_eq!(columns.len(), 15, "{columns:?}");
+        assert_eq!(columns.len(), 17, "{columns:?}");
+        let added: Vec<&str> = ADDED.iter().map(|(c, _)| *c).collect();
+        assert_eq!(columns[15..], added, "the added columns come last");
         assert_eq!(names_after(REFRESH, "INSERT INTO site_latest"), columns);
         let updated: Vec<String> = REFRESH
             .split("DO UPDATE SET")

@@ -1,5 +1,5 @@
 //! Pushing `backups.db` to D1 so the fleet can be watched from one place: every local
-//! `backup_log`, `s3_archives` and `drill_log` row reaches D1 exactly once, however often a
+//! `backup_log`, `s3_archives`, `drill_log` and `binlog_files` row reaches D1 exactly once, however often a
 //! push is retried, cut off or run from two processes at once.
 //!
 //! How:
@@ -146,7 +146,30 @@ async fn ensure_schema(client: &D1Client) -> anyhow::Result<()> {
         last.extend(unique_key(table.name));
     }
     last.extend(site_latest::schema());
-    client.batch(&last).await?;
+    last.push(Statement::new("PRAGMA table_info(site_latest)", vec![]));
+    let results = client.batch(&last).await?;
+    let have: Vec<String> = results
+        .last()
+        .context("D1 answered fewer results than statements")?
+        .results
+        .iter()
+        .filter_map(|r| r.get("name").and_then(Value::as_str).map(str::to_string))
+        .collect();
+    // A site_latest made before its added columns gains them.
+    for (column, decl) in site_latest::ADDED {
+        if have.iter().any(|h| h == column) {
+            continue;
+        }
+        let alter = Statement::new(
+            format!("ALTER TABLE site_latest ADD COLUMN {column} {decl}"),
+            vec![],
+        );
+        if let Err(e) = client.query(alter).await
+            && !e.to_string().contains("duplicate column")
+        {
+            return Err(e.into());
+        }
+    }
     Ok(())
 }
 
@@ -556,7 +579,17 @@ CREATE TABLE s3_archives (
     fn d1_tables_are_those_made_before() {
         let new = d1_standin("");
         let before = rusqlite::Connection::open_in_memory().unwrap();
-        before.execute_batch(D1_BEFORE).unwrap();
+        // Issue 27 added s3_archives' binlog_file and binlog_position at its end.
+        let issue_27 = D1_BEFORE.replacen(
+            "base_key TEXT",
+            "base_key TEXT, binlog_file TEXT, binlog_position INTEGER",
+            1,
+        );
+        before.execute_batch(&issue_27).unwrap();
+        // binlog_files came to D1 with issue 27 item 3: made as backups.db makes it, plus D1's.
+        before
+            .execute_batch(&crate::logdb::schema::BINLOG_FILES.create_d1())
+            .unwrap();
         for table in &TABLES {
             assert_eq!(
                 create_text(&new, table.name),
@@ -589,8 +622,7 @@ CREATE TABLE s3_archives (
         list.split(',').map(|c| c.trim().to_string()).collect()
     }
 
-    /// Every table of backups.db is pushed (but `binlog_files`, backups.db's own: see
-    /// logdb/schema.rs), and every column of it: a row with each column
+    /// Every table of backups.db is pushed, and every column of it: a row with each column
     /// set (read from the file itself, not from the schema) reaches D1 with each value in its
     /// column, beside `local_id` and `db_id`.
     #[test]
@@ -602,7 +634,7 @@ CREATE TABLE s3_archives (
             .conn()
             .prepare(
                 "SELECT name FROM sqlite_master WHERE type = 'table'
-                 AND name NOT IN ('meta', 'd1_sync', 'sqlite_sequence', 'binlog_files') ORDER BY name",
+                 AND name NOT IN ('meta', 'd1_sync', 'sqlite_sequence') ORDER BY name",
             )
             .unwrap()
             .query_map([], |r| r.get(0))

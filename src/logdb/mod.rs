@@ -5,8 +5,9 @@
 //! verify or prune) and `s3_archives` (one row per stored archive). wpbackup's extra columns
 //! come after the original ones and are added to an older database on open. wpbackup's own
 //! `drill_log` holds one row per site per restore drill (`drill`): the report and `status` read
-//! each site's last proven restore from it. The three tables' columns are written once, in
-//! [`schema`], which `d1::sync` pushes from too. WAL mode and a busy timeout let `status` read
+//! each site's last proven restore from it. `binlog_files` holds each binary log file
+//! `wpbackup binlog` shipped. The four tables' columns are written once, in [`schema`], which
+//! `d1::sync` pushes from too. WAL mode and a busy timeout let `status` read
 //! while a backup writes.
 //!
 //! `s3_archives.kind` (`full` or `differential`) and `base_key` (the key of a differential
@@ -76,6 +77,8 @@ pub struct ArchiveRecord<'a> {
     pub kind: &'a str,
     /// A differential archive's base (its object key); `None` for a full archive.
     pub base_key: Option<&'a str>,
+    /// Where its dump is in the server's binary log (`binlog` on): (file, position).
+    pub binlog: Option<(&'a str, u64)>,
 }
 
 /// A `backup_log` row as read back.
@@ -124,6 +127,8 @@ pub struct BinlogEntry {
     pub storage_name: String,
     pub size_bytes: u64,
     pub sha256: String,
+    /// When it ended: its closing rotate event's time (`None`: it did not end with one).
+    pub last_event: Option<DateTime<Utc>>,
 }
 
 /// One `drill_log` row to write.
@@ -263,8 +268,8 @@ impl LogDb {
         }
         create_identity(&conn)
             .with_context(|| format!("{}: cannot create the meta table", path.display()))?;
-        conn.execute_batch(schema::BINLOG_FILES)
-            .with_context(|| format!("{}: cannot create binlog_files", path.display()))?;
+        conn.execute_batch(schema::BINLOG_FILES_UNIQUE)
+            .with_context(|| format!("{}: cannot index binlog_files", path.display()))?;
         Ok(LogDb { conn })
     }
 
@@ -326,8 +331,9 @@ impl LogDb {
         self.conn
             .execute(
                 "INSERT INTO s3_archives (filename, storage_name, s3_endpoint, s3_bucket, file_size,
-                     server_id, site_name, created_at, sha256, duration_secs, kind, base_key)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                     server_id, site_name, created_at, sha256, duration_secs, kind, base_key,
+                     binlog_file, binlog_position)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
                 params![
                     a.filename,
                     a.storage_name,
@@ -340,7 +346,9 @@ impl LogDb {
                     a.sha256,
                     a.duration_secs,
                     a.kind,
-                    a.base_key
+                    a.base_key,
+                    a.binlog.map(|(file, _)| file),
+                    a.binlog.map(|(_, position)| position as i64)
                 ],
             )
             .context("cannot write to s3_archives")?;
@@ -368,8 +376,8 @@ impl LogDb {
         self.conn
             .execute(
                 "INSERT OR REPLACE INTO binlog_files (server_id, file, first_event, object_key,
-                     storage_name, size_bytes, sha256)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                     storage_name, size_bytes, sha256, last_event)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
                     b.server_id,
                     b.file,
@@ -377,7 +385,8 @@ impl LogDb {
                     b.object_key,
                     b.storage_name,
                     b.size_bytes as i64,
-                    b.sha256
+                    b.sha256,
+                    b.last_event.map(sql_time)
                 ],
             )
             .context("cannot write to binlog_files")?;
@@ -509,6 +518,101 @@ impl LogDb {
             .optional()?
             .flatten()
             .and_then(|n| u64::try_from(n).ok()))
+    }
+
+    /// The binary log file an archive's dump is in, as `s3_archives` records it (`None`: not
+    /// recorded, or made without `binlog`).
+    pub fn archive_binlog_file(&self, filename: &str) -> anyhow::Result<Option<String>> {
+        self.conn
+            .query_row(
+                "SELECT binlog_file FROM s3_archives WHERE filename = ?1 AND binlog_file IS NOT NULL
+                 ORDER BY id DESC LIMIT 1",
+                [filename],
+                |r| r.get(0),
+            )
+            .optional()
+            .context("cannot read s3_archives")
+    }
+
+    /// The sha256 `binlog_files` records for a stored binary log file, if any.
+    pub fn binlog_sha256(&self, object_key: &str) -> anyhow::Result<Option<String>> {
+        self.conn
+            .query_row(
+                "SELECT sha256 FROM binlog_files WHERE object_key = ?1 ORDER BY id DESC LIMIT 1",
+                [object_key],
+                |r| r.get(0),
+            )
+            .optional()
+            .context("cannot read binlog_files")
+    }
+
+    /// The newest second the shipped binary log of `server_id` reaches: the end (closing
+    /// rotation) of the newest file shipped, else its first event; `None` before any.
+    pub fn binlog_newest(&self, server_id: &str) -> anyhow::Result<Option<String>> {
+        self.conn
+            .query_row(
+                "SELECT MAX(COALESCE(last_event, first_event)) FROM binlog_files WHERE server_id = ?1",
+                [server_id],
+                |r| r.get(0),
+            )
+            .context("cannot read binlog_files")
+    }
+
+    /// The archives of `site` recorded with a binary log position, oldest first:
+    /// `(created_at, key, binlog_file)`.
+    pub fn points_with_position(
+        &self,
+        server_id: &str,
+        site: &str,
+    ) -> anyhow::Result<Vec<(String, String, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT created_at, filename, binlog_file FROM s3_archives
+                 WHERE server_id = ?1 AND site_name = ?2 AND binlog_file IS NOT NULL
+                 ORDER BY created_at, id",
+            )
+            .context("cannot read s3_archives")?;
+        let rows = stmt
+            .query_map([server_id, site], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .context("cannot read s3_archives")?;
+        rows.collect::<Result<_, _>>()
+            .context("cannot read s3_archives")
+    }
+
+    /// The object keys `prune` deleted (its `backup_log` rows), archives and binary log files.
+    pub fn pruned_keys(
+        &self,
+        server_id: &str,
+    ) -> anyhow::Result<std::collections::HashSet<String>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT archive_key FROM backup_log WHERE server_id = ?1 AND action = 'prune'
+                 AND status = 'SUCCESS' AND archive_key IS NOT NULL",
+            )
+            .context("cannot read backup_log")?;
+        let rows = stmt
+            .query_map([server_id], |r| r.get(0))
+            .context("cannot read backup_log")?;
+        rows.collect::<Result<_, _>>()
+            .context("cannot read backup_log")
+    }
+
+    /// Every binary log file of `server_id` shipped: `(file, object_key, storage_name)`.
+    pub fn binlog_keys(&self, server_id: &str) -> anyhow::Result<Vec<(String, String, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT file, object_key, storage_name FROM binlog_files WHERE server_id = ?1
+                 ORDER BY file",
+            )
+            .context("cannot read binlog_files")?;
+        let rows = stmt
+            .query_map([server_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .context("cannot read binlog_files")?;
+        rows.collect::<Result<_, _>>()
+            .context("cannot read binlog_files")
     }
 
     /// The sha256 recorded for an archive stored on `storage_name`, if any.
@@ -660,6 +764,7 @@ INSERT INTO meta (key, value) VALUES ('legacy_last_id.s3_archives', '0');
                 storage_name: "primary".into(),
                 size_bytes: 10,
                 sha256: "ab".repeat(32),
+                last_event: None,
             };
             db.record_binlog(&entry).unwrap();
             db.record_binlog(&entry).unwrap();
@@ -677,6 +782,12 @@ INSERT INTO meta (key, value) VALUES ('legacy_last_id.s3_archives', '0');
         let before = Connection::open(dir.path().join("before.db")).unwrap();
         before.execute_batch(ORIGINAL).unwrap();
         before.execute_batch(BEFORE_ISSUE_21).unwrap();
+        before
+            .execute_batch(
+                "ALTER TABLE s3_archives ADD COLUMN binlog_file TEXT;
+                 ALTER TABLE s3_archives ADD COLUMN binlog_position INTEGER;",
+            )
+            .unwrap();
         let now = LogDb::open(&dir.path().join("now.db")).unwrap();
         let text = schema_text(now.conn());
         assert_eq!(text, schema_text(&before));
@@ -758,6 +869,7 @@ INSERT INTO meta (key, value) VALUES ('legacy_last_id.s3_archives', '0');
             duration_secs: 0.1,
             kind: "differential",
             base_key: Some("k0"),
+            binlog: Some(("mariadb-bin.000001", 4)),
         })
         .unwrap();
         db.log_drill(&DrillEntry {
@@ -770,6 +882,17 @@ INSERT INTO meta (key, value) VALUES ('legacy_last_id.s3_archives', '0');
             failed: Some("f"),
             recovery_secs: 2.0,
             details: "d",
+        })
+        .unwrap();
+        db.record_binlog(&BinlogEntry {
+            server_id: "s".into(),
+            file: "mariadb-bin.000001".into(),
+            first_event: Utc::now(),
+            object_key: "binlog/s/mariadb-bin.000001_20261205T000000Z.zst".into(),
+            storage_name: "b".into(),
+            size_bytes: 1,
+            sha256: "ab".into(),
+            last_event: Some(Utc::now()),
         })
         .unwrap();
         for table in &schema::TABLES {
@@ -862,6 +985,7 @@ INSERT INTO meta (key, value) VALUES ('legacy_last_id.s3_archives', '0');
             duration_secs: 0.1,
             kind: "differential",
             base_key: Some("s/a/a_0.tar.zst"),
+            binlog: None,
         })
         .unwrap();
         assert_kinds(&db);

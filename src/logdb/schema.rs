@@ -92,23 +92,35 @@ pub struct Table {
     pub columns: &'static [Column],
 }
 
-/// `binlog_files`: each binary log file `wpbackup binlog` shipped, so none is shipped twice.
-/// backups.db's only: not pushed to D1 (a restore to a time lists the buckets, not this).
-pub const BINLOG_FILES: &str = "CREATE TABLE IF NOT EXISTS binlog_files (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    timestamp DATETIME DEFAULT CURRENT_TIMESTAMP,
-    server_id TEXT NOT NULL,
-    file TEXT NOT NULL,
-    first_event DATETIME NOT NULL,
-    object_key TEXT NOT NULL,
-    storage_name TEXT NOT NULL,
-    size_bytes INTEGER NOT NULL,
-    sha256 TEXT NOT NULL,
-    UNIQUE (server_id, file)
-)";
+/// `binlog_files`: each binary log file `wpbackup binlog` shipped, so none is shipped twice;
+/// pushed to D1 (issue 27 item 3), where `site_latest` reads each server's newest shipped
+/// second from it. Its `(server_id, file)` is unique in backups.db ([`BINLOG_FILES_UNIQUE`];
+/// files from before made it a constraint of the table).
+pub const BINLOG_FILES: Table = Table {
+    name: "binlog_files",
+    columns: &[
+        row_id(),
+        created("timestamp", "DATETIME DEFAULT CURRENT_TIMESTAMP"),
+        created("server_id", "TEXT NOT NULL"),
+        created("file", "TEXT NOT NULL"),
+        created("first_event", "DATETIME NOT NULL"),
+        created("object_key", "TEXT NOT NULL"),
+        created("storage_name", "TEXT NOT NULL"),
+        created("size_bytes", "INTEGER NOT NULL"),
+        created("sha256", "TEXT NOT NULL"),
+        LOCAL_ID,
+        DB_ID,
+        added("last_event", "DATETIME"),
+    ],
+};
+
+/// backups.db's one file per server and name in `binlog_files` (what `record_binlog`'s
+/// `INSERT OR REPLACE` relies on).
+pub const BINLOG_FILES_UNIQUE: &str =
+    "CREATE UNIQUE INDEX IF NOT EXISTS binlog_files_server_file ON binlog_files (server_id, file)";
 
 /// Every table backups.db keeps and D1 receives, in the order they are created and pushed.
-pub const TABLES: [Table; 3] = [BACKUP_LOG, S3_ARCHIVES, DRILL_LOG];
+pub const TABLES: [Table; 4] = [BACKUP_LOG, S3_ARCHIVES, DRILL_LOG, BINLOG_FILES];
 
 /// One row per site per run, and per restore, verify or prune (the original tool's table).
 pub const BACKUP_LOG: Table = Table {
@@ -152,6 +164,9 @@ pub const S3_ARCHIVES: Table = Table {
             ..added("kind", "TEXT")
         },
         added("base_key", "TEXT"),
+        // Issue 27: where the dump is in the server's binary log (NULL without `binlog`).
+        added("binlog_file", "TEXT"),
+        added("binlog_position", "INTEGER"),
     ],
 };
 

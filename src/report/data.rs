@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::uploads::{Upload, kind_of};
+use crate::binlog::window::{self, Window};
 use crate::config::Config;
 use crate::d1::{D1Client, D1Settings, Limits, Statement};
 use crate::logdb::{DrillRow, Drills, LogDb, sql_time};
@@ -54,6 +55,8 @@ pub struct Data {
     pub drills: HashMap<(String, String), Drills>,
     /// `drill.max_age_days` (`None`: the default).
     pub drill_max_age_days: Option<u32>,
+    /// Each site's point-in-time window (`binlog` on): (server_id, site_name) -> window.
+    pub pitr: HashMap<(String, String), Window>,
 }
 
 /// One server's data from `backups.db`. `expected`: config.json's enabled sites.
@@ -120,6 +123,7 @@ pub fn local_data(
             .map(|(site, d)| ((server_id.to_string(), site), d))
             .collect(),
         drill_max_age_days: None,
+        pitr: HashMap::new(),
     })
 }
 
@@ -196,6 +200,7 @@ pub async fn fleet_data(client: &D1Client, from: DateTime<Utc>) -> anyhow::Resul
         log_began: None,
         drills: fleet_drills(client, from).await,
         drill_max_age_days: None,
+        pitr: HashMap::new(),
     })
 }
 
@@ -287,7 +292,25 @@ pub fn server_data(db_path: &Path, config: &Config, from: DateTime<Utc>) -> anyh
     let db = LogDb::open(db_path)?;
     let mut data = local_data(&db, &config.server_id, &expected, from)?;
     data.drill_max_age_days = Some(config.drill.max_age_days);
+    add_windows(&mut data, &db, config, Utc::now())?;
     Ok(data)
+}
+
+/// Each expected site's point-in-time window from `db`, when config.json's `binlog` is set.
+pub fn add_windows(
+    data: &mut Data,
+    db: &LogDb,
+    config: &Config,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let Some(binlog) = &config.binlog else {
+        return Ok(());
+    };
+    for (server, site) in &data.expected {
+        let w = window::from_log(db, server, site, binlog.every_minutes, now)?;
+        data.pitr.insert((server.clone(), site.clone()), w);
+    }
+    Ok(())
 }
 
 /// Every server's data from the D1 database of `settings`.

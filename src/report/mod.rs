@@ -94,17 +94,30 @@ pub struct SiteReport {
     pub not_in_log: bool,
     /// Its restore drills: the last proven restore, a failed or stale drill.
     pub drill: drills::DrillView,
+    /// Its point-in-time window (`binlog` on), stale shipping flagged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pitr: Option<crate::binlog::window::Window>,
 }
 
 impl SiteReport {
     pub fn needs_attention(&self) -> bool {
-        self.failed || self.stale || self.drill.failed() || self.drill.stale
+        self.failed
+            || self.stale
+            || self.drill.failed()
+            || self.drill.stale
+            || self.shipping_stale()
+    }
+
+    /// Its binary log shipping is stale.
+    pub fn shipping_stale(&self) -> bool {
+        self.pitr.as_ref().is_some_and(|w| w.stale)
     }
 
     fn label(&self) -> &'static str {
         match (self.failed, self.stale) {
             (true, _) => "FAILED",
             (false, true) => "STALE",
+            _ if self.shipping_stale() => "STALE SHIPPING",
             _ if self.drill.failed() => "DRILL FAILED",
             _ if self.drill.stale => "STALE DRILL",
             _ if self.not_in_log => "NOT IN LOG",
@@ -223,6 +236,7 @@ pub fn build(
         let in_use = data.drills.keys().any(|(s, _)| *s == server_id);
         let key = (server_id.clone(), report.site.clone());
         report.drill = drills::view(data.drills.get(&key), in_use, max_age, now);
+        report.pitr = data.pitr.get(&key).cloned();
         servers
             .entry(server_id.clone())
             .or_insert_with(|| server(&server_id))
@@ -289,6 +303,7 @@ fn site_report(
         warnings: in_period.iter().filter(|r| r.status == "WARNING").count(),
         last,
         drill: drills::DrillView::default(),
+        pitr: None,
     }
 }
 
@@ -307,6 +322,7 @@ pub fn after_failed_backup(env: &Env, config: &Config, db: &LogDb) {
             lookback_start(now, period),
         )?;
         data.drill_max_age_days = Some(config.drill.max_age_days);
+        data::add_windows(&mut data, db, config, now)?;
         let mut report = build(&config.server_id, &data, now, period, "24h");
         report.dashboard = config.dashboard_url.as_deref().map(Dashboard::new);
         mail::send(&smtp, &report.subject(), report.text(), report.html())?;

@@ -4,13 +4,15 @@
 //! error while it is the newest thing recorded; the sites backups.db knows that are no longer
 //! configured, named once; the copies restores kept of what they replaced; and each site's
 //! last proven restore (`drill`), flagged when it failed or is older than
-//! `drill.max_age_days`.
+//! `drill.max_age_days`; with `binlog` on, each site's point-in-time window, stale shipping
+//! flagged (`binlog::window`).
 
 use serde::Serialize;
 
 use chrono::{DateTime, Utc};
 
 use super::drills::{self, DrillView};
+use crate::binlog::window::{self, Window};
 use crate::logdb::{LogDb, LogRow};
 use crate::output;
 use crate::restore::copies::{self, RestoreCopy};
@@ -46,6 +48,9 @@ pub struct SiteStatus {
     pub source: Source,
     /// Its restore drills: the last proven restore, a failed or stale drill.
     pub drill: DrillView,
+    /// Its point-in-time window (config.json's `binlog` set), stale shipping flagged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pitr: Option<Window>,
 }
 
 impl SiteStatus {
@@ -66,6 +71,7 @@ impl SiteStatus {
             size,
             source: Source::Log,
             drill: DrillView::default(),
+            pitr: None,
         }
     }
 
@@ -83,6 +89,7 @@ impl SiteStatus {
             size: None,
             source: Source::None,
             drill: DrillView::default(),
+            pitr: None,
         }
     }
 }
@@ -197,6 +204,25 @@ impl Overview {
         Ok(())
     }
 
+    /// Each site's point-in-time window from `db` (config.json's `binlog` is set).
+    pub fn add_windows(
+        &mut self,
+        db: &LogDb,
+        every_minutes: u32,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        for s in &mut self.sites {
+            s.pitr = Some(window::from_log(
+                db,
+                &self.server_id,
+                &s.site_name,
+                every_minutes,
+                now,
+            )?);
+        }
+        Ok(())
+    }
+
     /// A configured site's last backup failed, or the last run did.
     pub fn failed(&self) -> bool {
         self.run_error.is_some() || self.sites.iter().any(|s| s.status == "ERROR")
@@ -295,6 +321,16 @@ impl Overview {
                     f.timestamp,
                     f.failed.as_deref().unwrap_or("no details")
                 ));
+            }
+            if let Some(w) = &s.pitr {
+                lines.push(format!(
+                    "{}: point in time: {}",
+                    s.site_name,
+                    w.text(Utc::now())
+                ));
+                if let Some(flag) = w.stale_text() {
+                    lines.push(format!("{}: {flag}", s.site_name));
+                }
             }
             if s.drill.stale {
                 lines.push(format!(

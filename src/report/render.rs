@@ -162,6 +162,10 @@ impl Report {
             s.warnings
         ));
         lines.extend(super::drills::lines(&s.drill));
+        if let Some(w) = &s.pitr {
+            lines.push(format!("Point in time: {}.", w.text(chrono::Utc::now())));
+            lines.extend(w.stale_text().map(|t| format!("{t}.")));
+        }
         lines
     }
 

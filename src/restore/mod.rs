@@ -24,6 +24,7 @@ pub mod importer;
 pub mod only;
 pub mod parent;
 pub mod pitr;
+pub mod pitr_verify;
 pub mod preflight;
 pub mod report;
 pub mod rollback;
