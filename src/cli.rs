@@ -56,6 +56,10 @@ pub enum Command {
     /// them in the backup unit's ReadWritePaths=).
     #[command(hide = true)]
     StoragePaths,
+    /// Print config.json's `binlog.every_minutes` when it has `binlog`, nothing otherwise
+    /// (deploy.sh installs the binary log shipping's timer only then, at that interval).
+    #[command(hide = true)]
+    BinlogEvery,
     /// Restore a site's files and database from an archive (newest by default).
     ///
     /// The archive is downloaded and its sha256 checked against the one recorded with it (object
@@ -430,4 +434,9 @@ pub struct ConfigureArgs {
     /// Write without testing databases, storages, D1 and SMTP (with --non-interactive).
     #[arg(long, requires = "non_interactive")]
     pub no_test: bool,
+    /// Turn point-in-time recovery on (config.json's "binlog"): checks that the database server
+    /// writes a binary log in ROW format and that root (or binlog.database's user) may ship it,
+    /// saying what to add to the server's config when not (with --non-interactive).
+    #[arg(long, requires = "non_interactive")]
+    pub binlog: bool,
 }
