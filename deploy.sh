@@ -14,7 +14,11 @@
 #     of config.json's local storages: run deploy.sh again after adding one), and enables the
 #     timers: the nightly backup, the weekly report (only when the server's .env sets
 #     SMTP_HOST: without mail settings it is left disabled, saying how to enable it) and the
-#     weekly restore drill; without systemd it writes cron entries instead.
+#     weekly restore drill; without systemd it writes cron entries instead;
+#   - when config.json has `binlog` (point-in-time recovery), also installs and enables
+#     systemd/wpbackup-binlog.{service,timer}, shipping the binary log every
+#     binlog.every_minutes (default 5), or a cron entry for it; without `binlog` they are not
+#     installed (and a timer enabled by an earlier run is disabled).
 #
 # Options:
 #   --binary PATH   install this binary instead of building one with cargo
@@ -48,6 +52,7 @@ WPBACKUP_CRONTAB="${WPBACKUP_CRONTAB:-/etc/cron.d/wpbackup}"
 UNITS=(wpbackup.service wpbackup.timer wpbackup-report.service wpbackup-report.timer
   wpbackup-drill.service wpbackup-drill.timer)
 TIMERS=(wpbackup.timer wpbackup-report.timer wpbackup-drill.timer)
+BINLOG_UNITS=(wpbackup-binlog.service wpbackup-binlog.timer)
 CHANGES=0
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
@@ -138,12 +143,33 @@ storage_paths() {
   done <<< "$paths"
 }
 
-# A unit file with this server's paths and time filled in; the backup unit gets the local
-# storages' ReadWritePaths= after the home directory's.
+# config.json's binlog.every_minutes, or nothing when it has no `binlog` (or cannot be read),
+# written to $1: read by the installed binary, as storage_paths does.
+binlog_every() {
+  local out="$1" home="$DESTDIR$HOME_DIR" every
+  : > "$out"
+  [ -f "$home/config.json" ] || return 0
+  if ! every="$(env -u WPBACKUP_HOME "$BINARY" --quiet --home "$home" binlog-every)"; then
+    say "warning: cannot read binlog from $HOME_DIR/config.json (above);" \
+      "the binary log shipping is not installed"
+    return 0
+  fi
+  if [[ -n "$every" && ! "$every" =~ ^[0-9]+$ ]]; then
+    say "warning: binlog.every_minutes $every is not a number; the binary log shipping is not installed"
+    return 0
+  fi
+  printf '%s' "$every" > "$out"
+}
+
+# A unit file with this server's paths and time filled in; the backup and binary log units get
+# the local storages' ReadWritePaths= after the home directory's, the binary log timer its
+# interval.
 render_unit() {
-  local extra=/dev/null
-  [ "$1" = wpbackup.service ] && extra="$TMP/storage-paths"
+  local extra=/dev/null every
+  case "$1" in wpbackup.service|wpbackup-binlog.service) extra="$TMP/storage-paths" ;; esac
+  every="$(cat "$TMP/binlog-every" 2>/dev/null || true)"
   sed -e "\#^ReadWritePaths=/opt/wordpress-backup\$#r $extra" \
+      -e "s#^OnUnitActiveSec=5min\$#OnUnitActiveSec=${every:-5}min#" \
       -e "s#/usr/local/bin/wpbackup#$PREFIX/bin/wpbackup#g" \
       -e "s#/opt/wordpress-backup#$HOME_DIR#g" \
       -e "s#^OnCalendar=\*-\*-\* 03:00:00#OnCalendar=*-*-* $TIME:00#" \
@@ -190,11 +216,26 @@ deploy_local() {
     say "note: no $HOME_DIR/config.json yet: run \`wpbackup configure\` on this server"
   fi
 
+  binlog_every "$tmp/binlog-every"
+  local every
+  every="$(cat "$tmp/binlog-every")"
+
   if has_systemd; then
-    local ctl=(systemctl)
+    local ctl=(systemctl) units=("${UNITS[@]}") timers=("${TIMERS[@]}")
     [ -n "$DESTDIR" ] && ctl=(systemctl --root="$DESTDIR")
+    if [ -n "$every" ]; then
+      units+=("${BINLOG_UNITS[@]}")
+      timers+=(wpbackup-binlog.timer)
+    elif "${ctl[@]}" is-enabled --quiet wpbackup-binlog.timer 2>/dev/null; then
+      if [ -n "$DESTDIR" ]; then
+        change "${ctl[@]}" disable --quiet wpbackup-binlog.timer
+      else
+        change systemctl disable --now --quiet wpbackup-binlog.timer
+      fi
+      did "disabled: wpbackup-binlog.timer: config.json has no binlog any more"
+    fi
     storage_paths "$tmp/storage-paths"
-    for unit in "${UNITS[@]}"; do
+    for unit in "${units[@]}"; do
       render_unit "$unit" > "$tmp/$unit"
       if install_file "$tmp/$unit" "$DESTDIR$SYSTEMD_UNIT_DIR/$unit" 644; then
         units_changed=1
@@ -203,7 +244,7 @@ deploy_local() {
     if [ "$units_changed" = 1 ] && [ -z "$DESTDIR" ]; then
       change systemctl daemon-reload
     fi
-    for unit in "${TIMERS[@]}"; do
+    for unit in "${timers[@]}"; do
       if "${ctl[@]}" is-enabled --quiet "$unit" 2>/dev/null; then
         say "unchanged: $unit enabled"
       elif [ "$unit" = wpbackup-report.timer ] && ! smtp_configured "$home/.env"; then
@@ -226,8 +267,23 @@ deploy_local() {
       say "$((10#$m)) $((10#$h)) * * * root WPBACKUP_HOME=$HOME_DIR nice -n 19 $PREFIX/bin/wpbackup backup >>$HOME_DIR/cron.log 2>&1"
       say "0 7 * * 1 root WPBACKUP_HOME=$HOME_DIR $PREFIX/bin/wpbackup report --since 7d >>$HOME_DIR/cron.log 2>&1"
       say "0 5 * * 0 root WPBACKUP_HOME=$HOME_DIR TMPDIR=/var/tmp nice -n 19 $PREFIX/bin/wpbackup drill >>$HOME_DIR/cron.log 2>&1"
+      if [ -n "$every" ]; then
+        say "$(cron_every "$every") root WPBACKUP_HOME=$HOME_DIR TMPDIR=/var/tmp nice -n 10 $PREFIX/bin/wpbackup --quiet binlog >>$HOME_DIR/cron.log 2>&1"
+      fi
     } > "$tmp/cron"
     install_file "$tmp/cron" "$DESTDIR$WPBACKUP_CRONTAB" 644 || true
+  fi
+}
+
+# The cron schedule closest to every $1 minutes: */N minutes below an hour, else whole hours
+# (cron cannot say "every 90 minutes"; rounded down, with a warning).
+cron_every() {
+  local n="$1"
+  if [ "$n" -lt 60 ]; then
+    printf '*/%s * * * *' "$n"
+  else
+    [ $((n % 60)) = 0 ] || say "warning: cron runs the binary log shipping every $((n / 60)) hour(s), not every $n minutes" >&2
+    printf '0 */%s * * *' "$((n / 60))"
   fi
 }
 

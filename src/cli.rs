@@ -56,6 +56,10 @@ pub enum Command {
     /// them in the backup unit's ReadWritePaths=).
     #[command(hide = true)]
     StoragePaths,
+    /// Print config.json's `binlog.every_minutes` when it has `binlog`, nothing otherwise
+    /// (deploy.sh installs the binary log shipping's timer only then, at that interval).
+    #[command(hide = true)]
+    BinlogEvery,
     /// Restore a site's files and database from an archive (newest by default).
     ///
     /// The archive is downloaded and its sha256 checked against the one recorded with it (object
@@ -97,8 +101,11 @@ pub enum Command {
     /// archive downloaded (sha256 and manifest checked), files compared with the manifest
     /// (count, bytes, sampled sha256), database.sql imported into `wpbdrill_<site>_<time>_<n>`
     /// on the site's database server (or config.json's drill.database) and each table's rows
-    /// compared with those counted at backup time, then php loads the restored wp-load.php
-    /// and must answer with the recorded `home` and count of published posts. The time it all
+    /// compared with those counted at backup time; when the archive records its binary log
+    /// position and files were shipped after it (config.json's `binlog`), the site's events
+    /// are replayed onto the scratch database to the newest shipped one (a file missing
+    /// fails the drill) and its posts counted; then php loads the restored wp-load.php and
+    /// must answer with the recorded `home` and count of published posts. The time it all
     /// took is the site's recovery time. Nothing live is touched; the scratch copies are
     /// removed on success, failure and SIGTERM/SIGINT. Results go to backups.db (drill_log),
     /// D1, `status` and `report`. Exit status 1 when a drill fails, 2 when an archive is refused
@@ -122,8 +129,9 @@ pub enum Command {
     /// zstd-compressed, encrypted when `encryption` is set, its sha256 recorded and signed as
     /// archives are; each is recorded in backups.db (binlog_files). Runs as binlog.database's
     /// user, else root through the local socket. `restore --at TIME` then replays the site's
-    /// events up to TIME onto the restore point before it. A timer runs it every
-    /// binlog.every_minutes. Exit status 2 when `binlog` is not configured, 75 when another
+    /// events up to TIME onto the restore point before it. wpbackup-binlog.timer (deploy.sh
+    /// installs it when config.json has `binlog`) runs it every binlog.every_minutes. Exit
+    /// status 2 when `binlog` is not configured, 75 when another
     /// run holds its lock.
     Binlog,
     /// Push every backups.db row that Cloudflare D1 does not have yet.
@@ -222,7 +230,8 @@ pub struct RestoreArgs {
     /// that archive records its binary log position (config.json's `binlog`), the database
     /// is then brought to TIME by replaying the site's events from the shipped binary log
     /// (`wpbackup binlog`); the files stay the archive's. A binary log file missing in
-    /// between: refused, exit status 2, nothing changed.
+    /// between: refused, exit status 2, nothing changed. With --dry-run, also the last event
+    /// of the site's database before TIME (its time, table and kind).
     #[arg(long, value_name = "TIME")]
     pub at: Option<String>,
     /// Download from this storage only (default: the first, by priority, that has the archive).
@@ -430,4 +439,9 @@ pub struct ConfigureArgs {
     /// Write without testing databases, storages, D1 and SMTP (with --non-interactive).
     #[arg(long, requires = "non_interactive")]
     pub no_test: bool,
+    /// Turn point-in-time recovery on (config.json's "binlog"): checks that the database server
+    /// writes a binary log in ROW format and that root (or binlog.database's user) may ship it,
+    /// saying what to add to the server's config when not (with --non-interactive).
+    #[arg(long, requires = "non_interactive")]
+    pub binlog: bool,
 }

@@ -28,6 +28,7 @@ fn main() -> ExitCode {
         Command::SyncD1 => commands::sync_d1::run(&ctx),
         Command::Binlog => commands::binlog::run(&ctx),
         Command::StoragePaths => commands::storage_paths::run(&ctx),
+        Command::BinlogEvery => commands::storage_paths::binlog_every(&ctx),
         Command::Report(ref args) => commands::report::run(&ctx, args),
         Command::Configure(ref args) => commands::configure::run(&ctx, args),
     };

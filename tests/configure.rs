@@ -623,3 +623,100 @@ fn the_dashboard_deploy_commands_carry_the_database_id_and_no_token() {
     );
     assert!(!bare.path().join("config.json").exists());
 }
+
+/// `configure --binlog` (point-in-time recovery): on a server without a binary log it says
+/// what to add to the server's config and writes nothing; on one with a binary log in ROW
+/// format it checks that root through the socket may ship it and writes `"binlog": {}`; a
+/// `binlog.database` user without the shipping privileges is named with the GRANT to run, and
+/// passes once granted (issue 27).
+#[test]
+fn binlog_is_checked_on_the_server_and_for_the_user_that_ships_it() {
+    // A server without a binary log.
+    let f = Fixture::new("nobinlog");
+    std::fs::remove_file(f.home().join("config.json")).unwrap();
+    f.write_env(&[("MYSQL_UNIX_PORT", &f.db.socket.to_string_lossy())]);
+    let a = write_answers(&f, &answers(&f, PRIMARY_SECRET));
+    let out = configure_cmd(&f, &["--non-interactive", "--answers", &a, "--binlog"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("✗ binlog: the database server writes no binary log (log_bin is off): add this to its config"),
+        "{said}"
+    );
+    for line in [
+        "[mysqld]",
+        "log_bin          = /var/log/mysql/mariadb-bin",
+        "binlog_format    = ROW",
+        "server_id        = 1",
+    ] {
+        assert!(said.lines().any(|l| l == line), "no {line:?} in:\n{said}");
+    }
+    assert!(!f.home().join("config.json").exists(), "nothing is written");
+    drop(f);
+
+    // A server with one: root through the socket may ship it.
+    let f = Fixture::with_binlog("binlog");
+    std::fs::remove_file(f.home().join("config.json")).unwrap();
+    f.write_env(&[("MYSQL_UNIX_PORT", &f.db.socket.to_string_lossy())]);
+    let a = write_answers(&f, &answers(&f, PRIMARY_SECRET));
+    let out = configure_cmd(&f, &["--non-interactive", "--answers", &a, "--binlog"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains("✓ binlog: the server writes a binary log in ROW format"),
+        "{said}"
+    );
+    let config = f.home().join("config.json");
+    assert_eq!(read_json(&config)["binlog"], json!({}));
+
+    // Shipping as a user of its own, without the privileges: named, with the GRANT.
+    f.db.sql("CREATE USER 'shipper'@'%' IDENTIFIED BY 'ship-pass'");
+    let mut c = read_json(&config);
+    c["binlog"] = json!({ "database": {
+        "host": format!("127.0.0.1:{}", f.db.port), "user": "shipper", "password_env": "SHIP_PASSWORD",
+    }});
+    std::fs::write(&config, serde_json::to_string_pretty(&c).unwrap()).unwrap();
+    let env = std::fs::read_to_string(f.home().join(".env")).unwrap();
+    std::fs::write(
+        f.home().join(".env"),
+        format!("{env}SHIP_PASSWORD=ship-pass\n"),
+    )
+    .unwrap();
+    let a = write_answers(&f, &json!({"binlog": {"every_minutes": 7}}));
+    let out = configure_cmd(&f, &["--non-interactive", "--answers", &a])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("✗ binlog: shipper@% may not ship the binary log: it lacks RELOAD, BINLOG MONITOR, REPLICATION SLAVE on *.*; run GRANT RELOAD, BINLOG MONITOR, REPLICATION SLAVE ON *.* TO 'shipper'@'%'"),
+        "{said}"
+    );
+    assert_eq!(read_json(&config), c, "nothing is written");
+
+    f.db.sql("GRANT RELOAD, BINLOG MONITOR, REPLICATION SLAVE ON *.* TO 'shipper'@'%'");
+    let out = configure_cmd(&f, &["--non-interactive", "--answers", &a])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(said.contains("✓ binlog: "), "{said}");
+    assert!(
+        said.contains("shipper@% may rotate, list and read it"),
+        "{said}"
+    );
+    c["binlog"]["every_minutes"] = json!(7);
+    assert_eq!(read_json(&config)["binlog"], c["binlog"]);
+    // And what it wrote ships.
+    let out = f.run(&["binlog"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -19,6 +19,9 @@ const UNITS: [&str; 6] = [
     "wpbackup-drill.timer",
 ];
 
+/// Installed only when config.json has `binlog`.
+const BINLOG_UNITS: [&str; 2] = ["wpbackup-binlog.service", "wpbackup-binlog.timer"];
+
 const TIMERS: [&str; 3] = [
     "wpbackup.timer",
     "wpbackup-report.timer",
@@ -51,7 +54,7 @@ fn deploy_sh_and_the_scripts_are_shellcheck_clean() {
 fn verify(dir: &Path) -> Result<(), String> {
     let out = Command::new("systemd-analyze")
         .arg("verify")
-        .args(UNITS.iter().map(|u| dir.join(u)))
+        .args(UNITS.iter().chain(&BINLOG_UNITS).map(|u| dir.join(u)))
         .env("SYSTEMD_LOG_COLOR", "0")
         .output()
         .expect("systemd-analyze is installed by scripts/test.sh");
@@ -66,7 +69,7 @@ fn verify(dir: &Path) -> Result<(), String> {
 /// The units with ExecStart pointing at the binary under test (verify wants it to exist).
 fn units_in(dir: &Path) {
     let bin = crate::util::bin();
-    for u in UNITS {
+    for u in UNITS.iter().chain(&BINLOG_UNITS) {
         let t = std::fs::read_to_string(repo().join("systemd").join(u)).unwrap();
         let t = t.replace("/usr/local/bin/wpbackup", &bin.to_string_lossy());
         std::fs::write(dir.join(u), t).unwrap();
@@ -230,6 +233,10 @@ fn deploy_installs_everything_keeps_the_config_and_a_second_run_changes_nothing(
         );
     }
     assert!(!r.join("etc/cron.d/wpbackup").exists());
+    // No `binlog` in config.json: no shipping units.
+    for u in BINLOG_UNITS {
+        assert!(!units.join(u).exists(), "{u} installed without binlog");
+    }
 
     let first = snapshot(r);
     let out = deploy(r, &env, &["--time", "02:15"]);
@@ -565,4 +572,118 @@ fn assert_drill_units() {
             "wpbackup-drill.timer lacks {line}"
         );
     }
+}
+
+/// A home whose config.json has `binlog` (every `every` minutes) and a local storage.
+fn binlog_home(r: &Path, home: &str, every: Option<u32>) {
+    let home = r.join(home.trim_start_matches('/'));
+    std::fs::create_dir_all(&home).unwrap();
+    let mut config = serde_json::json!({
+        "server_id": "web-01",
+        "storage": [
+            { "name": "disk", "type": "local", "priority": 1, "path": "/srv/wpb archives" },
+        ],
+    });
+    if let Some(every) = every {
+        config["binlog"] = serde_json::json!({ "every_minutes": every });
+    }
+    std::fs::write(home.join("config.json"), config.to_string()).unwrap();
+}
+
+/// With `binlog` in config.json, deploy.sh installs the shipping's service (hardened, writing
+/// to the home and the local storages only) and its timer at binlog.every_minutes, enabled;
+/// a second run changes nothing; `binlog` taken out, the timer is disabled (issue 27).
+#[test]
+fn the_binlog_timer_is_installed_at_its_interval_only_with_binlog() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    binlog_home(r, "/opt/wordpress-backup", Some(7));
+    let env = [("WPBACKUP_SYSTEMD", "yes")];
+    let out = deploy(r, &env, &[]);
+    assert!(out.status.success());
+    let units = r.join("etc/systemd/system");
+    let timer = std::fs::read_to_string(units.join("wpbackup-binlog.timer")).unwrap();
+    let shipped = std::fs::read_to_string(repo().join("systemd/wpbackup-binlog.timer")).unwrap();
+    assert!(shipped.lines().any(|l| l == "OnUnitActiveSec=5min"));
+    assert_eq!(
+        timer,
+        shipped.replace("OnUnitActiveSec=5min", "OnUnitActiveSec=7min")
+    );
+    let service = std::fs::read_to_string(units.join("wpbackup-binlog.service")).unwrap();
+    assert!(
+        service
+            .lines()
+            .any(|l| l == "ExecStart=/usr/local/bin/wpbackup binlog"),
+        "{service}"
+    );
+    let rw: Vec<&str> = service
+        .lines()
+        .filter(|l| l.starts_with("ReadWritePaths="))
+        .collect();
+    assert_eq!(
+        rw,
+        [
+            "ReadWritePaths=/opt/wordpress-backup",
+            "ReadWritePaths=-\"/srv/wpb archives\""
+        ]
+    );
+    for line in [
+        "CapabilityBoundingSet=",
+        "ProtectSystem=strict",
+        "PrivateTmp=true",
+        "NoNewPrivileges=true",
+    ] {
+        assert!(
+            service.lines().any(|l| l == line),
+            "binlog unit lacks {line}"
+        );
+    }
+    let wants = units.join("timers.target.wants");
+    assert_eq!(
+        std::fs::read_link(wants.join("wpbackup-binlog.timer")).unwrap(),
+        Path::new("/etc/systemd/system/wpbackup-binlog.timer")
+    );
+    // As confined as the report's unit (no capability): measured 2.1 with systemd 252.
+    assert!(exposure(&units.join("wpbackup-binlog.service")) <= 2.1);
+
+    let first = snapshot(r);
+    let out = deploy(r, &env, &[]);
+    assert!(text(&out).contains("done: 0 change(s)"), "{}", text(&out));
+    assert_eq!(snapshot(r), first, "the second run changed something");
+
+    // `binlog` taken out of config.json: the timer is no longer enabled.
+    binlog_home(r, "/opt/wordpress-backup", None);
+    let out = deploy(r, &env, &[]);
+    assert!(out.status.success());
+    assert!(
+        text(&out).contains("disabled: wpbackup-binlog.timer"),
+        "{}",
+        text(&out)
+    );
+    assert!(!wants.join("wpbackup-binlog.timer").exists());
+}
+
+#[test]
+fn without_systemd_the_binlog_shipping_gets_a_cron_entry() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    binlog_home(r, "/srv/wpb", Some(5));
+    let env = [
+        ("WPBACKUP_SYSTEMD", "no"),
+        ("WPBACKUP_CRONTAB", "/etc/cron.d/wpbackup"),
+    ];
+    let out = deploy(r, &env, &["--home", "/srv/wpb"]);
+    assert!(out.status.success());
+    let cron = std::fs::read_to_string(r.join("etc/cron.d/wpbackup")).unwrap();
+    assert!(
+        cron.lines().any(|l| l
+            == "*/5 * * * * root WPBACKUP_HOME=/srv/wpb TMPDIR=/var/tmp nice -n 10 /usr/local/bin/wpbackup --quiet binlog >>/srv/wpb/cron.log 2>&1"),
+        "{cron}"
+    );
+    // Without binlog, no such line.
+    binlog_home(r, "/srv/wpb", None);
+    let out = deploy(r, &env, &["--home", "/srv/wpb"]);
+    assert!(out.status.success());
+    let cron = std::fs::read_to_string(r.join("etc/cron.d/wpbackup")).unwrap();
+    assert!(!cron.contains("binlog"), "{cron}");
 }

@@ -161,6 +161,7 @@ fn a_lost_shop_comes_back_to_the_second_from_the_bucket_alone() {
         .output()
         .expect("dry run");
     let text = String::from_utf8_lossy(&out.stdout);
+    eprintln!("restore --dry-run --at {t2}:\n{text}");
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -168,6 +169,19 @@ fn a_lost_shop_comes_back_to_the_second_from_the_bucket_alone() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(text.contains("mariadb-bin."), "{text}");
+    // And the last event it would apply before t2: order-t2's total, in wp_postmeta (the
+    // other database's later row is not the shop's, and t3's order is after t2).
+    let last = text
+        .lines()
+        .find_map(|l| l.strip_prefix("- the last event of the site's database it would apply: "))
+        .unwrap_or_else(|| panic!("no last event in:\n{text}"));
+    let when = last
+        .strip_prefix("rows inserted into wp_postmeta at ")
+        .unwrap_or_else(|| panic!("{last}"));
+    assert!(
+        when.ends_with(" UTC") && when[..19] < *t2.as_str(),
+        "{last} (t2 {t2})"
+    );
     assert!(!f.site.path.exists());
 
     let out = restore_at(&f, home.path(), &t2);
@@ -352,9 +366,10 @@ fn the_replay_applies_nothing_of_another_database_its_binlog_holds() {
     run(&Replay {
         admin: &admin,
         database: shop,
+        rewrite_to: None,
         files: &[path],
         start_position: position.parse().expect("a position"),
-        stop: Utc::now() + chrono::Duration::seconds(5),
+        stop: Some(Utc::now() + chrono::Duration::seconds(5)),
     })
     .expect("the replay");
     assert_eq!(db.sql(&ours), "1\tours\n");
@@ -423,4 +438,153 @@ fn an_encrypted_binlog_is_replayed_with_the_identity() {
     let out = restore_at_with(&f, home.path(), &t1, &["--identity", &id.to_string_lossy()]);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(orders_by_wordpress(&f.site.path), ["order-t1=8.00"]);
+}
+
+/// A published post, as WordPress stores one.
+fn publish(f: &Fixture, title: &str) {
+    f.db.sql_db(
+        &f.site.db_name,
+        &format!(
+            "INSERT INTO wp_posts (post_author, post_date, post_date_gmt, post_content, post_title, post_excerpt, post_status, comment_status, ping_status, post_password, post_name, to_ping, pinged, post_modified, post_modified_gmt, post_content_filtered, post_parent, guid, menu_order, post_type, post_mime_type, comment_count) VALUES (1, NOW(), UTC_TIMESTAMP(), 'Written after the nightly.', '{title}', '', 'publish', 'open', 'open', '', '{title}', '', '', NOW(), UTC_TIMESTAMP(), '', 0, '', 0, 'post', '', 0)"
+        ),
+    );
+}
+
+/// drill_log rows: (result, failed, details).
+fn drills(f: &Fixture) -> Vec<(String, Option<String>, String)> {
+    let conn = rusqlite::Connection::open(f.home().join("backups.db")).expect("backups.db");
+    let mut stmt = conn
+        .prepare("SELECT result, failed, details FROM drill_log ORDER BY id")
+        .expect("prepare");
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+}
+
+fn drill(f: &Fixture, tmp: &Path) -> std::process::Output {
+    let out = f
+        .cmd(&["drill"])
+        .env("TMPDIR", tmp)
+        .output()
+        .expect("run the drill");
+    eprintln!(
+        "drill -> {:?}\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The drill replays the shipped binary log onto its scratch database to the newest shipped
+/// event: a post published after the nightly and shipped is in it (WordPress, booted from the
+/// scratch copy, counts it), the shop's posts table has the live one's rows, and nothing of
+/// the other database is applied. A shipped file missing from the bucket fails the drill,
+/// named.
+#[test]
+fn the_drill_replays_the_shipped_binlog_onto_its_scratch_database() {
+    let (f, other) = shop();
+    let published =
+        "SELECT COUNT(*) FROM wp_posts WHERE post_type = 'post' AND post_status = 'publish'";
+    let out = f.run(&["backup"]);
+    assert_eq!(out.status.code(), Some(0));
+    let posts_at_backup: u64 =
+        f.db.sql_db(&f.site.db_name, "SELECT COUNT(*) FROM wp_posts")
+            .trim()
+            .parse()
+            .expect("a count");
+    let published_at_backup: u64 =
+        f.db.sql_db(&f.site.db_name, published)
+            .trim()
+            .parse()
+            .expect("a count");
+    tick();
+    publish(&f, "after-the-nightly");
+    f.db.sql(&format!(
+        "INSERT INTO `{other}`.t VALUES (3, 'not the shop')"
+    ));
+    order(&f, "order-after");
+    ship(&f);
+    let posts_now: u64 =
+        f.db.sql_db(&f.site.db_name, "SELECT COUNT(*) FROM wp_posts")
+            .trim()
+            .parse()
+            .expect("a count");
+    assert_eq!(posts_now, posts_at_backup + 2);
+    let other_before = f.db.sql(&format!("SELECT * FROM `{other}`.t ORDER BY id"));
+
+    let tmp = tempfile::Builder::new()
+        .prefix("wpb-pitr-drill")
+        .tempdir()
+        .expect("tempdir");
+    let out = drill(&f, tmp.path());
+    assert_eq!(out.status.code(), Some(0));
+    let rows = drills(&f);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let (result, failed, details) = &rows[0];
+    assert_eq!(result, "SUCCESS", "{failed:?} {details}");
+    assert!(
+        details.contains("the binary log replayed onto it to the newest shipped event"),
+        "{details}"
+    );
+    assert!(
+        details.contains(&format!(
+            "wp_posts has {posts_now} rows ({posts_at_backup} in the archive), {} published posts ({published_at_backup} in the archive)",
+            published_at_backup + 1
+        )),
+        "{details}"
+    );
+    // WordPress itself answered the replayed count.
+    let booted = details
+        .split("; ")
+        .find(|p| p.contains("booted: home"))
+        .unwrap_or_else(|| panic!("WordPress did not boot: {details}"));
+    assert!(
+        booted.ends_with(&format!(", {} published posts", published_at_backup + 1)),
+        "{booted}"
+    );
+    assert_eq!(
+        f.db.sql(&format!("SELECT * FROM `{other}`.t ORDER BY id")),
+        other_before
+    );
+    assert_eq!(
+        f.db.sql(
+            "SELECT COUNT(*) FROM mysql.user WHERE User LIKE 'wpbreplay%' OR User LIKE 'wpbdrill%'"
+        ),
+        "0\n"
+    );
+    assert_eq!(f.db.sql("SHOW DATABASES LIKE 'wpbdrill%'"), "");
+
+    // The archive's own file gone from the bucket, a later one there: the drill fails, naming it.
+    publish(&f, "later");
+    ship(&f);
+    let mut shipped: Vec<String> = f
+        .primary
+        .objects(BUCKET)
+        .into_iter()
+        .map(|(k, _)| k)
+        .filter(|k| k.starts_with("binlog/") && k.ends_with(".zst"))
+        .collect();
+    shipped.sort();
+    assert!(shipped.len() >= 2, "{shipped:?}");
+    let first = &shipped[0];
+    for server in [&f.primary, &f.secondary] {
+        for key in [first.clone(), format!("{first}.minisig")] {
+            let _ = std::fs::remove_file(server.object_path(BUCKET, &key));
+        }
+    }
+    let name = first
+        .rsplit('/')
+        .next()
+        .and_then(|n| n.rsplit_once('_'))
+        .map(|(file, _)| file.to_string())
+        .expect("a binlog file name");
+    let out = drill(&f, tmp.path());
+    assert_eq!(out.status.code(), Some(1));
+    let rows = drills(&f);
+    let (result, failed, _) = &rows[1];
+    assert_eq!(result, "ERROR");
+    let failed = failed.clone().unwrap_or_default();
+    assert!(failed.contains(&name), "names {name}: {failed}");
 }

@@ -9,7 +9,10 @@
 //! enabled (the report's only once SMTP is configured) and their next elapse is the time
 //! deploy.sh was given; `systemctl start wpbackup.service` stores the archive on S3 (the
 //! object file in s3s-fs's directory, with the size backups.db recorded) with a SUCCESS row;
-//! with the S3 unit stopped the next run is a WARNING stored on the local storage;
+//! MariaDB writes a binary log, so configure's answers turn point-in-time recovery on and
+//! deploy.sh's second run enables `wpbackup-binlog.timer` (active, a next elapse), and
+//! `systemctl start wpbackup-binlog.service` stores a binary log file and its signature in
+//! s3s-fs; with the S3 unit stopped the next run is a WARNING stored on the local storage;
 //! `wpbackup-drill.service` passes, its php confined (a fresh uid, no network);
 //! `systemctl --failed` is empty without SMTP and again
 //! after SMTP is configured and `wpbackup-report.service` has mailed the report. Then, in the
@@ -63,7 +66,12 @@ run() {
   journalctl -u "$2" --no-pager -o cat > "$OUT/journal-$1" 2>&1
 }
 
-# MariaDB as the system service, on a fresh data directory (the copied one is the machine's).
+# MariaDB as the system service, on a fresh data directory (the copied one is the machine's),
+# writing a binary log as README's "Point-in-time recovery" says (in the data directory: the
+# one README names may not exist in this copy; my.cnf itself, which may include no directory).
+printf '\n[mysqld]\nlog_bin = /var/lib/mysql/mariadb-bin\nbinlog_format = ROW\nserver_id = 1\n' \
+  >> /etc/mysql/my.cnf || fail "the binary log settings"
+grep -q '^log_bin' /etc/mysql/my.cnf || fail "my.cnf has no log_bin"
 rm -rf /var/lib/mysql/*
 mariadb-install-db --user=mysql --datadir=/var/lib/mysql --skip-test-db >/dev/null || fail mariadb-install-db
 mkdir -p /etc/systemd/system/mariadb.service.d
@@ -97,9 +105,17 @@ for t in wpbackup.timer wpbackup-drill.timer wpbackup-report.timer; do
   fact "enabled-$t" systemctl is-enabled "$t"
   fact "next-$t" systemctl show "$t" -p NextElapseUSecRealtime --value
 done
+fact enabled-binlog systemctl is-enabled wpbackup-binlog.timer
+fact active-binlog systemctl is-active wpbackup-binlog.timer
+fact next-binlog systemctl show wpbackup-binlog.timer -p NextElapseUSecMonotonic --value
+cp /etc/systemd/system/wpbackup-binlog.timer "$OUT/wpbackup-binlog.timer.installed"
 
 # A backup to S3; the S3 unit stopped: the failover to the local storage; then the drill.
 run backup wpbackup.service
+# The binary log shipped by its unit: a post written after the backup, then a run.
+mariadb wp_example -e "UPDATE wp_posts SET post_title = 'Shipped by a timer' WHERE ID = 1" || fail "the update"
+run binlog wpbackup-binlog.service
+find "$OUT/s3/wp-backups/binlog" -type f > "$OUT/binlog-objects"
 systemctl stop wpb-s3
 run failover wpbackup.service
 find /var/backups/wpbackup -type f > "$OUT/local-files"
@@ -222,7 +238,8 @@ const ANSWERS: &str = r#"{ "server_id": "web-01",
                "region": "us-east-1", "bucket": "wp-backups", "path_style": true,
                "access_key": "s3-access", "secret_key": "s3-secret-Zq9"},
               {"name": "disk", "preset": "local", "path": "/var/backups/wpbackup"}],
-  "storage_order": ["s3", "disk"] }
+  "storage_order": ["s3", "disk"],
+  "binlog": {} }
 "#;
 
 const ANSWERS_SMTP: &str = r#"{ "smtp": {"host": "127.0.0.1", "port": 2525, "tls": "none",
@@ -669,12 +686,42 @@ fn check(facts: &Facts) {
     ] {
         assert!(d1.contains(line), "deploy.sh said:\n{d1}\n(no {line:?})");
     }
+    assert!(
+        !d1.contains("wpbackup-binlog"),
+        "no binlog before configure:\n{d1}"
+    );
     facts.ok("configure-1");
     // Again after configure: the local storage is writable by the backup unit.
     let d2 = facts.ok("deploy-2");
     assert!(
         d2.contains("installed: /etc/systemd/system/wpbackup.service"),
         "{d2}"
+    );
+    // configure checked the server's binary log and wrote `binlog`; deploy.sh then installed
+    // the shipping's timer, active, its next run a monotonic time away.
+    assert!(
+        facts
+            .ok("configure-1")
+            .contains("✓ binlog: the server writes a binary log in ROW format"),
+        "{}",
+        facts.text("configure-1")
+    );
+    assert!(
+        d2.contains("enabled and started: wpbackup-binlog.timer"),
+        "{d2}"
+    );
+    assert_eq!(facts.ok("enabled-binlog").trim(), "enabled");
+    assert_eq!(facts.ok("active-binlog").trim(), "active");
+    let next = facts.ok("next-binlog");
+    assert!(
+        !next.trim().is_empty() && next.trim() != "infinity" && next.trim() != "0",
+        "wpbackup-binlog.timer has no next elapse: {next:?}"
+    );
+    assert!(
+        facts
+            .text("wpbackup-binlog.timer.installed")
+            .lines()
+            .any(|l| l == "OnUnitActiveSec=5min")
     );
     let unit = facts.text("wpbackup.service.installed");
     assert!(
@@ -709,9 +756,30 @@ fn check(facts: &Facts) {
     }
 
     // The units' runs, and what they left.
-    for label in ["backup", "failover", "drill", "backup-smtp", "report"] {
+    for label in [
+        "backup",
+        "binlog",
+        "failover",
+        "drill",
+        "backup-smtp",
+        "report",
+    ] {
         facts.unit_succeeded(label);
     }
+    // The shipping unit stored a binary log file (and its signature) in s3s-fs.
+    let objects = facts.text("binlog-objects");
+    assert!(
+        objects.lines().any(
+            |l| l.starts_with("/srv/out/s3/wp-backups/binlog/web-01/mariadb-bin.")
+                && l.ends_with(".zst")
+        ),
+        "no binary log file in the bucket:\n{objects}\n--- journal\n{}",
+        facts.text("journal-binlog")
+    );
+    assert!(
+        objects.lines().any(|l| l.ends_with(".zst.minisig")),
+        "{objects}"
+    );
     let db = rusqlite::Connection::open(facts.dir.join("db/backups.db")).expect("backups.db");
     let rows = backup_rows(&db);
     let summary = format!("{rows:#?}");
@@ -835,7 +903,12 @@ fn check(facts: &Facts) {
             cmd
         })
         .collect();
-    for what in ["wpbackup backup", "wpbackup report", "wpbackup drill"] {
+    for what in [
+        "wpbackup backup",
+        "wpbackup report",
+        "wpbackup drill",
+        "wpbackup --quiet binlog",
+    ] {
         assert!(
             commands.iter().any(|c| c.contains(what)),
             "no {what} in the cron file:\n{}",

@@ -3,8 +3,10 @@
 //! and which of them a restore to a time needs, a file missing in between refused by name.
 //!
 //! Shipping is [`ship`]; the replay of the site's events onto a restored point is [`replay`],
-//! through [`guard`], which drops any row event of another database.
+//! through [`guard`], which drops any row event of another database; what it would apply
+//! last before a time is read by [`events`].
 
+pub mod events;
 pub mod guard;
 pub mod prune;
 pub mod replay;
@@ -123,6 +125,14 @@ pub fn list(
         );
     }
     Ok(found.into_values().collect())
+}
+
+/// Whether `file` is `start` or a later file of its sequence (`b.000007` after `b.000005`).
+pub fn at_or_after(file: &str, start: &str) -> bool {
+    match (number(file), number(start)) {
+        (Some((b, n, _)), Some((sb, sn, _))) => b == sb && n >= sn,
+        _ => false,
+    }
 }
 
 /// Why the binary log cannot take a restore to the time asked.

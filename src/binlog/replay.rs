@@ -1,6 +1,8 @@
 //! The replay: a restored point's database brought forward to a time by the site's events
 //! from the binary log, `mariadb-binlog --database=DB --start-position=P --stop-datetime=T
-//! files... | guard | mariadb`, the client logged in as a throwaway user.
+//! files... | guard | mariadb`, the client logged in as a throwaway user. The drill replays
+//! into its scratch database instead (`--rewrite-db=DB->SCRATCH`, which renames the database
+//! in the row events' table maps too), to the end of the files.
 //!
 //! That user (`wpbreplay_<random>`, a random password that only a 0600 in-memory defaults
 //! file holds) has every right on the site's database and `BINLOG REPLAY`, which applying row
@@ -23,14 +25,24 @@ use crate::dbtools::{self, client, throwaway};
 pub struct Replay<'a> {
     /// Who creates and drops the throwaway user (root through the socket, say).
     pub admin: &'a DatabaseConfig,
-    /// The site's database: the only one whose events are applied.
+    /// The site's database: the only one whose events are read.
     pub database: &'a str,
+    /// The database they are applied to, when not `database` (the drill's scratch one): the
+    /// only one the throwaway user may write, and the guard lets through.
+    pub rewrite_to: Option<&'a str>,
     /// The binary log files, in order, decompressed.
     pub files: &'a [PathBuf],
     /// Where in the first file the restore point's snapshot is.
     pub start_position: u64,
-    /// Events from this second on are not applied.
-    pub stop: DateTime<Utc>,
+    /// Events from this second on are not applied; `None`: to the end of the files.
+    pub stop: Option<DateTime<Utc>>,
+}
+
+impl Replay<'_> {
+    /// The database the events are applied to.
+    pub fn target(&self) -> &str {
+        self.rewrite_to.unwrap_or(self.database)
+    }
 }
 
 /// Make the throwaway user: every right on `database`, `BINLOG REPLAY`, nothing else.
@@ -50,8 +62,8 @@ pub fn run(r: &Replay) -> anyhow::Result<Guarded> {
     if r.files.is_empty() {
         return Ok(Guarded::default());
     }
-    let user = make_user(r.admin, r.database)?;
-    let login = user.login(r.database, None);
+    let user = make_user(r.admin, r.target())?;
+    let login = user.login(r.target(), None);
     let result = pipe(r, &login);
     drop(user);
     result
@@ -67,11 +79,17 @@ fn pipe(r: &Replay, login: &DatabaseConfig) -> anyhow::Result<Guarded> {
         .env("TZ", "UTC")
         .arg("--no-defaults")
         .arg(format!("--database={}", r.database))
-        .arg(format!("--start-position={}", r.start_position))
-        .arg(format!(
+        .arg(format!("--start-position={}", r.start_position));
+    if let Some(to) = r.rewrite_to {
+        reader.arg(format!("--rewrite-db={}->{to}", r.database));
+    }
+    if let Some(stop) = r.stop {
+        reader.arg(format!(
             "--stop-datetime={}",
-            r.stop.format("%Y-%m-%d %H:%M:%S")
-        ))
+            stop.format("%Y-%m-%d %H:%M:%S")
+        ));
+    }
+    reader
         .arg("--")
         .args(r.files)
         .stdin(Stdio::null())
@@ -85,7 +103,7 @@ fn pipe(r: &Replay, login: &DatabaseConfig) -> anyhow::Result<Guarded> {
     defaults.pass_to(&mut cmd);
     cmd.args(client::client_args(
         &defaults.path(),
-        Some(r.database),
+        Some(r.target()),
         true,
     ))
     .stdin(Stdio::piped())
@@ -104,7 +122,7 @@ fn pipe(r: &Replay, login: &DatabaseConfig) -> anyhow::Result<Guarded> {
         let _ = (reader.wait(), writer.wait());
         bail!("no pipe between the binary log reader and the database client");
     };
-    let database = r.database.to_string();
+    let database = r.target().to_string();
     let guarded = std::thread::spawn(move || {
         guard::filter(BufReader::with_capacity(256 * 1024, out), into, &database)
     });
@@ -139,7 +157,7 @@ fn pipe(r: &Replay, login: &DatabaseConfig) -> anyhow::Result<Guarded> {
             .map_or(writer_err.trim(), |i| writer_err[i..].trim());
         bail!(
             "the replay of the binary log into {} failed: {said}",
-            r.database
+            r.target()
         );
     }
     if !reader_status.success() {

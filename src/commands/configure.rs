@@ -82,5 +82,6 @@ fn options(args: &ConfigureArgs) -> Options {
         server_id: args.server_id.clone(),
         local_storage: args.local_storage.clone(),
         test: !args.no_test,
+        binlog: args.binlog,
     }
 }

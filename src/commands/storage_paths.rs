@@ -24,3 +24,12 @@ pub fn run(ctx: &Context) -> anyhow::Result<Outcome> {
     }
     Ok(Outcome::Ok)
 }
+
+/// `binlog-every`: the shipping interval in minutes, or nothing (binlog off).
+pub fn binlog_every(ctx: &Context) -> anyhow::Result<Outcome> {
+    let (_, config) = ctx.load()?;
+    if let Some(b) = &config.binlog {
+        println!("{}", b.every_minutes);
+    }
+    Ok(Outcome::Ok)
+}

@@ -18,6 +18,7 @@
 //!   "d1": {"account_id": "...", "database_id": "...", "api_token": "..."},
 //!   "smtp": {"host": "smtp.example.com", "port": 587, "tls": "starttls", "username": "...",
 //!            "password": "...", "from": "backups@example.com", "to": ["ops@example.com"]},
+//!   "binlog": {"every_minutes": 5},
 //!   "dashboard_url": "https://wpbackup-dashboard.example.workers.dev",
 //!   "print_dashboard_commands": true
 //! }
@@ -57,11 +58,27 @@ pub struct Answers {
     pub storage_order: Option<Vec<String>>,
     pub d1: Option<D1Answer>,
     pub smtp: Option<SmtpAnswer>,
+    /// Point-in-time recovery: config.json's `binlog` added (or removed, `"enabled": false`).
+    pub binlog: Option<BinlogAnswer>,
     /// config.json's `dashboard_url` (empty: removed).
     pub dashboard_url: Option<String>,
     /// Print the commands that deploy the fleet dashboard over the D1 database (after writing).
     #[serde(default)]
     pub print_dashboard_commands: bool,
+}
+
+/// `binlog`: the server's binary log shipped every `every_minutes` (default: kept, else 5).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BinlogAnswer {
+    /// false: `binlog` removed from config.json.
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+    pub every_minutes: Option<u32>,
+}
+
+fn enabled() -> bool {
+    true
 }
 
 #[derive(Debug, Deserialize)]
@@ -245,6 +262,23 @@ pub fn apply(draft: &mut Draft, a: Answers, found: &[FoundSite]) -> Result<(), A
         }
         if let Some(b) = d.api_base {
             draft.env.set("D1_API_BASE", &b);
+        }
+    }
+    if let Some(b) = a.binlog {
+        if b.enabled {
+            let entry = draft
+                .file
+                .rest
+                .entry("binlog")
+                .or_insert_with(|| serde_json::json!({}));
+            if !entry.is_object() {
+                *entry = serde_json::json!({});
+            }
+            if let (Some(n), Some(o)) = (b.every_minutes, entry.as_object_mut()) {
+                o.insert("every_minutes".into(), n.into());
+            }
+        } else {
+            draft.file.rest.remove("binlog");
         }
     }
     if let Some(u) = a.dashboard_url {

@@ -306,6 +306,13 @@ impl Draft {
         }
         out.push_str(&self.d1_line());
         out.push_str(&self.smtp_line());
+        if let Some(b) = self.file.rest.get("binlog") {
+            let every = b.get("every_minutes").and_then(|v| v.as_u64()).unwrap_or(5);
+            out.push_str(&format!(
+                "binlog (point-in-time recovery): shipped every {every} minutes ({})\n",
+                self.check_label("binlog")
+            ));
+        }
         out.push_str(&format!(
             "files: {} and {} (mode 0600)",
             paths.config.display(),

@@ -3,7 +3,8 @@
 //! On a terminal it runs the wizard ([`wizard()`]). Non-interactively it applies an answers file
 //! and the command-line options ([`Options`]) to the existing config, then tests every site,
 //! storage, D1 and SMTP setting and writes only when all of them pass (or when told not to
-//! test). Either way the result is validated as `backup` will load it, a summary is shown,
+//! test; with `binlog`, the database server's binary log and the shipping user's privileges
+//! too). Either way the result is validated as `backup` will load it, a summary is shown,
 //! and both files are written atomically with mode 0600.
 //!
 //! The modules, lowest first: [`entries`] (config.json's entries) and [`envfile`] (`.env`
@@ -48,6 +49,8 @@ pub struct Options {
     pub local_storage: Option<PathBuf>,
     /// Test every setting before writing (false: write untested).
     pub test: bool,
+    /// Turn point-in-time recovery on (config.json's `binlog`), unless the answers say.
+    pub binlog: bool,
 }
 
 /// Some checks failed, so nothing was written.
@@ -151,6 +154,12 @@ fn answers_with_options(opts: Options) -> anyhow::Result<Answers> {
     if let Some(id) = opts.server_id {
         a.server_id = Some(id);
     }
+    if opts.binlog && a.binlog.is_none() {
+        a.binlog = Some(answers::BinlogAnswer {
+            enabled: true,
+            every_minutes: None,
+        });
+    }
     if let Some(dir) = opts.local_storage {
         a.storage.push(StorageAnswer {
             name: Some("local".into()),
@@ -213,6 +222,16 @@ fn check_all(draft: &mut Draft, config: &Config, rt: &Runtime) -> usize {
             .map(|to| format!("a test mail went to {to}"))
             .map_err(CheckError::Smtp);
         count(record(draft, "smtp".into(), r));
+    }
+    if let Some(b) = &config.binlog {
+        let db = b.database.clone().unwrap_or_else(|| {
+            crate::dbtools::client::admin(
+                draft.env.get("MYSQL_UNIX_PORT").map(PathBuf::from),
+                config.database,
+            )
+        });
+        let r = probe::binlog(&db).map_err(CheckError::Binlog);
+        count(record(draft, "binlog".into(), r));
     }
     failed
 }

@@ -5,7 +5,12 @@
 //!   [`Storage`](crate::storage::Storage) trait the backup uses, and a failure is named by
 //!   what failed (DNS, TLS, connection, credentials, bucket, permission);
 //! - Cloudflare D1: one `SELECT 1` through its REST API;
-//! - SMTP: a test mail through the configured server.
+//! - SMTP: a test mail through the configured server;
+//! - `binlog` (point-in-time recovery): the database server writes a binary log in row format
+//!   (`SELECT @@log_bin, @@binlog_format`), else what to add to its config; and the user that
+//!   ships it (root through the socket, or `binlog.database`'s) holds what shipping needs
+//!   (`RELOAD`, `BINLOG MONITOR` or `REPLICATION CLIENT`, `REPLICATION SLAVE`, in its
+//!   `SHOW GRANTS` on `*.*`), else the `GRANT` to run.
 //!
 //! Every result is one line a person can act on, and none holds a secret.
 
@@ -33,6 +38,8 @@ pub enum CheckError {
     D1(anyhow::Error),
     #[error("{0:#}")]
     Smtp(anyhow::Error),
+    #[error("{0:#}")]
+    Binlog(anyhow::Error),
 }
 
 /// Check a site's database: Ok(a description of what answered) or why not.
@@ -197,6 +204,90 @@ pub fn smtp(settings: &SmtpSettings, server_id: &str) -> anyhow::Result<String> 
         .join(", "))
 }
 
+/// What to add to the database server's config for point-in-time recovery (README's
+/// "Point-in-time recovery").
+pub const BINLOG_SERVER_CONFIG: &str = "[mysqld]
+log_bin          = /var/log/mysql/mariadb-bin
+binlog_format    = ROW
+server_id        = 1
+expire_logs_days = 3";
+
+/// The privileges on `*.*` binary log shipping needs, each with the names that grant it.
+const SHIPPING_NEEDS: [(&str, &[&str]); 3] = [
+    ("RELOAD", &["RELOAD", "BINLOG ADMIN"]),
+    ("BINLOG MONITOR", &["BINLOG MONITOR", "REPLICATION CLIENT"]),
+    (
+        "REPLICATION SLAVE",
+        &["REPLICATION SLAVE", "REPLICATION REPLICA"],
+    ),
+];
+
+/// Check `binlog`: the server `db` reaches writes a binary log in row format, and `db`'s user
+/// may rotate it, list it and read it.
+pub fn binlog(db: &crate::config::DatabaseConfig) -> anyhow::Result<String> {
+    use crate::dbtools::client;
+    let said = client::sql(
+        db,
+        None,
+        "SELECT @@log_bin, @@binlog_format, @@server_id, CURRENT_USER()",
+    )
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "cannot ask the database server as {} ({e:#}); binary log shipping logs in as root through the local socket (MYSQL_UNIX_PORT in .env names it) or as binlog.database's user",
+            db.user
+        )
+    })?;
+    let row: Vec<&str> = said.lines().next().unwrap_or("").split('\t').collect();
+    let [log_bin, format, server_id, user] = row[..] else {
+        anyhow::bail!("the database server answered {said:?} to SELECT @@log_bin, @@binlog_format");
+    };
+    if log_bin != "1" {
+        anyhow::bail!(
+            "the database server writes no binary log (log_bin is off): add this to its config (/etc/mysql/mariadb.conf.d/50-server.cnf) and restart it, see README's \"Point-in-time recovery\":\n{BINLOG_SERVER_CONFIG}"
+        );
+    }
+    if !format.eq_ignore_ascii_case("ROW") {
+        anyhow::bail!(
+            "the database server's binary log is in {format} format, and the replay needs ROW: set `binlog_format = ROW` under [mysqld] in its config (/etc/mysql/mariadb.conf.d/50-server.cnf) and restart it"
+        );
+    }
+    let grants = client::sql(db, None, "SHOW GRANTS")
+        .map_err(|e| anyhow::anyhow!("cannot read {user}'s privileges (SHOW GRANTS): {e:#}"))?;
+    let missing = missing_privileges(&grants);
+    if !missing.is_empty() {
+        let (name, host) = user.rsplit_once('@').unwrap_or((user, "localhost"));
+        anyhow::bail!(
+            "{user} may not ship the binary log: it lacks {} on *.*; run GRANT RELOAD, BINLOG MONITOR, REPLICATION SLAVE ON *.* TO '{name}'@'{host}'",
+            missing.join(", ")
+        );
+    }
+    Ok(format!(
+        "the server writes a binary log in ROW format (server_id {server_id}); {user} may rotate, list and read it (RELOAD, BINLOG MONITOR, REPLICATION SLAVE)"
+    ))
+}
+
+/// The shipping privileges `SHOW GRANTS`'s lines do not give on `*.*`.
+fn missing_privileges(grants: &str) -> Vec<&'static str> {
+    let mut held: Vec<String> = Vec::new();
+    for line in grants.lines() {
+        let Some(rest) = line.strip_prefix("GRANT ") else {
+            continue;
+        };
+        let Some((privs, _)) = rest.split_once(" ON *.* TO ") else {
+            continue;
+        };
+        held.extend(privs.split(',').map(|p| p.trim().to_ascii_uppercase()));
+    }
+    if held.iter().any(|p| p == "ALL PRIVILEGES" || p == "ALL") {
+        return Vec::new();
+    }
+    SHIPPING_NEEDS
+        .iter()
+        .filter(|(_, any)| !any.iter().any(|a| held.iter().any(|h| h == a)))
+        .map(|(name, _)| *name)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,6 +323,26 @@ mod tests {
         for (text, want) in cases {
             assert_eq!(classify(text), want, "{text}");
         }
+    }
+
+    #[test]
+    fn the_shipping_privileges_are_read_from_show_grants() {
+        let root = "GRANT ALL PRIVILEGES ON *.* TO `root`@`localhost` WITH GRANT OPTION\nGRANT PROXY ON ``@`%` TO `root`@`localhost` WITH GRANT OPTION\n";
+        assert!(missing_privileges(root).is_empty());
+        let shipper = "GRANT RELOAD, REPLICATION SLAVE, BINLOG MONITOR ON *.* TO `s`@`localhost`\n";
+        assert!(missing_privileges(shipper).is_empty());
+        let old_names = "GRANT RELOAD, REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO `s`@`%`\n";
+        assert!(missing_privileges(old_names).is_empty());
+        // Rights on a database are not rights on the server.
+        let site = "GRANT USAGE ON *.* TO `wp`@`localhost` IDENTIFIED BY PASSWORD '*X'\nGRANT ALL PRIVILEGES ON `wp`.* TO `wp`@`localhost`\n";
+        assert_eq!(
+            missing_privileges(site),
+            ["RELOAD", "BINLOG MONITOR", "REPLICATION SLAVE"]
+        );
+        assert_eq!(
+            missing_privileges("GRANT RELOAD ON *.* TO `s`@`localhost`\n"),
+            ["BINLOG MONITOR", "REPLICATION SLAVE"]
+        );
     }
 
     #[test]

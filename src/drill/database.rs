@@ -178,6 +178,14 @@ impl ScratchDb {
         Ok(())
     }
 
+    /// The number `query` (one `SELECT COUNT(*)`) answers, as the scratch database's user.
+    pub fn count(&self, query: &str) -> anyhow::Result<u64> {
+        let said = sql(&self.as_login()?, Some(&self.name), query)?;
+        said.trim()
+            .parse()
+            .with_context(|| format!("not a count: {}", said.trim()))
+    }
+
     /// Each base table's rows now, by name.
     pub fn rows(&self) -> anyhow::Result<BTreeMap<String, u64>> {
         let login = self.as_login()?;

@@ -85,6 +85,9 @@ pub struct Replay {
     /// when the last file ended before the time (read once downloaded).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unsure: Option<String>,
+    /// The newest event of the site's database the replay would apply (read from the files,
+    /// downloaded and checked as the restore would); `None`: none between the point and TIME.
+    pub last_event: Option<crate::binlog::events::LastEvent>,
 }
 
 #[derive(Debug, Serialize)]
@@ -212,11 +215,33 @@ pub fn dry_run(
     if let crate::storage::catalog::Choice::At(at) = &req.choice
         && let Some(p) = super::pitr::plan(rt, storages, &req.server_id, &manifest, *at)?
     {
+        // The files, as the restore would fetch them (a gap after the last is judged here as
+        // there), into a private directory removed at the end.
+        let dir = tempfile::Builder::new()
+            .prefix("wpbackup-binlog-")
+            .tempdir()
+            .context("cannot create a temporary directory for the binary log files")?;
+        let files = super::pitr::fetch_files(
+            rt,
+            storages,
+            &p,
+            &req.trust,
+            identities.as_ref(),
+            dir.path(),
+        )
+        .context("the restore would refuse")?;
+        let last_event = crate::binlog::events::last_before(
+            &manifest.database_name,
+            &files,
+            p.start.position,
+            *at,
+        )?;
         plan.replay = Some(Replay {
             to: at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
             from: format!("{}:{}", p.start.file, p.start.position),
             files: p.names(),
             unsure: p.selection.next_missing.clone(),
+            last_event,
         });
     }
     let (creds, source) =
@@ -380,6 +405,19 @@ impl DryRun {
                     r.files.last().map_or("", String::as_str)
                 ));
             }
+            out.push(match &r.last_event {
+                Some(e) => format!(
+                    "- the last event of the site's database it would apply: {} at {}",
+                    match e.kind.as_str() {
+                        "insert" => format!("rows inserted into {}", e.what),
+                        "update" => format!("rows updated in {}", e.what),
+                        "delete" => format!("rows deleted from {}", e.what),
+                        _ => format!("the statement `{}`", e.what),
+                    },
+                    e.time
+                ),
+                None => "- no event of the site's database between the point and that time: the database would be the point's".into(),
+            });
         }
         if let Some(f) = &self.files {
             let aside = match &f.moved_aside {

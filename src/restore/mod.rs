@@ -408,9 +408,10 @@ impl<'a> Job<'a> {
         let guarded = crate::binlog::replay::run(&crate::binlog::replay::Replay {
             admin: &admin,
             database: db_name,
+            rewrite_to: None,
             files: &r.files,
             start_position: r.plan.start.position,
-            stop: r.plan.at,
+            stop: Some(r.plan.at),
         })
         .context("the point-in-time replay failed")?;
         report.replayed_to = Some(format!(
