@@ -32,6 +32,10 @@ mod rewrite;
 #[path = "support/nights.rs"]
 mod nights;
 
+// `--pitr`: restore to a second after a day of orders, and shipping with nothing new (issue 27).
+#[path = "support/pitr.rs"]
+mod pitr;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::os::unix::process::CommandExt;
@@ -56,6 +60,10 @@ mod signcost;
 /// The directory floor's and the backup to a directory's names in the table.
 const FLOOR_DIR: &str = "floor to a directory: dump & tar | zstd -T0 -3 to a file, synced";
 const LOCAL: &str = "wpbackup backup to a local directory (no S3 server)";
+/// The same with the binary `WPBACKUP_BENCH_BEFORE` names (an older build), paired with the
+/// same floor in the same runs: a change measured before and after under the same load.
+const BEFORE_LOCAL: &str =
+    "wpbackup backup to a local directory, before the change (WPBACKUP_BENCH_BEFORE)";
 
 const BUCKET: &str = "bench";
 const KEY: &str = "bench-access";
@@ -154,6 +162,14 @@ struct Args {
     /// cost are left out).
     #[arg(long)]
     no_restore: bool,
+    /// Point-in-time recovery (issue 27): `restore --at` after a day of orders against the
+    /// nightly point's restore plus `mariadb-binlog | mariadb` by hand, and a shipping run
+    /// with nothing new.
+    #[arg(long, conflicts_with_all = ["nights", "rewrite_rows"])]
+    pitr: bool,
+    /// With --pitr: the orders of the generated day.
+    #[arg(long, value_name = "N", default_value_t = 10_000, requires = "pitr", value_parser = at_least_one())]
+    orders: usize,
     /// Build the workload, start the servers and wait until stdin closes (profiling by hand).
     #[arg(long)]
     hold: bool,
@@ -191,6 +207,13 @@ fn main() {
     let out_file = args.out;
     if let Some(rows) = args.rewrite_rows {
         append(&rewrite::run(&rows), out_file.as_deref());
+        return;
+    }
+    if args.pitr {
+        append(
+            &pitr::run(args.orders, args.runs.unwrap_or(3)),
+            out_file.as_deref(),
+        );
         return;
     }
     let size = args.size;
@@ -245,6 +268,15 @@ fn main() {
         { "name": "disk", "type": "local", "priority": 1, "path": local_store }
     ]);
     std::fs::write(local_home.join("config.json"), config.to_string()).expect("config");
+    let before_bin = std::env::var_os("WPBACKUP_BENCH_BEFORE").map(PathBuf::from);
+    let before_home = work.path().join("home-before");
+    let before_store = work.path().join("beforestore");
+    if before_bin.is_some() {
+        std::fs::create_dir(&before_home).expect("home");
+        write_home(&before_home, &site, &s3);
+        config["storage"][0]["path"] = serde_json::json!(before_store);
+        std::fs::write(before_home.join("config.json"), config.to_string()).expect("config");
+    }
     let floor_store = work.path().join("floorstore");
     std::fs::create_dir(&floor_store).expect("floor store");
     let s3_log = work.path().join("wpbackup-s3.log");
@@ -348,6 +380,17 @@ fn main() {
             None,
         ),
     ];
+    if let Some(before) = &before_bin {
+        ways.push((
+            BEFORE_LOCAL,
+            format!(
+                "{} --home {} -q backup --no-sync",
+                before.display(),
+                before_home.display()
+            ),
+            None,
+        ));
+    }
     if aws {
         ways.push((
             "original: dump to file, tar|zstd to file, aws s3 cp",
@@ -410,13 +453,13 @@ fn main() {
             if let Some(setup) = setup {
                 shell(setup, run, work.path(), true);
             }
-            if *name == FLOOR_DIR || *name == LOCAL {
+            if *name == FLOOR_DIR || *name == LOCAL || *name == BEFORE_LOCAL {
                 // Only the last archive of each is kept (disk; and the sign cost reads it);
                 // the removal is flushed before the clock starts.
-                let store = if *name == FLOOR_DIR {
-                    &floor_store
-                } else {
-                    &local_store
+                let store = match *name {
+                    FLOOR_DIR => &floor_store,
+                    BEFORE_LOCAL => &before_store,
+                    _ => &local_store,
                 };
                 let _ = std::fs::remove_dir_all(store);
                 std::fs::create_dir(store).expect("store");

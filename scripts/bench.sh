@@ -10,12 +10,18 @@
 #   scripts/bench.sh --size full --runs 5 --only wpbackup --no-restore
 #                     # issue 25's paired ratios: the backup to a directory against the directory
 #                     # floor (dump beside tar | zstd -3 -T0 into one file, synced), to S3 against
-#                     # the /dev/null floor's CPU; and issue 23's cost of signing and checking
+#                     # the /dev/null floor's CPU; and issue 23's cost of signing and checking.
+#                     # WPBACKUP_BENCH_BEFORE=/path/to/an/older/wpbackup adds that binary's
+#                     # backup to a directory, paired with the same floor in the same runs
 #   scripts/bench.sh --size 3x | files100k
 #   scripts/bench.sh --rewrite-rows 100000,1000000   # restore --url's memory (issue 12 item 5)
 #   scripts/bench.sh --size full --nights 30  # differential backups (issue 13)
 #   scripts/bench.sh --size small --nights 5  # the same, a quick try
 #   scripts/bench.sh --files 1000000          # peak RSS at a million files (issue 25)
+#   scripts/bench.sh --pitr --runs 3          # point-in-time recovery (issue 27): restore --at
+#                     # after a day of 10,000 orders (--orders N) against the nightly point's
+#                     # restore plus mariadb-binlog | mariadb by hand; a shipping run with
+#                     # nothing new (wall, and the S3 requests s3s-fs logged)
 #
 # --nights N (issue 13): night 1 backs up the --size workload, each later night first grows the
 # site deterministically (~5 MiB of new incompressible uploads, 100 posts with a comment and a

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::{FLOOR_DIR, LOCAL, Sample};
+use crate::{BEFORE_LOCAL, FLOOR_DIR, LOCAL, Sample};
 
 /// One pair: what is compared, the way, its floor, the figure and issue 25's bound.
 struct Pair {
@@ -27,6 +27,20 @@ const PAIRS: &[Pair] = &[
     Pair {
         what: "backup to a directory / the directory floor, CPU",
         way: LOCAL,
+        floor: FLOOR_DIR,
+        cpu: true,
+        bound: f64::NAN,
+    },
+    Pair {
+        what: "backup to a directory before the change / the directory floor, wall",
+        way: BEFORE_LOCAL,
+        floor: FLOOR_DIR,
+        cpu: false,
+        bound: 1.0,
+    },
+    Pair {
+        what: "backup to a directory before the change / the directory floor, CPU",
+        way: BEFORE_LOCAL,
         floor: FLOOR_DIR,
         cpu: true,
         bound: f64::NAN,

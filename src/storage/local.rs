@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use tokio::io::AsyncWriteExt;
 
 use super::leftovers::{self, Cleanup, Removed};
 use super::{Body, Download, ObjectInfo, PutOutcome, Storage, StorageError, io_error};
@@ -50,29 +49,54 @@ impl LocalStorage {
         format!("storage {}: {what} {}", self.name, path.display())
     }
 
+    /// Write the body into a new file at `tmp`, synced. Each chunk is written on a blocking
+    /// thread as it came (shared, not copied into a buffer of tokio's `File`) while the next
+    /// one is received and hashed: one write in flight, as tokio's `File` would have it.
     async fn write_body(&self, tmp: &Path, mut body: Body) -> Result<Body, StorageError> {
-        let mut file = tokio::fs::OpenOptions::new()
+        let file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
             .open(tmp)
-            .await
             .map_err(|e| io_error(&self.ctx("cannot create", tmp), &e))?;
         let progress = body.progress();
+        let mut slot = Slot::Idle(file);
         while let Some(chunk) = body.next().await? {
-            file.write_all(&chunk)
-                .await
-                .map_err(|e| io_error(&self.ctx("cannot write", tmp), &e))?;
-            progress.stored(chunk.len() as u64);
+            let file = self.landed(slot, tmp, &progress).await?;
+            slot = Slot::Busy(tokio::task::spawn_blocking(move || {
+                use std::io::Write;
+                let mut file = file;
+                let written = file.write_all(&chunk).map(|()| chunk.len() as u64);
+                (file, written)
+            }));
         }
+        let file = self.landed(slot, tmp, &progress).await?;
         progress.completing();
-        file.flush()
+        tokio::task::spawn_blocking(move || file.sync_all())
             .await
-            .map_err(|e| io_error(&self.ctx("cannot write", tmp), &e))?;
-        file.sync_all()
-            .await
+            .map_err(|e| StorageError::Transient(format!("{}: {e}", self.ctx("cannot sync", tmp))))?
             .map_err(|e| io_error(&self.ctx("cannot sync", tmp), &e))?;
         Ok(body)
+    }
+
+    /// The file once the write in flight (if any) has landed, counted as stored.
+    async fn landed(
+        &self,
+        slot: Slot,
+        tmp: &Path,
+        progress: &super::ProgressSink,
+    ) -> Result<std::fs::File, StorageError> {
+        match slot {
+            Slot::Idle(file) => Ok(file),
+            Slot::Busy(write) => {
+                let (file, written) = write.await.map_err(|e| {
+                    StorageError::Transient(format!("{}: {e}", self.ctx("cannot write", tmp)))
+                })?;
+                let n = written.map_err(|e| io_error(&self.ctx("cannot write", tmp), &e))?;
+                progress.stored(n);
+                Ok(file)
+            }
+        }
     }
 }
 
@@ -136,6 +160,12 @@ fn mkdirs(dir: &Path) -> std::io::Result<()> {
         .recursive(true)
         .mode(0o700)
         .create(dir)
+}
+
+/// The file an upload is written to: free, or with one chunk's write in flight.
+enum Slot {
+    Idle(std::fs::File),
+    Busy(tokio::task::JoinHandle<(std::fs::File, std::io::Result<u64>)>),
 }
 
 fn sync_dir(dir: &Path) {
