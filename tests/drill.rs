@@ -808,3 +808,19 @@ fn a_drill_refuses_a_signed_dump_that_grants_before_importing_it() {
     assert_eq!(live_database(&f), live_before, "the live database changed");
     assert_eq!(site_tree(&f), tree_before, "the live site changed");
 }
+
+/// Issue 23 item 3: the drill's throwaway user imports the dump, and cannot define objects for
+/// another user; a site whose trigger and view were defined by root still drills, because the
+/// dump's DEFINER= clauses are taken out on the way, as a restore takes them out.
+#[test]
+fn a_drill_passes_on_a_site_whose_trigger_and_view_root_defined() {
+    let (f, _store) = Fixture::with_local_storage("drill-definer");
+    crate::restore::add_root_defined_objects(&f);
+    let out = f.run(&["backup"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let d = Drills::new();
+    let out = d.run(&f, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("PASSED"), "{}", text(&out));
+    d.assert_clean(&f);
+}

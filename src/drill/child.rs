@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 
 /// What the child reads on stdin.
-pub enum Input<'a> {
+pub enum Input {
     None,
-    File(&'a std::path::Path),
+    /// Bytes written to the child's stdin from a thread as it reads them.
+    Stream(Box<dyn Read + Send>),
 }
 
 /// Why a child was stopped before its end.
@@ -29,11 +30,17 @@ pub fn run(mut cmd: Command, what: &str, input: Input, limit: Duration) -> anyho
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     cmd.stdin(match &input {
         Input::None => Stdio::null(),
-        Input::File(p) => std::fs::File::open(p)
-            .with_context(|| format!("cannot open {}", p.display()))?
-            .into(),
+        Input::Stream(_) => Stdio::piped(),
     });
     let mut child = cmd.spawn().with_context(|| format!("cannot run {what}"))?;
+    // A child that stops reading (it failed, or was killed) ends the copy with a broken pipe;
+    // its exit status says what happened.
+    let feed = match (input, child.stdin.take()) {
+        (Input::Stream(mut from), Some(mut to)) => Some(std::thread::spawn(move || {
+            let _ = std::io::copy(&mut from, &mut to);
+        })),
+        _ => None,
+    };
     let collect = |pipe: Option<Box<dyn Read + Send>>| {
         std::thread::spawn(move || {
             let mut buf = Vec::new();
@@ -75,6 +82,9 @@ pub fn run(mut cmd: Command, what: &str, input: Input, limit: Duration) -> anyho
         }
         std::thread::sleep(Duration::from_millis(50));
     };
+    if let Some(feed) = feed {
+        let _ = feed.join();
+    }
     Ok(Output {
         status,
         stdout: out.join().unwrap_or_default(),
@@ -99,15 +109,8 @@ mod tests {
     fn output_input_and_a_time_limit() {
         let mut cmd = Command::new("sh");
         cmd.args(["-c", "cat; echo err >&2"]);
-        let input = tempfile::NamedTempFile::new().unwrap();
-        std::fs::write(input.path(), "in").unwrap();
-        let out = run(
-            cmd,
-            "sh",
-            Input::File(input.path()),
-            Duration::from_secs(60),
-        )
-        .unwrap();
+        let input = Input::Stream(Box::new(std::io::Cursor::new(b"in".to_vec())));
+        let out = run(cmd, "sh", input, Duration::from_secs(60)).unwrap();
         assert_eq!(out.stdout, b"in");
         assert_eq!(tail(&out.stderr), "err");
         let mut cmd = Command::new("sleep");

@@ -170,7 +170,15 @@ impl ScratchDb {
             true,
         ));
         let what = "the database client";
-        let out = child::run(cmd, what, Input::File(sql_file), Duration::MAX)?;
+        // The dump's DEFINER= clauses go on the way, as a restore's do: the throwaway user
+        // cannot define objects for another user (root's trigger would fail the drill).
+        let dump = std::fs::File::open(sql_file)
+            .with_context(|| format!("cannot open {}", sql_file.display()))?;
+        let dump = crate::restore::definer::Strip::new(std::io::BufReader::with_capacity(
+            256 * 1024,
+            dump,
+        ));
+        let out = child::run(cmd, what, Input::Stream(Box::new(dump)), Duration::MAX)?;
         drop(defaults);
         if !out.status.success() {
             bail!("{}", server_error(&out.stderr));
